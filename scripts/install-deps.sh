@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package lpsparsify needs to build, test and run,
+# and the npm reference runtime used by the interop tests.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PKGS=(build-essential cmake pkg-config
+      protobuf-c-compiler libprotobuf-c-dev libopenblas-dev libcjson-dev zlib1g-dev check
+      dataset-fashion-mnist libonnx-testdata python3-onnx python3-numpy
+      clang libclang-rt-14-dev nodejs npm)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

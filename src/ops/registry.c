@@ -1,0 +1,272 @@
+/* The operator registry: lps_op_kind -> lps_op_def, and the generic glue
+ * (lookup, attribute helpers, forward driver) every op shares. */
+#include "ops/op.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Entries are added as operator families land; a NULL entry is reported as
+ * unsupported. tests/unit/test_registry.c checks that every kind is filled. */
+static const lps_op_def *const op_table[LPS_OP_COUNT] = {
+    [LPS_OP_ADD] = NULL,
+};
+
+_Static_assert(sizeof op_table / sizeof op_table[0] == LPS_OP_COUNT,
+               "op_table must have one entry per lps_op_kind");
+
+const lps_op_def *lps_op_get(lps_op_kind kind)
+{
+    if ((int)kind < 0 || kind >= LPS_OP_COUNT)
+        return NULL;
+    return op_table[kind];
+}
+
+static bool is_default_domain(const char *domain)
+{
+    return domain == NULL || domain[0] == '\0' || strcmp(domain, "ai.onnx") == 0;
+}
+
+static void make_label(lps_op_node *op, const lps_node *node, size_t index)
+{
+    if (node->name && node->name[0])
+        snprintf(op->label, sizeof op->label, "node '%s' (%s)", node->name, node->op_type);
+    else
+        snprintf(op->label, sizeof op->label, "node #%zu (%s)", index, node->op_type);
+}
+
+lps_status lps_op_node_init(lps_op_node *op, const lps_node *node, size_t index, int64_t opset,
+                            lps_error *err)
+{
+    memset(op, 0, sizeof *op);
+    op->node = node;
+    op->opset = opset;
+    op->n_inputs = node->n_inputs;
+    op->n_outputs = node->n_outputs;
+    make_label(op, node, index);
+    if (!is_default_domain(node->domain))
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "operator domain '%s' is not supported",
+                           node->domain);
+    const lps_op_def *def = NULL;
+    bool name_known = false;
+    for (int k = 0; k < LPS_OP_COUNT; k++) {
+        const lps_op_def *d = op_table[k];
+        if (!d || strcmp(d->name, node->op_type) != 0)
+            continue;
+        name_known = true;
+        if (opset >= d->min_opset && opset <= d->max_opset) {
+            def = d;
+            op->kind = (lps_op_kind)k;
+            break;
+        }
+    }
+    if (!def) {
+        if (name_known)
+            return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED,
+                               "operator is not supported at opset %lld", (long long)opset);
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "operator is not supported");
+    }
+    if ((int)node->n_inputs < def->min_inputs || (int)node->n_inputs > def->max_inputs)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "has %zu inputs, expected %d to %d",
+                           node->n_inputs, def->min_inputs, def->max_inputs);
+    if ((int)node->n_outputs < def->min_outputs || (int)node->n_outputs > def->max_outputs)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "has %zu outputs, expected %d to %d",
+                           node->n_outputs, def->min_outputs, def->max_outputs);
+    for (size_t i = 0; i < node->n_attrs; i++)
+        if (node->attrs[i].ref_attr_name)
+            return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED,
+                               "attribute '%s' refers to a function attribute",
+                               node->attrs[i].name);
+    return def->prepare ? def->prepare(op, err) : LPS_OK;
+}
+
+void lps_op_node_release(lps_op_node *op)
+{
+    if (!op)
+        return;
+    free(op->params);
+    op->params = NULL;
+    for (int i = 0; i < LPS_OP_MAX_SAVED; i++)
+        lps_tensor_release(&op->saved[i]);
+}
+
+lps_status lps_op_run_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                              lps_tensor *const *out, lps_error *err)
+{
+    const lps_op_def *def = op_table[op->kind];
+    lps_shape shapes[LPS_OP_MAX_IO];
+    lps_tensor scratch[LPS_OP_MAX_IO];
+    lps_tensor *outs[LPS_OP_MAX_IO];
+    lps_status st = LPS_OK;
+    if (op->n_outputs > LPS_OP_MAX_IO)
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "has too many outputs");
+    memset(shapes, 0, sizeof shapes);
+    memset(scratch, 0, sizeof scratch);
+    st = def->shape(op, in, shapes, err);
+    if (st != LPS_OK)
+        goto cleanup;
+    for (size_t j = 0; j < op->n_outputs; j++) {
+        outs[j] = out[j] ? out[j] : &scratch[j];
+        st = lps_tensor_alloc(outs[j], shapes[j].dtype, shapes[j].rank, shapes[j].dims, err);
+        if (st != LPS_OK) {
+            lps_error_prefix(err, "%s: output %zu", op->label, j);
+            goto cleanup;
+        }
+    }
+    st = def->forward(op, ctx, in, outs, err);
+cleanup:
+    for (size_t j = 0; j < op->n_outputs && j < LPS_OP_MAX_IO; j++)
+        lps_tensor_release(&scratch[j]);
+    return st;
+}
+
+lps_status lps_op_fail(const lps_op_node *op, lps_error *err, lps_status status, const char *fmt,
+                       ...)
+{
+    if (!err)
+        return status;
+    char msg[LPS_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return lps_fail(err, status, "%s: %s", op->label, msg);
+}
+
+lps_status lps_op_check_attrs(const lps_op_node *op, const char *const *known, lps_error *err)
+{
+    for (size_t i = 0; i < op->node->n_attrs; i++) {
+        const char *name = op->node->attrs[i].name;
+        bool ok = false;
+        for (const char *const *k = known; k && *k; k++)
+            if (strcmp(*k, name) == 0)
+                ok = true;
+        if (!ok)
+            return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "attribute '%s' is not supported",
+                               name);
+    }
+    return LPS_OK;
+}
+
+static lps_status attr_of_type(const lps_op_node *op, const char *name, lps_attr_type type,
+                               const lps_attr **out, lps_error *err)
+{
+    *out = lps_node_attr(op->node, name);
+    if (*out && (*out)->type != type)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "attribute '%s' has type %d, expected %d",
+                           name, (int)(*out)->type, (int)type);
+    return LPS_OK;
+}
+
+lps_status lps_op_attr_int(const lps_op_node *op, const char *name, int64_t def, int64_t *out,
+                           lps_error *err)
+{
+    const lps_attr *a;
+    lps_status st = attr_of_type(op, name, LPS_ATTR_INT, &a, err);
+    if (st == LPS_OK)
+        *out = a ? a->i : def;
+    return st;
+}
+
+lps_status lps_op_attr_float(const lps_op_node *op, const char *name, float def, float *out,
+                             lps_error *err)
+{
+    const lps_attr *a;
+    lps_status st = attr_of_type(op, name, LPS_ATTR_FLOAT, &a, err);
+    if (st == LPS_OK)
+        *out = a ? a->f : def;
+    return st;
+}
+
+lps_status lps_op_attr_string(const lps_op_node *op, const char *name, const char *def,
+                              const char **out, lps_error *err)
+{
+    const lps_attr *a;
+    lps_status st = attr_of_type(op, name, LPS_ATTR_STRING, &a, err);
+    if (st == LPS_OK)
+        *out = a ? a->s : def;
+    return st;
+}
+
+lps_status lps_op_attr_ints(const lps_op_node *op, const char *name, int64_t *out, int max,
+                            int *count, lps_error *err)
+{
+    const lps_attr *a;
+    lps_status st = attr_of_type(op, name, LPS_ATTR_INTS, &a, err);
+    if (st != LPS_OK)
+        return st;
+    if (!a) {
+        *count = -1;
+        return LPS_OK;
+    }
+    if (a->n_ints > (size_t)max)
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "attribute '%s' has %zu values, at most %d",
+                           name, a->n_ints, max);
+    memcpy(out, a->ints, a->n_ints * sizeof *out);
+    *count = (int)a->n_ints;
+    return LPS_OK;
+}
+
+lps_status lps_op_expect_dtype(const lps_op_node *op, const lps_tensor *t, int index,
+                               lps_dtype dtype, lps_error *err)
+{
+    if (!t)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "input %d is missing", index);
+    if (t->dtype != dtype)
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "input %d has type %s, expected %s", index,
+                           lps_dtype_name(t->dtype), lps_dtype_name(dtype));
+    return LPS_OK;
+}
+
+lps_status lps_broadcast_shape(const lps_op_node *op, int ra, const int64_t *da, int rb,
+                               const int64_t *db, lps_shape *out, lps_error *err)
+{
+    int r = ra > rb ? ra : rb;
+    out->rank = r;
+    for (int i = 0; i < r; i++) {
+        int64_t a = i < r - ra ? 1 : da[i - (r - ra)];
+        int64_t b = i < r - rb ? 1 : db[i - (r - rb)];
+        if (a != b && a != 1 && b != 1) {
+            char sa[128], sb[128];
+            return lps_op_fail(op, err, LPS_ERR_INVALID, "shapes %s and %s do not broadcast",
+                               lps_shape_str(ra, da, sa, sizeof sa),
+                               lps_shape_str(rb, db, sb, sizeof sb));
+        }
+        out->dims[i] = a == 1 ? b : a;
+    }
+    return LPS_OK;
+}
+
+float *lps_ctx_workspace(lps_exec_ctx *ctx, size_t n, lps_error *err)
+{
+    if (n > ctx->workspace_floats) {
+        float *p = realloc(ctx->workspace, n * sizeof(float));
+        if (!p) {
+            lps_fail(err, LPS_ERR_NOMEM, "out of memory for a %zu-float workspace", n);
+            return NULL;
+        }
+        ctx->workspace = p;
+        ctx->workspace_floats = n;
+    }
+    return ctx->workspace;
+}
+
+float lps_ctx_random(lps_exec_ctx *ctx)
+{
+    /* splitmix64: tiny, seedable, and good enough for dropout masks */
+    uint64_t z = (ctx->rng_state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+void lps_ctx_release(lps_exec_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    free(ctx->workspace);
+    ctx->workspace = NULL;
+    ctx->workspace_floats = 0;
+}
