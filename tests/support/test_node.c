@@ -1,0 +1,137 @@
+#include "test_node.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        ck_abort_msg("out of memory");
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        ck_abort_msg("out of memory");
+    return p;
+}
+
+lps_node *test_node_new(const char *op_type, int n_inputs, int n_outputs)
+{
+    lps_node *n = xcalloc(1, sizeof *n);
+    char name[32];
+    n->name = xstrdup("test");
+    n->op_type = xstrdup(op_type);
+    n->domain = xstrdup("");
+    n->n_inputs = (size_t)n_inputs;
+    n->inputs = xcalloc((size_t)n_inputs, sizeof(char *));
+    for (int i = 0; i < n_inputs; i++) {
+        snprintf(name, sizeof name, "in%d", i);
+        n->inputs[i] = xstrdup(name);
+    }
+    n->n_outputs = (size_t)n_outputs;
+    n->outputs = xcalloc((size_t)n_outputs, sizeof(char *));
+    for (int i = 0; i < n_outputs; i++) {
+        snprintf(name, sizeof name, "out%d", i);
+        n->outputs[i] = xstrdup(name);
+    }
+    return n;
+}
+
+void test_node_omit_input(lps_node *n, int index)
+{
+    n->inputs[index][0] = '\0';
+}
+
+static lps_attr *add_attr(lps_node *n, const char *name, lps_attr_type type)
+{
+    lps_attr *grown = realloc(n->attrs, (n->n_attrs + 1) * sizeof *grown);
+    if (!grown)
+        ck_abort_msg("out of memory");
+    n->attrs = grown;
+    lps_attr *a = &n->attrs[n->n_attrs++];
+    memset(a, 0, sizeof *a);
+    a->name = xstrdup(name);
+    a->type = type;
+    return a;
+}
+
+void test_node_attr_int(lps_node *n, const char *name, int64_t v)
+{
+    add_attr(n, name, LPS_ATTR_INT)->i = v;
+}
+
+void test_node_attr_float(lps_node *n, const char *name, float v)
+{
+    add_attr(n, name, LPS_ATTR_FLOAT)->f = v;
+}
+
+void test_node_attr_string(lps_node *n, const char *name, const char *v)
+{
+    lps_attr *a = add_attr(n, name, LPS_ATTR_STRING);
+    a->s = xstrdup(v);
+    a->s_len = strlen(v);
+}
+
+void test_node_attr_ints(lps_node *n, const char *name, const int64_t *v, int count)
+{
+    lps_attr *a = add_attr(n, name, LPS_ATTR_INTS);
+    a->ints = xcalloc((size_t)count, sizeof *a->ints);
+    memcpy(a->ints, v, (size_t)count * sizeof *v);
+    a->n_ints = (size_t)count;
+}
+
+void test_node_attr_floats(lps_node *n, const char *name, const float *v, int count)
+{
+    lps_attr *a = add_attr(n, name, LPS_ATTR_FLOATS);
+    a->floats = xcalloc((size_t)count, sizeof *a->floats);
+    memcpy(a->floats, v, (size_t)count * sizeof *v);
+    a->n_floats = (size_t)count;
+}
+
+void test_node_attr_tensor(lps_node *n, const char *name, const lps_tensor *t)
+{
+    lps_attr *a = add_attr(n, name, LPS_ATTR_TENSOR);
+    a->t = xcalloc(1, sizeof *a->t);
+    if (lps_tensor_copy(a->t, t, NULL) != LPS_OK)
+        ck_abort_msg("out of memory");
+}
+
+void test_node_free(lps_node *n)
+{
+    if (!n)
+        return;
+    lps_node_release(n);
+    free(n);
+}
+
+lps_tensor *test_tensor_random(int rank, const int64_t *dims, float lo, float hi, uint64_t seed)
+{
+    lps_tensor *t = lps_tensor_new();
+    if (!t || lps_tensor_alloc(t, LPS_DT_FLOAT, rank, dims, NULL) != LPS_OK)
+        ck_abort_msg("cannot allocate test tensor");
+    float *x = lps_tensor_f32(t);
+    uint64_t s = seed * 0x9E3779B97F4A7C15ULL + 1;
+    for (int64_t i = 0; i < lps_tensor_numel(t); i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        x[i] = lo + (hi - lo) * (float)((s >> 40) * (1.0 / 16777216.0));
+    }
+    return t;
+}
+
+lps_tensor *test_tensor_from(lps_dtype dtype, int rank, const int64_t *dims, const void *values)
+{
+    lps_tensor *t = lps_tensor_new();
+    if (!t || lps_tensor_alloc(t, dtype, rank, dims, NULL) != LPS_OK)
+        ck_abort_msg("cannot allocate test tensor");
+    if (t->nbytes)
+        memcpy(t->data, values, t->nbytes);
+    return t;
+}

@@ -1,0 +1,30 @@
+/* Builders for hand-made nodes and tensors in operator tests. Each builder
+ * aborts the test (ck_abort) on allocation failure, so callers need no checks. */
+#ifndef LPS_TEST_NODE_H
+#define LPS_TEST_NODE_H
+
+#include <stdint.h>
+
+#include "lpsparsify/model.h"
+#include "lpsparsify/tensor.h"
+
+/* A node with inputs "in0".."inN-1" and outputs "out0".. ; an input named in
+ * `omitted` positions can be blanked with test_node_omit_input. Free with
+ * test_node_free (NULL accepted). */
+lps_node *test_node_new(const char *op_type, int n_inputs, int n_outputs);
+void test_node_omit_input(lps_node *n, int index);
+void test_node_attr_int(lps_node *n, const char *name, int64_t v);
+void test_node_attr_float(lps_node *n, const char *name, float v);
+void test_node_attr_string(lps_node *n, const char *name, const char *v);
+void test_node_attr_ints(lps_node *n, const char *name, const int64_t *v, int count);
+void test_node_attr_floats(lps_node *n, const char *name, const float *v, int count);
+void test_node_attr_tensor(lps_node *n, const char *name, const lps_tensor *t);
+void test_node_free(lps_node *n);
+
+/* A heap float tensor of the given shape filled with uniform values in
+ * [lo, hi) from a seeded generator; free with lps_tensor_free. */
+lps_tensor *test_tensor_random(int rank, const int64_t *dims, float lo, float hi, uint64_t seed);
+/* A heap tensor of dtype with the values copied from `values` (numel elements). */
+lps_tensor *test_tensor_from(lps_dtype dtype, int rank, const int64_t *dims, const void *values);
+
+#endif
