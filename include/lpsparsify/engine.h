@@ -1,0 +1,107 @@
+/* The execution engine: a model compiled into a plan that runs forward and,
+ * in training mode, backward.
+ *
+ * Compile does a Kahn topological sort (cycles, dangling inputs and duplicate
+ * output names are errors naming the node), binds every node to its operator
+ * implementation (an unsupported operator or attribute is an error naming the
+ * node), and folds every node whose inputs are all constant. Shapes are
+ * computed at run time, so symbolic dims such as "N" bind to each batch.
+ *
+ * Memory: in inference mode an intermediate buffer returns to a pool after
+ * its last reader ran and is reused by later nodes and later runs; in
+ * training mode every intermediate is kept for backward.
+ *
+ * Trainable parameters (float initializers that reach a differentiable input
+ * of some operator) live in one flat buffer, and their gradients in another
+ * of the same layout, so an optimizer is a function over (n, w, g, state). */
+#ifndef LPSPARSIFY_ENGINE_H
+#define LPSPARSIFY_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lpsparsify/error.h"
+#include "lpsparsify/model.h"
+#include "lpsparsify/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lps_plan lps_plan;
+typedef struct lps_exec_ctx lps_exec_ctx; /* defined in src/ops/op.h */
+
+typedef struct lps_plan_options {
+    bool training;  /* keep intermediates, allocate gradients, flat params */
+} lps_plan_options;
+
+typedef struct lps_param {
+    const char *name;        /* initializer name */
+    size_t initializer;      /* index into model->graph.initializers */
+    size_t offset;           /* into the flat parameter and gradient buffers */
+    size_t numel;
+    lps_tensor *value;       /* view into the flat parameter buffer */
+    lps_tensor *grad;        /* view into the flat gradient buffer */
+} lps_param;
+
+/* Compiles m. The plan keeps pointers into m (node attributes, names) and
+ * copies the initializers it uses, so m must outlive the plan but later
+ * changes to m's initializers are not seen (see lps_plan_write_params).
+ * Returns NULL and fills err on failure. */
+lps_plan *lps_plan_compile(const lps_model *m, const lps_plan_options *opt, lps_error *err);
+
+/* Frees the plan and everything it owns. NULL is accepted. */
+void lps_plan_free(lps_plan *p);
+
+/* Graph inputs that are not initializers, and graph outputs. */
+size_t lps_plan_n_inputs(const lps_plan *p);
+const lps_value_info *lps_plan_input_info(const lps_plan *p, size_t i);
+size_t lps_plan_n_outputs(const lps_plan *p);
+const char *lps_plan_output_name(const lps_plan *p, size_t i);
+
+/* Binds input i to t for the next runs (no copy: t must stay alive and
+ * unchanged until the run is over). Checks dtype, rank and fixed dims
+ * against the declaration and binds symbolic dims consistently across
+ * inputs; the error names the input and both shapes. */
+lps_status lps_plan_set_input(lps_plan *p, size_t i, const lps_tensor *t, lps_error *err);
+
+/* Runs every node. Outputs stay valid until the next run or free. */
+lps_status lps_plan_forward(lps_plan *p, lps_exec_ctx *ctx, lps_error *err);
+
+/* Output i of the last forward, NULL before the first. */
+const lps_tensor *lps_plan_output(const lps_plan *p, size_t i);
+
+/* Value lookup by name: returns an id >= 0, or -1 when unknown. */
+int lps_plan_find_value(const lps_plan *p, const char *name);
+/* The current tensor of a value id (NULL when not computed). */
+const lps_tensor *lps_plan_value(const lps_plan *p, int id);
+/* The node that produces a value: its op_type and the value id of its input
+ * `input_index`; returns NULL when the value is not produced by a node. */
+const char *lps_plan_producer(const lps_plan *p, int id, size_t input_index, int *input_id);
+
+/* Training mode only. Runs backward from value `seed` with gradient `dseed`
+ * (same shape as the value's last forward tensor). Parameter gradients are
+ * ACCUMULATED into the flat gradient buffer: clear it between steps with
+ * lps_plan_zero_grads. */
+lps_status lps_plan_backward(lps_plan *p, lps_exec_ctx *ctx, int seed, const lps_tensor *dseed,
+                             lps_error *err);
+void lps_plan_zero_grads(lps_plan *p);
+
+/* Flat parameter access (training mode). The buffers hold *n floats. */
+size_t lps_plan_n_params(const lps_plan *p);
+const lps_param *lps_plan_param(const lps_plan *p, size_t i);
+float *lps_plan_param_data(lps_plan *p, size_t *n);
+float *lps_plan_grad_data(lps_plan *p, size_t *n);
+
+/* Copies every trainable parameter back into m's initializers and marks
+ * them modified. m must be the model the plan was compiled from. */
+lps_status lps_plan_write_params(const lps_plan *p, lps_model *m, lps_error *err);
+
+/* Count of nodes folded to constants at compile time, and nodes run. */
+size_t lps_plan_n_folded(const lps_plan *p);
+size_t lps_plan_n_scheduled(const lps_plan *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

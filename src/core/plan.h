@@ -1,0 +1,85 @@
+/* Internal layout of a compiled plan, shared by compile.c and exec.c. */
+#ifndef LPS_CORE_PLAN_H
+#define LPS_CORE_PLAN_H
+
+#include "core/name_map.h"
+#include "lpsparsify/engine.h"
+#include "ops/op.h"
+
+typedef enum lps_value_kind {
+    LPS_VALUE_INPUT,  /* bound by lps_plan_set_input; a view of the caller's tensor */
+    LPS_VALUE_CONST,  /* initializer (a view of the model's tensor) or folded (owned) */
+    LPS_VALUE_PARAM,  /* trainable initializer: a view into the flat parameter buffer */
+    LPS_VALUE_TEMP    /* produced by a scheduled node */
+} lps_value_kind;
+
+typedef struct lps_value {
+    const char *name;
+    lps_value_kind kind;
+    lps_tensor t;
+    void *buf;           /* storage the plan manages for TEMP values */
+    size_t buf_cap;
+    int producer;        /* node index, -1 for none */
+    int last_reader;     /* schedule position of the last scheduled reader, -1 for none */
+    bool is_output;      /* graph output: its buffer is never recycled */
+    bool needs_grad;
+    lps_tensor grad;     /* PARAM: view into the flat gradient; TEMP: owned */
+    bool grad_live;      /* grad holds this backward's accumulated gradient */
+    int initializer;     /* index into the model's initializers, -1 for none */
+} lps_value;
+
+typedef struct lps_plan_node {
+    lps_op_node op;
+    const lps_op_def *def;
+    int *in;             /* value ids, -1 for an omitted optional input */
+    int *out;            /* value ids, -1 for an omitted optional output */
+    const lps_tensor **in_t;
+    lps_tensor **out_t;
+    lps_tensor *unused_out; /* storage for outputs nobody names */
+    const lps_tensor **dout_t;
+    lps_tensor **din_t;
+    bool folded;
+} lps_plan_node;
+
+typedef struct lps_symbol_binding {
+    const char *symbol;
+    int64_t value;
+} lps_symbol_binding;
+
+struct lps_plan {
+    const lps_model *model;
+    bool training;
+    size_t n_values;
+    lps_value *values;
+    lps_name_map names;
+    size_t n_nodes;
+    lps_plan_node *nodes;
+    size_t n_schedule;
+    int *schedule;
+    size_t n_folded;
+    size_t n_inputs;
+    int *input_values;
+    const lps_value_info **input_infos;
+    size_t n_outputs;
+    int *output_values;
+    size_t n_symbols;
+    lps_symbol_binding *symbols;
+    size_t n_params;
+    lps_param *params;
+    lps_tensor *param_views;   /* n_params value views, then n_params grad views */
+    float *param_data;
+    float *grad_data;
+    size_t param_floats;
+    void **pool;               /* recycled TEMP buffers (inference mode) */
+    size_t *pool_caps;
+    size_t n_pool;
+    size_t pool_capacity;
+    bool ran;
+};
+
+/* exec.c: releases the buffers and per-node arrays the plan owns. */
+void lps_plan_release_runtime(lps_plan *p);
+/* exec.c: runs one node (shape, allocation, forward). */
+lps_status lps_plan_run_node(lps_plan *p, lps_plan_node *n, lps_exec_ctx *ctx, lps_error *err);
+
+#endif
