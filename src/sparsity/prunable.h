@@ -1,0 +1,49 @@
+/* Discovery of the prunable weights of a model (ALGORITHM.md section 1).
+ *
+ * A prunable weight is a float initializer of rank >= 2 used as the weight
+ * of a default-domain Conv (input 1), Gemm (input B) or MatMul (its constant
+ * operand). Each is listed once, with the row layout that maps its output
+ * units to their fan-in. This is the only sparsity code that looks at the
+ * graph; everything downstream takes (float *, lps_row_layout). */
+#ifndef LPS_SPARSITY_PRUNABLE_H
+#define LPS_SPARSITY_PRUNABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lpsparsify/error.h"
+#include "lpsparsify/model.h"
+#include "sparsity/rows.h"
+
+typedef struct lps_prunable {
+    char *initializer;        /* initializer name (owned copy) */
+    size_t init_index;        /* its index in graph.initializers */
+    char *node;               /* first node using it as a weight (owned copy);
+                                 an unnamed node is called "<op_type>#<index>" */
+    size_t node_index;        /* that node's index in graph.nodes */
+    const char *op_type;      /* static string: "Conv", "Gemm" or "MatMul" */
+    size_t n_uses;            /* nodes using it as a weight (shared weights > 1) */
+    int rank;
+    int64_t dims[LPS_MAX_RANK];
+    lps_row_layout layout;    /* unit j's row; layout.row_len is the fan-in */
+    int64_t fan_in;
+} lps_prunable;
+
+typedef struct lps_prunable_list {
+    size_t count;
+    lps_prunable *items;      /* in order of first use in graph.nodes */
+} lps_prunable_list;
+
+/* Lists the prunable weights of m into *out (which the caller then releases
+ * with lps_prunable_list_release). Fails, leaving *out empty, with
+ * LPS_ERR_UNSUPPORTED for a weight that is not float, a constant MatMul
+ * operand of rank > 2, or a weight shared with different row layouts;
+ * LPS_ERR_INVALID for a Conv/Gemm weight of impossible rank or a Gemm with a
+ * non-integer transB; LPS_ERR_NOMEM on allocation failure. The message
+ * names the node and the initializer. */
+lps_status lps_prunable_find(const lps_model *m, lps_prunable_list *out, lps_error *err);
+
+/* Frees the entries and zeroes the list. NULL is accepted. */
+void lps_prunable_list_release(lps_prunable_list *list);
+
+#endif

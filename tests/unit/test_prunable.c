@@ -1,0 +1,231 @@
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparsity/layer_stats.h"
+#include "sparsity/prunable.h"
+
+/* Hand-built graphs: prunable discovery only reads names, op types, input
+ * lists, attributes and initializer dtype/shape, so no tensor data or file
+ * is needed. Strings are literals owned by the test. */
+#define MAX_ITEMS 8
+
+typedef struct fixture {
+    lps_model m;
+    lps_initializer inits[MAX_ITEMS];
+    lps_node nodes[MAX_ITEMS];
+} fixture;
+
+static void add_init(fixture *f, char *name, lps_dtype dtype, int rank, const int64_t *dims)
+{
+    lps_initializer *i = &f->inits[f->m.graph.n_initializers++];
+    memset(i, 0, sizeof *i);
+    i->name = name;
+    i->tensor.dtype = dtype;
+    i->tensor.rank = rank;
+    memcpy(i->tensor.dims, dims, (size_t)rank * sizeof *dims);
+}
+
+static lps_node *add_node(fixture *f, char *name, char *op, char **inputs, size_t n_inputs)
+{
+    lps_node *n = &f->nodes[f->m.graph.n_nodes++];
+    memset(n, 0, sizeof *n);
+    n->name = name;
+    n->op_type = op;
+    n->domain = "";
+    n->inputs = inputs;
+    n->n_inputs = n_inputs;
+    return n;
+}
+
+static void fixture_init(fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    f->m.graph.initializers = f->inits;
+    f->m.graph.nodes = f->nodes;
+}
+
+static lps_attr trans_b_one = {.name = "transB", .type = LPS_ATTR_INT, .i = 1};
+
+START_TEST(gemm_layout_follows_trans_b)
+{
+    fixture f;
+    fixture_init(&f);
+    int64_t out_in[] = {4, 3}, in_out[] = {3, 5}, bias[] = {4};
+    add_init(&f, "fc1.weight", LPS_DT_FLOAT, 2, out_in);
+    add_init(&f, "fc1.bias", LPS_DT_FLOAT, 1, bias);
+    add_init(&f, "fc2.weight", LPS_DT_FLOAT, 2, in_out);
+    char *in1[] = {"x", "fc1.weight", "fc1.bias"};
+    char *in2[] = {"h", "fc2.weight"};
+    lps_node *g1 = add_node(&f, "", "Gemm", in1, 3);
+    g1->attrs = &trans_b_one;
+    g1->n_attrs = 1;
+    add_node(&f, "fc2", "Gemm", in2, 2);
+
+    lps_prunable_list list;
+    lps_error err;
+    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
+    ck_assert_uint_eq(list.count, 2);
+    ck_assert_str_eq(list.items[0].initializer, "fc1.weight");
+    ck_assert_str_eq(list.items[0].node, "Gemm#0");
+    ck_assert_str_eq(list.items[0].op_type, "Gemm");
+    ck_assert_int_eq(list.items[0].fan_in, 3);
+    ck_assert_int_eq(list.items[0].layout.n_rows, 4);
+    ck_assert_int_eq(list.items[0].layout.elem_stride, 1);
+    ck_assert_str_eq(list.items[1].node, "fc2");
+    ck_assert_int_eq(list.items[1].fan_in, 3);
+    ck_assert_int_eq(list.items[1].layout.n_rows, 5);
+    ck_assert_int_eq(list.items[1].layout.elem_stride, 5);
+    ck_assert_uint_eq(list.items[1].init_index, 2);
+    lps_prunable_list_release(&list);
+    lps_prunable_list_release(NULL);
+}
+END_TEST
+
+START_TEST(conv_fan_in_and_batchnorm_ignored)
+{
+    fixture f;
+    fixture_init(&f);
+    int64_t w[] = {8, 2, 3, 3}, c[] = {8};
+    add_init(&f, "conv.w", LPS_DT_FLOAT, 4, w);
+    add_init(&f, "bn.scale", LPS_DT_FLOAT, 1, c);
+    add_init(&f, "bn.bias", LPS_DT_FLOAT, 1, c);
+    add_init(&f, "bn.mean", LPS_DT_FLOAT, 1, c);
+    add_init(&f, "bn.var", LPS_DT_FLOAT, 1, c);
+    char *cin[] = {"x", "conv.w"};
+    char *bin[] = {"y", "bn.scale", "bn.bias", "bn.mean", "bn.var"};
+    add_node(&f, "conv", "Conv", cin, 2);
+    add_node(&f, "bn", "BatchNormalization", bin, 5);
+    lps_prunable_list list;
+    lps_error err;
+    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
+    ck_assert_uint_eq(list.count, 1);
+    ck_assert_int_eq(list.items[0].fan_in, 18);
+    ck_assert_int_eq(list.items[0].layout.n_rows, 8);
+    ck_assert_int_eq(list.items[0].rank, 4);
+    ck_assert_int_eq(list.items[0].dims[3], 3);
+    lps_prunable_list_release(&list);
+}
+END_TEST
+
+START_TEST(matmul_constant_operand_and_sharing)
+{
+    fixture f;
+    fixture_init(&f);
+    int64_t b[] = {6, 4}, a[] = {2, 6}, v[] = {6};
+    add_init(&f, "B", LPS_DT_FLOAT, 2, b);
+    add_init(&f, "A", LPS_DT_FLOAT, 2, a);
+    add_init(&f, "vec", LPS_DT_FLOAT, 1, v);
+    char *mm1[] = {"x", "B"}, *mm2[] = {"A", "y"}, *mm3[] = {"z", "B"};
+    char *mm4[] = {"p", "q"}, *mm5[] = {"r", "vec"};
+    add_node(&f, "mm1", "MatMul", mm1, 2);
+    add_node(&f, "mm2", "MatMul", mm2, 2);
+    add_node(&f, "mm3", "MatMul", mm3, 2);
+    add_node(&f, "mm4", "MatMul", mm4, 2);
+    add_node(&f, "mm5", "MatMul", mm5, 2);
+    lps_prunable_list list;
+    lps_error err;
+    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
+    ck_assert_uint_eq(list.count, 2);
+    ck_assert_str_eq(list.items[0].initializer, "B");
+    ck_assert_uint_eq(list.items[0].n_uses, 2);
+    ck_assert_int_eq(list.items[0].fan_in, 6);
+    ck_assert_int_eq(list.items[0].layout.n_rows, 4);
+    ck_assert_str_eq(list.items[1].initializer, "A");
+    ck_assert_int_eq(list.items[1].fan_in, 6);
+    ck_assert_int_eq(list.items[1].layout.n_rows, 2);
+    ck_assert_int_eq(list.items[1].layout.elem_stride, 1);
+    lps_prunable_list_release(&list);
+}
+END_TEST
+
+START_TEST(conflicting_and_unsupported_weights_fail)
+{
+    int64_t sq[] = {4, 4}, r3[] = {2, 4, 4};
+    char *g_in[] = {"x", "W"}, *m_in[] = {"y", "W"};
+    lps_prunable_list list;
+    lps_error err;
+
+    fixture f;
+    fixture_init(&f);
+    add_init(&f, "W", LPS_DT_FLOAT, 2, sq);
+    lps_node *g = add_node(&f, "g", "Gemm", g_in, 2);
+    g->attrs = &trans_b_one;
+    g->n_attrs = 1;
+    add_node(&f, "m", "MatMul", m_in, 2);
+    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "'W'"));
+    ck_assert_uint_eq(list.count, 0);
+
+    fixture_init(&f);
+    add_init(&f, "W", LPS_DT_DOUBLE, 2, sq);
+    add_node(&f, "m", "MatMul", m_in, 2);
+    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "double"));
+
+    fixture_init(&f);
+    add_init(&f, "W", LPS_DT_FLOAT, 3, r3);
+    add_node(&f, "m", "MatMul", m_in, 2);
+    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_ERR_UNSUPPORTED);
+
+    fixture_init(&f);
+    add_init(&f, "W", LPS_DT_FLOAT, 2, sq);
+    add_node(&f, "c", "Conv", g_in, 2);
+    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "node 'c' (Conv)"));
+}
+END_TEST
+
+START_TEST(custom_domain_nodes_are_not_weights)
+{
+    fixture f;
+    fixture_init(&f);
+    int64_t w[] = {8, 2, 3, 3};
+    add_init(&f, "conv.w", LPS_DT_FLOAT, 4, w);
+    char *cin[] = {"x", "conv.w"};
+    lps_node *n = add_node(&f, "conv", "Conv", cin, 2);
+    n->domain = "com.example";
+    lps_prunable_list list;
+    lps_error err;
+    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
+    ck_assert_uint_eq(list.count, 0);
+    lps_prunable_list_release(&list);
+}
+END_TEST
+
+START_TEST(layer_stats_count_zeros_and_rows)
+{
+    /* [in=3, out=2] column layout: column 1 all zero. */
+    float w[] = {1.0f, 0.0f,
+                 -2.0f, -0.0f,
+                 0.0f, 0.0f};
+    int64_t dims[] = {3, 2};
+    lps_row_layout l = lps_rows_column_major(dims);
+    lps_layer_stats s = lps_layer_stats_of(w, &l);
+    ck_assert_int_eq(s.params, 6);
+    ck_assert_int_eq(s.zeros, 4);
+    ck_assert_double_eq_tol(s.sparsity, 4.0 / 6.0, 1e-15);
+    ck_assert_int_eq(s.hoyer.zero_rows, 1);
+    ck_assert_int_eq(s.hoyer.rows_used, 1);
+    ck_assert(s.gamma_k > 0.0);
+    ck_assert_double_eq_tol(s.hoyer_expected_fit, lps_hoyer_expected(3, s.gamma_k), 1e-15);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("prunable");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, gemm_layout_follows_trans_b);
+    tcase_add_test(tc, conv_fan_in_and_batchnorm_ignored);
+    tcase_add_test(tc, matmul_constant_operand_and_sharing);
+    tcase_add_test(tc, conflicting_and_unsupported_weights_fail);
+    tcase_add_test(tc, custom_domain_nodes_are_not_weights);
+    tcase_add_test(tc, layer_stats_count_zeros_and_rows);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
