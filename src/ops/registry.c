@@ -11,6 +11,7 @@
  * unsupported. tests/unit/test_registry.c checks that every kind is filled. */
 static const lps_op_def *const op_table[LPS_OP_COUNT] = {
     [LPS_OP_ADD] = NULL,
+    [LPS_OP_CONV] = &lps_op_def_conv,
 };
 
 _Static_assert(sizeof op_table / sizeof op_table[0] == LPS_OP_COUNT,

@@ -1,0 +1,267 @@
+/* Conv (ONNX opsets 1 and 11; same attributes and semantics in 7..21).
+ *
+ * Y[n, m] = sum_c W[m, c] (*) X[n, c] + B[m] over any number of spatial
+ * dims, computed per image and group as one GEMM against the im2col matrix
+ * of that group's input channels:
+ *     Y_g [Mg, O] = W_g [Mg, Cg*K] * col_g [Cg*K, O].
+ * Backward reuses the same matrix: dW_g += dY_g * col_g^T and
+ * dX_g += col2im(W_g^T * dY_g). A 1x1 kernel with unit stride and no
+ * padding needs no im2col: the input channels already are col_g. */
+#include <cblas.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/im2col.h"
+#include "ops/op.h"
+#include "ops/spatial.h"
+
+/* Inputs and their gradients. */
+enum { CONV_X = 0, CONV_W = 1, CONV_B = 2 };
+/* Rank of N and C in front of the spatial dims. */
+#define CONV_LEADING_DIMS 2
+/* Largest matrix dimension handed to cblas (its int parameters). */
+#define CONV_BLAS_DIM_MAX INT_MAX
+
+typedef struct conv_params {
+    lps_spatial_attrs win;
+    int64_t group;
+} conv_params;
+
+/* Everything forward and backward derive from the input shapes. */
+typedef struct conv_dims {
+    int64_t batch, in_ch, out_ch;
+    int64_t in_per_group, out_per_group;
+    int64_t rows; /* in_per_group * kernel_size: the im2col row count */
+    bool pointwise;
+    lps_spatial_geom g;
+} conv_dims;
+
+static lps_status conv_prepare(lps_op_node *op, lps_error *err)
+{
+    static const char *const known[] = {"auto_pad",     "dilations", "group", "kernel_shape",
+                                        "pads",         "strides",   NULL};
+    conv_params *p = NULL;
+    lps_status st = lps_op_check_attrs(op, known, err);
+    if (st != LPS_OK)
+        return st;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for parameters");
+    st = lps_spatial_parse(op, &p->win, err);
+    if (st == LPS_OK)
+        st = lps_op_attr_int(op, "group", 1, &p->group, err);
+    if (st == LPS_OK && p->group < 1)
+        st = lps_op_fail(op, err, LPS_ERR_INVALID, "attribute 'group' is %lld, expected >= 1",
+                         (long long)p->group);
+    if (st != LPS_OK) {
+        free(p);
+        return st;
+    }
+    op->params = p;
+    return LPS_OK;
+}
+
+/* The bias, or NULL when the node omits it (the in array may be shorter). */
+static const lps_tensor *conv_bias(const lps_op_node *op, const lps_tensor *const *in)
+{
+    return op->n_inputs > CONV_B ? in[CONV_B] : NULL;
+}
+
+/* Validates X, W and the optional B against each other and resolves the
+ * window geometry. Fails naming the node. */
+static lps_status conv_dims_of(const lps_op_node *op, const lps_tensor *const *in, conv_dims *cd,
+                               lps_error *err)
+{
+    const conv_params *p = op->params;
+    const lps_tensor *x = in[CONV_X], *w = in[CONV_W], *b = conv_bias(op, in);
+    lps_status st = lps_op_expect_dtype(op, x, CONV_X, LPS_DT_FLOAT, err);
+    if (st == LPS_OK)
+        st = lps_op_expect_dtype(op, w, CONV_W, LPS_DT_FLOAT, err);
+    if (st == LPS_OK && b)
+        st = lps_op_expect_dtype(op, b, CONV_B, LPS_DT_FLOAT, err);
+    if (st != LPS_OK)
+        return st;
+    if (x->rank <= CONV_LEADING_DIMS)
+        return lps_op_fail(op, err, LPS_ERR_INVALID,
+                           "input X has rank %d, expected (N, C, spatial...)", x->rank);
+    if (w->rank != x->rank)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "weight W has rank %d, input X has rank %d",
+                           w->rank, x->rank);
+    cd->batch = x->dims[0];
+    cd->in_ch = x->dims[1];
+    cd->out_ch = w->dims[0];
+    if (w->dims[1] * p->group != cd->in_ch || cd->out_ch % p->group != 0)
+        return lps_op_fail(op, err, LPS_ERR_INVALID,
+                           "weight W has shape (%lld, %lld, ...), input X has %lld channels and "
+                           "group is %lld",
+                           (long long)w->dims[0], (long long)w->dims[1], (long long)cd->in_ch,
+                           (long long)p->group);
+    if (b && (b->rank != 1 || b->dims[0] != cd->out_ch))
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "bias B must have shape [%lld]",
+                           (long long)cd->out_ch);
+    st = lps_spatial_resolve(op, &p->win, x->rank - CONV_LEADING_DIMS,
+                             x->dims + CONV_LEADING_DIMS, w->dims + CONV_LEADING_DIMS, false,
+                             &cd->g, err);
+    if (st != LPS_OK)
+        return st;
+    cd->in_per_group = cd->in_ch / p->group;
+    cd->out_per_group = cd->out_ch / p->group;
+    cd->rows = cd->in_per_group * cd->g.kernel_size;
+    cd->pointwise = lps_spatial_is_pointwise(&cd->g);
+    if (cd->rows > CONV_BLAS_DIM_MAX || cd->g.out_size > CONV_BLAS_DIM_MAX ||
+        cd->out_per_group > CONV_BLAS_DIM_MAX)
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "convolution matrices exceed BLAS sizes");
+    return LPS_OK;
+}
+
+static lps_status conv_shape(const lps_op_node *op, const lps_tensor *const *in, lps_shape *out,
+                             lps_error *err)
+{
+    conv_dims cd;
+    lps_status st = conv_dims_of(op, in, &cd, err);
+    if (st != LPS_OK)
+        return st;
+    out[0].dtype = LPS_DT_FLOAT;
+    out[0].rank = in[CONV_X]->rank;
+    out[0].dims[0] = cd.batch;
+    out[0].dims[1] = cd.out_ch;
+    memcpy(out[0].dims + CONV_LEADING_DIMS, cd.g.out, (size_t)cd.g.n * sizeof cd.g.out[0]);
+    return LPS_OK;
+}
+
+/* The im2col workspace for one group of one image; NULL (err set) on
+ * allocation failure. Pointwise convs need none and get a non-NULL dummy. */
+static float *conv_workspace(const lps_op_node *op, lps_exec_ctx *ctx, const conv_dims *cd,
+                             lps_error *err)
+{
+    size_t floats = cd->pointwise ? 1 : (size_t)cd->rows * (size_t)cd->g.out_size;
+    float *col = lps_ctx_workspace(ctx, floats, err);
+    if (!col)
+        lps_error_prefix(err, "%s", op->label);
+    return col;
+}
+
+static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                               lps_tensor *const *out, lps_error *err)
+{
+    const conv_params *p = op->params;
+    conv_dims cd;
+    lps_status st = conv_dims_of(op, in, &cd, err);
+    if (st != LPS_OK)
+        return st;
+    int64_t in_size = cd.g.in_size, out_size = cd.g.out_size;
+    if (cd.batch == 0 || cd.out_ch == 0)
+        return LPS_OK;
+    float *col = conv_workspace(op, ctx, &cd, err);
+    if (!col)
+        return err ? err->status : LPS_ERR_NOMEM;
+    const float *x = lps_tensor_f32(in[CONV_X]);
+    const float *w = lps_tensor_f32(in[CONV_W]);
+    const lps_tensor *bias = conv_bias(op, in);
+    const float *b = bias ? lps_tensor_f32(bias) : NULL;
+    float *y = lps_tensor_f32(out[0]);
+    float beta = b ? 1.0f : 0.0f;
+    for (int64_t n = 0; n < cd.batch; n++) {
+        float *y_n = y + n * cd.out_ch * out_size;
+        for (int64_t m = 0; b && m < cd.out_ch; m++)
+            for (int64_t o = 0; o < out_size; o++)
+                y_n[m * out_size + o] = b[m];
+        for (int64_t grp = 0; grp < p->group; grp++) {
+            const float *x_g = x + (n * cd.in_ch + grp * cd.in_per_group) * in_size;
+            const float *a = x_g;
+            if (!cd.pointwise) {
+                lps_im2col(x_g, cd.in_per_group, &cd.g, col);
+                a = col;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cd.out_per_group,
+                        (int)out_size, (int)cd.rows, 1.0f, w + grp * cd.out_per_group * cd.rows,
+                        (int)cd.rows, a, (int)out_size, beta, y_n + grp * cd.out_per_group * out_size,
+                        (int)out_size);
+        }
+    }
+    return LPS_OK;
+}
+
+/* dB[m] += sum over images and positions of dY[n, m, :]. */
+static void conv_bias_grad(const conv_dims *cd, const float *dy, float *db)
+{
+    int64_t out_size = cd->g.out_size;
+    for (int64_t n = 0; n < cd->batch; n++)
+        for (int64_t m = 0; m < cd->out_ch; m++) {
+            const float *row = dy + (n * cd->out_ch + m) * out_size;
+            double sum = 0.0;
+            for (int64_t o = 0; o < out_size; o++)
+                sum += row[o];
+            db[m] += (float)sum;
+        }
+}
+
+static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                                const lps_tensor *const *out, const lps_tensor *const *dout,
+                                lps_tensor *const *din, lps_error *err)
+{
+    (void)out;
+    const conv_params *p = op->params;
+    conv_dims cd;
+    lps_status st = conv_dims_of(op, in, &cd, err);
+    if (st != LPS_OK)
+        return st;
+    if (!dout[0] || cd.batch == 0 || cd.out_ch == 0)
+        return LPS_OK;
+    const float *dy = lps_tensor_f32(dout[0]);
+    if (op->n_inputs > CONV_B && din[CONV_B] && in[CONV_B])
+        conv_bias_grad(&cd, dy, lps_tensor_f32(din[CONV_B]));
+    float *dw = din[CONV_W] ? lps_tensor_f32(din[CONV_W]) : NULL;
+    float *dx = din[CONV_X] ? lps_tensor_f32(din[CONV_X]) : NULL;
+    if (!dw && !dx)
+        return LPS_OK;
+    float *col = conv_workspace(op, ctx, &cd, err);
+    if (!col)
+        return err ? err->status : LPS_ERR_NOMEM;
+    const float *x = lps_tensor_f32(in[CONV_X]);
+    const float *w = lps_tensor_f32(in[CONV_W]);
+    int64_t in_size = cd.g.in_size, out_size = cd.g.out_size;
+    int mg = (int)cd.out_per_group, rows = (int)cd.rows, o = (int)out_size;
+    for (int64_t n = 0; n < cd.batch; n++) {
+        for (int64_t grp = 0; grp < p->group; grp++) {
+            int64_t x_offset = (n * cd.in_ch + grp * cd.in_per_group) * in_size;
+            const float *dy_g = dy + (n * cd.out_ch + grp * cd.out_per_group) * out_size;
+            const float *w_g = w + grp * cd.out_per_group * cd.rows;
+            if (dw) {
+                const float *a = x + x_offset;
+                if (!cd.pointwise) {
+                    lps_im2col(x + x_offset, cd.in_per_group, &cd.g, col);
+                    a = col;
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mg, rows, o, 1.0f, dy_g, o,
+                            a, o, 1.0f, dw + grp * cd.out_per_group * cd.rows, rows);
+            }
+            if (dx && cd.pointwise) {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, o, mg, 1.0f, w_g, rows,
+                            dy_g, o, 1.0f, dx + x_offset, o);
+            } else if (dx) {
+                /* col is free again: dW is done with this group's matrix */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, o, mg, 1.0f, w_g, rows,
+                            dy_g, o, 0.0f, col, o);
+                lps_col2im(col, cd.in_per_group, &cd.g, dx + x_offset);
+            }
+        }
+    }
+    return LPS_OK;
+}
+
+const lps_op_def lps_op_def_conv = {
+    .name = "Conv",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 2,
+    .max_inputs = 3,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = (1u << CONV_X) | (1u << CONV_W) | (1u << CONV_B),
+    .prepare = conv_prepare,
+    .shape = conv_shape,
+    .forward = conv_forward,
+    .backward = conv_backward,
+};

@@ -1,0 +1,105 @@
+/* Sliding-window geometry shared by Conv and the pooling operators.
+ *
+ * An (N, C, D1, ..., Dn) tensor is swept by a kernel window over its n
+ * spatial dims. The attributes that describe the sweep (kernel_shape,
+ * strides, pads, dilations, auto_pad, ceil_mode) are parsed once in prepare
+ * (lps_spatial_parse) and resolved against an actual input shape into the
+ * concrete per-dim numbers (lps_spatial_resolve) by shape, forward and
+ * backward alike, so all three agree on one formula. */
+#ifndef LPS_OPS_SPATIAL_H
+#define LPS_OPS_SPATIAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ops/op.h"
+
+/* Spatial dims a tensor can have besides N and C. */
+#define LPS_SPATIAL_MAX (LPS_MAX_RANK - 2)
+
+typedef enum lps_auto_pad {
+    LPS_AUTO_PAD_NOTSET = 0,
+    LPS_AUTO_PAD_VALID,
+    LPS_AUTO_PAD_SAME_UPPER,
+    LPS_AUTO_PAD_SAME_LOWER
+} lps_auto_pad;
+
+/* The window attributes as written in the node. A count is -1 when the
+ * attribute is absent (its default then applies at resolve time). */
+typedef struct lps_spatial_attrs {
+    lps_auto_pad auto_pad;
+    bool ceil_mode;
+    int n_kernel, n_strides, n_dilations, n_pads;
+    int64_t kernel[LPS_SPATIAL_MAX];
+    int64_t strides[LPS_SPATIAL_MAX];
+    int64_t dilations[LPS_SPATIAL_MAX];
+    int64_t pads[2 * LPS_SPATIAL_MAX]; /* all begins, then all ends */
+} lps_spatial_attrs;
+
+/* The concrete sweep for one input shape. */
+typedef struct lps_spatial_geom {
+    int n; /* spatial dims */
+    int64_t in[LPS_SPATIAL_MAX];
+    int64_t out[LPS_SPATIAL_MAX];
+    int64_t kernel[LPS_SPATIAL_MAX];
+    int64_t stride[LPS_SPATIAL_MAX];
+    int64_t dilation[LPS_SPATIAL_MAX];
+    int64_t pad_begin[LPS_SPATIAL_MAX];
+    int64_t pad_end[LPS_SPATIAL_MAX];
+    int64_t in_stride[LPS_SPATIAL_MAX]; /* row-major strides of the input plane */
+    int64_t in_size;     /* product of in[] */
+    int64_t out_size;    /* product of out[] */
+    int64_t kernel_size; /* product of kernel[] */
+} lps_spatial_geom;
+
+/* Reads auto_pad, kernel_shape, strides, dilations, pads and ceil_mode from
+ * the node (absent ones keep their defaults; which of them a node may carry
+ * is the caller's lps_op_check_attrs list). Fails with LPS_ERR_INVALID on
+ * non-positive kernel/stride/dilation, negative pads, an unknown auto_pad
+ * string or more values than LPS_SPATIAL_MAX allows, naming the node. */
+lps_status lps_spatial_parse(const lps_op_node *op, lps_spatial_attrs *attrs, lps_error *err);
+
+/* Resolves attrs against an input whose n spatial dims are in_dims. kernel
+ * is the kernel taken from a weight tensor (Conv) or NULL to require
+ * kernel_shape (pooling). Attribute lists must have n (pads 2n) values.
+ * windows_overlap_input demands that every window holds at least one input
+ * element (pooling has no value for a window made only of padding). Fails
+ * with LPS_ERR_INVALID, naming the node, on any mismatch or when the input
+ * is smaller than the kernel. */
+lps_status lps_spatial_resolve(const lps_op_node *op, const lps_spatial_attrs *attrs, int n,
+                               const int64_t *in_dims, const int64_t *kernel,
+                               bool windows_overlap_input, lps_spatial_geom *geom,
+                               lps_error *err);
+
+/* True when every output element sees exactly the input element at the
+ * same position (1x1 kernel, unit strides, no padding): im2col would copy. */
+bool lps_spatial_is_pointwise(const lps_spatial_geom *geom);
+
+/* One pooling window clipped to the input. The row cursor walks the window's
+ * lines along the last spatial dim: each line holds `line_len` elements at
+ * offsets line_offset + j * line_step (j = 0 .. line_len-1) of the
+ * (D1, ..., Dn) plane, row-major. */
+typedef struct lps_window {
+    int64_t start[LPS_SPATIAL_MAX]; /* first input coordinate of the unclipped window */
+    int64_t k_lo[LPS_SPATIAL_MAX];  /* kernel indices inside the input: [k_lo, k_hi) */
+    int64_t k_hi[LPS_SPATIAL_MAX];
+    int64_t k[LPS_SPATIAL_MAX];     /* kernel index of the current line (outer dims) */
+    int64_t line_offset;
+    int64_t line_len;
+    int64_t line_step;
+    int64_t valid_count;            /* input elements inside the window */
+    int64_t padded_count;           /* elements inside the input plus explicit pads */
+} lps_window;
+
+/* Positions w at the first line of the window of output position pos.
+ * Returns false when the window holds no input element. */
+bool lps_window_begin(const lps_spatial_geom *geom, const int64_t *pos, lps_window *w);
+
+/* Advances to the window's next line; false when there is none. */
+bool lps_window_next_line(const lps_spatial_geom *geom, lps_window *w);
+
+/* Advances an odometer pos over dims (row-major, last dim fastest). Returns
+ * false after the last position, leaving pos all zero. */
+bool lps_spatial_next_pos(int n, const int64_t *dims, int64_t *pos);
+
+#endif

@@ -1,0 +1,361 @@
+/* Conv: forward against hand-computed values, backward against finite
+ * differences for every attribute variant. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "op_forward.h"
+#include "test_node.h"
+
+/* Conv is linear in each input, so central differences are exact up to
+ * float rounding of the summed loss. */
+#define CONV_GRAD_ATOL 1e-3
+#define CONV_GRAD_RTOL 1e-2
+#define CONV_FWD_TOL 1e-4f
+#define CONV_OPSET 11
+#define CONV_OLD_OPSET 7
+#define CHECK_X_W_B 0x7u
+#define CHECK_W_ONLY 0x2u
+#define WHY_LEN 512
+
+/* Attributes of one gradient-check case; zero counts mean "absent". */
+typedef struct conv_case {
+    int rank;                 /* of X and W */
+    int64_t x_dims[5];
+    int64_t w_dims[5];
+    bool bias;
+    int64_t group;
+    const char *auto_pad;
+    int n_strides, n_pads, n_dilations;
+    int64_t strides[3], pads[6], dilations[3];
+    uint32_t mask;
+} conv_case;
+
+static lps_node *conv_node(const conv_case *c)
+{
+    lps_node *n = test_node_new("Conv", c->bias ? 3 : 2, 1);
+    if (c->group > 1)
+        test_node_attr_int(n, "group", c->group);
+    if (c->auto_pad)
+        test_node_attr_string(n, "auto_pad", c->auto_pad);
+    if (c->n_strides)
+        test_node_attr_ints(n, "strides", c->strides, c->n_strides);
+    if (c->n_pads)
+        test_node_attr_ints(n, "pads", c->pads, c->n_pads);
+    if (c->n_dilations)
+        test_node_attr_ints(n, "dilations", c->dilations, c->n_dilations);
+    return n;
+}
+
+static void run_gradcheck(const conv_case *c)
+{
+    char why[WHY_LEN] = "";
+    int64_t b_dims[1] = {c->w_dims[0]};
+    lps_node *n = conv_node(c);
+    lps_tensor *in[3] = {test_tensor_random(c->rank, c->x_dims, -1.0f, 1.0f, 1),
+                         test_tensor_random(c->rank, c->w_dims, -1.0f, 1.0f, 2),
+                         c->bias ? test_tensor_random(1, b_dims, -1.0f, 1.0f, 3) : NULL};
+    gradcheck_tol tol = gradcheck_default_tol();
+    tol.atol = CONV_GRAD_ATOL;
+    tol.rtol = CONV_GRAD_RTOL;
+    bool ok = gradcheck_op(n, CONV_OPSET, in, c->bias ? 3 : 2, c->mask, tol, why, sizeof why);
+    for (int i = 0; i < 3; i++)
+        lps_tensor_free(in[i]);
+    test_node_free(n);
+    ck_assert_msg(ok, "%s", why);
+}
+
+START_TEST(grad_2d_plain_with_bias)
+{
+    conv_case c = {.rank = 4, .x_dims = {2, 2, 5, 5}, .w_dims = {3, 2, 3, 3}, .bias = true,
+                   .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_2d_stride_asymmetric_pads)
+{
+    conv_case c = {.rank = 4, .x_dims = {1, 2, 6, 5}, .w_dims = {2, 2, 3, 2}, .bias = true,
+                   .n_strides = 2, .strides = {2, 2}, .n_pads = 4, .pads = {1, 0, 0, 1},
+                   .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_2d_dilation_no_bias)
+{
+    conv_case c = {.rank = 4, .x_dims = {1, 2, 7, 6}, .w_dims = {2, 2, 2, 3},
+                   .n_dilations = 2, .dilations = {2, 2}, .n_pads = 4, .pads = {1, 1, 1, 1},
+                   .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_2d_group)
+{
+    conv_case c = {.rank = 4, .x_dims = {1, 4, 4, 4}, .w_dims = {6, 2, 2, 2}, .bias = true,
+                   .group = 2, .n_pads = 4, .pads = {0, 1, 1, 0}, .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_2d_depthwise_same_upper_stride)
+{
+    conv_case c = {.rank = 4, .x_dims = {2, 3, 5, 5}, .w_dims = {3, 1, 3, 3}, .bias = true,
+                   .group = 3, .auto_pad = "SAME_UPPER", .n_strides = 2, .strides = {2, 2},
+                   .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_2d_same_lower_even_kernel)
+{
+    conv_case c = {.rank = 4, .x_dims = {1, 2, 4, 5}, .w_dims = {2, 2, 2, 2},
+                   .auto_pad = "SAME_LOWER", .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_2d_valid)
+{
+    conv_case c = {.rank = 4, .x_dims = {1, 1, 5, 4}, .w_dims = {2, 1, 2, 3}, .bias = true,
+                   .auto_pad = "VALID", .n_strides = 2, .strides = {2, 1},
+                   .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_2d_pointwise)
+{
+    conv_case c = {.rank = 4, .x_dims = {2, 3, 3, 4}, .w_dims = {4, 3, 1, 1}, .bias = true,
+                   .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_2d_pointwise_stride)
+{
+    conv_case c = {.rank = 4, .x_dims = {1, 2, 5, 5}, .w_dims = {2, 2, 1, 1},
+                   .n_strides = 2, .strides = {2, 2}, .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_2d_weight_only)
+{
+    conv_case c = {.rank = 4, .x_dims = {1, 2, 4, 4}, .w_dims = {2, 2, 3, 3}, .bias = true,
+                   .n_pads = 4, .pads = {1, 1, 1, 1}, .mask = CHECK_W_ONLY};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_1d_bias_stride_dilation)
+{
+    conv_case c = {.rank = 3, .x_dims = {2, 2, 9}, .w_dims = {3, 2, 3}, .bias = true,
+                   .n_strides = 1, .strides = {2}, .n_dilations = 1, .dilations = {2},
+                   .n_pads = 2, .pads = {2, 1}, .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_1d_no_bias_group)
+{
+    conv_case c = {.rank = 3, .x_dims = {1, 4, 6}, .w_dims = {2, 2, 2}, .group = 2,
+                   .auto_pad = "SAME_UPPER", .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_3d)
+{
+    conv_case c = {.rank = 5, .x_dims = {1, 2, 3, 4, 3}, .w_dims = {2, 2, 2, 2, 2}, .bias = true,
+                   .n_pads = 6, .pads = {1, 0, 1, 0, 1, 0}, .n_strides = 3, .strides = {1, 2, 1},
+                   .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+/* Runs Conv on X, W (and B when given) and compares with want. */
+static void expect_conv(lps_node *n, int64_t opset, lps_tensor *x, lps_tensor *w, lps_tensor *b,
+                        const float *want, int64_t numel)
+{
+    lps_tensor *in[3] = {x, w, b};
+    lps_tensor out = {0};
+    lps_error err;
+    lps_status st = test_op_forward(n, opset, in, &out, 1, &err);
+    ck_assert_msg(st == LPS_OK, "%s", err.msg);
+    test_expect_floats(&out, want, numel, CONV_FWD_TOL);
+    lps_tensor_release(&out);
+    for (int i = 0; i < 3; i++)
+        lps_tensor_free(in[i]);
+}
+
+static lps_tensor *iota(int rank, const int64_t *dims, float first)
+{
+    lps_tensor *t = test_tensor_random(rank, dims, 0.0f, 1.0f, 1);
+    float *v = lps_tensor_f32(t);
+    for (int64_t i = 0; i < lps_tensor_numel(t); i++)
+        v[i] = first + (float)i;
+    return t;
+}
+
+static lps_tensor *filled(int rank, const int64_t *dims, float value)
+{
+    lps_tensor *t = test_tensor_random(rank, dims, value, value, 1);
+    return t;
+}
+
+/* The 5x5 example of the ONNX Conv docs: 0..24 convolved with a 3x3 of ones. */
+START_TEST(fwd_2d_with_and_without_padding)
+{
+    int64_t xd[] = {1, 1, 5, 5}, wd[] = {1, 1, 3, 3}, pads[] = {1, 1, 1, 1};
+    static const float no_pad[] = {54, 63, 72, 99, 108, 117, 144, 153, 162};
+    static const float padded[] = {12, 21,  27,  33,  24,  33, 54,  63,  72,
+                                   51, 63,  99,  108, 117, 81, 93,  144, 153,
+                                   162, 111, 72, 111, 117, 123, 84};
+    lps_node *n = test_node_new("Conv", 2, 1);
+    int64_t ks[] = {3, 3};
+    test_node_attr_ints(n, "kernel_shape", ks, 2);
+    expect_conv(n, CONV_OLD_OPSET, iota(4, xd, 0), filled(4, wd, 1), NULL, no_pad, 9);
+    test_node_attr_ints(n, "pads", pads, 4);
+    expect_conv(n, CONV_OPSET, iota(4, xd, 0), filled(4, wd, 1), NULL, padded, 25);
+    test_node_free(n);
+}
+END_TEST
+
+/* y[i] = x[i] + 10 x[i + 2] */
+START_TEST(fwd_1d_dilation)
+{
+    int64_t xd[] = {1, 1, 5}, wd[] = {1, 1, 2}, dil[] = {2};
+    static const float w[] = {1, 10};
+    static const float want[] = {31, 42, 53};
+    lps_node *n = test_node_new("Conv", 2, 1);
+    test_node_attr_ints(n, "dilations", dil, 1);
+    expect_conv(n, CONV_OPSET, iota(3, xd, 1), test_tensor_from(LPS_DT_FLOAT, 3, wd, w), NULL,
+                want, 3);
+    test_node_free(n);
+}
+END_TEST
+
+/* channel 0 = [1 2 3] summed pairwise, channel 1 = [4 5 6] differenced, plus bias */
+START_TEST(fwd_1d_depthwise_bias)
+{
+    int64_t xd[] = {1, 2, 3}, wd[] = {2, 1, 2}, bd[] = {2};
+    static const float w[] = {1, 1, 1, -1};
+    static const float b[] = {10, 20};
+    static const float want[] = {13, 15, 19, 19};
+    lps_node *n = test_node_new("Conv", 3, 1);
+    test_node_attr_int(n, "group", 2);
+    expect_conv(n, CONV_OPSET, iota(3, xd, 1), test_tensor_from(LPS_DT_FLOAT, 3, wd, w),
+                test_tensor_from(LPS_DT_FLOAT, 1, bd, b), want, 4);
+    test_node_free(n);
+}
+END_TEST
+
+/* kernel [1 10] on [1 2 3 4]: the odd pad goes after (UPPER) or before (LOWER) */
+START_TEST(fwd_1d_same_upper_lower)
+{
+    int64_t xd[] = {1, 1, 4}, wd[] = {1, 1, 2};
+    static const float w[] = {1, 10};
+    static const float upper[] = {21, 32, 43, 4};
+    static const float lower[] = {10, 21, 32, 43};
+    lps_node *n = test_node_new("Conv", 2, 1);
+    test_node_attr_string(n, "auto_pad", "SAME_UPPER");
+    expect_conv(n, CONV_OPSET, iota(3, xd, 1), test_tensor_from(LPS_DT_FLOAT, 3, wd, w), NULL,
+                upper, 4);
+    test_node_free(n);
+    n = test_node_new("Conv", 2, 1);
+    test_node_attr_string(n, "auto_pad", "SAME_LOWER");
+    expect_conv(n, CONV_OPSET, iota(3, xd, 1), test_tensor_from(LPS_DT_FLOAT, 3, wd, w), NULL,
+                lower, 4);
+    test_node_free(n);
+}
+END_TEST
+
+/* 2x2x2 ones over 1..8 sums everything; the pointwise case scales by 2 */
+START_TEST(fwd_3d_and_pointwise)
+{
+    int64_t xd[] = {1, 1, 2, 2, 2}, wd[] = {1, 1, 2, 2, 2}, pd[] = {1, 1, 1, 1, 1};
+    static const float sum[] = {36};
+    static const float doubled[] = {2, 4, 6, 8, 10, 12, 14, 16};
+    lps_node *n = test_node_new("Conv", 2, 1);
+    expect_conv(n, CONV_OPSET, iota(5, xd, 1), filled(5, wd, 1), NULL, sum, 1);
+    expect_conv(n, CONV_OPSET, iota(5, xd, 1), filled(5, pd, 2), NULL, doubled, 8);
+    test_node_free(n);
+}
+END_TEST
+
+/* Runs Conv expecting failure with status and a message naming the node. */
+static void expect_conv_error(lps_node *n, const int64_t *xd, const int64_t *wd, int rank,
+                              lps_status want)
+{
+    lps_tensor *in[2] = {filled(rank, xd, 1), filled(rank, wd, 1)};
+    lps_tensor out = {0};
+    lps_error err;
+    lps_status st = test_op_forward(n, CONV_OPSET, in, &out, 1, &err);
+    ck_assert_int_eq(st, want);
+    ck_assert_msg(strstr(err.msg, "node 'test' (Conv)") != NULL, "%s", err.msg);
+    lps_tensor_release(&out);
+    lps_tensor_free(in[0]);
+    lps_tensor_free(in[1]);
+}
+
+START_TEST(errors_name_the_node)
+{
+    int64_t xd[] = {1, 4, 5, 5}, wd[] = {2, 3, 3, 3}, w_ok[] = {2, 4, 3, 3};
+    int64_t ks[] = {2, 2}, strides[] = {1, 1, 1};
+    lps_node *n = test_node_new("Conv", 2, 1);
+    expect_conv_error(n, xd, wd, 4, LPS_ERR_INVALID); /* channels disagree */
+    test_node_free(n);
+    n = test_node_new("Conv", 2, 1);
+    test_node_attr_ints(n, "kernel_shape", ks, 2);
+    expect_conv_error(n, xd, w_ok, 4, LPS_ERR_INVALID); /* kernel_shape vs W */
+    test_node_free(n);
+    n = test_node_new("Conv", 2, 1);
+    test_node_attr_ints(n, "strides", strides, 3);
+    expect_conv_error(n, xd, w_ok, 4, LPS_ERR_INVALID); /* wrong count */
+    test_node_free(n);
+    n = test_node_new("Conv", 2, 1);
+    test_node_attr_int(n, "unknown_thing", 1);
+    expect_conv_error(n, xd, w_ok, 4, LPS_ERR_UNSUPPORTED);
+    test_node_free(n);
+    n = test_node_new("Conv", 2, 1);
+    test_node_attr_string(n, "auto_pad", "SAME");
+    expect_conv_error(n, xd, w_ok, 4, LPS_ERR_INVALID);
+    test_node_free(n);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("conv");
+    TCase *grad = tcase_create("gradcheck");
+    tcase_add_test(grad, grad_2d_plain_with_bias);
+    tcase_add_test(grad, grad_2d_stride_asymmetric_pads);
+    tcase_add_test(grad, grad_2d_dilation_no_bias);
+    tcase_add_test(grad, grad_2d_group);
+    tcase_add_test(grad, grad_2d_depthwise_same_upper_stride);
+    tcase_add_test(grad, grad_2d_same_lower_even_kernel);
+    tcase_add_test(grad, grad_2d_valid);
+    tcase_add_test(grad, grad_2d_pointwise);
+    tcase_add_test(grad, grad_2d_pointwise_stride);
+    tcase_add_test(grad, grad_2d_weight_only);
+    tcase_add_test(grad, grad_1d_bias_stride_dilation);
+    tcase_add_test(grad, grad_1d_no_bias_group);
+    tcase_add_test(grad, grad_3d);
+    suite_add_tcase(s, grad);
+    TCase *fwd = tcase_create("forward");
+    tcase_add_test(fwd, fwd_2d_with_and_without_padding);
+    tcase_add_test(fwd, fwd_1d_dilation);
+    tcase_add_test(fwd, fwd_1d_depthwise_bias);
+    tcase_add_test(fwd, fwd_1d_same_upper_lower);
+    tcase_add_test(fwd, fwd_3d_and_pointwise);
+    tcase_add_test(fwd, errors_name_the_node);
+    suite_add_tcase(s, fwd);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

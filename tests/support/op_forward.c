@@ -1,0 +1,34 @@
+#include "op_forward.h"
+
+#include <check.h>
+#include <math.h>
+
+#include "ops/op.h"
+
+lps_status test_op_forward(const lps_node *node, int64_t opset, lps_tensor *const *inputs,
+                           lps_tensor *outs, size_t n_outputs, lps_error *err)
+{
+    lps_op_node op;
+    lps_exec_ctx ctx = {0};
+    lps_tensor *out_ptrs[LPS_OP_MAX_IO] = {0};
+    if (n_outputs > LPS_OP_MAX_IO)
+        return lps_fail(err, LPS_ERR_INVALID, "too many outputs");
+    for (size_t j = 0; j < n_outputs; j++)
+        out_ptrs[j] = &outs[j];
+    lps_status st = lps_op_node_init(&op, node, 0, opset, err);
+    if (st == LPS_OK)
+        st = lps_op_run_forward(&op, &ctx, (const lps_tensor *const *)inputs, out_ptrs, err);
+    lps_op_node_release(&op);
+    lps_ctx_release(&ctx);
+    return st;
+}
+
+void test_expect_floats(const lps_tensor *t, const float *want, int64_t n, float tol)
+{
+    ck_assert_int_eq(t->dtype, LPS_DT_FLOAT);
+    ck_assert_int_eq(lps_tensor_numel(t), n);
+    const float *got = lps_tensor_f32(t);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(fabsf(got[i] - want[i]) <= tol, "element %lld: got %g, want %g",
+                      (long long)i, (double)got[i], (double)want[i]);
+}

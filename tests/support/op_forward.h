@@ -1,0 +1,24 @@
+/* Runs one operator's forward pass on hand-made inputs, for forward unit
+ * tests that compare against hand-computed values. */
+#ifndef LPS_TEST_OP_FORWARD_H
+#define LPS_TEST_OP_FORWARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lpsparsify/error.h"
+#include "lpsparsify/model.h"
+#include "lpsparsify/tensor.h"
+
+/* Compiles node at opset and runs it (inference mode) on inputs (NULL =
+ * omitted optional input). outs[0..n_outputs-1] receive the outputs and are
+ * released by the caller with lps_tensor_release. Returns the status of the
+ * first failing step, with its message in err. */
+lps_status test_op_forward(const lps_node *node, int64_t opset, lps_tensor *const *inputs,
+                           lps_tensor *outs, size_t n_outputs, lps_error *err);
+
+/* Fails the running Check test unless t has numel n and every element is
+ * within tol of want[i]. */
+void test_expect_floats(const lps_tensor *t, const float *want, int64_t n, float tol);
+
+#endif
