@@ -11,7 +11,12 @@
  * unsupported. tests/unit/test_registry.c checks that every kind is filled. */
 static const lps_op_def *const op_table[LPS_OP_COUNT] = {
     [LPS_OP_ADD] = NULL,
+    [LPS_OP_GEMM] = &lps_op_def_gemm,
+    [LPS_OP_MATMUL] = &lps_op_def_matmul,
     [LPS_OP_CONV] = &lps_op_def_conv,
+    [LPS_OP_FLATTEN] = &lps_op_def_flatten,
+    [LPS_OP_RESHAPE] = &lps_op_def_reshape,
+    [LPS_OP_IDENTITY] = &lps_op_def_identity,
 };
 
 _Static_assert(sizeof op_table / sizeof op_table[0] == LPS_OP_COUNT,

@@ -8,8 +8,15 @@
 lps_status test_op_forward(const lps_node *node, int64_t opset, lps_tensor *const *inputs,
                            lps_tensor *outs, size_t n_outputs, lps_error *err)
 {
+    return test_op_forward_mode(node, opset, false, 0, inputs, outs, n_outputs, err);
+}
+
+lps_status test_op_forward_mode(const lps_node *node, int64_t opset, bool training,
+                                uint64_t seed, lps_tensor *const *inputs, lps_tensor *outs,
+                                size_t n_outputs, lps_error *err)
+{
     lps_op_node op;
-    lps_exec_ctx ctx = {0};
+    lps_exec_ctx ctx = {.training = training, .bn_batch_stats = training, .rng_state = seed};
     lps_tensor *out_ptrs[LPS_OP_MAX_IO] = {0};
     if (n_outputs > LPS_OP_MAX_IO)
         return lps_fail(err, LPS_ERR_INVALID, "too many outputs");

@@ -3,6 +3,7 @@
 #ifndef LPS_TEST_OP_FORWARD_H
 #define LPS_TEST_OP_FORWARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,13 @@
  * first failing step, with its message in err. */
 lps_status test_op_forward(const lps_node *node, int64_t opset, lps_tensor *const *inputs,
                            lps_tensor *outs, size_t n_outputs, lps_error *err);
+
+/* As test_op_forward, with the context in training mode (ctx->training and
+ * ctx->bn_batch_stats set) when training is true and its generator seeded
+ * with seed, for Dropout masks and batch statistics. */
+lps_status test_op_forward_mode(const lps_node *node, int64_t opset, bool training,
+                                uint64_t seed, lps_tensor *const *inputs, lps_tensor *outs,
+                                size_t n_outputs, lps_error *err);
 
 /* Fails the running Check test unless t has numel n and every element is
  * within tol of want[i]. */

@@ -1,0 +1,233 @@
+/* Gemm (opsets 7..21): Y = alpha * op(A) * op(B) + beta * C, where op()
+ * optionally transposes and C (optional from opset 11; accepted at every
+ * opset) broadcasts unidirectionally to [M, N]: a scalar, [N], [1, N],
+ * [M, 1], [1, 1] or [M, N]. The products go through cblas_sgemm. */
+#include "ops/op.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { GEMM_A, GEMM_B, GEMM_C };
+
+typedef struct gemm_params {
+    float alpha, beta;
+    bool trans_a, trans_b;
+} gemm_params;
+
+/* The problem sizes of one call, derived from the inputs. */
+typedef struct gemm_dims {
+    int m, n, k;
+    int c_rows, c_cols; /* C viewed as [c_rows, c_cols], each 1 or M / N */
+} gemm_dims;
+
+static lps_status gemm_prepare(lps_op_node *op, lps_error *err)
+{
+    static const char *const known[] = {"alpha", "beta", "transA", "transB", NULL};
+    gemm_params p;
+    int64_t ta, tb;
+    lps_status st = lps_op_check_attrs(op, known, err);
+    if (st == LPS_OK)
+        st = lps_op_attr_float(op, "alpha", 1.0f, &p.alpha, err);
+    if (st == LPS_OK)
+        st = lps_op_attr_float(op, "beta", 1.0f, &p.beta, err);
+    if (st == LPS_OK)
+        st = lps_op_attr_int(op, "transA", 0, &ta, err);
+    if (st == LPS_OK)
+        st = lps_op_attr_int(op, "transB", 0, &tb, err);
+    if (st != LPS_OK)
+        return st;
+    if ((ta != 0 && ta != 1) || (tb != 0 && tb != 1))
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "transA/transB must be 0 or 1, got %lld/%lld",
+                           (long long)ta, (long long)tb);
+    p.trans_a = ta == 1;
+    p.trans_b = tb == 1;
+    op->params = malloc(sizeof p);
+    if (!op->params)
+        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for parameters");
+    memcpy(op->params, &p, sizeof p);
+    return LPS_OK;
+}
+
+/* Fills d from the inputs; fails naming the node when the shapes do not
+ * fit together or exceed what BLAS indexes (int). */
+static lps_status gemm_dims_of(const lps_op_node *op, const lps_tensor *const *in, gemm_dims *d,
+                               lps_error *err)
+{
+    const gemm_params *p = op->params;
+    const lps_tensor *a = in[GEMM_A], *b = in[GEMM_B], *c = op->n_inputs > GEMM_C ? in[GEMM_C] : NULL;
+    char sa[128], sb[128];
+    for (int i = GEMM_A; i <= GEMM_C; i++) {
+        if (i == GEMM_C && !c)
+            break;
+        lps_status st = lps_op_expect_dtype(op, in[i], i, LPS_DT_FLOAT, err);
+        if (st != LPS_OK)
+            return st;
+    }
+    if (a->rank != 2 || b->rank != 2)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "A %s and B %s must both be 2-D",
+                           lps_shape_str(a->rank, a->dims, sa, sizeof sa),
+                           lps_shape_str(b->rank, b->dims, sb, sizeof sb));
+    int64_t m = p->trans_a ? a->dims[1] : a->dims[0];
+    int64_t k = p->trans_a ? a->dims[0] : a->dims[1];
+    int64_t kb = p->trans_b ? b->dims[1] : b->dims[0];
+    int64_t n = p->trans_b ? b->dims[0] : b->dims[1];
+    if (k != kb)
+        return lps_op_fail(op, err, LPS_ERR_INVALID,
+                           "inner dimensions of A %s and B %s differ (transA=%d, transB=%d)",
+                           lps_shape_str(a->rank, a->dims, sa, sizeof sa),
+                           lps_shape_str(b->rank, b->dims, sb, sizeof sb), p->trans_a, p->trans_b);
+    if (m > INT_MAX || n > INT_MAX || k > INT_MAX)
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "dimensions exceed the BLAS index range");
+    d->m = (int)m;
+    d->n = (int)n;
+    d->k = (int)k;
+    d->c_rows = 1;
+    d->c_cols = 1;
+    if (!c)
+        return LPS_OK;
+    int64_t rows = c->rank == 2 ? c->dims[0] : 1;
+    int64_t cols = c->rank >= 1 ? c->dims[c->rank - 1] : 1;
+    if (c->rank > 2 || (rows != 1 && rows != m) || (cols != 1 && cols != n))
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "C %s does not broadcast to [%lld, %lld]",
+                           lps_shape_str(c->rank, c->dims, sa, sizeof sa), (long long)m,
+                           (long long)n);
+    d->c_rows = (int)rows;
+    d->c_cols = (int)cols;
+    return LPS_OK;
+}
+
+static lps_status gemm_shape(const lps_op_node *op, const lps_tensor *const *in, lps_shape *out,
+                             lps_error *err)
+{
+    gemm_dims d;
+    lps_status st = gemm_dims_of(op, in, &d, err);
+    if (st != LPS_OK)
+        return st;
+    out[0].dtype = LPS_DT_FLOAT;
+    out[0].rank = 2;
+    out[0].dims[0] = d.m;
+    out[0].dims[1] = d.n;
+    return LPS_OK;
+}
+
+/* BLAS requires leading dimensions >= 1 even for empty matrices. */
+static int ld(int cols)
+{
+    return cols > 0 ? cols : 1;
+}
+
+static lps_status gemm_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                               lps_tensor *const *out, lps_error *err)
+{
+    (void)ctx;
+    const gemm_params *p = op->params;
+    const lps_tensor *c = op->n_inputs > GEMM_C ? in[GEMM_C] : NULL;
+    gemm_dims d;
+    lps_status st = gemm_dims_of(op, in, &d, err);
+    if (st != LPS_OK)
+        return st;
+    float *y = lps_tensor_f32(out[0]);
+    size_t mn = (size_t)d.m * (size_t)d.n;
+    /* A zero beta drops C entirely (as BLAS does), so a NaN in C stays out. */
+    bool use_c = c && p->beta != 0.0f;
+    if (use_c) {
+        const float *cv = lps_tensor_f32(c);
+        for (int i = 0; i < d.m; i++) {
+            const float *crow = cv + (d.c_rows == 1 ? 0 : (size_t)i * (size_t)d.c_cols);
+            float *yrow = y + (size_t)i * (size_t)d.n;
+            if (d.c_cols == 1)
+                for (int j = 0; j < d.n; j++)
+                    yrow[j] = p->beta * crow[0];
+            else
+                for (int j = 0; j < d.n; j++)
+                    yrow[j] = p->beta * crow[j];
+        }
+    } else if (mn > 0) {
+        memset(y, 0, mn * sizeof *y);
+    }
+    if (mn == 0 || d.k == 0)
+        return LPS_OK;
+    cblas_sgemm(CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans,
+                p->trans_b ? CblasTrans : CblasNoTrans, d.m, d.n, d.k, p->alpha,
+                lps_tensor_f32(in[GEMM_A]), ld(p->trans_a ? d.m : d.k), lps_tensor_f32(in[GEMM_B]),
+                ld(p->trans_b ? d.k : d.n), 1.0f, y, ld(d.n));
+    return LPS_OK;
+}
+
+/* dC += beta * dY summed over the dimensions C was broadcast along. */
+static void gemm_backward_c(const gemm_params *p, const gemm_dims *d, const float *dy, float *dc)
+{
+    for (int i = 0; i < d->m; i++) {
+        const float *row = dy + (size_t)i * (size_t)d->n;
+        float *crow = dc + (d->c_rows == 1 ? 0 : (size_t)i * (size_t)d->c_cols);
+        if (d->c_cols == 1) {
+            float s = 0.0f;
+            for (int j = 0; j < d->n; j++)
+                s += row[j];
+            crow[0] += p->beta * s;
+        } else {
+            for (int j = 0; j < d->n; j++)
+                crow[j] += p->beta * row[j];
+        }
+    }
+}
+
+/* With A' = op(A), B' = op(B) and Y = alpha A'B' + beta C:
+ * dA' = alpha dY B'^T and dB' = alpha A'^T dY, written in the stored
+ * (possibly transposed) layout of A and B, accumulated with BLAS beta = 1. */
+static lps_status gemm_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                                const lps_tensor *const *out, const lps_tensor *const *dout,
+                                lps_tensor *const *din, lps_error *err)
+{
+    (void)ctx;
+    (void)out;
+    const gemm_params *p = op->params;
+    gemm_dims d;
+    lps_status st = gemm_dims_of(op, in, &d, err);
+    if (st != LPS_OK || !dout[0])
+        return st;
+    const float *dy = lps_tensor_f32(dout[0]);
+    const float *a = lps_tensor_f32(in[GEMM_A]);
+    const float *b = lps_tensor_f32(in[GEMM_B]);
+    int lda = ld(p->trans_a ? d.m : d.k);
+    int ldb = ld(p->trans_b ? d.k : d.n);
+    bool empty = d.m == 0 || d.n == 0 || d.k == 0;
+    if (din[GEMM_A] && !empty) {
+        float *da = lps_tensor_f32(din[GEMM_A]);
+        if (!p->trans_a)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, p->trans_b ? CblasNoTrans : CblasTrans, d.m,
+                        d.k, d.n, p->alpha, dy, ld(d.n), b, ldb, 1.0f, da, lda);
+        else
+            cblas_sgemm(CblasRowMajor, p->trans_b ? CblasTrans : CblasNoTrans, CblasTrans, d.k,
+                        d.m, d.n, p->alpha, b, ldb, dy, ld(d.n), 1.0f, da, lda);
+    }
+    if (din[GEMM_B] && !empty) {
+        float *db = lps_tensor_f32(din[GEMM_B]);
+        if (!p->trans_b)
+            cblas_sgemm(CblasRowMajor, p->trans_a ? CblasNoTrans : CblasTrans, CblasNoTrans, d.k,
+                        d.n, d.m, p->alpha, a, lda, dy, ld(d.n), 1.0f, db, ldb);
+        else
+            cblas_sgemm(CblasRowMajor, CblasTrans, p->trans_a ? CblasTrans : CblasNoTrans, d.n,
+                        d.k, d.m, p->alpha, dy, ld(d.n), a, lda, 1.0f, db, ldb);
+    }
+    if (op->n_inputs > GEMM_C && din[GEMM_C] && in[GEMM_C])
+        gemm_backward_c(p, &d, dy, lps_tensor_f32(din[GEMM_C]));
+    return LPS_OK;
+}
+
+const lps_op_def lps_op_def_gemm = {
+    .name = "Gemm",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 2,
+    .max_inputs = 3,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = (1u << GEMM_A) | (1u << GEMM_B) | (1u << GEMM_C),
+    .prepare = gemm_prepare,
+    .shape = gemm_shape,
+    .forward = gemm_forward,
+    .backward = gemm_backward,
+};
