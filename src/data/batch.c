@@ -1,0 +1,241 @@
+/* Preprocessing and batch iteration: source samples (uint8 or float32) are
+ * converted to float32 per batch, then scaled and normalised per channel. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/rng.h"
+#include "lpsparsify/data.h"
+
+/* uint8 sources default to x / 255 so that pixels land in [0, 1]. */
+#define UINT8_DEFAULT_SCALE (1.0 / 255.0)
+
+/* Mixes the epoch into the seed stream so each epoch's order depends only
+ * on (seed, epoch). */
+#define EPOCH_SEED_SALT 0xD1B54A32D192ED03u
+
+static lps_status parse_number(const char *start, const char **end, const char *what,
+                               double *out, lps_error *err)
+{
+    char *stop = NULL;
+    errno = 0;
+    double value = strtod(start, &stop);
+    if (stop == start || errno == ERANGE)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: '%s' is not a number", what, start);
+    if (*stop == '/') {
+        const char *den_start = stop + 1;
+        errno = 0;
+        double den = strtod(den_start, &stop);
+        if (stop == den_start || errno == ERANGE || den == 0.0)
+            return lps_fail(err, LPS_ERR_INVALID, "%s: bad fraction '%s'", what, start);
+        value /= den;
+    }
+    if (!isfinite(value))
+        return lps_fail(err, LPS_ERR_INVALID, "%s: '%s' is not finite", what, start);
+    *out = value;
+    *end = stop;
+    return LPS_OK;
+}
+
+lps_status lps_parse_value_list(const char *text, const char *what, double *values, int max,
+                                int *count, lps_error *err)
+{
+    int n = 0;
+    const char *p = text;
+    for (;;) {
+        if (n == max)
+            return lps_fail(err, LPS_ERR_INVALID, "%s: more than %d values in '%s'", what, max,
+                            text);
+        lps_status st = parse_number(p, &p, what, &values[n], err);
+        if (st != LPS_OK)
+            return st;
+        n++;
+        if (*p == '\0')
+            break;
+        if (*p != ',')
+            return lps_fail(err, LPS_ERR_INVALID, "%s: unexpected '%c' in '%s'", what, *p, text);
+        p++;
+    }
+    *count = n;
+    return LPS_OK;
+}
+
+static lps_status channel_value(const char *what, const double *list, int n, int64_t channels,
+                                int64_t c, double fallback, double *out, lps_error *err)
+{
+    if (n == 0) {
+        *out = fallback;
+        return LPS_OK;
+    }
+    if (n != 1 && n != channels)
+        return lps_fail(err, LPS_ERR_INVALID, "%s has %d values but the model input has %lld "
+                        "channels (give 1 or %lld)", what, n, (long long)channels,
+                        (long long)channels);
+    *out = list[n == 1 ? 0 : c];
+    return LPS_OK;
+}
+
+lps_status lps_preprocess_resolve(lps_preprocess *pp, const lps_preprocess_opts *opts,
+                                  lps_dtype src_dtype, int model_rank, const int64_t *model_dims,
+                                  lps_error *err)
+{
+    static const lps_preprocess_opts defaults = {0};
+    if (!opts)
+        opts = &defaults;
+    memset(pp, 0, sizeof *pp);
+    int64_t numel = lps_numel_of(model_rank, model_dims);
+    if (numel <= 0)
+        return lps_fail(err, LPS_ERR_INVALID, "preprocessing: model input has no elements");
+    pp->channels = model_rank >= 1 ? model_dims[0] : 1;
+    pp->per_channel = numel / pp->channels;
+    double scale = opts->has_scale ? opts->scale
+                                   : (src_dtype == LPS_DT_UINT8 ? UINT8_DEFAULT_SCALE : 1.0);
+    if (!isfinite(scale) || scale == 0.0)
+        return lps_fail(err, LPS_ERR_INVALID, "--scale %g must be finite and non-zero", scale);
+    pp->gain = malloc((size_t)pp->channels * sizeof *pp->gain);
+    pp->bias = malloc((size_t)pp->channels * sizeof *pp->bias);
+    lps_status st = LPS_OK;
+    if (!pp->gain || !pp->bias) {
+        st = lps_fail(err, LPS_ERR_NOMEM, "preprocessing: out of memory");
+        goto cleanup;
+    }
+    for (int64_t c = 0; c < pp->channels; c++) {
+        double mean = 0.0;
+        double std = 1.0;
+        st = channel_value("--mean", opts->mean, opts->n_mean, pp->channels, c, 0.0, &mean, err);
+        if (st == LPS_OK)
+            st = channel_value("--std", opts->std, opts->n_std, pp->channels, c, 1.0, &std, err);
+        if (st != LPS_OK)
+            goto cleanup;
+        if (!isfinite(std) || std == 0.0 || !isfinite(mean)) {
+            st = lps_fail(err, LPS_ERR_INVALID, "channel %lld: std %g must be finite and "
+                          "non-zero and mean %g finite", (long long)c, std, mean);
+            goto cleanup;
+        }
+        /* (x * scale - mean) / std folded into one multiply-add. */
+        pp->gain[c] = (float)(scale / std);
+        pp->bias[c] = (float)(-mean / std);
+    }
+cleanup:
+    if (st != LPS_OK)
+        lps_preprocess_release(pp);
+    return st;
+}
+
+void lps_preprocess_apply(const lps_preprocess *pp, float *x, int64_t n_samples)
+{
+    for (int64_t s = 0; s < n_samples; s++)
+        for (int64_t c = 0; c < pp->channels; c++) {
+            float gain = pp->gain[c];
+            float bias = pp->bias[c];
+            for (int64_t i = 0; i < pp->per_channel; i++, x++)
+                *x = *x * gain + bias;
+        }
+}
+
+void lps_preprocess_release(lps_preprocess *pp)
+{
+    if (!pp)
+        return;
+    free(pp->gain);
+    free(pp->bias);
+    memset(pp, 0, sizeof *pp);
+}
+
+lps_status lps_batch_iter_init(lps_batch_iter *it, const lps_dataset *ds, int64_t batch_size,
+                               bool shuffle, uint64_t seed, lps_error *err)
+{
+    memset(it, 0, sizeof *it);
+    if (batch_size < 1)
+        return lps_fail(err, LPS_ERR_INVALID, "batch size %lld must be at least 1",
+                        (long long)batch_size);
+    int64_t n = lps_dataset_size(ds);
+    it->order = malloc((size_t)n * sizeof *it->order);
+    if (!it->order)
+        return lps_fail(err, LPS_ERR_NOMEM, "%s: out of memory for the order of %lld samples",
+                        ds->name, (long long)n);
+    it->ds = ds;
+    it->batch_size = batch_size;
+    it->shuffle = shuffle;
+    it->seed = seed;
+    lps_batch_iter_start_epoch(it, 0);
+    return LPS_OK;
+}
+
+void lps_batch_iter_start_epoch(lps_batch_iter *it, uint64_t epoch)
+{
+    int64_t n = lps_dataset_size(it->ds);
+    it->pos = 0;
+    for (int64_t i = 0; i < n; i++)
+        it->order[i] = i;
+    if (!it->shuffle)
+        return;
+    uint64_t state = it->seed;
+    uint64_t mixed = lps_splitmix64(&state) ^ (epoch * EPOCH_SEED_SALT);
+    lps_rng rng;
+    lps_rng_seed(&rng, mixed);
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)lps_rng_below(&rng, (uint64_t)i + 1);
+        int64_t tmp = it->order[i];
+        it->order[i] = it->order[j];
+        it->order[j] = tmp;
+    }
+}
+
+/* Writes sample `index` of ds as float32 into dst (sample_numel values). */
+static void sample_to_float(const lps_dataset *ds, int64_t index, int64_t sample_numel,
+                            float *dst)
+{
+    size_t offset = (size_t)index * (size_t)sample_numel;
+    if (ds->samples.dtype == LPS_DT_FLOAT) {
+        memcpy(dst, (const float *)ds->samples.data + offset, (size_t)sample_numel * sizeof *dst);
+        return;
+    }
+    const uint8_t *src = (const uint8_t *)ds->samples.data + offset;
+    for (int64_t i = 0; i < sample_numel; i++)
+        dst[i] = (float)src[i];
+}
+
+lps_status lps_batch_next(lps_batch_iter *it, const lps_preprocess *pp, lps_tensor *x,
+                          int64_t *labels, int64_t *count, lps_error *err)
+{
+    char shape[128];
+    const lps_dataset *ds = it->ds;
+    *count = 0;
+    int64_t sample_numel = lps_numel_of(lps_dataset_sample_rank(ds), lps_dataset_sample_dims(ds));
+    if (x->dtype != LPS_DT_FLOAT || x->rank < 1 || x->dims[0] != it->batch_size
+        || lps_numel_of(x->rank - 1, x->dims + 1) != sample_numel)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: batch tensor %s %s cannot hold %lld samples "
+                        "of %lld values", ds->name, lps_dtype_name(x->dtype),
+                        lps_shape_str(x->rank, x->dims, shape, sizeof shape),
+                        (long long)it->batch_size, (long long)sample_numel);
+    if (pp && pp->channels * pp->per_channel != sample_numel)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: preprocessing was resolved for %lld values "
+                        "per sample, the dataset has %lld", ds->name,
+                        (long long)(pp->channels * pp->per_channel), (long long)sample_numel);
+    int64_t left = lps_dataset_size(ds) - it->pos;
+    int64_t n = left < it->batch_size ? left : it->batch_size;
+    float *dst = lps_tensor_f32(x);
+    for (int64_t b = 0; b < n; b++) {
+        int64_t index = it->order[it->pos + b];
+        sample_to_float(ds, index, sample_numel, dst + b * sample_numel);
+        if (labels && ds->labels)
+            labels[b] = ds->labels[index];
+    }
+    if (pp)
+        lps_preprocess_apply(pp, dst, n);
+    memset(dst + n * sample_numel, 0,
+           (size_t)((it->batch_size - n) * sample_numel) * sizeof *dst);
+    it->pos += n;
+    *count = n;
+    return LPS_OK;
+}
+
+void lps_batch_iter_release(lps_batch_iter *it)
+{
+    if (!it)
+        return;
+    free(it->order);
+    memset(it, 0, sizeof *it);
+}
