@@ -174,7 +174,13 @@ lps_status lps_model_serialize(const lps_model *m, lps_storage storage,
 lps_status lps_model_save(const lps_model *m, const char *path, lps_storage storage,
                           lps_error *err);
 
-/* Reads a serialized TensorProto (.pb file of ONNX's test data) into t. */
+/* Reads a serialized TensorProto (.pb file of ONNX's test data) into t, which
+ * must be zeroed or hold a tensor (released on success; untouched on
+ * failure). External data is resolved in the file's folder. When name_out is
+ * non-NULL it receives the tensor's name, malloc'd, for the caller to free.
+ * Fails with LPS_ERR_IO (unreadable), LPS_ERR_INVALID (not a TensorProto,
+ * malformed), LPS_ERR_UNSUPPORTED (element type) or LPS_ERR_NOMEM; the
+ * message starts with path. */
 lps_status lps_tensor_load_pb(const char *path, lps_tensor *t, char **name_out,
                               lps_error *err);
 
