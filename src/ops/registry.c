@@ -10,7 +10,18 @@
 /* Entries are added as operator families land; a NULL entry is reported as
  * unsupported. tests/unit/test_registry.c checks that every kind is filled. */
 static const lps_op_def *const op_table[LPS_OP_COUNT] = {
-    [LPS_OP_ADD] = NULL,
+    [LPS_OP_ADD] = &lps_op_def_add,
+    [LPS_OP_SUB] = &lps_op_def_sub,
+    [LPS_OP_MUL] = &lps_op_def_mul,
+    [LPS_OP_DIV] = &lps_op_def_div,
+    [LPS_OP_RELU] = &lps_op_def_relu,
+    [LPS_OP_LEAKY_RELU] = &lps_op_def_leaky_relu,
+    [LPS_OP_SIGMOID] = &lps_op_def_sigmoid,
+    [LPS_OP_TANH] = &lps_op_def_tanh,
+    [LPS_OP_CLIP] = &lps_op_def_clip,
+    [LPS_OP_EXP] = &lps_op_def_exp,
+    [LPS_OP_NEG] = &lps_op_def_neg,
+    [LPS_OP_SQRT] = &lps_op_def_sqrt,
     [LPS_OP_GEMM] = &lps_op_def_gemm,
     [LPS_OP_MATMUL] = &lps_op_def_matmul,
     [LPS_OP_CONV] = &lps_op_def_conv,

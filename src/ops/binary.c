@@ -1,0 +1,302 @@
+/* Add, Sub, Mul, Div with numpy multidirectional broadcasting (opset 7+).
+ *
+ * float32 is the compute type; int64 is accepted too because exported graphs
+ * do shape arithmetic (Div of sizes, Mul of dims) on it. Both go through the
+ * shared broadcast iterator, whose dim collapsing turns equal shapes into one
+ * long row and bias/channel broadcasts into rows against a scalar or vector,
+ * so the row kernels below are the fast paths. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ops/broadcast.h"
+#include "ops/op.h"
+
+typedef enum binary_kind { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } binary_kind;
+
+/* Operand order in the broadcast iteration: output first, then A and B. */
+enum { OPD_Y, OPD_A, OPD_B, OPD_COUNT };
+
+/* Backward builds the per-element gradient terms of a row in stack chunks
+ * of this many floats before adding them into din (summing when din
+ * broadcasts along the row). */
+#define GRAD_CHUNK 256
+
+static binary_kind binary_kind_of(const lps_op_node *op)
+{
+    switch (op->kind) {
+    case LPS_OP_SUB: return BIN_SUB;
+    case LPS_OP_MUL: return BIN_MUL;
+    case LPS_OP_DIV: return BIN_DIV;
+    default: return BIN_ADD;
+    }
+}
+
+/* Attributes: none from opset 7 on (broadcast/axis belong to opsets < 7). */
+static lps_status binary_prepare(lps_op_node *op, lps_error *err)
+{
+    static const char *const known[] = {NULL};
+    return lps_op_check_attrs(op, known, err);
+}
+
+static lps_status binary_shape(const lps_op_node *op, const lps_tensor *const *in, lps_shape *out,
+                               lps_error *err)
+{
+    for (int i = 0; i < 2; i++)
+        if (!in[i])
+            return lps_op_fail(op, err, LPS_ERR_INVALID, "input %d is missing", i);
+    if (in[0]->dtype != in[1]->dtype)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "inputs have types %s and %s, expected one type",
+                           lps_dtype_name(in[0]->dtype), lps_dtype_name(in[1]->dtype));
+    if (in[0]->dtype != LPS_DT_FLOAT && in[0]->dtype != LPS_DT_INT64)
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "element type %s is not supported",
+                           lps_dtype_name(in[0]->dtype));
+    out[0].dtype = in[0]->dtype;
+    return lps_broadcast_shape(op, in[0]->rank, in[0]->dims, in[1]->rank, in[1]->dims, &out[0],
+                               err);
+}
+
+/* Lays Y, A and B over Y's shape; errors are prefixed with the node. */
+static lps_status binary_layout(const lps_op_node *op, const lps_tensor *a, const lps_tensor *b,
+                                const lps_tensor *y, lps_bcast *bc, lps_error *err)
+{
+    const int ranks[OPD_COUNT] = {y->rank, a->rank, b->rank};
+    const int64_t *const dims[OPD_COUNT] = {y->dims, a->dims, b->dims};
+    lps_status st = lps_bcast_init(bc, y->rank, y->dims, OPD_COUNT, ranks, dims, err);
+    if (st != LPS_OK)
+        lps_error_prefix(err, "%s", op->label);
+    return st;
+}
+
+/* One float row y[i] = a[i*sa] op b[i*sb]. Always inlined so that each call
+ * with literal strides below compiles to its own vectorizable loop. */
+static inline __attribute__((always_inline)) void
+f32_row_fixed(binary_kind kind, const float *restrict a, int64_t sa, const float *restrict b,
+              int64_t sb, float *restrict y, int64_t n)
+{
+    switch (kind) {
+    case BIN_ADD:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = a[i * sa] + b[i * sb];
+        break;
+    case BIN_SUB:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = a[i * sa] - b[i * sb];
+        break;
+    case BIN_MUL:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = a[i * sa] * b[i * sb];
+        break;
+    case BIN_DIV:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = a[i * sa] / b[i * sb];
+        break;
+    }
+}
+
+static void f32_row(binary_kind kind, const float *a, int64_t sa, const float *b, int64_t sb,
+                    float *y, int64_t n)
+{
+    if (sa && sb)
+        f32_row_fixed(kind, a, 1, b, 1, y, n);
+    else if (sa)
+        f32_row_fixed(kind, a, 1, b, 0, y, n);
+    else if (sb)
+        f32_row_fixed(kind, a, 0, b, 1, y, n);
+    else
+        f32_row_fixed(kind, a, 0, b, 0, y, n);
+}
+
+/* One int64 element. Sums and products wrap (two's complement) instead of
+ * overflowing, as onnxruntime's do; division truncates toward zero. Returns
+ * false for a division by zero or INT64_MIN / -1. */
+static bool i64_apply(binary_kind kind, int64_t a, int64_t b, int64_t *y)
+{
+    switch (kind) {
+    case BIN_ADD: *y = (int64_t)((uint64_t)a + (uint64_t)b); return true;
+    case BIN_SUB: *y = (int64_t)((uint64_t)a - (uint64_t)b); return true;
+    case BIN_MUL: *y = (int64_t)((uint64_t)a * (uint64_t)b); return true;
+    case BIN_DIV:
+        if (b == 0 || (a == INT64_MIN && b == -1))
+            return false;
+        *y = a / b;
+        return true;
+    }
+    return false;
+}
+
+static lps_status binary_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                                 lps_tensor *const *out, lps_error *err)
+{
+    (void)ctx;
+    binary_kind kind = binary_kind_of(op);
+    lps_bcast bc;
+    lps_bcast_cursor c;
+    lps_status st = binary_layout(op, in[0], in[1], out[0], &bc, err);
+    if (st != LPS_OK)
+        return st;
+    int64_t n = lps_bcast_row_len(&bc);
+    int64_t sa = lps_bcast_inner_stride(&bc, OPD_A), sb = lps_bcast_inner_stride(&bc, OPD_B);
+    lps_bcast_begin(&bc, &c);
+    if (out[0]->dtype == LPS_DT_FLOAT) {
+        const float *a = lps_tensor_f32(in[0]), *b = lps_tensor_f32(in[1]);
+        float *y = lps_tensor_f32(out[0]);
+        for (int64_t r = 0; r < bc.rows; r++, lps_bcast_next(&bc, &c))
+            f32_row(kind, a + c.offset[OPD_A], sa, b + c.offset[OPD_B], sb,
+                    y + c.offset[OPD_Y], n);
+        return LPS_OK;
+    }
+    const int64_t *a = lps_tensor_i64(in[0]), *b = lps_tensor_i64(in[1]);
+    int64_t *y = lps_tensor_i64(out[0]);
+    for (int64_t r = 0; r < bc.rows; r++, lps_bcast_next(&bc, &c)) {
+        const int64_t *ar = a + c.offset[OPD_A], *br = b + c.offset[OPD_B];
+        int64_t *yr = y + c.offset[OPD_Y];
+        for (int64_t i = 0; i < n; i++)
+            if (!i64_apply(kind, ar[i * sa], br[i * sb], &yr[i]))
+                return lps_op_fail(op, err, LPS_ERR_INVALID,
+                                   "int64 division %lld / %lld is undefined",
+                                   (long long)ar[i * sa], (long long)br[i * sb]);
+    }
+    return LPS_OK;
+}
+
+/* d[i*sd] += t[i] for one chunk; sd == 0 means d broadcasts along the row. */
+static void accumulate_terms(float *d, int64_t sd, const float *t, int64_t m)
+{
+    if (sd == 0) {
+        float s = 0.0f;
+        for (int64_t i = 0; i < m; i++)
+            s += t[i];
+        *d += s;
+    } else {
+        for (int64_t i = 0; i < m; i++)
+            d[i] += t[i];
+    }
+}
+
+/* t[i] = g[i] * x[i*sx] */
+static void times_terms(const float *g, const float *x, int64_t sx, float *t, int64_t m)
+{
+    if (sx) {
+        for (int64_t i = 0; i < m; i++)
+            t[i] = g[i] * x[i];
+    } else {
+        for (int64_t i = 0; i < m; i++)
+            t[i] = g[i] * x[0];
+    }
+}
+
+/* t[i] = g[i] / x[i*sx]: dL/dA of A / B. */
+static void over_terms(const float *g, const float *x, int64_t sx, float *t, int64_t m)
+{
+    if (sx) {
+        for (int64_t i = 0; i < m; i++)
+            t[i] = g[i] / x[i];
+    } else {
+        float inv = 1.0f / x[0];
+        for (int64_t i = 0; i < m; i++)
+            t[i] = g[i] * inv;
+    }
+}
+
+/* t[i] = -g[i] * y[i] / b[i*sb]: dL/dB of y = A / B, since dy/dB = -y/B. */
+static void quotient_terms(const float *g, const float *y, const float *b, int64_t sb, float *t,
+                           int64_t m)
+{
+    if (sb) {
+        for (int64_t i = 0; i < m; i++)
+            t[i] = -g[i] * y[i] / b[i];
+    } else {
+        float inv = 1.0f / b[0];
+        for (int64_t i = 0; i < m; i++)
+            t[i] = -g[i] * y[i] * inv;
+    }
+}
+
+/* Mul and Div: the gradient of each input depends on the other operand, so
+ * terms are formed per row chunk and then reduced into din. */
+static lps_status product_backward(const lps_op_node *op, binary_kind kind,
+                                   const lps_tensor *const *in, const lps_tensor *y_t,
+                                   const lps_tensor *g_t, lps_tensor *const *din, lps_error *err)
+{
+    lps_bcast bc;
+    lps_bcast_cursor c;
+    float terms[GRAD_CHUNK];
+    lps_status st = binary_layout(op, in[0], in[1], y_t, &bc, err);
+    if (st != LPS_OK)
+        return st;
+    const float *a = lps_tensor_f32(in[0]), *b = lps_tensor_f32(in[1]);
+    const float *y = lps_tensor_f32(y_t), *g = lps_tensor_f32(g_t);
+    float *da = din[0] ? lps_tensor_f32(din[0]) : NULL;
+    float *db = din[1] ? lps_tensor_f32(din[1]) : NULL;
+    int64_t n = lps_bcast_row_len(&bc);
+    int64_t sa = lps_bcast_inner_stride(&bc, OPD_A), sb = lps_bcast_inner_stride(&bc, OPD_B);
+    lps_bcast_begin(&bc, &c);
+    for (int64_t r = 0; r < bc.rows; r++, lps_bcast_next(&bc, &c)) {
+        for (int64_t s = 0; s < n; s += GRAD_CHUNK) {
+            int64_t m = n - s < GRAD_CHUNK ? n - s : GRAD_CHUNK;
+            const float *gr = g + c.offset[OPD_Y] + s, *yr = y + c.offset[OPD_Y] + s;
+            const float *ar = a + c.offset[OPD_A] + s * sa, *br = b + c.offset[OPD_B] + s * sb;
+            if (da) {
+                if (kind == BIN_MUL)
+                    times_terms(gr, br, sb, terms, m);
+                else
+                    over_terms(gr, br, sb, terms, m);
+                accumulate_terms(da + c.offset[OPD_A] + s * sa, sa, terms, m);
+            }
+            if (db) {
+                if (kind == BIN_MUL)
+                    times_terms(gr, ar, sa, terms, m);
+                else
+                    quotient_terms(gr, yr, br, sb, terms, m);
+                accumulate_terms(db + c.offset[OPD_B] + s * sb, sb, terms, m);
+            }
+        }
+    }
+    return LPS_OK;
+}
+
+static lps_status binary_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                                  const lps_tensor *const *out, const lps_tensor *const *dout,
+                                  lps_tensor *const *din, lps_error *err)
+{
+    (void)ctx;
+    if (!dout[0] || (!din[0] && !din[1]))
+        return LPS_OK;
+    if (out[0]->dtype != LPS_DT_FLOAT)
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "gradient of %s values is not supported",
+                           lps_dtype_name(out[0]->dtype));
+    binary_kind kind = binary_kind_of(op);
+    if (kind == BIN_MUL || kind == BIN_DIV)
+        return product_backward(op, kind, in, out[0], dout[0], din, err);
+    const lps_tensor *g = dout[0];
+    for (int i = 0; i < 2; i++) {
+        if (!din[i])
+            continue;
+        float sign = (kind == BIN_SUB && i == 1) ? -1.0f : 1.0f;
+        lps_status st = lps_bcast_sum_into(lps_tensor_f32(din[i]), din[i]->rank, din[i]->dims,
+                                           lps_tensor_f32(g), g->rank, g->dims, sign, err);
+        if (st != LPS_OK)
+            return lps_error_prefix(err, "%s", op->label);
+    }
+    return LPS_OK;
+}
+
+#define BINARY_DIFFERENTIABLE 0x3u
+
+const lps_op_def lps_op_def_add = {
+    "Add", LPS_OPSET_MIN, LPS_OPSET_MAX, 2, 2, 1, 1, BINARY_DIFFERENTIABLE,
+    binary_prepare, binary_shape, binary_forward, binary_backward,
+};
+const lps_op_def lps_op_def_sub = {
+    "Sub", LPS_OPSET_MIN, LPS_OPSET_MAX, 2, 2, 1, 1, BINARY_DIFFERENTIABLE,
+    binary_prepare, binary_shape, binary_forward, binary_backward,
+};
+const lps_op_def lps_op_def_mul = {
+    "Mul", LPS_OPSET_MIN, LPS_OPSET_MAX, 2, 2, 1, 1, BINARY_DIFFERENTIABLE,
+    binary_prepare, binary_shape, binary_forward, binary_backward,
+};
+const lps_op_def lps_op_def_div = {
+    "Div", LPS_OPSET_MIN, LPS_OPSET_MAX, 2, 2, 1, 1, BINARY_DIFFERENTIABLE,
+    binary_prepare, binary_shape, binary_forward, binary_backward,
+};
