@@ -46,7 +46,8 @@ static lps_status binary_shape(const lps_op_node *op, const lps_tensor *const *i
         if (!in[i])
             return lps_op_fail(op, err, LPS_ERR_INVALID, "input %d is missing", i);
     if (in[0]->dtype != in[1]->dtype)
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "inputs have types %s and %s, expected one type",
+        return lps_op_fail(op, err, LPS_ERR_INVALID,
+                           "inputs have types %s and %s, expected one type",
                            lps_dtype_name(in[0]->dtype), lps_dtype_name(in[1]->dtype));
     if (in[0]->dtype != LPS_DT_FLOAT && in[0]->dtype != LPS_DT_INT64)
         return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "element type %s is not supported",

@@ -39,3 +39,21 @@ void test_expect_floats(const lps_tensor *t, const float *want, int64_t n, float
         ck_assert_msg(fabsf(got[i] - want[i]) <= tol, "element %lld: got %g, want %g",
                       (long long)i, (double)got[i], (double)want[i]);
 }
+
+void test_expect_shape(const lps_tensor *t, int rank, const int64_t *dims)
+{
+    ck_assert_int_eq(t->rank, rank);
+    for (int d = 0; d < rank; d++)
+        ck_assert_msg(t->dims[d] == dims[d], "dim %d: got %lld, want %lld", d,
+                      (long long)t->dims[d], (long long)dims[d]);
+}
+
+void test_expect_int64s(const lps_tensor *t, const int64_t *want, int64_t n)
+{
+    ck_assert_int_eq(t->dtype, LPS_DT_INT64);
+    ck_assert_int_eq(lps_tensor_numel(t), n);
+    const int64_t *got = lps_tensor_i64(t);
+    for (int64_t i = 0; i < n; i++)
+        ck_assert_msg(got[i] == want[i], "element %lld: got %lld, want %lld", (long long)i,
+                      (long long)got[i], (long long)want[i]);
+}

@@ -29,4 +29,10 @@ lps_status test_op_forward_mode(const lps_node *node, int64_t opset, bool traini
  * within tol of want[i]. */
 void test_expect_floats(const lps_tensor *t, const float *want, int64_t n, float tol);
 
+/* Fails the running Check test unless t has exactly this shape. */
+void test_expect_shape(const lps_tensor *t, int rank, const int64_t *dims);
+
+/* Fails the running Check test unless t is int64 with numel n and equal to want. */
+void test_expect_int64s(const lps_tensor *t, const int64_t *want, int64_t n);
+
 #endif
