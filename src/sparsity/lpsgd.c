@@ -1,0 +1,271 @@
+#include "sparsity/lpsgd.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparsity/unitpow.h"
+
+static int rows_contiguous(const lps_row_layout *l)
+{
+    return l->elem_stride == 1 && l->row_stride == l->row_len;
+}
+
+static int columns_contiguous(const lps_row_layout *l)
+{
+    return l->row_stride == 1 && l->elem_stride == l->n_rows;
+}
+
+void lps_lpsgd_pack(const lps_lpsgd_state *st, const float *tensor_src, float *packed)
+{
+    const lps_row_layout *l = &st->layout;
+    if (rows_contiguous(l)) {
+        memcpy(packed, tensor_src, (size_t)st->numel * sizeof *packed);
+        return;
+    }
+    /* Walk the source in memory order (column layout: position-major). */
+    for (int64_t i = 0; i < l->row_len; i++)
+        for (int64_t j = 0; j < l->n_rows; j++)
+            packed[j * l->row_len + i] = tensor_src[lps_row_offset(l, j, i)];
+}
+
+lps_row_layout lps_lpsgd_packed_layout(const lps_lpsgd_state *st)
+{
+    lps_row_layout l = {st->layout.n_rows, st->layout.row_len, st->layout.row_len, 1};
+    return l;
+}
+
+/* ||x||_p of one row in double with the max factored out; 0 for a zero row. */
+static double row_pnorm(const float *x, int64_t n, double p)
+{
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        m = fmax(m, fabs((double)x[i]));
+    if (m == 0.0)
+        return 0.0;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += pow(fabs((double)x[i]) / m, p);
+    return m * pow(sum, 1.0 / p);
+}
+
+void lps_lpsgd_free(lps_lpsgd_state *st)
+{
+    if (!st)
+        return;
+    free(st->gain);
+    free(st->gain_momentum);
+    free(st->u);
+    free(st->v);
+    free(st->momentum);
+    free(st->mask);
+    free(st->work);
+    free(st->dgain);
+    memset(st, 0, sizeof *st);
+}
+
+lps_status lps_lpsgd_init(lps_lpsgd_state *st, const float *w, lps_row_layout layout,
+                          int64_t numel, double p, lps_error *err)
+{
+    memset(st, 0, sizeof *st);
+    if (!(p >= LPS_LPSGD_P_MIN && p <= LPS_LPSGD_P_MAX))
+        return lps_fail(err, LPS_ERR_INVALID, "lpsgd: p = %g outside [%g, %g]", p,
+                        LPS_LPSGD_P_MIN, LPS_LPSGD_P_MAX);
+    if (layout.n_rows <= 0 || layout.row_len <= 0 || layout.n_rows * layout.row_len != numel ||
+        !(rows_contiguous(&layout) || columns_contiguous(&layout)))
+        return lps_fail(err, LPS_ERR_INVALID,
+                        "lpsgd: row layout %lld x %lld (strides %lld, %lld) does not tile %lld "
+                        "elements",
+                        (long long)layout.n_rows, (long long)layout.row_len,
+                        (long long)layout.row_stride, (long long)layout.elem_stride,
+                        (long long)numel);
+    for (int64_t k = 0; k < numel; k++)
+        if (!isfinite(w[k]))
+            return lps_fail(err, LPS_ERR_INVALID, "lpsgd: non-finite weight at element %lld",
+                            (long long)k);
+    size_t rows = (size_t)layout.n_rows;
+    size_t n = (size_t)numel;
+    st->layout = layout;
+    st->numel = numel;
+    st->p = p;
+    st->q = p / (p - 1.0);
+    st->gain = malloc(rows * sizeof *st->gain);
+    st->gain_momentum = calloc(rows, sizeof *st->gain_momentum);
+    st->dgain = malloc(rows * sizeof *st->dgain);
+    st->u = malloc(n * sizeof *st->u);
+    st->v = malloc(n * sizeof *st->v);
+    st->momentum = calloc(n, sizeof *st->momentum);
+    st->mask = malloc(n * sizeof *st->mask);
+    st->work = malloc(n * sizeof *st->work);
+    if (!st->gain || !st->gain_momentum || !st->dgain || !st->u || !st->v || !st->momentum ||
+        !st->mask || !st->work) {
+        lps_lpsgd_free(st);
+        return lps_fail(err, LPS_ERR_NOMEM, "lpsgd: cannot allocate state for %lld weights",
+                        (long long)numel);
+    }
+    memset(st->mask, 1, n);
+    lps_lpsgd_pack(st, w, st->work);
+    int64_t len = layout.row_len;
+    for (int64_t j = 0; j < layout.n_rows; j++) {
+        const float *wr = st->work + j * len;
+        float *ur = st->u + j * len;
+        float *vr = st->v + j * len;
+        double g = row_pnorm(wr, len, p);
+        st->gain[j] = (float)g;
+        for (int64_t i = 0; i < len; i++) {
+            double u = g > 0.0 ? (double)wr[i] / g : 0.0;
+            ur[i] = (float)u;
+            vr[i] = (float)copysign(pow(fabs(u), p - 1.0), u);
+        }
+    }
+    return LPS_OK;
+}
+
+lps_status lps_lpsgd_hparams_check(const lps_lpsgd_hparams *hp, lps_error *err)
+{
+    if (!(hp->lr >= 0.0f && hp->lr < LPS_LPSGD_LR_LIMIT))
+        return lps_fail(err, LPS_ERR_INVALID, "lpsgd: lr %g outside [0, %g)", (double)hp->lr,
+                        LPS_LPSGD_LR_LIMIT);
+    if (!(hp->momentum >= 0.0f && hp->momentum < 1.0f))
+        return lps_fail(err, LPS_ERR_INVALID, "lpsgd: momentum %g outside [0, 1)",
+                        (double)hp->momentum);
+    if (hp->nesterov && hp->momentum == 0.0f)
+        return lps_fail(err, LPS_ERR_INVALID, "lpsgd: nesterov requires momentum > 0");
+    if (hp->freeze_gain)
+        return LPS_OK;
+    if (!(hp->gain_lr >= 0.0f) || !isfinite(hp->gain_lr))
+        return lps_fail(err, LPS_ERR_INVALID, "lpsgd: gain lr %g must be finite and >= 0",
+                        (double)hp->gain_lr);
+    lps_status st = lps_sgd_config_check(&hp->gain_sgd, err);
+    return st == LPS_OK ? LPS_OK : lps_error_prefix(err, "lpsgd gains");
+}
+
+/* Sum over a row of t_i^e for t_i = |x_i| / max|x| (written to scratch, then
+ * raised in place), in double. */
+static double row_scaled_power_sum(const float *x, float *scratch, int64_t n, float inv_max,
+                                   float e)
+{
+    for (int64_t i = 0; i < n; i++)
+        scratch[i] = fabsf(x[i]) * inv_max;
+    lps_pow_unit_inplace(scratch, n, e);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += scratch[i];
+    return sum;
+}
+
+/* Momentum step on d(loss)/du = g * grad at active positions; writes the
+ * search direction over grad_in_d (in place), adds d(loss)/dg to *dgain and
+ * returns max |d|. */
+static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int64_t j,
+                           const float *grad, float *d)
+{
+    const int64_t n = st->layout.row_len;
+    const float g = st->gain[j];
+    const float mu = hp->momentum;
+    const float *u = st->u + j * n;
+    const uint8_t *mask = st->mask + j * n;
+    float *mom = st->momentum + j * n;
+    double dg = 0.0;
+    float dmax = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float gr = mask[i] ? grad[i] : 0.0f;
+        dg += (double)u[i] * gr;
+        float raw = g * gr;
+        float b = mask[i] ? mu * mom[i] + raw : 0.0f;
+        mom[i] = b;
+        float di = hp->nesterov ? raw + mu * b : b;
+        d[i] = di;
+        dmax = fmaxf(dmax, fabsf(di));
+    }
+    st->dgain[j] = (float)dg;
+    return dmax;
+}
+
+/* The LpSGD update of row j given its direction d (overwritten with the
+ * pre-normalisation x). */
+static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float dmax)
+{
+    const int64_t n = st->layout.row_len;
+    const double q = st->q;
+    float *u = st->u + j * n; /* free as scratch until the final write */
+    float *v = st->v + j * n;
+    float c = 0.0f; /* lr / ||d||_q */
+    if (dmax > 0.0f) {
+        double s = row_scaled_power_sum(d, u, n, 1.0f / dmax, (float)q);
+        c = (float)((double)lr / ((double)dmax * pow(s, 1.0 / q)));
+    }
+    float xmax = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        float x = (1.0f - lr) * v[i] - c * d[i];
+        d[i] = x;
+        xmax = fmaxf(xmax, fabsf(x));
+    }
+    if (xmax == 0.0f) {
+        /* Only an all-zero v with no gradient gets here: the row is dead. */
+        memset(u, 0, (size_t)n * sizeof *u);
+        return;
+    }
+    /* y = t^(q-1) with t = |x| / xmax serves both the norm (sum t^q =
+     * sum y t) and u = y * S^(-1/p), saving a second power per element. */
+    const float inv_max = 1.0f / xmax;
+    for (int64_t i = 0; i < n; i++)
+        u[i] = fabsf(d[i]) * inv_max;
+    lps_pow_unit_inplace(u, n, (float)(q - 1.0));
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)u[i] * (fabsf(d[i]) * inv_max);
+    const float inv_norm = (float)(1.0 / ((double)xmax * pow(s, 1.0 / q)));
+    const float u_scale = (float)pow(s, -1.0 / st->p);
+    for (int64_t i = 0; i < n; i++) {
+        v[i] = d[i] * inv_norm;
+        u[i] = copysignf(u[i] * u_scale, d[i]);
+    }
+}
+
+lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lpsgd_hparams *hp,
+                          lps_error *err)
+{
+    lps_status status = lps_lpsgd_hparams_check(hp, err);
+    if (status != LPS_OK)
+        return status;
+    const int64_t n = st->layout.row_len;
+    const float *grad = grad_w;
+    if (!rows_contiguous(&st->layout)) {
+        lps_lpsgd_pack(st, grad_w, st->work);
+        grad = st->work;
+    }
+    for (int64_t k = 0; k < st->numel; k++)
+        if (!isfinite(grad[k]))
+            return lps_fail(err, LPS_ERR_RUNTIME, "lpsgd: non-finite gradient in row %lld",
+                            (long long)(k / n));
+    for (int64_t j = 0; j < st->layout.n_rows; j++) {
+        float *d = st->work + j * n;
+        float dmax = row_direction(st, hp, j, grad + j * n, d);
+        row_update(st, hp->lr, j, d, dmax);
+    }
+    if (!hp->freeze_gain)
+        lps_sgd_step(&hp->gain_sgd, hp->gain_lr, st->layout.n_rows, st->gain, st->dgain,
+                     st->gain_momentum);
+    return LPS_OK;
+}
+
+void lps_lpsgd_export(const lps_lpsgd_state *st, float *w)
+{
+    const lps_row_layout *l = &st->layout;
+    for (int64_t j = 0; j < l->n_rows; j++) {
+        const float g = st->gain[j];
+        const float *u = st->u + j * l->row_len;
+        const uint8_t *mask = st->mask + j * l->row_len;
+        for (int64_t i = 0; i < l->row_len; i++)
+            w[lps_row_offset(l, j, i)] = mask[i] ? g * u[i] : 0.0f;
+    }
+}
+
+void lps_lpsgd_latent_weight(const lps_lpsgd_state *st, float *out)
+{
+    const int64_t n = st->layout.row_len;
+    for (int64_t j = 0; j < st->layout.n_rows; j++)
+        for (int64_t i = 0; i < n; i++)
+            out[j * n + i] = st->gain[j] * st->u[j * n + i];
+}

@@ -1,0 +1,75 @@
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "sparsity/unitpow.h"
+
+/* The accuracy promised in sparsity/unitpow.h. */
+static const double REL_TOL = 3e-6;
+static const double SMALL_RESULT = 1e-8;
+static const double ABS_TOL_SMALL = 1e-13;
+
+enum { GRID = 4099 }; /* odd size: exercises the padded tail */
+
+START_TEST(matches_double_pow)
+{
+    static const float exponents[] = {1.0f, 1.05f, 1.5f, 2.0f, 3.3333333f, 14.285714f, 15.285714f,
+                                      20.0f, 21.0f, 50.0f, 100.0f};
+    float *x = malloc(GRID * sizeof *x);
+    float *t = malloc(GRID * sizeof *t);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_ptr_nonnull(t);
+    for (size_t e = 0; e < sizeof exponents / sizeof exponents[0]; e++) {
+        float a = exponents[e];
+        for (int i = 0; i < GRID; i++) {
+            /* log-spaced over [1e-12, 1] plus exact 0 and 1 */
+            t[i] = i == 0 ? 0.0f : (float)pow(10.0, -12.0 * (double)(GRID - 1 - i) / (GRID - 2));
+            x[i] = t[i];
+        }
+        t[GRID - 1] = 1.0f;
+        x[GRID - 1] = 1.0f;
+        lps_pow_unit_inplace(x, GRID, a);
+        double worst = 0.0;
+        for (int i = 0; i < GRID; i++) {
+            double ref = pow((double)t[i], (double)a);
+            if (ref >= SMALL_RESULT) {
+                double rel = fabs(x[i] - ref) / ref;
+                worst = rel > worst ? rel : worst;
+            } else {
+                ck_assert_msg(fabs(x[i] - ref) <= ABS_TOL_SMALL, "a=%g t=%g: %g vs %g", a,
+                              t[i], x[i], ref);
+            }
+        }
+        ck_assert_msg(worst <= REL_TOL, "a=%g: worst relative error %g", a, worst);
+        ck_assert_float_eq(x[0], 0.0f);
+    }
+    free(x);
+    free(t);
+}
+END_TEST
+
+START_TEST(tiny_and_subnormal_inputs_flush_to_zero)
+{
+    float x[5] = {1e-39f, 1e-45f, 1e-20f, 0.0f, -0.0f};
+    lps_pow_unit_inplace(x, 5, 7.0f);
+    for (int i = 0; i < 5; i++)
+        ck_assert_float_eq(x[i], 0.0f);
+    float y[1] = {0.5f};
+    lps_pow_unit_inplace(y, 1, 2.0f);
+    ck_assert_float_eq_tol(y[0], 0.25f, 1e-7f);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("unitpow");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, matches_double_pow);
+    tcase_add_test(tc, tiny_and_subnormal_inputs_flush_to_zero);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
