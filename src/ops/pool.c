@@ -1,0 +1,483 @@
+/* MaxPool, AveragePool and GlobalAveragePool over any number of spatial
+ * dims (ONNX opsets 7..21).
+ *
+ * Attributes by opset: MaxPool gains storage_order and the Indices output
+ * at 8, ceil_mode and dilations at 10; AveragePool has count_include_pad
+ * from 7, gains ceil_mode at 10 and dilations at 19. An attribute used
+ * before its opset is rejected like any unknown attribute.
+ *
+ * Every window is walked with lps_window (spatial.h) one line of the last
+ * spatial dim at a time, clipped to the input, so padding is never
+ * materialised: MaxPool ignores it, AveragePool divides by the number of
+ * input elements (count_include_pad=0) or of input-plus-pad elements. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/op.h"
+#include "ops/spatial.h"
+
+/* Rank of N and C in front of the spatial dims. */
+#define POOL_LEADING_DIMS 2
+#define POOL_INDICES_OUTPUT 1
+/* Opsets where pooling attributes and outputs appeared. */
+#define OPSET_MAXPOOL_INDICES 8
+#define OPSET_POOL_CEIL_MODE 10
+#define OPSET_MAXPOOL_DILATIONS 10
+#define OPSET_AVGPOOL_DILATIONS 19
+/* MaxPool's storage_order values. */
+#define STORAGE_ROW_MAJOR 0
+#define STORAGE_COLUMN_MAJOR 1
+/* op->saved slot holding MaxPool's argmax from a training forward. */
+#define SAVED_ARGMAX 0
+/* Longest known-attribute list of a pooling op, NULL included. */
+#define POOL_MAX_ATTRS 9
+
+typedef struct pool_params {
+    lps_spatial_attrs win;
+    bool count_include_pad; /* AveragePool */
+    bool column_major;      /* MaxPool storage_order = 1 */
+} pool_params;
+
+/* Parses the window attributes after checking the node carries only the
+ * names in known. Stores the params in op->params; fails naming the node. */
+static lps_status pool_prepare_common(lps_op_node *op, const char *const *known,
+                                      pool_params **out, lps_error *err)
+{
+    lps_status st = lps_op_check_attrs(op, known, err);
+    if (st != LPS_OK)
+        return st;
+    pool_params *p = calloc(1, sizeof *p);
+    if (!p)
+        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for parameters");
+    st = lps_spatial_parse(op, &p->win, err);
+    if (st == LPS_OK && p->win.n_kernel < 0)
+        st = lps_op_fail(op, err, LPS_ERR_INVALID, "attribute 'kernel_shape' is required");
+    if (st != LPS_OK) {
+        free(p);
+        return st;
+    }
+    op->params = p;
+    *out = p;
+    return LPS_OK;
+}
+
+/* Checks X and resolves the window sweep over it. */
+static lps_status pool_geometry(const lps_op_node *op, const lps_tensor *x, lps_spatial_geom *g,
+                                lps_error *err)
+{
+    const pool_params *p = op->params;
+    lps_status st = lps_op_expect_dtype(op, x, 0, LPS_DT_FLOAT, err);
+    if (st != LPS_OK)
+        return st;
+    if (x->rank <= POOL_LEADING_DIMS)
+        return lps_op_fail(op, err, LPS_ERR_INVALID,
+                           "input X has rank %d, expected (N, C, spatial...)", x->rank);
+    return lps_spatial_resolve(op, &p->win, x->rank - POOL_LEADING_DIMS,
+                               x->dims + POOL_LEADING_DIMS, NULL, true, g, err);
+}
+
+static lps_status pool_shape(const lps_op_node *op, const lps_tensor *const *in, lps_shape *out,
+                             lps_error *err)
+{
+    lps_spatial_geom g;
+    lps_status st = pool_geometry(op, in[0], &g, err);
+    if (st != LPS_OK)
+        return st;
+    for (size_t j = 0; j < op->n_outputs; j++) {
+        out[j].dtype = j == POOL_INDICES_OUTPUT ? LPS_DT_INT64 : LPS_DT_FLOAT;
+        out[j].rank = in[0]->rank;
+        out[j].dims[0] = in[0]->dims[0];
+        out[j].dims[1] = in[0]->dims[1];
+        memcpy(out[j].dims + POOL_LEADING_DIMS, g.out, (size_t)g.n * sizeof g.out[0]);
+    }
+    return LPS_OK;
+}
+
+/* Number of (n, c) planes of X. */
+static int64_t pool_planes(const lps_tensor *x)
+{
+    return x->dims[0] * x->dims[1];
+}
+
+/* ---- MaxPool ---- */
+
+static lps_status max_pool_prepare(lps_op_node *op, lps_error *err)
+{
+    const char *known[POOL_MAX_ATTRS] = {"auto_pad", "kernel_shape", "pads", "strides"};
+    int k = 0;
+    while (known[k])
+        k++;
+    if (op->opset >= OPSET_MAXPOOL_INDICES)
+        known[k++] = "storage_order";
+    if (op->opset >= OPSET_POOL_CEIL_MODE)
+        known[k++] = "ceil_mode";
+    if (op->opset >= OPSET_MAXPOOL_DILATIONS)
+        known[k++] = "dilations";
+    known[k] = NULL;
+    if (op->n_outputs > POOL_INDICES_OUTPUT && op->opset < OPSET_MAXPOOL_INDICES)
+        return lps_op_fail(op, err, LPS_ERR_INVALID,
+                           "the Indices output needs opset %d or later", OPSET_MAXPOOL_INDICES);
+    pool_params *p;
+    lps_status st = pool_prepare_common(op, known, &p, err);
+    if (st != LPS_OK)
+        return st;
+    int64_t order;
+    st = lps_op_attr_int(op, "storage_order", STORAGE_ROW_MAJOR, &order, err);
+    if (st == LPS_OK && order != STORAGE_ROW_MAJOR && order != STORAGE_COLUMN_MAJOR)
+        st = lps_op_fail(op, err, LPS_ERR_INVALID,
+                         "attribute 'storage_order' is %lld, expected 0 or 1", (long long)order);
+    p->column_major = order == STORAGE_COLUMN_MAJOR;
+    return st;
+}
+
+/* For every plane and window: y (may be NULL) gets the maximum, argmax (may
+ * be NULL) the row-major offset of its first occurrence within the plane. */
+static void max_pool_planes(const lps_spatial_geom *g, int64_t planes, const float *x, float *y,
+                            int64_t *argmax)
+{
+    for (int64_t p = 0; p < planes; p++) {
+        const float *plane = x + p * g->in_size;
+        int64_t pos[LPS_SPATIAL_MAX] = {0};
+        for (int64_t o = 0; o < g->out_size; o++, lps_spatial_next_pos(g->n, g->out, pos)) {
+            lps_window w;
+            float best = -INFINITY;
+            int64_t best_at = -1;
+            /* windows always hold an input element: resolve checked it */
+            lps_window_begin(g, pos, &w);
+            do {
+                const float *line = plane + w.line_offset;
+                for (int64_t j = 0; j < w.line_len; j++) {
+                    float v = line[j * w.line_step];
+                    if (v > best || best_at < 0) {
+                        best = v;
+                        best_at = w.line_offset + j * w.line_step;
+                    }
+                }
+            } while (lps_window_next_line(g, &w));
+            if (y)
+                y[p * g->out_size + o] = best;
+            if (argmax)
+                argmax[p * g->out_size + o] = best_at;
+        }
+    }
+}
+
+/* Rewrites plane-local row-major offsets into ONNX Indices: flat offsets
+ * into X, with the spatial part column-major when asked. */
+static void max_pool_indices(const lps_spatial_geom *g, int64_t planes, bool column_major,
+                             const int64_t *argmax, int64_t *indices)
+{
+    int64_t col_stride[LPS_SPATIAL_MAX];
+    col_stride[0] = 1;
+    for (int d = 1; d < g->n; d++)
+        col_stride[d] = col_stride[d - 1] * g->in[d - 1];
+    for (int64_t p = 0; p < planes; p++) {
+        for (int64_t o = 0; o < g->out_size; o++) {
+            int64_t at = argmax[p * g->out_size + o], spatial = at;
+            if (column_major) {
+                spatial = 0;
+                for (int d = 0; d < g->n; d++)
+                    spatial += (at / g->in_stride[d] % g->in[d]) * col_stride[d];
+            }
+            indices[p * g->out_size + o] = p * g->in_size + spatial;
+        }
+    }
+}
+
+static lps_status max_pool_forward(lps_op_node *op, lps_exec_ctx *ctx,
+                                   const lps_tensor *const *in, lps_tensor *const *out,
+                                   lps_error *err)
+{
+    const pool_params *p = op->params;
+    lps_spatial_geom g;
+    lps_status st = pool_geometry(op, in[0], &g, err);
+    if (st != LPS_OK)
+        return st;
+    int64_t planes = pool_planes(in[0]);
+    lps_tensor *indices = op->n_outputs > POOL_INDICES_OUTPUT ? out[POOL_INDICES_OUTPUT] : NULL;
+    lps_tensor *saved = &op->saved[SAVED_ARGMAX];
+    int64_t *argmax = NULL;
+    if (ctx->training) {
+        /* backward then routes gradients without searching the windows again */
+        st = lps_tensor_alloc(saved, LPS_DT_INT64, out[0]->rank, out[0]->dims, err);
+        if (st != LPS_OK) {
+            lps_error_prefix(err, "%s: argmax", op->label);
+            return st;
+        }
+        argmax = lps_tensor_i64(saved);
+    } else {
+        lps_tensor_release(saved);
+        if (indices)
+            argmax = lps_tensor_i64(indices);
+    }
+    max_pool_planes(&g, planes, lps_tensor_f32(in[0]), lps_tensor_f32(out[0]), argmax);
+    if (indices && argmax)
+        max_pool_indices(&g, planes, p->column_major, argmax, lps_tensor_i64(indices));
+    return LPS_OK;
+}
+
+static lps_status max_pool_backward(lps_op_node *op, lps_exec_ctx *ctx,
+                                    const lps_tensor *const *in, const lps_tensor *const *out,
+                                    const lps_tensor *const *dout, lps_tensor *const *din,
+                                    lps_error *err)
+{
+    (void)ctx;
+    (void)out;
+    if (!dout[0] || !din[0])
+        return LPS_OK;
+    lps_spatial_geom g;
+    lps_status st = pool_geometry(op, in[0], &g, err);
+    if (st != LPS_OK)
+        return st;
+    int64_t planes = pool_planes(in[0]);
+    int64_t count = planes * g.out_size;
+    if (count == 0)
+        return LPS_OK;
+    const lps_tensor *saved = &op->saved[SAVED_ARGMAX];
+    int64_t *scratch = NULL;
+    const int64_t *argmax;
+    if (saved->dtype == LPS_DT_INT64 && saved->data && lps_tensor_numel(saved) == count) {
+        argmax = lps_tensor_i64(saved);
+    } else {
+        scratch = malloc((size_t)count * sizeof *scratch);
+        if (!scratch)
+            return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for argmax");
+        max_pool_planes(&g, planes, lps_tensor_f32(in[0]), NULL, scratch);
+        argmax = scratch;
+    }
+    const float *dy = lps_tensor_f32(dout[0]);
+    float *dx = lps_tensor_f32(din[0]);
+    for (int64_t p = 0; p < planes; p++)
+        for (int64_t o = 0; o < g.out_size; o++)
+            dx[p * g.in_size + argmax[p * g.out_size + o]] += dy[p * g.out_size + o];
+    free(scratch);
+    return LPS_OK;
+}
+
+const lps_op_def lps_op_def_max_pool = {
+    .name = "MaxPool",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 2,
+    .differentiable = 1u,
+    .prepare = max_pool_prepare,
+    .shape = pool_shape,
+    .forward = max_pool_forward,
+    .backward = max_pool_backward,
+};
+
+/* ---- AveragePool ---- */
+
+static lps_status avg_pool_prepare(lps_op_node *op, lps_error *err)
+{
+    const char *known[POOL_MAX_ATTRS] = {"auto_pad", "kernel_shape", "pads", "strides",
+                                         "count_include_pad"};
+    int k = 0;
+    while (known[k])
+        k++;
+    if (op->opset >= OPSET_POOL_CEIL_MODE)
+        known[k++] = "ceil_mode";
+    if (op->opset >= OPSET_AVGPOOL_DILATIONS)
+        known[k++] = "dilations";
+    known[k] = NULL;
+    pool_params *p;
+    lps_status st = pool_prepare_common(op, known, &p, err);
+    if (st != LPS_OK)
+        return st;
+    int64_t include;
+    st = lps_op_attr_int(op, "count_include_pad", 0, &include, err);
+    if (st == LPS_OK && include != 0 && include != 1)
+        st = lps_op_fail(op, err, LPS_ERR_INVALID,
+                         "attribute 'count_include_pad' is %lld, expected 0 or 1",
+                         (long long)include);
+    p->count_include_pad = include == 1;
+    return st;
+}
+
+/* The divisor of a window's average. */
+static float avg_divisor(const pool_params *p, const lps_window *w)
+{
+    return (float)(p->count_include_pad ? w->padded_count : w->valid_count);
+}
+
+static lps_status avg_pool_forward(lps_op_node *op, lps_exec_ctx *ctx,
+                                   const lps_tensor *const *in, lps_tensor *const *out,
+                                   lps_error *err)
+{
+    (void)ctx;
+    const pool_params *p = op->params;
+    lps_spatial_geom g;
+    lps_status st = pool_geometry(op, in[0], &g, err);
+    if (st != LPS_OK)
+        return st;
+    const float *x = lps_tensor_f32(in[0]);
+    float *y = lps_tensor_f32(out[0]);
+    for (int64_t pl = 0; pl < pool_planes(in[0]); pl++) {
+        const float *plane = x + pl * g.in_size;
+        int64_t pos[LPS_SPATIAL_MAX] = {0};
+        for (int64_t o = 0; o < g.out_size; o++, lps_spatial_next_pos(g.n, g.out, pos)) {
+            lps_window w;
+            float sum = 0.0f;
+            lps_window_begin(&g, pos, &w);
+            do {
+                const float *line = plane + w.line_offset;
+                for (int64_t j = 0; j < w.line_len; j++)
+                    sum += line[j * w.line_step];
+            } while (lps_window_next_line(&g, &w));
+            y[pl * g.out_size + o] = sum / avg_divisor(p, &w);
+        }
+    }
+    return LPS_OK;
+}
+
+static lps_status avg_pool_backward(lps_op_node *op, lps_exec_ctx *ctx,
+                                    const lps_tensor *const *in, const lps_tensor *const *out,
+                                    const lps_tensor *const *dout, lps_tensor *const *din,
+                                    lps_error *err)
+{
+    (void)ctx;
+    (void)out;
+    const pool_params *p = op->params;
+    if (!dout[0] || !din[0])
+        return LPS_OK;
+    lps_spatial_geom g;
+    lps_status st = pool_geometry(op, in[0], &g, err);
+    if (st != LPS_OK)
+        return st;
+    const float *dy = lps_tensor_f32(dout[0]);
+    float *dx = lps_tensor_f32(din[0]);
+    for (int64_t pl = 0; pl < pool_planes(in[0]); pl++) {
+        float *plane = dx + pl * g.in_size;
+        int64_t pos[LPS_SPATIAL_MAX] = {0};
+        for (int64_t o = 0; o < g.out_size; o++, lps_spatial_next_pos(g.n, g.out, pos)) {
+            lps_window w;
+            lps_window_begin(&g, pos, &w);
+            float share = dy[pl * g.out_size + o] / avg_divisor(p, &w);
+            do {
+                float *line = plane + w.line_offset;
+                for (int64_t j = 0; j < w.line_len; j++)
+                    line[j * w.line_step] += share;
+            } while (lps_window_next_line(&g, &w));
+        }
+    }
+    return LPS_OK;
+}
+
+const lps_op_def lps_op_def_average_pool = {
+    .name = "AveragePool",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u,
+    .prepare = avg_pool_prepare,
+    .shape = pool_shape,
+    .forward = avg_pool_forward,
+    .backward = avg_pool_backward,
+};
+
+/* ---- GlobalAveragePool ---- */
+
+static lps_status global_avg_prepare(lps_op_node *op, lps_error *err)
+{
+    static const char *const known[] = {NULL};
+    return lps_op_check_attrs(op, known, err);
+}
+
+/* Checks X and returns the size of one (n, c) plane in *plane. */
+static lps_status global_avg_plane(const lps_op_node *op, const lps_tensor *x, int64_t *plane,
+                                   lps_error *err)
+{
+    lps_status st = lps_op_expect_dtype(op, x, 0, LPS_DT_FLOAT, err);
+    if (st != LPS_OK)
+        return st;
+    if (x->rank <= POOL_LEADING_DIMS)
+        return lps_op_fail(op, err, LPS_ERR_INVALID,
+                           "input X has rank %d, expected (N, C, spatial...)", x->rank);
+    *plane = lps_numel_of(x->rank - POOL_LEADING_DIMS, x->dims + POOL_LEADING_DIMS);
+    if (*plane < 1)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "input X has empty spatial dims");
+    return LPS_OK;
+}
+
+static lps_status global_avg_shape(const lps_op_node *op, const lps_tensor *const *in,
+                                   lps_shape *out, lps_error *err)
+{
+    int64_t plane;
+    lps_status st = global_avg_plane(op, in[0], &plane, err);
+    if (st != LPS_OK)
+        return st;
+    out[0].dtype = LPS_DT_FLOAT;
+    out[0].rank = in[0]->rank;
+    out[0].dims[0] = in[0]->dims[0];
+    out[0].dims[1] = in[0]->dims[1];
+    for (int d = POOL_LEADING_DIMS; d < in[0]->rank; d++)
+        out[0].dims[d] = 1;
+    return LPS_OK;
+}
+
+static lps_status global_avg_forward(lps_op_node *op, lps_exec_ctx *ctx,
+                                     const lps_tensor *const *in, lps_tensor *const *out,
+                                     lps_error *err)
+{
+    (void)ctx;
+    int64_t plane;
+    lps_status st = global_avg_plane(op, in[0], &plane, err);
+    if (st != LPS_OK)
+        return st;
+    const float *x = lps_tensor_f32(in[0]);
+    float *y = lps_tensor_f32(out[0]);
+    for (int64_t pl = 0; pl < pool_planes(in[0]); pl++) {
+        const float *src = x + pl * plane;
+        double sum = 0.0;
+        for (int64_t i = 0; i < plane; i++)
+            sum += src[i];
+        y[pl] = (float)(sum / (double)plane);
+    }
+    return LPS_OK;
+}
+
+static lps_status global_avg_backward(lps_op_node *op, lps_exec_ctx *ctx,
+                                      const lps_tensor *const *in, const lps_tensor *const *out,
+                                      const lps_tensor *const *dout, lps_tensor *const *din,
+                                      lps_error *err)
+{
+    (void)ctx;
+    (void)out;
+    if (!dout[0] || !din[0])
+        return LPS_OK;
+    int64_t plane;
+    lps_status st = global_avg_plane(op, in[0], &plane, err);
+    if (st != LPS_OK)
+        return st;
+    const float *dy = lps_tensor_f32(dout[0]);
+    float *dx = lps_tensor_f32(din[0]);
+    for (int64_t pl = 0; pl < pool_planes(in[0]); pl++) {
+        float share = dy[pl] / (float)plane;
+        float *dst = dx + pl * plane;
+        for (int64_t i = 0; i < plane; i++)
+            dst[i] += share;
+    }
+    return LPS_OK;
+}
+
+const lps_op_def lps_op_def_global_average_pool = {
+    .name = "GlobalAveragePool",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u,
+    .prepare = global_avg_prepare,
+    .shape = global_avg_shape,
+    .forward = global_avg_forward,
+    .backward = global_avg_backward,
+};
