@@ -6,6 +6,7 @@
  * slices for Concat. */
 #include "ops/op.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,4 +279,359 @@ const lps_op_def lps_op_def_identity = {
     .shape = identity_shape,
     .forward = copy_forward,
     .backward = copy_backward,
+};
+
+/* ---- Transpose --------------------------------------------------------- */
+
+typedef struct transpose_params {
+    int n_perm; /* -1: no perm attribute, reverse the dims */
+    int64_t perm[LPS_MAX_RANK];
+} transpose_params;
+
+static lps_status transpose_prepare(lps_op_node *op, lps_error *err)
+{
+    static const char *const known[] = {"perm", NULL};
+    transpose_params p;
+    lps_status st = lps_op_check_attrs(op, known, err);
+    if (st == LPS_OK)
+        st = lps_op_attr_ints(op, "perm", p.perm, LPS_MAX_RANK, &p.n_perm, err);
+    if (st == LPS_OK)
+        st = store_params(op, &p, sizeof p, err);
+    return st;
+}
+
+/* Resolves the permutation for x (default: reversed) and checks it. */
+static lps_status transpose_perm(const lps_op_node *op, const lps_tensor *x, int *perm,
+                                 lps_error *err)
+{
+    const transpose_params *p = op->params;
+    bool seen[LPS_MAX_RANK] = {false};
+    if (p->n_perm >= 0 && p->n_perm != x->rank)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "perm has %d values for a rank-%d input",
+                           p->n_perm, x->rank);
+    for (int i = 0; i < x->rank; i++) {
+        int64_t v = p->n_perm >= 0 ? p->perm[i] : x->rank - 1 - i;
+        if (v < 0 || v >= x->rank || seen[v])
+            return lps_op_fail(op, err, LPS_ERR_INVALID, "perm is not a permutation of 0..%d",
+                               x->rank - 1);
+        seen[v] = true;
+        perm[i] = (int)v;
+    }
+    return LPS_OK;
+}
+
+static lps_status transpose_shape(const lps_op_node *op, const lps_tensor *const *in,
+                                  lps_shape *out, lps_error *err)
+{
+    int perm[LPS_MAX_RANK];
+    lps_status st = expect_sized(op, in[0], 0, err);
+    if (st == LPS_OK)
+        st = transpose_perm(op, in[0], perm, err);
+    if (st != LPS_OK)
+        return st;
+    out[0].dtype = in[0]->dtype;
+    out[0].rank = in[0]->rank;
+    for (int i = 0; i < in[0]->rank; i++)
+        out[0].dims[i] = in[0]->dims[perm[i]];
+    return LPS_OK;
+}
+
+/* The output of a transpose as rows over the input: output dim i steps
+ * stride[i] input elements. Unit dims are dropped and output dims that are
+ * also adjacent in the input are merged, so the innermost row is as long
+ * as possible (a pure reshape becomes one contiguous row). */
+typedef struct perm_walk {
+    int rank;
+    int64_t dims[LPS_MAX_RANK];
+    int64_t stride[LPS_MAX_RANK];
+} perm_walk;
+
+static void perm_walk_init(const lps_tensor *x, const int *perm, perm_walk *w)
+{
+    int64_t in_stride[LPS_MAX_RANK];
+    int64_t s = 1;
+    for (int i = x->rank - 1; i >= 0; i--) {
+        in_stride[i] = s;
+        s *= x->dims[i];
+    }
+    w->rank = 0;
+    for (int i = 0; i < x->rank; i++) {
+        int64_t d = x->dims[perm[i]], st = in_stride[perm[i]];
+        if (d == 1)
+            continue;
+        if (w->rank > 0 && w->stride[w->rank - 1] == st * d) {
+            w->dims[w->rank - 1] *= d;
+            w->stride[w->rank - 1] = st;
+            continue;
+        }
+        w->dims[w->rank] = d;
+        w->stride[w->rank] = st;
+        w->rank++;
+    }
+    if (w->rank == 0) {
+        w->dims[0] = 1;
+        w->stride[0] = 1;
+        w->rank = 1;
+    }
+}
+
+/* Called for every innermost output row: out_off and in_off are element
+ * offsets of its first element; the row has len elements, in_stride apart
+ * in the input. */
+typedef void (*perm_row_fn)(void *arg, int64_t out_off, int64_t in_off, int64_t len,
+                            int64_t in_stride);
+
+static void perm_walk_rows(const perm_walk *w, perm_row_fn row, void *arg)
+{
+    int last = w->rank - 1;
+    int64_t len = w->dims[last];
+    int64_t n_rows = lps_numel_of(last, w->dims);
+    int64_t idx[LPS_MAX_RANK] = {0};
+    int64_t in_off = 0;
+    for (int64_t r = 0; r < n_rows; r++) {
+        row(arg, r * len, in_off, len, w->stride[last]);
+        for (int i = last - 1; i >= 0; i--) {
+            in_off += w->stride[i];
+            if (++idx[i] < w->dims[i])
+                break;
+            in_off -= w->stride[i] * idx[i];
+            idx[i] = 0;
+        }
+    }
+}
+
+typedef struct perm_bufs {
+    char *dst;
+    const char *src;
+    size_t esize;
+} perm_bufs;
+
+/* Gathers one strided input row into a contiguous output row. Constant
+ * memcpy sizes compile to single moves for the common element sizes. */
+static void gather_row(void *arg, int64_t out_off, int64_t in_off, int64_t len, int64_t in_stride)
+{
+    const perm_bufs *b = arg;
+    size_t es = b->esize, step = (size_t)in_stride * es;
+    char *d = b->dst + (size_t)out_off * es;
+    const char *s = b->src + (size_t)in_off * es;
+    if (in_stride == 1) {
+        memcpy(d, s, (size_t)len * es);
+        return;
+    }
+    switch (es) {
+    case sizeof(uint32_t):
+        for (int64_t j = 0; j < len; j++, d += sizeof(uint32_t), s += step)
+            memcpy(d, s, sizeof(uint32_t));
+        break;
+    case sizeof(uint64_t):
+        for (int64_t j = 0; j < len; j++, d += sizeof(uint64_t), s += step)
+            memcpy(d, s, sizeof(uint64_t));
+        break;
+    default:
+        for (int64_t j = 0; j < len; j++, d += es, s += step)
+            memcpy(d, s, es);
+    }
+}
+
+/* Backward row: the contiguous dY row is added back to the strided dX row. */
+static void scatter_add_row(void *arg, int64_t out_off, int64_t in_off, int64_t len,
+                            int64_t in_stride)
+{
+    const perm_bufs *b = arg;
+    const float *dy = (const float *)b->src + out_off;
+    float *dx = (float *)b->dst + in_off;
+    for (int64_t j = 0; j < len; j++)
+        dx[j * in_stride] += dy[j];
+}
+
+static lps_status transpose_forward(lps_op_node *op, lps_exec_ctx *ctx,
+                                    const lps_tensor *const *in, lps_tensor *const *out,
+                                    lps_error *err)
+{
+    (void)ctx;
+    int perm[LPS_MAX_RANK];
+    perm_walk w;
+    lps_status st = transpose_perm(op, in[0], perm, err);
+    if (st != LPS_OK || lps_tensor_numel(in[0]) == 0)
+        return st;
+    perm_walk_init(in[0], perm, &w);
+    perm_bufs b = {out[0]->data, in[0]->data, lps_dtype_size(in[0]->dtype)};
+    perm_walk_rows(&w, gather_row, &b);
+    return LPS_OK;
+}
+
+static lps_status transpose_backward(lps_op_node *op, lps_exec_ctx *ctx,
+                                     const lps_tensor *const *in, const lps_tensor *const *out,
+                                     const lps_tensor *const *dout, lps_tensor *const *din,
+                                     lps_error *err)
+{
+    (void)ctx;
+    (void)out;
+    int perm[LPS_MAX_RANK];
+    perm_walk w;
+    if (!din[0] || !dout[0])
+        return LPS_OK;
+    lps_status st = expect_float_grad(op, din[0], err);
+    if (st == LPS_OK)
+        st = transpose_perm(op, in[0], perm, err);
+    if (st != LPS_OK || lps_tensor_numel(in[0]) == 0)
+        return st;
+    perm_walk_init(in[0], perm, &w);
+    perm_bufs b = {din[0]->data, dout[0]->data, sizeof(float)};
+    perm_walk_rows(&w, scatter_add_row, &b);
+    return LPS_OK;
+}
+
+const lps_op_def lps_op_def_transpose = {
+    .name = "Transpose",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u,
+    .prepare = transpose_prepare,
+    .shape = transpose_shape,
+    .forward = transpose_forward,
+    .backward = transpose_backward,
+};
+
+/* ---- Concat ------------------------------------------------------------ */
+
+/* Concat is variadic; only the differentiable bitmask limits gradients to
+ * the first 32 inputs (the executor checks the same bound). */
+#define CONCAT_MAX_INPUTS INT_MAX
+#define CONCAT_GRAD_INPUTS 32
+
+static lps_status concat_prepare(lps_op_node *op, lps_error *err)
+{
+    static const char *const known[] = {"axis", NULL};
+    lps_status st = lps_op_check_attrs(op, known, err);
+    if (st != LPS_OK)
+        return st;
+    if (!lps_node_attr(op->node, "axis"))
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "attribute 'axis' is required");
+    int64_t axis;
+    st = lps_op_attr_int(op, "axis", 0, &axis, err);
+    if (st == LPS_OK)
+        st = store_params(op, &axis, sizeof axis, err);
+    return st;
+}
+
+/* Checks the inputs agree on dtype, rank and every dim but the axis;
+ * *axis_out receives the normalized axis. */
+static lps_status concat_check(const lps_op_node *op, const lps_tensor *const *in, int *axis_out,
+                               lps_error *err)
+{
+    const lps_tensor *first = in[0];
+    lps_status st = expect_sized(op, first, 0, err);
+    if (st != LPS_OK)
+        return st;
+    if (first->rank == 0)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "cannot concatenate scalars");
+    st = normalize_axis(op, *(const int64_t *)op->params, first->rank, false, axis_out, err);
+    for (size_t i = 1; i < op->n_inputs && st == LPS_OK; i++) {
+        const lps_tensor *t = in[i];
+        if (!t)
+            return lps_op_fail(op, err, LPS_ERR_INVALID, "input %zu is missing", i);
+        if (t->dtype != first->dtype || t->rank != first->rank)
+            return lps_op_fail(op, err, LPS_ERR_INVALID,
+                               "input %zu (%s, rank %d) differs from input 0 (%s, rank %d)", i,
+                               lps_dtype_name(t->dtype), t->rank, lps_dtype_name(first->dtype),
+                               first->rank);
+        for (int d = 0; d < t->rank; d++)
+            if (d != *axis_out && t->dims[d] != first->dims[d]) {
+                char s0[128], si[128];
+                return lps_op_fail(op, err, LPS_ERR_INVALID,
+                                   "input %zu %s does not match input 0 %s off axis %d", i,
+                                   lps_shape_str(t->rank, t->dims, si, sizeof si),
+                                   lps_shape_str(first->rank, first->dims, s0, sizeof s0),
+                                   *axis_out);
+            }
+    }
+    return st;
+}
+
+static lps_status concat_shape(const lps_op_node *op, const lps_tensor *const *in,
+                               lps_shape *out, lps_error *err)
+{
+    int axis = 0;
+    lps_status st = concat_check(op, in, &axis, err);
+    if (st != LPS_OK)
+        return st;
+    out[0].dtype = in[0]->dtype;
+    out[0].rank = in[0]->rank;
+    memcpy(out[0].dims, in[0]->dims, sizeof in[0]->dims);
+    for (size_t i = 1; i < op->n_inputs; i++)
+        out[0].dims[axis] += in[i]->dims[axis];
+    return LPS_OK;
+}
+
+/* Bytes of input t in one outer step (its block from the axis inward). */
+static size_t concat_block(const lps_tensor *t, int axis)
+{
+    return (size_t)lps_numel_of(t->rank - axis, t->dims + axis) * lps_dtype_size(t->dtype);
+}
+
+static lps_status concat_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                                 lps_tensor *const *out, lps_error *err)
+{
+    (void)ctx;
+    int axis = 0;
+    lps_status st = concat_check(op, in, &axis, err);
+    if (st != LPS_OK)
+        return st;
+    int64_t outer = lps_numel_of(axis, in[0]->dims);
+    char *dst = out[0]->data;
+    for (int64_t o = 0; o < outer; o++)
+        for (size_t i = 0; i < op->n_inputs; i++) {
+            size_t block = concat_block(in[i], axis);
+            if (block == 0)
+                continue;
+            memcpy(dst, (const char *)in[i]->data + (size_t)o * block, block);
+            dst += block;
+        }
+    return LPS_OK;
+}
+
+static lps_status concat_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                                  const lps_tensor *const *out, const lps_tensor *const *dout,
+                                  lps_tensor *const *din, lps_error *err)
+{
+    (void)ctx;
+    (void)out;
+    int axis = 0;
+    if (!dout[0])
+        return LPS_OK;
+    lps_status st = concat_check(op, in, &axis, err);
+    if (st == LPS_OK)
+        st = expect_float_grad(op, dout[0], err);
+    if (st != LPS_OK)
+        return st;
+    int64_t outer = lps_numel_of(axis, in[0]->dims);
+    const float *dy = lps_tensor_f32(dout[0]);
+    for (int64_t o = 0; o < outer; o++)
+        for (size_t i = 0; i < op->n_inputs; i++) {
+            size_t n = concat_block(in[i], axis) / sizeof(float);
+            if (din[i])
+                add_into(lps_tensor_f32(din[i]) + (size_t)o * n, dy, n);
+            dy += n;
+        }
+    return LPS_OK;
+}
+
+const lps_op_def lps_op_def_concat = {
+    .name = "Concat",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = CONCAT_MAX_INPUTS,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = (uint32_t)((1ull << CONCAT_GRAD_INPUTS) - 1),
+    .prepare = concat_prepare,
+    .shape = concat_shape,
+    .forward = concat_forward,
+    .backward = concat_backward,
 };

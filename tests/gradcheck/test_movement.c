@@ -1,5 +1,5 @@
-/* Movement ops: shapes and values of Flatten, Reshape, Identity, and their
- * finite-difference gradients. */
+/* Movement ops: shapes and values of Flatten, Reshape, Identity, Transpose
+ * and Concat, and their finite-difference gradients. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +157,183 @@ START_TEST(grad_flatten_reshape_identity)
 }
 END_TEST
 
+/* Reference transpose by index arithmetic, for rank <= 4 (padded with 1s). */
+static void naive_transpose(const float *x, const int64_t *dims, int rank, const int *perm,
+                            float *y)
+{
+    int64_t d[4] = {1, 1, 1, 1}, st[4], p4[4] = {0, 1, 2, 3};
+    int pad = 4 - rank;
+    for (int i = 0; i < rank; i++) {
+        d[pad + i] = dims[i];
+        p4[pad + i] = pad + perm[i];
+    }
+    st[3] = 1;
+    for (int i = 2; i >= 0; i--)
+        st[i] = st[i + 1] * d[i + 1];
+    int64_t k = 0;
+    for (int64_t a = 0; a < d[p4[0]]; a++)
+        for (int64_t b = 0; b < d[p4[1]]; b++)
+            for (int64_t c = 0; c < d[p4[2]]; c++)
+                for (int64_t e = 0; e < d[p4[3]]; e++)
+                    y[k++] = x[a * st[p4[0]] + b * st[p4[1]] + c * st[p4[2]] + e * st[p4[3]]];
+}
+
+static const struct {
+    int rank;
+    int64_t dims[4];
+    int n_perm; /* -1: default (reversed) */
+    int perm[4];
+} transpose_cases[] = {
+    {3, {2, 3, 4}, -1, {2, 1, 0}},
+    {3, {2, 3, 4}, 3, {0, 2, 1}},
+    {3, {2, 3, 4}, 3, {1, 0, 2}},
+    {4, {2, 3, 1, 5}, 4, {2, 0, 3, 1}},
+    {4, {2, 3, 4, 5}, 4, {0, 2, 3, 1}},
+    {2, {1, 7}, 2, {1, 0}},
+    {1, {6}, 1, {0}},
+};
+
+static lps_node *transpose_node(int i)
+{
+    lps_node *n = test_node_new("Transpose", 1, 1);
+    if (transpose_cases[i].n_perm >= 0) {
+        int64_t perm[4];
+        for (int k = 0; k < transpose_cases[i].n_perm; k++)
+            perm[k] = transpose_cases[i].perm[k];
+        test_node_attr_ints(n, "perm", perm, transpose_cases[i].n_perm);
+    }
+    return n;
+}
+
+START_TEST(transpose_values)
+{
+    int rank = transpose_cases[_i].rank;
+    const int64_t *dims = transpose_cases[_i].dims;
+    lps_tensor *x = test_tensor_random(rank, dims, -1, 1, 1);
+    float want[120];
+    int64_t numel = lps_tensor_numel(x);
+    ck_assert_int_le(numel, 120);
+    naive_transpose(lps_tensor_f32(x), dims, rank, transpose_cases[_i].perm, want);
+    lps_node *n = transpose_node(_i);
+    lps_tensor out = {0};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward(n, MOVE_OPSET, &x, &out, 1, &err), LPS_OK);
+    for (int k = 0; k < rank; k++)
+        ck_assert_int_eq(out.dims[k], dims[transpose_cases[_i].perm[k]]);
+    test_expect_floats(&out, want, numel, MOVE_FWD_TOL);
+    lps_tensor_release(&out);
+    test_node_free(n);
+    lps_tensor_free(x);
+}
+END_TEST
+
+START_TEST(transpose_gradient)
+{
+    lps_tensor *x = test_tensor_random(transpose_cases[_i].rank, transpose_cases[_i].dims, -1, 1, 1);
+    lps_node *n = transpose_node(_i);
+    expect_grad(n, MOVE_OPSET, &x, 1, 0x1u);
+    test_node_free(n);
+    lps_tensor_free(x);
+}
+END_TEST
+
+START_TEST(transpose_bytes_and_bad_perm)
+{
+    int64_t d[] = {2, 3}, perm[] = {1, 0}, dup[] = {0, 0};
+    const int64_t v64[] = {1, 2, 3, 4, 5, 6}, t64[] = {1, 4, 2, 5, 3, 6};
+    const uint8_t v8[] = {1, 0, 1, 1, 0, 0}, t8[] = {1, 1, 0, 0, 1, 0};
+    lps_tensor *x64 = test_tensor_from(LPS_DT_INT64, 2, d, v64);
+    lps_tensor *x8 = test_tensor_from(LPS_DT_BOOL, 2, d, v8);
+    lps_node *n = test_node_new("Transpose", 1, 1);
+    test_node_attr_ints(n, "perm", perm, 2);
+    lps_tensor out = {0};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward(n, MOVE_OPSET, &x64, &out, 1, &err), LPS_OK);
+    ck_assert_mem_eq(out.data, t64, sizeof t64);
+    ck_assert_int_eq(test_op_forward(n, MOVE_OPSET, &x8, &out, 1, &err), LPS_OK);
+    ck_assert_int_eq(out.dtype, LPS_DT_BOOL);
+    ck_assert_mem_eq(out.data, t8, sizeof t8);
+    test_node_free(n);
+    n = test_node_new("Transpose", 1, 1);
+    test_node_attr_ints(n, "perm", dup, 2);
+    ck_assert_int_eq(test_op_forward(n, MOVE_OPSET, &x64, &out, 1, &err), LPS_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "perm"));
+    test_node_free(n);
+    lps_tensor_release(&out);
+    lps_tensor_free(x64);
+    lps_tensor_free(x8);
+}
+END_TEST
+
+START_TEST(concat_values)
+{
+    int64_t da[] = {2, 1}, db[] = {2, 2};
+    const float a[] = {1, 2}, b[] = {3, 4, 5, 6};
+    const float axis1[] = {1, 3, 4, 2, 5, 6};
+    lps_tensor *in[2] = {test_tensor_from(LPS_DT_FLOAT, 2, da, a),
+                         test_tensor_from(LPS_DT_FLOAT, 2, db, b)};
+    lps_node *n = test_node_new("Concat", 2, 1);
+    test_node_attr_int(n, "axis", -1);
+    lps_tensor out = {0};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward(n, MOVE_OPSET, in, &out, 1, &err), LPS_OK);
+    ck_assert_int_eq(out.dims[0], 2);
+    ck_assert_int_eq(out.dims[1], 3);
+    test_expect_floats(&out, axis1, 6, MOVE_FWD_TOL);
+    test_node_free(n);
+    /* axis 0 needs equal trailing dims: [2,1] and [2,2] disagree */
+    n = test_node_new("Concat", 2, 1);
+    test_node_attr_int(n, "axis", 0);
+    ck_assert_int_eq(test_op_forward(n, MOVE_OPSET, in, &out, 1, &err), LPS_ERR_INVALID);
+    test_node_free(n);
+    n = test_node_new("Concat", 2, 1);
+    ck_assert_int_eq(test_op_forward(n, MOVE_OPSET, in, &out, 1, &err), LPS_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "axis"));
+    test_node_free(n);
+    lps_tensor_release(&out);
+    lps_tensor_free(in[0]);
+    lps_tensor_free(in[1]);
+}
+END_TEST
+
+START_TEST(concat_int64_shapes)
+{
+    int64_t d1[] = {1}, d2[] = {2};
+    const int64_t a[] = {-1}, b[] = {3, 4}, want[] = {-1, 3, 4};
+    lps_tensor *in[2] = {test_tensor_from(LPS_DT_INT64, 1, d1, a),
+                         test_tensor_from(LPS_DT_INT64, 1, d2, b)};
+    lps_node *n = test_node_new("Concat", 2, 1);
+    test_node_attr_int(n, "axis", 0);
+    lps_tensor out = {0};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward(n, MOVE_OPSET, in, &out, 1, &err), LPS_OK);
+    ck_assert_int_eq(out.dtype, LPS_DT_INT64);
+    ck_assert_mem_eq(out.data, want, sizeof want);
+    lps_tensor_release(&out);
+    test_node_free(n);
+    lps_tensor_free(in[0]);
+    lps_tensor_free(in[1]);
+}
+END_TEST
+
+START_TEST(concat_gradient)
+{
+    static const int64_t axes[] = {0, 1, 2, -2};
+    int64_t d0[] = {2, 3, 4}, d1[] = {2, 3, 4}, d2[] = {2, 3, 4};
+    int ax = (int)(axes[_i] < 0 ? axes[_i] + 3 : axes[_i]);
+    d1[ax] = 1;
+    d2[ax] = 2;
+    lps_tensor *in[3] = {test_tensor_random(3, d0, -1, 1, 1), test_tensor_random(3, d1, -1, 1, 2),
+                         test_tensor_random(3, d2, -1, 1, 3)};
+    lps_node *n = test_node_new("Concat", 3, 1);
+    test_node_attr_int(n, "axis", axes[_i]);
+    expect_grad(n, MOVE_OPSET, in, 3, 0x5u);
+    test_node_free(n);
+    for (int i = 0; i < 3; i++)
+        lps_tensor_free(in[i]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("movement");
@@ -168,6 +345,15 @@ int main(void)
     tcase_add_test(shape, identity_int64);
     tcase_add_test(shape, grad_flatten_reshape_identity);
     suite_add_tcase(s, shape);
+    int n_transpose = (int)(sizeof transpose_cases / sizeof transpose_cases[0]);
+    TCase *tr = tcase_create("transpose_concat");
+    tcase_add_loop_test(tr, transpose_values, 0, n_transpose);
+    tcase_add_loop_test(tr, transpose_gradient, 0, n_transpose);
+    tcase_add_test(tr, transpose_bytes_and_bad_perm);
+    tcase_add_test(tr, concat_values);
+    tcase_add_test(tr, concat_int64_shapes);
+    tcase_add_loop_test(tr, concat_gradient, 0, 4);
+    suite_add_tcase(s, tr);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
