@@ -1,0 +1,445 @@
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Defaults for dense fine-tuning; see docs/cli.md. */
+#define DEFAULT_EPOCHS 10
+#define DEFAULT_BATCH 128
+#define DEFAULT_LR 0.01
+#define DEFAULT_MOMENTUM 0.9f
+#define DEFAULT_DISTILL_T 2.0
+/* Dropout masks draw from a stream derived from the seed, apart from shuffling. */
+#define DROPOUT_SEED_SALT 0xD00DULL
+
+void lps_train_options_default(lps_train_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->epochs = DEFAULT_EPOCHS;
+    o->batch_size = DEFAULT_BATCH;
+    o->sgd.momentum = DEFAULT_MOMENTUM;
+    o->sgd.nesterov = 1;
+    o->lr.kind = LPS_LR_COSINE;
+    o->lr.base_lr = DEFAULT_LR;
+    o->lr.final_lr = 0.0;
+    o->distill_cfg.temperature = DEFAULT_DISTILL_T;
+    o->bn_batch_stats = true;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Batches of one dataset shaped for the plan's first input. */
+typedef struct feeder {
+    const lps_dataset *ds;
+    lps_preprocess pp;
+    lps_batch_iter it;
+    lps_tensor x;          /* [batch, model sample dims...] */
+    lps_tensor view;       /* x with dims[0] = samples in the current batch */
+    int64_t *labels;
+} feeder;
+
+static void feeder_release(feeder *f)
+{
+    lps_preprocess_release(&f->pp);
+    lps_batch_iter_release(&f->it);
+    lps_tensor_release(&f->x);
+    free(f->labels);
+    memset(f, 0, sizeof *f);
+}
+
+/* The model input's dims with symbolic or unknown ones taken from the data. */
+static lps_status input_dims(const lps_plan *plan, const lps_dataset *ds, int64_t batch,
+                             int *rank, int64_t *dims, lps_error *err)
+{
+    if (lps_plan_n_inputs(plan) != 1)
+        return lps_fail(err, LPS_ERR_UNSUPPORTED, "the model has %zu inputs; training and "
+                        "evaluation need exactly one", lps_plan_n_inputs(plan));
+    const lps_value_info *vi = lps_plan_input_info(plan, 0);
+    int srank = lps_dataset_sample_rank(ds);
+    const int64_t *sdims = lps_dataset_sample_dims(ds);
+    if (vi->rank < 1) {
+        *rank = srank + 1;
+        memcpy(dims + 1, sdims, (size_t)srank * sizeof *dims);
+    } else {
+        *rank = vi->rank;
+        for (int d = 1; d < vi->rank; d++) {
+            bool fixed = !vi->dims[d].symbol && vi->dims[d].value >= 0;
+            if (fixed)
+                dims[d] = vi->dims[d].value;
+            else if (vi->rank == srank + 1)
+                dims[d] = sdims[d - 1];
+            else
+                return lps_fail(err, LPS_ERR_UNSUPPORTED,
+                                "input '%s': dim %d is not fixed and the data cannot supply it",
+                                vi->name, d);
+        }
+    }
+    dims[0] = batch;
+    if (vi->rank >= 1 && !vi->dims[0].symbol && vi->dims[0].value > 0)
+        dims[0] = vi->dims[0].value; /* a fixed batch dim wins over --batch */
+    return lps_dataset_check_shape(ds, *rank - 1, dims + 1, err);
+}
+
+static lps_status feeder_init(feeder *f, const lps_plan *plan, const lps_dataset *ds,
+                              const lps_preprocess_opts *ppo, int64_t batch, bool shuffle,
+                              uint64_t seed, lps_error *err)
+{
+    int rank;
+    int64_t dims[LPS_MAX_RANK];
+    memset(f, 0, sizeof *f);
+    f->ds = ds;
+    lps_status st = input_dims(plan, ds, batch, &rank, dims, err);
+    if (st == LPS_OK)
+        st = lps_preprocess_resolve(&f->pp, ppo, ds->samples.dtype, rank - 1, dims + 1, err);
+    if (st == LPS_OK)
+        st = lps_batch_iter_init(&f->it, ds, dims[0], shuffle, seed, err);
+    if (st == LPS_OK)
+        st = lps_tensor_alloc(&f->x, LPS_DT_FLOAT, rank, dims, err);
+    if (st == LPS_OK && !(f->labels = calloc((size_t)dims[0], sizeof *f->labels)))
+        st = lps_fail(err, LPS_ERR_NOMEM, "out of memory for a batch of labels");
+    if (st != LPS_OK)
+        feeder_release(f);
+    return st;
+}
+
+/* Next batch into f->view; *count is 0 at the end of the epoch. */
+static lps_status feeder_next(feeder *f, int64_t *count, lps_error *err)
+{
+    lps_status st = lps_batch_next(&f->it, &f->pp, &f->x, f->ds->labels ? f->labels : NULL, count,
+                                   err);
+    if (st != LPS_OK || *count == 0)
+        return st;
+    f->view = f->x;
+    f->view.owns_data = false;
+    f->view.dims[0] = *count;
+    f->view.nbytes = f->x.nbytes / (size_t)f->x.dims[0] * (size_t)*count;
+    return LPS_OK;
+}
+
+/* The value the loss works on: output 0, or the input of a trailing
+ * Softmax/LogSoftmax so that cross-entropy is computed stably from logits. */
+static int logits_value(const lps_plan *plan)
+{
+    int out = lps_plan_find_value(plan, lps_plan_output_name(plan, 0));
+    int in = -1;
+    const char *op = lps_plan_producer(plan, out, 0, &in);
+    if (op && (strcmp(op, "Softmax") == 0 || strcmp(op, "LogSoftmax") == 0) && in >= 0)
+        return in;
+    return out;
+}
+
+static lps_status logits_of(const lps_plan *plan, int id, int64_t count, const float **logits,
+                            int64_t *classes, lps_error *err)
+{
+    const lps_tensor *t = lps_plan_value(plan, id);
+    char shape[128];
+    if (!t || t->dtype != LPS_DT_FLOAT || t->rank != 2 || t->dims[0] != count)
+        return lps_fail(err, LPS_ERR_UNSUPPORTED,
+                        "the model output must be float logits [batch, classes], got %s",
+                        t ? lps_shape_str(t->rank, t->dims, shape, sizeof shape) : "nothing");
+    *logits = lps_tensor_f32(t);
+    *classes = t->dims[1];
+    return LPS_OK;
+}
+
+static lps_status evaluate_plan(lps_plan *plan, int logits_id, const lps_dataset *ds,
+                                const lps_preprocess_opts *ppo, int64_t batch,
+                                lps_eval_result *res, lps_error *err)
+{
+    feeder f;
+    lps_exec_ctx ctx = {0};
+    int64_t count, correct = 0, seen = 0, classes;
+    double loss_sum = 0.0, loss;
+    const float *logits;
+    double start = now_seconds();
+    lps_status st = feeder_init(&f, plan, ds, ppo, batch, false, 0, err);
+    if (st != LPS_OK)
+        return st;
+    lps_batch_iter_start_epoch(&f.it, 0);
+    while ((st = feeder_next(&f, &count, err)) == LPS_OK && count > 0) {
+        if ((st = lps_plan_set_input(plan, 0, &f.view, err)) != LPS_OK ||
+            (st = lps_plan_forward(plan, &ctx, err)) != LPS_OK ||
+            (st = logits_of(plan, logits_id, count, &logits, &classes, err)) != LPS_OK)
+            break;
+        if (ds->labels) {
+            if ((st = lps_dataset_check_labels(ds, classes, err)) != LPS_OK ||
+                (st = lps_softmax_cross_entropy(count, classes, logits, f.labels, 0.0f, &loss,
+                                                NULL, err)) != LPS_OK)
+                break;
+            loss_sum += loss * (double)count;
+            correct += lps_top1_correct(count, classes, logits, f.labels);
+        }
+        seen += count;
+    }
+    if (st == LPS_OK) {
+        double elapsed = now_seconds() - start;
+        res->samples = seen;
+        res->accuracy = ds->labels && seen ? (double)correct / (double)seen : NAN;
+        res->loss = ds->labels && seen ? loss_sum / (double)seen : NAN;
+        res->samples_per_second = elapsed > 0 ? (double)seen / elapsed : NAN;
+    }
+    feeder_release(&f);
+    lps_ctx_release(&ctx);
+    return st;
+}
+
+lps_status lps_evaluate_model(const lps_model *m, const lps_dataset *ds,
+                              const lps_preprocess_opts *pp, int64_t batch_size,
+                              lps_eval_result *res, lps_error *err)
+{
+    lps_plan *plan = lps_plan_compile(m, NULL, err);
+    if (!plan)
+        return err ? err->status : LPS_ERR_RUNTIME;
+    lps_status st = evaluate_plan(plan, logits_value(plan), ds, pp, batch_size, res, err);
+    lps_plan_free(plan);
+    return st;
+}
+
+struct lps_trainer {
+    lps_model *model;
+    const lps_dataset *train;
+    const lps_dataset *eval;
+    lps_train_options opt;
+    lps_plan *plan;
+    lps_plan *teacher;
+    int logits_id;
+    int teacher_logits_id;
+    float *momentum;
+    lps_tensor dlogits;
+    float *teacher_logits;
+    size_t teacher_cap;
+    lps_exec_ctx ctx;
+    lps_exec_ctx teacher_ctx;
+    feeder feed;
+};
+
+lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lps_dataset *eval,
+                                const lps_train_options *opt, lps_error *err)
+{
+    lps_plan_options popt = {.training = true};
+    lps_trainer *t = calloc(1, sizeof *t);
+    lps_status st = LPS_OK;
+    if (!t) {
+        lps_fail(err, LPS_ERR_NOMEM, "out of memory for a trainer");
+        return NULL;
+    }
+    t->model = m;
+    t->train = train;
+    t->eval = eval;
+    t->opt = *opt;
+    t->ctx.training = true;
+    t->ctx.bn_batch_stats = opt->bn_batch_stats;
+    t->ctx.rng_state = opt->seed ^ DROPOUT_SEED_SALT;
+    if (opt->epochs < 1 || opt->batch_size < 1) {
+        st = lps_fail(err, LPS_ERR_INVALID, "epochs and batch size must be at least 1");
+        goto done;
+    }
+    if ((st = lps_sgd_config_check(&opt->sgd, err)) != LPS_OK ||
+        (st = lps_lr_schedule_check(&opt->lr, err)) != LPS_OK)
+        goto done;
+    if (!opt->distill && !train->labels) {
+        st = lps_fail(err, LPS_ERR_INVALID, "%s: the training data has no labels; use distillation",
+                      train->name);
+        goto done;
+    }
+    t->plan = lps_plan_compile(m, &popt, err);
+    if (!t->plan) {
+        st = err ? err->status : LPS_ERR_RUNTIME;
+        goto done;
+    }
+    t->logits_id = logits_value(t->plan);
+    if (opt->distill) {
+        t->teacher = lps_plan_compile(m, NULL, err);
+        if (!t->teacher) {
+            st = err ? err->status : LPS_ERR_RUNTIME;
+            goto done;
+        }
+        t->teacher_logits_id = logits_value(t->teacher);
+    }
+    size_t n;
+    lps_plan_param_data(t->plan, &n);
+    t->momentum = calloc(n + 1, sizeof *t->momentum);
+    if (!t->momentum) {
+        st = lps_fail(err, LPS_ERR_NOMEM, "out of memory for momentum buffers");
+        goto done;
+    }
+    st = feeder_init(&t->feed, t->plan, train, &opt->preprocess, opt->batch_size, true, opt->seed,
+                     err);
+done:
+    if (st != LPS_OK) {
+        lps_trainer_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static lps_status teacher_logits(lps_trainer *t, int64_t count, int64_t classes, lps_error *err)
+{
+    const float *logits;
+    int64_t tclasses;
+    lps_status st = lps_plan_set_input(t->teacher, 0, &t->feed.view, err);
+    if (st == LPS_OK)
+        st = lps_plan_forward(t->teacher, &t->teacher_ctx, err);
+    if (st == LPS_OK)
+        st = logits_of(t->teacher, t->teacher_logits_id, count, &logits, &tclasses, err);
+    if (st != LPS_OK)
+        return st;
+    if (tclasses != classes)
+        return lps_fail(err, LPS_ERR_RUNTIME, "teacher and student disagree on the class count");
+    t->teacher_logits = (float *)logits;
+    return LPS_OK;
+}
+
+/* One optimizer step on the current batch; adds to the running sums. */
+static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64_t step,
+                             int64_t total, int64_t count, double *loss_sum, int64_t *correct,
+                             lps_error *err)
+{
+    const float *logits;
+    int64_t classes;
+    double loss;
+    lps_status st = lps_plan_set_input(t->plan, 0, &t->feed.view, err);
+    if (st == LPS_OK)
+        st = lps_plan_forward(t->plan, &t->ctx, err);
+    if (st == LPS_OK)
+        st = logits_of(t->plan, t->logits_id, count, &logits, &classes, err);
+    if (st != LPS_OK)
+        return st;
+    int64_t dims[2] = {count, classes};
+    if ((st = lps_tensor_alloc(&t->dlogits, LPS_DT_FLOAT, 2, dims, err)) != LPS_OK)
+        return st;
+    const int64_t *labels = t->train->labels ? t->feed.labels : NULL;
+    if (labels && (st = lps_dataset_check_labels(t->train, classes, err)) != LPS_OK)
+        return st;
+    if (t->opt.distill) {
+        lps_distill_config cfg = t->opt.distill_cfg;
+        if (!labels)
+            cfg.ce_weight = 0.0;
+        st = teacher_logits(t, count, classes, err);
+        if (st == LPS_OK)
+            st = lps_distill_loss(count, classes, logits, t->teacher_logits, labels, &cfg, &loss,
+                                  lps_tensor_f32(&t->dlogits), err);
+    } else {
+        st = lps_softmax_cross_entropy(count, classes, logits, labels, t->opt.label_smoothing,
+                                       &loss, lps_tensor_f32(&t->dlogits), err);
+    }
+    if (st != LPS_OK)
+        return st;
+    if (labels)
+        *correct += lps_top1_correct(count, classes, logits, labels);
+    *loss_sum += loss * (double)count;
+    lps_plan_zero_grads(t->plan);
+    if ((st = lps_plan_backward(t->plan, &t->ctx, t->logits_id, &t->dlogits, err)) != LPS_OK)
+        return st;
+    size_t n;
+    float *g = lps_plan_grad_data(t->plan, &n);
+    float *w = lps_plan_param_data(t->plan, NULL);
+    if (t->opt.clip_norm > 0) {
+        int64_t len = (int64_t)n;
+        double norm = lps_clip_grad_global_norm(1, &g, &len, t->opt.clip_norm);
+        if (!isfinite(norm))
+            return lps_fail(err, LPS_ERR_RUNTIME, "training diverged: gradient norm is %g", norm);
+    }
+    double lr = lps_lr_at(&t->opt.lr, step, total);
+    if (hooks && hooks->update)
+        return hooks->update(hooks->user, t->plan, step, total, lr, err);
+    lps_sgd_step(&t->opt.sgd, (float)lr, (int64_t)n, w, g, t->momentum);
+    return LPS_OK;
+}
+
+lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epoch_stats *stats,
+                           lps_error *err)
+{
+    int64_t n_train = lps_dataset_size(t->train);
+    int64_t batch = t->feed.x.dims[0];
+    int64_t steps_per_epoch = (n_train + batch - 1) / batch;
+    int64_t total = steps_per_epoch * t->opt.epochs;
+    int64_t step = 0;
+    double run_start = now_seconds();
+    lps_status st = LPS_OK;
+    if (hooks && hooks->begin && (st = hooks->begin(hooks->user, t->plan, total, err)) != LPS_OK)
+        return st;
+    for (int64_t epoch = 0; epoch < t->opt.epochs; epoch++) {
+        double start = now_seconds(), loss_sum = 0.0;
+        int64_t correct = 0, seen = 0, count, in_epoch = 0;
+        lps_batch_iter_start_epoch(&t->feed.it, (uint64_t)epoch);
+        while ((st = feeder_next(&t->feed, &count, err)) == LPS_OK && count > 0) {
+            if (hooks && hooks->stop && *hooks->stop)
+                return lps_fail(err, LPS_ERR_INTERRUPTED, "interrupted at epoch %lld step %lld",
+                                (long long)epoch + 1, (long long)in_epoch);
+            st = train_step(t, hooks, step, total, count, &loss_sum, &correct, err);
+            if (st != LPS_OK)
+                return st;
+            step++;
+            in_epoch++;
+            seen += count;
+            if (hooks && hooks->progress) {
+                double elapsed = now_seconds() - run_start;
+                lps_progress p = {epoch + 1, t->opt.epochs, in_epoch, steps_per_epoch,
+                                  loss_sum / (double)seen,
+                                  t->train->labels ? (double)correct / (double)seen : NAN,
+                                  (double)seen / (now_seconds() - start),
+                                  elapsed / (double)step * (double)(total - step)};
+                hooks->progress(hooks->user, &p);
+            }
+        }
+        if (st != LPS_OK)
+            return st;
+        lps_epoch_stats s = {epoch + 1, seen ? loss_sum / (double)seen : NAN, NAN, NAN,
+                             lps_lr_at(&t->opt.lr, step - 1, total), 0, 0, NAN, NAN};
+        if (hooks && hooks->end_epoch && (st = hooks->end_epoch(hooks->user, t->plan, &s, err)) != LPS_OK)
+            return st;
+        s.seconds = now_seconds() - start;
+        s.samples_per_second = s.seconds > 0 ? (double)seen / s.seconds : NAN;
+        if (t->eval) {
+            lps_eval_result r;
+            if ((st = lps_trainer_evaluate(t, t->eval, &r, err)) != LPS_OK)
+                return st;
+            s.loss = r.loss;
+            s.accuracy = r.accuracy;
+        }
+        if (stats)
+            stats[epoch] = s;
+        if (hooks && hooks->epoch_done)
+            hooks->epoch_done(hooks->user, &s);
+    }
+    return LPS_OK;
+}
+
+lps_status lps_trainer_evaluate(lps_trainer *t, const lps_dataset *ds, lps_eval_result *res,
+                                lps_error *err)
+{
+    return evaluate_plan(t->plan, t->logits_id, ds, &t->opt.preprocess, t->opt.batch_size, res,
+                         err);
+}
+
+lps_plan *lps_trainer_plan(lps_trainer *t)
+{
+    return t->plan;
+}
+
+lps_status lps_trainer_write(lps_trainer *t, lps_error *err)
+{
+    return lps_plan_write_params(t->plan, t->model, err);
+}
+
+void lps_trainer_free(lps_trainer *t)
+{
+    if (!t)
+        return;
+    lps_plan_free(t->plan);
+    lps_plan_free(t->teacher);
+    free(t->momentum);
+    lps_tensor_release(&t->dlogits);
+    lps_ctx_release(&t->ctx);
+    lps_ctx_release(&t->teacher_ctx);
+    feeder_release(&t->feed);
+    free(t);
+}

@@ -1,0 +1,116 @@
+/* The training loop: batches from a dataset through a training plan, a loss
+ * on the logits, backward, and an update of the flat parameters.
+ *
+ * The update is a hook so that one loop serves dense fine-tuning (plain SGD
+ * over every parameter, the default) and sparsification (LpSGD on prunable
+ * rows, masks, schedules). Evaluation runs the same plan in inference mode
+ * (BatchNorm on running statistics, Dropout off). */
+#ifndef LPS_TRAIN_TRAINER_H
+#define LPS_TRAIN_TRAINER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lpsparsify/data.h"
+#include "lpsparsify/engine.h"
+#include "lpsparsify/model.h"
+#include "ops/op.h"
+#include "train/loss.h"
+#include "train/optim.h"
+
+typedef struct lps_train_options {
+    int64_t epochs;
+    int64_t batch_size;
+    uint64_t seed;             /* batch order and dropout masks */
+    lps_sgd_config sgd;
+    lps_lr_schedule lr;
+    double clip_norm;          /* 0 disables clipping */
+    float label_smoothing;
+    bool distill;              /* teacher = the unmodified input model */
+    lps_distill_config distill_cfg;
+    bool bn_batch_stats;       /* BatchNorm on batch statistics while training */
+    lps_preprocess_opts preprocess;
+} lps_train_options;
+
+/* Defaults documented in docs/cli.md: 10 epochs, batch 128, SGD momentum 0.9
+ * Nesterov, cosine lr from 0.01 to 0, no clipping, batch statistics. */
+void lps_train_options_default(lps_train_options *o);
+
+typedef struct lps_eval_result {
+    int64_t samples;
+    double accuracy;           /* top-1 in [0, 1]; NAN when the data has no labels */
+    double loss;               /* mean cross-entropy; NAN when unlabeled */
+    double samples_per_second;
+} lps_eval_result;
+
+typedef struct lps_epoch_stats {
+    int64_t epoch;             /* 1-based */
+    double train_loss;
+    double loss;               /* evaluation split */
+    double accuracy;           /* evaluation split */
+    double lr;                 /* at the end of the epoch */
+    double seconds;
+    double samples_per_second;
+    double sparsity;           /* filled by the update hook; NAN otherwise */
+    double hoyer;
+} lps_epoch_stats;
+
+typedef struct lps_progress {
+    int64_t epoch, epochs;
+    int64_t step, steps_per_epoch;
+    double loss;               /* running mean over the epoch */
+    double accuracy;           /* running training accuracy over the epoch */
+    double samples_per_second;
+    double eta_seconds;
+} lps_progress;
+
+typedef struct lps_train_hooks {
+    void *user;
+    /* Before the first step: may adjust parameters (masks, projections). */
+    lps_status (*begin)(void *user, lps_plan *plan, int64_t total_steps, lps_error *err);
+    /* Replaces the default SGD update. Gradients are in the flat buffer. */
+    lps_status (*update)(void *user, lps_plan *plan, int64_t step, int64_t total_steps, double lr,
+                         lps_error *err);
+    /* After each epoch's training steps, before evaluation. */
+    lps_status (*end_epoch)(void *user, lps_plan *plan, lps_epoch_stats *stats, lps_error *err);
+    void (*progress)(void *user, const lps_progress *p);
+    void (*epoch_done)(void *user, const lps_epoch_stats *s);
+    volatile sig_atomic_t *stop;   /* set asynchronously to interrupt */
+} lps_train_hooks;
+
+typedef struct lps_trainer lps_trainer;
+
+/* Compiles m for training with the train split's sample shape checked
+ * against the model input. train and eval must outlive the trainer; eval may
+ * be NULL. The model must outlive it as well and is not modified until
+ * lps_trainer_write. Returns NULL and fills err on failure. */
+lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lps_dataset *eval,
+                                const lps_train_options *opt, lps_error *err);
+
+/* Runs opt->epochs epochs. stats (may be NULL) receives one entry per epoch
+ * and must hold opt->epochs entries. LPS_ERR_INTERRUPTED when *hooks->stop
+ * was set. */
+lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epoch_stats *stats,
+                           lps_error *err);
+
+/* Evaluates the current parameters on ds. */
+lps_status lps_trainer_evaluate(lps_trainer *t, const lps_dataset *ds, lps_eval_result *res,
+                                lps_error *err);
+
+/* The training plan (for hooks that need parameter access). */
+lps_plan *lps_trainer_plan(lps_trainer *t);
+
+/* Copies the trained parameters into the model's initializers (marking them
+ * modified), ready for lps_model_save. */
+lps_status lps_trainer_write(lps_trainer *t, lps_error *err);
+
+/* Frees the trainer. NULL is accepted. */
+void lps_trainer_free(lps_trainer *t);
+
+/* Evaluates a model as loaded (inference plan): accuracy, loss, samples/s. */
+lps_status lps_evaluate_model(const lps_model *m, const lps_dataset *ds,
+                              const lps_preprocess_opts *pp, int64_t batch_size,
+                              lps_eval_result *res, lps_error *err);
+
+#endif

@@ -1,0 +1,342 @@
+/* Conformance runner over ONNX's own test folders (model.onnx plus
+ * test_data_set_N/{input,output}_K.pb).
+ *
+ *   conformance_runner CASE_DIR [--rtol R] [--atol A]
+ *       runs one case; exit 0 pass, 1 mismatch or failure, 77 unsupported
+ *   conformance_runner --emit-ctest OUT.cmake SELF ROOT...
+ *       writes one add_test per case whose operators are all supported
+ *   conformance_runner --summary ROOT...
+ *       runs every case, prints one line per case that is not a pass and
+ *       "N passed, N failed, N skipped" */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lpsparsify/engine.h"
+#include "lpsparsify/model.h"
+#include "ops/op.h"
+
+#define EXIT_UNSUPPORTED 77
+#define DEFAULT_RTOL 1e-3
+#define DEFAULT_ATOL 1e-5
+#define MAX_TENSORS 64
+#define PATH_LEN 4096
+
+typedef enum case_result { CASE_PASS, CASE_FAIL, CASE_UNSUPPORTED } case_result;
+
+typedef struct tolerance {
+    double rtol;
+    double atol;
+} tolerance;
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static bool is_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static double element_as_double(const lps_tensor *t, int64_t i)
+{
+    switch (t->dtype) {
+    case LPS_DT_FLOAT: return ((const float *)t->data)[i];
+    case LPS_DT_DOUBLE: return ((const double *)t->data)[i];
+    case LPS_DT_INT64: return (double)((const int64_t *)t->data)[i];
+    case LPS_DT_INT32: return ((const int32_t *)t->data)[i];
+    case LPS_DT_UINT8:
+    case LPS_DT_BOOL: return ((const uint8_t *)t->data)[i];
+    case LPS_DT_INT8: return ((const int8_t *)t->data)[i];
+    default: return NAN;
+    }
+}
+
+static bool compare(const char *what, const lps_tensor *got, const lps_tensor *want, tolerance tol,
+                    char *why, size_t why_len)
+{
+    char a[128], b[128];
+    if (got->dtype != want->dtype) {
+        snprintf(why, why_len, "%s: type %s, expected %s", what, lps_dtype_name(got->dtype),
+                 lps_dtype_name(want->dtype));
+        return false;
+    }
+    if (got->rank != want->rank ||
+        memcmp(got->dims, want->dims, (size_t)got->rank * sizeof got->dims[0]) != 0) {
+        snprintf(why, why_len, "%s: shape %s, expected %s", what,
+                 lps_shape_str(got->rank, got->dims, a, sizeof a),
+                 lps_shape_str(want->rank, want->dims, b, sizeof b));
+        return false;
+    }
+    bool exact = got->dtype != LPS_DT_FLOAT && got->dtype != LPS_DT_DOUBLE;
+    for (int64_t i = 0; i < lps_tensor_numel(want); i++) {
+        double x = element_as_double(got, i), y = element_as_double(want, i);
+        if (isnan(x) && isnan(y))
+            continue;
+        if (exact ? x != y : !(fabs(x - y) <= tol.atol + tol.rtol * fabs(y))) {
+            snprintf(why, why_len, "%s: element %lld is %.9g, expected %.9g", what, (long long)i, x,
+                     y);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void free_tensors(lps_tensor *t, char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        lps_tensor_release(&t[i]);
+        free(names[i]);
+    }
+}
+
+/* Loads prefix_0.pb, prefix_1.pb, ... until one is missing. */
+static lps_status load_series(const char *dir, const char *prefix, lps_tensor *t, char **names,
+                              size_t *n, lps_error *err)
+{
+    char path[PATH_LEN];
+    *n = 0;
+    for (size_t k = 0; k < MAX_TENSORS; k++) {
+        snprintf(path, sizeof path, "%s/%s_%zu.pb", dir, prefix, k);
+        if (!is_file(path))
+            break;
+        lps_status st = lps_tensor_load_pb(path, &t[k], &names[k], err);
+        if (st != LPS_OK)
+            return st;
+        (*n)++;
+    }
+    return LPS_OK;
+}
+
+static case_result run_data_set(lps_plan *plan, const char *set_dir, tolerance tol, char *why,
+                                size_t why_len)
+{
+    lps_tensor inputs[MAX_TENSORS] = {0}, outputs[MAX_TENSORS] = {0};
+    char *in_names[MAX_TENSORS] = {0}, *out_names[MAX_TENSORS] = {0};
+    size_t n_in = 0, n_out = 0;
+    lps_error err = {0};
+    lps_exec_ctx ctx = {0};
+    case_result r = CASE_FAIL;
+    if (load_series(set_dir, "input", inputs, in_names, &n_in, &err) != LPS_OK ||
+        load_series(set_dir, "output", outputs, out_names, &n_out, &err) != LPS_OK) {
+        snprintf(why, why_len, "%.500s", err.msg);
+        goto cleanup;
+    }
+    if (n_in != lps_plan_n_inputs(plan) || n_out != lps_plan_n_outputs(plan)) {
+        snprintf(why, why_len, "%.300s: %zu inputs/%zu outputs for a model with %zu/%zu", set_dir,
+                 n_in, n_out, lps_plan_n_inputs(plan), lps_plan_n_outputs(plan));
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n_in; i++)
+        if (lps_plan_set_input(plan, i, &inputs[i], &err) != LPS_OK)
+            goto op_error;
+    if (lps_plan_forward(plan, &ctx, &err) != LPS_OK)
+        goto op_error;
+    r = CASE_PASS;
+    for (size_t j = 0; j < n_out && r == CASE_PASS; j++)
+        if (!compare(lps_plan_output_name(plan, j), lps_plan_output(plan, j), &outputs[j], tol,
+                     why, why_len))
+            r = CASE_FAIL;
+    goto cleanup;
+op_error:
+    snprintf(why, why_len, "%.500s", err.msg);
+    r = err.status == LPS_ERR_UNSUPPORTED ? CASE_UNSUPPORTED : CASE_FAIL;
+cleanup:
+    free_tensors(inputs, in_names, n_in);
+    free_tensors(outputs, out_names, n_out);
+    lps_ctx_release(&ctx);
+    return r;
+}
+
+static case_result run_case(const char *case_dir, tolerance tol, char *why, size_t why_len)
+{
+    char path[PATH_LEN];
+    lps_error err = {0};
+    lps_plan *plan = NULL;
+    case_result r = CASE_FAIL;
+    snprintf(path, sizeof path, "%s/model.onnx", case_dir);
+    lps_model *m = lps_model_load(path, &err);
+    if (m)
+        plan = lps_plan_compile(m, NULL, &err);
+    if (!plan) {
+        snprintf(why, why_len, "%.500s", err.msg);
+        r = err.status == LPS_ERR_UNSUPPORTED ? CASE_UNSUPPORTED : CASE_FAIL;
+        goto cleanup;
+    }
+    size_t sets = 0;
+    for (int k = 0;; k++) {
+        snprintf(path, sizeof path, "%s/test_data_set_%d", case_dir, k);
+        if (!is_dir(path))
+            break;
+        r = run_data_set(plan, path, tol, why, why_len);
+        sets++;
+        if (r != CASE_PASS)
+            break;
+    }
+    if (sets == 0) {
+        snprintf(why, why_len, "%.300s: no test_data_set_0", case_dir);
+        r = CASE_FAIL;
+    }
+cleanup:
+    lps_plan_free(plan);
+    lps_model_free(m);
+    return r;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Case folders (those holding model.onnx) directly under root, sorted. */
+static char **list_cases(const char *root, size_t *n)
+{
+    DIR *d = opendir(root);
+    char **list = NULL;
+    size_t cap = 0;
+    char path[PATH_LEN];
+    *n = 0;
+    if (!d)
+        return NULL;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s/model.onnx", root, e->d_name);
+        if (!is_file(path))
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **grown = realloc(list, cap * sizeof *grown);
+            if (!grown)
+                break;
+            list = grown;
+        }
+        snprintf(path, sizeof path, "%s/%s", root, e->d_name);
+        list[(*n)++] = strdup(path);
+    }
+    closedir(d);
+    qsort(list, *n, sizeof *list, compare_names);
+    return list;
+}
+
+static void free_list(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+static const char *case_name(const char *dir)
+{
+    const char *slash = strrchr(dir, '/');
+    return slash ? slash + 1 : dir;
+}
+
+static const char *suite_name(const char *root)
+{
+    return case_name(root);
+}
+
+/* Loads and compiles a case without running it: is every op supported? */
+static bool case_compiles(const char *case_dir, char *why, size_t why_len)
+{
+    char path[PATH_LEN];
+    lps_error err = {0};
+    snprintf(path, sizeof path, "%s/model.onnx", case_dir);
+    lps_model *m = lps_model_load(path, &err);
+    lps_plan *plan = m ? lps_plan_compile(m, NULL, &err) : NULL;
+    bool ok = plan != NULL || err.status != LPS_ERR_UNSUPPORTED;
+    if (!ok)
+        snprintf(why, why_len, "%.500s", err.msg);
+    lps_plan_free(plan);
+    lps_model_free(m);
+    return ok;
+}
+
+/* One add_test per case whose ops are all supported (a case that fails to
+ * load for another reason is added too, so it fails visibly). The cases left
+ * out are listed with their reason by the conformance_summary test. */
+static int emit_ctest(const char *out, const char *self, int n_roots, char **roots)
+{
+    FILE *f = fopen(out, "w");
+    if (!f) {
+        fprintf(stderr, "conformance_runner: %s: cannot write\n", out);
+        return EXIT_FAILURE;
+    }
+    size_t total = 0, added = 0;
+    char why[LPS_ERROR_MSG_MAX * 2];
+    for (int r = 0; r < n_roots; r++) {
+        size_t n;
+        char **cases = list_cases(roots[r], &n);
+        for (size_t i = 0; i < n; i++) {
+            if (!case_compiles(cases[i], why, sizeof why))
+                continue;
+            fprintf(f, "add_test(conformance/%s/%s \"%s\" \"%s\")\n", suite_name(roots[r]),
+                    case_name(cases[i]), self, cases[i]);
+            added++;
+        }
+        total += n;
+        free_list(cases, n);
+    }
+    fclose(f);
+    printf("conformance: %zu of %zu cases registered as ctests\n", added, total);
+    return total ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static int summary(int n_roots, char **roots, tolerance tol)
+{
+    size_t pass = 0, fail = 0, skip = 0;
+    char why[LPS_ERROR_MSG_MAX * 2];
+    for (int r = 0; r < n_roots; r++) {
+        size_t n;
+        char **cases = list_cases(roots[r], &n);
+        for (size_t i = 0; i < n; i++) {
+            why[0] = '\0';
+            case_result res = run_case(cases[i], tol, why, sizeof why);
+            if (res == CASE_PASS)
+                pass++;
+            else if (res == CASE_UNSUPPORTED)
+                printf("unsupported %s/%s: %s\n", suite_name(roots[r]), case_name(cases[i]), why),
+                    skip++;
+            else
+                printf("FAILED %s/%s: %s\n", suite_name(roots[r]), case_name(cases[i]), why),
+                    fail++;
+        }
+        free_list(cases, n);
+    }
+    printf("conformance: %zu passed, %zu failed, %zu skipped\n", pass, fail, skip);
+    return fail ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+    tolerance tol = {DEFAULT_RTOL, DEFAULT_ATOL};
+    if (argc >= 4 && strcmp(argv[1], "--emit-ctest") == 0)
+        return emit_ctest(argv[2], argv[3], argc - 4, argv + 4);
+    if (argc >= 3 && strcmp(argv[1], "--summary") == 0)
+        return summary(argc - 2, argv + 2, tol);
+    if (argc < 2) {
+        fprintf(stderr, "usage: conformance_runner CASE_DIR [--rtol R] [--atol A]\n");
+        return EXIT_FAILURE;
+    }
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--rtol") == 0)
+            tol.rtol = strtod(argv[i + 1], NULL);
+        else if (strcmp(argv[i], "--atol") == 0)
+            tol.atol = strtod(argv[i + 1], NULL);
+    }
+    char why[LPS_ERROR_MSG_MAX * 2] = "";
+    case_result r = run_case(argv[1], tol, why, sizeof why);
+    if (r == CASE_PASS) {
+        printf("pass %s\n", argv[1]);
+        return EXIT_SUCCESS;
+    }
+    printf("%s %s: %s\n", r == CASE_UNSUPPORTED ? "unsupported" : "FAILED", argv[1], why);
+    return r == CASE_UNSUPPORTED ? EXIT_UNSUPPORTED : EXIT_FAILURE;
+}
