@@ -55,6 +55,10 @@ static lps_status build_values(lps_plan *p, lps_error *err)
     for (size_t i = 0; i < g->n_inputs; i++) {
         if (lps_name_map_get(&p->names, g->inputs[i].name) >= 0)
             continue; /* an input with an initializer is a constant (IR < 4 style) */
+        if (g->inputs[i].dtype == LPS_DT_UNDEFINED)
+            return lps_fail(err, LPS_ERR_UNSUPPORTED,
+                            "graph input '%s' is not a tensor (sequence, map and optional types "
+                            "are not supported)", g->inputs[i].name);
         st = add_value(p, g->inputs[i].name, LPS_VALUE_INPUT, -1, &id, err);
         if (st != LPS_OK)
             return lps_fail(err, LPS_ERR_INVALID, "graph input '%s' is declared twice",

@@ -91,8 +91,8 @@ static lps_status feeder_init(feeder *f, const lps_plan *plan, const lps_dataset
                               const lps_preprocess_opts *ppo, int64_t batch, bool shuffle,
                               uint64_t seed, lps_error *err)
 {
-    int rank;
-    int64_t dims[LPS_MAX_RANK];
+    int rank = 0;
+    int64_t dims[LPS_MAX_RANK] = {0};
     memset(f, 0, sizeof *f);
     f->ds = ds;
     lps_status st = input_dims(plan, ds, batch, &rank, dims, err);

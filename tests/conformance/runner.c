@@ -4,7 +4,7 @@
  *   conformance_runner CASE_DIR [--rtol R] [--atol A]
  *       runs one case; exit 0 pass, 1 mismatch or failure, 77 unsupported
  *   conformance_runner --emit-ctest OUT.cmake SELF ROOT...
- *       writes one add_test per case whose operators are all supported
+ *       writes one add_test per case that is not unsupported
  *   conformance_runner --summary ROOT...
  *       runs every case, prints one line per case that is not a pass and
  *       "N passed, N failed, N skipped" */
@@ -243,26 +243,18 @@ static const char *suite_name(const char *root)
     return case_name(root);
 }
 
-/* Loads and compiles a case without running it: is every op supported? */
-static bool case_compiles(const char *case_dir, char *why, size_t why_len)
+/* Runs a case once to classify it: anything but "unsupported" (including
+ * failures) becomes a ctest, so regressions stay visible. */
+static bool case_supported(const char *case_dir, tolerance tol)
 {
-    char path[PATH_LEN];
-    lps_error err = {0};
-    snprintf(path, sizeof path, "%s/model.onnx", case_dir);
-    lps_model *m = lps_model_load(path, &err);
-    lps_plan *plan = m ? lps_plan_compile(m, NULL, &err) : NULL;
-    bool ok = plan != NULL || err.status != LPS_ERR_UNSUPPORTED;
-    if (!ok)
-        snprintf(why, why_len, "%.500s", err.msg);
-    lps_plan_free(plan);
-    lps_model_free(m);
-    return ok;
+    char why[LPS_ERROR_MSG_MAX * 2];
+    return run_case(case_dir, tol, why, sizeof why) != CASE_UNSUPPORTED;
 }
 
 /* One add_test per case whose ops are all supported (a case that fails to
  * load for another reason is added too, so it fails visibly). The cases left
  * out are listed with their reason by the conformance_summary test. */
-static int emit_ctest(const char *out, const char *self, int n_roots, char **roots)
+static int emit_ctest(const char *out, const char *self, int n_roots, char **roots, tolerance tol)
 {
     FILE *f = fopen(out, "w");
     if (!f) {
@@ -270,12 +262,11 @@ static int emit_ctest(const char *out, const char *self, int n_roots, char **roo
         return EXIT_FAILURE;
     }
     size_t total = 0, added = 0;
-    char why[LPS_ERROR_MSG_MAX * 2];
     for (int r = 0; r < n_roots; r++) {
         size_t n;
         char **cases = list_cases(roots[r], &n);
         for (size_t i = 0; i < n; i++) {
-            if (!case_compiles(cases[i], why, sizeof why))
+            if (!case_supported(cases[i], tol))
                 continue;
             fprintf(f, "add_test(conformance/%s/%s \"%s\" \"%s\")\n", suite_name(roots[r]),
                     case_name(cases[i]), self, cases[i]);
@@ -318,7 +309,7 @@ int main(int argc, char **argv)
 {
     tolerance tol = {DEFAULT_RTOL, DEFAULT_ATOL};
     if (argc >= 4 && strcmp(argv[1], "--emit-ctest") == 0)
-        return emit_ctest(argv[2], argv[3], argc - 4, argv + 4);
+        return emit_ctest(argv[2], argv[3], argc - 4, argv + 4, tol);
     if (argc >= 3 && strcmp(argv[1], "--summary") == 0)
         return summary(argc - 2, argv + 2, tol);
     if (argc < 2) {
