@@ -269,3 +269,29 @@ void lps_lpsgd_latent_weight(const lps_lpsgd_state *st, float *out)
         for (int64_t i = 0; i < n; i++)
             out[j * n + i] = st->gain[j] * st->u[j * n + i];
 }
+
+/* Published (target, p) points, anchored at (0, 2). */
+#define DEFAULT_P_POINTS 4
+static const double DEFAULT_P_TARGETS[DEFAULT_P_POINTS] = {0.0, 0.5, 0.8, 0.9};
+static const double DEFAULT_P_MOST[DEFAULT_P_POINTS] = {2.0, 1.3, 1.15, 1.07};
+static const double DEFAULT_P_FIRST[DEFAULT_P_POINTS] = {2.0, 1.4, 1.3, 1.2};
+static const double DEFAULT_LR_PER_P = 0.015;
+
+double lps_lpsgd_default_p(double target, int first_layer)
+{
+    const double *ps = first_layer ? DEFAULT_P_FIRST : DEFAULT_P_MOST;
+    const double *ts = DEFAULT_P_TARGETS;
+    target = target < 0.0 ? 0.0 : (target > 1.0 ? 1.0 : target);
+    /* segment containing target; the last one is extended beyond 0.9 */
+    int seg = 0;
+    while (seg < DEFAULT_P_POINTS - 2 && target > ts[seg + 1])
+        seg++;
+    double a = (target - ts[seg]) / (ts[seg + 1] - ts[seg]);
+    double p = ps[seg] + a * (ps[seg + 1] - ps[seg]);
+    return p > LPS_LPSGD_DEFAULT_P_FLOOR ? p : LPS_LPSGD_DEFAULT_P_FLOOR;
+}
+
+double lps_lpsgd_default_lr(double p)
+{
+    return DEFAULT_LR_PER_P * (p - 1.0);
+}

@@ -104,4 +104,18 @@ void lps_lpsgd_pack(const lps_lpsgd_state *st, const float *tensor_src, float *p
 /* The layout of the row-order buffers: rows contiguous, row_len apart. */
 lps_row_layout lps_lpsgd_packed_layout(const lps_lpsgd_state *st);
 
+/* Default p for a target sparsity (ALGORITHM.md section 4): piecewise-linear
+ * through the published points 0.5 / 0.8 / 0.9 -> 1.3 / 1.15 / 1.07 (first,
+ * small layers: 1.4 / 1.3 / 1.2), anchored at p = 2 (no sparsity pressure)
+ * for target 0; beyond 0.9 the last segment's slope continues, floored at
+ * LPS_LPSGD_DEFAULT_P_FLOOR. Targets outside [0, 1] are clamped.
+ * Provisional until benchmarked (docs/method.md). */
+double lps_lpsgd_default_p(double target, int first_layer);
+
+/* Lowest default p: q = 21, the smallest p the reference runs used (at 98%). */
+#define LPS_LPSGD_DEFAULT_P_FLOOR 1.05
+
+/* Default LpSGD step 0.015 * (p - 1) (ALGORITHM.md section 3). */
+double lps_lpsgd_default_lr(double p);
+
 #endif

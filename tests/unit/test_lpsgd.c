@@ -285,6 +285,26 @@ START_TEST(rejects_bad_input_and_keeps_state)
 }
 END_TEST
 
+START_TEST(default_p_interpolates_published_points)
+{
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(0.5, 0), 1.3, 1e-12);
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(0.8, 0), 1.15, 1e-12);
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(0.9, 0), 1.07, 1e-12);
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(0.85, 0), 1.11, 1e-12);
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(0.5, 1), 1.4, 1e-12);
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(0.9, 1), 1.2, 1e-12);
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(0.0, 0), 2.0, 1e-12);
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(0.25, 0), 1.65, 1e-12);
+    /* beyond 0.9: the last slope, floored */
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(0.92, 0), 1.054, 1e-12);
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(0.98, 0), LPS_LPSGD_DEFAULT_P_FLOOR, 1e-12);
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(0.98, 1), 1.12, 1e-12);
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(7.0, 0), LPS_LPSGD_DEFAULT_P_FLOOR, 1e-12);
+    ck_assert_double_eq_tol(lps_lpsgd_default_p(-1.0, 1), 2.0, 1e-12);
+    ck_assert_double_eq_tol(lps_lpsgd_default_lr(1.07), 0.00105, 1e-12);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("lpsgd");
@@ -297,6 +317,7 @@ int main(void)
     tcase_add_test(tc, masked_positions_decay_and_ignore_gradient);
     tcase_add_test(tc, gain_takes_an_sgd_step_on_its_gradient);
     tcase_add_test(tc, rejects_bad_input_and_keeps_state);
+    tcase_add_test(tc, default_p_interpolates_published_points);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,532 @@
+#include "sparsity/prune.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Radix selection on the 31 magnitude bits of a float: the high 15 bits,
+ * then the low 16 bits inside the chosen bucket. */
+#define KEY_LOW_BITS 16
+#define KEY_HIGH_BUCKETS (1u << 15)
+#define KEY_LOW_BUCKETS (1u << KEY_LOW_BITS)
+#define KEY_LOW_MASK (KEY_LOW_BUCKETS - 1u)
+#define KEY_ABS_MASK 0x7fffffffu
+/* Keys at or above +inf's bit pattern are not finite. */
+#define KEY_INF 0x7f800000u
+
+/* Candidates of a selection: positions whose mask has this value, or all. */
+#define CAND_ANY 2
+
+typedef struct selector {
+    int64_t *high; /* [KEY_HIGH_BUCKETS] */
+    int64_t *low;  /* [KEY_LOW_BUCKETS] */
+} selector;
+
+/* One group member of a selection: a mask and the scores ranking it. */
+typedef struct member {
+    uint8_t *mask;
+    const float *score;
+    int64_t numel;
+} member;
+
+static lps_status selector_init(selector *s, lps_error *err)
+{
+    s->high = calloc(KEY_HIGH_BUCKETS, sizeof *s->high);
+    s->low = calloc(KEY_LOW_BUCKETS, sizeof *s->low);
+    if (!s->high || !s->low) {
+        free(s->high);
+        free(s->low);
+        return lps_fail(err, LPS_ERR_NOMEM, "prune: cannot allocate selection histograms");
+    }
+    return LPS_OK;
+}
+
+static void selector_free(selector *s)
+{
+    free(s->high);
+    free(s->low);
+}
+
+/* Rank key of a score: smaller key = selected first. */
+static uint32_t key_of(float x, int largest)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits &= KEY_ABS_MASK;
+    return largest ? KEY_ABS_MASK - bits : bits;
+}
+
+static int is_candidate(uint8_t m, int cand)
+{
+    return cand == CAND_ANY || m == cand;
+}
+
+/* Flips the k best candidates (smallest |score|, or largest when largest
+ * is set; ties in member then index order) to the opposite of `cand`; with
+ * cand == CAND_ANY selected positions become 0 and the others 1. Scores
+ * must be finite (checked by the callers). */
+static void select_and_flip(selector *s, const member *ms, int n_members, int cand, int64_t k,
+                            int largest)
+{
+    uint8_t chosen = cand == CAND_ANY ? 0 : (uint8_t)!cand;
+    uint8_t other = cand == CAND_ANY ? 1 : (uint8_t)cand;
+    memset(s->high, 0, KEY_HIGH_BUCKETS * sizeof *s->high);
+    memset(s->low, 0, KEY_LOW_BUCKETS * sizeof *s->low);
+    int64_t n_cand = 0;
+    for (int m = 0; m < n_members; m++)
+        for (int64_t i = 0; i < ms[m].numel; i++)
+            if (is_candidate(ms[m].mask[i], cand)) {
+                s->high[key_of(ms[m].score[i], largest) >> KEY_LOW_BITS]++;
+                n_cand++;
+            }
+    if (k > n_cand)
+        k = n_cand;
+    /* threshold key T: all keys < T are chosen, plus the first `take` equal to T */
+    uint32_t bucket = 0;
+    int64_t before = 0;
+    while (bucket < KEY_HIGH_BUCKETS - 1 && before + s->high[bucket] < k)
+        before += s->high[bucket++];
+    for (int m = 0; m < n_members; m++)
+        for (int64_t i = 0; i < ms[m].numel; i++)
+            if (is_candidate(ms[m].mask[i], cand)) {
+                uint32_t key = key_of(ms[m].score[i], largest);
+                if (key >> KEY_LOW_BITS == bucket)
+                    s->low[key & KEY_LOW_MASK]++;
+            }
+    uint32_t low = 0;
+    while (low < KEY_LOW_BUCKETS - 1 && before + s->low[low] < k)
+        before += s->low[low++];
+    const uint32_t threshold = (bucket << KEY_LOW_BITS) | low;
+    int64_t take = k - before; /* ties at the threshold, in order */
+    if (k == 0)
+        take = 0;
+    for (int m = 0; m < n_members; m++)
+        for (int64_t i = 0; i < ms[m].numel; i++) {
+            if (!is_candidate(ms[m].mask[i], cand))
+                continue;
+            uint32_t key = key_of(ms[m].score[i], largest);
+            int pick = k > 0 && (key < threshold || (key == threshold && take > 0));
+            if (pick && key == threshold)
+                take--;
+            ms[m].mask[i] = pick ? chosen : other;
+        }
+}
+
+/* LPS_ERR_RUNTIME naming the tensor when any of its n values is not finite. */
+static lps_status check_finite(const float *x, int64_t n, const char *name, const char *what,
+                               lps_error *err)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (key_of(x[i], 0) >= KEY_INF)
+            return lps_fail(err, LPS_ERR_RUNTIME, "tensor '%s': non-finite %s at element %lld",
+                            name, what, (long long)i);
+    return LPS_OK;
+}
+
+lps_status lps_prune_check(const lps_prune_tensor *ts, int n, double global_target,
+                           lps_error *err)
+{
+    if (!(global_target >= 0.0 && global_target <= 1.0))
+        return lps_fail(err, LPS_ERR_INVALID, "prune: target sparsity %g outside [0, 1]",
+                        global_target);
+    for (int t = 0; t < n; t++) {
+        const lps_prune_tensor *x = &ts[t];
+        const char *name = x->name ? x->name : "?";
+        if (!x->name || !x->weight || !x->mask)
+            return lps_fail(err, LPS_ERR_INVALID, "prune: tensor %d ('%s') lacks name, weight or mask",
+                            t, name);
+        if (x->layout.n_rows <= 0 || x->layout.row_len <= 0 ||
+            x->layout.n_rows * x->layout.row_len != x->numel)
+            return lps_fail(err, LPS_ERR_INVALID,
+                            "prune: tensor '%s': %lld rows of %lld do not make %lld weights", name,
+                            (long long)x->layout.n_rows, (long long)x->layout.row_len,
+                            (long long)x->numel);
+        if (x->target != LPS_PRUNE_GLOBAL_TARGET && !(x->target >= 0.0 && x->target <= 1.0))
+            return lps_fail(err, LPS_ERR_INVALID, "prune: tensor '%s': target %g outside [0, 1]",
+                            name, x->target);
+    }
+    return LPS_OK;
+}
+
+void lps_prune_count(const lps_prune_tensor *ts, int n, int64_t *zeros, int64_t *total)
+{
+    int64_t z = 0, all = 0;
+    for (int t = 0; t < n; t++) {
+        if (ts[t].excluded)
+            continue;
+        all += ts[t].numel;
+        for (int64_t i = 0; i < ts[t].numel; i++)
+            z += ts[t].mask[i] == 0;
+    }
+    *zeros = z;
+    *total = all;
+}
+
+static int own_group(const lps_prune_tensor *t, lps_prune_allocation alloc)
+{
+    return alloc == LPS_ALLOC_PER_LAYER || t->target != LPS_PRUNE_GLOBAL_TARGET;
+}
+
+static double target_of(const lps_prune_tensor *t, double global_target)
+{
+    return t->target == LPS_PRUNE_GLOBAL_TARGET ? global_target : t->target;
+}
+
+/* Exact number of zeros for a group of `total` weights at target s. */
+static int64_t target_zeros(double s, int64_t total)
+{
+    return (int64_t)llround(s * (double)total);
+}
+
+/* Brings one group to round(target * N) zeros (reset: from scratch). */
+static void project_group(selector *s, member *ms, int n_members, double target, int reset)
+{
+    int64_t total = 0, zeros = 0;
+    for (int m = 0; m < n_members; m++) {
+        total += ms[m].numel;
+        for (int64_t i = 0; i < ms[m].numel; i++)
+            zeros += ms[m].mask[i] == 0;
+    }
+    int64_t want = target_zeros(target, total);
+    if (reset)
+        select_and_flip(s, ms, n_members, CAND_ANY, want, 0);
+    else if (zeros < want)
+        select_and_flip(s, ms, n_members, 1, want - zeros, 0);
+    else if (zeros > want)
+        select_and_flip(s, ms, n_members, 0, zeros - want, 1);
+}
+
+/* Shared body of projection and one-shot pruning. */
+static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
+                              lps_prune_allocation alloc, int reset, lps_error *err)
+{
+    lps_status status = lps_prune_check(ts, n, global_target, err);
+    if (status != LPS_OK)
+        return status;
+    for (int t = 0; t < n; t++)
+        if (!ts[t].excluded) {
+            status = check_finite(ts[t].weight, ts[t].numel, ts[t].name, "weight", err);
+            if (status != LPS_OK)
+                return status;
+        }
+    selector s;
+    status = selector_init(&s, err);
+    if (status != LPS_OK)
+        return status;
+    member *pool = malloc((size_t)(n > 0 ? n : 1) * sizeof *pool);
+    if (!pool) {
+        selector_free(&s);
+        return lps_fail(err, LPS_ERR_NOMEM, "prune: cannot allocate %d tensor entries", n);
+    }
+    int n_pool = 0;
+    for (int t = 0; t < n; t++) {
+        if (ts[t].excluded)
+            continue;
+        member m = {ts[t].mask, ts[t].weight, ts[t].numel};
+        if (own_group(&ts[t], alloc))
+            project_group(&s, &m, 1, target_of(&ts[t], global_target), reset);
+        else
+            pool[n_pool++] = m;
+    }
+    if (n_pool > 0)
+        project_group(&s, pool, n_pool, global_target, reset);
+    free(pool);
+    selector_free(&s);
+    return LPS_OK;
+}
+
+lps_status lps_project_to_target(lps_prune_tensor *ts, int n, double global_target,
+                                 lps_prune_allocation alloc, lps_error *err)
+{
+    return project_all(ts, n, global_target, alloc, 0, err);
+}
+
+lps_status lps_magnitude_prune(lps_prune_tensor *ts, int n, double global_target,
+                               lps_prune_allocation alloc, lps_error *err)
+{
+    return project_all(ts, n, global_target, alloc, 1, err);
+}
+
+/* ---- semi-pruning ---- */
+
+static const int64_t SEMIPRUNE_FREQUENCY = 40;
+static const double SEMIPRUNE_BEGIN = 0.2;
+static const double SEMIPRUNE_END = 0.8;
+static const double SEMIPRUNE_H0 = 0.2;
+static const double SEMIPRUNE_D = 0.1;
+static const double SEMIPRUNE_GROW0 = 0.95;
+
+lps_semiprune_config lps_semiprune_config_default(void)
+{
+    lps_semiprune_config c = {SEMIPRUNE_FREQUENCY, SEMIPRUNE_BEGIN, SEMIPRUNE_END,
+                              SEMIPRUNE_H0,        SEMIPRUNE_D,     SEMIPRUNE_GROW0};
+    return c;
+}
+
+lps_status lps_semiprune_config_check(const lps_semiprune_config *cfg, lps_error *err)
+{
+    if (cfg->frequency <= 0)
+        return lps_fail(err, LPS_ERR_INVALID, "semi-pruning: frequency %lld must be > 0",
+                        (long long)cfg->frequency);
+    if (!(cfg->begin >= 0.0 && cfg->begin < cfg->end && cfg->end <= 1.0))
+        return lps_fail(err, LPS_ERR_INVALID,
+                        "semi-pruning: need 0 <= begin < end <= 1, got begin %g end %g",
+                        cfg->begin, cfg->end);
+    if (!(cfg->h0 >= 0.0 && cfg->h0 < 1.0))
+        return lps_fail(err, LPS_ERR_INVALID, "semi-pruning: h0 %g outside [0, 1)", cfg->h0);
+    if (!(cfg->d > 0.0 && cfg->d < 1.0))
+        return lps_fail(err, LPS_ERR_INVALID, "semi-pruning: d %g outside (0, 1)", cfg->d);
+    if (!(cfg->grow_fraction0 > 0.0) || !isfinite(cfg->grow_fraction0))
+        return lps_fail(err, LPS_ERR_INVALID, "semi-pruning: grow fraction %g must be > 0",
+                        cfg->grow_fraction0);
+    return LPS_OK;
+}
+
+/* floor(fraction * total), clamped to the last step. */
+static int64_t step_at(double fraction, int64_t total_steps)
+{
+    int64_t s = (int64_t)floor(fraction * (double)total_steps);
+    return s < total_steps - 1 ? s : total_steps - 1;
+}
+
+lps_semiprune_phase lps_semiprune_phase_at(const lps_semiprune_config *cfg, int64_t step,
+                                           int64_t total_steps)
+{
+    int64_t first = step_at(cfg->begin, total_steps);
+    int64_t last = step_at(cfg->end, total_steps);
+    if (step == last)
+        return LPS_SEMIPRUNE_PROJECT;
+    if (step > last)
+        return LPS_SEMIPRUNE_FROZEN;
+    if (step < first)
+        return LPS_SEMIPRUNE_DENSE;
+    return (step - first) % cfg->frequency == 0 ? LPS_SEMIPRUNE_UPDATE : LPS_SEMIPRUNE_ADAPT;
+}
+
+double lps_semiprune_h(const lps_semiprune_config *cfg, int64_t step, int64_t total_steps)
+{
+    double t = total_steps > 0 ? (double)step / (double)total_steps : 0.0;
+    if (t <= cfg->begin)
+        return cfg->h0;
+    if (t >= cfg->end)
+        return 0.0;
+    return cfg->h0 * 0.5 * (1.0 + cos(M_PI * (t - cfg->begin) / (cfg->end - cfg->begin)));
+}
+
+lps_status lps_semiprune_state_init(lps_semiprune_state *st, int n_tensors,
+                                    const lps_semiprune_config *cfg, lps_error *err)
+{
+    st->n_tensors = n_tensors;
+    st->pool_grow_fraction = cfg->grow_fraction0;
+    st->grow_fraction = malloc((size_t)(n_tensors > 0 ? n_tensors : 1) * sizeof *st->grow_fraction);
+    if (!st->grow_fraction)
+        return lps_fail(err, LPS_ERR_NOMEM, "semi-pruning: cannot allocate state for %d tensors",
+                        n_tensors);
+    for (int t = 0; t < n_tensors; t++)
+        st->grow_fraction[t] = cfg->grow_fraction0;
+    return LPS_OK;
+}
+
+void lps_semiprune_state_free(lps_semiprune_state *st)
+{
+    if (!st)
+        return;
+    free(st->grow_fraction);
+    st->grow_fraction = NULL;
+    st->n_tensors = 0;
+}
+
+int64_t lps_prune_drop(lps_prune_tensor *t, double h)
+{
+    const lps_row_layout *l = &t->layout;
+    int64_t dropped = 0;
+    for (int64_t j = 0; j < l->n_rows; j++) {
+        double sum = 0.0;
+        int64_t active = 0;
+        for (int64_t i = 0; i < l->row_len; i++) {
+            int64_t k = lps_row_offset(l, j, i);
+            if (t->mask[k]) {
+                sum += fabs((double)t->weight[k]);
+                active++;
+            }
+        }
+        if (active == 0)
+            continue;
+        double tau = h * sum / (double)active;
+        for (int64_t i = 0; i < l->row_len; i++) {
+            int64_t k = lps_row_offset(l, j, i);
+            if (t->mask[k] && fabs((double)t->weight[k]) < tau) {
+                t->mask[k] = 0;
+                dropped++;
+            }
+        }
+    }
+    return dropped;
+}
+
+lps_status lps_prune_grow(lps_prune_tensor *t, int64_t k, lps_error *err)
+{
+    if (k <= 0)
+        return LPS_OK;
+    if (!t->grad)
+        return lps_fail(err, LPS_ERR_INVALID, "tensor '%s': grow step needs the gradient", t->name);
+    lps_status status = check_finite(t->grad, t->numel, t->name, "gradient", err);
+    if (status != LPS_OK)
+        return status;
+    float *score = malloc((size_t)t->numel * sizeof *score);
+    selector s = {0};
+    if (!score || selector_init(&s, err) != LPS_OK) {
+        free(score);
+        return lps_fail(err, LPS_ERR_NOMEM, "tensor '%s': cannot allocate grow scores", t->name);
+    }
+    const lps_row_layout *l = &t->layout;
+    for (int64_t j = 0; j < l->n_rows; j++) {
+        double sq = 0.0;
+        for (int64_t i = 0; i < l->row_len; i++) {
+            double g = t->grad[lps_row_offset(l, j, i)];
+            sq += g * g;
+        }
+        double inv = sq > 0.0 ? 1.0 / sqrt(sq) : 0.0;
+        for (int64_t i = 0; i < l->row_len; i++) {
+            int64_t o = lps_row_offset(l, j, i);
+            score[o] = (float)(fabs((double)t->grad[o]) * inv);
+        }
+    }
+    member m = {t->mask, score, t->numel};
+    select_and_flip(&s, &m, 1, 0, k, 1);
+    selector_free(&s);
+    free(score);
+    return LPS_OK;
+}
+
+/* Grow fraction after an update of a group at sparsity s with target S. */
+static double adapt_grow_fraction(double s, double target, double h, double d)
+{
+    double ratio = s / target;
+    return s < target * (1.0 - 0.5 * h) ? (1.0 - d) * ratio : (1.0 + d) * ratio;
+}
+
+lps_status lps_semiprune_update(lps_semiprune_state *st, const lps_semiprune_config *cfg,
+                                lps_prune_tensor *ts, int n, double global_target,
+                                int64_t step, int64_t total_steps, lps_semiprune_stats *stats,
+                                lps_error *err)
+{
+    lps_status status = lps_prune_check(ts, n, global_target, err);
+    if (status != LPS_OK)
+        return status;
+    if (n != st->n_tensors)
+        return lps_fail(err, LPS_ERR_INVALID,
+                        "semi-pruning: state was made for %d tensors, got %d", st->n_tensors, n);
+    const double h = lps_semiprune_h(cfg, step, total_steps);
+    int64_t dropped = 0, grown = 0;
+    for (int t = 0; t < n; t++) {
+        lps_prune_tensor *x = &ts[t];
+        double target = target_of(x, global_target);
+        if (x->excluded || target == 0.0)
+            continue;
+        int own = own_group(x, LPS_ALLOC_GLOBAL);
+        double gf = own ? st->grow_fraction[t] : st->pool_grow_fraction;
+        int64_t d = lps_prune_drop(x, h);
+        int64_t k = (int64_t)floor((double)d * gf);
+        int64_t zeros = 0;
+        for (int64_t i = 0; i < x->numel; i++)
+            zeros += x->mask[i] == 0;
+        k = k < zeros ? k : zeros;
+        status = lps_prune_grow(x, k, err);
+        if (status != LPS_OK)
+            return status;
+        dropped += d;
+        grown += k;
+    }
+    /* adapt every group from its sparsity after this update */
+    int64_t pool_zeros = 0, pool_total = 0;
+    for (int t = 0; t < n; t++) {
+        lps_prune_tensor *x = &ts[t];
+        if (x->excluded)
+            continue;
+        int64_t z, all;
+        lps_prune_count(x, 1, &z, &all);
+        if (own_group(x, LPS_ALLOC_GLOBAL)) {
+            if (x->target > 0.0)
+                st->grow_fraction[t] =
+                    adapt_grow_fraction((double)z / (double)all, x->target, h, cfg->d);
+        } else {
+            pool_zeros += z;
+            pool_total += all;
+        }
+    }
+    if (pool_total > 0 && global_target > 0.0)
+        st->pool_grow_fraction = adapt_grow_fraction((double)pool_zeros / (double)pool_total,
+                                                     global_target, h, cfg->d);
+    if (stats) {
+        stats->dropped = dropped;
+        stats->grown = grown;
+        stats->h = h;
+        lps_prune_count(ts, n, &stats->zeros, &stats->total);
+    }
+    return LPS_OK;
+}
+
+/* ---- gradual magnitude pruning ---- */
+
+lps_status lps_gmp_config_check(const lps_gmp_config *cfg, lps_error *err)
+{
+    if (cfg->frequency <= 0)
+        return lps_fail(err, LPS_ERR_INVALID, "gmp: frequency %lld must be > 0",
+                        (long long)cfg->frequency);
+    if (!(cfg->begin >= 0.0 && cfg->begin < cfg->end && cfg->end <= 1.0))
+        return lps_fail(err, LPS_ERR_INVALID, "gmp: need 0 <= begin < end <= 1, got begin %g end %g",
+                        cfg->begin, cfg->end);
+    if (!(cfg->initial_sparsity >= 0.0 && cfg->initial_sparsity < 1.0))
+        return lps_fail(err, LPS_ERR_INVALID, "gmp: initial sparsity %g outside [0, 1)",
+                        cfg->initial_sparsity);
+    return LPS_OK;
+}
+
+double lps_gmp_sparsity(const lps_gmp_config *cfg, double target, int64_t step,
+                        int64_t total_steps)
+{
+    int64_t t0 = step_at(cfg->begin, total_steps);
+    int64_t t1 = step_at(cfg->end, total_steps);
+    if (step < t0)
+        return cfg->initial_sparsity;
+    if (step >= t1)
+        return target;
+    double r = 1.0 - (double)(step - t0) / (double)(t1 - t0);
+    return target + (cfg->initial_sparsity - target) * r * r * r;
+}
+
+int lps_gmp_due(const lps_gmp_config *cfg, int64_t step, int64_t total_steps)
+{
+    int64_t t0 = step_at(cfg->begin, total_steps);
+    int64_t t1 = step_at(cfg->end, total_steps);
+    return step == t1 || (step >= t0 && step < t1 && (step - t0) % cfg->frequency == 0);
+}
+
+lps_status lps_gmp_update(const lps_gmp_config *cfg, lps_prune_tensor *ts, int n,
+                          double global_target, int64_t step, int64_t total_steps,
+                          lps_error *err)
+{
+    lps_status status = lps_prune_check(ts, n, global_target, err);
+    if (status != LPS_OK)
+        return status;
+    for (int t = 0; t < n; t++)
+        if (!ts[t].excluded) {
+            status = check_finite(ts[t].weight, ts[t].numel, ts[t].name, "weight", err);
+            if (status != LPS_OK)
+                return status;
+        }
+    selector s;
+    status = selector_init(&s, err);
+    if (status != LPS_OK)
+        return status;
+    for (int t = 0; t < n; t++) {
+        if (ts[t].excluded)
+            continue;
+        member m = {ts[t].mask, ts[t].weight, ts[t].numel};
+        double s_t = lps_gmp_sparsity(cfg, target_of(&ts[t], global_target), step, total_steps);
+        project_group(&s, &m, 1, s_t, 1);
+    }
+    selector_free(&s);
+    return LPS_OK;
+}

@@ -1,0 +1,395 @@
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparsity/prune.h"
+
+/* Three tensors: a [20, 30] unit-major, a [30, 10] column-major (Gemm
+ * transB=0) and a small [4, 3, 2, 2] conv. */
+enum { N_T = 3, N0 = 600, N1 = 300, N2 = 48, N_ALL = N0 + N1 + N2 };
+
+typedef struct fixture {
+    float w[N_ALL];
+    float g[N_ALL];
+    uint8_t mask[N_ALL];
+    lps_prune_tensor t[N_T];
+} fixture;
+
+static float frand(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (float)((*seed >> 8) & 0xffff) / 65536.0f - 0.5f;
+}
+
+static void setup(fixture *f, unsigned seed)
+{
+    for (int i = 0; i < N_ALL; i++) {
+        f->w[i] = frand(&seed);
+        f->g[i] = frand(&seed);
+    }
+    memset(f->mask, 1, sizeof f->mask);
+    static const int64_t d0[2] = {20, 30}, d1[2] = {30, 10}, d2[4] = {4, 3, 2, 2};
+    static const char *const names[N_T] = {"fc1", "fc2", "conv"};
+    lps_row_layout layouts[N_T] = {lps_rows_unit_major(2, d0), lps_rows_column_major(d1),
+                                   lps_rows_unit_major(4, d2)};
+    int64_t sizes[N_T] = {N0, N1, N2};
+    int64_t off = 0;
+    for (int t = 0; t < N_T; t++) {
+        f->t[t] = (lps_prune_tensor){.name = names[t], .layout = layouts[t], .numel = sizes[t],
+                                     .weight = f->w + off, .grad = f->g + off,
+                                     .mask = f->mask + off, .target = LPS_PRUNE_GLOBAL_TARGET};
+        off += sizes[t];
+    }
+}
+
+static int64_t zeros_of(const lps_prune_tensor *t)
+{
+    int64_t z = 0;
+    for (int64_t i = 0; i < t->numel; i++)
+        z += t->mask[i] == 0;
+    return z;
+}
+
+/* Every kept |w| of the given tensors is >= every pruned |w|. */
+static void assert_magnitude_split(const lps_prune_tensor *ts, int n)
+{
+    float min_kept = INFINITY, max_pruned = 0.0f;
+    for (int t = 0; t < n; t++)
+        for (int64_t i = 0; i < ts[t].numel; i++) {
+            float a = fabsf(ts[t].weight[i]);
+            if (ts[t].mask[i])
+                min_kept = fminf(min_kept, a);
+            else
+                max_pruned = fmaxf(max_pruned, a);
+        }
+    ck_assert_float_ge(min_kept, max_pruned);
+}
+
+START_TEST(global_projection_hits_exact_count)
+{
+    static const double targets[] = {0.0, 0.37, 0.9, 0.98, 1.0};
+    for (size_t k = 0; k < sizeof targets / sizeof targets[0]; k++) {
+        fixture f;
+        setup(&f, 1u);
+        ck_assert_int_eq(lps_project_to_target(f.t, N_T, targets[k], LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+        int64_t z, total;
+        lps_prune_count(f.t, N_T, &z, &total);
+        ck_assert_int_eq(total, N_ALL);
+        ck_assert_int_eq(z, llround(targets[k] * N_ALL));
+        assert_magnitude_split(f.t, N_T);
+    }
+}
+END_TEST
+
+START_TEST(per_layer_projection_hits_each_count)
+{
+    fixture f;
+    setup(&f, 2u);
+    /* the layers differ in scale, so a global threshold would not be uniform */
+    for (int i = 0; i < N0; i++)
+        f.w[i] *= 10.0f;
+    ck_assert_int_eq(lps_project_to_target(f.t, N_T, 0.8, LPS_ALLOC_PER_LAYER, NULL), LPS_OK);
+    for (int t = 0; t < N_T; t++) {
+        ck_assert_int_eq(zeros_of(&f.t[t]), llround(0.8 * f.t[t].numel));
+        assert_magnitude_split(&f.t[t], 1);
+    }
+    fixture g;
+    setup(&g, 2u);
+    for (int i = 0; i < N0; i++)
+        g.w[i] *= 10.0f;
+    ck_assert_int_eq(lps_project_to_target(g.t, N_T, 0.8, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    ck_assert_int_lt(zeros_of(&g.t[0]), llround(0.8 * N0));
+}
+END_TEST
+
+START_TEST(selection_resolves_the_low_key_bits)
+{
+    /* magnitudes one ulp apart share the high 15 key bits */
+    fixture f;
+    setup(&f, 10u);
+    for (int i = 0; i < N_ALL; i++)
+        f.w[i] = (i % 3 ? 1.0f : -1.0f) + (float)((i * 37) % 101) * 0x1p-23f;
+    ck_assert_int_eq(lps_project_to_target(f.t, N_T, 0.31, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    int64_t z, total;
+    lps_prune_count(f.t, N_T, &z, &total);
+    ck_assert_int_eq(z, llround(0.31 * N_ALL));
+    assert_magnitude_split(f.t, N_T);
+}
+END_TEST
+
+START_TEST(ties_are_broken_by_order)
+{
+    fixture f;
+    setup(&f, 3u);
+    for (int i = 0; i < N_ALL; i++)
+        f.w[i] = (i % 2) ? 0.5f : -0.5f;
+    ck_assert_int_eq(lps_project_to_target(f.t, N_T, 0.5, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    for (int i = 0; i < N_ALL; i++)
+        ck_assert_int_eq(f.mask[i], i < N_ALL / 2 ? 0 : 1);
+    /* restoring picks the earliest among equal magnitudes too */
+    memset(f.mask, 0, sizeof f.mask);
+    ck_assert_int_eq(lps_project_to_target(f.t, N_T, 0.75, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    int64_t restored = N_ALL - llround(0.75 * N_ALL);
+    for (int i = 0; i < N_ALL; i++)
+        ck_assert_int_eq(f.mask[i], i < restored ? 1 : 0);
+}
+END_TEST
+
+START_TEST(excluded_and_override_tensors)
+{
+    fixture f;
+    setup(&f, 4u);
+    f.t[1].excluded = 1;
+    f.t[2].target = 0.5;
+    ck_assert_int_eq(lps_project_to_target(f.t, N_T, 0.9, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    ck_assert_int_eq(zeros_of(&f.t[0]), llround(0.9 * N0));
+    ck_assert_int_eq(zeros_of(&f.t[1]), 0);
+    ck_assert_int_eq(zeros_of(&f.t[2]), N2 / 2);
+    int64_t z, total;
+    lps_prune_count(f.t, N_T, &z, &total);
+    ck_assert_int_eq(total, N0 + N2);
+    ck_assert_int_eq(z, llround(0.9 * N0) + N2 / 2);
+}
+END_TEST
+
+START_TEST(projection_keeps_the_mask_it_can)
+{
+    fixture f;
+    setup(&f, 5u);
+    /* a learned mask that is not magnitude order: prune the first 30% */
+    for (int i = 0; i < N_ALL * 3 / 10; i++)
+        f.mask[i] = 0;
+    uint8_t before[N_ALL];
+    memcpy(before, f.mask, sizeof before);
+    ck_assert_int_eq(lps_project_to_target(f.t, N_T, 0.5, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    int64_t z, total;
+    lps_prune_count(f.t, N_T, &z, &total);
+    ck_assert_int_eq(z, llround(0.5 * N_ALL));
+    for (int i = 0; i < N_ALL; i++)
+        if (!before[i])
+            ck_assert_int_eq(f.mask[i], 0); /* trimming never restores */
+    /* now too sparse: restoring brings back the largest pruned */
+    ck_assert_int_eq(lps_project_to_target(f.t, N_T, 0.2, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    lps_prune_count(f.t, N_T, &z, &total);
+    ck_assert_int_eq(z, llround(0.2 * N_ALL));
+    /* one-shot magnitude pruning ignores the learned mask */
+    ck_assert_int_eq(lps_magnitude_prune(f.t, N_T, 0.6, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    lps_prune_count(f.t, N_T, &z, &total);
+    ck_assert_int_eq(z, llround(0.6 * N_ALL));
+    assert_magnitude_split(f.t, N_T);
+}
+END_TEST
+
+START_TEST(non_finite_weight_is_an_error_and_changes_nothing)
+{
+    fixture f;
+    setup(&f, 6u);
+    f.w[N0 + 7] = NAN;
+    lps_error err;
+    ck_assert_int_eq(lps_project_to_target(f.t, N_T, 0.5, LPS_ALLOC_GLOBAL, &err), LPS_ERR_RUNTIME);
+    ck_assert_ptr_nonnull(strstr(err.msg, "fc2"));
+    for (int i = 0; i < N_ALL; i++)
+        ck_assert_int_eq(f.mask[i], 1);
+    f.w[N0 + 7] = 0.0f;
+    ck_assert_int_eq(lps_project_to_target(f.t, N_T, 1.5, LPS_ALLOC_GLOBAL, &err), LPS_ERR_INVALID);
+    f.t[0].numel = 7;
+    ck_assert_int_eq(lps_project_to_target(f.t, N_T, 0.5, LPS_ALLOC_GLOBAL, &err), LPS_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "fc1"));
+}
+END_TEST
+
+START_TEST(drop_uses_row_mean_of_active_weights)
+{
+    /* [in=4, out=2] column layout: unit 0 is column 0 */
+    float w[8] = {1.0f, 0.0f, 1.0f, 0.0f, 0.1f, 0.0f, 5.0f, 0.0f};
+    uint8_t mask[8];
+    memset(mask, 1, sizeof mask);
+    int64_t dims[2] = {4, 2};
+    lps_prune_tensor t = {.name = "w", .layout = lps_rows_column_major(dims), .numel = 8,
+                          .weight = w, .mask = mask};
+    /* unit 0 = {1, 1, 0.1, 5}: mean 1.775; h = 0.5 drops |w| < 0.8875 */
+    ck_assert_int_eq(lps_prune_drop(&t, 0.5), 1);
+    ck_assert_int_eq(mask[4], 0);
+    ck_assert_int_eq(mask[0] & mask[2] & mask[6], 1);
+    /* unit 1 is all zero: tau = 0 and nothing is strictly below it */
+    ck_assert_int_eq(mask[1] & mask[3] & mask[5] & mask[7], 1);
+    /* the mean covers active weights only: {1, 1, 5} now, mean 7/3; h = 0.45 drops 1.0 */
+    ck_assert_int_eq(lps_prune_drop(&t, 0.45), 2);
+    ck_assert_int_eq(mask[6], 1);
+}
+END_TEST
+
+START_TEST(grow_picks_largest_row_normalised_gradient)
+{
+    /* two rows of 4; row 1's gradient is 100x larger but normalised away */
+    float w[8] = {0};
+    float g[8] = {0.1f, 0.9f, 0.2f, 0.3f, 10.0f, 20.0f, 30.0f, 95.0f};
+    uint8_t mask[8] = {0, 0, 0, 1, 0, 0, 0, 1};
+    int64_t dims[2] = {2, 4};
+    lps_prune_tensor t = {.name = "w", .layout = lps_rows_unit_major(2, dims), .numel = 8,
+                          .weight = w, .grad = g, .mask = mask};
+    ck_assert_int_eq(lps_prune_grow(&t, 2, NULL), LPS_OK);
+    /* normalised: row 0 -> .1/.99 .9/.99 .2/.99; row 1 -> 10/103 20/103 30/103 */
+    static const uint8_t expect[8] = {0, 1, 0, 1, 0, 0, 1, 1};
+    ck_assert_mem_eq(mask, expect, sizeof expect);
+    ck_assert_int_eq(lps_prune_grow(&t, 100, NULL), LPS_OK);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(mask[i], 1);
+    t.grad = NULL;
+    mask[0] = 0;
+    ck_assert_int_eq(lps_prune_grow(&t, 1, NULL), LPS_ERR_INVALID);
+}
+END_TEST
+
+START_TEST(schedule_phases_and_h)
+{
+    lps_semiprune_config cfg = lps_semiprune_config_default();
+    ck_assert_int_eq(lps_semiprune_config_check(&cfg, NULL), LPS_OK);
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 199, 1000), LPS_SEMIPRUNE_DENSE);
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 200, 1000), LPS_SEMIPRUNE_UPDATE);
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 201, 1000), LPS_SEMIPRUNE_ADAPT);
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 240, 1000), LPS_SEMIPRUNE_UPDATE);
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 799, 1000), LPS_SEMIPRUNE_ADAPT);
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 800, 1000), LPS_SEMIPRUNE_PROJECT);
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 801, 1000), LPS_SEMIPRUNE_FROZEN);
+    ck_assert_double_eq_tol(lps_semiprune_h(&cfg, 200, 1000), 0.2, 1e-12);
+    ck_assert_double_eq_tol(lps_semiprune_h(&cfg, 500, 1000), 0.1, 1e-12);
+    ck_assert_double_eq_tol(lps_semiprune_h(&cfg, 800, 1000), 0.0, 1e-12);
+    cfg.end = 1.0;
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 999, 1000), LPS_SEMIPRUNE_PROJECT);
+    cfg.begin = 1.0;
+    ck_assert_int_eq(lps_semiprune_config_check(&cfg, NULL), LPS_ERR_INVALID);
+}
+END_TEST
+
+/* Update with h0 = 0 (nothing dropped) to observe only the adaptation. */
+static double grow_fraction_after(double sparsity, double target)
+{
+    fixture f;
+    setup(&f, 7u);
+    for (int i = 0; i < (int)llround(sparsity * N_ALL); i++)
+        f.mask[i] = 0;
+    lps_semiprune_config cfg = lps_semiprune_config_default();
+    cfg.h0 = 0.0;
+    lps_semiprune_state st;
+    ck_assert_int_eq(lps_semiprune_state_init(&st, N_T, &cfg, NULL), LPS_OK);
+    lps_semiprune_stats stats;
+    ck_assert_int_eq(lps_semiprune_update(&st, &cfg, f.t, N_T, target, 400, 1000, &stats, NULL),
+                     LPS_OK);
+    ck_assert_int_eq(stats.dropped, 0);
+    double gf = st.pool_grow_fraction;
+    lps_semiprune_state_free(&st);
+    return gf;
+}
+
+START_TEST(grow_fraction_adapts_toward_target)
+{
+    /* below the target: growing slows below the s/S ratio */
+    ck_assert_double_eq_tol(grow_fraction_after(0.45, 0.9), 0.9 * 0.5, 1e-3);
+    /* above: growth outpaces dropping */
+    double above = grow_fraction_after(0.95, 0.9);
+    ck_assert_double_eq_tol(above, 1.1 * 0.95 / 0.9, 1e-3);
+    ck_assert_double_gt(above, 1.0);
+}
+END_TEST
+
+START_TEST(semi_pruning_run_then_projection)
+{
+    fixture f;
+    setup(&f, 8u);
+    lps_semiprune_config cfg = lps_semiprune_config_default();
+    lps_semiprune_state st;
+    ck_assert_int_eq(lps_semiprune_state_init(&st, N_T, &cfg, NULL), LPS_OK);
+    const int64_t total = 2000;
+    const double target = 0.9;
+    unsigned seed = 99u;
+    int64_t first_dropped = -1, first_grown = -1;
+    for (int64_t step = 0; step < total; step++) {
+        lps_semiprune_phase ph = lps_semiprune_phase_at(&cfg, step, total);
+        if (ph == LPS_SEMIPRUNE_UPDATE) {
+            for (int i = 0; i < N_ALL; i++)
+                f.g[i] = frand(&seed);
+            lps_semiprune_stats stats;
+            ck_assert_int_eq(lps_semiprune_update(&st, &cfg, f.t, N_T, target, step, total,
+                                                  &stats, NULL), LPS_OK);
+            if (first_dropped < 0) {
+                first_dropped = stats.dropped;
+                first_grown = stats.grown;
+            }
+        } else if (ph == LPS_SEMIPRUNE_PROJECT) {
+            int64_t z, all;
+            lps_prune_count(f.t, N_T, &z, &all);
+            /* static weights: only the early, large-h drops stick */
+            ck_assert_int_gt(z, 0);
+            ck_assert_int_eq(lps_project_to_target(f.t, N_T, target, LPS_ALLOC_GLOBAL, NULL),
+                             LPS_OK);
+        }
+    }
+    /* first update: k = floor(dropped * 0.95) per tensor */
+    ck_assert_int_gt(first_dropped, 0);
+    ck_assert_int_le(first_grown, (int64_t)floor(first_dropped * 0.95));
+    ck_assert_int_gt(first_grown, (int64_t)floor(first_dropped * 0.95) - N_T);
+    int64_t z, all;
+    lps_prune_count(f.t, N_T, &z, &all);
+    ck_assert_int_eq(z, llround(target * N_ALL));
+    lps_semiprune_state_free(&st);
+    lps_semiprune_state_free(NULL);
+}
+END_TEST
+
+START_TEST(gmp_schedule_and_update)
+{
+    lps_gmp_config cfg = {.initial_sparsity = 0.0, .begin = 0.0, .end = 0.8, .frequency = 10};
+    ck_assert_int_eq(lps_gmp_config_check(&cfg, NULL), LPS_OK);
+    ck_assert_double_eq_tol(lps_gmp_sparsity(&cfg, 0.9, 0, 1000), 0.0, 1e-12);
+    ck_assert_double_eq_tol(lps_gmp_sparsity(&cfg, 0.9, 400, 1000), 0.9 * (1.0 - 0.125), 1e-12);
+    ck_assert_double_eq_tol(lps_gmp_sparsity(&cfg, 0.9, 800, 1000), 0.9, 1e-12);
+    ck_assert_double_eq_tol(lps_gmp_sparsity(&cfg, 0.9, 999, 1000), 0.9, 1e-12);
+    ck_assert(lps_gmp_due(&cfg, 0, 1000));
+    ck_assert(lps_gmp_due(&cfg, 790, 1000));
+    ck_assert(!lps_gmp_due(&cfg, 795, 1000));
+    ck_assert(lps_gmp_due(&cfg, 800, 1000));
+    ck_assert(!lps_gmp_due(&cfg, 810, 1000));
+    cfg.initial_sparsity = 0.2;
+    cfg.begin = 0.5;
+    ck_assert_double_eq_tol(lps_gmp_sparsity(&cfg, 0.9, 100, 1000), 0.2, 1e-12);
+    ck_assert_double_eq_tol(lps_gmp_sparsity(&cfg, 0.9, 650, 1000), 0.9 - 0.7 * 0.125, 1e-12);
+
+    fixture f;
+    setup(&f, 9u);
+    f.t[2].target = 0.5;
+    ck_assert_int_eq(lps_gmp_update(&cfg, f.t, N_T, 0.9, 650, 1000, NULL), LPS_OK);
+    double s_t = lps_gmp_sparsity(&cfg, 0.9, 650, 1000);
+    ck_assert_int_eq(zeros_of(&f.t[0]), llround(s_t * N0));
+    ck_assert_int_eq(zeros_of(&f.t[1]), llround(s_t * N1));
+    ck_assert_int_eq(zeros_of(&f.t[2]), llround(lps_gmp_sparsity(&cfg, 0.5, 650, 1000) * N2));
+    for (int t = 0; t < N_T; t++)
+        assert_magnitude_split(&f.t[t], 1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("prune");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, global_projection_hits_exact_count);
+    tcase_add_test(tc, per_layer_projection_hits_each_count);
+    tcase_add_test(tc, selection_resolves_the_low_key_bits);
+    tcase_add_test(tc, ties_are_broken_by_order);
+    tcase_add_test(tc, excluded_and_override_tensors);
+    tcase_add_test(tc, projection_keeps_the_mask_it_can);
+    tcase_add_test(tc, non_finite_weight_is_an_error_and_changes_nothing);
+    tcase_add_test(tc, drop_uses_row_mean_of_active_weights);
+    tcase_add_test(tc, grow_picks_largest_row_normalised_gradient);
+    tcase_add_test(tc, schedule_phases_and_h);
+    tcase_add_test(tc, grow_fraction_adapts_toward_target);
+    tcase_add_test(tc, semi_pruning_run_then_projection);
+    tcase_add_test(tc, gmp_schedule_and_update);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
