@@ -112,12 +112,13 @@ static lps_status field_error(const char *name, const csv_line *line, size_t col
                               field_result result, const char *start, size_t len,
                               lps_error *err)
 {
-    int shown = len > CSV_FIELD_MAX ? CSV_FIELD_MAX : (int)len;
+    char excerpt[LPS_EXCERPT_MAX];
+    lps_excerpt(excerpt, sizeof excerpt, start, len);
     if (result == FIELD_NOT_FINITE)
-        return lps_fail(err, LPS_ERR_INVALID, "%s:%zu: column %zu: '%.*s' is NaN, infinite or "
-                        "outside the float32 range", name, line->number, column + 1, shown, start);
-    return lps_fail(err, LPS_ERR_INVALID, "%s:%zu: column %zu: '%.*s' is not a number", name,
-                    line->number, column + 1, shown, start);
+        return lps_fail(err, LPS_ERR_INVALID, "%s:%zu: column %zu: '%s' is NaN, infinite or "
+                        "outside the float32 range", name, line->number, column + 1, excerpt);
+    return lps_fail(err, LPS_ERR_INVALID, "%s:%zu: column %zu: '%s' is not a number", name,
+                    line->number, column + 1, excerpt);
 }
 
 /* Converts one data line into features (and *label when label_column is a
@@ -136,10 +137,13 @@ static lps_status parse_row(const char *name, const csv_line *line, size_t n_col
         if (result != FIELD_OK)
             return field_error(name, line, col, result, p, len, err);
         if ((long)col == label_column) {
-            if (value != floor(value) || value < 0 || value >= (double)LPS_DATA_MAX_CLASSES)
-                return lps_fail(err, LPS_ERR_INVALID, "%s:%zu: label '%.*s' is not an integer "
-                                "in 0..%lld", name, line->number, (int)len, p,
+            if (value != floor(value) || value < 0 || value >= (double)LPS_DATA_MAX_CLASSES) {
+                char excerpt[LPS_EXCERPT_MAX];
+                return lps_fail(err, LPS_ERR_INVALID, "%s:%zu: label '%s' is not an integer "
+                                "in 0..%lld", name, line->number,
+                                lps_excerpt(excerpt, sizeof excerpt, p, len),
                                 (long long)(LPS_DATA_MAX_CLASSES - 1));
+            }
             *label = (int64_t)value;
         } else {
             *features++ = (float)value;

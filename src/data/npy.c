@@ -49,8 +49,9 @@ static void skip_space(dict_cursor *c)
 
 static lps_status bad_header(dict_cursor *c, const char *expected)
 {
-    return lps_fail(c->err, LPS_ERR_INVALID, "%s: bad NPY header: expected %s at '%.20s'",
-                    c->name, expected, c->p);
+    char excerpt[LPS_EXCERPT_MAX];
+    return lps_fail(c->err, LPS_ERR_INVALID, "%s: bad NPY header: expected %s at '%s'",
+                    c->name, expected, lps_excerpt(excerpt, sizeof excerpt, c->p, strlen(c->p)));
 }
 
 static lps_status expect_char(dict_cursor *c, char ch, const char *what)
@@ -140,9 +141,10 @@ static lps_status parse_entry(dict_cursor *c, npy_header *h)
     bool *seen = strcmp(key, "descr") == 0 ? &h->seen_descr
                : strcmp(key, "fortran_order") == 0 ? &h->seen_order
                : strcmp(key, "shape") == 0 ? &h->seen_shape : NULL;
+    char excerpt[LPS_EXCERPT_MAX];
     if (!seen)
         return lps_fail(c->err, LPS_ERR_INVALID, "%s: bad NPY header: unknown key '%s'", c->name,
-                        key);
+                        lps_excerpt(excerpt, sizeof excerpt, key, strlen(key)));
     if (*seen)
         return lps_fail(c->err, LPS_ERR_INVALID, "%s: bad NPY header: key '%s' repeated",
                         c->name, key);
@@ -246,8 +248,10 @@ lps_status lps_npy_read(lps_source *src, size_t *remaining, lps_tensor *out, lps
         if (strcmp(h.descr, NPY_DTYPES[i].descr) == 0)
             dtype = NPY_DTYPES[i].dtype;
     if (dtype == LPS_DT_UNDEFINED) {
+        char excerpt[LPS_EXCERPT_MAX];
         st = lps_fail(err, LPS_ERR_INVALID, "%s: NPY dtype '%s' is not supported "
-                      "('<f4', '|u1' and '<i8' are)", src->name, h.descr);
+                      "('<f4', '|u1' and '<i8' are)", src->name,
+                      lps_excerpt(excerpt, sizeof excerpt, h.descr, strlen(h.descr)));
         goto cleanup;
     }
     st = lps_data_alloc(out, src->name, dtype, h.rank, h.dims, remaining, err);

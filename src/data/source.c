@@ -209,6 +209,17 @@ lps_status lps_data_alloc(lps_tensor *t, const char *name, lps_dtype dtype, int 
     return LPS_OK;
 }
 
+char *lps_excerpt(char *dst, size_t size, const char *src, size_t len)
+{
+    size_t n = len < size - 1 ? len : size - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)src[i];
+        dst[i] = c >= ' ' && c < 0x7f ? (char)c : '?';
+    }
+    dst[n] = '\0';
+    return dst;
+}
+
 static bool host_is_big_endian(void)
 {
     const uint16_t probe = 1;

@@ -65,6 +65,14 @@ size_t lps_data_budget(size_t budget);
 lps_status lps_data_alloc(lps_tensor *t, const char *name, lps_dtype dtype, int rank,
                           const int64_t *dims, size_t *remaining, lps_error *err);
 
+/* Longest excerpt of file content quoted in a message. */
+#define LPS_EXCERPT_MAX 24
+
+/* Copies up to len bytes of src into dst (size >= 1, always terminated)
+ * with every byte that is not printable ASCII replaced by '?', so that file
+ * content quoted in a message keeps it one line. Returns dst. */
+char *lps_excerpt(char *dst, size_t size, const char *src, size_t len);
+
 /* Converts n elements of esize bytes at data from the given byte order to
  * the host's, in place. */
 void lps_bytes_to_host(void *data, size_t n, size_t esize, bool source_big_endian);

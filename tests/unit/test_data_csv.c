@@ -85,6 +85,7 @@ START_TEST(csv_malformed_files_name_file_and_line)
                        "bad.csv:3: 2 fields where the first line has 3");
     expect_csv_failure(dir, "1,2\n3,4\n\n5,abc\n", NULL, LPS_ERR_INVALID,
                        "bad.csv:4: column 2: 'abc' is not a number");
+    expect_csv_failure(dir, "1,2\n3,4\r5\n", NULL, LPS_ERR_INVALID, "column 2: '4?5'");
     expect_csv_failure(dir, "1,2\nnan,4\n", NULL, LPS_ERR_INVALID, "bad.csv:2: column 1: 'nan'");
     expect_csv_failure(dir, "1,2\n3,1e39\n", NULL, LPS_ERR_INVALID, "float32 range");
     expect_csv_failure(dir, "1.5,2\n", &first, LPS_ERR_INVALID, "label '1.5' is not an integer");

@@ -122,6 +122,9 @@ START_TEST(npy_malformed_files_name_the_file)
                        four, sizeof four - 1, "short NPY payload");
     expect_npy_failure(dir, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (), }",
                        four, sizeof(float), "no sample axes");
+    /* Header bytes quoted in the message never break it across lines. */
+    expect_npy_failure(dir, 1, "{'descr': '<f4',\x01\n'x': 1}", four, sizeof four,
+                       "expected a quoted string at '?\?'x'");
     float with_nan[] = {1, NAN};
     expect_npy_failure(dir, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 1), }",
                        with_nan, sizeof with_nan, "sample 1 holds NaN");
