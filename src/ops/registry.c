@@ -35,6 +35,12 @@ static const lps_op_def *const op_table[LPS_OP_COUNT] = {
     [LPS_OP_TRANSPOSE] = &lps_op_def_transpose,
     [LPS_OP_CONCAT] = &lps_op_def_concat,
     [LPS_OP_IDENTITY] = &lps_op_def_identity,
+    [LPS_OP_SHAPE] = &lps_op_def_shape,
+    [LPS_OP_GATHER] = &lps_op_def_gather,
+    [LPS_OP_UNSQUEEZE] = &lps_op_def_unsqueeze,
+    [LPS_OP_SQUEEZE] = &lps_op_def_squeeze,
+    [LPS_OP_PAD] = &lps_op_def_pad,
+    [LPS_OP_REDUCE_MEAN] = &lps_op_def_reduce_mean,
 };
 
 _Static_assert(sizeof op_table / sizeof op_table[0] == LPS_OP_COUNT,
