@@ -30,6 +30,7 @@ static const lps_op_def *const op_table[LPS_OP_COUNT] = {
     [LPS_OP_MAX_POOL] = &lps_op_def_max_pool,
     [LPS_OP_AVERAGE_POOL] = &lps_op_def_average_pool,
     [LPS_OP_GLOBAL_AVERAGE_POOL] = &lps_op_def_global_average_pool,
+    [LPS_OP_BATCH_NORMALIZATION] = &lps_op_def_batch_normalization,
     [LPS_OP_FLATTEN] = &lps_op_def_flatten,
     [LPS_OP_RESHAPE] = &lps_op_def_reshape,
     [LPS_OP_TRANSPOSE] = &lps_op_def_transpose,

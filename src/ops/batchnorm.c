@@ -1,0 +1,403 @@
+/* BatchNormalization (opsets 7..21): Y = (X - mean) / sqrt(var + eps) * scale + B
+ * per channel of X [N, C, D1, ...].
+ *
+ * Attributes by opset: epsilon and momentum throughout; spatial in 7-8
+ * (spatial=0 gives every (c, d1, ...) position its own statistics);
+ * training_mode from 14. Which statistics are used, what op->saved holds
+ * and how the trainer updates running statistics is documented in
+ * batchnorm.h.
+ *
+ * Optional outputs: from opset 14 running_mean, running_var; before it
+ * mean, var (the running statistics) and saved_mean, saved_var (this
+ * batch's mean and population variance). With batch statistics they get
+ * the updated values; with running statistics the running outputs are
+ * copies of input_mean/input_var (nothing changes) and the saved ones too.
+ *
+ * Gradients flow to X, scale and B. input_mean/input_var are state, not
+ * parameters: no gradient reaches them, but gradients arriving at the
+ * statistic outputs flow into X when those depend on it. */
+#include "ops/batchnorm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { BN_X, BN_SCALE, BN_B, BN_MEAN, BN_VAR, BN_N_INPUTS };
+enum { BN_Y, BN_OUT_MEAN, BN_OUT_VAR, BN_OUT_SAVED_MEAN, BN_OUT_SAVED_VAR, BN_MAX_OUTPUTS };
+
+#define BN_SPATIAL_LAST_OPSET 8
+#define BN_TRAINING_MODE_OPSET 14
+/* Opsets from 14 have only the two running outputs. */
+#define BN_NEW_MAX_OUTPUTS 3
+#define BN_DEFAULT_EPSILON 1e-5f
+#define BN_DEFAULT_MOMENTUM 0.9f
+
+typedef struct bn_params {
+    float epsilon, momentum;
+    bool spatial;
+    bool training_mode;
+} bn_params;
+
+/* X viewed as [outer, channels, inner]; statistics are per channel. */
+typedef struct bn_view {
+    int64_t outer, channels, inner;
+} bn_view;
+
+static lps_status bn_prepare(lps_op_node *op, lps_error *err)
+{
+    static const char *const known_7[] = {"epsilon", "momentum", "spatial", NULL};
+    static const char *const known_9[] = {"epsilon", "momentum", NULL};
+    static const char *const known_14[] = {"epsilon", "momentum", "training_mode", NULL};
+    const char *const *known = op->opset <= BN_SPATIAL_LAST_OPSET     ? known_7
+                               : op->opset < BN_TRAINING_MODE_OPSET ? known_9
+                                                                    : known_14;
+    bn_params p;
+    int64_t spatial = 1, training_mode = 0;
+    lps_status st = lps_op_check_attrs(op, known, err);
+    if (st == LPS_OK)
+        st = lps_op_attr_float(op, "epsilon", BN_DEFAULT_EPSILON, &p.epsilon, err);
+    if (st == LPS_OK)
+        st = lps_op_attr_float(op, "momentum", BN_DEFAULT_MOMENTUM, &p.momentum, err);
+    if (st == LPS_OK)
+        st = lps_op_attr_int(op, "spatial", 1, &spatial, err);
+    if (st == LPS_OK)
+        st = lps_op_attr_int(op, "training_mode", 0, &training_mode, err);
+    if (st != LPS_OK)
+        return st;
+    if ((spatial != 0 && spatial != 1) || (training_mode != 0 && training_mode != 1))
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "spatial/training_mode must be 0 or 1");
+    if (op->opset >= BN_TRAINING_MODE_OPSET && op->n_outputs > BN_NEW_MAX_OUTPUTS)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "has %zu outputs, at most %d from opset %d",
+                           op->n_outputs, BN_NEW_MAX_OUTPUTS, BN_TRAINING_MODE_OPSET);
+    p.spatial = spatial == 1;
+    p.training_mode = training_mode == 1;
+    op->params = malloc(sizeof p);
+    if (!op->params)
+        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for parameters");
+    memcpy(op->params, &p, sizeof p);
+    return LPS_OK;
+}
+
+/* Checks types and sizes; every parameter input holds one value per channel. */
+static lps_status bn_view_of(const lps_op_node *op, const lps_tensor *const *in, bn_view *v,
+                             lps_error *err)
+{
+    const bn_params *p = op->params;
+    for (int i = BN_X; i < BN_N_INPUTS; i++) {
+        lps_status st = lps_op_expect_dtype(op, in[i], i, LPS_DT_FLOAT, err);
+        if (st != LPS_OK)
+            return st;
+    }
+    const lps_tensor *x = in[BN_X];
+    if (x->rank < 2)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "X must have rank >= 2 (N, C, ...), got %d",
+                           x->rank);
+    int64_t spatial = lps_numel_of(x->rank - 2, x->dims + 2);
+    v->outer = x->dims[0];
+    v->channels = p->spatial ? x->dims[1] : x->dims[1] * spatial;
+    v->inner = p->spatial ? spatial : 1;
+    for (int i = BN_SCALE; i < BN_N_INPUTS; i++)
+        if (lps_tensor_numel(in[i]) != v->channels)
+            return lps_op_fail(op, err, LPS_ERR_INVALID,
+                               "input %d has %lld values, expected %lld (one per channel)", i,
+                               (long long)lps_tensor_numel(in[i]), (long long)v->channels);
+    return LPS_OK;
+}
+
+static lps_status bn_shape(const lps_op_node *op, const lps_tensor *const *in, lps_shape *out,
+                           lps_error *err)
+{
+    bn_view v;
+    lps_status st = bn_view_of(op, in, &v, err);
+    if (st != LPS_OK)
+        return st;
+    out[BN_Y].dtype = LPS_DT_FLOAT;
+    out[BN_Y].rank = in[BN_X]->rank;
+    memcpy(out[BN_Y].dims, in[BN_X]->dims, sizeof in[BN_X]->dims);
+    for (size_t j = BN_OUT_MEAN; j < op->n_outputs; j++) {
+        const lps_tensor *like = in[BN_MEAN];
+        out[j].dtype = LPS_DT_FLOAT;
+        out[j].rank = like->rank;
+        memcpy(out[j].dims, like->dims, sizeof like->dims);
+    }
+    return LPS_OK;
+}
+
+static bool bn_uses_batch_stats(const bn_params *p, const lps_exec_ctx *ctx)
+{
+    return ctx->training ? ctx->bn_batch_stats : p->training_mode;
+}
+
+/* Per-channel mean and population variance of x, accumulated in double
+ * (two passes: a one-pass sum of squares loses digits for large batches). */
+static void bn_batch_moments(const float *x, const bn_view *v, float *mean, float *var)
+{
+    double count = (double)(v->outer * v->inner);
+    for (int64_t c = 0; c < v->channels; c++) {
+        double s = 0.0;
+        for (int64_t n = 0; n < v->outer; n++) {
+            const float *row = x + (n * v->channels + c) * v->inner;
+            for (int64_t i = 0; i < v->inner; i++)
+                s += row[i];
+        }
+        double mu = count > 0 ? s / count : 0.0;
+        double q = 0.0;
+        for (int64_t n = 0; n < v->outer; n++) {
+            const float *row = x + (n * v->channels + c) * v->inner;
+            for (int64_t i = 0; i < v->inner; i++) {
+                double d = row[i] - mu;
+                q += d * d;
+            }
+        }
+        mean[c] = (float)mu;
+        var[c] = count > 0 ? (float)(q / count) : 0.0f;
+    }
+}
+
+/* y = x * a[c] + b[c] with a = scale * invstd and b = B - mean * a. */
+static void bn_apply(const float *x, float *y, const bn_view *v, const float *mean,
+                     const float *invstd, const float *scale, const float *bias)
+{
+    for (int64_t n = 0; n < v->outer; n++)
+        for (int64_t c = 0; c < v->channels; c++) {
+            float a = scale[c] * invstd[c], b = bias[c] - mean[c] * a;
+            size_t off = (size_t)((n * v->channels + c) * v->inner);
+            for (int64_t i = 0; i < v->inner; i++)
+                y[off + i] = x[off + i] * a + b;
+        }
+}
+
+static lps_status bn_save(lps_op_node *op, int index, int64_t channels, lps_error *err)
+{
+    lps_status st = lps_tensor_alloc(&op->saved[index], LPS_DT_FLOAT, 1, &channels, err);
+    if (st != LPS_OK)
+        lps_error_prefix(err, "%s", op->label);
+    return st;
+}
+
+/* Writes the optional statistic outputs (see the file comment). */
+static void bn_write_stat_outputs(const lps_op_node *op, const lps_tensor *const *in,
+                                  lps_tensor *const *out, const float *batch_mean,
+                                  const float *batch_var, int64_t channels)
+{
+    const bn_params *p = op->params;
+    const float *rm = lps_tensor_f32(in[BN_MEAN]), *rv = lps_tensor_f32(in[BN_VAR]);
+    for (size_t j = BN_OUT_MEAN; j < op->n_outputs; j++) {
+        float *o = lps_tensor_f32(out[j]);
+        const float *running = j == BN_OUT_MEAN || j == BN_OUT_SAVED_MEAN ? rm : rv;
+        const float *batch = j == BN_OUT_MEAN || j == BN_OUT_SAVED_MEAN ? batch_mean : batch_var;
+        bool saved = j >= BN_OUT_SAVED_MEAN;
+        for (int64_t c = 0; c < channels; c++) {
+            if (!batch)
+                o[c] = running[c];
+            else if (saved)
+                o[c] = batch[c];
+            else
+                o[c] = p->momentum * running[c] + (1.0f - p->momentum) * batch[c];
+        }
+    }
+}
+
+static lps_status bn_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                             lps_tensor *const *out, lps_error *err)
+{
+    const bn_params *p = op->params;
+    bn_view v;
+    lps_status st = bn_view_of(op, in, &v, err);
+    if (st != LPS_OK)
+        return st;
+    const float *x = lps_tensor_f32(in[BN_X]);
+    const float *scale = lps_tensor_f32(in[BN_SCALE]), *bias = lps_tensor_f32(in[BN_B]);
+    int64_t nc = v.channels;
+    if (!bn_uses_batch_stats(p, ctx)) {
+        float *invstd = lps_ctx_workspace(ctx, (size_t)nc, err);
+        if (!invstd && nc > 0)
+            return lps_error_prefix(err, "%s", op->label);
+        const float *var = lps_tensor_f32(in[BN_VAR]);
+        for (int64_t c = 0; c < nc; c++)
+            invstd[c] = 1.0f / sqrtf(var[c] + p->epsilon);
+        bn_apply(x, lps_tensor_f32(out[BN_Y]), &v, lps_tensor_f32(in[BN_MEAN]), invstd, scale,
+                 bias);
+        bn_write_stat_outputs(op, in, out, NULL, NULL, nc);
+        return LPS_OK;
+    }
+    for (int k = LPS_BN_SAVED_MEAN; k <= LPS_BN_SAVED_VAR && st == LPS_OK; k++)
+        st = bn_save(op, k, nc, err);
+    if (st != LPS_OK)
+        return st;
+    float *mean = lps_tensor_f32(&op->saved[LPS_BN_SAVED_MEAN]);
+    float *invstd = lps_tensor_f32(&op->saved[LPS_BN_SAVED_INVSTD]);
+    float *var = lps_tensor_f32(&op->saved[LPS_BN_SAVED_VAR]);
+    bn_batch_moments(x, &v, mean, var);
+    for (int64_t c = 0; c < nc; c++)
+        invstd[c] = 1.0f / sqrtf(var[c] + p->epsilon);
+    bn_apply(x, lps_tensor_f32(out[BN_Y]), &v, mean, invstd, scale, bias);
+    bn_write_stat_outputs(op, in, out, mean, var, nc);
+    return LPS_OK;
+}
+
+/* Gradients reaching the statistic outputs, as d(batch mean) and
+ * d(batch var) per channel (zero when none arrive). */
+static void bn_stat_output_grads(const lps_op_node *op, const lps_tensor *const *dout,
+                                 int64_t channels, float *dmean, float *dvar)
+{
+    const bn_params *p = op->params;
+    memset(dmean, 0, (size_t)channels * sizeof *dmean);
+    memset(dvar, 0, (size_t)channels * sizeof *dvar);
+    for (size_t j = BN_OUT_MEAN; j < op->n_outputs; j++) {
+        if (!dout[j])
+            continue;
+        const float *g = lps_tensor_f32(dout[j]);
+        float w = j >= BN_OUT_SAVED_MEAN ? 1.0f : 1.0f - p->momentum;
+        float *dst = j == BN_OUT_MEAN || j == BN_OUT_SAVED_MEAN ? dmean : dvar;
+        for (int64_t c = 0; c < channels; c++)
+            dst[c] += w * g[c];
+    }
+}
+
+/* Per channel: sum(dy) and sum(dy * xhat), xhat = (x - mean) * invstd. */
+static void bn_grad_sums(const float *x, const float *dy, const bn_view *v, const float *mean,
+                         const float *invstd, float *sum_dy, float *sum_dy_xhat)
+{
+    for (int64_t c = 0; c < v->channels; c++) {
+        double s = 0.0, sx = 0.0;
+        for (int64_t n = 0; n < v->outer; n++) {
+            size_t off = (size_t)((n * v->channels + c) * v->inner);
+            for (int64_t i = 0; i < v->inner; i++) {
+                s += dy[off + i];
+                sx += dy[off + i] * (x[off + i] - mean[c]);
+            }
+        }
+        sum_dy[c] = (float)s;
+        sum_dy_xhat[c] = (float)sx * invstd[c];
+    }
+}
+
+/* dy may be NULL when only the statistic outputs carry gradient.
+ * With batch statistics xhat depends on every x of its channel:
+ *   dx = scale * invstd / M * (M dy - sum(dy) - xhat sum(dy xhat))
+ *        + dmean / M + dvar * 2 (x - mean) / M
+ * (the last two from gradients at the statistic outputs). With fixed
+ * statistics dx = dy * scale * invstd. */
+static void bn_backward_x(const float *x, const float *dy, float *dx, const bn_view *v,
+                          const float *mean, const float *invstd, const float *scale,
+                          const float *sum_dy, const float *sum_dy_xhat, const float *dmean,
+                          const float *dvar, bool batch)
+{
+    float m = (float)(v->outer * v->inner);
+    for (int64_t n = 0; n < v->outer; n++)
+        for (int64_t c = 0; c < v->channels; c++) {
+            size_t off = (size_t)((n * v->channels + c) * v->inner);
+            float k = scale[c] * invstd[c];
+            if (!batch) {
+                for (int64_t i = 0; i < v->inner; i++)
+                    dx[off + i] += dy[off + i] * k;
+                continue;
+            }
+            float a = k / m * sum_dy_xhat[c] * invstd[c], b = k / m * sum_dy[c];
+            float cm = dmean[c] / m, cv = 2.0f * dvar[c] / m;
+            if (dy)
+                for (int64_t i = 0; i < v->inner; i++) {
+                    float xc = x[off + i] - mean[c];
+                    dx[off + i] += k * dy[off + i] - b - a * xc + cm + cv * xc;
+                }
+            else
+                for (int64_t i = 0; i < v->inner; i++)
+                    dx[off + i] += cm + cv * (x[off + i] - mean[c]);
+        }
+}
+
+static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                              const lps_tensor *const *out, const lps_tensor *const *dout,
+                              lps_tensor *const *din, lps_error *err)
+{
+    (void)out;
+    const bn_params *p = op->params;
+    bn_view v;
+    lps_status st = bn_view_of(op, in, &v, err);
+    if (st != LPS_OK)
+        return st;
+    bool batch = bn_uses_batch_stats(p, ctx);
+    int64_t nc = v.channels;
+    if (batch && (op->saved[LPS_BN_SAVED_MEAN].dtype != LPS_DT_FLOAT ||
+                  lps_tensor_numel(&op->saved[LPS_BN_SAVED_MEAN]) != nc))
+        return lps_op_fail(op, err, LPS_ERR_RUNTIME,
+                           "backward with batch statistics needs a training forward first");
+    /* scratch: invstd (fixed stats), sum_dy, sum_dy_xhat, dmean, dvar */
+    float *scratch = lps_ctx_workspace(ctx, 5 * (size_t)nc, err);
+    if (!scratch)
+        return nc > 0 ? lps_error_prefix(err, "%s", op->label) : LPS_OK;
+    float *invstd = scratch, *sum_dy = scratch + nc, *sum_dy_xhat = scratch + 2 * nc;
+    float *dmean = scratch + 3 * nc, *dvar = scratch + 4 * nc;
+    const float *mean;
+    if (batch) {
+        mean = lps_tensor_f32(&op->saved[LPS_BN_SAVED_MEAN]);
+        invstd = lps_tensor_f32(&op->saved[LPS_BN_SAVED_INVSTD]);
+        bn_stat_output_grads(op, dout, nc, dmean, dvar);
+    } else {
+        mean = lps_tensor_f32(in[BN_MEAN]);
+        const float *var = lps_tensor_f32(in[BN_VAR]);
+        for (int64_t c = 0; c < nc; c++)
+            invstd[c] = 1.0f / sqrtf(var[c] + p->epsilon);
+    }
+    const float *x = lps_tensor_f32(in[BN_X]);
+    const float *dy = dout[BN_Y] ? lps_tensor_f32(dout[BN_Y]) : NULL;
+    if (dy)
+        bn_grad_sums(x, dy, &v, mean, invstd, sum_dy, sum_dy_xhat);
+    else
+        memset(sum_dy, 0, 2 * (size_t)nc * sizeof *sum_dy);
+    for (int64_t c = 0; c < nc; c++) {
+        if (din[BN_SCALE])
+            lps_tensor_f32(din[BN_SCALE])[c] += sum_dy_xhat[c];
+        if (din[BN_B])
+            lps_tensor_f32(din[BN_B])[c] += sum_dy[c];
+    }
+    if (din[BN_X] && (dy || batch))
+        bn_backward_x(x, dy, lps_tensor_f32(din[BN_X]), &v, mean, invstd,
+                      lps_tensor_f32(in[BN_SCALE]), sum_dy, sum_dy_xhat, dmean, dvar, batch);
+    return LPS_OK;
+}
+
+float lps_batchnorm_momentum(const lps_op_node *op)
+{
+    return ((const bn_params *)op->params)->momentum;
+}
+
+lps_status lps_batchnorm_update_running(const lps_op_node *op, lps_tensor *running_mean,
+                                        lps_tensor *running_var, float momentum,
+                                        lps_error *err)
+{
+    if (op->kind != LPS_OP_BATCH_NORMALIZATION)
+        return lps_op_fail(op, err, LPS_ERR_RUNTIME, "is not a BatchNormalization");
+    const lps_tensor *mean = &op->saved[LPS_BN_SAVED_MEAN], *var = &op->saved[LPS_BN_SAVED_VAR];
+    int64_t nc = lps_tensor_numel(mean);
+    if (mean->dtype != LPS_DT_FLOAT || var->dtype != LPS_DT_FLOAT)
+        return lps_op_fail(op, err, LPS_ERR_RUNTIME,
+                           "has no batch statistics: its last forward used running statistics");
+    if (running_mean->dtype != LPS_DT_FLOAT || running_var->dtype != LPS_DT_FLOAT ||
+        lps_tensor_numel(running_mean) != nc || lps_tensor_numel(running_var) != nc)
+        return lps_op_fail(op, err, LPS_ERR_INVALID,
+                           "running statistics must be float with %lld values", (long long)nc);
+    float *rm = lps_tensor_f32(running_mean), *rv = lps_tensor_f32(running_var);
+    const float *bm = lps_tensor_f32(mean), *bv = lps_tensor_f32(var);
+    for (int64_t c = 0; c < nc; c++) {
+        rm[c] = momentum * rm[c] + (1.0f - momentum) * bm[c];
+        rv[c] = momentum * rv[c] + (1.0f - momentum) * bv[c];
+    }
+    return LPS_OK;
+}
+
+const lps_op_def lps_op_def_batch_normalization = {
+    .name = "BatchNormalization",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = BN_N_INPUTS,
+    .max_inputs = BN_N_INPUTS,
+    .min_outputs = 1,
+    .max_outputs = BN_MAX_OUTPUTS,
+    .differentiable = (1u << BN_X) | (1u << BN_SCALE) | (1u << BN_B),
+    .prepare = bn_prepare,
+    .shape = bn_shape,
+    .forward = bn_forward,
+    .backward = bn_backward,
+};

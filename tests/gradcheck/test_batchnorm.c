@@ -1,0 +1,303 @@
+/* BatchNormalization: inference and batch-statistics forward values, the
+ * statistic outputs, the running-statistics update for the trainer,
+ * spatial=0, opset-dependent attributes, and gradients in both modes. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gradcheck.h"
+#include "op_forward.h"
+#include "ops/batchnorm.h"
+#include "test_node.h"
+
+#define BN_OPSET_SPATIAL 7
+#define BN_OPSET_OLD 9
+#define BN_OPSET_NEW 15
+#define BN_EPS 1e-5f
+#define BN_MOMENTUM 0.8f
+#define BN_FWD_TOL 1e-4f
+#define BN_CHANNELS 2
+
+static const int64_t x_dims[] = {3, BN_CHANNELS, 2, 2};
+static const int64_t c_dims[] = {BN_CHANNELS};
+
+/* Inputs X [3,2,2,2], scale, B, mean, var (var kept positive). Caller frees. */
+static void make_inputs(lps_tensor **in, int x_rank, const int64_t *xd, int p_rank,
+                        const int64_t *pd)
+{
+    in[0] = test_tensor_random(x_rank, xd, -1.0f, 1.0f, 1);
+    in[1] = test_tensor_random(p_rank, pd, 0.5f, 1.5f, 2);
+    in[2] = test_tensor_random(p_rank, pd, -0.5f, 0.5f, 3);
+    in[3] = test_tensor_random(p_rank, pd, -0.2f, 0.2f, 4);
+    in[4] = test_tensor_random(p_rank, pd, 0.5f, 1.5f, 5);
+}
+
+static void free_inputs(lps_tensor **in)
+{
+    for (int i = 0; i < 5; i++)
+        lps_tensor_free(in[i]);
+}
+
+static lps_node *bn_node(int n_outputs)
+{
+    lps_node *n = test_node_new("BatchNormalization", 5, n_outputs);
+    test_node_attr_float(n, "epsilon", BN_EPS);
+    test_node_attr_float(n, "momentum", BN_MOMENTUM);
+    return n;
+}
+
+START_TEST(inference_values)
+{
+    /* channel 0: (x - 1) / sqrt(4 + eps) * 2 + 1; channel 1: (x + 1) / sqrt(1 + eps) * -1 + 0 */
+    int64_t xd[] = {1, 2, 1, 2};
+    const float x[] = {3, 5, -1, 1}, scale[] = {2, -1}, bias[] = {1, 0}, mean[] = {1, -1},
+                var[] = {4, 1};
+    float want[4];
+    want[0] = (3 - 1) / sqrtf(4 + BN_EPS) * 2 + 1;
+    want[1] = (5 - 1) / sqrtf(4 + BN_EPS) * 2 + 1;
+    want[2] = (-1 + 1) / sqrtf(1 + BN_EPS) * -1;
+    want[3] = (1 + 1) / sqrtf(1 + BN_EPS) * -1;
+    lps_tensor *in[5] = {test_tensor_from(LPS_DT_FLOAT, 4, xd, x),
+                         test_tensor_from(LPS_DT_FLOAT, 1, c_dims, scale),
+                         test_tensor_from(LPS_DT_FLOAT, 1, c_dims, bias),
+                         test_tensor_from(LPS_DT_FLOAT, 1, c_dims, mean),
+                         test_tensor_from(LPS_DT_FLOAT, 1, c_dims, var)};
+    lps_node *n = bn_node(1);
+    lps_tensor out = {0};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward(n, BN_OPSET_NEW, in, &out, 1, &err), LPS_OK);
+    test_expect_floats(&out, want, 4, BN_FWD_TOL);
+    ck_assert_int_eq(test_op_forward(n, BN_OPSET_OLD, in, &out, 1, &err), LPS_OK);
+    test_expect_floats(&out, want, 4, BN_FWD_TOL);
+    /* a training run with frozen statistics is the same computation */
+    lps_op_node op;
+    lps_exec_ctx frozen = {.training = true, .bn_batch_stats = false};
+    lps_tensor *outs[1] = {&out};
+    ck_assert_int_eq(lps_op_node_init(&op, n, 0, BN_OPSET_NEW, &err), LPS_OK);
+    ck_assert_int_eq(lps_op_run_forward(&op, &frozen, (const lps_tensor *const *)in, outs, &err),
+                     LPS_OK);
+    test_expect_floats(&out, want, 4, BN_FWD_TOL);
+    ck_assert_int_eq(op.saved[LPS_BN_SAVED_MEAN].dtype, LPS_DT_UNDEFINED);
+    lps_op_node_release(&op);
+    lps_ctx_release(&frozen);
+    lps_tensor_release(&out);
+    test_node_free(n);
+    free_inputs(in);
+}
+END_TEST
+
+/* Checks y is normalized per channel (scale 1, B 0 given) and that the
+ * running outputs blend the batch statistics with momentum. */
+START_TEST(batch_stats_and_running_outputs)
+{
+    lps_tensor *in[5];
+    make_inputs(in, 4, x_dims, 1, c_dims);
+    float *scale = lps_tensor_f32(in[1]), *bias = lps_tensor_f32(in[2]);
+    for (int c = 0; c < BN_CHANNELS; c++) {
+        scale[c] = 1.0f;
+        bias[c] = 0.0f;
+    }
+    lps_node *n = bn_node(3);
+    lps_tensor out[3] = {{0}};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward_mode(n, BN_OPSET_NEW, true, 0, in, out, 3, &err), LPS_OK);
+    const float *x = lps_tensor_f32(in[0]), *y = lps_tensor_f32(&out[0]);
+    for (int c = 0; c < BN_CHANNELS; c++) {
+        double sx = 0, sy = 0, sy2 = 0, sxx = 0;
+        for (int b = 0; b < 3; b++)
+            for (int i = 0; i < 4; i++) {
+                int k = (b * BN_CHANNELS + c) * 4 + i;
+                sx += x[k];
+                sxx += (double)x[k] * x[k];
+                sy += y[k];
+                sy2 += (double)y[k] * y[k];
+            }
+        double mu = sx / 12, var = sxx / 12 - mu * mu;
+        ck_assert_double_eq_tol(sy / 12, 0.0, 1e-5);
+        ck_assert_double_eq_tol(sy2 / 12, var / (var + BN_EPS), 1e-4);
+        float rm = BN_MOMENTUM * lps_tensor_f32(in[3])[c] + (1 - BN_MOMENTUM) * (float)mu;
+        float rv = BN_MOMENTUM * lps_tensor_f32(in[4])[c] + (1 - BN_MOMENTUM) * (float)var;
+        ck_assert_float_eq_tol(lps_tensor_f32(&out[1])[c], rm, BN_FWD_TOL);
+        ck_assert_float_eq_tol(lps_tensor_f32(&out[2])[c], rv, BN_FWD_TOL);
+    }
+    /* inference with the same node leaves the running statistics unchanged */
+    ck_assert_int_eq(test_op_forward(n, BN_OPSET_NEW, in, out, 3, &err), LPS_OK);
+    test_expect_floats(&out[1], lps_tensor_f32(in[3]), BN_CHANNELS, 0.0f);
+    test_expect_floats(&out[2], lps_tensor_f32(in[4]), BN_CHANNELS, 0.0f);
+    for (int j = 0; j < 3; j++)
+        lps_tensor_release(&out[j]);
+    test_node_free(n);
+    free_inputs(in);
+}
+END_TEST
+
+START_TEST(training_mode_attribute_in_inference)
+{
+    lps_tensor *in[5];
+    make_inputs(in, 4, x_dims, 1, c_dims);
+    lps_node *attr = bn_node(1);
+    test_node_attr_int(attr, "training_mode", 1);
+    lps_node *plain = bn_node(1);
+    lps_tensor a = {0}, b = {0};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward(attr, BN_OPSET_NEW, in, &a, 1, &err), LPS_OK);
+    ck_assert_int_eq(test_op_forward_mode(plain, BN_OPSET_NEW, true, 0, in, &b, 1, &err), LPS_OK);
+    test_expect_floats(&a, lps_tensor_f32(&b), lps_tensor_numel(&b), 0.0f);
+    /* training_mode does not exist before opset 14 */
+    ck_assert_int_eq(test_op_forward(attr, BN_OPSET_OLD, in, &a, 1, &err), LPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "training_mode"));
+    lps_tensor_release(&a);
+    lps_tensor_release(&b);
+    test_node_free(attr);
+    test_node_free(plain);
+    free_inputs(in);
+}
+END_TEST
+
+/* The trainer's update: the saved batch statistics blended into the
+ * running tensors, and a clear error after an inference forward. */
+START_TEST(update_running_for_trainer)
+{
+    lps_tensor *in[5];
+    make_inputs(in, 4, x_dims, 1, c_dims);
+    lps_node *n = bn_node(3);
+    lps_op_node op;
+    lps_exec_ctx ctx = {.training = true, .bn_batch_stats = true};
+    lps_tensor out[3] = {{0}};
+    lps_tensor *outs[3] = {&out[0], &out[1], &out[2]};
+    lps_error err;
+    ck_assert_int_eq(lps_op_node_init(&op, n, 0, BN_OPSET_NEW, &err), LPS_OK);
+    ck_assert_float_eq(lps_batchnorm_momentum(&op), BN_MOMENTUM);
+    ck_assert_int_eq(
+        lps_batchnorm_update_running(&op, in[3], in[4], BN_MOMENTUM, &err), LPS_ERR_RUNTIME);
+    ck_assert_int_eq(lps_op_run_forward(&op, &ctx, (const lps_tensor *const *)in, outs, &err),
+                     LPS_OK);
+    ck_assert_int_eq(lps_batchnorm_update_running(&op, in[3], in[4], BN_MOMENTUM, &err), LPS_OK);
+    /* same numbers as the node's own running outputs */
+    test_expect_floats(in[3], lps_tensor_f32(&out[1]), BN_CHANNELS, BN_FWD_TOL);
+    test_expect_floats(in[4], lps_tensor_f32(&out[2]), BN_CHANNELS, BN_FWD_TOL);
+    lps_tensor *wrong = test_tensor_random(1, (const int64_t[]){3}, 0, 1, 9);
+    ck_assert_int_eq(lps_batchnorm_update_running(&op, wrong, in[4], BN_MOMENTUM, &err),
+                     LPS_ERR_INVALID);
+    lps_tensor_free(wrong);
+    for (int j = 0; j < 3; j++)
+        lps_tensor_release(&out[j]);
+    lps_op_node_release(&op);
+    lps_ctx_release(&ctx);
+    test_node_free(n);
+    free_inputs(in);
+}
+END_TEST
+
+START_TEST(old_opset_saved_outputs)
+{
+    lps_tensor *in[5];
+    make_inputs(in, 4, x_dims, 1, c_dims);
+    lps_node *n = bn_node(5);
+    lps_tensor out[5] = {{0}};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward_mode(n, BN_OPSET_OLD, true, 0, in, out, 5, &err), LPS_OK);
+    for (int c = 0; c < BN_CHANNELS; c++) {
+        float rm = BN_MOMENTUM * lps_tensor_f32(in[3])[c] +
+                   (1 - BN_MOMENTUM) * lps_tensor_f32(&out[3])[c];
+        ck_assert_float_eq_tol(lps_tensor_f32(&out[1])[c], rm, BN_FWD_TOL);
+        ck_assert(lps_tensor_f32(&out[4])[c] > 0.0f);
+    }
+    /* opset 14+ has at most three outputs */
+    ck_assert_int_eq(test_op_forward(n, BN_OPSET_NEW, in, out, 5, &err), LPS_ERR_INVALID);
+    for (int j = 0; j < 5; j++)
+        lps_tensor_release(&out[j]);
+    test_node_free(n);
+    free_inputs(in);
+}
+END_TEST
+
+START_TEST(spatial_zero_per_position)
+{
+    /* spatial=0: statistics per (c, h, w) over the batch; parameters are [C, H, W] */
+    int64_t pd[] = {BN_CHANNELS, 2, 2};
+    lps_tensor *in[5];
+    make_inputs(in, 4, x_dims, 3, pd);
+    lps_node *n = bn_node(1);
+    test_node_attr_int(n, "spatial", 0);
+    lps_tensor out = {0};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward(n, BN_OPSET_SPATIAL, in, &out, 1, &err), LPS_OK);
+    const float *x = lps_tensor_f32(in[0]), *y = lps_tensor_f32(&out);
+    for (int k = 0; k < 24; k++) {
+        int f = k % 8;
+        float want = (x[k] - lps_tensor_f32(in[3])[f]) / sqrtf(lps_tensor_f32(in[4])[f] + BN_EPS) *
+                         lps_tensor_f32(in[1])[f] +
+                     lps_tensor_f32(in[2])[f];
+        ck_assert_float_eq_tol(y[k], want, BN_FWD_TOL);
+    }
+    /* with spatial=1 the [C, H, W] parameters do not fit */
+    lps_node *sp = bn_node(1);
+    ck_assert_int_eq(test_op_forward(sp, BN_OPSET_SPATIAL, in, &out, 1, &err), LPS_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "one per channel"));
+    lps_tensor_release(&out);
+    test_node_free(sp);
+    test_node_free(n);
+    free_inputs(in);
+}
+END_TEST
+
+static const struct {
+    int64_t opset;
+    int n_outputs;
+    bool training;
+    int spatial; /* -1: attribute absent */
+    int x_rank;
+} grad_cases[] = {
+    {BN_OPSET_NEW, 1, false, -1, 4},     /* frozen statistics */
+    {BN_OPSET_NEW, 1, true, -1, 4},      /* batch statistics */
+    {BN_OPSET_NEW, 3, true, -1, 4},      /* + running outputs */
+    {BN_OPSET_OLD, 5, true, -1, 4},      /* + saved outputs */
+    {BN_OPSET_NEW, 1, true, -1, 2},      /* [N, C] input */
+    {BN_OPSET_SPATIAL, 1, true, 0, 4},   /* per-position statistics */
+    {BN_OPSET_SPATIAL, 1, false, 0, 4},
+};
+
+START_TEST(gradient)
+{
+    int64_t xd2[] = {6, BN_CHANNELS}, pd0[] = {BN_CHANNELS, 2, 2};
+    bool per_position = grad_cases[_i].spatial == 0;
+    lps_tensor *in[5];
+    if (grad_cases[_i].x_rank == 2)
+        make_inputs(in, 2, xd2, 1, c_dims);
+    else
+        make_inputs(in, 4, x_dims, per_position ? 3 : 1, per_position ? pd0 : c_dims);
+    lps_node *n = bn_node(grad_cases[_i].n_outputs);
+    if (grad_cases[_i].spatial >= 0)
+        test_node_attr_int(n, "spatial", grad_cases[_i].spatial);
+    gradcheck_tol tol = gradcheck_default_tol();
+    tol.training = grad_cases[_i].training;
+    char why[256] = "";
+    bool ok = gradcheck_op(n, grad_cases[_i].opset, in, 5, 0x7u, tol, why, sizeof why);
+    test_node_free(n);
+    free_inputs(in);
+    ck_assert_msg(ok, "case %d: %s", _i, why);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("batchnorm");
+    TCase *fwd = tcase_create("forward");
+    tcase_add_test(fwd, inference_values);
+    tcase_add_test(fwd, batch_stats_and_running_outputs);
+    tcase_add_test(fwd, training_mode_attribute_in_inference);
+    tcase_add_test(fwd, update_running_for_trainer);
+    tcase_add_test(fwd, old_opset_saved_outputs);
+    tcase_add_test(fwd, spatial_zero_per_position);
+    suite_add_tcase(s, fwd);
+    TCase *grad = tcase_create("gradient");
+    tcase_add_loop_test(grad, gradient, 0, (int)(sizeof grad_cases / sizeof grad_cases[0]));
+    suite_add_tcase(s, grad);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
