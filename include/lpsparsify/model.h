@@ -161,16 +161,25 @@ lps_model *lps_model_load(const char *path, lps_error *err);
 lps_model *lps_model_load_buffer(const void *data, size_t len, const char *name,
                                  const char *dir, lps_error *err);
 
-/* Serializes the model: the original protobuf with every initializer marked
- * `modified` replaced by its current tensor, stored as `storage` says.
- * Everything else is preserved as loaded. On success *out is a malloc'd
- * buffer the caller frees. */
+/* Serializes the model: the bytes it was loaded from with every initializer
+ * marked `modified` replaced by its current tensor (always stored inside the
+ * model, as `storage` says); everything else is preserved byte for byte, so
+ * an unmodified model gives back exactly its input. External data references
+ * of unmodified tensors are kept as they are (relative to the model's
+ * folder). On success *out is a malloc'd buffer the caller frees. Fails with
+ * LPS_ERR_UNSUPPORTED (string tensors, sparse storage before IR version 6,
+ * over 2 GiB), LPS_ERR_NOMEM or LPS_ERR_RUNTIME (inconsistent model). */
 lps_status lps_model_serialize(const lps_model *m, lps_storage storage,
                                uint8_t **out, size_t *out_len, lps_error *err);
 
 /* Writes the serialized model to path atomically: a temporary file in the
- * destination folder, fsync, rename. Refuses to write over m->path. Nothing
- * is left behind on failure. */
+ * destination folder, fsync, rename; nothing is left behind on failure.
+ * Refuses (LPS_ERR_INVALID) a path that is the loaded file itself, also
+ * through links. Saving into another folder than the model's also rewrites
+ * the initializers held in external files into the model, since their
+ * relative locations would not resolve from there; other external tensors
+ * (node attributes, functions) make that LPS_ERR_UNSUPPORTED. Other failures
+ * as for lps_model_serialize, and LPS_ERR_IO. */
 lps_status lps_model_save(const lps_model *m, const char *path, lps_storage storage,
                           lps_error *err);
 

@@ -8,6 +8,7 @@
 #include "onnx/onnx_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,83 @@ static void templates_for(const lps_onnx_handle *h, size_t i, const Onnx__Tensor
         *sparse = gp->sparse_initializer[i - h->n_dense];
         *tensor = (*sparse)->values;
     }
+}
+
+static bool tensor_is_external(const Onnx__TensorProto *tp)
+{
+    return tp && tp->has_data_location &&
+           tp->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
+}
+
+static bool sparse_is_external(const Onnx__SparseTensorProto *sp)
+{
+    return sp && (tensor_is_external(sp->values) || tensor_is_external(sp->indices));
+}
+
+static const Onnx__TensorProto *external_in_graph(const Onnx__GraphProto *g, bool with_initializers);
+
+/* First externally stored tensor held by a node's attributes (subgraphs
+ * included), or NULL. */
+static const Onnx__TensorProto *external_in_nodes(Onnx__NodeProto *const *nodes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < nodes[i]->n_attribute; k++) {
+            const Onnx__AttributeProto *a = nodes[i]->attribute[k];
+            const Onnx__TensorProto *found = NULL;
+            if (tensor_is_external(a->t))
+                return a->t;
+            if (sparse_is_external(a->sparse_tensor))
+                return a->sparse_tensor->values;
+            for (size_t j = 0; j < a->n_tensors; j++)
+                if (tensor_is_external(a->tensors[j]))
+                    return a->tensors[j];
+            for (size_t j = 0; j < a->n_sparse_tensors; j++)
+                if (sparse_is_external(a->sparse_tensors[j]))
+                    return a->sparse_tensors[j]->values;
+            if (a->g && (found = external_in_graph(a->g, true)))
+                return found;
+            for (size_t j = 0; j < a->n_graphs; j++)
+                if ((found = external_in_graph(a->graphs[j], true)))
+                    return found;
+        }
+    }
+    return NULL;
+}
+
+static const Onnx__TensorProto *external_in_graph(const Onnx__GraphProto *g, bool with_initializers)
+{
+    if (!g)
+        return NULL;
+    for (size_t i = 0; with_initializers && i < g->n_initializer; i++)
+        if (tensor_is_external(g->initializer[i]))
+            return g->initializer[i];
+    for (size_t i = 0; with_initializers && i < g->n_sparse_initializer; i++)
+        if (sparse_is_external(g->sparse_initializer[i]))
+            return g->sparse_initializer[i]->values;
+    return external_in_nodes(g->node, g->n_node);
+}
+
+/* An externally stored tensor the splice cannot rewrite (anything but the
+ * main graph's initializers), or NULL. */
+static const Onnx__TensorProto *external_outside_initializers(const Onnx__ModelProto *mp)
+{
+    const Onnx__TensorProto *found = external_in_graph(mp->graph, false);
+    for (size_t i = 0; !found && i < mp->n_training_info; i++) {
+        found = external_in_graph(mp->training_info[i]->initialization, true);
+        if (!found)
+            found = external_in_graph(mp->training_info[i]->algorithm, true);
+    }
+    for (size_t i = 0; !found && i < mp->n_functions; i++)
+        found = external_in_nodes(mp->functions[i]->node, mp->functions[i]->n_node);
+    return found;
+}
+
+/* Whether initializer i's data lives in an external file. */
+static bool initializer_is_external(const lps_onnx_handle *h, size_t i)
+{
+    const Onnx__GraphProto *gp = h->proto->graph;
+    return i < h->n_dense ? tensor_is_external(gp->initializer[i])
+                          : sparse_is_external(gp->sparse_initializer[i - h->n_dense]);
 }
 
 /* Encodes one modified initializer in the storage asked for. */
@@ -197,8 +275,11 @@ static lps_status splice_model(splice *s, wire_buf *out, lps_error *err)
     return LPS_OK;
 }
 
-lps_status lps_model_serialize(const lps_model *m, lps_storage storage, uint8_t **out,
-                               size_t *out_len, lps_error *err)
+/* lps_model_serialize, optionally also rewriting the initializers kept in
+ * external files so that the result does not refer to them (for a save
+ * into another folder, where their relative paths would not resolve). */
+static lps_status serialize(const lps_model *m, lps_storage storage, bool embed_external,
+                            uint8_t **out, size_t *out_len, lps_error *err)
 {
     const lps_onnx_handle *h = m->onnx;
     if (!h || !h->proto)
@@ -217,9 +298,14 @@ lps_status lps_model_serialize(const lps_model *m, lps_storage storage, uint8_t 
         st = lps_fail(err, LPS_ERR_NOMEM, "%s: out of memory", m->path);
         goto cleanup;
     }
-    for (size_t i = 0; st == LPS_OK && i < n; i++)
-        if (m->graph.initializers[i].modified)
+    for (size_t i = 0; st == LPS_OK && i < n; i++) {
+        const lps_initializer *init = &m->graph.initializers[i];
+        if (init->modified)
             st = plan_initializer(m, i, storage, &s.plans[i], err);
+        else if (embed_external && initializer_is_external(h, i))
+            st = plan_initializer(m, i, init->was_sparse ? LPS_STORAGE_SPARSE : LPS_STORAGE_DENSE,
+                                  &s.plans[i], err);
+    }
     if (st == LPS_OK)
         st = splice_model(&s, &buf, err);
     if (st != LPS_OK)
@@ -236,6 +322,35 @@ cleanup:
     release_plans(s.plans, n);
     wire_buf_release(&buf);
     return st;
+}
+
+lps_status lps_model_serialize(const lps_model *m, lps_storage storage, uint8_t **out,
+                               size_t *out_len, lps_error *err)
+{
+    return serialize(m, storage, false, out, out_len, err);
+}
+
+/* Decides whether a save to folder `dest_dir` must pull external data into
+ * the model: its relative locations only resolve from the model's own
+ * folder. Fails (LPS_ERR_UNSUPPORTED) when some external tensor is not an
+ * initializer the splice can rewrite. */
+static lps_status external_policy(const lps_model *m, const char *dest_dir, bool *embed,
+                                  lps_error *err)
+{
+    char a[PATH_MAX], b[PATH_MAX];
+    *embed = false;
+    if (!m->dir || !realpath(m->dir, a) || !realpath(dest_dir, b) || strcmp(a, b) == 0)
+        return LPS_OK; /* same folder, or nothing external was loadable */
+    const lps_onnx_handle *h = m->onnx;
+    for (size_t i = 0; i < m->graph.n_initializers && !*embed; i++)
+        *embed = initializer_is_external(h, i);
+    const Onnx__TensorProto *other = external_outside_initializers(h->proto);
+    if (other)
+        return lps_fail(err, LPS_ERR_UNSUPPORTED,
+                        "%s: tensor '%s' (not an initializer) uses external data; save into the "
+                        "model's folder %s so its location stays valid",
+                        m->path, other->name ? other->name : "", m->dir);
+    return LPS_OK;
 }
 
 /* Refuses a destination that is the loaded file itself (also through a
@@ -273,9 +388,8 @@ lps_status lps_model_save(const lps_model *m, const char *path, lps_storage stor
     size_t len = 0;
     char *dir = NULL, *tmp = NULL;
     int fd = -1;
+    bool embed = false;
     lps_status st = check_not_input(m, path, err);
-    if (st == LPS_OK)
-        st = lps_model_serialize(m, storage, &bytes, &len, err);
     if (st != LPS_OK)
         return st;
     const char *slash = strrchr(path, '/');
@@ -287,6 +401,11 @@ lps_status lps_model_save(const lps_model *m, const char *path, lps_storage stor
         st = lps_fail(err, LPS_ERR_NOMEM, "%s: out of memory", path);
         goto cleanup;
     }
+    st = external_policy(m, dir, &embed, err);
+    if (st == LPS_OK)
+        st = serialize(m, storage, embed, &bytes, &len, err);
+    if (st != LPS_OK)
+        goto cleanup;
     /* The temporary lives next to the destination so rename() is atomic. */
     snprintf(tmp, tmp_len, "%s/.%s" TEMP_SUFFIX, dir, base);
     fd = mkstemp(tmp);

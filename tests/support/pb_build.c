@@ -16,6 +16,7 @@
 #define PB_TYPE_BITS 3
 #define PB_TEST_OPSET 13
 #define PB_FLOAT 1
+#define PB_DATA_LOCATION_EXTERNAL 1
 
 void pb_append(pb *b, const void *data, size_t n)
 {
@@ -118,6 +119,18 @@ void pb_entry(pb *b, uint32_t field, const char *key, const char *value)
     pb_str(&e, PB_ENTRY_VALUE, value);
     pb_msg(b, field, &e);
     pb_free(&e);
+}
+
+void pb_tensor_external(pb *t, const char *name, int32_t dtype, int rank, const int64_t *dims,
+                        const char *location, const char *offset, const char *length)
+{
+    pb_tensor_head(t, name, dtype, rank, dims);
+    pb_entry(t, PB_TENSOR_EXTERNAL_DATA, "location", location);
+    if (offset)
+        pb_entry(t, PB_TENSOR_EXTERNAL_DATA, "offset", offset);
+    if (length)
+        pb_entry(t, PB_TENSOR_EXTERNAL_DATA, "length", length);
+    pb_int(t, PB_TENSOR_DATA_LOCATION, PB_DATA_LOCATION_EXTERNAL);
 }
 
 /* ValueInfoProto for a float tensor whose dims are a symbol (NULL: none)

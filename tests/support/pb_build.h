@@ -92,6 +92,11 @@ void pb_free(pb *b);
  * them). Add the data with pb_bytes(t, PB_TENSOR_RAW_DATA, ...) or typed
  * fields. */
 void pb_tensor_head(pb *t, const char *name, int32_t dtype, int rank, const int64_t *dims);
+/* A TensorProto whose data is in external file `location`; offset and
+ * length keys are written when non-NULL (as strings, so tests can write bad
+ * ones). */
+void pb_tensor_external(pb *t, const char *name, int32_t dtype, int rank, const int64_t *dims,
+                        const char *location, const char *offset, const char *length);
 /* Adds a StringStringEntryProto to field (external_data, metadata_props). */
 void pb_entry(pb *b, uint32_t field, const char *key, const char *value);
 

@@ -211,13 +211,7 @@ END_TEST
 static void external_tensor(pb *t, const char *location, const char *offset, const char *length)
 {
     int64_t dims[] = {4, 3};
-    pb_tensor_head(t, "W", DT_FLOAT, 2, dims);
-    pb_entry(t, PB_TENSOR_EXTERNAL_DATA, "location", location);
-    if (offset)
-        pb_entry(t, PB_TENSOR_EXTERNAL_DATA, "offset", offset);
-    if (length)
-        pb_entry(t, PB_TENSOR_EXTERNAL_DATA, "length", length);
-    pb_int(t, PB_TENSOR_DATA_LOCATION, 1);
+    pb_tensor_external(t, "W", DT_FLOAT, 2, dims, location, offset, length);
 }
 
 /* weights.bin: 16 bytes of padding then 12 floats 0, 1, ..., 11. */

@@ -371,6 +371,99 @@ START_TEST(string_initializers_load_but_cannot_be_rewritten)
 }
 END_TEST
 
+/* A model in its own folder whose W lives in weights.bin; with
+ * `constant_external` a Constant node's tensor is external too. */
+static char *write_external_model(const char *dir, const float *v, bool constant_external)
+{
+    char *bin = test_path(dir, "weights.bin");
+    pb w = {0}, t = {0}, fields = {0}, model = {0};
+    pb_append(&w, v, W_NUMEL * sizeof *v);
+    pb_write_file(&w, bin);
+    int64_t dims[] = {W_ROWS, W_COLS};
+    if (constant_external) {
+        pb node = {0}, attr = {0}, c = {0};
+        pb_tensor_external(&c, "C", DT_FLOAT, 2, dims, "weights.bin", "0", NULL);
+        pb_str(&attr, PB_ATTR_NAME, "value");
+        pb_msg(&attr, PB_ATTR_T, &c);
+        pb_int(&attr, PB_ATTR_TYPE, LPS_ATTR_TENSOR);
+        pb_str(&node, PB_NODE_OUTPUT, "C");
+        pb_str(&node, PB_NODE_OP_TYPE, "Constant");
+        pb_msg(&node, PB_NODE_ATTRIBUTE, &attr);
+        pb_msg(&fields, PB_GRAPH_NODE, &node);
+        pb_free(&node);
+        pb_free(&attr);
+        pb_free(&c);
+    }
+    pb_tensor_external(&t, "W", DT_FLOAT, 2, dims, "weights.bin", NULL, NULL);
+    pb_msg(&fields, PB_GRAPH_INITIALIZER, &t);
+    pb_model_matmul(&model, IR_WITH_SPARSE, &fields);
+    char *path = test_path(dir, "model.onnx");
+    pb_write_file(&model, path);
+    pb_free(&w);
+    pb_free(&t);
+    pb_free(&fields);
+    pb_free(&model);
+    free(bin);
+    return path;
+}
+
+START_TEST(external_data_follows_the_save)
+{
+    char *dir = test_tmpdir_new();
+    char *other = test_tmpdir_new();
+    float v[W_NUMEL];
+    ramp(v, 0.75f);
+    char *in = write_external_model(dir, v, false);
+    char *same = test_path(dir, "same.onnx");
+    char *moved = test_path(other, "moved.onnx");
+    lps_model *m = load_ok(in);
+    /* Same folder: the reference still resolves and is kept as it was. */
+    save_ok(m, same, LPS_STORAGE_DENSE);
+    size_t a_len = 0, b_len = 0;
+    uint8_t *a = test_read_file(in, &a_len);
+    uint8_t *b = test_read_file(same, &b_len);
+    ck_assert_uint_eq(a_len, b_len);
+    ck_assert_mem_eq(a, b, a_len);
+    free(a);
+    free(b);
+    /* Elsewhere: the weights move into the model. */
+    save_ok(m, moved, LPS_STORAGE_DENSE);
+    ck_assert_int_eq(test_dir_entries(other), 1);
+    expect_w(moved, v, false);
+    lps_model_free(m);
+    free(in);
+    free(same);
+    free(moved);
+    test_tmpdir_free(other);
+    test_tmpdir_free(dir);
+}
+END_TEST
+
+START_TEST(external_attribute_tensor_pins_the_folder)
+{
+    char *dir = test_tmpdir_new();
+    char *other = test_tmpdir_new();
+    float v[W_NUMEL];
+    ramp(v, 1.0f);
+    char *in = write_external_model(dir, v, true);
+    char *same = test_path(dir, "same.onnx");
+    char *moved = test_path(other, "moved.onnx");
+    lps_model *m = load_ok(in);
+    ck_assert_float_eq(lps_tensor_f32(lps_node_attr(&m->graph.nodes[1], "value")->t)[2], 3.0f);
+    lps_error err = {0};
+    ck_assert_int_eq(lps_model_save(m, moved, LPS_STORAGE_DENSE, &err), LPS_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(err.msg, "tensor 'C'"), "%s", err.msg);
+    ck_assert_int_eq(test_dir_entries(other), 0);
+    save_ok(m, same, LPS_STORAGE_DENSE);
+    lps_model_free(m);
+    free(in);
+    free(same);
+    free(moved);
+    test_tmpdir_free(other);
+    test_tmpdir_free(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("onnx_save");
@@ -383,6 +476,8 @@ int main(void)
     tcase_add_test(tc, save_refuses_the_input_file);
     tcase_add_test(tc, failed_save_leaves_nothing);
     tcase_add_test(tc, string_initializers_load_but_cannot_be_rewritten);
+    tcase_add_test(tc, external_data_follows_the_save);
+    tcase_add_test(tc, external_attribute_tensor_pins_the_folder);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
