@@ -140,81 +140,94 @@ lps_status lps_lpsgd_hparams_check(const lps_lpsgd_hparams *hp, lps_error *err)
     return st == LPS_OK ? LPS_OK : lps_error_prefix(err, "lpsgd gains");
 }
 
-/* Sum over a row of t_i^e for t_i = |x_i| / max|x| (written to scratch, then
- * raised in place), in double. */
-static double row_scaled_power_sum(const float *x, float *scratch, int64_t n, float inv_max,
-                                   float e)
+/* Independent partial sums: a double reduction is otherwise bound by the
+ * add latency (gcc does not reassociate it without -ffast-math). */
+#define SUM_LANES 4
+
+/* sum_i a_i * b_i in double (b_i taken as |b_i| when absolute is set). */
+static double dot_double(const float *a, const float *b, int64_t n, int absolute)
 {
-    for (int64_t i = 0; i < n; i++)
-        scratch[i] = fabsf(x[i]) * inv_max;
-    lps_pow_unit_inplace(scratch, n, e);
+    double acc[SUM_LANES] = {0};
+    int64_t i = 0;
+    for (; i + SUM_LANES <= n; i += SUM_LANES)
+        for (int k = 0; k < SUM_LANES; k++) {
+            float bk = absolute ? fabsf(b[i + k]) : b[i + k];
+            acc[k] += (double)a[i + k] * bk;
+        }
+    for (; i < n; i++)
+        acc[0] += (double)a[i] * (absolute ? fabsf(b[i]) : b[i]);
     double sum = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        sum += scratch[i];
+    for (int k = 0; k < SUM_LANES; k++)
+        sum += acc[k];
     return sum;
 }
 
+/* With t_i = |x_i| / max|x|: writes y_i = t_i^(q-1) to y and returns
+ * sum_i t_i^q = sum_i y_i t_i in double. One power per element serves both
+ * the q-norm and, for the latent update, u itself. */
+static double row_power_sum(const float *x, float *y, int64_t n, float inv_max, float q_minus_1)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = fabsf(x[i]) * inv_max;
+    lps_pow_unit_inplace(y, n, q_minus_1);
+    return dot_double(y, x, n, 1) * inv_max;
+}
+
 /* Momentum step on d(loss)/du = g * grad at active positions; writes the
- * search direction over grad_in_d (in place), adds d(loss)/dg to *dgain and
- * returns max |d|. */
+ * search direction to d (which may alias grad), stores d(loss)/dg in
+ * st->dgain[j] and returns max |d|. */
 static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int64_t j,
                            const float *grad, float *d)
 {
     const int64_t n = st->layout.row_len;
     const float g = st->gain[j];
     const float mu = hp->momentum;
-    const float *u = st->u + j * n;
     const uint8_t *mask = st->mask + j * n;
     float *mom = st->momentum + j * n;
-    double dg = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        d[i] = mask[i] ? grad[i] : 0.0f;
+    st->dgain[j] = (float)dot_double(st->u + j * n, d, n, 0);
     float dmax = 0.0f;
     for (int64_t i = 0; i < n; i++) {
-        float gr = mask[i] ? grad[i] : 0.0f;
-        dg += (double)u[i] * gr;
-        float raw = g * gr;
+        float raw = g * d[i];
         float b = mask[i] ? mu * mom[i] + raw : 0.0f;
         mom[i] = b;
         float di = hp->nesterov ? raw + mu * b : b;
         d[i] = di;
-        dmax = fmaxf(dmax, fabsf(di));
+        float ad = fabsf(di);
+        dmax = ad > dmax ? ad : dmax; /* not fmaxf: a libm call without -ffinite-math */
     }
-    st->dgain[j] = (float)dg;
     return dmax;
 }
 
 /* The LpSGD update of row j given its direction d (overwritten with the
- * pre-normalisation x). */
+ * pre-normalisation x). u serves as scratch until its final write. */
 static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float dmax)
 {
     const int64_t n = st->layout.row_len;
     const double q = st->q;
-    float *u = st->u + j * n; /* free as scratch until the final write */
+    const float q_minus_1 = (float)(q - 1.0);
+    float *u = st->u + j * n;
     float *v = st->v + j * n;
     float c = 0.0f; /* lr / ||d||_q */
     if (dmax > 0.0f) {
-        double s = row_scaled_power_sum(d, u, n, 1.0f / dmax, (float)q);
+        double s = row_power_sum(d, u, n, 1.0f / dmax, q_minus_1);
         c = (float)((double)lr / ((double)dmax * pow(s, 1.0 / q)));
     }
     float xmax = 0.0f;
     for (int64_t i = 0; i < n; i++) {
         float x = (1.0f - lr) * v[i] - c * d[i];
         d[i] = x;
-        xmax = fmaxf(xmax, fabsf(x));
+        float ax = fabsf(x);
+        xmax = ax > xmax ? ax : xmax;
     }
     if (xmax == 0.0f) {
         /* Only an all-zero v with no gradient gets here: the row is dead. */
         memset(u, 0, (size_t)n * sizeof *u);
         return;
     }
-    /* y = t^(q-1) with t = |x| / xmax serves both the norm (sum t^q =
-     * sum y t) and u = y * S^(-1/p), saving a second power per element. */
-    const float inv_max = 1.0f / xmax;
-    for (int64_t i = 0; i < n; i++)
-        u[i] = fabsf(d[i]) * inv_max;
-    lps_pow_unit_inplace(u, n, (float)(q - 1.0));
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        s += (double)u[i] * (fabsf(d[i]) * inv_max);
+    /* u = sign(x) (|x| / ||x||_q)^(q-1) = sign(x) y S^(-(q-1)/q), (q-1)/q = 1/p */
+    double s = row_power_sum(d, u, n, 1.0f / xmax, q_minus_1);
     const float inv_norm = (float)(1.0 / ((double)xmax * pow(s, 1.0 / q)));
     const float u_scale = (float)pow(s, -1.0 / st->p);
     for (int64_t i = 0; i < n; i++) {
