@@ -239,6 +239,32 @@ START_TEST(from_tensors_validates)
 }
 END_TEST
 
+START_TEST(shape_check_allows_squeeze_and_flatten_only)
+{
+    lps_tensor samples = {0};
+    lps_dataset ds;
+    lps_error err = {0};
+    int64_t dims[] = {1, 3, 4, 2};
+    ck_assert_int_eq(lps_tensor_alloc(&samples, LPS_DT_UINT8, 4, dims, &err), LPS_OK);
+    ck_assert_int_eq(lps_dataset_from_tensors(&ds, "chw", &samples, NULL, NULL, &err), LPS_OK);
+    int64_t same[] = {3, 4, 2};
+    int64_t batched_one[] = {1, 3, 1, 4, 2};
+    int64_t flat[] = {24};
+    int64_t permuted[] = {4, 2, 3};
+    int64_t bigger[] = {3, 4, 3};
+    int64_t dynamic[] = {3, -1, 2};
+    ck_assert_int_eq(lps_dataset_check_shape(&ds, 3, same, &err), LPS_OK);
+    ck_assert_int_eq(lps_dataset_check_shape(&ds, 5, batched_one, &err), LPS_OK);
+    ck_assert_int_eq(lps_dataset_check_shape(&ds, 1, flat, &err), LPS_OK);
+    ck_assert_int_eq(lps_dataset_check_shape(&ds, 3, permuted, &err), LPS_ERR_INVALID);
+    ck_assert_error(err, LPS_ERR_INVALID, "chw: sample shape [3, 4, 2]");
+    ck_assert_error(err, LPS_ERR_INVALID, "[4, 2, 3]");
+    ck_assert_int_eq(lps_dataset_check_shape(&ds, 3, bigger, &err), LPS_ERR_INVALID);
+    ck_assert_int_eq(lps_dataset_check_shape(&ds, 3, dynamic, &err), LPS_ERR_INVALID);
+    lps_dataset_release(&ds);
+}
+END_TEST
+
 START_TEST(rng_below_stays_in_range)
 {
     lps_rng rng;
@@ -264,6 +290,7 @@ int main(void)
     tcase_add_test(tc, shuffle_is_deterministic_and_a_permutation);
     tcase_add_test(tc, partial_last_batch_is_kept);
     tcase_add_test(tc, from_tensors_validates);
+    tcase_add_test(tc, shape_check_allows_squeeze_and_flatten_only);
     tcase_add_test(tc, rng_below_stays_in_range);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

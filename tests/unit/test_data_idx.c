@@ -175,6 +175,16 @@ START_TEST(idx_malformed_files_name_the_file)
     expect_idx_failure(path, NULL, 0, LPS_ERR_INVALID, "short IDX payload");
     expect_idx_failure(path, NULL, 0, LPS_ERR_INVALID, path);
 
+    /* A gzip stream cut short is corrupt data, not a short file. */
+    char gz[TEST_PATH_MAX];
+    test_write(gz, dir, "cut.idx.gz", buf, n, 1);
+    FILE *f = fopen(gz, "rb");
+    unsigned char packed[256];
+    size_t packed_len = fread(packed, 1, sizeof packed, f);
+    fclose(f);
+    test_write(path, dir, "cut.idx.gz", packed, packed_len - 6, 0);
+    expect_idx_failure(path, NULL, 0, LPS_ERR_INVALID, "corrupt gzip data");
+
     test_write(path, dir, "header.idx", buf, 6, 0);
     expect_idx_failure(path, NULL, 0, LPS_ERR_INVALID, "short IDX header");
 
