@@ -15,7 +15,7 @@
 #define LEAKY_RELU_DEFAULT_ALPHA 0.01f
 /* Clip takes its bounds from inputs 1 and 2 instead of attributes from this opset. */
 #define CLIP_INPUT_BOUNDS_OPSET 11
-enum { CLIP_IN_MIN = 1, CLIP_IN_MAX = 2 };
+enum { UNARY_IN_X = 0, CLIP_IN_MIN = 1, CLIP_IN_MAX = 2 };
 
 typedef struct unary_params {
     float alpha;      /* LeakyRelu slope for x <= 0 */
@@ -293,40 +293,125 @@ static lps_status unary_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_t
     return LPS_OK;
 }
 
-/* Only the data input carries a gradient (not Clip's bounds). */
-#define UNARY_DIFFERENTIABLE 0x1u
 /* Clip: data plus optional min and max from opset 11. */
 #define CLIP_MAX_INPUTS 3
 
 const lps_op_def lps_op_def_relu = {
-    "Relu", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, 1, 1, 1, UNARY_DIFFERENTIABLE,
-    unary_prepare, unary_shape, unary_forward, unary_backward,
+    .name = "Relu",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << UNARY_IN_X,
+    .prepare = unary_prepare,
+    .shape = unary_shape,
+    .forward = unary_forward,
+    .backward = unary_backward,
 };
+
 const lps_op_def lps_op_def_leaky_relu = {
-    "LeakyRelu", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, 1, 1, 1, UNARY_DIFFERENTIABLE,
-    unary_prepare, unary_shape, unary_forward, unary_backward,
+    .name = "LeakyRelu",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << UNARY_IN_X,
+    .prepare = unary_prepare,
+    .shape = unary_shape,
+    .forward = unary_forward,
+    .backward = unary_backward,
 };
+
 const lps_op_def lps_op_def_sigmoid = {
-    "Sigmoid", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, 1, 1, 1, UNARY_DIFFERENTIABLE,
-    unary_prepare, unary_shape, unary_forward, unary_backward,
+    .name = "Sigmoid",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << UNARY_IN_X,
+    .prepare = unary_prepare,
+    .shape = unary_shape,
+    .forward = unary_forward,
+    .backward = unary_backward,
 };
+
 const lps_op_def lps_op_def_tanh = {
-    "Tanh", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, 1, 1, 1, UNARY_DIFFERENTIABLE,
-    unary_prepare, unary_shape, unary_forward, unary_backward,
+    .name = "Tanh",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << UNARY_IN_X,
+    .prepare = unary_prepare,
+    .shape = unary_shape,
+    .forward = unary_forward,
+    .backward = unary_backward,
 };
+
 const lps_op_def lps_op_def_exp = {
-    "Exp", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, 1, 1, 1, UNARY_DIFFERENTIABLE,
-    unary_prepare, unary_shape, unary_forward, unary_backward,
+    .name = "Exp",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << UNARY_IN_X,
+    .prepare = unary_prepare,
+    .shape = unary_shape,
+    .forward = unary_forward,
+    .backward = unary_backward,
 };
+
 const lps_op_def lps_op_def_neg = {
-    "Neg", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, 1, 1, 1, UNARY_DIFFERENTIABLE,
-    unary_prepare, unary_shape, unary_forward, unary_backward,
+    .name = "Neg",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << UNARY_IN_X,
+    .prepare = unary_prepare,
+    .shape = unary_shape,
+    .forward = unary_forward,
+    .backward = unary_backward,
 };
+
 const lps_op_def lps_op_def_sqrt = {
-    "Sqrt", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, 1, 1, 1, UNARY_DIFFERENTIABLE,
-    unary_prepare, unary_shape, unary_forward, unary_backward,
+    .name = "Sqrt",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << UNARY_IN_X,
+    .prepare = unary_prepare,
+    .shape = unary_shape,
+    .forward = unary_forward,
+    .backward = unary_backward,
 };
+
 const lps_op_def lps_op_def_clip = {
-    "Clip", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, CLIP_MAX_INPUTS, 1, 1, UNARY_DIFFERENTIABLE,
-    unary_prepare, unary_shape, unary_forward, unary_backward,
+    .name = "Clip",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = CLIP_MAX_INPUTS,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << UNARY_IN_X, /* not the bounds */
+    .prepare = unary_prepare,
+    .shape = unary_shape,
+    .forward = unary_forward,
+    .backward = unary_backward,
 };

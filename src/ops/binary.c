@@ -16,6 +16,8 @@ typedef enum binary_kind { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } binary_kind;
 
 /* Operand order in the broadcast iteration: output first, then A and B. */
 enum { OPD_Y, OPD_A, OPD_B, OPD_COUNT };
+/* Input positions of the node. */
+enum { BIN_IN_A, BIN_IN_B };
 
 /* Backward builds the per-element gradient terms of a row in stack chunks
  * of this many floats before adding them into din (summing when din
@@ -283,21 +285,62 @@ static lps_status binary_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_
     return LPS_OK;
 }
 
-#define BINARY_DIFFERENTIABLE 0x3u
-
 const lps_op_def lps_op_def_add = {
-    "Add", LPS_OPSET_MIN, LPS_OPSET_MAX, 2, 2, 1, 1, BINARY_DIFFERENTIABLE,
-    binary_prepare, binary_shape, binary_forward, binary_backward,
+    .name = "Add",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = (1u << BIN_IN_A) | (1u << BIN_IN_B),
+    .prepare = binary_prepare,
+    .shape = binary_shape,
+    .forward = binary_forward,
+    .backward = binary_backward,
 };
+
 const lps_op_def lps_op_def_sub = {
-    "Sub", LPS_OPSET_MIN, LPS_OPSET_MAX, 2, 2, 1, 1, BINARY_DIFFERENTIABLE,
-    binary_prepare, binary_shape, binary_forward, binary_backward,
+    .name = "Sub",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = (1u << BIN_IN_A) | (1u << BIN_IN_B),
+    .prepare = binary_prepare,
+    .shape = binary_shape,
+    .forward = binary_forward,
+    .backward = binary_backward,
 };
+
 const lps_op_def lps_op_def_mul = {
-    "Mul", LPS_OPSET_MIN, LPS_OPSET_MAX, 2, 2, 1, 1, BINARY_DIFFERENTIABLE,
-    binary_prepare, binary_shape, binary_forward, binary_backward,
+    .name = "Mul",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = (1u << BIN_IN_A) | (1u << BIN_IN_B),
+    .prepare = binary_prepare,
+    .shape = binary_shape,
+    .forward = binary_forward,
+    .backward = binary_backward,
 };
+
 const lps_op_def lps_op_def_div = {
-    "Div", LPS_OPSET_MIN, LPS_OPSET_MAX, 2, 2, 1, 1, BINARY_DIFFERENTIABLE,
-    binary_prepare, binary_shape, binary_forward, binary_backward,
+    .name = "Div",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = (1u << BIN_IN_A) | (1u << BIN_IN_B),
+    .prepare = binary_prepare,
+    .shape = binary_shape,
+    .forward = binary_forward,
+    .backward = binary_backward,
 };

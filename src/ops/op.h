@@ -32,7 +32,7 @@
 #include "lpsparsify/tensor.h"
 
 typedef enum lps_op_kind {
-    /* element-wise, src/ops/elementwise.c and activation.c */
+    /* element-wise, src/ops/binary.c and activation.c */
     LPS_OP_ADD,
     LPS_OP_SUB,
     LPS_OP_MUL,

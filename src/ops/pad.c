@@ -452,6 +452,16 @@ cleanup:
 }
 
 const lps_op_def lps_op_def_pad = {
-    "Pad", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, PAD_MAX_INPUTS, 1, 1, 0x1u,
-    pad_prepare, pad_shape, pad_forward, pad_backward,
+    .name = "Pad",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = PAD_MAX_INPUTS,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << PAD_IN_DATA,
+    .prepare = pad_prepare,
+    .shape = pad_shape,
+    .forward = pad_forward,
+    .backward = pad_backward,
 };

@@ -12,7 +12,7 @@
 #include "ops/op.h"
 
 #define REDUCE_AXES_INPUT_OPSET 18
-enum { REDUCE_IN_AXES = 1, REDUCE_MAX_INPUTS = 2 };
+enum { REDUCE_IN_DATA = 0, REDUCE_IN_AXES = 1, REDUCE_MAX_INPUTS = 2 };
 
 typedef struct reduce_params {
     bool keepdims;
@@ -188,6 +188,16 @@ static lps_status reduce_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_
 }
 
 const lps_op_def lps_op_def_reduce_mean = {
-    "ReduceMean", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, REDUCE_MAX_INPUTS, 1, 1, 0x1u,
-    reduce_prepare, reduce_shape, reduce_forward, reduce_backward,
+    .name = "ReduceMean",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = REDUCE_MAX_INPUTS,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << REDUCE_IN_DATA,
+    .prepare = reduce_prepare,
+    .shape = reduce_shape,
+    .forward = reduce_forward,
+    .backward = reduce_backward,
 };

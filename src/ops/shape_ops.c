@@ -16,7 +16,7 @@
 #define SHAPE_SLICE_OPSET 15
 /* Unsqueeze/Squeeze take axes from input 1 instead of an attribute from this opset. */
 #define AXES_INPUT_OPSET 13
-enum { AXES_INPUT = 1 };
+enum { AXES_OP_DATA = 0, AXES_INPUT = 1 };
 
 /* Checks that input index exists and has a fixed-size element type. */
 static lps_status expect_sized(const lps_op_node *op, const lps_tensor *t, int index,
@@ -132,8 +132,18 @@ static lps_status shape_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
 }
 
 const lps_op_def lps_op_def_shape = {
-    "Shape", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, 1, 1, 1, 0u,
-    shape_prepare, shape_shape, shape_forward, NULL,
+    .name = "Shape",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 0u,
+    .prepare = shape_prepare,
+    .shape = shape_shape,
+    .forward = shape_forward,
+    .backward = NULL,
 };
 
 /* ---- Gather ------------------------------------------------------------ */
@@ -287,8 +297,18 @@ static lps_status gather_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_
 }
 
 const lps_op_def lps_op_def_gather = {
-    "Gather", LPS_OPSET_MIN, LPS_OPSET_MAX, 2, 2, 1, 1, 0x1u,
-    gather_prepare, gather_shape, gather_forward, gather_backward,
+    .name = "Gather",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 2,
+    .max_inputs = 2,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << GATHER_DATA,
+    .prepare = gather_prepare,
+    .shape = gather_shape,
+    .forward = gather_forward,
+    .backward = gather_backward,
 };
 
 /* ---- Unsqueeze and Squeeze --------------------------------------------- */
@@ -465,11 +485,31 @@ static lps_status copy_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
 #define AXES_OP_MAX_INPUTS 2
 
 const lps_op_def lps_op_def_unsqueeze = {
-    "Unsqueeze", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, AXES_OP_MAX_INPUTS, 1, 1, 0x1u,
-    unsqueeze_prepare, unsqueeze_shape, copy_forward, copy_backward,
+    .name = "Unsqueeze",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = AXES_OP_MAX_INPUTS,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << AXES_OP_DATA,
+    .prepare = unsqueeze_prepare,
+    .shape = unsqueeze_shape,
+    .forward = copy_forward,
+    .backward = copy_backward,
 };
 
 const lps_op_def lps_op_def_squeeze = {
-    "Squeeze", LPS_OPSET_MIN, LPS_OPSET_MAX, 1, AXES_OP_MAX_INPUTS, 1, 1, 0x1u,
-    squeeze_prepare, squeeze_shape, copy_forward, copy_backward,
+    .name = "Squeeze",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = AXES_OP_MAX_INPUTS,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u << AXES_OP_DATA,
+    .prepare = squeeze_prepare,
+    .shape = squeeze_shape,
+    .forward = copy_forward,
+    .backward = copy_backward,
 };
