@@ -209,7 +209,7 @@ static lps_status splice_graph(splice *s, const uint8_t *buf, const wire_field *
     wire_field f;
     while (ok && pos < glen) {
         if (!wire_next_field(g, glen, &pos, &f)) {
-            st = lps_fail(err, LPS_ERR_INVALID, "%s: graph is not well-formed protobuf", s->m->path);
+            st = lps_fail(err, LPS_ERR_RUNTIME, "%s: graph bytes no longer parse", s->m->path);
             goto cleanup;
         }
         if (f.number > ONNX_FIELD_GRAPH_INITIALIZER)

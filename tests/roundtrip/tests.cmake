@@ -6,6 +6,9 @@ add_executable(roundtrip_all ${CMAKE_CURRENT_LIST_DIR}/roundtrip_all.c)
 target_link_libraries(roundtrip_all PRIVATE lpsparsify)
 add_test(NAME roundtrip_testdata
          COMMAND roundtrip_all ${LPS_ONNX_TESTDATA} ${LPS_ONNX_TESTDATA_MIN_MODELS})
+# The same models with every initializer rewritten through the splice.
+add_test(NAME roundtrip_rewrite_testdata
+         COMMAND roundtrip_all --rewrite ${LPS_ONNX_TESTDATA} ${LPS_ONNX_TESTDATA_MIN_MODELS})
 
 # Modify one initializer, save (dense, sparse, auto), reload and compare;
 # then the reference ONNX checker must accept every saved file.
