@@ -6,11 +6,13 @@
 
 #include "sparsity/unitpow.h"
 
+/* Nonzero when row j is the contiguous run [j * row_len, (j+1) * row_len). */
 static int rows_contiguous(const lps_row_layout *l)
 {
     return l->elem_stride == 1 && l->row_stride == l->row_len;
 }
 
+/* Nonzero when unit j is column j of a row-major [row_len, n_rows] tensor. */
 static int columns_contiguous(const lps_row_layout *l)
 {
     return l->row_stride == 1 && l->elem_stride == l->n_rows;

@@ -29,6 +29,7 @@ typedef struct member {
     int64_t numel;
 } member;
 
+/* Allocates the histograms; LPS_ERR_NOMEM leaves s holding nothing. */
 static lps_status selector_init(selector *s, lps_error *err)
 {
     s->high = calloc(KEY_HIGH_BUCKETS, sizeof *s->high);
@@ -41,6 +42,7 @@ static lps_status selector_init(selector *s, lps_error *err)
     return LPS_OK;
 }
 
+/* Releases the histograms of an initialised selector. */
 static void selector_free(selector *s)
 {
     free(s->high);
@@ -56,6 +58,7 @@ static uint32_t key_of(float x, int largest)
     return largest ? KEY_ABS_MASK - bits : bits;
 }
 
+/* Whether a position with mask value m takes part in a selection over cand. */
 static int is_candidate(uint8_t m, int cand)
 {
     return cand == CAND_ANY || m == cand;
@@ -162,11 +165,13 @@ void lps_prune_count(const lps_prune_tensor *ts, int n, int64_t *zeros, int64_t 
     *total = all;
 }
 
+/* Whether the tensor is projected alone rather than in the global pool. */
 static int own_group(const lps_prune_tensor *t, lps_prune_allocation alloc)
 {
     return alloc == LPS_ALLOC_PER_LAYER || t->target != LPS_PRUNE_GLOBAL_TARGET;
 }
 
+/* The tensor's own target, or the global one. */
 static double target_of(const lps_prune_tensor *t, double global_target)
 {
     return t->target == LPS_PRUNE_GLOBAL_TARGET ? global_target : t->target;

@@ -51,7 +51,7 @@ static inline vec_f log2_unit(vec_f t)
 static inline vec_f exp2_nonpositive(vec_f x)
 {
     vec_i flush = x < EXP2_MIN_ARG;
-    x = select_f(flush, x - x + EXP2_MIN_ARG, x);
+    x = select_f(flush, (vec_f){0} + EXP2_MIN_ARG, x);
     /* 0.5 - x > 0, so truncation is floor and n = round(x). */
     vec_i n = -__builtin_convertvector(0.5f - x, vec_i);
     vec_f y = (x - __builtin_convertvector(n, vec_f)) * LN2_F;

@@ -54,6 +54,7 @@ static lps_status check_row(int64_t b, int64_t classes, const int64_t *labels, d
     return LPS_OK;
 }
 
+/* Sets n floats to 0.0f. */
 static void zero_floats(float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)

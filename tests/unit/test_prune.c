@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sparsity/lpsgd.h"
 #include "sparsity/prune.h"
 
 /* Three tensors: a [20, 30] unit-major, a [30, 10] column-major (Gemm
@@ -369,6 +370,37 @@ START_TEST(gmp_schedule_and_update)
 }
 END_TEST
 
+START_TEST(lpsgd_tensor_through_the_packed_view)
+{
+    /* Gemm transB=0 weight [in = 30, out = 10]: LpSGD keeps it in row order;
+     * the prune view uses the packed layout and export lands in tensor layout. */
+    int64_t dims[2] = {30, 10};
+    float w[N1], latent[N1], out[N1];
+    unsigned seed = 21u;
+    for (int i = 0; i < N1; i++)
+        w[i] = frand(&seed);
+    lps_lpsgd_state st;
+    ck_assert_int_eq(lps_lpsgd_init(&st, w, lps_rows_column_major(dims), N1, 1.2, NULL), LPS_OK);
+    lps_lpsgd_latent_weight(&st, latent);
+    lps_prune_tensor t = {.name = "fc", .layout = lps_lpsgd_packed_layout(&st), .numel = N1,
+                          .weight = latent, .mask = st.mask, .target = LPS_PRUNE_GLOBAL_TARGET};
+    ck_assert_int_eq(lps_magnitude_prune(&t, 1, 0.7, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    lps_lpsgd_export(&st, out);
+    int zeros = 0;
+    float min_kept = INFINITY, max_pruned = 0.0f;
+    for (int i = 0; i < N1; i++) {
+        zeros += out[i] == 0.0f;
+        if (out[i] == 0.0f)
+            max_pruned = fmaxf(max_pruned, fabsf(w[i]));
+        else
+            min_kept = fminf(min_kept, fabsf(w[i]));
+    }
+    ck_assert_int_eq(zeros, 210);
+    ck_assert_float_ge(min_kept, max_pruned); /* the same weights, in tensor layout */
+    lps_lpsgd_free(&st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("prune");
@@ -386,6 +418,7 @@ int main(void)
     tcase_add_test(tc, grow_fraction_adapts_toward_target);
     tcase_add_test(tc, semi_pruning_run_then_projection);
     tcase_add_test(tc, gmp_schedule_and_update);
+    tcase_add_test(tc, lpsgd_tensor_through_the_packed_view);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
