@@ -1,5 +1,6 @@
-/* Movement ops: shapes and values of Flatten, Reshape, Identity, Transpose
- * and Concat, and their finite-difference gradients. */
+/* Movement ops: shapes and values of Flatten, Reshape, Identity, Transpose,
+ * Concat, Dropout (inference and seeded training masks) and Constant, and
+ * finite-difference gradients of the differentiable ones. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +335,236 @@ START_TEST(concat_gradient)
 }
 END_TEST
 
+#define DROP_OPSET_FLOAT_MASK 7
+#define DROP_OPSET_BOOL_MASK 10
+#define DROP_OPSET_INPUTS 13
+#define DROP_SEED 42
+#define DROP_N 1000
+/* Kept fraction of DROP_N draws at ratio 0.5 stays inside this band. */
+#define DROP_KEEP_LO 0.4
+#define DROP_KEEP_HI 0.6
+
+/* Dropout with ratio/training_mode inputs (opset 12+), two outputs. */
+static lps_node *dropout_node(int n_inputs)
+{
+    return test_node_new("Dropout", n_inputs, 2);
+}
+
+START_TEST(dropout_inference_is_identity)
+{
+    int64_t d[] = {2, 3}, one = 1;
+    float half = 0.5f;
+    uint8_t yes = 1;
+    lps_tensor *x = test_tensor_random(2, d, -1, 1, 1);
+    lps_tensor *in[3] = {x, test_tensor_from(LPS_DT_FLOAT, 0, &one, &half),
+                         test_tensor_from(LPS_DT_BOOL, 0, &one, &yes)};
+    const float ones[6] = {1, 1, 1, 1, 1, 1};
+    const uint8_t all_true[6] = {1, 1, 1, 1, 1, 1};
+    lps_tensor out[2] = {{0}};
+    lps_error err;
+    /* opset 7: ratio attribute, float mask */
+    lps_node *n = dropout_node(1);
+    test_node_attr_float(n, "ratio", 0.3f);
+    ck_assert_int_eq(test_op_forward(n, DROP_OPSET_FLOAT_MASK, in, out, 2, &err), LPS_OK);
+    test_expect_floats(&out[0], lps_tensor_f32(x), 6, MOVE_FWD_TOL);
+    test_expect_floats(&out[1], ones, 6, MOVE_FWD_TOL);
+    /* opset 10: bool mask */
+    ck_assert_int_eq(test_op_forward(n, DROP_OPSET_BOOL_MASK, in, out, 2, &err), LPS_OK);
+    ck_assert_int_eq(out[1].dtype, LPS_DT_BOOL);
+    ck_assert_mem_eq(out[1].data, all_true, sizeof all_true);
+    /* the ratio attribute is gone from opset 12 */
+    ck_assert_int_eq(test_op_forward(n, DROP_OPSET_INPUTS, in, out, 2, &err), LPS_ERR_UNSUPPORTED);
+    test_node_free(n);
+    /* opset 13, training_mode=false: inference */
+    n = dropout_node(3);
+    *(uint8_t *)in[2]->data = 0;
+    ck_assert_int_eq(test_op_forward(n, DROP_OPSET_INPUTS, in, out, 2, &err), LPS_OK);
+    test_expect_floats(&out[0], lps_tensor_f32(x), 6, MOVE_FWD_TOL);
+    ck_assert_mem_eq(out[1].data, all_true, sizeof all_true);
+    /* training_mode=true outside training: refused unless ratio is 0 */
+    *(uint8_t *)in[2]->data = 1;
+    ck_assert_int_eq(test_op_forward(n, DROP_OPSET_INPUTS, in, out, 2, &err),
+                     LPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "training_mode"));
+    lps_tensor_f32(in[1])[0] = 0.0f;
+    ck_assert_int_eq(test_op_forward(n, DROP_OPSET_INPUTS, in, out, 2, &err), LPS_OK);
+    test_expect_floats(&out[0], lps_tensor_f32(x), 6, MOVE_FWD_TOL);
+    /* training_mode=false does not stop dropout in a training run */
+    *(uint8_t *)in[2]->data = 0;
+    lps_tensor_f32(in[1])[0] = 0.5f;
+    ck_assert_int_eq(test_op_forward_mode(n, DROP_OPSET_INPUTS, true, DROP_SEED, in, out, 2, &err),
+                     LPS_OK);
+    ck_assert(memcmp(out[1].data, all_true, sizeof all_true) != 0);
+    /* ratio as an input before opset 12 is malformed */
+    ck_assert_int_eq(test_op_forward(n, DROP_OPSET_BOOL_MASK, in, out, 2, &err), LPS_ERR_INVALID);
+    test_node_free(n);
+    for (int j = 0; j < 2; j++)
+        lps_tensor_release(&out[j]);
+    for (int i = 0; i < 3; i++)
+        lps_tensor_free(in[i]);
+}
+END_TEST
+
+START_TEST(dropout_training_masks)
+{
+    int64_t d[] = {DROP_N}, one = 1;
+    float half = 0.5f;
+    lps_tensor *in[2] = {test_tensor_random(1, d, 0.5f, 1.5f, 1),
+                         test_tensor_from(LPS_DT_FLOAT, 0, &one, &half)};
+    lps_node *n = dropout_node(2);
+    lps_tensor a[2] = {{0}}, b[2] = {{0}}, c[2] = {{0}};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward_mode(n, DROP_OPSET_INPUTS, true, DROP_SEED, in, a, 2, &err),
+                     LPS_OK);
+    const float *x = lps_tensor_f32(in[0]), *y = lps_tensor_f32(&a[0]);
+    const uint8_t *mask = a[1].data;
+    int kept = 0;
+    for (int i = 0; i < DROP_N; i++) {
+        ck_assert_float_eq_tol(y[i], mask[i] ? 2.0f * x[i] : 0.0f, 1e-6f);
+        kept += mask[i];
+    }
+    ck_assert_msg(kept > DROP_KEEP_LO * DROP_N && kept < DROP_KEEP_HI * DROP_N, "kept %d", kept);
+    /* same seed, same mask; another seed, another mask */
+    ck_assert_int_eq(test_op_forward_mode(n, DROP_OPSET_INPUTS, true, DROP_SEED, in, b, 2, &err),
+                     LPS_OK);
+    ck_assert_mem_eq(b[1].data, mask, DROP_N);
+    ck_assert_int_eq(
+        test_op_forward_mode(n, DROP_OPSET_INPUTS, true, DROP_SEED + 1, in, c, 2, &err), LPS_OK);
+    ck_assert(memcmp(c[1].data, mask, DROP_N) != 0);
+    /* ratio 0 keeps everything; ratio 1 is rejected */
+    lps_tensor_f32(in[1])[0] = 0.0f;
+    ck_assert_int_eq(test_op_forward_mode(n, DROP_OPSET_INPUTS, true, DROP_SEED, in, c, 2, &err),
+                     LPS_OK);
+    test_expect_floats(&c[0], x, DROP_N, MOVE_FWD_TOL);
+    lps_tensor_f32(in[1])[0] = 1.0f;
+    ck_assert_int_eq(test_op_forward_mode(n, DROP_OPSET_INPUTS, true, DROP_SEED, in, c, 2, &err),
+                     LPS_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.msg, "ratio"));
+    for (int j = 0; j < 2; j++) {
+        lps_tensor_release(&a[j]);
+        lps_tensor_release(&b[j]);
+        lps_tensor_release(&c[j]);
+    }
+    test_node_free(n);
+    lps_tensor_free(in[0]);
+    lps_tensor_free(in[1]);
+}
+END_TEST
+
+START_TEST(dropout_gradient)
+{
+    int64_t d[] = {4, 5}, one = 1;
+    float ratio = 0.3f;
+    lps_tensor *in[2] = {test_tensor_random(2, d, -1, 1, 1),
+                         test_tensor_from(LPS_DT_FLOAT, 0, &one, &ratio)};
+    gradcheck_tol tol = gradcheck_default_tol();
+    char why[256] = "";
+    lps_node *n = dropout_node(2);
+    for (int training = 0; training < 2; training++) {
+        tol.training = training;
+        ck_assert_msg(gradcheck_op(n, DROP_OPSET_INPUTS, in, 2, 0x1u, tol, why, sizeof why),
+                      "training=%d: %s", training, why);
+    }
+    test_node_free(n);
+    n = test_node_new("Dropout", 1, 1);
+    test_node_attr_float(n, "ratio", 0.6f);
+    ck_assert_msg(gradcheck_op(n, DROP_OPSET_FLOAT_MASK, in, 1, 0x1u, tol, why, sizeof why), "%s",
+                  why);
+    test_node_free(n);
+    lps_tensor_free(in[0]);
+    lps_tensor_free(in[1]);
+}
+END_TEST
+
+#define CONSTANT_OPSET_OLD 9
+#define CONSTANT_OPSET_SPARSE 11
+#define CONSTANT_OPSET_TYPED 13
+
+/* Runs a Constant node and returns its output (caller releases). */
+static lps_status run_constant(lps_node *n, int64_t opset, lps_tensor *out, lps_error *err)
+{
+    return test_op_forward(n, opset, NULL, out, 1, err);
+}
+
+START_TEST(constant_value_tensor)
+{
+    int64_t d[] = {2, 2}, di[] = {3};
+    const float v[] = {1, 2, 3, 4};
+    const int64_t vi[] = {5, -6, 7};
+    lps_tensor *t = test_tensor_from(LPS_DT_FLOAT, 2, d, v);
+    lps_tensor *ti = test_tensor_from(LPS_DT_INT64, 1, di, vi);
+    lps_tensor out = {0};
+    lps_error err;
+    lps_node *n = test_node_new("Constant", 0, 1);
+    test_node_attr_tensor(n, "value", t);
+    ck_assert_int_eq(run_constant(n, CONSTANT_OPSET_OLD, &out, &err), LPS_OK);
+    test_expect_shape(&out, 2, d);
+    test_expect_floats(&out, v, 4, MOVE_FWD_TOL);
+    test_node_free(n);
+    n = test_node_new("Constant", 0, 1);
+    test_node_attr_tensor(n, "value", ti);
+    ck_assert_int_eq(run_constant(n, CONSTANT_OPSET_TYPED, &out, &err), LPS_OK);
+    test_expect_int64s(&out, vi, 3);
+    test_node_free(n);
+    /* sparse_value (densified by the loader) from opset 11 */
+    n = test_node_new("Constant", 0, 1);
+    test_node_attr_tensor(n, "sparse_value", t);
+    n->attrs[0].type = LPS_ATTR_SPARSE_TENSOR;
+    ck_assert_int_eq(run_constant(n, CONSTANT_OPSET_OLD, &out, &err), LPS_ERR_UNSUPPORTED);
+    ck_assert_int_eq(run_constant(n, CONSTANT_OPSET_SPARSE, &out, &err), LPS_OK);
+    test_expect_floats(&out, v, 4, MOVE_FWD_TOL);
+    test_node_free(n);
+    lps_tensor_release(&out);
+    lps_tensor_free(t);
+    lps_tensor_free(ti);
+}
+END_TEST
+
+START_TEST(constant_typed_attributes)
+{
+    const float fs[] = {0.5f, -1.5f};
+    const int64_t is[] = {3, 4, 5}, i1 = -9;
+    const float f1 = 2.5f;
+    int64_t d2[] = {2};
+    lps_tensor out = {0};
+    lps_error err;
+    lps_node *n = test_node_new("Constant", 0, 1);
+    test_node_attr_floats(n, "value_floats", fs, 2);
+    ck_assert_int_eq(run_constant(n, CONSTANT_OPSET_TYPED, &out, &err), LPS_OK);
+    test_expect_shape(&out, 1, d2);
+    test_expect_floats(&out, fs, 2, MOVE_FWD_TOL);
+    /* value_floats does not exist before opset 12 */
+    ck_assert_int_eq(run_constant(n, CONSTANT_OPSET_SPARSE, &out, &err), LPS_ERR_UNSUPPORTED);
+    test_node_free(n);
+    n = test_node_new("Constant", 0, 1);
+    test_node_attr_ints(n, "value_ints", is, 3);
+    ck_assert_int_eq(run_constant(n, CONSTANT_OPSET_TYPED, &out, &err), LPS_OK);
+    test_expect_int64s(&out, is, 3);
+    test_node_free(n);
+    n = test_node_new("Constant", 0, 1);
+    test_node_attr_int(n, "value_int", i1);
+    ck_assert_int_eq(run_constant(n, CONSTANT_OPSET_TYPED, &out, &err), LPS_OK);
+    ck_assert_int_eq(out.rank, 0);
+    test_expect_int64s(&out, &i1, 1);
+    test_node_free(n);
+    n = test_node_new("Constant", 0, 1);
+    test_node_attr_float(n, "value_float", f1);
+    ck_assert_int_eq(run_constant(n, CONSTANT_OPSET_TYPED, &out, &err), LPS_OK);
+    ck_assert_int_eq(out.rank, 0);
+    test_expect_floats(&out, &f1, 1, MOVE_FWD_TOL);
+    /* a second value attribute is malformed */
+    test_node_attr_int(n, "value_int", i1);
+    ck_assert_int_eq(run_constant(n, CONSTANT_OPSET_TYPED, &out, &err), LPS_ERR_INVALID);
+    test_node_free(n);
+    n = test_node_new("Constant", 0, 1);
+    test_node_attr_string(n, "value_string", "text");
+    ck_assert_int_eq(run_constant(n, CONSTANT_OPSET_TYPED, &out, &err), LPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "value_string"));
+    test_node_free(n);
+    lps_tensor_release(&out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("movement");
@@ -354,6 +585,13 @@ int main(void)
     tcase_add_test(tr, concat_int64_shapes);
     tcase_add_loop_test(tr, concat_gradient, 0, 4);
     suite_add_tcase(s, tr);
+    TCase *dc = tcase_create("dropout_constant");
+    tcase_add_test(dc, dropout_inference_is_identity);
+    tcase_add_test(dc, dropout_training_masks);
+    tcase_add_test(dc, dropout_gradient);
+    tcase_add_test(dc, constant_value_tensor);
+    tcase_add_test(dc, constant_typed_attributes);
+    suite_add_tcase(s, dc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
