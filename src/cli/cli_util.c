@@ -1,0 +1,56 @@
+#include "cli/cli_util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int lps_cli_report(const lps_error *err)
+{
+    fprintf(stderr, "%s: %s\n", LPS_PROGRAM, err->msg[0] ? err->msg : lps_status_name(err->status));
+    return lps_status_exit_code(err->status);
+}
+
+int lps_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char msg[LPS_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (cmd)
+        fprintf(stderr, "%s: %s: %s (see '%s %s --help')\n", LPS_PROGRAM, cmd, msg, LPS_PROGRAM, cmd);
+    else
+        fprintf(stderr, "%s: %s (see '%s --help')\n", LPS_PROGRAM, msg, LPS_PROGRAM);
+    return LPS_EXIT_USAGE;
+}
+
+int lps_cli_option_error(const char *cmd, int c, char **argv)
+{
+    /* For a missing value and for an unknown long option the offending
+     * element is the one just before optind; an unknown short option inside
+     * a cluster ("-xq") is only known through optopt. */
+    char opt[LPS_ERROR_MSG_MAX];
+    if (c == '?' && optopt)
+        snprintf(opt, sizeof opt, "-%c", optopt);
+    else
+        snprintf(opt, sizeof opt, "%s", optind > 0 ? argv[optind - 1] : "?");
+    if (c == ':')
+        return lps_cli_usage_error(cmd, "option '%s' needs a value", opt);
+    return lps_cli_usage_error(cmd, "unknown option '%s'", opt);
+}
+
+lps_status lps_cli_check_input_file(const char *path, lps_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return lps_fail(err, LPS_ERR_INVALID, "%s: is a folder, not a model file", path);
+    if (access(path, R_OK) != 0)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: %s", path, strerror(errno));
+    return LPS_OK;
+}
