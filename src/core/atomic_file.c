@@ -12,6 +12,8 @@
 /* Distinct temporary names tried before giving up (O_EXCL collisions only
  * happen when another writer targets the same file at the same moment). */
 #define TEMP_NAME_ATTEMPTS 100
+/* Room for "/." and ".tmp-<pid>-<attempt>" around dir and base. */
+#define TEMP_NAME_EXTRA 64
 /* Mode of a new file before the umask, as open(2) and fopen(3) use. */
 #define NEW_FILE_MODE 0666
 
@@ -33,7 +35,7 @@ static char *dir_of(const char *path, const char **base)
  * success returns the fd and stores the malloc'd name in *tmp_out. */
 static int create_temp(const char *dir, const char *base, char **tmp_out)
 {
-    size_t size = strlen(dir) + strlen(base) + 64;
+    size_t size = strlen(dir) + strlen(base) + TEMP_NAME_EXTRA;
     char *tmp = malloc(size);
     if (!tmp) {
         errno = ENOMEM;
