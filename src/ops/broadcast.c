@@ -80,20 +80,6 @@ void lps_bcast_begin(const lps_bcast *b, lps_bcast_cursor *c)
     memset(c, 0, sizeof *c);
 }
 
-void lps_bcast_next(const lps_bcast *b, lps_bcast_cursor *c)
-{
-    for (int d = b->rank - 2; d >= 0; d--) {
-        if (++c->index[d] < b->dims[d]) {
-            for (int k = 0; k < b->n_operands; k++)
-                c->offset[k] += b->strides[k][d];
-            return;
-        }
-        c->index[d] = 0;
-        for (int k = 0; k < b->n_operands; k++)
-            c->offset[k] -= b->strides[k][d] * (b->dims[d] - 1);
-    }
-}
-
 /* Sum of n floats. */
 static float sum_row(const float *x, int64_t n)
 {

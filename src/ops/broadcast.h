@@ -56,8 +56,21 @@ static inline int64_t lps_bcast_inner_stride(const lps_bcast *b, int k)
 /* Puts the cursor on row 0 (all offsets 0). */
 void lps_bcast_begin(const lps_bcast *b, lps_bcast_cursor *c);
 
-/* Moves the cursor to the next row (wraps to row 0 after the last). */
-void lps_bcast_next(const lps_bcast *b, lps_bcast_cursor *c);
+/* Moves the cursor to the next row (wraps to row 0 after the last). Inline
+ * because short rows (a trailing [K] broadcast) call it once per K elements. */
+static inline void lps_bcast_next(const lps_bcast *b, lps_bcast_cursor *c)
+{
+    for (int d = b->rank - 2; d >= 0; d--) {
+        if (++c->index[d] < b->dims[d]) {
+            for (int k = 0; k < b->n_operands; k++)
+                c->offset[k] += b->strides[k][d];
+            return;
+        }
+        c->index[d] = 0;
+        for (int k = 0; k < b->n_operands; k++)
+            c->offset[k] -= b->strides[k][d] * (b->dims[d] - 1);
+    }
+}
 
 /* dst (shape dst_rank/dst_dims) += scale * src (shape src_rank/src_dims)
  * summed over the dims along which dst broadcasts to src: the gradient of a
