@@ -11,8 +11,8 @@
 
 /* Output positions [*lo, *hi) of the last spatial dim whose tap k lands
  * inside the input; *off is the tap's input position at output 0. */
-static void tap_range(const lps_spatial_geom *g, const int64_t *k, int64_t *lo, int64_t *hi,
-                      int64_t *off)
+static inline void tap_range(const lps_spatial_geom *g, const int64_t *k, int64_t *lo,
+                             int64_t *hi, int64_t *off)
 {
     int last = g->n - 1;
     int64_t s = g->stride[last], in = g->in[last], out = g->out[last];
@@ -27,7 +27,7 @@ static void tap_range(const lps_spatial_geom *g, const int64_t *k, int64_t *lo, 
 
 /* Plane offset of tap k on the output line at outer position o (dims
  * 0..n-2), not counting the last dim; -1 when an outer dim is in padding. */
-static int64_t line_base(const lps_spatial_geom *g, const int64_t *k, const int64_t *o)
+static inline int64_t line_base(const lps_spatial_geom *g, const int64_t *k, const int64_t *o)
 {
     int64_t base = 0;
     for (int d = 0; d < g->n - 1; d++) {
@@ -56,18 +56,22 @@ void lps_im2col(const float *im, int64_t channels, const lps_spatial_geom *g, fl
                 int64_t base = line_base(g, k, o);
                 lps_spatial_next_pos(last, g->out, o);
                 if (base < 0) {
-                    memset(dst, 0, (size_t)out_last * sizeof *dst);
+                    for (int64_t j = 0; j < out_last; j++)
+                        dst[j] = 0.0f;
                     continue;
                 }
+                /* the pads at either end of a line are a few floats: plain loops beat memset */
                 const float *line_in = plane + base;
-                memset(dst, 0, (size_t)lo * sizeof *dst);
-                if (s == 1) {
-                    memcpy(dst + lo, line_in + off + lo, (size_t)(hi - lo) * sizeof *dst);
+                for (int64_t j = 0; j < lo; j++)
+                    dst[j] = 0.0f;
+                if (s == 1 && hi > lo) {
+                    memcpy(dst + lo, line_in + (off + lo), (size_t)(hi - lo) * sizeof *dst);
                 } else {
                     for (int64_t j = lo; j < hi; j++)
                         dst[j] = line_in[off + j * s];
                 }
-                memset(dst + hi, 0, (size_t)(out_last - hi) * sizeof *dst);
+                for (int64_t j = hi; j < out_last; j++)
+                    dst[j] = 0.0f;
             }
         } while (lps_spatial_next_pos(g->n, g->kernel, k));
     }
@@ -92,8 +96,13 @@ void lps_col2im(const float *col, int64_t channels, const lps_spatial_geom *g, f
                 if (base < 0)
                     continue;
                 float *line_im = plane + base;
-                for (int64_t j = lo; j < hi; j++)
-                    line_im[off + j * s] += src[j];
+                if (s == 1) {
+                    for (int64_t j = lo; j < hi; j++)
+                        line_im[off + j] += src[j];
+                } else {
+                    for (int64_t j = lo; j < hi; j++)
+                        line_im[off + j * s] += src[j];
+                }
             }
         } while (lps_spatial_next_pos(g->n, g->kernel, k));
     }

@@ -262,13 +262,3 @@ bool lps_window_next_line(const lps_spatial_geom *g, lps_window *w)
     }
     return false;
 }
-
-bool lps_spatial_next_pos(int n, const int64_t *dims, int64_t *pos)
-{
-    for (int d = n - 1; d >= 0; d--) {
-        if (++pos[d] < dims[d])
-            return true;
-        pos[d] = 0;
-    }
-    return false;
-}

@@ -99,7 +99,16 @@ bool lps_window_begin(const lps_spatial_geom *geom, const int64_t *pos, lps_wind
 bool lps_window_next_line(const lps_spatial_geom *geom, lps_window *w);
 
 /* Advances an odometer pos over dims (row-major, last dim fastest). Returns
- * false after the last position, leaving pos all zero. */
-bool lps_spatial_next_pos(int n, const int64_t *dims, int64_t *pos);
+ * false after the last position, leaving pos all zero. Inline: it runs once
+ * per output line in the im2col and pooling loops. */
+static inline bool lps_spatial_next_pos(int n, const int64_t *dims, int64_t *pos)
+{
+    for (int d = n - 1; d >= 0; d--) {
+        if (++pos[d] < dims[d])
+            return true;
+        pos[d] = 0;
+    }
+    return false;
+}
 
 #endif

@@ -17,6 +17,8 @@
 #define CONV_OLD_OPSET 7
 #define CHECK_X_W_B 0x7u
 #define CHECK_W_ONLY 0x2u
+/* elements probed per input in the larger cases, to stay fast under ASan */
+#define CONV_GRAD_SAMPLED_POINTS 150
 #define WHY_LEN 512
 
 /* Attributes of one gradient-check case; zero counts mean "absent". */
@@ -30,6 +32,7 @@ typedef struct conv_case {
     int n_strides, n_pads, n_dilations;
     int64_t strides[3], pads[6], dilations[3];
     uint32_t mask;
+    int max_points;           /* 0: every element */
 } conv_case;
 
 static lps_node *conv_node(const conv_case *c)
@@ -59,6 +62,7 @@ static void run_gradcheck(const conv_case *c)
     gradcheck_tol tol = gradcheck_default_tol();
     tol.atol = CONV_GRAD_ATOL;
     tol.rtol = CONV_GRAD_RTOL;
+    tol.max_points = c->max_points;
     bool ok = gradcheck_op(n, CONV_OPSET, in, c->bias ? 3 : 2, c->mask, tol, why, sizeof why);
     for (int i = 0; i < 3; i++)
         lps_tensor_free(in[i]);
@@ -130,6 +134,29 @@ START_TEST(grad_2d_pointwise)
 {
     conv_case c = {.rank = 4, .x_dims = {2, 3, 3, 4}, .w_dims = {4, 3, 1, 1}, .bias = true,
                    .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_2d_pointwise_single_image)
+{
+    conv_case c = {.rank = 4, .x_dims = {1, 3, 3, 4}, .w_dims = {4, 3, 1, 1}, .bias = true,
+                   .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+}
+END_TEST
+
+/* a larger batch, sampled, with and without groups */
+START_TEST(grad_2d_larger_batch)
+{
+    conv_case c = {.rank = 4, .x_dims = {4, 2, 20, 20}, .w_dims = {3, 2, 3, 3}, .bias = true,
+                   .n_pads = 4, .pads = {1, 1, 1, 1}, .mask = CHECK_X_W_B,
+                   .max_points = CONV_GRAD_SAMPLED_POINTS};
+    run_gradcheck(&c);
+    c.bias = false;
+    c.group = 2;
+    c.w_dims[1] = 1;
+    c.w_dims[0] = 4;
     run_gradcheck(&c);
 }
 END_TEST
@@ -339,6 +366,8 @@ int main(void)
     tcase_add_test(grad, grad_2d_same_lower_even_kernel);
     tcase_add_test(grad, grad_2d_valid);
     tcase_add_test(grad, grad_2d_pointwise);
+    tcase_add_test(grad, grad_2d_pointwise_single_image);
+    tcase_add_test(grad, grad_2d_larger_batch);
     tcase_add_test(grad, grad_2d_pointwise_stride);
     tcase_add_test(grad, grad_2d_weight_only);
     tcase_add_test(grad, grad_1d_bias_stride_dilation);
