@@ -1,5 +1,6 @@
 #include "sparsity/lpsgd.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,7 +213,9 @@ static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float
     float *u = st->u + j * n;
     float *v = st->v + j * n;
     float c = 0.0f; /* lr / ||d||_q */
-    if (dmax > 0.0f) {
+    /* A direction below the smallest normal float would overflow 1 / dmax;
+     * it carries no usable information, so it counts as no gradient. */
+    if (dmax >= FLT_MIN) {
         double s = row_power_sum(d, u, n, 1.0f / dmax, q_minus_1);
         c = (float)((double)lr / ((double)dmax * pow(s, 1.0 / q)));
     }
@@ -223,8 +226,9 @@ static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float
         float ax = fabsf(x);
         xmax = ax > xmax ? ax : xmax;
     }
-    if (xmax == 0.0f) {
-        /* Only an all-zero v with no gradient gets here: the row is dead. */
+    if (xmax < FLT_MIN) {
+        /* Only an all-zero v with no gradient gets here (||v||_q = 1 keeps
+         * max |v| far above FLT_MIN otherwise): the row is dead. */
         memset(u, 0, (size_t)n * sizeof *u);
         return;
     }

@@ -285,6 +285,26 @@ START_TEST(rejects_bad_input_and_keeps_state)
 }
 END_TEST
 
+START_TEST(subnormal_gradient_counts_as_none)
+{
+    int64_t dims[2] = {ROWS, LEN};
+    float w[NUMEL], grad[NUMEL];
+    fill(w, NUMEL, 1.0f, 20u);
+    fill(grad, NUMEL, 1e-39f, 21u);
+    lps_lpsgd_state st;
+    ck_assert_int_eq(lps_lpsgd_init(&st, w, lps_rows_unit_major(2, dims), NUMEL, 1.1, NULL), LPS_OK);
+    float v_before[NUMEL];
+    memcpy(v_before, st.v, sizeof v_before);
+    ck_assert_int_eq(lps_lpsgd_step(&st, grad, &PLAIN, NULL), LPS_OK);
+    for (int k = 0; k < NUMEL; k++) {
+        ck_assert(isfinite(st.u[k]) && isfinite(st.v[k]));
+        /* normalise((1 - lr) v) = v */
+        ck_assert_float_eq_tol(st.v[k], v_before[k], 1e-5f);
+    }
+    lps_lpsgd_free(&st);
+}
+END_TEST
+
 START_TEST(default_p_interpolates_published_points)
 {
     ck_assert_double_eq_tol(lps_lpsgd_default_p(0.5, 0), 1.3, 1e-12);
@@ -318,6 +338,7 @@ int main(void)
     tcase_add_test(tc, gain_takes_an_sgd_step_on_its_gradient);
     tcase_add_test(tc, rejects_bad_input_and_keeps_state);
     tcase_add_test(tc, default_p_interpolates_published_points);
+    tcase_add_test(tc, subnormal_gradient_counts_as_none);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
