@@ -31,6 +31,9 @@ enum { BN_Y, BN_OUT_MEAN, BN_OUT_VAR, BN_OUT_SAVED_MEAN, BN_OUT_SAVED_VAR, BN_MA
 #define BN_NEW_MAX_OUTPUTS 3
 #define BN_DEFAULT_EPSILON 1e-5f
 #define BN_DEFAULT_MOMENTUM 0.9f
+/* Per-channel scratch arrays of backward: invstd (fixed statistics),
+ * sum_dy, sum_dy_xhat, dmean, dvar. */
+#define BN_SCRATCH_ARRAYS 5
 
 typedef struct bn_params {
     float epsilon, momentum;
@@ -323,8 +326,7 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
                   lps_tensor_numel(&op->saved[LPS_BN_SAVED_MEAN]) != nc))
         return lps_op_fail(op, err, LPS_ERR_RUNTIME,
                            "backward with batch statistics needs a training forward first");
-    /* scratch: invstd (fixed stats), sum_dy, sum_dy_xhat, dmean, dvar */
-    float *scratch = lps_ctx_workspace(ctx, 5 * (size_t)nc, err);
+    float *scratch = lps_ctx_workspace(ctx, BN_SCRATCH_ARRAYS * (size_t)nc, err);
     if (!scratch)
         return nc > 0 ? lps_error_prefix(err, "%s", op->label) : LPS_OK;
     float *invstd = scratch, *sum_dy = scratch + nc, *sum_dy_xhat = scratch + 2 * nc;

@@ -58,7 +58,9 @@ typedef enum lps_op_kind {
     LPS_OP_GLOBAL_AVERAGE_POOL,
     /* normalization, src/ops/batchnorm.c */
     LPS_OP_BATCH_NORMALIZATION,
-    /* data movement, src/ops/shape_ops.c, transpose.c, concat.c, pad.c */
+    /* data movement: src/ops/movement.c (Flatten, Reshape, Transpose, Concat,
+     * Identity), dropout.c, constant.c, shape_ops.c (Shape, Gather,
+     * Unsqueeze, Squeeze), pad.c */
     LPS_OP_FLATTEN,
     LPS_OP_RESHAPE,
     LPS_OP_TRANSPOSE,
