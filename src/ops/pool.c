@@ -2,7 +2,7 @@
  * dims (ONNX opsets 7..21).
  *
  * Attributes by opset: MaxPool gains storage_order and the Indices output
- * at 8, ceil_mode and dilations at 10; AveragePool has count_include_pad
+ * at 8, ceil_mode and dilations at 10, int8/uint8 inputs at 12; AveragePool has count_include_pad
  * from 7, gains ceil_mode at 10 and dilations at 19. An attribute used
  * before its opset is rejected like any unknown attribute.
  *
@@ -25,6 +25,7 @@
 #define OPSET_POOL_CEIL_MODE 10
 #define OPSET_MAXPOOL_DILATIONS 10
 #define OPSET_AVGPOOL_DILATIONS 19
+#define OPSET_MAXPOOL_INT8 12
 /* MaxPool's storage_order values. */
 #define STORAGE_ROW_MAJOR 0
 #define STORAGE_COLUMN_MAJOR 1
@@ -62,14 +63,23 @@ static lps_status pool_prepare_common(lps_op_node *op, const char *const *known,
     return LPS_OK;
 }
 
+/* True for the 8-bit integer inputs MaxPool accepts from opset 12. */
+static bool max_pool_takes_bytes(const lps_op_node *op, const lps_tensor *x)
+{
+    return op->kind == LPS_OP_MAX_POOL && op->opset >= OPSET_MAXPOOL_INT8 &&
+           (x->dtype == LPS_DT_UINT8 || x->dtype == LPS_DT_INT8);
+}
+
 /* Checks X and resolves the window sweep over it. */
 static lps_status pool_geometry(const lps_op_node *op, const lps_tensor *x, lps_spatial_geom *g,
                                 lps_error *err)
 {
     const pool_params *p = op->params;
-    lps_status st = lps_op_expect_dtype(op, x, 0, LPS_DT_FLOAT, err);
-    if (st != LPS_OK)
-        return st;
+    if (!x || !max_pool_takes_bytes(op, x)) {
+        lps_status st = lps_op_expect_dtype(op, x, 0, LPS_DT_FLOAT, err);
+        if (st != LPS_OK)
+            return st;
+    }
     if (x->rank <= POOL_LEADING_DIMS)
         return lps_op_fail(op, err, LPS_ERR_INVALID,
                            "input X has rank %d, expected (N, C, spatial...)", x->rank);
@@ -85,7 +95,7 @@ static lps_status pool_shape(const lps_op_node *op, const lps_tensor *const *in,
     if (st != LPS_OK)
         return st;
     for (size_t j = 0; j < op->n_outputs; j++) {
-        out[j].dtype = j == POOL_INDICES_OUTPUT ? LPS_DT_INT64 : LPS_DT_FLOAT;
+        out[j].dtype = j == POOL_INDICES_OUTPUT ? LPS_DT_INT64 : in[0]->dtype;
         out[j].rank = in[0]->rank;
         out[j].dims[0] = in[0]->dims[0];
         out[j].dims[1] = in[0]->dims[1];
@@ -310,6 +320,42 @@ static void max_pool_indices(const lps_spatial_geom *g, int64_t planes, bool col
     }
 }
 
+/* MaxPool of 8-bit integers: the windows are searched on a float copy of X
+ * in the workspace (exact for 8-bit values) and each winner's byte copied,
+ * so the float kernel serves these types too. No gradient flows here. */
+static lps_status max_pool_bytes(lps_op_node *op, lps_exec_ctx *ctx, const lps_spatial_geom *g,
+                                 const lps_tensor *x, lps_tensor *y, lps_tensor *indices,
+                                 lps_error *err)
+{
+    const pool_params *p = op->params;
+    int64_t planes = pool_planes(x), n_in = lps_tensor_numel(x), n_out = lps_tensor_numel(y);
+    if (n_out == 0)
+        return LPS_OK;
+    float *xf = lps_ctx_workspace(ctx, (size_t)n_in, err);
+    if (!xf) {
+        lps_error_prefix(err, "%s", op->label);
+        return LPS_ERR_NOMEM;
+    }
+    const uint8_t *xb = x->data;
+    for (int64_t i = 0; i < n_in; i++)
+        xf[i] = x->dtype == LPS_DT_INT8 ? (float)(int8_t)xb[i] : (float)xb[i];
+    int64_t *argmax = indices ? lps_tensor_i64(indices) : malloc((size_t)n_out * sizeof *argmax);
+    if (!argmax)
+        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for argmax");
+    lps_status st = max_pool_planes(op, g, planes, xf, NULL, argmax, err);
+    if (st == LPS_OK) {
+        uint8_t *yb = y->data;
+        for (int64_t pl = 0, i = 0; pl < planes; pl++)
+            for (int64_t o = 0; o < g->out_size; o++, i++)
+                yb[i] = xb[pl * g->in_size + argmax[i]];
+        if (indices)
+            max_pool_indices(g, planes, p->column_major, argmax, argmax);
+    }
+    if (!indices)
+        free(argmax);
+    return st;
+}
+
 static lps_status max_pool_forward(lps_op_node *op, lps_exec_ctx *ctx,
                                    const lps_tensor *const *in, lps_tensor *const *out,
                                    lps_error *err)
@@ -321,6 +367,10 @@ static lps_status max_pool_forward(lps_op_node *op, lps_exec_ctx *ctx,
         return st;
     int64_t planes = pool_planes(in[0]);
     lps_tensor *indices = op->n_outputs > POOL_INDICES_OUTPUT ? out[POOL_INDICES_OUTPUT] : NULL;
+    if (in[0]->dtype != LPS_DT_FLOAT) {
+        lps_tensor_release(&op->saved[SAVED_ARGMAX]);
+        return max_pool_bytes(op, ctx, &g, in[0], out[0], indices, err);
+    }
     lps_tensor *saved = &op->saved[SAVED_ARGMAX];
     int64_t *argmax = NULL;
     if (ctx->training) {
@@ -354,6 +404,9 @@ static lps_status max_pool_backward(lps_op_node *op, lps_exec_ctx *ctx,
         return LPS_OK;
     lps_spatial_geom g;
     lps_status st = pool_geometry(op, in[0], &g, err);
+    if (st == LPS_OK && in[0]->dtype != LPS_DT_FLOAT)
+        st = lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "has no gradient for %s input",
+                         lps_dtype_name(in[0]->dtype));
     if (st != LPS_OK)
         return st;
     int64_t planes = pool_planes(in[0]);

@@ -18,6 +18,7 @@
 #define OPSET_BEFORE_AVG_DILATIONS 18
 #define OPSET_AVG_DILATIONS 19
 #define OPSET_BEFORE_CEIL 9
+#define OPSET_BEFORE_INT8 11
 #define WHY_LEN 512
 #define MAX_INPUT_NUMEL 512
 
@@ -347,6 +348,35 @@ START_TEST(fwd_3d_and_global)
 }
 END_TEST
 
+/* int8 keeps its sign through the float search; opset 11 takes float only */
+START_TEST(fwd_max_int8_with_indices)
+{
+    int64_t xd[] = {1, 1, 4};
+    static const int8_t x[] = {-5, -3, -7, -1};
+    static const int8_t want[] = {-3, -1};
+    static const int64_t want_indices[] = {1, 3};
+    pool_case c = {.op_type = "MaxPool", .n_kernel = 1, .kernel = {2}, .n_strides = 1,
+                   .strides = {2}, .n_outputs = 2};
+    lps_node *n = pool_node(&c);
+    lps_tensor *in = test_tensor_from(LPS_DT_INT8, 3, xd, x);
+    lps_tensor outs[2] = {{0}};
+    lps_error err;
+    ck_assert_msg(test_op_forward(n, POOL_OPSET, &in, outs, 2, &err) == LPS_OK, "%s", err.msg);
+    ck_assert_int_eq(outs[0].dtype, LPS_DT_INT8);
+    ck_assert_int_eq(lps_tensor_numel(&outs[0]), 2);
+    ck_assert_mem_eq(outs[0].data, want, sizeof want);
+    test_expect_int64s(&outs[1], want_indices, 2);
+    lps_tensor_release(&outs[0]);
+    lps_tensor_release(&outs[1]);
+    ck_assert_int_eq(test_op_forward(n, OPSET_BEFORE_INT8, &in, outs, 2, &err),
+                     LPS_ERR_UNSUPPORTED);
+    lps_tensor_release(&outs[0]);
+    lps_tensor_release(&outs[1]);
+    lps_tensor_free(in);
+    test_node_free(n);
+}
+END_TEST
+
 /* Runs a node expecting failure with status and a message naming it. */
 static void expect_pool_error(const pool_case *c, int rank, const int64_t *xd, lps_status want)
 {
@@ -409,6 +439,7 @@ int main(void)
     tcase_add_test(fwd, fwd_avg_ceil_mode);
     tcase_add_test(fwd, fwd_avg_same_and_dilation);
     tcase_add_test(fwd, fwd_3d_and_global);
+    tcase_add_test(fwd, fwd_max_int8_with_indices);
     tcase_add_test(fwd, errors_name_the_node);
     suite_add_tcase(s, fwd);
     SRunner *sr = srunner_create(s);
