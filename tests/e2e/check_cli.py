@@ -6,6 +6,7 @@ Usage: check_cli.py CASE LPSPARSIFY WORKDIR SOURCE_DIR
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -85,13 +86,20 @@ def case_bad_model(tool, workdir, lenet):
 
 
 def case_default_command(tool, workdir, lenet):
-    """`lpsparsify MODEL ...` is the sparsifier; until it exists, a clear usage error."""
-    res = run(tool, lenet, "--target", "0.9")
-    if "sparsifying is not available" in res.stderr:
-        expect(res, USAGE)
-        one_error_line(res, f"lpsparsify: {lenet}: ")
-    else:
-        assert res.returncode != 0 or res.stdout, "default command did nothing"
+    """`lpsparsify MODEL ...` runs the `sparsify` command with the same arguments;
+    while no sparsify command is registered it is a clear usage error."""
+    os.makedirs(workdir, exist_ok=True)
+    other = os.path.join(workdir, "model.bin")  # an existing file without .onnx
+    shutil.copyfile(lenet, other)
+    registered = run(tool, "sparsify", "--help").returncode == 0
+    for model in (lenet, other):
+        res = run(tool, model, "--help")
+        if registered:
+            expect(res, 0)
+            assert res.stdout == run(tool, "sparsify", "--help").stdout, "default is not sparsify"
+        else:
+            expect(res, USAGE, stderr_has="sparsifying is not available")
+            one_error_line(res, f"lpsparsify: {model}: ")
 
 
 def case_json_routing(tool, workdir, lenet):
