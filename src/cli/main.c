@@ -10,6 +10,7 @@
 
 #define MODEL_SUFFIX ".onnx"
 
+/* The top-level --help text, listing the registered commands. */
 static void print_usage(FILE *out)
 {
     fprintf(out,

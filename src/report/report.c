@@ -41,6 +41,7 @@ static bool producer_string(const lps_model *m, char **out)
     return true;
 }
 
+/* model.opsets: [{domain, version}]. false on allocation failure. */
 static bool add_opsets(cJSON *model_obj, const lps_model *m)
 {
     cJSON *arr = cJSON_AddArrayToObject(model_obj, "opsets");
@@ -59,6 +60,7 @@ static bool add_opsets(cJSON *model_obj, const lps_model *m)
     return true;
 }
 
+/* The "model" object. false on allocation failure. */
 static bool add_model(cJSON *root, const lps_model *m)
 {
     cJSON *obj = cJSON_AddObjectToObject(root, "model");
@@ -73,6 +75,7 @@ static bool add_model(cJSON *root, const lps_model *m)
     return ok;
 }
 
+/* layer.shape: the weight dims. false on allocation failure. */
 static bool add_shape(cJSON *obj, const lps_prunable *w)
 {
     cJSON *arr = cJSON_AddArrayToObject(obj, "shape");
@@ -87,6 +90,8 @@ static bool add_shape(cJSON *obj, const lps_prunable *w)
     return true;
 }
 
+/* The measured per-layer figures, null where undefined. false on
+ * allocation failure. */
 static bool add_stats(cJSON *obj, const lps_layer_stats *s)
 {
     return cJSON_AddNumberToObject(obj, "params", (double)s->params) &&
@@ -125,6 +130,7 @@ static lps_status add_layer(cJSON *layers, const lps_model *m, const lps_prunabl
     return LPS_OK;
 }
 
+/* The "totals" object. false on allocation failure. */
 static bool add_totals(cJSON *root, int64_t params, int64_t zeros)
 {
     cJSON *obj = cJSON_AddObjectToObject(root, "totals");

@@ -45,6 +45,7 @@ static const column COLUMNS[] = {
 };
 #define N_COLUMNS (sizeof COLUMNS / sizeof COLUMNS[0])
 
+/* "[d0, d1, ...]" from a JSON array, cut to size. */
 static void format_shape(const cJSON *arr, char *buf, size_t size)
 {
     size_t used = (size_t)snprintf(buf, size, "[");
@@ -113,6 +114,7 @@ static void print_cell(FILE *out, const char *text, size_t c, int width, bool la
         fprintf(out, "%*s", COLUMN_GAP, "");
 }
 
+/* Index of the rightmost shown column. */
 static size_t last_shown(const bool shown[N_COLUMNS])
 {
     size_t last = 0;
@@ -122,6 +124,7 @@ static size_t last_shown(const bool shown[N_COLUMNS])
     return last;
 }
 
+/* Header plus one aligned line per layer. */
 static void print_layers(FILE *out, const cJSON *layers)
 {
     bool shown[N_COLUMNS];
@@ -145,6 +148,7 @@ static void print_layers(FILE *out, const cJSON *layers)
     }
 }
 
+/* "model: PATH (BYTES bytes, IR version V, opset ..., producer P)". */
 static void print_model_line(FILE *out, const cJSON *model)
 {
     const cJSON *path = cJSON_GetObjectItemCaseSensitive(model, "path");
@@ -167,6 +171,7 @@ static void print_model_line(FILE *out, const cJSON *model)
     fputs(")\n", out);
 }
 
+/* "total: P prunable weights, Z zeros, sparsity S%". */
 static void print_totals(FILE *out, const cJSON *totals)
 {
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(totals, "params");

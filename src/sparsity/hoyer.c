@@ -83,6 +83,7 @@ static double lgamma_half_step(double a)
     return lgamma_r(a + 0.5, &sign) - lgamma_r(a, &sign);
 }
 
+/* A usable Gamma shape: finite and positive. */
 static int valid_shape(double k)
 {
     return isfinite(k) && k > 0.0;
@@ -165,6 +166,8 @@ typedef struct gamma_stats {
     double mean_log;   /* mean of log x */
 } gamma_stats;
 
+/* Statistics of w^2 over the non-zero entries of w[0..count); count 0 in the
+ * result when there are none. */
 static gamma_stats gamma_stats_of(const float *w, int64_t count)
 {
     gamma_stats s = {0, 0.0, 0.0, 0.0};

@@ -19,6 +19,7 @@ typedef struct weight_use {
     lps_row_layout layout;
 } weight_use;
 
+/* Only ONNX's own Conv/Gemm/MatMul have the weight layouts of section 1. */
 static bool is_default_domain(const lps_node *n)
 {
     return !n->domain || n->domain[0] == '\0' || strcmp(n->domain, "ai.onnx") == 0;
@@ -46,6 +47,7 @@ static const lps_initializer *const_input(const lps_graph *g, const lps_node *n,
     return init;
 }
 
+/* LPS_OK for a float weight, else LPS_ERR_UNSUPPORTED naming node and weight. */
 static lps_status check_float(const lps_initializer *init, const char *label,
                               const char *op, lps_error *err)
 {
@@ -56,6 +58,7 @@ static lps_status check_float(const lps_initializer *init, const char *label,
                     label, op, init->name, lps_dtype_name(init->tensor.dtype));
 }
 
+/* Conv input 1, unit-major. Sets *found; fails on an impossible rank or dtype. */
 static lps_status conv_weight(const lps_graph *g, const lps_node *n, const char *label,
                               weight_use *use, bool *found, lps_error *err)
 {
@@ -71,6 +74,8 @@ static lps_status conv_weight(const lps_graph *g, const lps_node *n, const char 
     return check_float(w, label, use->op_type, err);
 }
 
+/* Gemm input B, laid out by transB. Sets *found; fails on a rank other than
+ * 2, a non-integer transB or a non-float weight. */
 static lps_status gemm_weight(const lps_graph *g, const lps_node *n, const char *label,
                               weight_use *use, bool *found, lps_error *err)
 {
@@ -131,12 +136,14 @@ static lps_status weight_of_node(const lps_graph *g, const lps_node *n, const ch
     return LPS_OK;
 }
 
+/* Whether two uses of one weight see the same rows. */
 static bool same_layout(const lps_row_layout *a, const lps_row_layout *b)
 {
     return a->n_rows == b->n_rows && a->row_len == b->row_len &&
            a->row_stride == b->row_stride && a->elem_stride == b->elem_stride;
 }
 
+/* The entry already listed for initializer init_index, or NULL. */
 static lps_prunable *find_entry(lps_prunable_list *list, size_t init_index)
 {
     for (size_t i = 0; i < list->count; i++)
