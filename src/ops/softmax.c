@@ -92,9 +92,36 @@ static lps_status softmax_shape(const lps_op_node *op, const lps_tensor *const *
     return LPS_OK;
 }
 
-/* One [len, inner] block: for every inner position, the max over len,
- * then y = exp(x - max) (or x - max for log), summed into sum. Rows of the
- * block are contiguous, so each pass streams through memory. */
+/* One row (inner == 1, the common last-axis case). */
+static void softmax_row(const float *x, float *y, int64_t len, bool log)
+{
+    float mx = x[0];
+    for (int64_t l = 1; l < len; l++)
+        mx = x[l] > mx ? x[l] : mx;
+    float sum = 0.0f;
+    if (log) {
+        for (int64_t l = 0; l < len; l++)
+            sum += expf(x[l] - mx);
+        /* (x - max) first: folding log(sum) into max would round it away
+         * for large inputs */
+        float lse = logf(sum);
+        for (int64_t l = 0; l < len; l++)
+            y[l] = (x[l] - mx) - lse;
+        return;
+    }
+    for (int64_t l = 0; l < len; l++) {
+        y[l] = expf(x[l] - mx);
+        sum += y[l];
+    }
+    float inv = 1.0f / sum;
+    for (int64_t l = 0; l < len; l++)
+        y[l] *= inv;
+}
+
+/* One [len, inner] block: for every inner position the max over len, then
+ * the sum of exp(x - max), then the normalization. Rows of the block are
+ * contiguous, so each pass streams through memory. mx and sum are inner
+ * floats of scratch. */
 static void softmax_block(const float *x, float *y, const softmax_view *v, bool log, float *mx,
                           float *sum)
 {
@@ -106,25 +133,36 @@ static void softmax_block(const float *x, float *y, const softmax_view *v, bool 
             mx[i] = row[i] > mx[i] ? row[i] : mx[i];
     }
     memset(sum, 0, (size_t)inner * sizeof *sum);
+    if (log) {
+        for (int64_t l = 0; l < v->len; l++) {
+            const float *row = x + l * inner;
+            for (int64_t i = 0; i < inner; i++)
+                sum[i] += expf(row[i] - mx[i]);
+        }
+        for (int64_t i = 0; i < inner; i++)
+            sum[i] = logf(sum[i]);
+        for (int64_t l = 0; l < v->len; l++) {
+            const float *row = x + l * inner;
+            float *yrow = y + l * inner;
+            for (int64_t i = 0; i < inner; i++)
+                yrow[i] = (row[i] - mx[i]) - sum[i];
+        }
+        return;
+    }
     for (int64_t l = 0; l < v->len; l++) {
         const float *row = x + l * inner;
         float *yrow = y + l * inner;
         for (int64_t i = 0; i < inner; i++) {
-            float e = expf(row[i] - mx[i]);
-            sum[i] += e;
-            yrow[i] = log ? row[i] - mx[i] : e;
+            yrow[i] = expf(row[i] - mx[i]);
+            sum[i] += yrow[i];
         }
     }
     for (int64_t i = 0; i < inner; i++)
-        sum[i] = log ? logf(sum[i]) : 1.0f / sum[i];
+        sum[i] = 1.0f / sum[i];
     for (int64_t l = 0; l < v->len; l++) {
         float *yrow = y + l * inner;
-        if (log)
-            for (int64_t i = 0; i < inner; i++)
-                yrow[i] -= sum[i];
-        else
-            for (int64_t i = 0; i < inner; i++)
-                yrow[i] *= sum[i];
+        for (int64_t i = 0; i < inner; i++)
+            yrow[i] *= sum[i];
     }
 }
 
@@ -142,15 +180,37 @@ static lps_status softmax_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_
     size_t block = (size_t)(v.len * v.inner);
     const float *x = lps_tensor_f32(in[0]);
     float *y = lps_tensor_f32(out[0]);
-    for (int64_t o = 0; o < v.outer; o++)
-        softmax_block(x + (size_t)o * block, y + (size_t)o * block, &v, p->log, scratch,
-                      scratch + v.inner);
+    for (int64_t o = 0; o < v.outer; o++) {
+        size_t off = (size_t)o * block;
+        if (v.inner == 1)
+            softmax_row(x + off, y + off, v.len, p->log);
+        else
+            softmax_block(x + off, y + off, &v, p->log, scratch, scratch + v.inner);
+    }
     return LPS_OK;
 }
 
 /* Softmax:    dx = y * (dy - sum_len(dy * y))
  * LogSoftmax: dx = dy - exp(y) * sum_len(dy)
- * computed per [len, inner] block with the sums in dot[inner]. */
+ * for one row (inner == 1). */
+static void softmax_backward_row(const float *y, const float *dy, float *dx, int64_t len,
+                                 bool log)
+{
+    float dot = 0.0f;
+    if (log) {
+        for (int64_t l = 0; l < len; l++)
+            dot += dy[l];
+        for (int64_t l = 0; l < len; l++)
+            dx[l] += dy[l] - expf(y[l]) * dot;
+        return;
+    }
+    for (int64_t l = 0; l < len; l++)
+        dot += dy[l] * y[l];
+    for (int64_t l = 0; l < len; l++)
+        dx[l] += y[l] * (dy[l] - dot);
+}
+
+/* The same per [len, inner] block, with the sums in dot[inner]. */
 static void softmax_backward_block(const float *y, const float *dy, float *dx,
                                    const softmax_view *v, bool log, float *dot)
 {
@@ -197,7 +257,10 @@ static lps_status softmax_backward(lps_op_node *op, lps_exec_ctx *ctx,
     float *dx = lps_tensor_f32(din[0]);
     for (int64_t o = 0; o < v.outer; o++) {
         size_t off = (size_t)o * block;
-        softmax_backward_block(y + off, dy + off, dx + off, &v, p->log, dot);
+        if (v.inner == 1)
+            softmax_backward_row(y + off, dy + off, dx + off, v.len, p->log);
+        else
+            softmax_backward_block(y + off, dy + off, dx + off, &v, p->log, dot);
     }
     return LPS_OK;
 }
