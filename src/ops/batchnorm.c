@@ -126,6 +126,7 @@ static lps_status bn_shape(const lps_op_node *op, const lps_tensor *const *in, l
     return LPS_OK;
 }
 
+/* Whether this run normalizes with batch statistics (see batchnorm.h). */
 static bool bn_uses_batch_stats(const bn_params *p, const lps_exec_ctx *ctx)
 {
     return ctx->training ? ctx->bn_batch_stats : p->training_mode;
@@ -170,6 +171,8 @@ static void bn_apply(const float *x, float *y, const bn_view *v, const float *me
         }
 }
 
+/* Allocates op->saved[index] as [channels] floats. LPS_ERR_NOMEM on
+ * failure, naming the node. */
 static lps_status bn_save(lps_op_node *op, int index, int64_t channels, lps_error *err)
 {
     lps_status st = lps_tensor_alloc(&op->saved[index], LPS_DT_FLOAT, 1, &channels, err);
@@ -360,11 +363,13 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
     return LPS_OK;
 }
 
+/* Contract in batchnorm.h. */
 float lps_batchnorm_momentum(const lps_op_node *op)
 {
     return ((const bn_params *)op->params)->momentum;
 }
 
+/* Contract in batchnorm.h. */
 lps_status lps_batchnorm_update_running(const lps_op_node *op, lps_tensor *running_mean,
                                         lps_tensor *running_var, float momentum,
                                         lps_error *err)

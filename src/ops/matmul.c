@@ -112,11 +112,13 @@ static int ld(int cols)
     return cols > 0 ? cols : 1;
 }
 
-/* Walks the broadcast batch: calls visit for every batch index with the
- * matrix offsets (in matrices) into A and B. */
+/* Work for one batch index t whose A and B matrices start a_mat and b_mat
+ * whole matrices into their tensors. */
 typedef void (*mm_visit_fn)(const mm_plan *p, int64_t t, int64_t a_mat, int64_t b_mat,
                             void *arg);
 
+/* Calls visit for every batch index t in order, with the matrix offsets
+ * (in whole matrices) of A and B that t maps to under broadcasting. */
 static void mm_for_each_batch(const mm_plan *p, mm_visit_fn visit, void *arg)
 {
     int64_t idx[LPS_MAX_RANK] = {0};
@@ -141,6 +143,7 @@ typedef struct mm_bufs {
     float *y, *da, *db;
 } mm_bufs;
 
+/* Y_t = A_t B_t for one batch index (see mm_visit_fn). */
 static void mm_forward_one(const mm_plan *p, int64_t t, int64_t a_mat, int64_t b_mat, void *arg)
 {
     const mm_bufs *u = arg;

@@ -12,6 +12,7 @@
 
 /* ---- shared helpers ---------------------------------------------------- */
 
+/* Bytes t's elements occupy. */
 static size_t tensor_bytes(const lps_tensor *t)
 {
     return (size_t)lps_tensor_numel(t) * lps_dtype_size(t->dtype);
@@ -39,12 +40,15 @@ static lps_status expect_float_grad(const lps_op_node *op, const lps_tensor *g, 
     return LPS_OK;
 }
 
+/* dst[i] += src[i] for n floats. */
 static void add_into(float *dst, const float *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         dst[i] += src[i];
 }
 
+/* Copies size bytes of p into a fresh op->params. LPS_ERR_NOMEM on
+ * allocation failure. */
 static lps_status store_params(lps_op_node *op, const void *p, size_t size, lps_error *err)
 {
     op->params = malloc(size);
@@ -346,6 +350,7 @@ typedef struct perm_walk {
     int64_t stride[LPS_MAX_RANK];
 } perm_walk;
 
+/* Builds the walk of x transposed by perm (a checked permutation). */
 static void perm_walk_init(const lps_tensor *x, const int *perm, perm_walk *w)
 {
     int64_t in_stride[LPS_MAX_RANK];
@@ -381,6 +386,7 @@ static void perm_walk_init(const lps_tensor *x, const int *perm, perm_walk *w)
 typedef void (*perm_row_fn)(void *arg, int64_t out_off, int64_t in_off, int64_t len,
                             int64_t in_stride);
 
+/* Calls row for every innermost output row of w, in output order. */
 static void perm_walk_rows(const perm_walk *w, perm_row_fn row, void *arg)
 {
     int last = w->rank - 1;

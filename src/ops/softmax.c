@@ -27,6 +27,8 @@ typedef struct softmax_view {
     int64_t outer, len, inner;
 } softmax_view;
 
+/* Parses axis with the opset's default into op->params; log picks
+ * LogSoftmax. Fails naming the node on unknown attributes or no memory. */
 static lps_status softmax_prepare_common(lps_op_node *op, bool log, lps_error *err)
 {
     static const char *const known[] = {"axis", NULL};
@@ -55,6 +57,8 @@ static lps_status log_softmax_prepare(lps_op_node *op, lps_error *err)
     return softmax_prepare_common(op, true, err);
 }
 
+/* The [outer, len, inner] view of x under the opset's axis semantics.
+ * Fails naming the node for a non-float, rank-0 input or a bad axis. */
 static lps_status softmax_view_of(const lps_op_node *op, const lps_tensor *x, softmax_view *v,
                                   lps_error *err)
 {

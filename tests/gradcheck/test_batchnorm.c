@@ -22,7 +22,8 @@
 static const int64_t x_dims[] = {3, BN_CHANNELS, 2, 2};
 static const int64_t c_dims[] = {BN_CHANNELS};
 
-/* Inputs X [3,2,2,2], scale, B, mean, var (var kept positive). Caller frees. */
+/* Random X (x_rank, xd) and scale, B, mean, var (p_rank, pd), scale and
+ * var positive. Free with free_inputs. */
 static void make_inputs(lps_tensor **in, int x_rank, const int64_t *xd, int p_rank,
                         const int64_t *pd)
 {
@@ -33,12 +34,14 @@ static void make_inputs(lps_tensor **in, int x_rank, const int64_t *xd, int p_ra
     in[4] = test_tensor_random(p_rank, pd, 0.5f, 1.5f, 5);
 }
 
+/* Frees the five inputs of make_inputs. */
 static void free_inputs(lps_tensor **in)
 {
     for (int i = 0; i < 5; i++)
         lps_tensor_free(in[i]);
 }
 
+/* A BatchNormalization node with the test epsilon and momentum. */
 static lps_node *bn_node(int n_outputs)
 {
     lps_node *n = test_node_new("BatchNormalization", 5, n_outputs);

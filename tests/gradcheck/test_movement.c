@@ -28,6 +28,7 @@ static lps_status run_shape(lps_node *n, int64_t opset, lps_tensor **in, int ran
     return st;
 }
 
+/* Fails the test unless the gradients of the inputs in mask check out. */
 static void expect_grad(lps_node *n, int64_t opset, lps_tensor **in, size_t n_in, uint32_t mask)
 {
     char why[256] = "";
@@ -194,6 +195,7 @@ static const struct {
     {1, {6}, 1, {0}},
 };
 
+/* A Transpose node for transpose_cases[i]; free with test_node_free. */
 static lps_node *transpose_node(int i)
 {
     lps_node *n = test_node_new("Transpose", 1, 1);
