@@ -196,6 +196,15 @@ lps_status lps_batch_next(lps_batch_iter *it, const lps_preprocess *pp, lps_tens
 /* Frees the permutation and zeroes it. it may be NULL. */
 void lps_batch_iter_release(lps_batch_iter *it);
 
+/* Writes t as an NPY file (version 1.0, C order) atomically. Supports
+ * float32, float64, int64, int32, uint8 and bool; LPS_ERR_UNSUPPORTED for
+ * other types, LPS_ERR_IO naming the file when writing fails. */
+lps_status lps_npy_write(const char *path, const lps_tensor *t, lps_error *err);
+
+/* Reads one NPY or ONNX TensorProto (.pb) file into t, told apart by the
+ * NPY magic. Errors name the file. */
+lps_status lps_tensor_read_file(const char *path, lps_tensor *t, lps_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -97,6 +97,12 @@ float *lps_plan_grad_data(lps_plan *p, size_t *n);
  * them modified. m must be the model the plan was compiled from. */
 lps_status lps_plan_write_params(const lps_plan *p, lps_model *m, lps_error *err);
 
+/* After a training forward with batch statistics: moves each
+ * BatchNormalization's running mean/variance initializers in m toward the
+ * batch statistics (the node's momentum) and marks them modified. The plan
+ * reads those initializers in place, so evaluation sees the update. */
+lps_status lps_plan_update_running_stats(lps_plan *p, lps_model *m, lps_error *err);
+
 /* Count of nodes folded to constants at compile time, and nodes run. */
 size_t lps_plan_n_folded(const lps_plan *p);
 size_t lps_plan_n_scheduled(const lps_plan *p);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/plan.h"
+#include "ops/batchnorm.h"
 
 size_t lps_plan_n_inputs(const lps_plan *p) { return p->n_inputs; }
 const lps_value_info *lps_plan_input_info(const lps_plan *p, size_t i) { return p->input_infos[i]; }
@@ -397,4 +398,25 @@ void lps_plan_release_runtime(lps_plan *p)
     p->pool = NULL;
     p->pool_caps = NULL;
     p->n_pool = p->pool_capacity = 0;
+}
+
+lps_status lps_plan_update_running_stats(lps_plan *p, lps_model *m, lps_error *err)
+{
+    enum { BN_INPUT_MEAN = 3, BN_INPUT_VAR = 4 };
+    for (size_t s = 0; s < p->n_schedule; s++) {
+        lps_plan_node *n = &p->nodes[p->schedule[s]];
+        if (n->op.kind != LPS_OP_BATCH_NORMALIZATION || n->op.n_inputs <= BN_INPUT_VAR)
+            continue;
+        int mv = n->in[BN_INPUT_MEAN], vv = n->in[BN_INPUT_VAR];
+        if (mv < 0 || vv < 0 || p->values[mv].initializer < 0 || p->values[vv].initializer < 0)
+            continue; /* statistics computed in-graph: nothing to keep */
+        lps_initializer *mean = &m->graph.initializers[p->values[mv].initializer];
+        lps_initializer *var = &m->graph.initializers[p->values[vv].initializer];
+        lps_status st = lps_batchnorm_update_running(&n->op, &mean->tensor, &var->tensor,
+                                                     lps_batchnorm_momentum(&n->op), err);
+        if (st != LPS_OK)
+            return st;
+        mean->modified = var->modified = true;
+    }
+    return LPS_OK;
 }

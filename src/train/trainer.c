@@ -169,7 +169,7 @@ static lps_status evaluate_plan(lps_plan *plan, int logits_id, const lps_dataset
             (st = logits_of(plan, logits_id, count, &logits, &classes, err)) != LPS_OK)
             break;
         if (ds->labels) {
-            if ((st = lps_dataset_check_labels(ds, classes, err)) != LPS_OK ||
+            if ((seen == 0 && (st = lps_dataset_check_labels(ds, classes, err)) != LPS_OK) ||
                 (st = lps_softmax_cross_entropy(count, classes, logits, f.labels, 0.0f, &loss,
                                                 NULL, err)) != LPS_OK)
                 break;
@@ -308,6 +308,8 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
     lps_status st = lps_plan_set_input(t->plan, 0, &t->feed.view, err);
     if (st == LPS_OK)
         st = lps_plan_forward(t->plan, &t->ctx, err);
+    if (st == LPS_OK && t->opt.bn_batch_stats)
+        st = lps_plan_update_running_stats(t->plan, t->model, err);
     if (st == LPS_OK)
         st = logits_of(t->plan, t->logits_id, count, &logits, &classes, err);
     if (st != LPS_OK)
@@ -316,7 +318,7 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
     if ((st = lps_tensor_alloc(&t->dlogits, LPS_DT_FLOAT, 2, dims, err)) != LPS_OK)
         return st;
     const int64_t *labels = t->train->labels ? t->feed.labels : NULL;
-    if (labels && (st = lps_dataset_check_labels(t->train, classes, err)) != LPS_OK)
+    if (labels && step == 0 && (st = lps_dataset_check_labels(t->train, classes, err)) != LPS_OK)
         return st;
     if (t->opt.distill) {
         lps_distill_config cfg = t->opt.distill_cfg;
@@ -387,7 +389,7 @@ lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epo
                                   t->train->labels ? (double)correct / (double)seen : NAN,
                                   (double)seen / (now_seconds() - start),
                                   elapsed / (double)step * (double)(total - step)};
-                hooks->progress(hooks->user, &p);
+                hooks->progress(hooks->display_user, &p);
             }
         }
         if (st != LPS_OK)
@@ -408,7 +410,7 @@ lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epo
         if (stats)
             stats[epoch] = s;
         if (hooks && hooks->epoch_done)
-            hooks->epoch_done(hooks->user, &s);
+            hooks->epoch_done(hooks->display_user, &s);
     }
     return LPS_OK;
 }

@@ -74,8 +74,10 @@ typedef struct lps_train_hooks {
                          lps_error *err);
     /* After each epoch's training steps, before evaluation. */
     lps_status (*end_epoch)(void *user, lps_plan *plan, lps_epoch_stats *stats, lps_error *err);
-    void (*progress)(void *user, const lps_progress *p);
-    void (*epoch_done)(void *user, const lps_epoch_stats *s);
+    /* Display callbacks, called with display_user (not user). */
+    void *display_user;
+    void (*progress)(void *display_user, const lps_progress *p);
+    void (*epoch_done)(void *display_user, const lps_epoch_stats *s);
     volatile sig_atomic_t *stop;   /* set asynchronously to interrupt */
 } lps_train_hooks;
 

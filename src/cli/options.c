@@ -1,0 +1,189 @@
+#include "cli/options.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_EVAL_BATCH 256
+#define MAX_BATCH (1 << 20)
+#define MAX_EPOCHS 100000
+
+const char LPS_CLI_DATA_HELP[] =
+    "Data options:\n"
+    "  --data SPEC            'fashion-mnist' (default), a folder or a file (docs/data.md)\n"
+    "  --batch N              batch size\n"
+    "  --scale S              multiply raw values by S (default 1/255 for uint8 data)\n"
+    "  --mean M[,M...]        subtract per-channel means after scaling\n"
+    "  --std S[,S...]         divide by per-channel standard deviations\n"
+    "  --csv-label-column K   CSV: column K (0-based, negative from the end) is the label\n"
+    "  --csv-no-header        CSV: the first row is data\n";
+
+const char LPS_CLI_TRAIN_HELP[] =
+    "Training options:\n"
+    "  --epochs N             epochs (default 10)\n"
+    "  --lr LR                base learning rate (default 0.01)\n"
+    "  --lr-schedule S        cosine (default), constant, linear, or points F:M,F:M,...\n"
+    "  --momentum M           SGD momentum (default 0.9)\n"
+    "  --no-nesterov          plain momentum instead of Nesterov\n"
+    "  --weight-decay W       L2 weight decay (default 0)\n"
+    "  --clip NORM            clip the global gradient norm (default off)\n"
+    "  --label-smoothing E    cross-entropy label smoothing (default 0)\n"
+    "  --seed N               shuffling and dropout seed (default 0)\n"
+    "  --distill              train against the input model's outputs (T^2 KL)\n"
+    "  --temperature T        distillation temperature (default 2)\n"
+    "  --bn-frozen            keep BatchNorm on its running statistics while training\n";
+
+lps_status lps_cli_parse_int(const char *option, const char *text, int64_t min, int64_t max,
+                             int64_t *out, lps_error *err)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end != '\0')
+        return lps_fail(err, LPS_ERR_INVALID, "%s: '%s' is not an integer", option, text);
+    if (v < min || v > max)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: %lld is outside %lld..%lld", option, v,
+                        (long long)min, (long long)max);
+    *out = v;
+    return LPS_OK;
+}
+
+lps_status lps_cli_parse_double(const char *option, const char *text, double min, bool min_open,
+                                double max, bool max_open, double *out, lps_error *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || !isfinite(v))
+        return lps_fail(err, LPS_ERR_INVALID, "%s: '%s' is not a finite number", option, text);
+    if ((min_open ? v <= min : v < min) || (max_open ? v >= max : v > max))
+        return lps_fail(err, LPS_ERR_INVALID, "%s: %g is outside %s%g, %g%s", option, v,
+                        min_open ? "(" : "[", min, max, max_open ? ")" : "]");
+    *out = v;
+    return LPS_OK;
+}
+
+void lps_cli_data_default(lps_cli_data *d)
+{
+    memset(d, 0, sizeof *d);
+    d->spec = LPS_FASHION_MNIST_SPEC;
+    d->batch = DEFAULT_EVAL_BATCH;
+    d->load.csv_header = LPS_CSV_HEADER_AUTO;
+}
+
+lps_status lps_cli_data_option(lps_cli_data *d, int c, const char *arg, bool *handled,
+                               lps_error *err)
+{
+    int64_t iv;
+    lps_status st = LPS_OK;
+    *handled = true;
+    switch (c) {
+    case LPS_OPT_DATA:
+        d->spec = arg;
+        break;
+    case LPS_OPT_BATCH:
+        st = lps_cli_parse_int("--batch", arg, 1, MAX_BATCH, &d->batch, err);
+        break;
+    case LPS_OPT_SCALE:
+        d->preprocess.has_scale = true;
+        st = lps_cli_parse_double("--scale", arg, 0, true, HUGE_VAL, false, &d->preprocess.scale,
+                                  err);
+        break;
+    case LPS_OPT_MEAN:
+        st = lps_parse_value_list(arg, "--mean", d->preprocess.mean, LPS_PREPROCESS_MAX_VALUES,
+                                  &d->preprocess.n_mean, err);
+        break;
+    case LPS_OPT_STD:
+        st = lps_parse_value_list(arg, "--std", d->preprocess.std, LPS_PREPROCESS_MAX_VALUES,
+                                  &d->preprocess.n_std, err);
+        break;
+    case LPS_OPT_CSV_LABEL_COLUMN:
+        d->load.csv_has_labels = true;
+        st = lps_cli_parse_int("--csv-label-column", arg, -MAX_BATCH, MAX_BATCH, &iv, err);
+        d->load.csv_label_column = (int)iv;
+        break;
+    case LPS_OPT_CSV_NO_HEADER:
+        d->load.csv_header = LPS_CSV_HEADER_ABSENT;
+        break;
+    default:
+        *handled = false;
+    }
+    return st;
+}
+
+static lps_status parse_schedule(lps_train_options *o, const char *arg, lps_error *err)
+{
+    if (strcmp(arg, "cosine") == 0)
+        o->lr.kind = LPS_LR_COSINE;
+    else if (strcmp(arg, "constant") == 0)
+        o->lr.kind = LPS_LR_CONSTANT;
+    else if (strcmp(arg, "linear") == 0)
+        o->lr.kind = LPS_LR_LINEAR;
+    else
+        return lps_lr_points_parse(&o->lr, arg, err);
+    return LPS_OK;
+}
+
+lps_status lps_cli_train_option(lps_train_options *o, int c, const char *arg, bool *handled,
+                                lps_error *err)
+{
+    double v;
+    int64_t iv;
+    lps_status st = LPS_OK;
+    *handled = true;
+    switch (c) {
+    case LPS_OPT_EPOCHS:
+        st = lps_cli_parse_int("--epochs", arg, 1, MAX_EPOCHS, &o->epochs, err);
+        break;
+    case LPS_OPT_LR:
+        st = lps_cli_parse_double("--lr", arg, 0, true, HUGE_VAL, false, &o->lr.base_lr, err);
+        break;
+    case LPS_OPT_LR_SCHEDULE:
+        st = parse_schedule(o, arg, err);
+        break;
+    case LPS_OPT_MOMENTUM:
+        st = lps_cli_parse_double("--momentum", arg, 0, false, 1, true, &v, err);
+        o->sgd.momentum = (float)v;
+        if (o->sgd.momentum == 0.0f)
+            o->sgd.nesterov = 0;
+        break;
+    case LPS_OPT_NO_NESTEROV:
+        o->sgd.nesterov = 0;
+        break;
+    case LPS_OPT_WEIGHT_DECAY:
+        st = lps_cli_parse_double("--weight-decay", arg, 0, false, 1, true, &v, err);
+        o->sgd.weight_decay = (float)v;
+        break;
+    case LPS_OPT_CLIP:
+        st = lps_cli_parse_double("--clip", arg, 0, true, HUGE_VAL, false, &o->clip_norm, err);
+        break;
+    case LPS_OPT_LABEL_SMOOTHING:
+        st = lps_cli_parse_double("--label-smoothing", arg, 0, false, 1, true, &v, err);
+        o->label_smoothing = (float)v;
+        break;
+    case LPS_OPT_SEED:
+        st = lps_cli_parse_int("--seed", arg, 0, INT64_MAX, &iv, err);
+        o->seed = (uint64_t)iv;
+        break;
+    case LPS_OPT_DISTILL:
+        o->distill = true;
+        break;
+    case LPS_OPT_TEMPERATURE:
+        st = lps_cli_parse_double("--temperature", arg, 0, true, HUGE_VAL, false,
+                                  &o->distill_cfg.temperature, err);
+        break;
+    case LPS_OPT_BN_FROZEN:
+        o->bn_batch_stats = false;
+        break;
+    default:
+        *handled = false;
+    }
+    return st;
+}
+
+lps_status lps_cli_open_split(const lps_cli_data *d, lps_data_split split, lps_dataset *ds,
+                              lps_error *err)
+{
+    return lps_dataset_open(ds, d->spec, split, &d->load, err);
+}

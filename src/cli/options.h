@@ -1,0 +1,99 @@
+/* Option parsing shared by the commands that read data or train: strict
+ * number parsing (the whole text must be a number in range; the message
+ * names the option) and the common data / training options. */
+#ifndef LPS_CLI_OPTIONS_H
+#define LPS_CLI_OPTIONS_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lpsparsify/data.h"
+#include "lpsparsify/error.h"
+#include "train/trainer.h"
+
+/* Parses text as a base-10 integer in [min, max]. LPS_ERR_INVALID naming
+ * `option` otherwise. */
+lps_status lps_cli_parse_int(const char *option, const char *text, int64_t min, int64_t max,
+                             int64_t *out, lps_error *err);
+
+/* Parses text as a finite number; min_open/max_open make a bound exclusive. */
+lps_status lps_cli_parse_double(const char *option, const char *text, double min, bool min_open,
+                                double max, bool max_open, double *out, lps_error *err);
+
+/* Long-option codes above the ASCII range, shared by every command. */
+enum lps_cli_option_code {
+    LPS_OPT_DATA = 256,
+    LPS_OPT_BATCH,
+    LPS_OPT_SCALE,
+    LPS_OPT_MEAN,
+    LPS_OPT_STD,
+    LPS_OPT_CSV_LABEL_COLUMN,
+    LPS_OPT_CSV_NO_HEADER,
+    LPS_OPT_EPOCHS,
+    LPS_OPT_LR,
+    LPS_OPT_LR_SCHEDULE,
+    LPS_OPT_MOMENTUM,
+    LPS_OPT_NO_NESTEROV,
+    LPS_OPT_WEIGHT_DECAY,
+    LPS_OPT_CLIP,
+    LPS_OPT_LABEL_SMOOTHING,
+    LPS_OPT_SEED,
+    LPS_OPT_DISTILL,
+    LPS_OPT_TEMPERATURE,
+    LPS_OPT_BN_FROZEN,
+    LPS_OPT_JSON,
+    LPS_OPT_FIRST_COMMAND_SPECIFIC
+};
+
+#define LPS_CLI_DATA_OPTIONS                                                                       \
+    {"data", required_argument, NULL, LPS_OPT_DATA},                                               \
+        {"batch", required_argument, NULL, LPS_OPT_BATCH},                                         \
+        {"scale", required_argument, NULL, LPS_OPT_SCALE},                                         \
+        {"mean", required_argument, NULL, LPS_OPT_MEAN},                                           \
+        {"std", required_argument, NULL, LPS_OPT_STD},                                             \
+        {"csv-label-column", required_argument, NULL, LPS_OPT_CSV_LABEL_COLUMN},                   \
+        {"csv-no-header", no_argument, NULL, LPS_OPT_CSV_NO_HEADER}
+
+#define LPS_CLI_TRAIN_OPTIONS                                                                      \
+    {"epochs", required_argument, NULL, LPS_OPT_EPOCHS},                                           \
+        {"lr", required_argument, NULL, LPS_OPT_LR},                                               \
+        {"lr-schedule", required_argument, NULL, LPS_OPT_LR_SCHEDULE},                             \
+        {"momentum", required_argument, NULL, LPS_OPT_MOMENTUM},                                   \
+        {"no-nesterov", no_argument, NULL, LPS_OPT_NO_NESTEROV},                                   \
+        {"weight-decay", required_argument, NULL, LPS_OPT_WEIGHT_DECAY},                           \
+        {"clip", required_argument, NULL, LPS_OPT_CLIP},                                           \
+        {"label-smoothing", required_argument, NULL, LPS_OPT_LABEL_SMOOTHING},                     \
+        {"seed", required_argument, NULL, LPS_OPT_SEED},                                           \
+        {"distill", no_argument, NULL, LPS_OPT_DISTILL},                                           \
+        {"temperature", required_argument, NULL, LPS_OPT_TEMPERATURE},                             \
+        {"bn-frozen", no_argument, NULL, LPS_OPT_BN_FROZEN}
+
+/* What the data options select. */
+typedef struct lps_cli_data {
+    const char *spec;              /* --data, default "fashion-mnist" */
+    int64_t batch;                 /* --batch */
+    lps_data_options load;
+    lps_preprocess_opts preprocess;
+} lps_cli_data;
+
+void lps_cli_data_default(lps_cli_data *d);
+
+/* Applies option code c (with optarg) when it is a data option. Returns
+ * LPS_OK and sets *handled; LPS_ERR_INVALID naming the option on a bad value. */
+lps_status lps_cli_data_option(lps_cli_data *d, int c, const char *arg, bool *handled,
+                               lps_error *err);
+
+/* Same for the training options, into o. */
+lps_status lps_cli_train_option(lps_train_options *o, int c, const char *arg, bool *handled,
+                                lps_error *err);
+
+/* Loads a split of d->spec. Errors name the files. */
+lps_status lps_cli_open_split(const lps_cli_data *d, lps_data_split split, lps_dataset *ds,
+                              lps_error *err);
+
+/* Help text lines for the shared options. */
+extern const char LPS_CLI_DATA_HELP[];
+extern const char LPS_CLI_TRAIN_HELP[];
+
+#endif

@@ -1,0 +1,30 @@
+/* Training progress on stderr: a live bar on a terminal, one plain line per
+ * epoch otherwise, nothing with --quiet. */
+#ifndef LPS_CLI_PROGRESS_H
+#define LPS_CLI_PROGRESS_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include "train/trainer.h"
+
+typedef struct lps_progress_display {
+    bool quiet;
+    bool tty;
+    double last_draw;     /* monotonic seconds of the last bar redraw */
+    bool bar_drawn;
+} lps_progress_display;
+
+/* Decides tty from stderr unless quiet. */
+void lps_progress_init(lps_progress_display *d, bool quiet);
+
+/* Hook functions for lps_train_hooks (user = the display). */
+void lps_progress_step(void *user, const lps_progress *p);
+void lps_progress_epoch(void *user, const lps_epoch_stats *s);
+
+/* Installs SIGINT/SIGTERM handlers that set the returned flag, which the
+ * trainer polls between steps. The flag is the one process-wide variable:
+ * a signal handler can reach nothing else. */
+volatile sig_atomic_t *lps_install_stop_handlers(void);
+
+#endif

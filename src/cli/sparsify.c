@@ -1,0 +1,449 @@
+/* lpsparsify MODEL --target S [options]: the main job. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/progress.h"
+#include "report/report.h"
+#include "sparsity/hoyer.h"
+#include "sparsity/sparsify.h"
+
+#define PERCENT 100.0
+#define SPARSE_SUFFIX "-sparse.onnx"
+#define ONNX_SUFFIX ".onnx"
+#define MAX_COMMAND_LINE 4096
+/* Sparsification fine-tunes a trained model: a smaller base lr than dense
+ * training suits the biases and gains it trains with SGD. */
+#define SPARSIFY_DEFAULT_LR 0.005
+
+enum sparsify_option_code {
+    OPT_TARGET = LPS_OPT_FIRST_COMMAND_SPECIFIC,
+    OPT_REPORT,
+    OPT_P,
+    OPT_P_LAYER,
+    OPT_LAYER_TARGET,
+    OPT_EXCLUDE,
+    OPT_METHOD,
+    OPT_STORAGE,
+    OPT_MAX_DROP,
+    OPT_ALLOCATION,
+    OPT_LPSGD_LR,
+    OPT_FREEZE_GAIN
+};
+
+void lps_cmd_sparsify_help(FILE *out)
+{
+    fprintf(out,
+            "Usage: %s MODEL --target S [options]\n"
+            "       %s sparsify MODEL --target S [options]\n\n"
+            "Fine-tunes MODEL on --data while pruning its Conv, Gemm and MatMul weights to\n"
+            "the target sparsity, and writes the sparse model and a JSON report.\n\n"
+            "  --target S             fraction of prunable weights set to zero, in (0, 1)\n"
+            "  -o, --output FILE      the sparse model (default MODEL-sparse.onnx)\n"
+            "  --report FILE|-        the JSON report (docs/report.md)\n"
+            "  --method M             lpss (default), gmp or magnitude\n"
+            "  --p P                  LpSS exponent in (1, 2] for every layer (default: from S)\n"
+            "  --p-layer NAME=P       exponent for one layer (initializer or node name)\n"
+            "  --layer-target NAME=S  own target for one layer\n"
+            "  --exclude REGEX        never prune layers whose name matches\n"
+            "  --allocation A         global (default) or per-layer\n"
+            "  --lpsgd-lr SCALE       LpSGD step = SCALE * (p - 1) (default 0.015)\n"
+            "  --freeze-gain          keep each unit's gain ||w||_p fixed\n"
+            "  --storage M            auto (default), dense or sparse initializers\n"
+            "  --max-drop PTS         exit 3 without writing the model if accuracy falls by more\n"
+            "                         than PTS percentage points\n"
+            "  -q, --quiet            no progress output\n"
+            "  -h, --help             show this help\n\n%s\n%s\n"
+            "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or input, 3 accuracy guard,\n"
+            "130 interrupted.\n",
+            LPS_PROGRAM, LPS_PROGRAM, LPS_CLI_DATA_HELP, LPS_CLI_TRAIN_HELP);
+}
+
+typedef struct sparsify_args {
+    const char *model;
+    const char *output;
+    const char *report;
+    bool quiet;
+    double max_drop;          /* percentage points; NAN = no guard */
+    lps_storage storage;
+    lps_cli_data data;
+    lps_train_options train;
+    lps_sparsify_options sparse;
+    char command[MAX_COMMAND_LINE];
+} sparsify_args;
+
+static lps_status parse_layer_value(const char *option, const char *arg, double lo, bool lo_open,
+                                    double hi, lps_layer_value *out, int *count, lps_error *err)
+{
+    const char *eq = strrchr(arg, '=');
+    if (!eq || eq == arg)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: expected NAME=VALUE, got '%s'", option, arg);
+    if (*count >= LPS_SPARSIFY_MAX_OVERRIDES)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: at most %d overrides", option,
+                        LPS_SPARSIFY_MAX_OVERRIDES);
+    lps_layer_value *v = &out[*count];
+    lps_status st = lps_cli_parse_double(option, eq + 1, lo, lo_open, hi, false, &v->value, err);
+    if (st != LPS_OK)
+        return st;
+    /* The name points into argv, which lives as long as the process. */
+    ((char *)arg)[eq - arg] = '\0';
+    v->name = arg;
+    (*count)++;
+    return LPS_OK;
+}
+
+static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_error *err)
+{
+    lps_sparsify_options *o = &a->sparse;
+    switch (c) {
+    case OPT_TARGET:
+        return lps_cli_parse_double("--target", arg, 0, true, 1, true, &o->target, err);
+    case OPT_REPORT:
+        a->report = arg;
+        return LPS_OK;
+    case OPT_P:
+        return lps_cli_parse_double("--p", arg, 1, true, 2, false, &o->p, err);
+    case OPT_P_LAYER:
+        return parse_layer_value("--p-layer", arg, 1, true, 2, o->p_layer, &o->n_p_layer, err);
+    case OPT_LAYER_TARGET:
+        return parse_layer_value("--layer-target", arg, 0, false, 1, o->layer_target,
+                                 &o->n_layer_target, err);
+    case OPT_EXCLUDE:
+        if (o->n_exclude >= LPS_SPARSIFY_MAX_OVERRIDES)
+            return lps_fail(err, LPS_ERR_INVALID, "--exclude: at most %d patterns",
+                            LPS_SPARSIFY_MAX_OVERRIDES);
+        o->exclude[o->n_exclude++] = arg;
+        return LPS_OK;
+    case OPT_METHOD:
+        if (strcmp(arg, "lpss") == 0)
+            o->method = LPS_METHOD_LPSS;
+        else if (strcmp(arg, "gmp") == 0)
+            o->method = LPS_METHOD_GMP;
+        else if (strcmp(arg, "magnitude") == 0)
+            o->method = LPS_METHOD_MAGNITUDE;
+        else
+            return lps_fail(err, LPS_ERR_INVALID, "--method: '%s' is not lpss, gmp or magnitude",
+                            arg);
+        return LPS_OK;
+    case OPT_STORAGE:
+        if (strcmp(arg, "auto") == 0)
+            a->storage = LPS_STORAGE_AUTO;
+        else if (strcmp(arg, "dense") == 0)
+            a->storage = LPS_STORAGE_DENSE;
+        else if (strcmp(arg, "sparse") == 0)
+            a->storage = LPS_STORAGE_SPARSE;
+        else
+            return lps_fail(err, LPS_ERR_INVALID, "--storage: '%s' is not auto, dense or sparse",
+                            arg);
+        return LPS_OK;
+    case OPT_MAX_DROP:
+        return lps_cli_parse_double("--max-drop", arg, 0, false, PERCENT, false, &a->max_drop, err);
+    case OPT_ALLOCATION:
+        if (strcmp(arg, "global") == 0)
+            o->allocation = LPS_ALLOC_GLOBAL;
+        else if (strcmp(arg, "per-layer") == 0)
+            o->allocation = LPS_ALLOC_PER_LAYER;
+        else
+            return lps_fail(err, LPS_ERR_INVALID, "--allocation: '%s' is not global or per-layer",
+                            arg);
+        return LPS_OK;
+    case OPT_LPSGD_LR:
+        return lps_cli_parse_double("--lpsgd-lr", arg, 0, true, 1, false, &o->lpsgd_lr_scale, err);
+    case OPT_FREEZE_GAIN:
+        o->freeze_gain = true;
+        return LPS_OK;
+    }
+    return lps_fail(err, LPS_ERR_INVALID, "unknown option");
+}
+
+static void record_command(sparsify_args *a, int argc, char **argv)
+{
+    size_t used = (size_t)snprintf(a->command, sizeof a->command, "%s", LPS_PROGRAM);
+    for (int i = 0; i < argc && used < sizeof a->command; i++)
+        used += (size_t)snprintf(a->command + used, sizeof a->command - used, " %s", argv[i]);
+}
+
+/* Returns -1 to go on, or an exit code. */
+static int parse_args(int argc, char **argv, sparsify_args *a)
+{
+    static const struct option options[] = {
+        LPS_CLI_DATA_OPTIONS,
+        LPS_CLI_TRAIN_OPTIONS,
+        {"target", required_argument, NULL, OPT_TARGET},
+        {"report", required_argument, NULL, OPT_REPORT},
+        {"p", required_argument, NULL, OPT_P},
+        {"p-layer", required_argument, NULL, OPT_P_LAYER},
+        {"layer-target", required_argument, NULL, OPT_LAYER_TARGET},
+        {"exclude", required_argument, NULL, OPT_EXCLUDE},
+        {"method", required_argument, NULL, OPT_METHOD},
+        {"storage", required_argument, NULL, OPT_STORAGE},
+        {"max-drop", required_argument, NULL, OPT_MAX_DROP},
+        {"allocation", required_argument, NULL, OPT_ALLOCATION},
+        {"lpsgd-lr", required_argument, NULL, OPT_LPSGD_LR},
+        {"freeze-gain", no_argument, NULL, OPT_FREEZE_GAIN},
+        {"output", required_argument, NULL, 'o'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    lps_error err = {0};
+    bool handled, batch_given = false;
+    int c;
+    record_command(a, argc, argv);
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:q", options, NULL)) != -1) {
+        if (c == 'h') {
+            lps_cmd_sparsify_help(stdout);
+            return 0;
+        } else if (c == 'o') {
+            a->output = optarg;
+        } else if (c == 'q') {
+            a->quiet = true;
+        } else if (c == '?' || c == ':') {
+            return lps_cli_option_error(argv[0], c, argv);
+        } else {
+            batch_given = batch_given || c == LPS_OPT_BATCH;
+            if (lps_cli_data_option(&a->data, c, optarg, &handled, &err) != LPS_OK ||
+                (!handled && lps_cli_train_option(&a->train, c, optarg, &handled, &err) != LPS_OK) ||
+                (!handled && parse_sparsify_option(a, c, optarg, &err) != LPS_OK))
+                return lps_cli_report(&err);
+        }
+    }
+    if (optind + 1 != argc)
+        return lps_cli_usage_error(argv[0], optind >= argc ? "no MODEL given"
+                                                           : "exactly one MODEL is expected");
+    if (a->sparse.target == 0.0)
+        return lps_cli_usage_error(argv[0], "--target S is required");
+    if (batch_given)
+        a->train.batch_size = a->data.batch;
+    a->train.preprocess = a->data.preprocess;
+    a->model = argv[optind];
+    return -1;
+}
+
+/* MODEL-sparse.onnx beside MODEL (".onnx" replaced when present). */
+static char *default_output(const char *model)
+{
+    size_t n = strlen(model), sl = strlen(ONNX_SUFFIX);
+    size_t stem = (n > sl && strcmp(model + n - sl, ONNX_SUFFIX) == 0) ? n - sl : n;
+    char *out = malloc(stem + strlen(SPARSE_SUFFIX) + 1);
+    if (out) {
+        memcpy(out, model, stem);
+        strcpy(out + stem, SPARSE_SUFFIX);
+    }
+    return out;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static cJSON *epochs_json(const lps_epoch_stats *stats, int64_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int64_t e = 0; arr && e < n; e++) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            break;
+        cJSON_AddNumberToObject(o, "epoch", (double)stats[e].epoch);
+        lps_json_add_number(o, "loss", stats[e].loss);
+        lps_json_add_number(o, "accuracy", stats[e].accuracy);
+        lps_json_add_number(o, "sparsity", stats[e].sparsity);
+        lps_json_add_number(o, "hoyer", stats[e].hoyer);
+        lps_json_add_number(o, "lr", stats[e].lr);
+        lps_json_add_number(o, "seconds", stats[e].seconds);
+        lps_json_add_number(o, "train_loss", stats[e].train_loss);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+static cJSON *pair_json(const char *k1, double v1, const char *k2, double v2)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        lps_json_add_number(o, k1, v1);
+        lps_json_add_number(o, k2, v2);
+    }
+    return o;
+}
+
+typedef struct sparsify_outcome {
+    lps_eval_result dense;
+    lps_eval_result sparse;
+    double achieved;
+    size_t input_bytes;
+    size_t output_bytes;      /* 0 when the model was not written */
+    lps_epoch_stats *epochs;
+    int64_t n_epochs;
+} sparsify_outcome;
+
+/* The inspect report of the sparse model plus the run's keys. */
+static cJSON *build_report(const sparsify_args *a, const lps_model *m, const lps_sparsify *s,
+                           const sparsify_outcome *r, lps_error *err)
+{
+    lps_prunable_list weights = {0, NULL};
+    if (lps_prunable_find(m, &weights, err) != LPS_OK)
+        return NULL;
+    cJSON *rep = lps_report_build(m, &weights, err);
+    lps_prunable_list_release(&weights);
+    if (!rep)
+        return NULL;
+    cJSON_AddStringToObject(rep, "tool_version", LPS_VERSION);
+    cJSON_AddStringToObject(rep, "command", a->command);
+    cJSON_AddNumberToObject(rep, "seed", (double)a->train.seed);
+    cJSON_AddStringToObject(rep, "method", lps_sparsify_method_name(a->sparse.method));
+    cJSON_AddNumberToObject(rep, "target", a->sparse.target);
+    lps_json_add_number(rep, "achieved", r->achieved);
+    cJSON_AddItemToObject(rep, "accuracy",
+                          pair_json("dense", r->dense.accuracy, "sparse", r->sparse.accuracy));
+    cJSON_AddItemToObject(rep, "loss", pair_json("dense", r->dense.loss, "sparse", r->sparse.loss));
+    cJSON *bytes = cJSON_CreateObject();
+    if (bytes) {
+        cJSON_AddNumberToObject(bytes, "input", (double)r->input_bytes);
+        if (r->output_bytes)
+            cJSON_AddNumberToObject(bytes, "output", (double)r->output_bytes);
+        else
+            cJSON_AddNullToObject(bytes, "output");
+    }
+    cJSON_AddItemToObject(rep, "bytes", bytes);
+    for (size_t i = 0; i < lps_sparsify_n_layers(s); i++) {
+        const lps_sparsify_layer *L = lps_sparsify_layer_info(s, i);
+        cJSON *layer = lps_report_layer(rep, i);
+        if (!layer)
+            continue;
+        double p = L->p > 0 ? L->p : NAN;
+        lps_json_add_number(layer, "p", p);
+        lps_json_add_number(layer, "hoyer_expected_p",
+                            isfinite(p) ? lps_hoyer_expected((double)L->weight->fan_in,
+                                                             lps_gamma_k_from_p(p))
+                                        : NAN);
+        cJSON_AddBoolToObject(layer, "excluded", L->excluded);
+    }
+    cJSON_AddItemToObject(rep, "epochs", epochs_json(r->epochs, r->n_epochs));
+    return rep;
+}
+
+static size_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+static int finish(const sparsify_args *a, lps_model *m, lps_sparsify *s, sparsify_outcome *r,
+                  const char *output, lps_error *err)
+{
+    bool guard_tripped = isfinite(a->max_drop) && isfinite(r->dense.accuracy) &&
+                         (r->dense.accuracy - r->sparse.accuracy) * PERCENT > a->max_drop;
+    if (!guard_tripped) {
+        if (lps_model_save(m, output, a->storage, err) != LPS_OK)
+            return lps_cli_report(err);
+        r->output_bytes = file_size(output);
+    }
+    if (a->report) {
+        cJSON *rep = build_report(a, m, s, r, err);
+        lps_status st = rep ? lps_report_write(rep, a->report, err) : err->status;
+        cJSON_Delete(rep);
+        if (st != LPS_OK)
+            return lps_cli_report(err);
+    }
+    if (guard_tripped) {
+        lps_fail(err, LPS_ERR_ACCURACY,
+                 "%s: accuracy fell from %.2f%% to %.2f%%, more than --max-drop %g points; "
+                 "the model was not written", a->model, r->dense.accuracy * PERCENT,
+                 r->sparse.accuracy * PERCENT, a->max_drop);
+        return lps_cli_report(err);
+    }
+    if (!a->quiet)
+        printf("%s: sparsity %.2f%% (target %.2f%%), accuracy %.2f%% -> %.2f%%, %zu -> %zu bytes\n",
+               output, r->achieved * PERCENT, a->sparse.target * PERCENT,
+               r->dense.accuracy * PERCENT, r->sparse.accuracy * PERCENT, r->input_bytes,
+               r->output_bytes);
+    return 0;
+}
+
+int lps_cmd_sparsify(int argc, char **argv)
+{
+    sparsify_args a;
+    lps_error err = {0};
+    lps_dataset train = {0}, test = {0};
+    lps_model *m = NULL;
+    lps_trainer *t = NULL;
+    lps_sparsify *s = NULL;
+    char *output = NULL;
+    sparsify_outcome r;
+    lps_progress_display display;
+    int code;
+    memset(&a, 0, sizeof a);
+    memset(&r, 0, sizeof r);
+    a.max_drop = NAN;
+    a.storage = LPS_STORAGE_AUTO;
+    lps_cli_data_default(&a.data);
+    lps_train_options_default(&a.train);
+    a.train.lr.base_lr = SPARSIFY_DEFAULT_LR;
+    lps_sparsify_options_default(&a.sparse);
+    code = parse_args(argc, argv, &a);
+    if (code >= 0)
+        return code;
+    output = a.output ? strdup(a.output) : default_output(a.model);
+    if (!output) {
+        lps_fail(&err, LPS_ERR_NOMEM, "out of memory");
+        goto failed;
+    }
+    if (same_file(output, a.model)) {
+        lps_fail(&err, LPS_ERR_INVALID, "%s: the output would overwrite the input model", output);
+        goto failed;
+    }
+    if (lps_cli_check_input_file(a.model, &err) != LPS_OK ||
+        !(m = lps_model_load(a.model, &err)) ||
+        lps_cli_open_split(&a.data, LPS_SPLIT_TRAIN, &train, &err) != LPS_OK ||
+        lps_cli_open_split(&a.data, LPS_SPLIT_TEST, &test, &err) != LPS_OK)
+        goto failed;
+    r.input_bytes = m->file_bytes;
+    if (!train.labels)
+        a.train.distill = true;
+    if (lps_evaluate_model(m, &test, &a.train.preprocess, a.train.batch_size, &r.dense, &err) !=
+            LPS_OK ||
+        !(t = lps_trainer_create(m, &train, &test, &a.train, &err)) ||
+        !(s = lps_sparsify_create(m, lps_trainer_plan(t), &a.sparse, &a.train, &err)))
+        goto failed;
+    r.n_epochs = a.train.epochs;
+    r.epochs = calloc((size_t)r.n_epochs, sizeof *r.epochs);
+    if (!r.epochs) {
+        lps_fail(&err, LPS_ERR_NOMEM, "out of memory");
+        goto failed;
+    }
+    lps_progress_init(&display, a.quiet);
+    lps_train_hooks hooks = {0};
+    lps_sparsify_hooks(s, &hooks);
+    hooks.progress = lps_progress_step;
+    hooks.epoch_done = lps_progress_epoch;
+    hooks.stop = lps_install_stop_handlers();
+    hooks.display_user = &display;
+    if (lps_trainer_run(t, &hooks, r.epochs, &err) != LPS_OK ||
+        lps_sparsify_finish(s, &err) != LPS_OK ||
+        lps_trainer_evaluate(t, &test, &r.sparse, &err) != LPS_OK ||
+        lps_trainer_write(t, &err) != LPS_OK)
+        goto failed;
+    r.achieved = lps_sparsify_achieved(s);
+    code = finish(&a, m, s, &r, output, &err);
+    goto cleanup;
+failed:
+    code = lps_cli_report(&err);
+cleanup:
+    free(r.epochs);
+    free(output);
+    lps_sparsify_free(s);
+    lps_trainer_free(t);
+    lps_dataset_release(&train);
+    lps_dataset_release(&test);
+    lps_model_free(m);
+    return code;
+}

@@ -1,0 +1,108 @@
+/* lpsparsify train MODEL -o OUT.onnx [options]: dense training or fine-tuning. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli_util.h"
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "cli/progress.h"
+#include "train/trainer.h"
+
+#define PERCENT 100.0
+
+void lps_cmd_train_help(FILE *out)
+{
+    fprintf(out,
+            "Usage: %s train MODEL -o OUT.onnx [options]\n\n"
+            "Trains every float weight of MODEL (dense, no pruning) on the train split of\n"
+            "--data, evaluates the test split after each epoch and writes OUT.onnx with\n"
+            "only the trained initializers replaced. OUT is written atomically and may\n"
+            "not be MODEL.\n\n"
+            "  -o, --output FILE      the trained model (required)\n"
+            "  -q, --quiet            no progress output\n"
+            "  -h, --help             show this help\n\n%s\n%s",
+            LPS_PROGRAM, LPS_CLI_DATA_HELP, LPS_CLI_TRAIN_HELP);
+}
+
+int lps_cmd_train(int argc, char **argv)
+{
+    static const struct option options[] = {
+        LPS_CLI_DATA_OPTIONS,
+        LPS_CLI_TRAIN_OPTIONS,
+        {"output", required_argument, NULL, 'o'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    lps_cli_data data;
+    lps_train_options opt;
+    lps_error err = {0};
+    const char *output = NULL;
+    bool quiet = false, handled, batch_given = false;
+    lps_dataset train = {0}, test = {0};
+    lps_model *m = NULL;
+    lps_trainer *t = NULL;
+    lps_progress_display display;
+    int c, code;
+    lps_cli_data_default(&data);
+    lps_train_options_default(&opt);
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ho:q", options, NULL)) != -1) {
+        if (c == 'h') {
+            lps_cmd_train_help(stdout);
+            return 0;
+        } else if (c == 'o') {
+            output = optarg;
+        } else if (c == 'q') {
+            quiet = true;
+        } else if (c == '?' || c == ':') {
+            return lps_cli_option_error(argv[0], c, argv);
+        } else {
+            batch_given = batch_given || c == LPS_OPT_BATCH;
+            if (lps_cli_data_option(&data, c, optarg, &handled, &err) != LPS_OK ||
+                (!handled && lps_cli_train_option(&opt, c, optarg, &handled, &err) != LPS_OK))
+                return lps_cli_report(&err);
+        }
+    }
+    if (optind + 1 != argc)
+        return lps_cli_usage_error(argv[0], optind >= argc ? "no MODEL given"
+                                                           : "exactly one MODEL is expected");
+    if (!output)
+        return lps_cli_usage_error(argv[0], "-o OUT.onnx is required");
+    if (batch_given)
+        opt.batch_size = data.batch;
+    opt.preprocess = data.preprocess;
+    const char *path = argv[optind];
+    if (lps_cli_check_input_file(path, &err) != LPS_OK || !(m = lps_model_load(path, &err)) ||
+        lps_cli_open_split(&data, LPS_SPLIT_TRAIN, &train, &err) != LPS_OK ||
+        lps_cli_open_split(&data, LPS_SPLIT_TEST, &test, &err) != LPS_OK)
+        goto failed;
+    if (!train.labels)
+        opt.distill = true;
+    if (!(t = lps_trainer_create(m, &train, &test, &opt, &err)))
+        goto failed;
+    lps_progress_init(&display, quiet);
+    lps_train_hooks hooks = {.display_user = &display,
+                             .progress = lps_progress_step,
+                             .epoch_done = lps_progress_epoch,
+                             .stop = lps_install_stop_handlers()};
+    lps_eval_result final;
+    if (lps_trainer_run(t, &hooks, NULL, &err) != LPS_OK ||
+        lps_trainer_evaluate(t, &test, &final, &err) != LPS_OK ||
+        lps_trainer_write(t, &err) != LPS_OK ||
+        lps_model_save(m, output, LPS_STORAGE_DENSE, &err) != LPS_OK)
+        goto failed;
+    if (!quiet)
+        printf("%s: test accuracy %.2f%%, loss %.4f\n", output, final.accuracy * PERCENT,
+               final.loss);
+    code = 0;
+    goto cleanup;
+failed:
+    code = lps_cli_report(&err);
+cleanup:
+    lps_trainer_free(t);
+    lps_dataset_release(&train);
+    lps_dataset_release(&test);
+    lps_model_free(m);
+    return code;
+}

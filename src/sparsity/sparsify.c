@@ -1,0 +1,451 @@
+#include "sparsity/sparsify.h"
+
+#include <math.h>
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sparsity/hoyer.h"
+#include "sparsity/lpsgd.h"
+
+/* GMP ramps over the same window as LpSS's adaptive phase by default. */
+#define DEFAULT_WINDOW_BEGIN 0.2
+#define DEFAULT_WINDOW_END 0.8
+#define DEFAULT_GMP_FREQUENCY 40
+/* ALGORITHM.md section 3: lr = 0.015 (p - 1). */
+#define DEFAULT_LPSGD_LR_SCALE 0.015
+
+void lps_sparsify_options_default(lps_sparsify_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->method = LPS_METHOD_LPSS;
+    o->allocation = LPS_ALLOC_GLOBAL;
+    o->lpsgd_lr_scale = DEFAULT_LPSGD_LR_SCALE;
+    o->semi = lps_semiprune_config_default();
+    o->gmp.initial_sparsity = 0.0;
+    o->gmp.begin = DEFAULT_WINDOW_BEGIN;
+    o->gmp.end = DEFAULT_WINDOW_END;
+    o->gmp.frequency = DEFAULT_GMP_FREQUENCY;
+}
+
+const char *lps_sparsify_method_name(lps_sparsify_method m)
+{
+    switch (m) {
+    case LPS_METHOD_LPSS: return "lpss";
+    case LPS_METHOD_GMP: return "gmp";
+    case LPS_METHOD_MAGNITUDE: return "magnitude";
+    }
+    return "unknown";
+}
+
+struct lps_sparsify {
+    const lps_model *model;
+    lps_plan *plan;
+    lps_sparsify_options opt;
+    lps_train_options topt;
+    lps_prunable_list weights;
+    size_t n_layers;
+    lps_sparsify_layer *layers;
+    bool *param_is_pruned;    /* [n_params]: trained by the sparsifier, not plain SGD */
+    float *momentum;          /* flat, like the parameters */
+    lps_lpsgd_state *lpsgd;   /* [n_layers] (LpSS, counted layers) */
+    uint8_t **masks;          /* [n_layers] (GMP, magnitude) */
+    float **view_weight;      /* [n_layers] row-order latent weights (LpSS) */
+    float **view_grad;        /* [n_layers] row-order gradients (LpSS) */
+    lps_prune_tensor *views;  /* counted layers only */
+    int *view_layer;          /* view -> layer */
+    int n_views;
+    lps_semiprune_state semi;
+    bool pruned_once;         /* magnitude: the one-shot pruning happened */
+};
+
+static bool matches(const char *pattern_name, const lps_prunable *w)
+{
+    return strcmp(pattern_name, w->initializer) == 0 || strcmp(pattern_name, w->node) == 0;
+}
+
+/* Every override must name a layer, so a typo is an error, not a no-op. */
+static lps_status apply_overrides(lps_sparsify *s, lps_error *err)
+{
+    const lps_sparsify_options *o = &s->opt;
+    for (int k = 0; k < o->n_p_layer; k++) {
+        bool used = false;
+        for (size_t i = 0; i < s->n_layers; i++)
+            if (matches(o->p_layer[k].name, s->layers[i].weight)) {
+                s->layers[i].p = o->p_layer[k].value;
+                used = true;
+            }
+        if (!used)
+            return lps_fail(err, LPS_ERR_INVALID, "--p-layer: no prunable layer is called '%s'",
+                            o->p_layer[k].name);
+    }
+    for (int k = 0; k < o->n_layer_target; k++) {
+        bool used = false;
+        for (size_t i = 0; i < s->n_layers; i++)
+            if (matches(o->layer_target[k].name, s->layers[i].weight)) {
+                s->layers[i].target = o->layer_target[k].value;
+                used = true;
+            }
+        if (!used)
+            return lps_fail(err, LPS_ERR_INVALID,
+                            "--layer-target: no prunable layer is called '%s'",
+                            o->layer_target[k].name);
+    }
+    for (int k = 0; k < o->n_exclude; k++) {
+        regex_t re;
+        bool used = false;
+        if (regcomp(&re, o->exclude[k], REG_EXTENDED | REG_NOSUB) != 0)
+            return lps_fail(err, LPS_ERR_INVALID, "--exclude: '%s' is not a valid regex",
+                            o->exclude[k]);
+        for (size_t i = 0; i < s->n_layers; i++) {
+            const lps_prunable *w = s->layers[i].weight;
+            if (regexec(&re, w->initializer, 0, NULL, 0) == 0 ||
+                regexec(&re, w->node, 0, NULL, 0) == 0) {
+                s->layers[i].excluded = true;
+                used = true;
+            }
+        }
+        regfree(&re);
+        if (!used)
+            return lps_fail(err, LPS_ERR_INVALID, "--exclude: '%s' matches no prunable layer",
+                            o->exclude[k]);
+    }
+    return LPS_OK;
+}
+
+static lps_status map_params(lps_sparsify *s, lps_error *err)
+{
+    size_t n_params = lps_plan_n_params(s->plan);
+    s->param_is_pruned = calloc(n_params + 1, sizeof *s->param_is_pruned);
+    if (!s->param_is_pruned)
+        return lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < s->n_layers; i++) {
+        const lps_prunable *w = s->layers[i].weight;
+        size_t k = 0;
+        while (k < n_params && lps_plan_param(s->plan, k)->initializer != w->init_index)
+            k++;
+        if (k == n_params)
+            return lps_fail(err, LPS_ERR_UNSUPPORTED,
+                            "weight '%s' of node '%s' is not trainable in this graph",
+                            w->initializer, w->node);
+        s->layers[i].param = k;
+        if (!s->layers[i].excluded)
+            s->param_is_pruned[k] = true;
+    }
+    return LPS_OK;
+}
+
+static float *param_slice(lps_plan *plan, size_t k)
+{
+    return lps_plan_param_data(plan, NULL) + lps_plan_param(plan, k)->offset;
+}
+
+static float *grad_slice(lps_plan *plan, size_t k)
+{
+    return lps_plan_grad_data(plan, NULL) + lps_plan_param(plan, k)->offset;
+}
+
+/* The prune views: LpSS sees its row-order buffers, the others the weight. */
+static lps_status build_views(lps_sparsify *s, lps_error *err)
+{
+    s->views = calloc(s->n_layers + 1, sizeof *s->views);
+    s->view_layer = calloc(s->n_layers + 1, sizeof *s->view_layer);
+    s->lpsgd = calloc(s->n_layers + 1, sizeof *s->lpsgd);
+    s->masks = calloc(s->n_layers + 1, sizeof *s->masks);
+    s->view_weight = calloc(s->n_layers + 1, sizeof *s->view_weight);
+    s->view_grad = calloc(s->n_layers + 1, sizeof *s->view_grad);
+    if (!s->views || !s->view_layer || !s->lpsgd || !s->masks || !s->view_weight || !s->view_grad)
+        return lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < s->n_layers; i++) {
+        lps_sparsify_layer *L = &s->layers[i];
+        if (L->excluded)
+            continue;
+        const lps_prunable *w = L->weight;
+        int64_t numel = w->layout.n_rows * w->layout.row_len;
+        lps_prune_tensor *v = &s->views[s->n_views];
+        v->name = w->initializer;
+        v->numel = numel;
+        v->target = L->target;
+        if (s->opt.method == LPS_METHOD_LPSS) {
+            lps_status st = lps_lpsgd_init(&s->lpsgd[i], param_slice(s->plan, L->param), w->layout,
+                                           numel, L->p, err);
+            if (st != LPS_OK)
+                return lps_error_prefix(err, "weight '%s'", w->initializer);
+            s->view_weight[i] = malloc((size_t)numel * sizeof(float));
+            s->view_grad[i] = malloc((size_t)numel * sizeof(float));
+            if (!s->view_weight[i] || !s->view_grad[i])
+                return lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+            v->layout = lps_lpsgd_packed_layout(&s->lpsgd[i]);
+            v->weight = s->view_weight[i];
+            v->grad = s->view_grad[i];
+            v->mask = s->lpsgd[i].mask;
+        } else {
+            s->masks[i] = malloc((size_t)numel);
+            if (!s->masks[i])
+                return lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+            memset(s->masks[i], 1, (size_t)numel);
+            v->layout = w->layout;
+            v->weight = param_slice(s->plan, L->param);
+            v->mask = s->masks[i];
+        }
+        s->view_layer[s->n_views++] = (int)i;
+    }
+    return lps_prune_check(s->views, s->n_views, s->opt.target, err);
+}
+
+lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
+                                  const lps_sparsify_options *opt,
+                                  const lps_train_options *train_opt, lps_error *err)
+{
+    lps_sparsify *s = calloc(1, sizeof *s);
+    lps_status st = LPS_OK;
+    if (!s) {
+        lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    s->model = m;
+    s->plan = plan;
+    s->opt = *opt;
+    s->topt = *train_opt;
+    if (!(opt->target > 0.0 && opt->target < 1.0)) {
+        st = lps_fail(err, LPS_ERR_INVALID, "--target %g is outside (0, 1)", opt->target);
+        goto done;
+    }
+    if ((st = lps_prunable_find(m, &s->weights, err)) != LPS_OK)
+        goto done;
+    if (s->weights.count == 0) {
+        st = lps_fail(err, LPS_ERR_UNSUPPORTED, "%s: the model has no prunable weight (Conv, "
+                      "Gemm or constant MatMul operand)", m->path ? m->path : "model");
+        goto done;
+    }
+    s->n_layers = s->weights.count;
+    s->layers = calloc(s->n_layers, sizeof *s->layers);
+    if (!s->layers) {
+        st = lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < s->n_layers; i++) {
+        s->layers[i].weight = &s->weights.items[i];
+        s->layers[i].target = LPS_PRUNE_GLOBAL_TARGET;
+        s->layers[i].p = opt->method != LPS_METHOD_LPSS ? 0.0
+                         : opt->p > 0                   ? opt->p
+                                                        : lps_lpsgd_default_p(opt->target, i == 0);
+    }
+    size_t n_floats;
+    lps_plan_param_data(plan, &n_floats);
+    s->momentum = calloc(n_floats + 1, sizeof *s->momentum);
+    if (!s->momentum) {
+        st = lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = apply_overrides(s, err)) != LPS_OK || (st = map_params(s, err)) != LPS_OK ||
+        (st = build_views(s, err)) != LPS_OK)
+        goto done;
+    if (opt->method == LPS_METHOD_LPSS)
+        st = lps_semiprune_config_check(&opt->semi, err);
+    else if (opt->method == LPS_METHOD_GMP)
+        st = lps_gmp_config_check(&opt->gmp, err);
+    if (st == LPS_OK && opt->method == LPS_METHOD_LPSS)
+        st = lps_semiprune_state_init(&s->semi, s->n_views, &opt->semi, err);
+done:
+    if (st != LPS_OK) {
+        lps_sparsify_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Pruned positions are exactly 0 in the forward weights. */
+static void apply_masks(lps_sparsify *s)
+{
+    for (int v = 0; v < s->n_views; v++) {
+        const lps_sparsify_layer *L = &s->layers[s->view_layer[v]];
+        float *w = param_slice(s->plan, L->param);
+        const uint8_t *mask = s->views[v].mask;
+        for (int64_t k = 0; k < s->views[v].numel; k++)
+            if (!mask[k])
+                w[k] = 0.0f;
+    }
+}
+
+static lps_status one_shot(lps_sparsify *s, lps_error *err)
+{
+    lps_status st = lps_magnitude_prune(s->views, s->n_views, s->opt.target, s->opt.allocation, err);
+    if (st == LPS_OK) {
+        apply_masks(s);
+        s->pruned_once = true;
+    }
+    return st;
+}
+
+static lps_status hook_begin(void *user, lps_plan *plan, int64_t total_steps, lps_error *err)
+{
+    lps_sparsify *s = user;
+    (void)plan;
+    (void)total_steps;
+    return s->opt.method == LPS_METHOD_MAGNITUDE ? one_shot(s, err) : LPS_OK;
+}
+
+/* Plain SGD on every parameter the sparsifier does not own. */
+static void sgd_others(lps_sparsify *s, double lr, bool include_pruned)
+{
+    for (size_t k = 0; k < lps_plan_n_params(s->plan); k++) {
+        if (s->param_is_pruned[k] && !include_pruned)
+            continue;
+        const lps_param *prm = lps_plan_param(s->plan, k);
+        lps_sgd_step(&s->topt.sgd, (float)lr, (int64_t)prm->numel, param_slice(s->plan, k),
+                     grad_slice(s->plan, k), s->momentum + prm->offset);
+    }
+}
+
+static lps_status lpss_topology(lps_sparsify *s, int64_t step, int64_t total, lps_error *err)
+{
+    lps_semiprune_phase phase = lps_semiprune_phase_at(&s->opt.semi, step, total);
+    if (phase != LPS_SEMIPRUNE_UPDATE && phase != LPS_SEMIPRUNE_PROJECT)
+        return LPS_OK;
+    for (int v = 0; v < s->n_views; v++) {
+        int i = s->view_layer[v];
+        lps_lpsgd_latent_weight(&s->lpsgd[i], s->view_weight[i]);
+        lps_lpsgd_pack(&s->lpsgd[i], grad_slice(s->plan, s->layers[i].param), s->view_grad[i]);
+    }
+    if (phase == LPS_SEMIPRUNE_UPDATE)
+        return lps_semiprune_update(&s->semi, &s->opt.semi, s->views, s->n_views, s->opt.target,
+                                    step, total, NULL, err);
+    return lps_project_to_target(s->views, s->n_views, s->opt.target, s->opt.allocation, err);
+}
+
+static lps_status lpss_update(lps_sparsify *s, int64_t step, int64_t total, double lr,
+                              lps_error *err)
+{
+    double factor = s->topt.lr.base_lr > 0 ? lr / s->topt.lr.base_lr : 1.0;
+    sgd_others(s, lr, false);
+    for (int v = 0; v < s->n_views; v++) {
+        int i = s->view_layer[v];
+        lps_lpsgd_hparams hp = {0};
+        hp.lr = (float)(s->opt.lpsgd_lr_scale * (s->layers[i].p - 1.0) * factor);
+        hp.momentum = s->topt.sgd.momentum;
+        hp.nesterov = s->topt.sgd.nesterov;
+        hp.freeze_gain = s->opt.freeze_gain;
+        hp.gain_lr = (float)lr;
+        hp.gain_sgd.momentum = s->topt.sgd.momentum;
+        hp.gain_sgd.nesterov = s->topt.sgd.nesterov;
+        lps_status st = lps_lpsgd_step(&s->lpsgd[i], grad_slice(s->plan, s->layers[i].param), &hp,
+                                       err);
+        if (st != LPS_OK)
+            return lps_error_prefix(err, "weight '%s'", s->layers[i].weight->initializer);
+    }
+    lps_status st = lpss_topology(s, step, total, err);
+    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
+        int i = s->view_layer[v];
+        lps_lpsgd_export(&s->lpsgd[i], param_slice(s->plan, s->layers[i].param));
+    }
+    return st;
+}
+
+static lps_status hook_update(void *user, lps_plan *plan, int64_t step, int64_t total, double lr,
+                              lps_error *err)
+{
+    lps_sparsify *s = user;
+    lps_status st = LPS_OK;
+    (void)plan;
+    switch (s->opt.method) {
+    case LPS_METHOD_LPSS:
+        return lpss_update(s, step, total, lr, err);
+    case LPS_METHOD_GMP:
+        sgd_others(s, lr, true);
+        apply_masks(s);
+        if (lps_gmp_due(&s->opt.gmp, step, total)) {
+            st = lps_gmp_update(&s->opt.gmp, s->views, s->n_views, s->opt.target, step, total, err);
+            apply_masks(s);
+        }
+        return st;
+    case LPS_METHOD_MAGNITUDE:
+        sgd_others(s, lr, true);
+        apply_masks(s);
+        return LPS_OK;
+    }
+    return LPS_OK;
+}
+
+double lps_sparsify_achieved(const lps_sparsify *s)
+{
+    int64_t zeros = 0, total = 0;
+    for (int v = 0; v < s->n_views; v++) {
+        const float *w = param_slice(s->plan, s->layers[s->view_layer[v]].param);
+        for (int64_t k = 0; k < s->views[v].numel; k++)
+            zeros += w[k] == 0.0f;
+        total += s->views[v].numel;
+    }
+    return total ? (double)zeros / (double)total : NAN;
+}
+
+static lps_status hook_end_epoch(void *user, lps_plan *plan, lps_epoch_stats *stats,
+                                 lps_error *err)
+{
+    lps_sparsify *s = user;
+    double hoyer_sum = 0.0;
+    int n = 0;
+    (void)plan;
+    (void)err;
+    for (int v = 0; v < s->n_views; v++) {
+        const lps_sparsify_layer *L = &s->layers[s->view_layer[v]];
+        lps_hoyer_mean h = lps_hoyer_layer(param_slice(s->plan, L->param), &L->weight->layout);
+        if (isfinite(h.mean)) {
+            hoyer_sum += h.mean;
+            n++;
+        }
+    }
+    stats->sparsity = lps_sparsify_achieved(s);
+    stats->hoyer = n ? hoyer_sum / n : NAN;
+    return LPS_OK;
+}
+
+void lps_sparsify_hooks(lps_sparsify *s, lps_train_hooks *hooks)
+{
+    hooks->user = s;
+    hooks->begin = hook_begin;
+    hooks->update = hook_update;
+    hooks->end_epoch = hook_end_epoch;
+}
+
+lps_status lps_sparsify_finish(lps_sparsify *s, lps_error *err)
+{
+    if (s->opt.method == LPS_METHOD_MAGNITUDE && !s->pruned_once)
+        return one_shot(s, err);
+    return LPS_OK;
+}
+
+size_t lps_sparsify_n_layers(const lps_sparsify *s) { return s->n_layers; }
+
+const lps_sparsify_layer *lps_sparsify_layer_info(const lps_sparsify *s, size_t i)
+{
+    return i < s->n_layers ? &s->layers[i] : NULL;
+}
+
+void lps_sparsify_free(lps_sparsify *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n_layers; i++) {
+        if (s->lpsgd)
+            lps_lpsgd_free(&s->lpsgd[i]);
+        if (s->masks)
+            free(s->masks[i]);
+        if (s->view_weight)
+            free(s->view_weight[i]);
+        if (s->view_grad)
+            free(s->view_grad[i]);
+    }
+    free(s->lpsgd);
+    free(s->masks);
+    free(s->view_weight);
+    free(s->view_grad);
+    free(s->views);
+    free(s->view_layer);
+    free(s->layers);
+    free(s->param_is_pruned);
+    free(s->momentum);
+    lps_semiprune_state_free(&s->semi);
+    lps_prunable_list_release(&s->weights);
+    free(s);
+}

@@ -1,0 +1,93 @@
+/* Sparsification as trainer hooks: LpSS (LpSGD on prunable rows with
+ * semi-pruning and projection to the exact target), GMP and one-shot
+ * magnitude pruning, all on the same data pipeline and schedule (ALGORITHM.md
+ * sections 2-4 and 7). Every other parameter (biases, BatchNorm, ...) is
+ * trained by the trainer's SGD settings. */
+#ifndef LPS_SPARSITY_SPARSIFY_H
+#define LPS_SPARSITY_SPARSIFY_H
+
+#include <stdbool.h>
+
+#include "lpsparsify/engine.h"
+#include "lpsparsify/model.h"
+#include "sparsity/prunable.h"
+#include "sparsity/prune.h"
+#include "train/trainer.h"
+
+typedef enum lps_sparsify_method {
+    LPS_METHOD_LPSS = 0,
+    LPS_METHOD_GMP,
+    LPS_METHOD_MAGNITUDE
+} lps_sparsify_method;
+
+/* A per-layer value given on the command line as NAME=VALUE; NAME matches
+ * the initializer name or the node name. */
+typedef struct lps_layer_value {
+    const char *name;
+    double value;
+} lps_layer_value;
+
+#define LPS_SPARSIFY_MAX_OVERRIDES 64
+
+typedef struct lps_sparsify_options {
+    lps_sparsify_method method;
+    double target;                     /* global target sparsity in (0, 1) */
+    double p;                          /* 0: the default for the target (lps_default_p) */
+    int n_p_layer;
+    lps_layer_value p_layer[LPS_SPARSIFY_MAX_OVERRIDES];
+    int n_layer_target;
+    lps_layer_value layer_target[LPS_SPARSIFY_MAX_OVERRIDES];
+    int n_exclude;
+    const char *exclude[LPS_SPARSIFY_MAX_OVERRIDES]; /* POSIX extended regexes */
+    lps_prune_allocation allocation;
+    double lpsgd_lr_scale;             /* LpSGD lr = scale * (p - 1) * schedule factor */
+    bool freeze_gain;
+    lps_semiprune_config semi;
+    lps_gmp_config gmp;
+} lps_sparsify_options;
+
+/* Defaults (docs/method.md): LpSS, global allocation, p from the target,
+ * LpSGD lr 0.015 (p - 1), trainable gains, ALGORITHM.md semi-pruning and a
+ * GMP ramp over the same 20%..80% window. */
+void lps_sparsify_options_default(lps_sparsify_options *o);
+
+typedef struct lps_sparsify_layer {
+    const lps_prunable *weight;
+    size_t param;          /* index in the plan's parameters */
+    double p;              /* LpSS exponent (0 for other methods) */
+    double target;         /* own target or LPS_PRUNE_GLOBAL_TARGET */
+    bool excluded;
+} lps_sparsify_layer;
+
+typedef struct lps_sparsify lps_sparsify;
+
+/* Prepares a session for the prunable weights of m as the trainer's plan
+ * holds them. train_opt supplies the SGD settings and base lr of the other
+ * parameters. Errors: LPS_ERR_INVALID for a bad option or an override or
+ * --exclude naming no layer, LPS_ERR_UNSUPPORTED when the model has no
+ * prunable weight. */
+lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
+                                  const lps_sparsify_options *opt,
+                                  const lps_train_options *train_opt, lps_error *err);
+
+/* Fills hooks (begin, update, end_epoch) for lps_trainer_run. */
+void lps_sparsify_hooks(lps_sparsify *s, lps_train_hooks *hooks);
+
+/* Applies the final masks to the plan's parameters (one-shot magnitude
+ * pruning with zero epochs relies on it). */
+lps_status lps_sparsify_finish(lps_sparsify *s, lps_error *err);
+
+/* Zeros / total over the counted (not excluded) prunable weights, as the
+ * plan holds them now. */
+double lps_sparsify_achieved(const lps_sparsify *s);
+
+/* Per-layer information for the report, in lps_prunable order. */
+size_t lps_sparsify_n_layers(const lps_sparsify *s);
+const lps_sparsify_layer *lps_sparsify_layer_info(const lps_sparsify *s, size_t i);
+
+const char *lps_sparsify_method_name(lps_sparsify_method m);
+
+/* Frees the session. NULL is accepted. */
+void lps_sparsify_free(lps_sparsify *s);
+
+#endif
