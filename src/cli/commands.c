@@ -3,8 +3,15 @@
 #include <string.h>
 
 static const lps_command COMMANDS[] = {
+    {"sparsify", "fine-tune and prune a model to a target sparsity (the default command)",
+     lps_cmd_sparsify, lps_cmd_sparsify_help},
     {"inspect", "list the prunable weights of a model with their sparsity", lps_cmd_inspect,
      lps_cmd_inspect_help},
+    {"eval", "accuracy, loss and throughput of a model on the evaluation split", lps_cmd_eval,
+     lps_cmd_eval_help},
+    {"train", "dense training or fine-tuning of every weight", lps_cmd_train, lps_cmd_train_help},
+    {"run", "run a model on input tensors and write its raw outputs", lps_cmd_run,
+     lps_cmd_run_help},
 };
 
 const lps_command *lps_cli_commands(size_t *count)

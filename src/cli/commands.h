@@ -32,5 +32,13 @@ const lps_command *lps_cli_find_command(const char *name);
 
 int lps_cmd_inspect(int argc, char **argv);
 void lps_cmd_inspect_help(FILE *out);
+int lps_cmd_eval(int argc, char **argv);
+void lps_cmd_eval_help(FILE *out);
+int lps_cmd_run(int argc, char **argv);
+void lps_cmd_run_help(FILE *out);
+int lps_cmd_train(int argc, char **argv);
+void lps_cmd_train_help(FILE *out);
+int lps_cmd_sparsify(int argc, char **argv);
+void lps_cmd_sparsify_help(FILE *out);
 
 #endif

@@ -1,4 +1,5 @@
 /* lpsparsify run MODEL --input X.npy|X.pb [--input ...] --output Y.npy */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

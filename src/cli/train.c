@@ -1,4 +1,5 @@
 /* lpsparsify train MODEL -o OUT.onnx [options]: dense training or fine-tuning. */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
