@@ -8,6 +8,7 @@
 #define DEFAULT_EVAL_BATCH 256
 #define MAX_BATCH (1 << 20)
 #define MAX_EPOCHS 100000
+#define MAX_CSV_COLUMN (1 << 20)
 
 const char LPS_CLI_DATA_HELP[] =
     "Data options:\n"
@@ -16,8 +17,8 @@ const char LPS_CLI_DATA_HELP[] =
     "  --scale S              multiply raw values by S (default 1/255 for uint8 data)\n"
     "  --mean M[,M...]        subtract per-channel means after scaling\n"
     "  --std S[,S...]         divide by per-channel standard deviations\n"
-    "  --csv-label-column K   CSV: column K (0-based, negative from the end) is the label\n"
-    "  --csv-no-header        CSV: the first row is data\n";
+    "  --label-column K       CSV: column K (0-based, negative from the end) is the label\n"
+    "  --csv-header H         CSV: auto (default), yes or no\n";
 
 const char LPS_CLI_TRAIN_HELP[] =
     "Training options:\n"
@@ -100,11 +101,18 @@ lps_status lps_cli_data_option(lps_cli_data *d, int c, const char *arg, bool *ha
         break;
     case LPS_OPT_CSV_LABEL_COLUMN:
         d->load.csv_has_labels = true;
-        st = lps_cli_parse_int("--csv-label-column", arg, -MAX_BATCH, MAX_BATCH, &iv, err);
+        st = lps_cli_parse_int("--label-column", arg, -MAX_CSV_COLUMN, MAX_CSV_COLUMN, &iv, err);
         d->load.csv_label_column = (int)iv;
         break;
-    case LPS_OPT_CSV_NO_HEADER:
-        d->load.csv_header = LPS_CSV_HEADER_ABSENT;
+    case LPS_OPT_CSV_HEADER:
+        if (strcmp(arg, "auto") == 0)
+            d->load.csv_header = LPS_CSV_HEADER_AUTO;
+        else if (strcmp(arg, "yes") == 0)
+            d->load.csv_header = LPS_CSV_HEADER_PRESENT;
+        else if (strcmp(arg, "no") == 0)
+            d->load.csv_header = LPS_CSV_HEADER_ABSENT;
+        else
+            st = lps_fail(err, LPS_ERR_INVALID, "--csv-header: '%s' is not auto, yes or no", arg);
         break;
     default:
         *handled = false;

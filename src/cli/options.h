@@ -29,7 +29,7 @@ enum lps_cli_option_code {
     LPS_OPT_MEAN,
     LPS_OPT_STD,
     LPS_OPT_CSV_LABEL_COLUMN,
-    LPS_OPT_CSV_NO_HEADER,
+    LPS_OPT_CSV_HEADER,
     LPS_OPT_EPOCHS,
     LPS_OPT_LR,
     LPS_OPT_LR_SCHEDULE,
@@ -52,8 +52,8 @@ enum lps_cli_option_code {
         {"scale", required_argument, NULL, LPS_OPT_SCALE},                                         \
         {"mean", required_argument, NULL, LPS_OPT_MEAN},                                           \
         {"std", required_argument, NULL, LPS_OPT_STD},                                             \
-        {"csv-label-column", required_argument, NULL, LPS_OPT_CSV_LABEL_COLUMN},                   \
-        {"csv-no-header", no_argument, NULL, LPS_OPT_CSV_NO_HEADER}
+        {"label-column", required_argument, NULL, LPS_OPT_CSV_LABEL_COLUMN},                       \
+        {"csv-header", required_argument, NULL, LPS_OPT_CSV_HEADER}
 
 #define LPS_CLI_TRAIN_OPTIONS                                                                      \
     {"epochs", required_argument, NULL, LPS_OPT_EPOCHS},                                           \
