@@ -7,7 +7,13 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(build-essential cmake pkg-config
       protobuf-c-compiler libprotobuf-c-dev libopenblas-dev libcjson-dev zlib1g-dev check
       dataset-fashion-mnist libonnx-testdata python3-onnx python3-numpy
-      clang libclang-rt-14-dev nodejs npm)
+      clang libclang-rt-14-dev)
+# Node.js runs onnxruntime in the interop tests. Debian's nodejs and npm
+# packages provide it on a fresh machine; a machine that already has a node
+# and npm (for example from another nodejs package) keeps them.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PKGS+=(nodejs npm)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
