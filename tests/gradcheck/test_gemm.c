@@ -67,6 +67,25 @@ START_TEST(forward_values)
 }
 END_TEST
 
+START_TEST(empty_inner_dim_leaves_beta_c)
+{
+    int64_t ad[] = {2, 0}, bd[] = {0, 3}, cd[] = {2, 1};
+    const float c[] = {1.0f, -2.0f}, want[] = {3, 3, 3, -6, -6, -6};
+    lps_tensor *in[3] = {test_tensor_random(2, ad, 0, 1, 1), test_tensor_random(2, bd, 0, 1, 2),
+                         test_tensor_from(LPS_DT_FLOAT, 2, cd, c)};
+    lps_node *n = test_node_new("Gemm", 3, 1);
+    test_node_attr_float(n, "beta", 3.0f);
+    lps_tensor out = {0};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward(n, GEMM_OPSET, in, &out, 1, &err), LPS_OK);
+    test_expect_floats(&out, want, 6, GEMM_FWD_TOL);
+    lps_tensor_release(&out);
+    for (int i = 0; i < 3; i++)
+        lps_tensor_free(in[i]);
+    test_node_free(n);
+}
+END_TEST
+
 START_TEST(rejects_bad_shapes_and_attrs)
 {
     int64_t ad[] = {2, 3}, bd[] = {2, 4}, cd[] = {3, 4};
@@ -132,6 +151,7 @@ int main(void)
     Suite *s = suite_create("gemm");
     TCase *fwd = tcase_create("forward");
     tcase_add_test(fwd, forward_values);
+    tcase_add_test(fwd, empty_inner_dim_leaves_beta_c);
     tcase_add_test(fwd, rejects_bad_shapes_and_attrs);
     suite_add_tcase(s, fwd);
     TCase *grad = tcase_create("gradient");

@@ -107,6 +107,25 @@ START_TEST(forward_dot_value)
 }
 END_TEST
 
+START_TEST(empty_inner_dim_gives_zeros)
+{
+    int64_t da[] = {2, 2, 0}, db[] = {0, 3};
+    const float zeros[12] = {0};
+    lps_node *n = test_node_new("MatMul", 2, 1);
+    lps_tensor *in[2] = {test_tensor_random(3, da, -1, 1, 1), test_tensor_random(2, db, -1, 1, 2)};
+    lps_tensor out = {0};
+    lps_error err;
+    int64_t dy[] = {2, 2, 3};
+    ck_assert_int_eq(test_op_forward(n, MM_OPSET, in, &out, 1, &err), LPS_OK);
+    test_expect_shape(&out, 3, dy);
+    test_expect_floats(&out, zeros, 12, 0.0f);
+    lps_tensor_release(&out);
+    lps_tensor_free(in[0]);
+    lps_tensor_free(in[1]);
+    test_node_free(n);
+}
+END_TEST
+
 START_TEST(rejects_mismatch)
 {
     int64_t da[] = {2, 3, 4}, db[] = {3, 4, 5}, dk[] = {5, 2};
@@ -155,6 +174,7 @@ int main(void)
     tcase_add_loop_test(fwd, forward_shapes, 0, n_cases);
     tcase_add_test(fwd, forward_matches_naive);
     tcase_add_test(fwd, forward_dot_value);
+    tcase_add_test(fwd, empty_inner_dim_gives_zeros);
     tcase_add_test(fwd, rejects_mismatch);
     suite_add_tcase(s, fwd);
     TCase *grad = tcase_create("gradient");
