@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end check of `lpsparsify inspect --json -` against numpy.
 
-Usage: check_inspect.py CASE LPSPARSIFY WORKDIR [SOURCE_DIR]
+Usage: check_inspect.py CASE LPSPARSIFY WORKDIR [SOURCE_DIR | TESTDATA_DIR]
 
 Each case builds (or takes) an ONNX model, states which weights are
 prunable and how their rows are laid out, runs the tool, and recomputes
@@ -224,12 +224,63 @@ def case_lenet(source_dir):
     return path, [(f"fc{i}.weight", f"/fc{i}/Gemm", "Gemm", UNIT_MAJOR) for i in (1, 2, 3)]
 
 
+def expected_from_graph(model):
+    """Section 1 of ALGORITHM.md re-derived from the graph, for real exports."""
+    ranks = {i.name: len(i.dims) for i in model.graph.initializer}
+    expected, seen = [], set()
+    for index, node in enumerate(model.graph.node):
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        ins = list(node.input) + ["", ""]
+        weight = layout = None
+        if node.op_type == "Conv" and ins[1] in ranks:
+            weight, layout = ins[1], UNIT_MAJOR
+        elif node.op_type == "Gemm" and ins[1] in ranks:
+            trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+            weight, layout = ins[1], UNIT_MAJOR if trans_b else COLUMN_MAJOR
+        elif node.op_type == "MatMul" and ranks.get(ins[1], 0) >= 2:
+            weight, layout = ins[1], COLUMN_MAJOR
+        elif node.op_type == "MatMul" and ranks.get(ins[0], 0) >= 2:
+            weight, layout = ins[0], UNIT_MAJOR
+        if weight is None or weight in seen:
+            continue
+        seen.add(weight)
+        expected.append((weight, node.name or f"{node.op_type}#{index}", node.op_type, layout))
+    return expected
+
+
+# Real PyTorch exports in libonnx's test data; fewer models with weights
+# than this means the data or the discovery changed and must be looked at.
+TESTDATA_SUITES = ("pytorch-converted", "pytorch-operator")
+TESTDATA_MIN_MODELS = 28
+
+
+def check_testdata(tool, root):
+    checked = 0
+    for suite in TESTDATA_SUITES:
+        for name in sorted(os.listdir(os.path.join(root, suite))):
+            path = os.path.join(root, suite, name, "model.onnx")
+            if not os.path.exists(path):
+                continue
+            model = onnx.load(path)
+            expected = expected_from_graph(model)
+            if not expected:
+                continue
+            check_report(run_inspect(tool, path), path, model, expected)
+            checked += 1
+    assert checked >= TESTDATA_MIN_MODELS, f"only {checked} models with weights under {root}"
+    return checked
+
+
 CASES = {"matmul": case_matmul, "conv_bn": case_conv_bn, "gemm": case_gemm, "zeros": case_zeros}
 
 
 def main():
     case, tool, workdir = sys.argv[1], sys.argv[2], sys.argv[3]
     os.makedirs(workdir, exist_ok=True)
+    if case == "testdata":
+        print(f"testdata: {check_testdata(tool, sys.argv[4])} models match")
+        return
     if case == "lenet":
         path, expected = case_lenet(sys.argv[4])
     else:

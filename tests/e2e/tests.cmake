@@ -36,3 +36,8 @@ endforeach()
 add_test(NAME e2e_inspect_lenet
          COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_inspect.py lenet
                  $<TARGET_FILE:lpsparsify_cli> ${LPS_E2E_WORK}/inspect_lenet ${CMAKE_SOURCE_DIR})
+# Every real PyTorch export of libonnx's test data that has weights.
+add_test(NAME e2e_inspect_testdata
+         COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_inspect.py testdata
+                 $<TARGET_FILE:lpsparsify_cli> ${LPS_E2E_WORK}/inspect_testdata
+                 /usr/share/libonnx-testdata/data)
