@@ -218,7 +218,7 @@ static void mark_params(lps_plan *p)
         lps_plan_node *n = &p->nodes[k];
         for (size_t i = 0; i < n->op.n_inputs; i++) {
             int v = n->in[i];
-            if (v < 0 || i >= 32 || !(n->def->differentiable & (1u << i)))
+            if (v < 0 || !lps_op_input_differentiable(n->def, i))
                 continue;
             lps_value *val = &p->values[v];
             if (val->kind == LPS_VALUE_CONST && val->initializer >= 0 &&
@@ -268,8 +268,8 @@ static void plan_liveness(lps_plan *p)
         if (!p->training)
             continue;
         bool grad = false;
-        for (size_t i = 0; i < n->op.n_inputs && i < 32; i++)
-            if (n->in[i] >= 0 && (n->def->differentiable & (1u << i)) &&
+        for (size_t i = 0; i < n->op.n_inputs; i++)
+            if (n->in[i] >= 0 && lps_op_input_differentiable(n->def, i) &&
                 p->values[n->in[i]].needs_grad)
                 grad = true;
         for (size_t j = 0; j < n->op.n_outputs; j++)

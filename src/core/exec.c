@@ -315,7 +315,7 @@ lps_status lps_plan_backward(lps_plan *p, lps_exec_ctx *ctx, int seed, const lps
             int v = n->in[i];
             n->din_t[i] = NULL;
             n->in_t[i] = v >= 0 ? &p->values[v].t : NULL;
-            if (v < 0 || i >= 32 || !(n->def->differentiable & (1u << i)) ||
+            if (v < 0 || !lps_op_input_differentiable(n->def, i) ||
                 !p->values[v].needs_grad)
                 continue;
             st = ensure_grad(&p->values[v], err);

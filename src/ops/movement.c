@@ -505,10 +505,9 @@ const lps_op_def lps_op_def_transpose = {
 
 /* ---- Concat ------------------------------------------------------------ */
 
-/* Concat is variadic; only the differentiable bitmask limits gradients to
- * the first 32 inputs (the executor checks the same bound). */
+/* Concat is variadic: every input is differentiable, and inputs past the
+ * mask's last bit share it (lps_op_input_differentiable). */
 #define CONCAT_MAX_INPUTS INT_MAX
-#define CONCAT_GRAD_INPUTS 32
 
 static lps_status concat_prepare(lps_op_node *op, lps_error *err)
 {
@@ -635,7 +634,7 @@ const lps_op_def lps_op_def_concat = {
     .max_inputs = CONCAT_MAX_INPUTS,
     .min_outputs = 1,
     .max_outputs = 1,
-    .differentiable = (uint32_t)((1ull << CONCAT_GRAD_INPUTS) - 1),
+    .differentiable = UINT32_MAX,
     .prepare = concat_prepare,
     .shape = concat_shape,
     .forward = concat_forward,

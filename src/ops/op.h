@@ -129,6 +129,14 @@ typedef struct lps_op_def {
     lps_op_backward_fn backward;
 } lps_op_def;
 
+/* Whether a gradient can flow to input i. Inputs past the mask's last bit
+ * (variadic ops such as Concat) share that bit. */
+static inline bool lps_op_input_differentiable(const lps_op_def *def, size_t i)
+{
+    enum { LAST_BIT = 31 };
+    return (def->differentiable >> (i < LAST_BIT ? i : LAST_BIT)) & 1u;
+}
+
 #define LPS_OPSET_MIN 7
 #define LPS_OPSET_MAX 21
 
