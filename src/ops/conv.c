@@ -6,7 +6,8 @@
  *     Y_g [Mg, O] = W_g [Mg, Cg*K] * col_g [Cg*K, O].
  * Backward reuses the same matrix: dW_g += dY_g * col_g^T and
  * dX_g += col2im(W_g^T * dY_g). A 1x1 kernel with unit stride and no
- * padding needs no im2col: the input channels already are col_g. */
+ * padding needs no im2col: the input channels already are col_g.
+ * Depthwise convs take a direct path (depthwise_forward). */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -142,6 +143,50 @@ static float *conv_workspace(const lps_op_node *op, lps_exec_ctx *ctx, const con
     return col;
 }
 
+/* Depthwise convs (one input channel per group) skip im2col and BLAS: per
+ * output channel the product would be a single-row GEMM, so the window dot
+ * product (im2col's walk fused with the multiply) is much cheaper. */
+static bool conv_is_depthwise(const conv_params *p, const conv_dims *cd)
+{
+    return p->group > 1 && cd->in_per_group == 1;
+}
+
+/* Y = depthwise conv of X; output channel m reads input channel
+ * m / out_per_group. */
+static void depthwise_forward(const conv_dims *cd, const float *x, const float *w, const float *b,
+                              float *y)
+{
+    const lps_spatial_geom *g = &cd->g;
+    for (int64_t n = 0; n < cd->batch; n++) {
+        for (int64_t m = 0; m < cd->out_ch; m++) {
+            const float *plane = x + (n * cd->in_ch + m / cd->out_per_group) * g->in_size;
+            float *y_m = y + (n * cd->out_ch + m) * g->out_size;
+            float bias = b ? b[m] : 0.0f;
+            for (int64_t o = 0; o < g->out_size; o++)
+                y_m[o] = bias;
+            lps_window_dot(plane, g, w + m * g->kernel_size, y_m);
+        }
+    }
+}
+
+/* Accumulates dX (when dx is non-NULL) and dW (when dw is non-NULL) of a
+ * depthwise conv. */
+static void depthwise_backward(const conv_dims *cd, const float *x, const float *w,
+                               const float *dy, float *dx, float *dw)
+{
+    const lps_spatial_geom *g = &cd->g;
+    for (int64_t n = 0; n < cd->batch; n++) {
+        for (int64_t m = 0; m < cd->out_ch; m++) {
+            int64_t plane = (n * cd->in_ch + m / cd->out_per_group) * g->in_size;
+            const float *dy_m = dy + (n * cd->out_ch + m) * g->out_size;
+            if (dx)
+                lps_window_dot_input(dy_m, g, w + m * g->kernel_size, dx + plane);
+            if (dw)
+                lps_window_dot_weight(x + plane, dy_m, g, dw + m * g->kernel_size);
+        }
+    }
+}
+
 static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
                                lps_tensor *const *out, lps_error *err)
 {
@@ -153,14 +198,18 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     int64_t in_size = cd.g.in_size, out_size = cd.g.out_size;
     if (cd.batch == 0 || cd.out_ch == 0)
         return LPS_OK;
-    float *col = conv_workspace(op, ctx, &cd, err);
-    if (!col)
-        return err ? err->status : LPS_ERR_NOMEM;
     const float *x = lps_tensor_f32(in[CONV_X]);
     const float *w = lps_tensor_f32(in[CONV_W]);
     const lps_tensor *bias = conv_bias(op, in);
     const float *b = bias ? lps_tensor_f32(bias) : NULL;
     float *y = lps_tensor_f32(out[0]);
+    if (conv_is_depthwise(p, &cd)) {
+        depthwise_forward(&cd, x, w, b, y);
+        return LPS_OK;
+    }
+    float *col = conv_workspace(op, ctx, &cd, err);
+    if (!col)
+        return err ? err->status : LPS_ERR_NOMEM;
     float beta = b ? 1.0f : 0.0f;
     for (int64_t n = 0; n < cd.batch; n++) {
         float *y_n = y + n * cd.out_ch * out_size;
@@ -216,11 +265,15 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     float *dx = din[CONV_X] ? lps_tensor_f32(din[CONV_X]) : NULL;
     if (!dw && !dx)
         return LPS_OK;
+    const float *x = lps_tensor_f32(in[CONV_X]);
+    const float *w = lps_tensor_f32(in[CONV_W]);
+    if (conv_is_depthwise(p, &cd)) {
+        depthwise_backward(&cd, x, w, dy, dx, dw);
+        return LPS_OK;
+    }
     float *col = conv_workspace(op, ctx, &cd, err);
     if (!col)
         return err ? err->status : LPS_ERR_NOMEM;
-    const float *x = lps_tensor_f32(in[CONV_X]);
-    const float *w = lps_tensor_f32(in[CONV_W]);
     int64_t in_size = cd.g.in_size, out_size = cd.g.out_size;
     int mg = (int)cd.out_per_group, rows = (int)cd.rows, o = (int)out_size;
     for (int64_t n = 0; n < cd.batch; n++) {

@@ -1,6 +1,7 @@
-/* im2col / col2im over any number of spatial dims (see im2col.h).
+/* im2col / col2im and the one-channel window dot products over any number
+ * of spatial dims (see im2col.h).
  *
- * Both walk the same way: for each channel and kernel tap, one output line
+ * All walk the same way: for each channel and kernel tap, one output line
  * (the last spatial dim) at a time. Along a line the tap's input positions
  * advance by the last stride, so the in-bounds part is one contiguous range
  * of output positions computed once per tap, and the outer dims decide per
@@ -39,71 +40,154 @@ static inline int64_t line_base(const lps_spatial_geom *g, const int64_t *k, con
     return base;
 }
 
-void lps_im2col(const float *im, int64_t channels, const lps_spatial_geom *g, float *col)
+/* What walk() does on each (kernel tap, output line) pair. "row" is the
+ * [O] stretch the pair maps to: a row of the im2col matrix, or the single
+ * output plane of a one-channel window dot product. */
+typedef enum walk_op {
+    WALK_IM2COL,     /* row <- image taps, 0 in the padding */
+    WALK_COL2IM,     /* image taps += row */
+    WALK_DOT,        /* row += w[tap] * image taps */
+    WALK_DOT_INPUT,  /* image taps += w[tap] * row */
+    WALK_DOT_WEIGHT  /* w[tap] += <row, image taps> */
+} walk_op;
+
+typedef struct walk_args {
+    walk_op op;
+    const float *im_in;  /* image read (IM2COL, DOT, DOT_WEIGHT) */
+    float *im_out;       /* image accumulated (COL2IM, DOT_INPUT) */
+    const float *row_in; /* rows read (COL2IM, DOT_INPUT, DOT_WEIGHT) */
+    float *row_out;      /* rows written (IM2COL, DOT) */
+    const float *w_in;   /* one weight per tap (DOT, DOT_INPUT) */
+    float *w_out;        /* (DOT_WEIGHT) */
+} walk_args;
+
+/* One (tap, line) pair: base is the line's plane offset (-1 when an outer
+ * dim is in the padding), outputs [lo, hi) read image elements
+ * base + off + j * s, seg is where the line starts in the rows and tap the
+ * tap's index within the kernel. */
+static inline __attribute__((always_inline)) void
+walk_line(const walk_args *a, int64_t base, int64_t off, int64_t lo, int64_t hi, int64_t s,
+          int64_t out_last, int64_t seg, int64_t tap)
+{
+    if (a->op == WALK_IM2COL) {
+        float *dst = a->row_out + seg;
+        if (base < 0)
+            lo = hi = out_last;
+        /* the pads at either end of a line are a few floats: plain loops beat memset */
+        for (int64_t j = 0; j < lo; j++)
+            dst[j] = 0.0f;
+        if (s == 1 && hi > lo) {
+            memcpy(dst + lo, a->im_in + base + (off + lo), (size_t)(hi - lo) * sizeof *dst);
+        } else {
+            for (int64_t j = lo; j < hi; j++)
+                dst[j] = a->im_in[base + off + j * s];
+        }
+        for (int64_t j = hi; j < out_last; j++)
+            dst[j] = 0.0f;
+        return;
+    }
+    if (base < 0 || hi <= lo)
+        return;
+    /* element j of the in-bounds run is image[first + j * s], row[seg + lo + j] */
+    int64_t first = base + off + lo * s, len = hi - lo;
+    switch (a->op) {
+    case WALK_COL2IM: {
+        const float *row = a->row_in + seg + lo;
+        float *im = a->im_out + first;
+        for (int64_t j = 0; j < len; j++)
+            im[j * s] += row[j];
+        break;
+    }
+    case WALK_DOT: {
+        float wt = a->w_in[tap];
+        const float *im = a->im_in + first;
+        float *row = a->row_out + seg + lo;
+        for (int64_t j = 0; j < len; j++)
+            row[j] += wt * im[j * s];
+        break;
+    }
+    case WALK_DOT_INPUT: {
+        float wt = a->w_in[tap];
+        const float *row = a->row_in + seg + lo;
+        float *im = a->im_out + first;
+        for (int64_t j = 0; j < len; j++)
+            im[j * s] += wt * row[j];
+        break;
+    }
+    case WALK_DOT_WEIGHT: {
+        const float *row = a->row_in + seg + lo;
+        const float *im = a->im_in + first;
+        float acc = 0.0f;
+        for (int64_t j = 0; j < len; j++)
+            acc += row[j] * im[j * s];
+        a->w_out[tap] += acc;
+        break;
+    }
+    case WALK_IM2COL:
+        break;
+    }
+}
+
+/* Visits every (channel, tap, output line) of the sweep in im2col row
+ * order. Rows advance per (channel, tap) for the im2col pair and stay on
+ * the one output plane for the dot products. Forced inline so that each
+ * entry point gets a copy specialised on its constant op. */
+static inline __attribute__((always_inline)) void
+walk(const lps_spatial_geom *g, int64_t channels, const walk_args *a)
 {
     int last = g->n - 1;
     int64_t out_last = g->out[last], s = g->stride[last];
     int64_t lines = g->out_size / out_last;
-    float *dst = col;
+    bool per_tap_rows = a->op == WALK_IM2COL || a->op == WALK_COL2IM;
+    int64_t row = 0;
     for (int64_t c = 0; c < channels; c++) {
-        const float *plane = im + c * g->in_size;
+        int64_t plane = c * g->in_size;
         int64_t k[LPS_SPATIAL_MAX] = {0};
+        int64_t tap = 0;
         do {
             int64_t lo, hi, off;
             int64_t o[LPS_SPATIAL_MAX] = {0};
+            int64_t seg = per_tap_rows ? row * g->out_size : 0;
             tap_range(g, k, &lo, &hi, &off);
-            for (int64_t line = 0; line < lines; line++, dst += out_last) {
+            for (int64_t line = 0; line < lines; line++, seg += out_last) {
                 int64_t base = line_base(g, k, o);
                 lps_spatial_next_pos(last, g->out, o);
-                if (base < 0) {
-                    for (int64_t j = 0; j < out_last; j++)
-                        dst[j] = 0.0f;
-                    continue;
-                }
-                /* the pads at either end of a line are a few floats: plain loops beat memset */
-                const float *line_in = plane + base;
-                for (int64_t j = 0; j < lo; j++)
-                    dst[j] = 0.0f;
-                if (s == 1 && hi > lo) {
-                    memcpy(dst + lo, line_in + (off + lo), (size_t)(hi - lo) * sizeof *dst);
-                } else {
-                    for (int64_t j = lo; j < hi; j++)
-                        dst[j] = line_in[off + j * s];
-                }
-                for (int64_t j = hi; j < out_last; j++)
-                    dst[j] = 0.0f;
+                walk_line(a, base < 0 ? -1 : plane + base, off, lo, hi, s, out_last, seg, tap);
             }
+            row++;
+            tap++;
         } while (lps_spatial_next_pos(g->n, g->kernel, k));
     }
 }
 
+void lps_im2col(const float *im, int64_t channels, const lps_spatial_geom *g, float *col)
+{
+    walk_args a = {.op = WALK_IM2COL, .im_in = im, .row_out = col};
+    walk(g, channels, &a);
+}
+
 void lps_col2im(const float *col, int64_t channels, const lps_spatial_geom *g, float *im)
 {
-    int last = g->n - 1;
-    int64_t out_last = g->out[last], s = g->stride[last];
-    int64_t lines = g->out_size / out_last;
-    const float *src = col;
-    for (int64_t c = 0; c < channels; c++) {
-        float *plane = im + c * g->in_size;
-        int64_t k[LPS_SPATIAL_MAX] = {0};
-        do {
-            int64_t lo, hi, off;
-            int64_t o[LPS_SPATIAL_MAX] = {0};
-            tap_range(g, k, &lo, &hi, &off);
-            for (int64_t line = 0; line < lines; line++, src += out_last) {
-                int64_t base = line_base(g, k, o);
-                lps_spatial_next_pos(last, g->out, o);
-                if (base < 0)
-                    continue;
-                float *line_im = plane + base;
-                if (s == 1) {
-                    for (int64_t j = lo; j < hi; j++)
-                        line_im[off + j] += src[j];
-                } else {
-                    for (int64_t j = lo; j < hi; j++)
-                        line_im[off + j * s] += src[j];
-                }
-            }
-        } while (lps_spatial_next_pos(g->n, g->kernel, k));
-    }
+    walk_args a = {.op = WALK_COL2IM, .im_out = im, .row_in = col};
+    walk(g, channels, &a);
+}
+
+void lps_window_dot(const float *im, const lps_spatial_geom *g, const float *w, float *out)
+{
+    walk_args a = {.op = WALK_DOT, .im_in = im, .row_out = out, .w_in = w};
+    walk(g, 1, &a);
+}
+
+void lps_window_dot_input(const float *dout, const lps_spatial_geom *g, const float *w,
+                          float *dim)
+{
+    walk_args a = {.op = WALK_DOT_INPUT, .im_out = dim, .row_in = dout, .w_in = w};
+    walk(g, 1, &a);
+}
+
+void lps_window_dot_weight(const float *im, const float *dout, const lps_spatial_geom *g,
+                           float *dw)
+{
+    walk_args a = {.op = WALK_DOT_WEIGHT, .im_in = im, .row_in = dout, .w_out = dw};
+    walk(g, 1, &a);
 }

@@ -1,5 +1,6 @@
 /* im2col / col2im for N-d convolution: the bridge between a sliding-window
- * sweep and one GEMM. */
+ * sweep and one GEMM; and, for depthwise convolution, where a GEMM would
+ * have one row, the same sweep fused with the multiply (window dot). */
 #ifndef LPS_OPS_IM2COL_H
 #define LPS_OPS_IM2COL_H
 
@@ -18,5 +19,20 @@ void lps_im2col(const float *im, int64_t channels, const lps_spatial_geom *geom,
  * was read from (entries of taps in the padding are dropped). im is
  * accumulated into, not overwritten. */
 void lps_col2im(const float *col, int64_t channels, const lps_spatial_geom *geom, float *im);
+
+/* out[o] += sum over taps t of w[t] * (tap t of window o) for one
+ * (D1..Dn) image: a one-channel convolution, w being kernel_size weights in
+ * row-major tap order. out has geom->out_size floats and is accumulated. */
+void lps_window_dot(const float *im, const lps_spatial_geom *geom, const float *w, float *out);
+
+/* Gradient of lps_window_dot with respect to the image: dim (the image's
+ * shape) += the adjoint applied to dout. */
+void lps_window_dot_input(const float *dout, const lps_spatial_geom *geom, const float *w,
+                          float *dim);
+
+/* Gradient of lps_window_dot with respect to the weights: dw (kernel_size
+ * floats) += sum over windows of dout[o] * (tap t of window o). */
+void lps_window_dot_weight(const float *im, const float *dout, const lps_spatial_geom *geom,
+                           float *dw);
 
 #endif

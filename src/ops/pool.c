@@ -110,104 +110,6 @@ static int64_t pool_planes(const lps_tensor *x)
     return x->dims[0] * x->dims[1];
 }
 
-/* ---- window sweep ----
- * Windows wholly inside the input (all of them for unpadded pools) share one
- * list of tap offsets relative to their first tap, so they cost one add per
- * tap; only the clipped border windows walk an lps_window. The sweep goes
- * line by line along the last spatial dim, deciding the outer dims once per
- * line. */
-
-typedef struct pool_sweep {
-    const lps_spatial_geom *g;
-    int64_t *taps;                 /* kernel_size offsets of a full window's taps */
-    int64_t inner_lo, inner_hi;    /* last-dim outputs whose window fits: [lo, hi) */
-    int64_t pos[LPS_SPATIAL_MAX];  /* current output position (last dim set per window) */
-    int64_t line_base;             /* plane offset of the line's window start, outer dims */
-    bool line_inside;              /* the outer dims of this line's windows fit */
-} pool_sweep;
-
-/* First and one-past-last output position of dim d whose window fits inside
- * the input. */
-static void inside_range(const lps_spatial_geom *g, int d, int64_t *lo, int64_t *hi)
-{
-    int64_t s = g->stride[d], extent = (g->kernel[d] - 1) * g->dilation[d] + 1;
-    /* start = o*s - pad_begin must be >= 0 and start + extent <= in */
-    *lo = (g->pad_begin[d] + s - 1) / s;
-    int64_t room = g->in[d] - extent + g->pad_begin[d];
-    *hi = room < 0 ? 0 : room / s + 1;
-    if (*hi > g->out[d])
-        *hi = g->out[d];
-    if (*lo > *hi)
-        *lo = *hi;
-}
-
-/* Decides the current line's outer dims from s->pos. */
-static void sweep_line(pool_sweep *s)
-{
-    const lps_spatial_geom *g = s->g;
-    s->line_base = 0;
-    s->line_inside = true;
-    for (int d = 0; d < g->n - 1; d++) {
-        int64_t lo, hi;
-        inside_range(g, d, &lo, &hi);
-        if (s->pos[d] < lo || s->pos[d] >= hi)
-            s->line_inside = false;
-        s->line_base += (s->pos[d] * g->stride[d] - g->pad_begin[d]) * g->in_stride[d];
-    }
-}
-
-/* Prepares a sweep over geometry g (taps malloc'd; release with
- * sweep_release). Fails with LPS_ERR_NOMEM naming the node. */
-static lps_status sweep_init(const lps_op_node *op, const lps_spatial_geom *g, pool_sweep *s,
-                             lps_error *err)
-{
-    memset(s, 0, sizeof *s);
-    s->g = g;
-    s->taps = malloc((size_t)g->kernel_size * sizeof *s->taps);
-    if (!s->taps)
-        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for window taps");
-    int64_t k[LPS_SPATIAL_MAX] = {0};
-    int64_t t = 0;
-    do {
-        int64_t off = 0;
-        for (int d = 0; d < g->n; d++)
-            off += k[d] * g->dilation[d] * g->in_stride[d];
-        s->taps[t++] = off;
-    } while (lps_spatial_next_pos(g->n, g->kernel, k));
-    inside_range(g, g->n - 1, &s->inner_lo, &s->inner_hi);
-    sweep_line(s);
-    return LPS_OK;
-}
-
-static void sweep_release(pool_sweep *s)
-{
-    free(s->taps);
-    s->taps = NULL;
-}
-
-/* Sets the current window to last-dim output o. Returns the plane offset of
- * its first tap when the whole window is inside the input, else -1 (walk it
- * with lps_window_begin(s->g, s->pos, ...)). */
-static inline int64_t sweep_window(pool_sweep *s, int64_t o)
-{
-    int last = s->g->n - 1;
-    s->pos[last] = o;
-    if (!s->line_inside || o < s->inner_lo || o >= s->inner_hi)
-        return -1;
-    return s->line_base + o * s->g->stride[last] - s->g->pad_begin[last];
-}
-
-/* Moves to the next line; at the end of a plane, rewinds to the plane's
- * first line and returns false. */
-static bool sweep_next_line(pool_sweep *s)
-{
-    int last = s->g->n - 1;
-    s->pos[last] = 0;
-    bool more = lps_spatial_next_pos(last, s->g->out, s->pos);
-    sweep_line(s);
-    return more;
-}
-
 /* ---- MaxPool ---- */
 
 static lps_status max_pool_prepare(lps_op_node *op, lps_error *err)
@@ -246,8 +148,8 @@ static lps_status max_pool_planes(const lps_op_node *op, const lps_spatial_geom 
                                   int64_t planes, const float *x, float *y, int64_t *argmax,
                                   lps_error *err)
 {
-    pool_sweep s;
-    lps_status st = sweep_init(op, g, &s, err);
+    lps_sweep s;
+    lps_status st = lps_sweep_init(op, g, &s, err);
     if (st != LPS_OK)
         return st;
     int64_t out_last = g->out[g->n - 1], k_size = g->kernel_size;
@@ -256,7 +158,7 @@ static lps_status max_pool_planes(const lps_op_node *op, const lps_spatial_geom 
         const float *plane = x + p * g->in_size;
         do {
             for (int64_t o = 0; o < out_last; o++, idx++) {
-                int64_t at = sweep_window(&s, o);
+                int64_t at = lps_sweep_window(&s, o);
                 float best;
                 int64_t best_at;
                 if (at >= 0) {
@@ -292,9 +194,9 @@ static lps_status max_pool_planes(const lps_op_node *op, const lps_spatial_geom 
                 if (argmax)
                     argmax[idx] = best_at;
             }
-        } while (sweep_next_line(&s));
+        } while (lps_sweep_next_line(&s));
     }
-    sweep_release(&s);
+    lps_sweep_release(&s);
     return LPS_OK;
 }
 
@@ -494,10 +396,10 @@ static lps_status avg_pool_forward(lps_op_node *op, lps_exec_ctx *ctx,
     (void)ctx;
     const pool_params *p = op->params;
     lps_spatial_geom g;
-    pool_sweep s;
+    lps_sweep s;
     lps_status st = pool_geometry(op, in[0], &g, err);
     if (st == LPS_OK)
-        st = sweep_init(op, &g, &s, err);
+        st = lps_sweep_init(op, &g, &s, err);
     if (st != LPS_OK)
         return st;
     const float *x = lps_tensor_f32(in[0]);
@@ -508,7 +410,7 @@ static lps_status avg_pool_forward(lps_op_node *op, lps_exec_ctx *ctx,
         const float *plane = x + pl * g.in_size;
         do {
             for (int64_t o = 0; o < out_last; o++, idx++) {
-                int64_t at = sweep_window(&s, o);
+                int64_t at = lps_sweep_window(&s, o);
                 float sum = 0.0f;
                 if (at >= 0) {
                     for (int64_t t = 0; t < g.kernel_size; t++)
@@ -525,9 +427,9 @@ static lps_status avg_pool_forward(lps_op_node *op, lps_exec_ctx *ctx,
                 } while (lps_window_next_line(&g, &w));
                 y[idx] = sum / avg_divisor(p, &w);
             }
-        } while (sweep_next_line(&s));
+        } while (lps_sweep_next_line(&s));
     }
-    sweep_release(&s);
+    lps_sweep_release(&s);
     return LPS_OK;
 }
 
@@ -542,10 +444,10 @@ static lps_status avg_pool_backward(lps_op_node *op, lps_exec_ctx *ctx,
     if (!dout[0] || !din[0])
         return LPS_OK;
     lps_spatial_geom g;
-    pool_sweep s;
+    lps_sweep s;
     lps_status st = pool_geometry(op, in[0], &g, err);
     if (st == LPS_OK)
-        st = sweep_init(op, &g, &s, err);
+        st = lps_sweep_init(op, &g, &s, err);
     if (st != LPS_OK)
         return st;
     const float *dy = lps_tensor_f32(dout[0]);
@@ -556,7 +458,7 @@ static lps_status avg_pool_backward(lps_op_node *op, lps_exec_ctx *ctx,
         float *plane = dx + pl * g.in_size;
         do {
             for (int64_t o = 0; o < out_last; o++, idx++) {
-                int64_t at = sweep_window(&s, o);
+                int64_t at = lps_sweep_window(&s, o);
                 if (at >= 0) {
                     float share = dy[idx] * inv_full;
                     for (int64_t t = 0; t < g.kernel_size; t++)
@@ -572,9 +474,9 @@ static lps_status avg_pool_backward(lps_op_node *op, lps_exec_ctx *ctx,
                         line[j * w.line_step] += share;
                 } while (lps_window_next_line(&g, &w));
             }
-        } while (sweep_next_line(&s));
+        } while (lps_sweep_next_line(&s));
     }
-    sweep_release(&s);
+    lps_sweep_release(&s);
     return LPS_OK;
 }
 

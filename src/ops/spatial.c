@@ -1,6 +1,7 @@
 /* Sliding-window geometry for Conv and pooling (see spatial.h). */
 #include "ops/spatial.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const struct {
@@ -229,9 +230,17 @@ bool lps_window_begin(const lps_spatial_geom *g, const int64_t *pos, lps_window 
     for (int d = 0; d < g->n; d++) {
         int64_t dil = g->dilation[d];
         int64_t start = pos[d] * g->stride[d] - g->pad_begin[d];
-        int64_t lo = start >= 0 ? 0 : ceil_div(-start, dil);
-        int64_t hi = start < g->in[d] ? (g->in[d] - 1 - start) / dil + 1 : 0;
-        int64_t padded_hi = (g->in[d] + g->pad_end[d] - 1 - start) / dil + 1;
+        int64_t lo, hi, padded_hi;
+        if (dil == 1) {
+            /* no divisions: border windows are a quarter of a small feature map */
+            lo = start >= 0 ? 0 : -start;
+            hi = g->in[d] - start;
+            padded_hi = g->in[d] + g->pad_end[d] - start;
+        } else {
+            lo = start >= 0 ? 0 : ceil_div(-start, dil);
+            hi = start < g->in[d] ? (g->in[d] - 1 - start) / dil + 1 : 0;
+            padded_hi = (g->in[d] + g->pad_end[d] - 1 - start) / dil + 1;
+        }
         if (hi > g->kernel[d])
             hi = g->kernel[d];
         if (padded_hi > g->kernel[d])
@@ -261,4 +270,71 @@ bool lps_window_next_line(const lps_spatial_geom *g, lps_window *w)
         w->k[d] = w->k_lo[d];
     }
     return false;
+}
+
+/* First and one-past-last output position of dim d whose window fits inside
+ * the input. */
+static void inside_range(const lps_spatial_geom *g, int d, int64_t *lo, int64_t *hi)
+{
+    int64_t s = g->stride[d], extent = (g->kernel[d] - 1) * g->dilation[d] + 1;
+    /* start = o*s - pad_begin must be >= 0 and start + extent <= in */
+    *lo = ceil_div(g->pad_begin[d], s);
+    int64_t room = g->in[d] - extent + g->pad_begin[d];
+    *hi = room < 0 ? 0 : room / s + 1;
+    if (*hi > g->out[d])
+        *hi = g->out[d];
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
+/* Decides the current line's outer dims from s->pos. */
+static void sweep_line(lps_sweep *s)
+{
+    const lps_spatial_geom *g = s->g;
+    s->line_base = 0;
+    s->line_inside = true;
+    for (int d = 0; d < g->n - 1; d++) {
+        if (s->pos[d] < s->fit_lo[d] || s->pos[d] >= s->fit_hi[d])
+            s->line_inside = false;
+        s->line_base += (s->pos[d] * g->stride[d] - g->pad_begin[d]) * g->in_stride[d];
+    }
+}
+
+lps_status lps_sweep_init(const lps_op_node *op, const lps_spatial_geom *g, lps_sweep *s,
+                          lps_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->g = g;
+    s->taps = malloc((size_t)g->kernel_size * sizeof *s->taps);
+    if (!s->taps)
+        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for window taps");
+    int64_t k[LPS_SPATIAL_MAX] = {0};
+    int64_t t = 0;
+    do {
+        int64_t off = 0;
+        for (int d = 0; d < g->n; d++)
+            off += k[d] * g->dilation[d] * g->in_stride[d];
+        s->taps[t++] = off;
+    } while (lps_spatial_next_pos(g->n, g->kernel, k));
+    for (int d = 0; d < g->n; d++)
+        inside_range(g, d, &s->fit_lo[d], &s->fit_hi[d]);
+    sweep_line(s);
+    return LPS_OK;
+}
+
+void lps_sweep_release(lps_sweep *s)
+{
+    if (!s)
+        return;
+    free(s->taps);
+    s->taps = NULL;
+}
+
+bool lps_sweep_next_line(lps_sweep *s)
+{
+    int last = s->g->n - 1;
+    s->pos[last] = 0;
+    bool more = lps_spatial_next_pos(last, s->g->out, s->pos);
+    sweep_line(s);
+    return more;
 }

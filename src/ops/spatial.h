@@ -98,6 +98,51 @@ bool lps_window_begin(const lps_spatial_geom *geom, const int64_t *pos, lps_wind
 /* Advances to the window's next line; false when there is none. */
 bool lps_window_next_line(const lps_spatial_geom *geom, lps_window *w);
 
+/* Sweeps the windows of a (D1, ..., Dn) plane in output order, one line
+ * of the last spatial dim at a time. Windows wholly inside the input (all
+ * of them without padding) share one list of tap offsets relative to their
+ * first tap, so they cost one add per tap; only clipped border windows need
+ * an lps_window. The outer dims are decided once per line. Usage:
+ *     do { for (o = 0; o < out[n-1]; o++) {
+ *              at = lps_sweep_window(&s, o);
+ *              at >= 0 ? taps at + s.taps[t] : lps_window_begin(g, s.pos, ...)
+ *     } } while (lps_sweep_next_line(&s));
+ * which visits one plane and rewinds for the next. */
+typedef struct lps_sweep {
+    const lps_spatial_geom *g;
+    int64_t *taps;                 /* kernel_size offsets of a full window's taps */
+    int64_t fit_lo[LPS_SPATIAL_MAX]; /* per dim, the outputs whose window fits: [lo, hi) */
+    int64_t fit_hi[LPS_SPATIAL_MAX];
+    int64_t pos[LPS_SPATIAL_MAX];  /* current output position (last dim set per window) */
+    int64_t line_base;             /* plane offset of the line's window start, outer dims */
+    bool line_inside;              /* the outer dims of this line's windows fit */
+} lps_sweep;
+
+/* Prepares a sweep over geometry g, which must outlive it. taps is
+ * malloc'd: release with lps_sweep_release. Fails with LPS_ERR_NOMEM
+ * naming the node. */
+lps_status lps_sweep_init(const lps_op_node *op, const lps_spatial_geom *g, lps_sweep *s,
+                          lps_error *err);
+
+/* Frees the taps; s may be NULL. */
+void lps_sweep_release(lps_sweep *s);
+
+/* Sets the current window to last-dim output o. Returns the plane offset of
+ * its first tap when the whole window is inside the input, else -1 (walk it
+ * with lps_window_begin(s->g, s->pos, ...)). */
+static inline int64_t lps_sweep_window(lps_sweep *s, int64_t o)
+{
+    int last = s->g->n - 1;
+    s->pos[last] = o;
+    if (!s->line_inside || o < s->fit_lo[last] || o >= s->fit_hi[last])
+        return -1;
+    return s->line_base + o * s->g->stride[last] - s->g->pad_begin[last];
+}
+
+/* Moves to the next line; at the end of a plane, rewinds to the plane's
+ * first line and returns false. */
+bool lps_sweep_next_line(lps_sweep *s);
+
 /* Advances an odometer pos over dims (row-major, last dim fastest). Returns
  * false after the last position, leaving pos all zero. Inline: it runs once
  * per output line in the im2col and pooling loops. */

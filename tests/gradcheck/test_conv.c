@@ -17,6 +17,7 @@
 #define CONV_OLD_OPSET 7
 #define CHECK_X_W_B 0x7u
 #define CHECK_W_ONLY 0x2u
+#define CHECK_X_ONLY 0x1u
 /* elements probed per input in the larger cases, to stay fast under ASan */
 #define CONV_GRAD_SAMPLED_POINTS 150
 #define WHY_LEN 512
@@ -110,6 +111,34 @@ START_TEST(grad_2d_depthwise_same_upper_stride)
                    .group = 3, .auto_pad = "SAME_UPPER", .n_strides = 2, .strides = {2, 2},
                    .mask = CHECK_X_W_B};
     run_gradcheck(&c);
+}
+END_TEST
+
+/* channel multiplier 2, dilation, and pads wide enough for all-padding windows */
+START_TEST(grad_depthwise_multiplier_dilation_wide_pads)
+{
+    conv_case c = {.rank = 4, .x_dims = {2, 2, 5, 4}, .w_dims = {4, 1, 2, 3}, .bias = true,
+                   .group = 2, .n_dilations = 2, .dilations = {2, 1}, .n_pads = 4,
+                   .pads = {3, 1, 2, 3}, .n_strides = 2, .strides = {1, 2},
+                   .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+    c.mask = CHECK_W_ONLY;
+    run_gradcheck(&c);
+    c.mask = CHECK_X_ONLY;
+    run_gradcheck(&c);
+}
+END_TEST
+
+START_TEST(grad_depthwise_1d_and_3d)
+{
+    conv_case c1 = {.rank = 3, .x_dims = {1, 3, 7}, .w_dims = {3, 1, 3}, .group = 3,
+                    .auto_pad = "SAME_LOWER", .n_strides = 1, .strides = {2},
+                    .mask = CHECK_X_W_B};
+    run_gradcheck(&c1);
+    conv_case c3 = {.rank = 5, .x_dims = {1, 2, 3, 3, 4}, .w_dims = {2, 1, 2, 2, 2},
+                    .bias = true, .group = 2, .n_pads = 6, .pads = {1, 0, 1, 0, 1, 1},
+                    .mask = CHECK_X_W_B};
+    run_gradcheck(&c3);
 }
 END_TEST
 
@@ -280,6 +309,24 @@ START_TEST(fwd_1d_depthwise_bias)
 }
 END_TEST
 
+/* pads 3/3 with a 2-tap kernel: the outer windows see only padding and
+ * give the bias; channel 1 (weights 0, 1) shifts [4 5 6] */
+START_TEST(fwd_1d_depthwise_all_padding_windows)
+{
+    int64_t xd[] = {1, 2, 3}, wd[] = {2, 1, 2}, bd[] = {2}, pads[] = {3, 3};
+    static const float w[] = {1, 1, 0, 1};
+    static const float b[] = {10, 20};
+    static const float want[] = {10, 10, 11, 13, 15, 13, 10, 10,
+                                 20, 20, 24, 25, 26, 20, 20, 20};
+    lps_node *n = test_node_new("Conv", 3, 1);
+    test_node_attr_int(n, "group", 2);
+    test_node_attr_ints(n, "pads", pads, 2);
+    expect_conv(n, CONV_OPSET, iota(3, xd, 1), test_tensor_from(LPS_DT_FLOAT, 3, wd, w),
+                test_tensor_from(LPS_DT_FLOAT, 1, bd, b), want, 16);
+    test_node_free(n);
+}
+END_TEST
+
 /* kernel [1 10] on [1 2 3 4]: the odd pad goes after (UPPER) or before (LOWER) */
 START_TEST(fwd_1d_same_upper_lower)
 {
@@ -363,6 +410,8 @@ int main(void)
     tcase_add_test(grad, grad_2d_dilation_no_bias);
     tcase_add_test(grad, grad_2d_group);
     tcase_add_test(grad, grad_2d_depthwise_same_upper_stride);
+    tcase_add_test(grad, grad_depthwise_multiplier_dilation_wide_pads);
+    tcase_add_test(grad, grad_depthwise_1d_and_3d);
     tcase_add_test(grad, grad_2d_same_lower_even_kernel);
     tcase_add_test(grad, grad_2d_valid);
     tcase_add_test(grad, grad_2d_pointwise);
@@ -379,6 +428,7 @@ int main(void)
     tcase_add_test(fwd, fwd_1d_dilation);
     tcase_add_test(fwd, fwd_1d_depthwise_bias);
     tcase_add_test(fwd, fwd_1d_same_upper_lower);
+    tcase_add_test(fwd, fwd_1d_depthwise_all_padding_windows);
     tcase_add_test(fwd, fwd_3d_and_pointwise);
     tcase_add_test(fwd, errors_name_the_node);
     suite_add_tcase(s, fwd);
