@@ -2,14 +2,16 @@
  * dims (ONNX opsets 7..21).
  *
  * Attributes by opset: MaxPool gains storage_order and the Indices output
- * at 8, ceil_mode and dilations at 10, int8/uint8 inputs at 12; AveragePool has count_include_pad
- * from 7, gains ceil_mode at 10 and dilations at 19. An attribute used
- * before its opset is rejected like any unknown attribute.
+ * at 8, ceil_mode and dilations at 10, int8/uint8 inputs at 12;
+ * AveragePool has count_include_pad from 7, gains ceil_mode at 10 and
+ * dilations at 19. An attribute used before its opset is rejected like any
+ * unknown attribute.
  *
- * Every window is walked with lps_window (spatial.h) one line of the last
- * spatial dim at a time, clipped to the input, so padding is never
- * materialised: MaxPool ignores it, AveragePool divides by the number of
- * input elements (count_include_pad=0) or of input-plus-pad elements. */
+ * Windows are visited with lps_sweep (spatial.h): those inside the input
+ * through a shared tap list, border ones with an lps_window clipped to the
+ * input, so padding is never materialised: MaxPool ignores it, AveragePool
+ * divides by the number of input elements (count_include_pad=0) or of
+ * input-plus-pad elements. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,7 +134,7 @@ static lps_status max_pool_prepare(lps_op_node *op, lps_error *err)
     lps_status st = pool_prepare_common(op, known, &p, err);
     if (st != LPS_OK)
         return st;
-    int64_t order;
+    int64_t order = STORAGE_ROW_MAJOR;
     st = lps_op_attr_int(op, "storage_order", STORAGE_ROW_MAJOR, &order, err);
     if (st == LPS_OK && order != STORAGE_ROW_MAJOR && order != STORAGE_COLUMN_MAJOR)
         st = lps_op_fail(op, err, LPS_ERR_INVALID,
@@ -373,7 +375,7 @@ static lps_status avg_pool_prepare(lps_op_node *op, lps_error *err)
     lps_status st = pool_prepare_common(op, known, &p, err);
     if (st != LPS_OK)
         return st;
-    int64_t include;
+    int64_t include = 0;
     st = lps_op_attr_int(op, "count_include_pad", 0, &include, err);
     if (st == LPS_OK && include != 0 && include != 1)
         st = lps_op_fail(op, err, LPS_ERR_INVALID,
