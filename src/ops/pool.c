@@ -130,7 +130,7 @@ static lps_status max_pool_prepare(lps_op_node *op, lps_error *err)
     if (op->n_outputs > POOL_INDICES_OUTPUT && op->opset < OPSET_MAXPOOL_INDICES)
         return lps_op_fail(op, err, LPS_ERR_INVALID,
                            "the Indices output needs opset %d or later", OPSET_MAXPOOL_INDICES);
-    pool_params *p;
+    pool_params *p = NULL;
     lps_status st = pool_prepare_common(op, known, &p, err);
     if (st != LPS_OK)
         return st;
@@ -371,7 +371,7 @@ static lps_status avg_pool_prepare(lps_op_node *op, lps_error *err)
     if (op->opset >= OPSET_AVGPOOL_DILATIONS)
         known[k++] = "dilations";
     known[k] = NULL;
-    pool_params *p;
+    pool_params *p = NULL;
     lps_status st = pool_prepare_common(op, known, &p, err);
     if (st != LPS_OK)
         return st;
@@ -524,7 +524,7 @@ static lps_status global_avg_plane(const lps_op_node *op, const lps_tensor *x, i
 static lps_status global_avg_shape(const lps_op_node *op, const lps_tensor *const *in,
                                    lps_shape *out, lps_error *err)
 {
-    int64_t plane;
+    int64_t plane = 0;
     lps_status st = global_avg_plane(op, in[0], &plane, err);
     if (st != LPS_OK)
         return st;
@@ -542,7 +542,7 @@ static lps_status global_avg_forward(lps_op_node *op, lps_exec_ctx *ctx,
                                      lps_error *err)
 {
     (void)ctx;
-    int64_t plane;
+    int64_t plane = 0;
     lps_status st = global_avg_plane(op, in[0], &plane, err);
     if (st != LPS_OK)
         return st;
@@ -567,7 +567,7 @@ static lps_status global_avg_backward(lps_op_node *op, lps_exec_ctx *ctx,
     (void)out;
     if (!dout[0] || !din[0])
         return LPS_OK;
-    int64_t plane;
+    int64_t plane = 0;
     lps_status st = global_avg_plane(op, in[0], &plane, err);
     if (st != LPS_OK)
         return st;

@@ -187,7 +187,7 @@ static lps_status gather_layout_of(const lps_op_node *op, const lps_tensor *data
 static lps_status gather_shape(const lps_op_node *op, const lps_tensor *const *in, lps_shape *out,
                                lps_error *err)
 {
-    gather_layout g;
+    gather_layout g = {0};
     const lps_tensor *data = in[GATHER_DATA], *idx = in[GATHER_INDICES];
     lps_status st = expect_sized(op, data, GATHER_DATA, err);
     if (st == LPS_OK)
@@ -249,7 +249,7 @@ static lps_status gather_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_t
                                  lps_tensor *const *out, lps_error *err)
 {
     (void)ctx;
-    gather_layout g;
+    gather_layout g = {0};
     int64_t *idx = NULL;
     const lps_tensor *data = in[GATHER_DATA];
     lps_status st = gather_layout_of(op, data, in[GATHER_INDICES], &g, err);
@@ -272,7 +272,7 @@ static lps_status gather_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_
                                   lps_tensor *const *din, lps_error *err)
 {
     (void)ctx, (void)out;
-    gather_layout g;
+    gather_layout g = {0};
     int64_t *idx = NULL;
     if (!din[GATHER_DATA] || !dout[0])
         return LPS_OK;

@@ -155,9 +155,9 @@ static lps_status evaluate_plan(lps_plan *plan, int logits_id, const lps_dataset
 {
     feeder f;
     lps_exec_ctx ctx = {0};
-    int64_t count, correct = 0, seen = 0, classes;
+    int64_t count, correct = 0, seen = 0, classes = 0;
     double loss_sum = 0.0, loss;
-    const float *logits;
+    const float *logits = NULL;
     double start = now_seconds();
     lps_status st = feeder_init(&f, plan, ds, ppo, batch, false, 0, err);
     if (st != LPS_OK)
@@ -282,8 +282,8 @@ done:
 
 static lps_status teacher_logits(lps_trainer *t, int64_t count, int64_t classes, lps_error *err)
 {
-    const float *logits;
-    int64_t tclasses;
+    const float *logits = NULL;
+    int64_t tclasses = 0;
     lps_status st = lps_plan_set_input(t->teacher, 0, &t->feed.view, err);
     if (st == LPS_OK)
         st = lps_plan_forward(t->teacher, &t->teacher_ctx, err);
@@ -302,8 +302,8 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
                              int64_t total, int64_t count, double *loss_sum, int64_t *correct,
                              lps_error *err)
 {
-    const float *logits;
-    int64_t classes;
+    const float *logits = NULL;
+    int64_t classes = 0;
     double loss;
     lps_status st = lps_plan_set_input(t->plan, 0, &t->feed.view, err);
     if (st == LPS_OK)
