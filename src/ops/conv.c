@@ -223,10 +223,11 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
                 lps_im2col(x_g, cd.in_per_group, &cd.g, col);
                 a = col;
             }
+            const float *w_g = w + grp * cd.out_per_group * cd.rows;
+            float *y_g = y_n + grp * cd.out_per_group * out_size;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cd.out_per_group,
-                        (int)out_size, (int)cd.rows, 1.0f, w + grp * cd.out_per_group * cd.rows,
-                        (int)cd.rows, a, (int)out_size, beta, y_n + grp * cd.out_per_group * out_size,
-                        (int)out_size);
+                        (int)out_size, (int)cd.rows, 1.0f, w_g, (int)cd.rows, a, (int)out_size,
+                        beta, y_g, (int)out_size);
         }
     }
     return LPS_OK;

@@ -71,8 +71,8 @@ lps_status lps_spatial_parse(const lps_op_node *op, lps_spatial_attrs *a, lps_er
     if (st != LPS_OK)
         return st;
     if (ceil_mode != 0 && ceil_mode != 1)
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "attribute 'ceil_mode' is %lld, expected 0 or 1",
-                           (long long)ceil_mode);
+        return lps_op_fail(op, err, LPS_ERR_INVALID,
+                           "attribute 'ceil_mode' is %lld, expected 0 or 1", (long long)ceil_mode);
     a->ceil_mode = ceil_mode == 1;
     if (a->n_pads >= 0 && a->n_pads % 2 != 0)
         return lps_op_fail(op, err, LPS_ERR_INVALID, "attribute 'pads' has an odd count %d",

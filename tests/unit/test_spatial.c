@@ -1,0 +1,168 @@
+/* Window geometry shared by Conv and pooling: output sizes and pads for
+ * every padding mode, ceil_mode's end rule, and window clipping. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/spatial.h"
+
+/* A bare op node: lps_spatial_resolve only needs its label for messages. */
+static lps_op_node labelled_op(void)
+{
+    lps_op_node op;
+    memset(&op, 0, sizeof op);
+    snprintf(op.label, sizeof op.label, "node 'geom' (Test)");
+    return op;
+}
+
+/* One spatial dim of size in with kernel k, stride s, dilation d. */
+static lps_spatial_attrs one_dim(int64_t k, int64_t s, int64_t d, lps_auto_pad mode)
+{
+    lps_spatial_attrs a;
+    memset(&a, 0, sizeof a);
+    a.auto_pad = mode;
+    a.n_kernel = a.n_strides = a.n_dilations = 1;
+    a.n_pads = -1;
+    a.kernel[0] = k;
+    a.strides[0] = s;
+    a.dilations[0] = d;
+    return a;
+}
+
+static lps_spatial_geom resolve_ok(const lps_spatial_attrs *a, int64_t in)
+{
+    lps_op_node op = labelled_op();
+    lps_spatial_geom g;
+    lps_error err;
+    ck_assert_msg(lps_spatial_resolve(&op, a, 1, &in, NULL, true, &g, &err) == LPS_OK, "%s",
+                  err.msg);
+    return g;
+}
+
+START_TEST(same_modes_split_the_odd_pad)
+{
+    /* in 5, k 4, s 2: out 3, total pad (3-1)*2 + 4 - 5 = 3 */
+    lps_spatial_attrs a = one_dim(4, 2, 1, LPS_AUTO_PAD_SAME_UPPER);
+    lps_spatial_geom g = resolve_ok(&a, 5);
+    ck_assert_int_eq(g.out[0], 3);
+    ck_assert_int_eq(g.pad_begin[0], 1);
+    ck_assert_int_eq(g.pad_end[0], 2);
+    a.auto_pad = LPS_AUTO_PAD_SAME_LOWER;
+    g = resolve_ok(&a, 5);
+    ck_assert_int_eq(g.out[0], 3);
+    ck_assert_int_eq(g.pad_begin[0], 2);
+    ck_assert_int_eq(g.pad_end[0], 1);
+    /* dilation widens the extent to 7: total pad (3-1)*2 + 7 - 5 = 6 */
+    a = one_dim(4, 2, 2, LPS_AUTO_PAD_SAME_UPPER);
+    g = resolve_ok(&a, 5);
+    ck_assert_int_eq(g.pad_begin[0], 3);
+    ck_assert_int_eq(g.pad_end[0], 3);
+}
+END_TEST
+
+START_TEST(valid_and_explicit_pads)
+{
+    lps_spatial_attrs a = one_dim(3, 2, 1, LPS_AUTO_PAD_VALID);
+    lps_spatial_geom g = resolve_ok(&a, 8);
+    ck_assert_int_eq(g.out[0], 3);
+    ck_assert_int_eq(g.pad_begin[0] + g.pad_end[0], 0);
+    a = one_dim(3, 2, 1, LPS_AUTO_PAD_NOTSET);
+    a.n_pads = 2;
+    a.pads[0] = 1;
+    a.pads[1] = 2;
+    g = resolve_ok(&a, 8);
+    ck_assert_int_eq(g.out[0], 5); /* floor((8 + 3 - 3) / 2) + 1 */
+    ck_assert_int_eq(g.in_stride[0], 1);
+}
+END_TEST
+
+START_TEST(ceil_mode_drops_windows_starting_in_end_pad)
+{
+    /* in 4, k 2, s 2, pads 0/1: floor gives 2, ceil 3, but window 2
+     * would start at 4, inside the end pad */
+    lps_spatial_attrs a = one_dim(2, 2, 1, LPS_AUTO_PAD_NOTSET);
+    a.n_pads = 2;
+    a.pads[1] = 1;
+    a.ceil_mode = true;
+    ck_assert_int_eq(resolve_ok(&a, 4).out[0], 2);
+    /* in 5: window 2 starts at 4, inside the input, so ceil keeps it */
+    ck_assert_int_eq(resolve_ok(&a, 5).out[0], 3);
+    a.ceil_mode = false;
+    ck_assert_int_eq(resolve_ok(&a, 5).out[0], 3);
+    ck_assert_int_eq(resolve_ok(&a, 4).out[0], 2);
+}
+END_TEST
+
+START_TEST(errors_name_the_node)
+{
+    lps_op_node op = labelled_op();
+    lps_spatial_geom g;
+    lps_error err;
+    int64_t in = 2;
+    lps_spatial_attrs big = one_dim(5, 1, 1, LPS_AUTO_PAD_NOTSET);
+    ck_assert_int_eq(lps_spatial_resolve(&op, &big, 1, &in, NULL, true, &g, &err),
+                     LPS_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "node 'geom' (Test)") != NULL, "%s", err.msg);
+    /* a begin pad as wide as the kernel leaves window 0 with padding only:
+     * fine for Conv, an error for pooling */
+    lps_spatial_attrs padded = one_dim(2, 1, 1, LPS_AUTO_PAD_NOTSET);
+    padded.n_pads = 2;
+    padded.pads[0] = 2;
+    in = 4;
+    ck_assert_int_eq(lps_spatial_resolve(&op, &padded, 1, &in, NULL, false, &g, &err), LPS_OK);
+    ck_assert_int_eq(lps_spatial_resolve(&op, &padded, 1, &in, NULL, true, &g, &err),
+                     LPS_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "padding") != NULL, "%s", err.msg);
+    lps_spatial_attrs two = one_dim(2, 1, 1, LPS_AUTO_PAD_NOTSET);
+    two.n_strides = 2;
+    ck_assert_int_eq(lps_spatial_resolve(&op, &two, 1, &in, NULL, true, &g, &err),
+                     LPS_ERR_INVALID);
+}
+END_TEST
+
+/* A 3x3 window at the top-left corner of a 4x4 plane with pads 1: only
+ * its lower-right 2x2 lies in the input; with count_include_pad it counts 9. */
+START_TEST(window_clips_to_the_input)
+{
+    lps_op_node op = labelled_op();
+    lps_spatial_attrs a;
+    memset(&a, 0, sizeof a);
+    a.n_kernel = 2;
+    a.kernel[0] = a.kernel[1] = 3;
+    a.n_strides = a.n_dilations = -1;
+    a.n_pads = 4;
+    for (int i = 0; i < 4; i++)
+        a.pads[i] = 1;
+    int64_t in[2] = {4, 4}, pos[2] = {0, 0};
+    lps_spatial_geom g;
+    lps_error err;
+    ck_assert_int_eq(lps_spatial_resolve(&op, &a, 2, in, NULL, true, &g, &err), LPS_OK);
+    lps_window w;
+    ck_assert(lps_window_begin(&g, pos, &w));
+    ck_assert_int_eq(w.valid_count, 4);
+    ck_assert_int_eq(w.padded_count, 9);
+    ck_assert_int_eq(w.line_offset, 0);
+    ck_assert_int_eq(w.line_len, 2);
+    ck_assert(lps_window_next_line(&g, &w));
+    ck_assert_int_eq(w.line_offset, 4);
+    ck_assert(!lps_window_next_line(&g, &w));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("spatial");
+    TCase *tc = tcase_create("geometry");
+    tcase_add_test(tc, same_modes_split_the_odd_pad);
+    tcase_add_test(tc, valid_and_explicit_pads);
+    tcase_add_test(tc, ceil_mode_drops_windows_starting_in_end_pad);
+    tcase_add_test(tc, errors_name_the_node);
+    tcase_add_test(tc, window_clips_to_the_input);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
