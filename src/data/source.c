@@ -1,10 +1,13 @@
 #include "data/source.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lpsparsify/data.h"
 
@@ -22,11 +25,23 @@ lps_status lps_source_open_file(lps_source *src, const char *path, lps_error *er
 {
     memset(src, 0, sizeof *src);
     src->name = path;
+    /* O_NONBLOCK: a FIFO named as a dataset must be refused, not waited on. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return lps_fail(err, LPS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return lps_fail(err, LPS_ERR_INVALID, "%s: not a regular file", path);
+    }
     errno = 0;
-    src->gz = gzopen(path, "rb");
-    if (!src->gz)
+    src->gz = gzdopen(fd, "rb");
+    if (!src->gz) {
+        int saved = errno;
+        close(fd);
         return lps_fail(err, LPS_ERR_IO, "%s: cannot open: %s", path,
-                        errno ? strerror(errno) : "out of memory");
+                        saved ? strerror(saved) : "out of memory");
+    }
     gzbuffer(src->gz, GZ_BUFFER_BYTES);
     return LPS_OK;
 }

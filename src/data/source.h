@@ -20,8 +20,10 @@ typedef struct lps_source {
     size_t mem_pos;
 } lps_source;
 
-/* Opens path for reading. LPS_ERR_IO naming the file on failure (src is then
- * closed). The name is borrowed and must outlive src. */
+/* Opens path for reading. LPS_ERR_INVALID when it is not a regular file
+ * (a FIFO or device is refused without blocking), LPS_ERR_IO when it cannot
+ * be opened; the message names the file and src is then closed. The name is
+ * borrowed and must outlive src. */
 lps_status lps_source_open_file(lps_source *src, const char *path, lps_error *err);
 
 /* Wraps len bytes at buf (borrowed) as a source named name. Cannot fail. */

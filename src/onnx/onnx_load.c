@@ -29,7 +29,8 @@ lps_status onnx_read_file(const char *path, uint8_t **out, size_t *len, lps_erro
 {
     *out = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must be refused below, not waited on. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         /* A path that names nothing is bad input, not a failing device. */
         bool bad_path = errno == ENOENT || errno == ENOTDIR || errno == ENAMETOOLONG;

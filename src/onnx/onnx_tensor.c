@@ -325,7 +325,8 @@ static lps_status read_external(const Onnx__TensorProto *tp, const onnx_source *
                            "external data '%s' has length %" PRId64 ", dims %s need %zu bytes",
                            ref.location, ref.length,
                            lps_shape_str(t->rank, t->dims, shape, sizeof shape), t->nbytes);
-    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in the model's folder must be refused below, not waited on. */
+    int fd = open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return tensor_fail(err, LPS_ERR_INVALID, src, what, "external data file '%s': %s", full,
                            strerror(errno));

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "data/formats.h"
 #include "data_test_files.h"
@@ -222,6 +223,11 @@ START_TEST(idx_malformed_files_name_the_file)
 
     ck_assert_int_lt(snprintf(path, sizeof path, "%s/missing.idx", dir), (int)sizeof path);
     expect_idx_failure(path, NULL, 0, LPS_ERR_IO, path);
+
+    /* A FIFO is refused at once (opening it for reading would wait for a writer). */
+    ck_assert_int_lt(snprintf(path, sizeof path, "%s/fifo.idx", dir), (int)sizeof path);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    expect_idx_failure(path, NULL, 0, LPS_ERR_INVALID, "not a regular file");
     test_remove_dir(dir);
 }
 END_TEST

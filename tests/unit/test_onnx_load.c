@@ -276,6 +276,9 @@ START_TEST(external_data_escaping_or_broken_is_invalid)
     ck_assert_int_eq(symlink(outside, link), 0);
     char *sub = test_path(dir, "sub");
     ck_assert_int_eq(mkdir(sub, 0700), 0);
+    /* Opening a FIFO for reading would wait for a writer: it must be refused. */
+    char *fifo = test_path(dir, "fifo");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
     /* "sub/../weights.bin" stays inside but is refused for its "..". */
     char *dotdot = test_path("sub/..", "weights.bin");
     struct {
@@ -290,6 +293,7 @@ START_TEST(external_data_escaping_or_broken_is_invalid)
         {"weights.bin", "16", "44", "has length 44, dims [4, 3] need 48"},
         {"weights.bin", "-1", NULL, "offset '-1'"},
         {"sub", NULL, NULL, "not a regular file"},
+        {"fifo", NULL, NULL, "not a regular file"},
         {"", NULL, NULL, "no location"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -301,6 +305,8 @@ START_TEST(external_data_escaping_or_broken_is_invalid)
         pb_free(&t);
     }
     free(dotdot);
+    expect_load_fails(fifo, LPS_ERR_INVALID, "not a regular file");
+    free(fifo);
     free(sub);
     free(link);
     free(bin);
