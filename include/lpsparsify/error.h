@@ -31,14 +31,15 @@ typedef struct lps_error {
     char msg[LPS_ERROR_MSG_MAX];
 } lps_error;
 
-/* Records status and a printf-style one-line message in err (err may be NULL).
- * If err already holds a message it is replaced. Returns status, so callers
+/* Records status and a printf-style one-line message in err (err may be NULL);
+ * control characters (newlines, escapes from names in untrusted files) are
+ * replaced by '?'. If err already holds a message it is replaced. Returns status, so callers
  * can write `return lps_fail(err, LPS_ERR_INVALID, "...")`. */
 lps_status lps_fail(lps_error *err, lps_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Prefixes the message already in err with "prefix: " (for adding a file or
- * node name on the way up). Returns err->status. err may be NULL. */
+ * node name on the way up; control characters replaced as in lps_fail). Returns err->status. err may be NULL. */
 lps_status lps_error_prefix(lps_error *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -4,6 +4,20 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Stands in for a control character in a message. */
+#define LPS_ERROR_CONTROL_STANDIN '?'
+#define ASCII_DEL 0x7f
+
+/* Names in messages come from untrusted files (node names, op types,
+ * tensor names) and may hold newlines or terminal escapes; a message must
+ * stay one printable line whatever they contain. */
+static void keep_one_line(char *msg)
+{
+    for (unsigned char *c = (unsigned char *)msg; *c; c++)
+        if (*c < ' ' || *c == ASCII_DEL)
+            *c = LPS_ERROR_CONTROL_STANDIN;
+}
+
 lps_status lps_fail(lps_error *err, lps_status status, const char *fmt, ...)
 {
     if (err) {
@@ -11,6 +25,7 @@ lps_status lps_fail(lps_error *err, lps_status status, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        keep_one_line(err->msg);
         err->status = status;
     }
     return status;
@@ -26,6 +41,7 @@ lps_status lps_error_prefix(lps_error *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
+    keep_one_line(prefix);
     memcpy(old, err->msg, sizeof old);
     /* Truncation is acceptable: the message stays one NUL-terminated line. */
     size_t n = strnlen(prefix, sizeof prefix - 1);
