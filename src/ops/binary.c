@@ -139,6 +139,10 @@ static lps_status binary_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_t
     if (st != LPS_OK)
         return st;
     int64_t n = lps_bcast_row_len(&bc);
+    /* An empty result has nothing to compute, and its operands may have no
+     * buffer to offset into. */
+    if (n == 0 || bc.rows == 0)
+        return LPS_OK;
     int64_t sa = lps_bcast_inner_stride(&bc, OPD_A), sb = lps_bcast_inner_stride(&bc, OPD_B);
     lps_bcast_begin(&bc, &c);
     if (out[0]->dtype == LPS_DT_FLOAT) {

@@ -236,7 +236,9 @@ lps_status lps_op_attr_ints(const lps_op_node *op, const char *name, int64_t *ou
     if (a->n_ints > (size_t)max)
         return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "attribute '%s' has %zu values, at most %d",
                            name, a->n_ints, max);
-    memcpy(out, a->ints, a->n_ints * sizeof *out);
+    /* An empty list has no array to copy from (a->ints is NULL). */
+    if (a->n_ints)
+        memcpy(out, a->ints, a->n_ints * sizeof *out);
     *count = (int)a->n_ints;
     return LPS_OK;
 }
