@@ -76,7 +76,7 @@ void lps_cli_data_default(lps_cli_data *d)
 lps_status lps_cli_data_option(lps_cli_data *d, int c, const char *arg, bool *handled,
                                lps_error *err)
 {
-    int64_t iv;
+    int64_t iv = 0;
     lps_status st = LPS_OK;
     *handled = true;
     switch (c) {
@@ -136,8 +136,9 @@ static lps_status parse_schedule(lps_train_options *o, const char *arg, lps_erro
 lps_status lps_cli_train_option(lps_train_options *o, int c, const char *arg, bool *handled,
                                 lps_error *err)
 {
-    double v;
-    int64_t iv;
+    /* Zero, not indeterminate, when a parse fails before storing. */
+    double v = 0;
+    int64_t iv = 0;
     lps_status st = LPS_OK;
     *handled = true;
     switch (c) {
