@@ -132,11 +132,14 @@ static lps_status conv_shape(const lps_op_node *op, const lps_tensor *const *in,
 }
 
 /* The im2col workspace for one group of one image; NULL (err set) on
- * allocation failure. Pointwise convs need none and get a non-NULL dummy. */
+ * allocation failure. Pointwise convs and empty matrices need none and get
+ * a non-NULL dummy. */
 static float *conv_workspace(const lps_op_node *op, lps_exec_ctx *ctx, const conv_dims *cd,
                              lps_error *err)
 {
-    size_t floats = cd->pointwise ? 1 : (size_t)cd->rows * (size_t)cd->g.out_size;
+    size_t floats = (size_t)cd->rows * (size_t)cd->g.out_size;
+    if (cd->pointwise || floats == 0)
+        floats = 1;
     float *col = lps_ctx_workspace(ctx, floats, err);
     if (!col)
         lps_error_prefix(err, "%s", op->label);
