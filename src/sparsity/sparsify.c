@@ -412,6 +412,12 @@ lps_status lps_sparsify_finish(lps_sparsify *s, lps_error *err)
 {
     if (s->opt.method == LPS_METHOD_MAGNITUDE && !s->pruned_once)
         return one_shot(s, err);
+    /* Every update already exported g * u; before any step this writes the
+     * input model's weights back as the session sees them (step 0). */
+    for (int v = 0; v < s->n_views && s->opt.method == LPS_METHOD_LPSS; v++) {
+        int i = s->view_layer[v];
+        lps_lpsgd_export(&s->lpsgd[i], param_slice(s->plan, s->layers[i].param));
+    }
     return LPS_OK;
 }
 

@@ -73,8 +73,10 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
 /* Fills hooks (begin, update, end_epoch) for lps_trainer_run. */
 void lps_sparsify_hooks(lps_sparsify *s, lps_train_hooks *hooks);
 
-/* Applies the final masks to the plan's parameters (one-shot magnitude
- * pruning with zero epochs relies on it). */
+/* Writes the session's weights into the plan's parameters: the final masks
+ * (one-shot magnitude pruning with no update step relies on it) and, for
+ * LpSS, g * u with pruned positions 0 (before any step: the input model's
+ * weights to float rounding). Errors as lps_magnitude_prune. */
 lps_status lps_sparsify_finish(lps_sparsify *s, lps_error *err);
 
 /* Zeros / total over the counted (not excluded) prunable weights, as the

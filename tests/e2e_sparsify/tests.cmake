@@ -1,0 +1,22 @@
+# End-to-end checks of the sparsify command (tests/e2e_sparsify): a small
+# generated Conv + Gemm model and NPY dataset, two epochs per run, every
+# figure recounted with numpy and onnx (python3-onnx, python3-numpy).
+if(NOT TARGET lpsparsify_cli)
+  return()
+endif()
+find_program(LPS_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+find_program(LPS_PYTHON3 NAMES python3)
+if(NOT LPS_PYTHON3)
+  return()
+endif()
+execute_process(COMMAND ${LPS_PYTHON3} -c "import onnx, numpy"
+                RESULT_VARIABLE LPS_SPARSIFY_PY_OK OUTPUT_QUIET ERROR_QUIET)
+if(NOT LPS_SPARSIFY_PY_OK EQUAL 0)
+  message(WARNING "${LPS_PYTHON3} cannot import onnx and numpy: e2e sparsify tests are not built")
+  return()
+endif()
+foreach(case methods layers max_drop output_name distill)
+  add_test(NAME e2e_sparsify_${case}
+           COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_sparsify.py ${case}
+                   $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/${case})
+endforeach()
