@@ -12,9 +12,12 @@ ASan). Every figure the tool claims is recounted here with numpy and onnx:
 - the default output is MODEL-sparse.onnx, the input is never overwritten;
 - unlabeled data selects distillation;
 - lpss, gmp and magnitude all run; the report has every documented key,
-  no NaN, null where undefined, and hoyer_expected_p follows ALGORITHM.md 6.
+  no NaN, null where undefined, and hoyer_expected_p follows ALGORITHM.md 6;
+- (case ort) onnxruntime-node gives the same Fashion-MNIST test accuracy as
+  `lpsparsify eval` on a sparsified models/lenet300.onnx, within 0.05 points.
 
 Usage: check_sparsify.py CASE LPSPARSIFY WORKDIR
+       check_sparsify.py ort LPSPARSIFY WORKDIR SOURCE_DIR NODE ORT_ACCURACY_JS
 """
 import hashlib
 import json
@@ -347,13 +350,72 @@ def case_distill(tool, workdir):
     check_output(path, out)
 
 
+FMNIST = "/usr/share/datasets/fashion-mnist"
+ORT_TOL = 0.0005            # 0.05 percentage points
+ORT_TRAIN_SAMPLES = 2048
+SKIP = 77                   # ctest SKIP_RETURN_CODE
+
+
+def write_idx_gz(path, array):
+    import gzip
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def read_idx_gz(path):
+    import gzip
+    with gzip.open(path, "rb") as f:
+        buf = f.read()
+    rank = buf[3]
+    dims = [int.from_bytes(buf[4 + 4 * d:8 + 4 * d], "big") for d in range(rank)]
+    return np.frombuffer(buf, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
+
+
+def case_ort(tool, workdir, source, node, ort_accuracy):
+    """A model sparsified from models/lenet300.onnx (COO sparse initializers):
+    onnxruntime's test accuracy equals `lpsparsify eval` within 0.05 points."""
+    if not os.path.isdir(FMNIST):
+        print(f"ort: {FMNIST} is missing (Debian dataset-fashion-mnist)")
+        sys.exit(SKIP)
+    if os.path.isdir(workdir):
+        shutil.rmtree(workdir)
+    data = os.path.join(workdir, "data")
+    os.makedirs(data)
+    for kind in ("images-idx3", "labels-idx1"):
+        full = read_idx_gz(os.path.join(FMNIST, f"train-{kind}-ubyte.gz"))
+        write_idx_gz(os.path.join(data, f"train-{kind}-ubyte.gz"), full[:ORT_TRAIN_SAMPLES])
+        os.symlink(os.path.join(FMNIST, f"t10k-{kind}-ubyte.gz"),
+                   os.path.join(data, f"t10k-{kind}-ubyte.gz"))
+    out = os.path.join(workdir, "lenet-sparse.onnx")
+    model = os.path.join(source, "models", "lenet300.onnx")
+    for storage in ("auto",):  # COO sparse initializers: the case other runtimes may mishandle
+        expect(run(tool, model, "--data", data, "--target", "0.9", "--epochs", "1", "-q",
+                   "--storage", storage, "-o", out), 0)
+        res = run(tool, "eval", out, "--data", data, "--json", "-")
+        expect(res, 0)
+        ours = json.loads(res.stdout)["accuracy"]
+        ort = subprocess.run([node, ort_accuracy, out,
+                              os.path.join(data, "t10k-images-idx3-ubyte.gz"),
+                              os.path.join(data, "t10k-labels-idx1-ubyte.gz")],
+                             capture_output=True, text=True)
+        if ort.returncode != 0 and "Cannot find module 'onnxruntime-node'" in ort.stderr:
+            print("ort: onnxruntime-node is not installed (npm install in tests/interop)")
+            sys.exit(SKIP)
+        assert ort.returncode == 0, ort.stderr
+        theirs = json.loads(ort.stdout)["accuracy"]
+        print(f"ort ({storage}): lpsparsify eval {ours:.4f}, onnxruntime {theirs:.4f}")
+        assert abs(ours - theirs) <= ORT_TOL, f"{storage}: eval {ours} vs onnxruntime {theirs}"
+
+
 CASES = {f.__name__[5:]: f for f in (case_methods, case_layers, case_max_drop, case_output_name,
-                                      case_distill)}
+                                      case_distill, case_ort)}
 
 
 def main():
     case, tool, workdir = sys.argv[1:4]
-    CASES[case](tool, os.path.abspath(workdir))
+    CASES[case](tool, os.path.abspath(workdir), *sys.argv[4:])
     print(f"{case}: ok")
 
 

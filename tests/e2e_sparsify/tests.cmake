@@ -20,3 +20,15 @@ foreach(case methods layers max_drop output_name distill)
            COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_sparsify.py ${case}
                    $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/${case})
 endforeach()
+
+# onnxruntime-node (npm, tests/interop/package.json) as the independent
+# runtime; the test reports SKIP while the module is not installed.
+find_program(LPS_NODE NAMES node nodejs)
+if(LPS_NODE)
+  add_test(NAME e2e_sparsify_ort
+           COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_sparsify.py ort
+                   $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/ort
+                   ${CMAKE_SOURCE_DIR} ${LPS_NODE} ${CMAKE_CURRENT_LIST_DIR}/ort_accuracy.js)
+  set_tests_properties(e2e_sparsify_ort PROPERTIES SKIP_RETURN_CODE 77
+                       ENVIRONMENT "NODE_PATH=${CMAKE_SOURCE_DIR}/tests/interop/node_modules")
+endif()
