@@ -22,3 +22,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# onnxruntime-node, the reference runtime of tests/interop and bench/forward.
+# Its native library ships inside the npm package, so the postinstall
+# download is skipped. node_modules is not committed; reinstalled only when
+# the package is missing.
+INTEROP_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/interop"
+if [ ! -d "$INTEROP_DIR/node_modules/onnxruntime-node" ]; then
+  (cd "$INTEROP_DIR" && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
+fi

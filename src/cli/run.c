@@ -18,7 +18,7 @@ void lps_cmd_run_help(FILE *out)
     fprintf(out,
             "Usage: %s run MODEL --input X.npy|X.pb [--input ...] --output Y.npy\n\n"
             "Runs MODEL once on the given inputs (one per graph input, in order; NPY or\n"
-            "ONNX TensorProto files) and writes the raw outputs as NPY: output 0 to\n"
+            "ONNX TensorProto files; none for a model without inputs) and writes the raw outputs as NPY: output 0 to\n"
             "Y.npy, output k > 0 to Y_k.npy.\n\n"
             "  -i, --input FILE   an input tensor (repeat for several inputs)\n"
             "  -o, --output FILE  where output 0 goes\n"
@@ -76,8 +76,9 @@ int lps_cmd_run(int argc, char **argv)
     if (optind + 1 != argc)
         return lps_cli_usage_error(argv[0], optind >= argc ? "no MODEL given"
                                                            : "exactly one MODEL is expected");
-    if (!output || n_inputs == 0)
-        return lps_cli_usage_error(argv[0], "--input and --output are required");
+    /* A model without graph inputs (all constants) takes no --input. */
+    if (!output)
+        return lps_cli_usage_error(argv[0], "--output is required");
     const char *path = argv[optind];
     if (lps_cli_check_input_file(path, &err) != LPS_OK || !(m = lps_model_load(path, &err)) ||
         !(plan = lps_plan_compile(m, NULL, &err)))

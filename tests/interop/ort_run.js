@@ -1,11 +1,20 @@
 // Runs an ONNX model with onnxruntime-node: ort_run.js MODEL OUT_PREFIX IN.npy...
 // Inputs bind to the session's input names in order; output k is written to
-// OUT_PREFIX_k.npy. Only float32 and int64 tensors are needed by the tests.
+// OUT_PREFIX_k.npy. The NPY dtypes handled are those of the DTYPES table.
 'use strict';
 const fs = require('fs');
 const ort = require('onnxruntime-node');
 
-const DTYPES = { '<f4': ['float32', Float32Array], '<i8': ['int64', BigInt64Array] };
+// NPY descr -> [onnxruntime tensor type, typed array]; '|b1' is numpy's bool.
+const DTYPES = {
+  '<f4': ['float32', Float32Array],
+  '<f8': ['float64', Float64Array],
+  '<i4': ['int32', Int32Array],
+  '<i8': ['int64', BigInt64Array],
+  '|i1': ['int8', Int8Array],
+  '|u1': ['uint8', Uint8Array],
+  '|b1': ['bool', Uint8Array],
+};
 
 function readNpy(path) {
   const buf = fs.readFileSync(path);
@@ -25,7 +34,7 @@ function readNpy(path) {
 }
 
 function writeNpy(path, tensor) {
-  const descr = tensor.type === 'float32' ? '<f4' : tensor.type === 'int64' ? '<i8' : null;
+  const descr = Object.keys(DTYPES).find((d) => DTYPES[d][0] === tensor.type);
   if (!descr) throw new Error(`output type ${tensor.type} not handled`);
   const dims = tensor.dims.length === 1 ? `${tensor.dims[0]},` : tensor.dims.join(', ');
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${dims}), }`;
