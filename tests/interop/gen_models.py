@@ -220,6 +220,62 @@ def cnn_pool(opset):
     return _model(nodes, [_in("x", [BATCH, 2, 9, 9])], [_out("y")], inits, opset)
 
 
+def conv_variants():
+    """Conv forms beyond the plain 3x3: depthwise with a channel multiplier,
+    dilation, asymmetric pads and strides; a grouped 1x1; SAME_LOWER with
+    stride and an even kernel (onnxruntime takes no dilation with SAME)."""
+    w = _weights(7)
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], group=4, dilations=[2, 1],
+                         pads=[2, 1, 0, 2], strides=[1, 2]),
+        helper.make_node("Relu", ["c1"], ["a1"]),
+        helper.make_node("Conv", ["a1", "w2"], ["c2"], group=2),
+        helper.make_node("Conv", ["c2", "w3", "b3"], ["y"], auto_pad="SAME_LOWER",
+                         strides=[2, 2], kernel_shape=[2, 4]),
+    ]
+    inits = [w("w1", [8, 1, 3, 3]), w("b1", [8]), w("w2", [6, 4, 1, 1]),
+             w("w3", [5, 6, 2, 4]), w("b3", [5])]
+    return _model(nodes, [_in("x", [BATCH, 4, 11, 10])], [_out("y")], inits, 13)
+
+
+def pool_variants():
+    """Pooling attribute forms side by side on one input: MaxPool with
+    ceil_mode, dilations, pads and column-major Indices; AveragePool with
+    ceil_mode counting pads, and SAME_UPPER counting the computed pads."""
+    nodes = [
+        helper.make_node("MaxPool", ["x"], ["m", "mi"], kernel_shape=[3, 2], strides=[2, 2],
+                         pads=[1, 0, 1, 1], dilations=[1, 2], ceil_mode=1, storage_order=1),
+        helper.make_node("AveragePool", ["x"], ["a"], kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1),
+        helper.make_node("AveragePool", ["x"], ["s"], kernel_shape=[4, 3], strides=[2, 2],
+                         auto_pad="SAME_UPPER", count_include_pad=1),
+    ]
+    mi = onnx.ValueInfoProto()
+    mi.name = "mi"
+    return _model(nodes, [_in("x", [BATCH, 3, 8, 9])], [_out("m"), mi, _out("a"), _out("s")],
+                  [], 12)
+
+
+def conv_pool_1d_3d():
+    """1-D and 3-D convolution and pooling: a 1-D Conv with SAME_UPPER and
+    stride into an AveragePool with pads; a grouped 3-D Conv into a 3-D
+    SAME_LOWER MaxPool and GlobalAveragePool."""
+    w = _weights(8)
+    nodes = [
+        helper.make_node("Conv", ["u", "w1", "b1"], ["c1"], auto_pad="SAME_UPPER", strides=[2]),
+        helper.make_node("AveragePool", ["c1"], ["y1"], kernel_shape=[3], strides=[2],
+                         pads=[2, 1]),
+        helper.make_node("Conv", ["v", "w3", "b3"], ["c3"], group=2, pads=[1, 0, 1, 0, 1, 1],
+                         strides=[1, 2, 1]),
+        helper.make_node("MaxPool", ["c3"], ["p3"], kernel_shape=[2, 3, 2], strides=[2, 1, 2],
+                         auto_pad="SAME_LOWER"),
+        helper.make_node("GlobalAveragePool", ["p3"], ["y3"]),
+    ]
+    inits = [w("w1", [4, 3, 4]), w("b1", [4]), w("w3", [6, 2, 2, 3, 2]), w("b3", [6])]
+    return _model(nodes, [_in("u", [BATCH, 3, 13]), _in("v", [BATCH, 4, 5, 6, 5])],
+                  [_out("y1"), _out("y3")], inits, 13)
+
+
 def two_inputs_broadcast():
     """Two graph inputs sharing the symbolic batch, broadcasting
     arithmetic (Sub, Div, Exp, Sqrt, Neg) between them."""
@@ -256,6 +312,9 @@ MODELS = {
     "cnn_pool_op13": lambda: cnn_pool(13),
     "cnn_pool_op11": lambda: cnn_pool(11),
     "two_inputs_broadcast_op13": two_inputs_broadcast,
+    "conv_variants_op13": conv_variants,
+    "pool_variants_op12": pool_variants,
+    "conv_pool_1d_3d_op13": conv_pool_1d_3d,
 }
 
 

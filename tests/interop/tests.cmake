@@ -43,7 +43,8 @@ set(LPS_INTEROP_GENERATED
   matmul_add_softmax_op13 matmul_add_softmax_op11
   gemm_flatten_dropout_op13 gemm_flatten_dropout_op9 dropout_mask_op13
   transpose_concat_pad_reduce_op13 transpose_concat_pad_reduce_op9
-  cnn_pool_op13 cnn_pool_op11 two_inputs_broadcast_op13)
+  cnn_pool_op13 cnn_pool_op11 two_inputs_broadcast_op13
+  conv_variants_op13 pool_variants_op12 conv_pool_1d_3d_op13)
 foreach(name ${LPS_INTEROP_GENERATED})
   lps_interop_test(generated/${name} generated ${name})
 endforeach()
