@@ -12,34 +12,6 @@
 
 /* ---- shared helpers ---------------------------------------------------- */
 
-/* Bytes t's elements occupy. */
-static size_t tensor_bytes(const lps_tensor *t)
-{
-    return (size_t)lps_tensor_numel(t) * lps_dtype_size(t->dtype);
-}
-
-/* Checks that input 0 exists and has a fixed-size element type. */
-static lps_status expect_sized(const lps_op_node *op, const lps_tensor *t, int index,
-                               lps_error *err)
-{
-    if (!t)
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "input %d is missing", index);
-    if (lps_dtype_size(t->dtype) == 0)
-        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "input %d has unsupported type %s", index,
-                           lps_dtype_name(t->dtype));
-    return LPS_OK;
-}
-
-/* Checks a gradient buffer is float; gradients of int64 shape data are an
- * executor bug, reported rather than mis-read. */
-static lps_status expect_float_grad(const lps_op_node *op, const lps_tensor *g, lps_error *err)
-{
-    if (g->dtype != LPS_DT_FLOAT)
-        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "gradient of a %s tensor requested",
-                           lps_dtype_name(g->dtype));
-    return LPS_OK;
-}
-
 /* dst[i] += src[i] for n floats. */
 static void add_into(float *dst, const float *src, size_t n)
 {
@@ -78,7 +50,7 @@ static lps_status copy_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     (void)op;
     (void)ctx;
     (void)err;
-    size_t n = tensor_bytes(in[0]);
+    size_t n = in[0]->nbytes;
     if (n > 0)
         memcpy(out[0]->data, in[0]->data, n);
     return LPS_OK;
@@ -94,7 +66,7 @@ static lps_status copy_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     (void)out;
     if (!din[0] || !dout[0])
         return LPS_OK;
-    lps_status st = expect_float_grad(op, din[0], err);
+    lps_status st = lps_op_expect_float_grad(op, din[0], err);
     if (st == LPS_OK)
         add_into(lps_tensor_f32(din[0]), lps_tensor_f32(dout[0]),
                  (size_t)lps_tensor_numel(din[0]));
@@ -119,7 +91,7 @@ static lps_status flatten_shape(const lps_op_node *op, const lps_tensor *const *
                                 lps_shape *out, lps_error *err)
 {
     int axis = 0;
-    lps_status st = expect_sized(op, in[0], 0, err);
+    lps_status st = lps_op_expect_sized(op, in[0], 0, err);
     if (st == LPS_OK)
         st = normalize_axis(op, *(const int64_t *)op->params, in[0]->rank, true, &axis, err);
     if (st != LPS_OK)
@@ -175,7 +147,7 @@ static lps_status reshape_shape(const lps_op_node *op, const lps_tensor *const *
 {
     bool allowzero = *(const int64_t *)op->params != 0;
     const lps_tensor *x = in[0], *shape = in[1];
-    lps_status st = expect_sized(op, x, 0, err);
+    lps_status st = lps_op_expect_sized(op, x, 0, err);
     if (st == LPS_OK)
         st = lps_op_expect_dtype(op, shape, 1, LPS_DT_INT64, err);
     if (st != LPS_OK)
@@ -261,7 +233,7 @@ static lps_status identity_prepare(lps_op_node *op, lps_error *err)
 static lps_status identity_shape(const lps_op_node *op, const lps_tensor *const *in,
                                  lps_shape *out, lps_error *err)
 {
-    lps_status st = expect_sized(op, in[0], 0, err);
+    lps_status st = lps_op_expect_sized(op, in[0], 0, err);
     if (st != LPS_OK)
         return st;
     out[0].dtype = in[0]->dtype;
@@ -328,7 +300,7 @@ static lps_status transpose_shape(const lps_op_node *op, const lps_tensor *const
                                   lps_shape *out, lps_error *err)
 {
     int perm[LPS_MAX_RANK];
-    lps_status st = expect_sized(op, in[0], 0, err);
+    lps_status st = lps_op_expect_sized(op, in[0], 0, err);
     if (st == LPS_OK)
         st = transpose_perm(op, in[0], perm, err);
     if (st != LPS_OK)
@@ -477,7 +449,7 @@ static lps_status transpose_backward(lps_op_node *op, lps_exec_ctx *ctx,
     perm_walk w;
     if (!din[0] || !dout[0])
         return LPS_OK;
-    lps_status st = expect_float_grad(op, din[0], err);
+    lps_status st = lps_op_expect_float_grad(op, din[0], err);
     if (st == LPS_OK)
         st = transpose_perm(op, in[0], perm, err);
     if (st != LPS_OK || lps_tensor_numel(in[0]) == 0)
@@ -530,7 +502,7 @@ static lps_status concat_check(const lps_op_node *op, const lps_tensor *const *i
                                lps_error *err)
 {
     const lps_tensor *first = in[0];
-    lps_status st = expect_sized(op, first, 0, err);
+    lps_status st = lps_op_expect_sized(op, first, 0, err);
     if (st != LPS_OK)
         return st;
     if (first->rank == 0)
@@ -611,7 +583,7 @@ static lps_status concat_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_
         return LPS_OK;
     lps_status st = concat_check(op, in, &axis, err);
     if (st == LPS_OK)
-        st = expect_float_grad(op, dout[0], err);
+        st = lps_op_expect_float_grad(op, dout[0], err);
     if (st != LPS_OK)
         return st;
     int64_t outer = lps_numel_of(axis, in[0]->dims);

@@ -200,6 +200,15 @@ lps_status lps_op_attr_ints(const lps_op_node *op, const char *name, int64_t *ou
 lps_status lps_op_expect_dtype(const lps_op_node *op, const lps_tensor *t, int index,
                                lps_dtype dtype, lps_error *err);
 
+/* Input index exists and has a fixed-size element type (movement ops work
+ * on bytes of any such type). */
+lps_status lps_op_expect_sized(const lps_op_node *op, const lps_tensor *t, int index,
+                               lps_error *err);
+
+/* Gradients reach float tensors only: anything else is an executor bug,
+ * reported rather than mis-read. */
+lps_status lps_op_expect_float_grad(const lps_op_node *op, const lps_tensor *g, lps_error *err);
+
 /* numpy broadcasting of two shapes into out; error names the node. */
 lps_status lps_broadcast_shape(const lps_op_node *op, int ra, const int64_t *da, int rb,
                                const int64_t *db, lps_shape *out, lps_error *err);

@@ -254,6 +254,25 @@ lps_status lps_op_expect_dtype(const lps_op_node *op, const lps_tensor *t, int i
     return LPS_OK;
 }
 
+lps_status lps_op_expect_sized(const lps_op_node *op, const lps_tensor *t, int index,
+                               lps_error *err)
+{
+    if (!t)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "input %d is missing", index);
+    if (lps_dtype_size(t->dtype) == 0)
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "input %d has unsupported type %s", index,
+                           lps_dtype_name(t->dtype));
+    return LPS_OK;
+}
+
+lps_status lps_op_expect_float_grad(const lps_op_node *op, const lps_tensor *g, lps_error *err)
+{
+    if (g->dtype != LPS_DT_FLOAT)
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "gradient of a %s tensor requested",
+                           lps_dtype_name(g->dtype));
+    return LPS_OK;
+}
+
 lps_status lps_broadcast_shape(const lps_op_node *op, int ra, const int64_t *da, int rb,
                                const int64_t *db, lps_shape *out, lps_error *err)
 {

@@ -18,27 +18,6 @@
 #define AXES_INPUT_OPSET 13
 enum { AXES_OP_DATA = 0, AXES_INPUT = 1 };
 
-/* Checks that input index exists and has a fixed-size element type. */
-static lps_status expect_sized(const lps_op_node *op, const lps_tensor *t, int index,
-                               lps_error *err)
-{
-    if (!t)
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "input %d is missing", index);
-    if (lps_dtype_size(t->dtype) == 0)
-        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "input %d has unsupported type %s", index,
-                           lps_dtype_name(t->dtype));
-    return LPS_OK;
-}
-
-/* Gradients reach float tensors only; anything else is an executor bug. */
-static lps_status expect_float_grad(const lps_op_node *op, const lps_tensor *g, lps_error *err)
-{
-    if (g->dtype != LPS_DT_FLOAT)
-        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "gradient of a %s tensor requested",
-                           lps_dtype_name(g->dtype));
-    return LPS_OK;
-}
-
 /* Copies p into a fresh op->params block. */
 static lps_status store_params(lps_op_node *op, const void *p, size_t size, lps_error *err)
 {
@@ -189,9 +168,9 @@ static lps_status gather_shape(const lps_op_node *op, const lps_tensor *const *i
 {
     gather_layout g = {0};
     const lps_tensor *data = in[GATHER_DATA], *idx = in[GATHER_INDICES];
-    lps_status st = expect_sized(op, data, GATHER_DATA, err);
+    lps_status st = lps_op_expect_sized(op, data, GATHER_DATA, err);
     if (st == LPS_OK)
-        st = expect_sized(op, idx, GATHER_INDICES, err);
+        st = lps_op_expect_sized(op, idx, GATHER_INDICES, err);
     if (st != LPS_OK)
         return st;
     if (idx->dtype != LPS_DT_INT64 && idx->dtype != LPS_DT_INT32)
@@ -276,7 +255,7 @@ static lps_status gather_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_
     int64_t *idx = NULL;
     if (!din[GATHER_DATA] || !dout[0])
         return LPS_OK;
-    lps_status st = expect_float_grad(op, din[GATHER_DATA], err);
+    lps_status st = lps_op_expect_float_grad(op, din[GATHER_DATA], err);
     if (st == LPS_OK)
         st = gather_layout_of(op, in[GATHER_DATA], in[GATHER_INDICES], &g, err);
     if (st == LPS_OK)
@@ -388,7 +367,7 @@ static lps_status unsqueeze_shape(const lps_op_node *op, const lps_tensor *const
     int64_t axes[LPS_MAX_RANK];
     bool inserted[LPS_MAX_RANK] = {false};
     int n = 0;
-    lps_status st = expect_sized(op, in[0], 0, err);
+    lps_status st = lps_op_expect_sized(op, in[0], 0, err);
     if (st == LPS_OK)
         st = run_axes(op, in, axes, &n, err);
     if (st != LPS_OK)
@@ -422,7 +401,7 @@ static lps_status squeeze_shape(const lps_op_node *op, const lps_tensor *const *
     int64_t axes[LPS_MAX_RANK];
     bool removed[LPS_MAX_RANK] = {false};
     int n = 0;
-    lps_status st = expect_sized(op, in[0], 0, err);
+    lps_status st = lps_op_expect_sized(op, in[0], 0, err);
     if (st == LPS_OK)
         st = run_axes(op, in, axes, &n, err);
     if (st != LPS_OK)
@@ -470,7 +449,7 @@ static lps_status copy_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     (void)ctx, (void)in, (void)out;
     if (!din[0] || !dout[0])
         return LPS_OK;
-    lps_status st = expect_float_grad(op, din[0], err);
+    lps_status st = lps_op_expect_float_grad(op, din[0], err);
     if (st != LPS_OK)
         return st;
     float *gx = lps_tensor_f32(din[0]);
