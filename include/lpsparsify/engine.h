@@ -47,7 +47,7 @@ typedef struct lps_param {
 /* Compiles m. The plan keeps pointers into m (node attributes, names) and
  * copies the initializers it uses, so m must outlive the plan but later
  * changes to m's initializers are not seen (see lps_plan_write_params).
- * Returns NULL and fills err on failure. */
+ * Returns NULL and fills err on failure; the message starts with m->path. */
 lps_plan *lps_plan_compile(const lps_model *m, const lps_plan_options *opt, lps_error *err);
 
 /* Frees the plan and everything it owns. NULL is accepted. */

@@ -348,6 +348,9 @@ lps_plan *lps_plan_compile(const lps_model *m, const lps_plan_options *opt, lps_
     if (st == LPS_OK)
         plan_liveness(p);
     if (st != LPS_OK) {
+        /* The user needs to know which file is at fault, not only the node. */
+        if (m->path)
+            lps_error_prefix(err, "%s", m->path);
         lps_plan_free(p);
         return NULL;
     }
