@@ -156,21 +156,50 @@ static void store_narrowed(void *dst, size_t esize, size_t i, uint64_t v)
     }
 }
 
-static lps_status decode_typed(const Onnx__TensorProto *tp, const onnx_source *src,
-                               const char *what, lps_tensor *t, int64_t numel, lps_error *err)
+static bool has_typed_data(const Onnx__TensorProto *tp);
+
+/* The data held in the model must be exactly what the dims need; checked
+ * before anything is allocated, so that huge dims over a few bytes are
+ * refused as malformed instead of failing (or succeeding) a huge allocation.
+ * t holds the dtype-less shape (rank, dims); the dtype is tp's. */
+static lps_status check_inline_size(const Onnx__TensorProto *tp, const onnx_source *src,
+                                    const char *what, const lps_tensor *t, int64_t numel,
+                                    lps_error *err)
 {
     char shape[SHAPE_STR_MAX];
-    typed_rule rule = typed_rule_for(t->dtype);
-    const char *stray = stray_typed_field(tp, rule.field);
-    if (stray)
-        return tensor_fail(err, LPS_ERR_INVALID, src, what, "has %s, which cannot hold %s elements",
-                           stray, lps_dtype_name(t->dtype));
+    lps_dtype dtype = (lps_dtype)tp->data_type;
+    if (tp->has_raw_data && !has_typed_data(tp)) {
+        size_t need = (size_t)numel * lps_dtype_size(dtype);
+        if (tp->raw_data.len != need)
+            return tensor_fail(err, LPS_ERR_INVALID, src, what,
+                               "raw_data has %zu bytes, dims %s need %zu", tp->raw_data.len,
+                               lps_shape_str(t->rank, t->dims, shape, sizeof shape), need);
+        return LPS_OK;
+    }
+    if (tp->has_raw_data)
+        return LPS_OK; /* both raw and typed: refused with its own message */
+    typed_rule rule = typed_rule_for(dtype);
+    if (stray_typed_field(tp, rule.field))
+        return LPS_OK; /* refused by decode_typed with its own message */
     size_t count = typed_count(tp, rule.field);
     size_t expect = (size_t)numel * rule.per_element;
     if (count != expect)
         return tensor_fail(err, LPS_ERR_INVALID, src, what, "%s has %zu values, dims %s need %zu",
                            typed_field_name[rule.field], count,
                            lps_shape_str(t->rank, t->dims, shape, sizeof shape), expect);
+    return LPS_OK;
+}
+
+/* Copies the typed field into t, whose size check_inline_size checked. */
+static lps_status decode_typed(const Onnx__TensorProto *tp, const onnx_source *src,
+                               const char *what, lps_tensor *t, lps_error *err)
+{
+    typed_rule rule = typed_rule_for(t->dtype);
+    const char *stray = stray_typed_field(tp, rule.field);
+    if (stray)
+        return tensor_fail(err, LPS_ERR_INVALID, src, what, "has %s, which cannot hold %s elements",
+                           stray, lps_dtype_name(t->dtype));
+    size_t count = typed_count(tp, rule.field);
     size_t esize = lps_dtype_size(t->dtype);
     switch (rule.field) {
     case TYPED_FLOAT: if (count) memcpy(t->data, tp->float_data, t->nbytes); break;
@@ -386,7 +415,6 @@ static lps_status decode_string_tensor(const Onnx__TensorProto *tp, const onnx_s
 lps_status onnx_decode_tensor(const Onnx__TensorProto *tp, const onnx_source *src,
                               const char *what, lps_tensor *out, lps_error *err)
 {
-    char shape[SHAPE_STR_MAX];
     lps_tensor t = {0};
     int64_t numel = 0;
     lps_status st = LPS_OK;
@@ -411,6 +439,11 @@ lps_status onnx_decode_tensor(const Onnx__TensorProto *tp, const onnx_source *sr
     if (!dtype_has_fixed_size(tp->data_type))
         return tensor_fail(err, LPS_ERR_UNSUPPORTED, src, what, "element type %s (%d) is not supported",
                            onnx_dtype_name(tp->data_type), (int)tp->data_type);
+    if (!external) {
+        st = check_inline_size(tp, src, what, &t, numel, err);
+        if (st != LPS_OK)
+            return st;
+    }
     st = lps_tensor_alloc(&t, (lps_dtype)tp->data_type, t.rank, t.dims, err);
     if (st != LPS_OK)
         return lps_error_prefix(err, "%s: %s", src->name, what);
@@ -423,14 +456,10 @@ lps_status onnx_decode_tensor(const Onnx__TensorProto *tp, const onnx_source *sr
     } else if (tp->has_raw_data) {
         if (has_typed_data(tp))
             st = tensor_fail(err, LPS_ERR_INVALID, src, what, "has both raw_data and typed data");
-        else if (tp->raw_data.len != t.nbytes)
-            st = tensor_fail(err, LPS_ERR_INVALID, src, what, "raw_data has %zu bytes, dims %s need %zu",
-                             tp->raw_data.len, lps_shape_str(t.rank, t.dims, shape, sizeof shape),
-                             t.nbytes);
         else if (t.nbytes)
             memcpy(t.data, tp->raw_data.data, t.nbytes);
     } else {
-        st = decode_typed(tp, src, what, &t, numel, err);
+        st = decode_typed(tp, src, what, &t, err);
     }
     if (st != LPS_OK) {
         lps_tensor_release(&t);

@@ -172,6 +172,28 @@ START_TEST(negative_and_overflowing_dims)
         pb_free(&t);
         free(path);
     }
+    /* 2^38 floats (1 TiB) are representable, but a few bytes cannot hold
+     * them: malformed, refused before any allocation (not out of memory). */
+    static const int64_t huge[] = {(int64_t)1 << 19, (int64_t)1 << 19};
+    float one_value = 1.0f;
+    pb t = {0};
+    pb_tensor_head(&t, "W", DT_FLOAT, 2, huge);
+    char *path = write_model_with_tensor(dir, &t);
+    expect_load_fails(path, LPS_ERR_INVALID, "float_data has 0 values, dims [524288, 524288]");
+    free(path);
+    pb_free(&t);
+    pb_tensor_head(&t, "W", DT_FLOAT, 2, huge);
+    pb_packed_floats(&t, PB_TENSOR_FLOAT_DATA, &one_value, 1);
+    path = write_model_with_tensor(dir, &t);
+    expect_load_fails(path, LPS_ERR_INVALID, "float_data has 1 values");
+    free(path);
+    pb_free(&t);
+    pb_tensor_head(&t, "W", DT_FLOAT, 2, huge);
+    pb_bytes(&t, PB_TENSOR_RAW_DATA, "abcd", 4);
+    path = write_model_with_tensor(dir, &t);
+    expect_load_fails(path, LPS_ERR_INVALID, "raw_data has 4 bytes");
+    free(path);
+    pb_free(&t);
     test_tmpdir_free(dir);
 }
 END_TEST
