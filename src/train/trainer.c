@@ -202,6 +202,23 @@ lps_status lps_evaluate_model(const lps_model *m, const lps_dataset *ds,
     return st;
 }
 
+/* Training from NaN or infinite weights can only produce garbage (and the
+ * sparsity projection refuses them mid-run): refuse them up front, naming
+ * the file and the initializer. */
+static lps_status check_finite_params(const lps_plan *p, const lps_model *m, lps_error *err)
+{
+    for (size_t i = 0; i < lps_plan_n_params(p); i++) {
+        const lps_param *q = lps_plan_param(p, i);
+        const float *w = lps_tensor_f32(q->value);
+        for (size_t k = 0; k < q->numel; k++)
+            if (!isfinite(w[k]))
+                return lps_fail(err, LPS_ERR_INVALID, "%s: initializer '%s' holds %s at element %zu",
+                                m->path ? m->path : "model", q->name,
+                                isnan(w[k]) ? "NaN" : "an infinite value", k);
+    }
+    return LPS_OK;
+}
+
 struct lps_trainer {
     lps_model *model;
     const lps_dataset *train;
@@ -254,6 +271,8 @@ lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lp
         st = err ? err->status : LPS_ERR_RUNTIME;
         goto done;
     }
+    if ((st = check_finite_params(t->plan, m, err)) != LPS_OK)
+        goto done;
     t->logits_id = logits_value(t->plan);
     if (opt->distill) {
         t->teacher = lps_plan_compile(m, NULL, err);

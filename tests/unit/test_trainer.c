@@ -131,6 +131,29 @@ START_TEST(learns_blobs)
 }
 END_TEST
 
+START_TEST(non_finite_weights_are_refused)
+{
+    static const float bad_values[] = {NAN, INFINITY, -INFINITY};
+    lps_dataset ds;
+    lps_train_options o;
+    blobs(&ds);
+    options(&o);
+    for (size_t i = 0; i < sizeof bad_values / sizeof bad_values[0]; i++) {
+        lps_error err = {0};
+        lps_model *m = mlp();
+        m->path = strdup("mlp.onnx");
+        lps_tensor_f32(&m->graph.initializers[2].tensor)[5] = bad_values[i];
+        ck_assert_ptr_null(lps_trainer_create(m, &ds, &ds, &o, &err));
+        ck_assert_int_eq(err.status, LPS_ERR_INVALID);
+        ck_assert_msg(strncmp(err.msg, "mlp.onnx: initializer 'w2' holds ", 33) == 0, "%s",
+                      err.msg);
+        ck_assert_msg(strstr(err.msg, "at element 5") != NULL, "%s", err.msg);
+        lps_model_free(m);
+    }
+    lps_dataset_release(&ds);
+}
+END_TEST
+
 START_TEST(same_seed_same_weights)
 {
     lps_dataset ds;
@@ -166,6 +189,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, learns_blobs);
     tcase_add_test(tc, same_seed_same_weights);
+    tcase_add_test(tc, non_finite_weights_are_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
