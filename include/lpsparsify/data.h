@@ -99,7 +99,8 @@ lps_status lps_dataset_load_csv(lps_dataset *ds, const char *path,
  * directory holding train and test files, or a single file used for both
  * splits (format recognised from its content). See docs/data.md for the
  * accepted file names. opt may be NULL for defaults. A missing file or an
- * unrecognised directory is LPS_ERR_IO naming what was looked for. */
+ * unrecognised directory is bad input, LPS_ERR_INVALID naming what was
+ * looked for; missing Debian fashion-mnist files are LPS_ERR_IO. */
 lps_status lps_dataset_open(lps_dataset *ds, const char *spec, lps_data_split split,
                             const lps_data_options *opt, lps_error *err);
 

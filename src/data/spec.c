@@ -141,7 +141,7 @@ static lps_status open_directory(lps_dataset *ds, const char *dir, lps_data_spli
             return st;
     }
     const char *stem = stems[0];
-    return lps_fail(err, LPS_ERR_IO, "%s: no %s split found (looked for %s-images-idx3-ubyte[.gz], "
+    return lps_fail(err, LPS_ERR_INVALID, "%s: no %s split found (looked for %s-images-idx3-ubyte[.gz], "
                     "%s.npy[.gz], %s.csv[.gz]%s)", dir,
                     split == LPS_SPLIT_TRAIN ? "training" : "test", stem, stem, stem,
                     split == LPS_SPLIT_TRAIN ? "" : " and the same with 'test'");
@@ -156,7 +156,7 @@ lps_status lps_dataset_open(lps_dataset *ds, const char *spec, lps_data_split sp
     if (is_directory(spec))
         return open_directory(ds, spec, split, opt, err);
     if (!is_regular_file(spec))
-        return lps_fail(err, LPS_ERR_IO, "%s: no such dataset file or directory", spec);
+        return lps_fail(err, LPS_ERR_INVALID, "%s: no such dataset file or directory", spec);
     file_format format;
     lps_status st = sniff_format(spec, &format, err);
     if (st != LPS_OK)

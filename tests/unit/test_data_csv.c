@@ -109,9 +109,9 @@ START_TEST(spec_resolves_directories_and_files)
     lps_data_options opt = label_column(0);
     test_write_text(path, dir, "train.csv", "3,1,1\n2,1,1\n1,0,0\n");
 
-    ck_assert_int_eq(lps_dataset_open(&ds, dir, LPS_SPLIT_TEST, &opt, &err), LPS_ERR_IO);
-    ck_assert_error(err, LPS_ERR_IO, "no test split");
-    ck_assert_error(err, LPS_ERR_IO, dir);
+    ck_assert_int_eq(lps_dataset_open(&ds, dir, LPS_SPLIT_TEST, &opt, &err), LPS_ERR_INVALID);
+    ck_assert_error(err, LPS_ERR_INVALID, "no test split");
+    ck_assert_error(err, LPS_ERR_INVALID, dir);
 
     test_write(other, dir, "test.csv.gz", "1,5,5\n", 6, 1);
     ck_assert_msg(lps_dataset_open(&ds, dir, LPS_SPLIT_TRAIN, &opt, &err) == LPS_OK, "%s",
@@ -137,8 +137,8 @@ START_TEST(spec_resolves_directories_and_files)
     lps_dataset_release(&ds);
 
     ck_assert_int_lt(snprintf(other, sizeof other, "%s/none", dir), (int)sizeof other);
-    ck_assert_int_eq(lps_dataset_open(&ds, other, LPS_SPLIT_TRAIN, NULL, &err), LPS_ERR_IO);
-    ck_assert_error(err, LPS_ERR_IO, other);
+    ck_assert_int_eq(lps_dataset_open(&ds, other, LPS_SPLIT_TRAIN, NULL, &err), LPS_ERR_INVALID);
+    ck_assert_error(err, LPS_ERR_INVALID, other);
     test_remove_dir(dir);
 }
 END_TEST
