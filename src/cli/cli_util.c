@@ -54,3 +54,12 @@ lps_status lps_cli_check_input_file(const char *path, lps_error *err)
         return lps_fail(err, LPS_ERR_INVALID, "%s: %s", path, strerror(errno));
     return LPS_OK;
 }
+
+lps_status lps_cli_check_not_input(const char *output, const char *input, lps_error *err)
+{
+    struct stat out, in;
+    if (stat(output, &out) == 0 && stat(input, &in) == 0 && out.st_dev == in.st_dev &&
+        out.st_ino == in.st_ino)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: would overwrite the input %s", output, input);
+    return LPS_OK;
+}

@@ -27,4 +27,10 @@ int lps_cli_option_error(const char *cmd, int c, char **argv);
  * file. Returns LPS_ERR_INVALID with "PATH: reason" otherwise. */
 lps_status lps_cli_check_input_file(const char *path, lps_error *err);
 
+/* Refuses an output path that names the same file as input, also through
+ * links, so that no output ever replaces an input: LPS_ERR_INVALID with
+ * "OUTPUT: would overwrite the input INPUT". LPS_OK when output does not
+ * exist yet or is another file. */
+lps_status lps_cli_check_not_input(const char *output, const char *input, lps_error *err);
+
 #endif

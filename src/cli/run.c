@@ -80,8 +80,13 @@ int lps_cmd_run(int argc, char **argv)
     if (!output)
         return lps_cli_usage_error(argv[0], "--output is required");
     const char *path = argv[optind];
-    if (lps_cli_check_input_file(path, &err) != LPS_OK || !(m = lps_model_load(path, &err)) ||
-        !(plan = lps_plan_compile(m, NULL, &err)))
+    if (lps_cli_check_input_file(path, &err) != LPS_OK ||
+        lps_cli_check_not_input(output, path, &err) != LPS_OK)
+        goto failed;
+    for (size_t i = 0; i < n_inputs; i++)
+        if (lps_cli_check_not_input(output, inputs[i], &err) != LPS_OK)
+            goto failed;
+    if (!(m = lps_model_load(path, &err)) || !(plan = lps_plan_compile(m, NULL, &err)))
         goto failed;
     if (n_inputs != lps_plan_n_inputs(plan)) {
         lps_fail(&err, LPS_ERR_INVALID, "%s: the model has %zu inputs, %zu were given", path,

@@ -401,6 +401,15 @@ int lps_cmd_sparsify(int argc, char **argv)
         lps_fail(&err, LPS_ERR_INVALID, "%s: the output would overwrite the input model", output);
         goto failed;
     }
+    if (a.report && strcmp(a.report, "-") != 0 &&
+        (lps_cli_check_not_input(a.report, a.model, &err) != LPS_OK ||
+         lps_cli_check_not_input(a.report, a.data.spec, &err) != LPS_OK))
+        goto failed;
+    if (a.report && strcmp(a.report, output) == 0) {
+        lps_fail(&err, LPS_ERR_INVALID, "%s: the report would overwrite the output model",
+                 a.report);
+        goto failed;
+    }
     if (lps_cli_check_input_file(a.model, &err) != LPS_OK ||
         !(m = lps_model_load(a.model, &err)) ||
         lps_cli_open_split(&a.data, LPS_SPLIT_TRAIN, &train, &err) != LPS_OK ||
@@ -409,9 +418,11 @@ int lps_cmd_sparsify(int argc, char **argv)
     r.input_bytes = m->file_bytes;
     if (!train.labels)
         a.train.distill = true;
-    if (lps_evaluate_model(m, &test, &a.train.preprocess, a.train.batch_size, &r.dense, &err) !=
+    /* The trainer refuses NaN or infinite weights naming them, before the
+     * dense evaluation would trip over their non-finite logits. */
+    if (!(t = lps_trainer_create(m, &train, &test, &a.train, &err)) ||
+        lps_evaluate_model(m, &test, &a.train.preprocess, a.train.batch_size, &r.dense, &err) !=
             LPS_OK ||
-        !(t = lps_trainer_create(m, &train, &test, &a.train, &err)) ||
         !(s = lps_sparsify_create(m, lps_trainer_plan(t), &a.sparse, &a.train, &err)))
         goto failed;
     r.n_epochs = a.train.epochs;
