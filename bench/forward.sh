@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Forward throughput of lpsparsify's engine against onnxruntime-node on the
+# bundled models (models/*.onnx) at batch 1, 32 and 128, in the same run.
+#
+#   bench/forward.sh [MODEL.onnx ...]
+#   BUILD_DIR  where the Release build goes (default build-bench)
+#   THREADS    threads for both sides (default 2): OPENBLAS_NUM_THREADS for
+#              ours, intra-op threads for onnxruntime (inter-op off)
+#   SECONDS_PER_TRIAL  timed seconds per measurement (default 1)
+#   TRIALS     measurements per side, interleaved ours/onnxruntime; the best
+#              of each is kept, which filters out other load on the machine
+#              (default 3)
+#
+# Prints one row per (model, batch): samples/s of each side and the ratio
+# ours / onnxruntime (> 1: we are faster). Needs scripts/install-deps.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${BUILD_DIR:-build-bench}
+THREADS=${THREADS:-2}
+SECONDS_PER_TRIAL=${SECONDS_PER_TRIAL:-1}
+TRIALS=${TRIALS:-3}
+BATCHES=(1 32 128)
+
+if [ ! -d tests/interop/node_modules/onnxruntime-node ]; then
+  echo "forward.sh: onnxruntime-node missing; run scripts/install-deps.sh" >&2
+  exit 1
+fi
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DLPS_BUILD_TESTS=OFF >/dev/null
+cmake --build "$BUILD_DIR" -j2 --target bench_forward >/dev/null
+
+if [ $# -gt 0 ]; then MODELS=("$@"); else MODELS=(models/*.onnx); fi
+
+# Runs a command printing "samples_per_s=X ..." and echoes X.
+rate_of() {
+  local line
+  line=$("$@")
+  line=${line#samples_per_s=}
+  echo "${line%% *}"
+}
+
+max() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > a) ? b : a }'; }
+
+echo "threads=$THREADS trials=$TRIALS seconds_per_trial=$SECONDS_PER_TRIAL (best of trials)"
+printf '%-28s %6s %14s %14s %8s\n' model batch "ours/s" "onnxruntime/s" ratio
+for model in "${MODELS[@]}"; do
+  for batch in "${BATCHES[@]}"; do
+    ours=0 ort=0
+    for _ in $(seq "$TRIALS"); do
+      ours=$(max "$ours" "$(rate_of env OPENBLAS_NUM_THREADS="$THREADS" \
+        "$BUILD_DIR/bench/bench_forward" "$model" "$batch" "$SECONDS_PER_TRIAL")")
+      ort=$(max "$ort" "$(rate_of node bench/ort_forward.js "$model" "$batch" \
+        "$SECONDS_PER_TRIAL" "$THREADS")")
+    done
+    awk -v m="$(basename "$model")" -v b="$batch" -v o="$ours" -v r="$ort" \
+      'BEGIN { printf "%-28s %6d %14.0f %14.0f %7.2fx\n", m, b, o, r, o / r }'
+  done
+done
