@@ -92,7 +92,9 @@ static lps_status conv_dims_of(const lps_op_node *op, const lps_tensor *const *i
     cd->batch = x->dims[0];
     cd->in_ch = x->dims[1];
     cd->out_ch = w->dims[0];
-    if (w->dims[1] * p->group != cd->in_ch || cd->out_ch % p->group != 0)
+    /* divisions, not w->dims[1] * group: a hostile group must not overflow */
+    if (cd->in_ch % p->group != 0 || cd->in_ch / p->group != w->dims[1] ||
+        cd->out_ch % p->group != 0)
         return lps_op_fail(op, err, LPS_ERR_INVALID,
                            "weight W has shape (%lld, %lld, ...), input X has %lld channels and "
                            "group is %lld",

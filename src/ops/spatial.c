@@ -38,7 +38,7 @@ static lps_status parse_auto_pad(const lps_op_node *op, lps_spatial_attrs *a, lp
                        s);
 }
 
-/* Reads an ints attribute and checks every value is >= min. */
+/* Reads an ints attribute and checks every value is in [min, LPS_SPATIAL_ATTR_MAX]. */
 static lps_status parse_list(const lps_op_node *op, const char *name, int64_t *vals, int max,
                              int64_t min, int *count, lps_error *err)
 {
@@ -46,10 +46,11 @@ static lps_status parse_list(const lps_op_node *op, const char *name, int64_t *v
     if (st != LPS_OK)
         return st;
     for (int i = 0; i < *count; i++)
-        if (vals[i] < min)
+        if (vals[i] < min || vals[i] > LPS_SPATIAL_ATTR_MAX)
             return lps_op_fail(op, err, LPS_ERR_INVALID,
-                               "attribute '%s' has value %lld, expected at least %lld", name,
-                               (long long)vals[i], (long long)min);
+                               "attribute '%s' has value %lld, expected %lld to %lld", name,
+                               (long long)vals[i], (long long)min,
+                               (long long)LPS_SPATIAL_ATTR_MAX);
     return LPS_OK;
 }
 
@@ -189,7 +190,7 @@ lps_status lps_spatial_resolve(const lps_op_node *op, const lps_spatial_attrs *a
         if (g->in[d] < 1)
             return lps_op_fail(op, err, LPS_ERR_INVALID, "spatial dim %d is empty", d);
         g->kernel[d] = kernel ? kernel[d] : a->kernel[d];
-        if (g->kernel[d] < 1)
+        if (g->kernel[d] < 1 || g->kernel[d] > LPS_SPATIAL_ATTR_MAX)
             return lps_op_fail(op, err, LPS_ERR_INVALID, "kernel dim %d is %lld", d,
                                (long long)g->kernel[d]);
         g->stride[d] = a->n_strides >= 0 ? a->strides[d] : 1;

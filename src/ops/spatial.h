@@ -16,6 +16,10 @@
 
 /* Spatial dims a tensor can have besides N and C. */
 #define LPS_SPATIAL_MAX (LPS_MAX_RANK - 2)
+/* Largest kernel, stride, dilation or pad accepted. Far beyond any real
+ * model, and small enough that products such as kernel * dilation and
+ * (dims up to LPS_MAX_NUMEL) + pads cannot overflow int64. */
+#define LPS_SPATIAL_ATTR_MAX ((int64_t)1 << 24)
 
 typedef enum lps_auto_pad {
     LPS_AUTO_PAD_NOTSET = 0,
@@ -55,8 +59,9 @@ typedef struct lps_spatial_geom {
 /* Reads auto_pad, kernel_shape, strides, dilations, pads and ceil_mode from
  * the node (absent ones keep their defaults; which of them a node may carry
  * is the caller's lps_op_check_attrs list). Fails with LPS_ERR_INVALID on
- * non-positive kernel/stride/dilation, negative pads, an unknown auto_pad
- * string or more values than LPS_SPATIAL_MAX allows, naming the node. */
+ * non-positive kernel/stride/dilation, negative pads, values above
+ * LPS_SPATIAL_ATTR_MAX, an unknown auto_pad string or more values than
+ * LPS_SPATIAL_MAX allows, naming the node. */
 lps_status lps_spatial_parse(const lps_op_node *op, lps_spatial_attrs *attrs, lps_error *err);
 
 /* Resolves attrs against an input whose n spatial dims are in_dims. kernel

@@ -398,6 +398,16 @@ START_TEST(errors_name_the_node)
     test_node_attr_string(n, "auto_pad", "SAME");
     expect_conv_error(n, xd, w_ok, 4, LPS_ERR_INVALID);
     test_node_free(n);
+    /* hostile sizes are refused before any arithmetic can overflow */
+    int64_t huge_dilations[] = {INT64_MAX / 2, 1};
+    n = test_node_new("Conv", 2, 1);
+    test_node_attr_ints(n, "dilations", huge_dilations, 2);
+    expect_conv_error(n, xd, w_ok, 4, LPS_ERR_INVALID);
+    test_node_free(n);
+    n = test_node_new("Conv", 2, 1);
+    test_node_attr_int(n, "group", INT64_MAX);
+    expect_conv_error(n, xd, w_ok, 4, LPS_ERR_INVALID);
+    test_node_free(n);
 }
 END_TEST
 
