@@ -1,0 +1,17 @@
+# End-to-end checks of train, eval and run (tests/e2e_train) on the bundled
+# LeNet-300-100 and a small generated dataset: training determinism for a
+# fixed seed and thread count, eval's JSON, run against a numpy forward.
+if(NOT TARGET lpsparsify_cli)
+  return()
+endif()
+find_program(LPS_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+find_program(LPS_PYTHON3 NAMES python3)
+if(NOT LPS_PYTHON3)
+  message(WARNING "python3 not found: the e2e train tests are not built")
+  return()
+endif()
+foreach(case determinism eval run)
+  add_test(NAME e2e_train_${case}
+           COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_train.py ${case}
+                   $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_train/${case} ${CMAKE_SOURCE_DIR})
+endforeach()
