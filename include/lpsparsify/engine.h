@@ -73,6 +73,11 @@ const lps_tensor *lps_plan_output(const lps_plan *p, size_t i);
 
 /* Value lookup by name: returns an id >= 0, or -1 when unknown. */
 int lps_plan_find_value(const lps_plan *p, const char *name);
+/* Keeps value id readable after a forward: in inference mode intermediate
+ * buffers are otherwise recycled once their last reader ran. Call it before
+ * the first forward for every intermediate you read (e.g. the logits that
+ * feed a trailing Softmax). */
+void lps_plan_keep_value(lps_plan *p, int id);
 /* The current tensor of a value id (NULL when not computed). */
 const lps_tensor *lps_plan_value(const lps_plan *p, int id);
 /* The node that produces a value: its op_type and the value id of its input

@@ -252,6 +252,12 @@ int lps_plan_find_value(const lps_plan *p, const char *name)
     return lps_name_map_get(&p->names, name);
 }
 
+void lps_plan_keep_value(lps_plan *p, int id)
+{
+    if (id >= 0 && (size_t)id < p->n_values)
+        p->values[id].is_output = true;
+}
+
 const lps_tensor *lps_plan_value(const lps_plan *p, int id)
 {
     if (id < 0 || (size_t)id >= p->n_values || p->values[id].t.dtype == LPS_DT_UNDEFINED)

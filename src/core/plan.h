@@ -21,7 +21,7 @@ typedef struct lps_value {
     size_t buf_cap;
     int producer;        /* node index, -1 for none */
     int last_reader;     /* schedule position of the last scheduled reader, -1 for none */
-    bool is_output;      /* graph output: its buffer is never recycled */
+    bool is_output;      /* graph output or kept value: its buffer is never recycled */
     bool needs_grad;
     lps_tensor grad;     /* PARAM: view into the flat gradient; TEMP: owned */
     bool grad_live;      /* grad holds this backward's accumulated gradient */

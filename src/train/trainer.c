@@ -125,13 +125,15 @@ static lps_status feeder_next(feeder *f, int64_t *count, lps_error *err)
 
 /* The value the loss works on: output 0, or the input of a trailing
  * Softmax/LogSoftmax so that cross-entropy is computed stably from logits. */
-static int logits_value(const lps_plan *plan)
+static int logits_value(lps_plan *plan)
 {
     int out = lps_plan_find_value(plan, lps_plan_output_name(plan, 0));
     int in = -1;
     const char *op = lps_plan_producer(plan, out, 0, &in);
-    if (op && (strcmp(op, "Softmax") == 0 || strcmp(op, "LogSoftmax") == 0) && in >= 0)
+    if (op && (strcmp(op, "Softmax") == 0 || strcmp(op, "LogSoftmax") == 0) && in >= 0) {
+        lps_plan_keep_value(plan, in);
         return in;
+    }
     return out;
 }
 

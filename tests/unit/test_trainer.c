@@ -182,6 +182,39 @@ START_TEST(same_seed_same_weights)
 }
 END_TEST
 
+/* A trailing Softmax: training and inference-mode evaluation both work on
+ * its input (the logits), which must survive buffer recycling. */
+START_TEST(trailing_softmax)
+{
+    lps_dataset ds;
+    lps_error err = {0};
+    lps_train_options o;
+    lps_eval_result before, after;
+    blobs(&ds);
+    options(&o);
+    lps_model *m = mlp();
+    lps_graph *g = &m->graph;
+    g->nodes = realloc(g->nodes, (g->n_nodes + 1) * sizeof *g->nodes);
+    lps_node *sm = test_node_new("Softmax", 1, 1);
+    set_io(sm, "softmax", (const char *[]){"logits"}, "prob");
+    g->nodes[g->n_nodes++] = *sm;
+    free(sm);
+    free(g->outputs[0].name);
+    g->outputs[0].name = strdup("prob");
+    ck_assert_msg(lps_evaluate_model(m, &ds, &o.preprocess, 64, &before, &err) == LPS_OK, "%s",
+                  err.msg);
+    lps_trainer *t = lps_trainer_create(m, &ds, &ds, &o, &err);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    ck_assert_msg(lps_trainer_run(t, NULL, NULL, &err) == LPS_OK, "%s", err.msg);
+    ck_assert_int_eq(lps_trainer_write(t, &err), LPS_OK);
+    ck_assert_int_eq(lps_evaluate_model(m, &ds, &o.preprocess, 64, &after, &err), LPS_OK);
+    ck_assert_msg(after.accuracy > 0.95, "accuracy %f", after.accuracy);
+    lps_trainer_free(t);
+    lps_model_free(m);
+    lps_dataset_release(&ds);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("trainer");
@@ -189,6 +222,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, learns_blobs);
     tcase_add_test(tc, same_seed_same_weights);
+    tcase_add_test(tc, trailing_softmax);
     tcase_add_test(tc, non_finite_weights_are_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
