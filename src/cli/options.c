@@ -128,8 +128,8 @@ static lps_status parse_schedule(lps_train_options *o, const char *arg, lps_erro
         o->lr.kind = LPS_LR_CONSTANT;
     else if (strcmp(arg, "linear") == 0)
         o->lr.kind = LPS_LR_LINEAR;
-    else
-        return lps_lr_points_parse(&o->lr, arg, err);
+    else if (lps_lr_points_parse(&o->lr, arg, err) != LPS_OK)
+        return lps_error_prefix(err, "--lr-schedule");
     return LPS_OK;
 }
 

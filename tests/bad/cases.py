@@ -437,6 +437,8 @@ CASES = {
     "batch_overflow": case(base, sparsify("--batch", "99999999999999999999999"), 2,
                            r"--batch: .*"),
     "lr_negative": case(base, sparsify("--lr", "-1"), 2, r"--lr: .*"),
+    "lr_schedule_garbage": case(base, sparsify("--lr-schedule", "0.5:x"), 2,
+                                r"--lr-schedule: .*0\.5:x.*"),
     "unknown_option": case(base, sparsify("--frobnicate"), 2, r".*frobnicate.*"),
     "output_folder_missing": case(base, sparsify("-o", "nowhere/sparse.onnx"), 1,
                                   r"nowhere/sparse\.onnx: .*"),
