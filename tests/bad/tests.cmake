@@ -44,3 +44,17 @@ if(LPS_VALGRIND AND NOT LPS_SANITIZE)
   set_tests_properties(bad_valgrind_sample PROPERTIES ENVIRONMENT
     "LPS_BAD_WRAPPER=${LPS_VALGRIND} -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect")
 endif()
+
+# Output safety: SIGINT/SIGTERM while training stops with exit 130 and
+# leaves nothing; a read-only model is never modified (tests/bad/output_safety.py).
+set(LPS_SAFETY_DRIVER ${CMAKE_CURRENT_LIST_DIR}/output_safety.py)
+foreach(command sparsify train)
+  foreach(signal INT TERM)
+    add_test(NAME bad_interrupt_${command}_sig${signal}
+             COMMAND ${LPS_PYTHON3} ${LPS_SAFETY_DRIVER} $<TARGET_FILE:lpsparsify_cli>
+                     interrupt ${command} ${signal})
+  endforeach()
+  add_test(NAME bad_read_only_input_${command}
+           COMMAND ${LPS_PYTHON3} ${LPS_SAFETY_DRIVER} $<TARGET_FILE:lpsparsify_cli>
+                   read_only_input ${command})
+endforeach()
