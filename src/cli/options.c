@@ -9,6 +9,10 @@
 #define MAX_BATCH (1 << 20)
 #define MAX_EPOCHS 100000
 #define MAX_CSV_COLUMN (1 << 20)
+#define MIB ((int64_t)1 << 20)
+/* --memory-budget is in MiB, up to 1 PiB (far above any real machine, far
+ * below a size_t overflow). */
+#define MAX_MEMORY_BUDGET_MIB ((int64_t)1 << 30)
 
 const char LPS_CLI_DATA_HELP[] =
     "Data options:\n"
@@ -18,7 +22,8 @@ const char LPS_CLI_DATA_HELP[] =
     "  --mean M[,M...]        subtract per-channel means after scaling\n"
     "  --std S[,S...]         divide by per-channel standard deviations\n"
     "  --label-column K       CSV: column K (0-based, negative from the end) is the label\n"
-    "  --csv-header H         CSV: auto (default), yes or no\n";
+    "  --csv-header H         CSV: auto (default), yes or no\n"
+    "  --memory-budget MIB    refuse datasets needing more than MIB MiB (default 8192)\n";
 
 const char LPS_CLI_TRAIN_HELP[] =
     "Training options:\n"
@@ -103,6 +108,10 @@ lps_status lps_cli_data_option(lps_cli_data *d, int c, const char *arg, bool *ha
         d->load.csv_has_labels = true;
         st = lps_cli_parse_int("--label-column", arg, -MAX_CSV_COLUMN, MAX_CSV_COLUMN, &iv, err);
         d->load.csv_label_column = (int)iv;
+        break;
+    case LPS_OPT_MEMORY_BUDGET:
+        st = lps_cli_parse_int("--memory-budget", arg, 1, MAX_MEMORY_BUDGET_MIB, &iv, err);
+        d->load.memory_budget = (size_t)(iv * MIB);
         break;
     case LPS_OPT_CSV_HEADER:
         if (strcmp(arg, "auto") == 0)

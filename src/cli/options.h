@@ -30,6 +30,7 @@ enum lps_cli_option_code {
     LPS_OPT_STD,
     LPS_OPT_CSV_LABEL_COLUMN,
     LPS_OPT_CSV_HEADER,
+    LPS_OPT_MEMORY_BUDGET,
     LPS_OPT_EPOCHS,
     LPS_OPT_LR,
     LPS_OPT_LR_SCHEDULE,
@@ -53,7 +54,8 @@ enum lps_cli_option_code {
         {"mean", required_argument, NULL, LPS_OPT_MEAN},                                           \
         {"std", required_argument, NULL, LPS_OPT_STD},                                             \
         {"label-column", required_argument, NULL, LPS_OPT_CSV_LABEL_COLUMN},                       \
-        {"csv-header", required_argument, NULL, LPS_OPT_CSV_HEADER}
+        {"csv-header", required_argument, NULL, LPS_OPT_CSV_HEADER},                               \
+        {"memory-budget", required_argument, NULL, LPS_OPT_MEMORY_BUDGET}
 
 #define LPS_CLI_TRAIN_OPTIONS                                                                      \
     {"epochs", required_argument, NULL, LPS_OPT_EPOCHS},                                           \

@@ -20,6 +20,8 @@ N_FEATURES = 4
 N_HIDDEN = 6
 N_CLASSES = 3
 N_ROWS = 24
+# Rows whose CSV text alone passes 1 MiB.
+OVER_ONE_MIB_ROWS = 45000
 OPSET = 13
 FIFO_MODE = 0o600
 READ_ONLY_DIR_MODE = 0o555
@@ -388,6 +390,9 @@ CASES = {
     "data_missing": case(base, evaluate(data=["--data", "nope.csv"]), 2, r".*nope\.csv.*"),
     "data_empty_folder": case(data_folder_empty, evaluate(data=["--data", "empty"]), 2,
                               r"empty.*"),
+    "data_over_memory_budget": case(with_csv("\n".join(csv_rows(OVER_ONE_MIB_ROWS)) + "\n"),
+                                    evaluate() + ["--memory-budget", "1"], 1,
+                                    r"data\.csv: .*budget.*"),
     "csv_nan": case(with_csv(nan_csv()), evaluate(), 2, r"data\.csv:6.*NaN.*|data\.csv.*nan.*"),
     "csv_ragged_rows": case(with_csv(ragged_csv()), evaluate(), 2, r"data\.csv:8: .*"),
     "csv_non_numeric": case(with_csv(non_numeric_csv()), evaluate(), 2,
