@@ -65,7 +65,9 @@ const char *lps_plan_output_name(const lps_plan *p, size_t i);
  * inputs; the error names the input and both shapes. */
 lps_status lps_plan_set_input(lps_plan *p, size_t i, const lps_tensor *t, lps_error *err);
 
-/* Runs every node. Outputs stay valid until the next run or free. */
+/* Runs every node. Outputs stay valid until the next run or free. A node's
+ * failure (LPS_ERR_NOMEM for an activation that cannot be allocated, ...)
+ * is reported as "MODEL: node 'n' (Op): ...". */
 lps_status lps_plan_forward(lps_plan *p, lps_exec_ctx *ctx, lps_error *err);
 
 /* Output i of the last forward, NULL before the first. */
@@ -84,7 +86,8 @@ const lps_tensor *lps_plan_value(const lps_plan *p, int id);
  * `input_index`; returns NULL when the value is not produced by a node. */
 const char *lps_plan_producer(const lps_plan *p, int id, size_t input_index, int *input_id);
 
-/* Training mode only. Runs backward from value `seed` with gradient `dseed`
+/* Training mode only (failures name the model file as for forward). Runs
+ * backward from value `seed` with gradient `dseed`
  * (same shape as the value's last forward tensor). Parameter gradients are
  * ACCUMULATED into the flat gradient buffer: clear it between steps with
  * lps_plan_zero_grads. */

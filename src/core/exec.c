@@ -213,11 +213,16 @@ cleanup:
     return st;
 }
 
-lps_status lps_plan_forward(lps_plan *p, lps_exec_ctx *ctx, lps_error *err)
+/* A node failure names the node; the caller's message also needs the file. */
+static lps_status name_model_file(const lps_plan *p, lps_error *err)
 {
-    lps_status st = check_symbols(p, err);
-    if (st != LPS_OK)
-        return st;
+    return p->model->path ? lps_error_prefix(err, "%s", p->model->path)
+                          : (err ? err->status : LPS_ERR_RUNTIME);
+}
+
+static lps_status run_schedule(lps_plan *p, lps_exec_ctx *ctx, lps_error *err)
+{
+    lps_status st;
     for (size_t s = 0; s < p->n_schedule; s++) {
         lps_plan_node *n = &p->nodes[p->schedule[s]];
         for (size_t i = 0; i < n->op.n_inputs; i++)
@@ -236,6 +241,16 @@ lps_status lps_plan_forward(lps_plan *p, lps_exec_ctx *ctx, lps_error *err)
                 pool_put(p, &p->values[v]);
         }
     }
+    return LPS_OK;
+}
+
+lps_status lps_plan_forward(lps_plan *p, lps_exec_ctx *ctx, lps_error *err)
+{
+    lps_status st = check_symbols(p, err);
+    if (st != LPS_OK)
+        return st;
+    if (run_schedule(p, ctx, err) != LPS_OK)
+        return name_model_file(p, err);
     p->ran = true;
     return LPS_OK;
 }
@@ -287,8 +302,18 @@ static lps_status ensure_grad(lps_value *val, lps_error *err)
     return st;
 }
 
+static lps_status backward_nodes(lps_plan *p, lps_exec_ctx *ctx, int seed,
+                                 const lps_tensor *dseed, lps_error *err);
+
 lps_status lps_plan_backward(lps_plan *p, lps_exec_ctx *ctx, int seed, const lps_tensor *dseed,
                              lps_error *err)
+{
+    lps_status st = backward_nodes(p, ctx, seed, dseed, err);
+    return st == LPS_OK ? LPS_OK : name_model_file(p, err);
+}
+
+static lps_status backward_nodes(lps_plan *p, lps_exec_ctx *ctx, int seed,
+                                 const lps_tensor *dseed, lps_error *err)
 {
     if (!p->training)
         return lps_fail(err, LPS_ERR_RUNTIME, "backward needs a plan compiled for training");
