@@ -24,6 +24,7 @@ N_ROWS = 24
 OVER_ONE_MIB_ROWS = 45000
 OPSET = 13
 FIFO_MODE = 0o600
+HUGE_PAD = 1 << 34
 READ_ONLY_DIR_MODE = 0o555
 
 CSV_DATA = ["--data", "data.csv", "--label-column", "-1"]
@@ -211,6 +212,16 @@ def external(location):
     return setup
 
 
+def huge_activation():
+    """Pads the hidden layer to 2^34 columns: a few bytes of model asking for
+    terabytes of activations, which must end in a clean out-of-memory."""
+    nodes, inputs, outputs, inits = mlp_parts()
+    inits.append(numpy_helper.from_array(np.array([0, 0, 0, HUGE_PAD], np.int64), "pads"))
+    nodes.insert(3, helper.make_node("Pad", ["r", "pads"], ["rp"], name="pad"))
+    nodes[4] = helper.make_node("MatMul", ["rp", "w2"], ["y"], name="fc2")
+    return make_model(nodes, inputs, outputs, inits)
+
+
 def no_prunable_weights():
     nodes = [helper.make_node("Relu", ["x"], ["y"], name="only")]
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", N_FEATURES])]
@@ -384,6 +395,8 @@ CASES = {
                                       r".*\[4\].*\[2, 3\].*|.*\[2, 3\].*\[4\].*"),
     "model_input_width_mismatch": case(with_model(input_rank(["N", 5])), evaluate(), 2,
                                        r".*\[4\].*\[5\].*|.*\[5\].*\[4\].*"),
+    "model_huge_activation": case(with_model(huge_activation), evaluate(), 1,
+                                  r"model\.onnx: .*pad.*(memory|bytes).*"),
     "model_no_prunable_weights": case(with_model(no_prunable_weights), sparsify(), 2,
                                       r"model\.onnx: .*prunable.*"),
     # Datasets.
