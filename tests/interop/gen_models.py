@@ -67,7 +67,13 @@ def flatten_shape_gather(opset):
     w = _weights(1)
     unsq_axes = ["axes"] if opset >= 13 else []
     unsq_attr = {} if opset >= 13 else {"axes": [0]}
-    nodes = [
+    # Exporters of the opset-9 era wrote the index and the -1 as Constant
+    # nodes rather than initializers.
+    consts = [] if opset > 9 else [
+        helper.make_node("Constant", [], ["zero"], value=_ints("zero_v", 0)),
+        helper.make_node("Constant", [], ["minus_one"], value=_ints("minus_one_v", [-1])),
+    ]
+    nodes = consts + [
         helper.make_node("Conv", ["x", "cw", "cb"], ["c"], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c"], ["r"]),
         helper.make_node("Shape", ["r"], ["s"]),
@@ -78,8 +84,9 @@ def flatten_shape_gather(opset):
         helper.make_node("MatMul", ["flat", "fw"], ["mm"]),
         helper.make_node("Add", ["mm", "fb"], ["y"]),
     ]
-    inits = [w("cw", [4, 3, 3, 3]), w("cb", [4]), _ints("zero", 0), _ints("minus_one", [-1]),
-             w("fw", [4 * 5 * 5, 6], 0.1), w("fb", [6])]
+    inits = [w("cw", [4, 3, 3, 3]), w("cb", [4]), w("fw", [4 * 5 * 5, 6], 0.1), w("fb", [6])]
+    if opset > 9:
+        inits += [_ints("zero", 0), _ints("minus_one", [-1])]
     if opset >= 13:
         inits.append(_ints("axes", [0]))
     return _model(nodes, [_in("x", [BATCH, 3, 5, 5])], [_out("y", [BATCH, 6])], inits, opset)
