@@ -42,6 +42,9 @@ for h in $harnesses; do
     artifacts=$build/fuzz-artifacts/$h
     log=$build/fuzz-$h.log
     mkdir -p "$corpus" "$artifacts"
+    # Findings of earlier runs stay in $artifacts; only newer ones count.
+    stamp=$build/fuzz-$h.started
+    touch "$stamp"
     # shellcheck disable=SC2086 # $limits and $keep_going are option lists
     if "$build/tests/fuzz_$h" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 $limits \
         $keep_going -artifact_prefix="$artifacts/" "$corpus" "$root/tests/fuzz/corpus/$h" \
@@ -50,7 +53,7 @@ for h in $harnesses; do
     else
         result=FINDING
     fi
-    findings=$(find "$artifacts" -type f | wc -l)
+    findings=$(find "$artifacts" -type f -newer "$stamp" | wc -l)
     if [ "$findings" -gt 0 ]; then result=FINDING; fi
     if [ "$result" = FINDING ]; then status=1; fi
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
