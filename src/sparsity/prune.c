@@ -183,8 +183,16 @@ static int64_t target_zeros(double s, int64_t total)
     return (int64_t)llround(s * (double)total);
 }
 
-/* Brings one group to round(target * N) zeros (reset: from scratch). */
-static void project_group(selector *s, member *ms, int n_members, double target, int reset)
+/* How a group is brought to its count. */
+typedef enum project_mode {
+    PROJECT_EXACT = 0, /* mask or restore to exactly round(S N) zeros */
+    PROJECT_RESET,     /* from scratch: the round(S N) smallest are masked */
+    PROJECT_AT_LEAST   /* only mask more, up to round(S N) zeros */
+} project_mode;
+
+/* Brings one group to round(target * N) zeros as `mode` says. */
+static void project_group(selector *s, member *ms, int n_members, double target,
+                          project_mode mode)
 {
     int64_t total = 0, zeros = 0;
     for (int m = 0; m < n_members; m++) {
@@ -193,17 +201,18 @@ static void project_group(selector *s, member *ms, int n_members, double target,
             zeros += ms[m].mask[i] == 0;
     }
     int64_t want = target_zeros(target, total);
-    if (reset)
+    if (mode == PROJECT_RESET)
         select_and_flip(s, ms, n_members, CAND_ANY, want, 0);
     else if (zeros < want)
         select_and_flip(s, ms, n_members, 1, want - zeros, 0);
-    else if (zeros > want)
+    else if (zeros > want && mode == PROJECT_EXACT)
         select_and_flip(s, ms, n_members, 0, zeros - want, 1);
 }
 
 /* Shared body of projection and one-shot pruning. */
 static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
-                              lps_prune_allocation alloc, int reset, lps_error *err)
+                              lps_prune_allocation alloc, project_mode mode, double scale,
+                              lps_error *err)
 {
     lps_status status = lps_prune_check(ts, n, global_target, err);
     if (status != LPS_OK)
@@ -229,12 +238,12 @@ static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
             continue;
         member m = {ts[t].mask, ts[t].weight, ts[t].numel};
         if (own_group(&ts[t], alloc))
-            project_group(&s, &m, 1, target_of(&ts[t], global_target), reset);
+            project_group(&s, &m, 1, scale * target_of(&ts[t], global_target), mode);
         else
             pool[n_pool++] = m;
     }
     if (n_pool > 0)
-        project_group(&s, pool, n_pool, global_target, reset);
+        project_group(&s, pool, n_pool, scale * global_target, mode);
     free(pool);
     selector_free(&s);
     return LPS_OK;
@@ -243,13 +252,21 @@ static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
 lps_status lps_project_to_target(lps_prune_tensor *ts, int n, double global_target,
                                  lps_prune_allocation alloc, lps_error *err)
 {
-    return project_all(ts, n, global_target, alloc, 0, err);
+    return project_all(ts, n, global_target, alloc, PROJECT_EXACT, 1.0, err);
+}
+
+lps_status lps_project_at_least(lps_prune_tensor *ts, int n, double global_target,
+                                lps_prune_allocation alloc, double fraction, lps_error *err)
+{
+    if (!(fraction >= 0.0 && fraction <= 1.0))
+        return lps_fail(err, LPS_ERR_INVALID, "prune: floor fraction %g outside [0, 1]", fraction);
+    return project_all(ts, n, global_target, alloc, PROJECT_AT_LEAST, fraction, err);
 }
 
 lps_status lps_magnitude_prune(lps_prune_tensor *ts, int n, double global_target,
                                lps_prune_allocation alloc, lps_error *err)
 {
-    return project_all(ts, n, global_target, alloc, 1, err);
+    return project_all(ts, n, global_target, alloc, PROJECT_RESET, 1.0, err);
 }
 
 /* ---- semi-pruning ---- */
@@ -530,7 +547,7 @@ lps_status lps_gmp_update(const lps_gmp_config *cfg, lps_prune_tensor *ts, int n
             continue;
         member m = {ts[t].mask, ts[t].weight, ts[t].numel};
         double s_t = lps_gmp_sparsity(cfg, target_of(&ts[t], global_target), step, total_steps);
-        project_group(&s, &m, 1, s_t, 1);
+        project_group(&s, &m, 1, s_t, PROJECT_RESET);
     }
     selector_free(&s);
     return LPS_OK;

@@ -63,6 +63,13 @@ void lps_prune_count(const lps_prune_tensor *ts, int n, int64_t *zeros, int64_t 
 lps_status lps_project_to_target(lps_prune_tensor *ts, int n, double global_target,
                                  lps_prune_allocation alloc, lps_error *err);
 
+/* Raises every group to at least round(fraction * S * N) masked positions
+ * (groups and S as in lps_project_to_target), masking its smallest-|weight|
+ * active positions; a group already at or above that count is left alone.
+ * fraction in [0, 1]. Same failures, masks unchanged on failure. */
+lps_status lps_project_at_least(lps_prune_tensor *ts, int n, double global_target,
+                                lps_prune_allocation alloc, double fraction, lps_error *err);
+
 /* One-shot magnitude pruning: masks only the round(S * N) smallest |weight|
  * of each group (groups as in lps_project_to_target), ignoring the previous
  * mask. Same failures, masks unchanged on failure. */

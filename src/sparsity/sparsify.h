@@ -43,6 +43,8 @@ typedef struct lps_sparsify_options {
     double lpsgd_lr_scale;             /* LpSGD lr = scale * (p - 1) * schedule factor */
     bool freeze_gain;
     lps_semiprune_config semi;
+    bool progressive_floor;            /* LpSS: masks follow at least the cubic GMP ramp
+                                        * over the semi-pruning window (default on) */
     lps_gmp_config gmp;
 } lps_sparsify_options;
 

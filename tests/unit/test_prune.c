@@ -182,6 +182,38 @@ START_TEST(projection_keeps_the_mask_it_can)
 }
 END_TEST
 
+START_TEST(floor_projection_only_masks_more)
+{
+    fixture f;
+    setup(&f, 9u);
+    f.t[2].target = 0.5; /* own group: its floor is fraction * 0.5 */
+    int64_t z, total;
+    /* from dense, half-way up the ramp: each group at fraction * its target */
+    ck_assert_int_eq(lps_project_at_least(f.t, N_T, 0.8, LPS_ALLOC_GLOBAL, 0.5, NULL), LPS_OK);
+    ck_assert_int_eq(zeros_of(&f.t[0]) + zeros_of(&f.t[1]), llround(0.4 * (N0 + N1)));
+    ck_assert_int_eq(zeros_of(&f.t[2]), llround(0.25 * N2));
+    assert_magnitude_split(f.t, 2);
+    /* a group already above its floor keeps its mask, nothing is restored */
+    for (int i = 0; i < N0; i++)
+        f.mask[i] = 0;
+    uint8_t before[N_ALL];
+    memcpy(before, f.mask, sizeof before);
+    ck_assert_int_eq(lps_project_at_least(f.t, N_T, 0.8, LPS_ALLOC_GLOBAL, 0.5, NULL), LPS_OK);
+    ck_assert_int_eq(memcmp(before, f.mask, sizeof before), 0);
+    /* the full ramp is the target itself */
+    ck_assert_int_eq(lps_project_at_least(f.t, N_T, 0.8, LPS_ALLOC_PER_LAYER, 1.0, NULL), LPS_OK);
+    for (int t = 0; t < N_T; t++) {
+        double want = t == 2 ? 0.5 : 0.8;
+        ck_assert_int_ge(zeros_of(&f.t[t]), llround(want * (double)f.t[t].numel));
+    }
+    ck_assert_int_eq(zeros_of(&f.t[1]), llround(0.8 * N1));
+    lps_prune_count(f.t, N_T, &z, &total);
+    ck_assert_int_eq(total, N_ALL);
+    ck_assert_int_eq(lps_project_at_least(f.t, N_T, 0.8, LPS_ALLOC_GLOBAL, 1.5, NULL),
+                     LPS_ERR_INVALID);
+}
+END_TEST
+
 START_TEST(non_finite_weight_is_an_error_and_changes_nothing)
 {
     fixture f;
@@ -418,6 +450,7 @@ int main(void)
     tcase_add_test(tc, grow_fraction_adapts_toward_target);
     tcase_add_test(tc, semi_pruning_run_then_projection);
     tcase_add_test(tc, gmp_schedule_and_update);
+    tcase_add_test(tc, floor_projection_only_masks_more);
     tcase_add_test(tc, lpsgd_tensor_through_the_packed_view);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -302,12 +302,54 @@ START_TEST(achieved_sparsity_is_the_target)
 }
 END_TEST
 
+/* The masks follow at least the cubic ramp during the adaptive phase, so the
+ * projection at its end is a correction, not a one-shot prune. */
+START_TEST(lpss_prunes_progressively)
+{
+    enum { EPOCHS = 4, STEPS_PER_EPOCH = N_SAMPLES / BATCH, TOTAL = EPOCHS * STEPS_PER_EPOCH };
+    lps_dataset ds;
+    lps_error err = {0};
+    lps_train_options to;
+    lps_sparsify_options so;
+    lps_epoch_stats stats[EPOCHS];
+    dataset(&ds);
+    train_options(&to, EPOCHS);
+    lps_model *m = mlp();
+    lps_sparsify_options_default(&so);
+    so.target = 0.9;
+    so.semi.frequency = 2;
+    lps_trainer *t;
+    lps_sparsify *s;
+    session(m, &ds, &to, &so, &t, &s);
+    lps_train_hooks hooks = {0};
+    lps_sparsify_hooks(s, &hooks);
+    ck_assert_msg(lps_trainer_run(t, &hooks, stats, &err) == LPS_OK, "%s", err.msg);
+    /* the last topology update of epoch 2 */
+    int64_t first = (int64_t)floor(so.semi.begin * TOTAL), last = 2 * STEPS_PER_EPOCH - 1;
+    int64_t update = last - (last - first) % so.semi.frequency;
+    lps_gmp_config ramp = {0.0, so.semi.begin, so.semi.end, so.semi.frequency};
+    double floor_fraction = lps_gmp_sparsity(&ramp, 1.0, update, TOTAL);
+    ck_assert(floor_fraction > 0.5);
+    ck_assert_msg(stats[1].sparsity >= floor_fraction * so.target - TARGET_TOL,
+                  "epoch 2 sparsity %.4f below the ramp %.4f", stats[1].sparsity,
+                  floor_fraction * so.target);
+    ck_assert_msg(stats[0].sparsity < stats[1].sparsity && stats[1].sparsity < so.target,
+                  "sparsity %.4f, %.4f is not progressive", stats[0].sparsity, stats[1].sparsity);
+    ck_assert_double_eq_tol(stats[EPOCHS - 1].sparsity, so.target, TARGET_TOL);
+    lps_sparsify_free(s);
+    lps_trainer_free(t);
+    lps_model_free(m);
+    lps_dataset_release(&ds);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sparsify");
     TCase *tc = tcase_create("session");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, step0_outputs_equal_the_input_model);
+    tcase_add_test(tc, lpss_prunes_progressively);
     tcase_add_loop_test(tc, achieved_sparsity_is_the_target, 0,
                         (int)(sizeof TARGET_CASES / sizeof TARGET_CASES[0]));
     suite_add_tcase(s, tc);
