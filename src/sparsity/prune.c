@@ -526,8 +526,8 @@ int lps_gmp_due(const lps_gmp_config *cfg, int64_t step, int64_t total_steps)
 }
 
 lps_status lps_gmp_update(const lps_gmp_config *cfg, lps_prune_tensor *ts, int n,
-                          double global_target, int64_t step, int64_t total_steps,
-                          lps_error *err)
+                          double global_target, lps_prune_allocation alloc, int64_t step,
+                          int64_t total_steps, lps_error *err)
 {
     lps_status status = lps_prune_check(ts, n, global_target, err);
     if (status != LPS_OK)
@@ -542,13 +542,28 @@ lps_status lps_gmp_update(const lps_gmp_config *cfg, lps_prune_tensor *ts, int n
     status = selector_init(&s, err);
     if (status != LPS_OK)
         return status;
+    member *pool = malloc((size_t)(n > 0 ? n : 1) * sizeof *pool);
+    if (!pool) {
+        selector_free(&s);
+        return lps_fail(err, LPS_ERR_NOMEM, "gmp: cannot allocate %d tensor entries", n);
+    }
+    int n_pool = 0;
     for (int t = 0; t < n; t++) {
         if (ts[t].excluded)
             continue;
         member m = {ts[t].mask, ts[t].weight, ts[t].numel};
-        double s_t = lps_gmp_sparsity(cfg, target_of(&ts[t], global_target), step, total_steps);
-        project_group(&s, &m, 1, s_t, PROJECT_RESET);
+        if (own_group(&ts[t], alloc))
+            project_group(&s, &m, 1,
+                          lps_gmp_sparsity(cfg, target_of(&ts[t], global_target), step,
+                                           total_steps),
+                          PROJECT_RESET);
+        else
+            pool[n_pool++] = m;
     }
+    if (n_pool > 0)
+        project_group(&s, pool, n_pool, lps_gmp_sparsity(cfg, global_target, step, total_steps),
+                      PROJECT_RESET);
+    free(pool);
     selector_free(&s);
     return LPS_OK;
 }

@@ -184,12 +184,13 @@ double lps_gmp_sparsity(const lps_gmp_config *cfg, double target, int64_t step,
  * and t1 itself. */
 int lps_gmp_due(const lps_gmp_config *cfg, int64_t step, int64_t total_steps);
 
-/* Recomputes every counted tensor's mask as per-layer magnitude pruning at
- * s_t of its own target (own or global). Pass weights whose pruned
- * positions are 0 to keep masks monotone. Same failures as
+/* Recomputes the masks as magnitude pruning of each group (groups as in
+ * lps_project_to_target: per layer, or one global pool for the tensors
+ * without their own target) at s_t of the group's target. Pass weights
+ * whose pruned positions are 0 to keep masks monotone. Same failures as
  * lps_magnitude_prune. */
 lps_status lps_gmp_update(const lps_gmp_config *cfg, lps_prune_tensor *ts, int n,
-                          double global_target, int64_t step, int64_t total_steps,
-                          lps_error *err);
+                          double global_target, lps_prune_allocation alloc, int64_t step,
+                          int64_t total_steps, lps_error *err);
 
 #endif

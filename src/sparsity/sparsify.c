@@ -365,7 +365,8 @@ static lps_status hook_update(void *user, lps_plan *plan, int64_t step, int64_t 
         sgd_others(s, lr, true);
         apply_masks(s);
         if (lps_gmp_due(&s->opt.gmp, step, total)) {
-            st = lps_gmp_update(&s->opt.gmp, s->views, s->n_views, s->opt.target, step, total, err);
+            st = lps_gmp_update(&s->opt.gmp, s->views, s->n_views, s->opt.target,
+                                s->opt.allocation, step, total, err);
             apply_masks(s);
         }
         return st;

@@ -392,13 +392,25 @@ START_TEST(gmp_schedule_and_update)
     fixture f;
     setup(&f, 9u);
     f.t[2].target = 0.5;
-    ck_assert_int_eq(lps_gmp_update(&cfg, f.t, N_T, 0.9, 650, 1000, NULL), LPS_OK);
+    ck_assert_int_eq(lps_gmp_update(&cfg, f.t, N_T, 0.9, LPS_ALLOC_PER_LAYER, 650, 1000, NULL),
+                     LPS_OK);
     double s_t = lps_gmp_sparsity(&cfg, 0.9, 650, 1000);
     ck_assert_int_eq(zeros_of(&f.t[0]), llround(s_t * N0));
     ck_assert_int_eq(zeros_of(&f.t[1]), llround(s_t * N1));
     ck_assert_int_eq(zeros_of(&f.t[2]), llround(lps_gmp_sparsity(&cfg, 0.5, 650, 1000) * N2));
     for (int t = 0; t < N_T; t++)
         assert_magnitude_split(&f.t[t], 1);
+    /* global allocation: one threshold over the tensors without their own target */
+    setup(&f, 11u);
+    f.t[2].target = 0.5;
+    for (int i = N0; i < N0 + N1; i++)
+        f.w[i] *= 0.1f; /* the second tensor is much smaller: it takes most of the zeros */
+    ck_assert_int_eq(lps_gmp_update(&cfg, f.t, N_T, 0.9, LPS_ALLOC_GLOBAL, 650, 1000, NULL),
+                     LPS_OK);
+    ck_assert_int_eq(zeros_of(&f.t[0]) + zeros_of(&f.t[1]), llround(s_t * (N0 + N1)));
+    ck_assert_int_eq(zeros_of(&f.t[1]), N1);
+    ck_assert_int_eq(zeros_of(&f.t[2]), llround(lps_gmp_sparsity(&cfg, 0.5, 650, 1000) * N2));
+    assert_magnitude_split(f.t, 2);
 }
 END_TEST
 
