@@ -338,22 +338,27 @@ static lps_status resolve_external(const external_ref *ref, const onnx_source *s
     return LPS_OK;
 }
 
+/* Reads the external data of tp into t, which holds the shape (rank, dims
+ * of numel elements) and is allocated here, only once the reference and the
+ * file size are known to fit the dims: a huge declared tensor over a small
+ * file is malformed, not out of memory. */
 static lps_status read_external(const Onnx__TensorProto *tp, const onnx_source *src,
-                                const char *what, lps_tensor *t, lps_error *err)
+                                const char *what, int64_t numel, lps_tensor *t, lps_error *err)
 {
     char shape[SHAPE_STR_MAX];
     char full[PATH_MAX];
     external_ref ref;
+    size_t need = (size_t)numel * lps_dtype_size((lps_dtype)tp->data_type);
     lps_status st = external_keys(tp, src, what, &ref, err);
     if (st == LPS_OK)
         st = resolve_external(&ref, src, what, full, err);
     if (st != LPS_OK)
         return st;
-    if (ref.length >= 0 && (uint64_t)ref.length != t->nbytes)
+    if (ref.length >= 0 && (uint64_t)ref.length != need)
         return tensor_fail(err, LPS_ERR_INVALID, src, what,
                            "external data '%s' has length %" PRId64 ", dims %s need %zu bytes",
                            ref.location, ref.length,
-                           lps_shape_str(t->rank, t->dims, shape, sizeof shape), t->nbytes);
+                           lps_shape_str(t->rank, t->dims, shape, sizeof shape), need);
     /* O_NONBLOCK: a FIFO in the model's folder must be refused below, not waited on. */
     int fd = open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
@@ -366,10 +371,14 @@ static lps_status read_external(const Onnx__TensorProto *tp, const onnx_source *
         goto cleanup;
     }
     uint64_t size = (uint64_t)sb.st_size;
-    if ((uint64_t)ref.offset > size || size - (uint64_t)ref.offset < t->nbytes) {
+    if ((uint64_t)ref.offset > size || size - (uint64_t)ref.offset < need) {
         st = tensor_fail(err, LPS_ERR_INVALID, src, what,
                          "external data file '%s' has %" PRIu64 " bytes, too short for %zu bytes "
-                         "at offset %" PRId64, full, size, t->nbytes, ref.offset);
+                         "at offset %" PRId64, full, size, need, ref.offset);
+        goto cleanup;
+    }
+    if (lps_tensor_alloc(t, (lps_dtype)tp->data_type, t->rank, t->dims, err) != LPS_OK) {
+        st = lps_error_prefix(err, "%s: %s", src->name, what);
         goto cleanup;
     }
     size_t done = 0;
@@ -439,27 +448,24 @@ lps_status onnx_decode_tensor(const Onnx__TensorProto *tp, const onnx_source *sr
     if (!dtype_has_fixed_size(tp->data_type))
         return tensor_fail(err, LPS_ERR_UNSUPPORTED, src, what, "element type %s (%d) is not supported",
                            onnx_dtype_name(tp->data_type), (int)tp->data_type);
-    if (!external) {
-        st = check_inline_size(tp, src, what, &t, numel, err);
-        if (st != LPS_OK)
-            return st;
-    }
-    st = lps_tensor_alloc(&t, (lps_dtype)tp->data_type, t.rank, t.dims, err);
-    if (st != LPS_OK)
-        return lps_error_prefix(err, "%s: %s", src->name, what);
     if (external) {
         if ((tp->has_raw_data && tp->raw_data.len) || has_typed_data(tp))
-            st = tensor_fail(err, LPS_ERR_INVALID, src, what,
-                             "has both external data and data in the model");
-        else
-            st = read_external(tp, src, what, &t, err);
-    } else if (tp->has_raw_data) {
-        if (has_typed_data(tp))
-            st = tensor_fail(err, LPS_ERR_INVALID, src, what, "has both raw_data and typed data");
-        else if (t.nbytes)
-            memcpy(t.data, tp->raw_data.data, t.nbytes);
+            return tensor_fail(err, LPS_ERR_INVALID, src, what,
+                               "has both external data and data in the model");
+        st = read_external(tp, src, what, numel, &t, err);
     } else {
-        st = decode_typed(tp, src, what, &t, err);
+        st = check_inline_size(tp, src, what, &t, numel, err);
+        if (st == LPS_OK && lps_tensor_alloc(&t, (lps_dtype)tp->data_type, t.rank, t.dims, err)
+                                != LPS_OK)
+            st = lps_error_prefix(err, "%s: %s", src->name, what);
+        if (st != LPS_OK)
+            ;
+        else if (tp->has_raw_data && has_typed_data(tp))
+            st = tensor_fail(err, LPS_ERR_INVALID, src, what, "has both raw_data and typed data");
+        else if (tp->has_raw_data && t.nbytes)
+            memcpy(t.data, tp->raw_data.data, t.nbytes);
+        else if (!tp->has_raw_data)
+            st = decode_typed(tp, src, what, &t, err);
     }
     if (st != LPS_OK) {
         lps_tensor_release(&t);

@@ -194,13 +194,19 @@ def input_rank(dims):
     return make
 
 
-def external(location):
+def external(location, dims=None):
     def setup(folder):
         nodes, inputs, outputs, inits = mlp_parts()
         raw = inits[0].raw_data
         inits[0].raw_data = b""
+        if dims:
+            del inits[0].dims[:]
+            inits[0].dims.extend(dims)
+            location_length = []
+        else:
+            location_length = [("length", str(len(raw)))]
         inits[0].data_location = TensorProto.EXTERNAL
-        for key, value in (("location", location), ("length", str(len(raw)))):
+        for key, value in [("location", location)] + location_length:
             entry = inits[0].external_data.add()
             entry.key, entry.value = key, value
         base(folder, model=make_model(nodes, inputs, outputs, inits).SerializeToString())
@@ -370,6 +376,8 @@ CASES = {
                                        r"model\.onnx: .*w1.*outside.*"),
     "model_external_missing": case(external("gone.bin"), evaluate(), 2,
                                    r"model\.onnx: .*w1.*gone\.bin.*"),
+    "model_external_huge_dims": case(external("secret.bin", dims=[1 << 19, 1 << 19]),
+                                     evaluate(), 2, r"model\.onnx: .*w1.*too short.*"),
     "model_external_fifo": case(external("fifo.bin"), evaluate(), 2,
                                 r"model\.onnx: .*w1.*not a regular file"),
     # Models that load but cannot be compiled or used.
