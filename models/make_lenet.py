@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate models/lenet300.onnx: LeNet-300-100 (784-300-100-10), untrained.
+"""Generate models/lenet300_init.onnx: LeNet-300-100 (784-300-100-10), untrained.
 
 The graph has the form torch.onnx.export gives an nn.Sequential of
 Flatten, Linear(784, 300), ReLU, Linear(300, 100), ReLU, Linear(100, 10):
@@ -16,7 +16,7 @@ reproducible byte for byte with the same onnx and numpy versions.
 
 This script is a development tool only; lpsparsify never runs python.
 
-Usage: python3 models/make_lenet.py [--seed 0] [--output models/lenet300.onnx]
+Usage: python3 models/make_lenet.py [--seed 0] [--output models/lenet300_init.onnx]
 """
 import argparse
 import math
@@ -67,7 +67,8 @@ def build(seed):
                               producer_version="1",
                               opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
-    model.doc_string = f"LeNet-300-100, untrained, PyTorch nn.Linear init, seed {seed}"
+    model.doc_string = (f"LeNet-300-100 for Fashion-MNIST, initialised with PyTorch's "
+                        f"nn.Linear default, seed {seed}")
     onnx.checker.check_model(model)
     return model
 
@@ -75,7 +76,7 @@ def build(seed):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    parser.add_argument("--output", default="models/lenet300.onnx")
+    parser.add_argument("--output", default="models/lenet300_init.onnx")
     args = parser.parse_args()
     onnx.save(build(args.seed), args.output)
 
