@@ -209,6 +209,12 @@ lps_status lps_op_expect_sized(const lps_op_node *op, const lps_tensor *t, int i
  * reported rather than mis-read. */
 lps_status lps_op_expect_float_grad(const lps_op_node *op, const lps_tensor *g, lps_error *err);
 
+/* Reads an axes input (int64, 1-D, at most LPS_MAX_RANK values) into axes
+ * and its length into *n. LPS_ERR_INVALID / LPS_ERR_UNSUPPORTED name the
+ * node and input index. */
+lps_status lps_op_read_axes(const lps_op_node *op, const lps_tensor *t, int index, int64_t *axes,
+                            int *n, lps_error *err);
+
 /* numpy broadcasting of two shapes into out; error names the node. */
 lps_status lps_broadcast_shape(const lps_op_node *op, int ra, const int64_t *da, int rb,
                                const int64_t *db, lps_shape *out, lps_error *err);

@@ -73,17 +73,7 @@ static lps_status run_axes(const lps_op_node *op, const lps_tensor *const *in, i
     }
     if (!t)
         return LPS_OK;
-    lps_status st = lps_op_expect_dtype(op, t, REDUCE_IN_AXES, LPS_DT_INT64, err);
-    if (st != LPS_OK)
-        return st;
-    int64_t count = lps_tensor_numel(t);
-    if (t->rank > 1 || count > LPS_MAX_RANK)
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "axes must be 1-D with at most %d entries",
-                           LPS_MAX_RANK);
-    if (count > 0)
-        memcpy(axes, t->data, (size_t)count * sizeof *axes);
-    *n = (int)count;
-    return LPS_OK;
+    return lps_op_read_axes(op, t, REDUCE_IN_AXES, axes, n, err);
 }
 
 static lps_status make_plan(const lps_op_node *op, const lps_tensor *const *in, reduce_plan *plan,

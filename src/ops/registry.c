@@ -273,6 +273,22 @@ lps_status lps_op_expect_float_grad(const lps_op_node *op, const lps_tensor *g, 
     return LPS_OK;
 }
 
+lps_status lps_op_read_axes(const lps_op_node *op, const lps_tensor *t, int index, int64_t *axes,
+                            int *n, lps_error *err)
+{
+    lps_status st = lps_op_expect_dtype(op, t, index, LPS_DT_INT64, err);
+    if (st != LPS_OK)
+        return st;
+    int64_t count = lps_tensor_numel(t);
+    if (t->rank > 1 || count > LPS_MAX_RANK)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "axes must be 1-D with at most %d entries",
+                           LPS_MAX_RANK);
+    if (count > 0)
+        memcpy(axes, t->data, (size_t)count * sizeof *axes);
+    *n = (int)count;
+    return LPS_OK;
+}
+
 lps_status lps_broadcast_shape(const lps_op_node *op, int ra, const int64_t *da, int rb,
                                const int64_t *db, lps_shape *out, lps_error *err)
 {

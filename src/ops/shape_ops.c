@@ -348,17 +348,7 @@ static lps_status run_axes(const lps_op_node *op, const lps_tensor *const *in, i
         memcpy(axes, p->axes, sizeof p->axes);
         return LPS_OK;
     }
-    lps_status st = lps_op_expect_dtype(op, t, AXES_INPUT, LPS_DT_INT64, err);
-    if (st != LPS_OK)
-        return st;
-    int64_t count = lps_tensor_numel(t);
-    if (t->rank > 1 || count > LPS_MAX_RANK)
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "axes must be 1-D with at most %d entries",
-                           LPS_MAX_RANK);
-    if (count > 0)
-        memcpy(axes, t->data, (size_t)count * sizeof *axes);
-    *n = (int)count;
-    return LPS_OK;
+    return lps_op_read_axes(op, t, AXES_INPUT, axes, n, err);
 }
 
 static lps_status unsqueeze_shape(const lps_op_node *op, const lps_tensor *const *in,
