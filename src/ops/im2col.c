@@ -4,20 +4,19 @@
  * All walk the same way: for each channel and kernel tap, one output line
  * (the last spatial dim) at a time. Along a line the tap's input positions
  * advance by the last stride, so the in-bounds part is one contiguous range
- * of output positions computed once per tap, and the outer dims decide per
- * line whether the whole line lies in the padding. */
+ * of output positions computed once per tap; likewise the lines whose tap
+ * row lies inside the input are one range of the second-to-last dim. */
 #include "ops/im2col.h"
 
 #include <string.h>
 
-/* Output positions [*lo, *hi) of the last spatial dim whose tap k lands
- * inside the input; *off is the tap's input position at output 0. */
-static inline void tap_range(const lps_spatial_geom *g, const int64_t *k, int64_t *lo,
+/* Output positions [*lo, *hi) of spatial dim d whose kernel tap kd lands
+ * inside the input; *off is the tap's input coordinate at output 0. */
+static inline void tap_range(const lps_spatial_geom *g, int d, int64_t kd, int64_t *lo,
                              int64_t *hi, int64_t *off)
 {
-    int last = g->n - 1;
-    int64_t s = g->stride[last], in = g->in[last], out = g->out[last];
-    *off = k[last] * g->dilation[last] - g->pad_begin[last];
+    int64_t s = g->stride[d], in = g->in[d], out = g->out[d];
+    *off = kd * g->dilation[d] - g->pad_begin[d];
     *lo = *off >= 0 ? 0 : (-*off + s - 1) / s;
     *hi = *off < in ? (in - 1 - *off) / s + 1 : 0;
     if (*hi > out)
@@ -26,12 +25,13 @@ static inline void tap_range(const lps_spatial_geom *g, const int64_t *k, int64_
         *lo = *hi;
 }
 
-/* Plane offset of tap k on the output line at outer position o (dims
- * 0..n-2), not counting the last dim; -1 when an outer dim is in padding. */
-static inline int64_t line_base(const lps_spatial_geom *g, const int64_t *k, const int64_t *o)
+/* Plane offset contributed by dims 0..n_outer-1 for tap k at output
+ * position o; -1 when one of them is in the padding. */
+static inline int64_t outer_base(const lps_spatial_geom *g, int n_outer, const int64_t *k,
+                                 const int64_t *o)
 {
     int64_t base = 0;
-    for (int d = 0; d < g->n - 1; d++) {
+    for (int d = 0; d < n_outer; d++) {
         int64_t idx = o[d] * g->stride[d] + k[d] * g->dilation[d] - g->pad_begin[d];
         if (idx < 0 || idx >= g->in[d])
             return -1;
@@ -130,14 +130,20 @@ walk_line(const walk_args *a, int64_t base, int64_t off, int64_t lo, int64_t hi,
 
 /* Visits every (channel, tap, output line) of the sweep in im2col row
  * order. Rows advance per (channel, tap) for the im2col pair and stay on
- * the one output plane for the dot products. Forced inline so that each
- * entry point gets a copy specialised on its constant op. */
+ * the one output plane for the dot products. The last two dims are
+ * resolved once per tap (the in-bounds range of lines and of positions
+ * along them), so a line costs a compare and a multiply-add; dims before
+ * those (3-D and up) are decided per block of lines. Forced inline so that
+ * each entry point gets a copy specialised on its constant op. */
 static inline __attribute__((always_inline)) void
 walk(const lps_spatial_geom *g, int64_t channels, const walk_args *a)
 {
-    int last = g->n - 1;
+    int last = g->n - 1, mid = g->n - 2; /* mid < 0 for 1-D */
+    int n_outer = mid > 0 ? mid : 0;
     int64_t out_last = g->out[last], s = g->stride[last];
-    int64_t lines = g->out_size / out_last;
+    int64_t lines = mid >= 0 ? g->out[mid] : 1;
+    int64_t line_step = mid >= 0 ? g->stride[mid] * g->in_stride[mid] : 0;
+    int64_t blocks = g->out_size / (lines * out_last);
     bool per_tap_rows = a->op == WALK_IM2COL || a->op == WALK_COL2IM;
     int64_t row = 0;
     for (int64_t c = 0; c < channels; c++) {
@@ -145,14 +151,21 @@ walk(const lps_spatial_geom *g, int64_t channels, const walk_args *a)
         int64_t k[LPS_SPATIAL_MAX] = {0};
         int64_t tap = 0;
         do {
-            int64_t lo, hi, off;
+            int64_t lo, hi, off, line_lo = 0, line_hi = 1, line_off = 0;
             int64_t o[LPS_SPATIAL_MAX] = {0};
             int64_t seg = per_tap_rows ? row * g->out_size : 0;
-            tap_range(g, k, &lo, &hi, &off);
-            for (int64_t line = 0; line < lines; line++, seg += out_last) {
-                int64_t base = line_base(g, k, o);
-                lps_spatial_next_pos(last, g->out, o);
-                walk_line(a, base < 0 ? -1 : plane + base, off, lo, hi, s, out_last, seg, tap);
+            tap_range(g, last, k[last], &lo, &hi, &off);
+            if (mid >= 0)
+                tap_range(g, mid, k[mid], &line_lo, &line_hi, &line_off);
+            int64_t first_line = mid >= 0 ? line_off * g->in_stride[mid] : 0;
+            for (int64_t block = 0; block < blocks; block++) {
+                int64_t base = outer_base(g, n_outer, k, o);
+                lps_spatial_next_pos(n_outer, g->out, o);
+                for (int64_t r = 0; r < lines; r++, seg += out_last) {
+                    bool inside = base >= 0 && r >= line_lo && r < line_hi;
+                    int64_t at = inside ? plane + base + first_line + r * line_step : -1;
+                    walk_line(a, at, off, lo, hi, s, out_last, seg, tap);
+                }
             }
             row++;
             tap++;
