@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
@@ -39,6 +40,17 @@ static char *output_path(const char *base, size_t k)
     else
         snprintf(p, n + sl + 24, "%.*s_%zu%s", (int)stem, base, k, NPY_SUFFIX);
     return p;
+}
+
+/* A failed run leaves no output: removes the first n outputs it wrote. */
+static void remove_outputs(const char *base, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        char *out = output_path(base, k);
+        if (out)
+            unlink(out);
+        free(out);
+    }
 }
 
 int lps_cmd_run(int argc, char **argv)
@@ -104,8 +116,10 @@ int lps_cmd_run(int argc, char **argv)
         lps_status st = out ? lps_npy_write(out, lps_plan_output(plan, k), &err)
                             : lps_fail(&err, LPS_ERR_NOMEM, "out of memory");
         free(out);
-        if (st != LPS_OK)
+        if (st != LPS_OK) {
+            remove_outputs(output, k);
             goto failed;
+        }
     }
     code = 0;
     goto cleanup;

@@ -228,6 +228,20 @@ def huge_activation():
     return make_model(nodes, inputs, outputs, inits)
 
 
+def two_outputs_second_unwritable(folder):
+    """Output 0 is float (written first), output 1 int8, which NPY output
+    does not support: the run must fail and remove output 0 again."""
+    base(folder)
+    z = numpy_helper.from_array(np.arange(6, dtype=np.int8).reshape(2, 3), "z")
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu"),
+             helper.make_node("Transpose", ["z"], ["zt"], name="flip")]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", N_FEATURES])]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", N_FEATURES]),
+               helper.make_tensor_value_info("zt", TensorProto.INT8, [3, 2])]
+    write(folder, "two.onnx", make_model(nodes, inputs, outputs, [z]).SerializeToString())
+    np.save(os.path.join(folder, "x.npy"), features(2))
+
+
 def no_prunable_weights():
     nodes = [helper.make_node("Relu", ["x"], ["y"], name="only")]
     inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", N_FEATURES])]
@@ -483,6 +497,9 @@ CASES = {
                              r"out/sparse\.onnx: the report would overwrite the output model"),
     "eval_json_is_input": case(base, evaluate() + ["--json", "model.onnx"], 2,
                                r"model\.onnx: would overwrite the input model\.onnx"),
+    "run_partial_outputs": case(two_outputs_second_unwritable,
+                                ["run", "two.onnx", "--input", "x.npy", "--output", "out/y.npy"],
+                                2, r"out/y_1\.npy: .*"),
     "run_output_is_input": case(base, ["run", "model.onnx", "--input", "data.csv", "--output",
                                        "model.onnx"], 2,
                                 r"model\.onnx: would overwrite the input model\.onnx"),
