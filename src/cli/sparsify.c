@@ -400,6 +400,9 @@ int lps_cmd_sparsify(int argc, char **argv)
     code = parse_args(argc, argv, &a);
     if (code >= 0)
         return code;
+    /* From here on SIGINT/SIGTERM only set the flag: loading and the dense
+     * evaluation finish, and the trainer stops at its first step (exit 130). */
+    volatile sig_atomic_t *stop = lps_install_stop_handlers();
     output = a.output ? strdup(a.output) : default_output(a.model);
     if (!output) {
         lps_fail(&err, LPS_ERR_NOMEM, "out of memory");
@@ -444,7 +447,7 @@ int lps_cmd_sparsify(int argc, char **argv)
     lps_sparsify_hooks(s, &hooks);
     hooks.progress = lps_progress_step;
     hooks.epoch_done = lps_progress_epoch;
-    hooks.stop = lps_install_stop_handlers();
+    hooks.stop = stop;
     hooks.display_user = &display;
     if (lps_trainer_run(t, &hooks, r.epochs, &err) != LPS_OK ||
         lps_sparsify_finish(s, &err) != LPS_OK ||

@@ -73,6 +73,9 @@ int lps_cmd_train(int argc, char **argv)
     if (batch_given)
         opt.batch_size = data.batch;
     opt.preprocess = data.preprocess;
+    /* Signals before training only set the flag; the trainer stops at its
+     * first step (exit 130). */
+    volatile sig_atomic_t *stop = lps_install_stop_handlers();
     const char *path = argv[optind];
     if (lps_cli_check_input_file(path, &err) != LPS_OK || !(m = lps_model_load(path, &err)) ||
         lps_cli_open_split(&data, LPS_SPLIT_TRAIN, &train, &err) != LPS_OK ||
@@ -86,7 +89,7 @@ int lps_cmd_train(int argc, char **argv)
     lps_train_hooks hooks = {.display_user = &display,
                              .progress = lps_progress_step,
                              .epoch_done = lps_progress_epoch,
-                             .stop = lps_install_stop_handlers()};
+                             .stop = stop};
     lps_eval_result final;
     if (lps_trainer_run(t, &hooks, NULL, &err) != LPS_OK ||
         lps_trainer_evaluate(t, &test, &final, &err) != LPS_OK ||
