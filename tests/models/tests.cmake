@@ -9,7 +9,8 @@ if(NOT EXISTS ${LPS_FASHION_MNIST_TEST})
   message(WARNING "${LPS_FASHION_MNIST_TEST} missing: the bundled-model accuracy test is not built")
   return()
 endif()
-set(LPS_MODEL_TARGETS "${CMAKE_SOURCE_DIR}/models/lenet300.onnx=0.89")
+set(LPS_MODEL_TARGETS
+    "${CMAKE_SOURCE_DIR}/models/lenet300.onnx=0.89,${CMAKE_SOURCE_DIR}/models/cnn.onnx=0.915")
 add_test(NAME models_accuracy
          COMMAND ${CMAKE_COMMAND} -DTOOL=$<TARGET_FILE:lpsparsify_cli>
                  "-DMODELS=${LPS_MODEL_TARGETS}" -P ${CMAKE_CURRENT_LIST_DIR}/check_accuracy.cmake)
