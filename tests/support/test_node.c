@@ -135,3 +135,65 @@ lps_tensor *test_tensor_from(lps_dtype dtype, int rank, const int64_t *dims, con
         memcpy(t->data, values, t->nbytes);
     return t;
 }
+
+void test_node_set_io(lps_node *n, const char *name, const char *const *inputs,
+                      const char *output)
+{
+    free(n->name);
+    n->name = xstrdup(name);
+    for (size_t i = 0; i < n->n_inputs; i++) {
+        free(n->inputs[i]);
+        n->inputs[i] = xstrdup(inputs[i]);
+    }
+    free(n->outputs[0]);
+    n->outputs[0] = xstrdup(output);
+}
+
+lps_model *test_model_new(int64_t opset, const char *input, int64_t features, const char *output)
+{
+    lps_model *m = xcalloc(1, sizeof *m);
+    m->n_opsets = 1;
+    m->opsets = xcalloc(1, sizeof *m->opsets);
+    m->opsets[0].domain = xstrdup("");
+    m->opsets[0].version = opset;
+    m->graph.n_inputs = 1;
+    m->graph.inputs = xcalloc(1, sizeof *m->graph.inputs);
+    lps_value_info *in = &m->graph.inputs[0];
+    in->name = xstrdup(input);
+    in->dtype = LPS_DT_FLOAT;
+    in->rank = 2;
+    in->dims[0].value = -1;
+    in->dims[0].symbol = xstrdup("N");
+    in->dims[1].value = features;
+    m->graph.n_outputs = 1;
+    m->graph.outputs = xcalloc(1, sizeof *m->graph.outputs);
+    m->graph.outputs[0].name = xstrdup(output);
+    m->graph.outputs[0].rank = -1;
+    return m;
+}
+
+void test_model_add_node(lps_model *m, lps_node *n)
+{
+    lps_node *grown = realloc(m->graph.nodes, (m->graph.n_nodes + 1) * sizeof *grown);
+    if (!grown)
+        ck_abort_msg("out of memory");
+    m->graph.nodes = grown;
+    m->graph.nodes[m->graph.n_nodes++] = *n;
+    free(n);
+}
+
+void test_model_add_random_init(lps_model *m, const char *name, int rank, const int64_t *dims,
+                                uint64_t seed)
+{
+    lps_initializer *grown =
+        realloc(m->graph.initializers, (m->graph.n_initializers + 1) * sizeof *grown);
+    if (!grown)
+        ck_abort_msg("out of memory");
+    m->graph.initializers = grown;
+    lps_initializer *init = &m->graph.initializers[m->graph.n_initializers++];
+    memset(init, 0, sizeof *init);
+    init->name = xstrdup(name);
+    lps_tensor *t = test_tensor_random(rank, dims, -0.5f, 0.5f, seed);
+    init->tensor = *t;
+    free(t);
+}

@@ -27,4 +27,20 @@ lps_tensor *test_tensor_random(int rank, const int64_t *dims, float lo, float hi
 /* A heap tensor of dtype with the values copied from `values` (numel elements). */
 lps_tensor *test_tensor_from(lps_dtype dtype, int rank, const int64_t *dims, const void *values);
 
+/* Renames a node and sets its inputs (n->n_inputs names) and output 0. */
+void test_node_set_io(lps_node *n, const char *name, const char *const *inputs,
+                      const char *output);
+
+/* An empty model at the given default-domain opset with one float graph
+ * input `input` of shape [N, features] (N symbolic) and one graph output
+ * `output`. Free with lps_model_free. */
+lps_model *test_model_new(int64_t opset, const char *input, int64_t features, const char *output);
+
+/* Appends node n to the graph, taking over its contents (n is freed). */
+void test_model_add_node(lps_model *m, lps_node *n);
+
+/* Appends an initializer with uniform values in [-0.5, 0.5) from seed. */
+void test_model_add_random_init(lps_model *m, const char *name, int rank, const int64_t *dims,
+                                uint64_t seed);
+
 #endif

@@ -26,70 +26,30 @@
 /* ALGORITHM.md section 4: achieved within half a percentage point. */
 #define TARGET_TOL 0.005
 
-static void set_io(lps_node *n, const char *name, const char **ins, const char *out)
-{
-    free(n->name);
-    n->name = strdup(name);
-    for (size_t i = 0; i < n->n_inputs; i++) {
-        free(n->inputs[i]);
-        n->inputs[i] = strdup(ins[i]);
-    }
-    free(n->outputs[0]);
-    n->outputs[0] = strdup(out);
-}
-
-static void add_init(lps_model *m, const char *name, int rank, const int64_t *dims, uint64_t seed)
-{
-    lps_initializer *init = &m->graph.initializers[m->graph.n_initializers++];
-    init->name = strdup(name);
-    lps_tensor *t = test_tensor_random(rank, dims, -0.5f, 0.5f, seed);
-    init->tensor = *t;
-    free(t);
-}
-
 /* x [N, 12] -> Gemm(w1 [12, 24], transB=0) -> Relu -> MatMul(w2 [24, 16]) -> Relu
  * -> Gemm(w3 [4, 16], transB=1) -> logits [N, 4] */
 static lps_model *mlp(void)
 {
-    enum { N_NODES = 5 };
-    lps_model *m = calloc(1, sizeof *m);
-    m->n_opsets = 1;
-    m->opsets = calloc(1, sizeof *m->opsets);
-    m->opsets[0].domain = strdup("");
-    m->opsets[0].version = 13;
-    lps_node *n[N_NODES] = {test_node_new("Gemm", 3, 1), test_node_new("Relu", 1, 1),
-                            test_node_new("MatMul", 2, 1), test_node_new("Relu", 1, 1),
-                            test_node_new("Gemm", 3, 1)};
-    set_io(n[0], "fc1", (const char *[]){"x", "w1", "b1"}, "h1");
-    set_io(n[1], "relu1", (const char *[]){"h1"}, "a1");
-    set_io(n[2], "mm2", (const char *[]){"a1", "w2"}, "h2");
-    set_io(n[3], "relu2", (const char *[]){"h2"}, "a2");
-    set_io(n[4], "fc3", (const char *[]){"a2", "w3", "b3"}, "logits");
-    test_node_attr_int(n[4], "transB", 1);
-    m->graph.n_nodes = N_NODES;
-    m->graph.nodes = calloc(N_NODES, sizeof *m->graph.nodes);
-    for (int i = 0; i < N_NODES; i++) {
-        m->graph.nodes[i] = *n[i];
-        free(n[i]);
-    }
-    m->graph.initializers = calloc(5, sizeof *m->graph.initializers);
-    add_init(m, "w1", 2, (int64_t[]){N_FEATURES, N_HIDDEN}, 1);
-    add_init(m, "b1", 1, (int64_t[]){N_HIDDEN}, 2);
-    add_init(m, "w2", 2, (int64_t[]){N_HIDDEN, N_HIDDEN2}, 3);
-    add_init(m, "w3", 2, (int64_t[]){N_CLASSES, N_HIDDEN2}, 4);
-    add_init(m, "b3", 1, (int64_t[]){N_CLASSES}, 5);
-    m->graph.n_inputs = 1;
-    m->graph.inputs = calloc(1, sizeof *m->graph.inputs);
-    m->graph.inputs[0].name = strdup("x");
-    m->graph.inputs[0].dtype = LPS_DT_FLOAT;
-    m->graph.inputs[0].rank = 2;
-    m->graph.inputs[0].dims[0].value = -1;
-    m->graph.inputs[0].dims[0].symbol = strdup("N");
-    m->graph.inputs[0].dims[1].value = N_FEATURES;
-    m->graph.n_outputs = 1;
-    m->graph.outputs = calloc(1, sizeof *m->graph.outputs);
-    m->graph.outputs[0].name = strdup("logits");
-    m->graph.outputs[0].rank = -1;
+    lps_model *m = test_model_new(13, "x", N_FEATURES, "logits");
+    lps_node *fc1 = test_node_new("Gemm", 3, 1), *relu1 = test_node_new("Relu", 1, 1);
+    lps_node *mm2 = test_node_new("MatMul", 2, 1), *relu2 = test_node_new("Relu", 1, 1);
+    lps_node *fc3 = test_node_new("Gemm", 3, 1);
+    test_node_set_io(fc1, "fc1", (const char *[]){"x", "w1", "b1"}, "h1");
+    test_node_set_io(relu1, "relu1", (const char *[]){"h1"}, "a1");
+    test_node_set_io(mm2, "mm2", (const char *[]){"a1", "w2"}, "h2");
+    test_node_set_io(relu2, "relu2", (const char *[]){"h2"}, "a2");
+    test_node_set_io(fc3, "fc3", (const char *[]){"a2", "w3", "b3"}, "logits");
+    test_node_attr_int(fc3, "transB", 1);
+    test_model_add_node(m, fc1);
+    test_model_add_node(m, relu1);
+    test_model_add_node(m, mm2);
+    test_model_add_node(m, relu2);
+    test_model_add_node(m, fc3);
+    test_model_add_random_init(m, "w1", 2, (int64_t[]){N_FEATURES, N_HIDDEN}, 1);
+    test_model_add_random_init(m, "b1", 1, (int64_t[]){N_HIDDEN}, 2);
+    test_model_add_random_init(m, "w2", 2, (int64_t[]){N_HIDDEN, N_HIDDEN2}, 3);
+    test_model_add_random_init(m, "w3", 2, (int64_t[]){N_CLASSES, N_HIDDEN2}, 4);
+    test_model_add_random_init(m, "b3", 1, (int64_t[]){N_CLASSES}, 5);
     return m;
 }
 

@@ -14,65 +14,24 @@
 #define N_SAMPLES 600
 #define BLOB_SPREAD 0.35f
 
-static void set_io(lps_node *n, const char *name, const char **ins, const char *out)
-{
-    free(n->name);
-    n->name = strdup(name);
-    for (size_t i = 0; i < n->n_inputs; i++) {
-        free(n->inputs[i]);
-        n->inputs[i] = strdup(ins[i]);
-    }
-    free(n->outputs[0]);
-    n->outputs[0] = strdup(out);
-}
-
-static void add_init(lps_model *m, const char *name, int rank, const int64_t *dims, uint64_t seed)
-{
-    lps_initializer *init = &m->graph.initializers[m->graph.n_initializers++];
-    init->name = strdup(name);
-    lps_tensor *t = test_tensor_random(rank, dims, -0.5f, 0.5f, seed);
-    init->tensor = *t;
-    free(t);
-}
-
 /* x [N, 4] -> Gemm(transB=1) -> Relu -> Gemm(transB=1) -> logits [N, 3] */
 static lps_model *mlp(void)
 {
-    lps_model *m = calloc(1, sizeof *m);
-    m->n_opsets = 1;
-    m->opsets = calloc(1, sizeof *m->opsets);
-    m->opsets[0].domain = strdup("");
-    m->opsets[0].version = 13;
-    lps_node *n[3] = {test_node_new("Gemm", 3, 1), test_node_new("Relu", 1, 1),
-                      test_node_new("Gemm", 3, 1)};
-    set_io(n[0], "fc1", (const char *[]){"x", "w1", "b1"}, "h");
-    test_node_attr_int(n[0], "transB", 1);
-    set_io(n[1], "relu", (const char *[]){"h"}, "hr");
-    set_io(n[2], "fc2", (const char *[]){"hr", "w2", "b2"}, "logits");
-    test_node_attr_int(n[2], "transB", 1);
-    m->graph.n_nodes = 3;
-    m->graph.nodes = calloc(3, sizeof *m->graph.nodes);
-    for (int i = 0; i < 3; i++) {
-        m->graph.nodes[i] = *n[i];
-        free(n[i]);
-    }
-    m->graph.initializers = calloc(4, sizeof *m->graph.initializers);
-    add_init(m, "w1", 2, (int64_t[]){N_HIDDEN, N_FEATURES}, 1);
-    add_init(m, "b1", 1, (int64_t[]){N_HIDDEN}, 2);
-    add_init(m, "w2", 2, (int64_t[]){N_CLASSES, N_HIDDEN}, 3);
-    add_init(m, "b2", 1, (int64_t[]){N_CLASSES}, 4);
-    m->graph.n_inputs = 1;
-    m->graph.inputs = calloc(1, sizeof *m->graph.inputs);
-    m->graph.inputs[0].name = strdup("x");
-    m->graph.inputs[0].dtype = LPS_DT_FLOAT;
-    m->graph.inputs[0].rank = 2;
-    m->graph.inputs[0].dims[0].value = -1;
-    m->graph.inputs[0].dims[0].symbol = strdup("N");
-    m->graph.inputs[0].dims[1].value = N_FEATURES;
-    m->graph.n_outputs = 1;
-    m->graph.outputs = calloc(1, sizeof *m->graph.outputs);
-    m->graph.outputs[0].name = strdup("logits");
-    m->graph.outputs[0].rank = -1;
+    lps_model *m = test_model_new(13, "x", N_FEATURES, "logits");
+    lps_node *fc1 = test_node_new("Gemm", 3, 1), *relu = test_node_new("Relu", 1, 1);
+    lps_node *fc2 = test_node_new("Gemm", 3, 1);
+    test_node_set_io(fc1, "fc1", (const char *[]){"x", "w1", "b1"}, "h");
+    test_node_attr_int(fc1, "transB", 1);
+    test_node_set_io(relu, "relu", (const char *[]){"h"}, "hr");
+    test_node_set_io(fc2, "fc2", (const char *[]){"hr", "w2", "b2"}, "logits");
+    test_node_attr_int(fc2, "transB", 1);
+    test_model_add_node(m, fc1);
+    test_model_add_node(m, relu);
+    test_model_add_node(m, fc2);
+    test_model_add_random_init(m, "w1", 2, (int64_t[]){N_HIDDEN, N_FEATURES}, 1);
+    test_model_add_random_init(m, "b1", 1, (int64_t[]){N_HIDDEN}, 2);
+    test_model_add_random_init(m, "w2", 2, (int64_t[]){N_CLASSES, N_HIDDEN}, 3);
+    test_model_add_random_init(m, "b2", 1, (int64_t[]){N_CLASSES}, 4);
     return m;
 }
 
@@ -193,14 +152,11 @@ START_TEST(trailing_softmax)
     blobs(&ds);
     options(&o);
     lps_model *m = mlp();
-    lps_graph *g = &m->graph;
-    g->nodes = realloc(g->nodes, (g->n_nodes + 1) * sizeof *g->nodes);
     lps_node *sm = test_node_new("Softmax", 1, 1);
-    set_io(sm, "softmax", (const char *[]){"logits"}, "prob");
-    g->nodes[g->n_nodes++] = *sm;
-    free(sm);
-    free(g->outputs[0].name);
-    g->outputs[0].name = strdup("prob");
+    test_node_set_io(sm, "softmax", (const char *[]){"logits"}, "prob");
+    test_model_add_node(m, sm);
+    free(m->graph.outputs[0].name);
+    m->graph.outputs[0].name = strdup("prob");
     ck_assert_msg(lps_evaluate_model(m, &ds, &o.preprocess, 64, &before, &err) == LPS_OK, "%s",
                   err.msg);
     lps_trainer *t = lps_trainer_create(m, &ds, &ds, &o, &err);
