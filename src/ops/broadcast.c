@@ -102,6 +102,9 @@ lps_status lps_bcast_sum_into(float *dst, int dst_rank, const int64_t *dst_dims,
     enum { SRC, DST };
     const int ranks[] = {src_rank, dst_rank};
     const int64_t *const dims[] = {src_dims, dst_dims};
+    /* Empty tensors have NULL data: no row may be addressed. */
+    if (lps_numel_of(src_rank, src_dims) == 0 || lps_numel_of(dst_rank, dst_dims) == 0)
+        return LPS_OK;
     lps_bcast b;
     lps_bcast_cursor c;
     lps_status st = lps_bcast_init(&b, src_rank, src_dims, 2, ranks, dims, err);
@@ -130,6 +133,9 @@ lps_status lps_bcast_expand_into(float *dst, int dst_rank, const int64_t *dst_di
     enum { DST, SRC };
     const int ranks[] = {dst_rank, src_rank};
     const int64_t *const dims[] = {dst_dims, src_dims};
+    /* Empty tensors have NULL data: no row may be addressed. */
+    if (lps_numel_of(src_rank, src_dims) == 0 || lps_numel_of(dst_rank, dst_dims) == 0)
+        return LPS_OK;
     lps_bcast b;
     lps_bcast_cursor c;
     lps_status st = lps_bcast_init(&b, dst_rank, dst_dims, 2, ranks, dims, err);
