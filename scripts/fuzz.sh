@@ -15,6 +15,10 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 FUZZ_JOBS=${FUZZ_JOBS:-2}
 # Seconds one input may take before it counts as a hang.
 FUZZ_INPUT_TIMEOUT=${FUZZ_INPUT_TIMEOUT:-10}
+# A fixed mutation seed makes a CI run replay the start of every longer local
+# run with the same seed, so a clean long run vouches for the short one.
+# FUZZ_SEED=0 lets libFuzzer pick a seed.
+FUZZ_SEED=${FUZZ_SEED:-1}
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 all="idx npy csv onnx external"
@@ -46,7 +50,7 @@ for h in $harnesses; do
     stamp=$build/fuzz-$h.started
     touch "$stamp"
     # shellcheck disable=SC2086 # $limits and $keep_going are option lists
-    if "$build/tests/fuzz_$h" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 $limits \
+    if "$build/tests/fuzz_$h" -max_total_time="$FUZZ_SECONDS" -seed="$FUZZ_SEED" -print_final_stats=1 $limits \
         $keep_going -artifact_prefix="$artifacts/" "$corpus" "$root/tests/fuzz/corpus/$h" \
         >"$log" 2>&1; then
         result=clean
