@@ -209,10 +209,25 @@ static void project_group(selector *s, member *ms, int n_members, double target,
         select_and_flip(s, ms, n_members, 0, zeros - want, 1);
 }
 
-/* Shared body of projection and one-shot pruning. */
+/* How a group's target becomes the sparsity a pass selects: scaled (the
+ * projections) or along the GMP ramp at a step. */
+typedef struct target_map {
+    double scale;
+    const lps_gmp_config *gmp; /* non-NULL: lps_gmp_sparsity at step of total */
+    int64_t step;
+    int64_t total;
+} target_map;
+
+static double mapped_target(const target_map *map, double target)
+{
+    return map->gmp ? lps_gmp_sparsity(map->gmp, target, map->step, map->total)
+                    : map->scale * target;
+}
+
+/* Shared body of projection, one-shot pruning and GMP updates. */
 static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
-                              lps_prune_allocation alloc, project_mode mode, double scale,
-                              lps_error *err)
+                              lps_prune_allocation alloc, project_mode mode,
+                              const target_map *map, lps_error *err)
 {
     lps_status status = lps_prune_check(ts, n, global_target, err);
     if (status != LPS_OK)
@@ -238,12 +253,12 @@ static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
             continue;
         member m = {ts[t].mask, ts[t].weight, ts[t].numel};
         if (own_group(&ts[t], alloc))
-            project_group(&s, &m, 1, scale * target_of(&ts[t], global_target), mode);
+            project_group(&s, &m, 1, mapped_target(map, target_of(&ts[t], global_target)), mode);
         else
             pool[n_pool++] = m;
     }
     if (n_pool > 0)
-        project_group(&s, pool, n_pool, scale * global_target, mode);
+        project_group(&s, pool, n_pool, mapped_target(map, global_target), mode);
     free(pool);
     selector_free(&s);
     return LPS_OK;
@@ -252,7 +267,8 @@ static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
 lps_status lps_project_to_target(lps_prune_tensor *ts, int n, double global_target,
                                  lps_prune_allocation alloc, lps_error *err)
 {
-    return project_all(ts, n, global_target, alloc, PROJECT_EXACT, 1.0, err);
+    const target_map map = {1.0, NULL, 0, 0};
+    return project_all(ts, n, global_target, alloc, PROJECT_EXACT, &map, err);
 }
 
 lps_status lps_project_at_least(lps_prune_tensor *ts, int n, double global_target,
@@ -260,13 +276,15 @@ lps_status lps_project_at_least(lps_prune_tensor *ts, int n, double global_targe
 {
     if (!(fraction >= 0.0 && fraction <= 1.0))
         return lps_fail(err, LPS_ERR_INVALID, "prune: floor fraction %g outside [0, 1]", fraction);
-    return project_all(ts, n, global_target, alloc, PROJECT_AT_LEAST, fraction, err);
+    const target_map map = {fraction, NULL, 0, 0};
+    return project_all(ts, n, global_target, alloc, PROJECT_AT_LEAST, &map, err);
 }
 
 lps_status lps_magnitude_prune(lps_prune_tensor *ts, int n, double global_target,
                                lps_prune_allocation alloc, lps_error *err)
 {
-    return project_all(ts, n, global_target, alloc, PROJECT_RESET, 1.0, err);
+    const target_map map = {1.0, NULL, 0, 0};
+    return project_all(ts, n, global_target, alloc, PROJECT_RESET, &map, err);
 }
 
 /* ---- semi-pruning ---- */
@@ -529,41 +547,6 @@ lps_status lps_gmp_update(const lps_gmp_config *cfg, lps_prune_tensor *ts, int n
                           double global_target, lps_prune_allocation alloc, int64_t step,
                           int64_t total_steps, lps_error *err)
 {
-    lps_status status = lps_prune_check(ts, n, global_target, err);
-    if (status != LPS_OK)
-        return status;
-    for (int t = 0; t < n; t++)
-        if (!ts[t].excluded) {
-            status = check_finite(ts[t].weight, ts[t].numel, ts[t].name, "weight", err);
-            if (status != LPS_OK)
-                return status;
-        }
-    selector s;
-    status = selector_init(&s, err);
-    if (status != LPS_OK)
-        return status;
-    member *pool = malloc((size_t)(n > 0 ? n : 1) * sizeof *pool);
-    if (!pool) {
-        selector_free(&s);
-        return lps_fail(err, LPS_ERR_NOMEM, "gmp: cannot allocate %d tensor entries", n);
-    }
-    int n_pool = 0;
-    for (int t = 0; t < n; t++) {
-        if (ts[t].excluded)
-            continue;
-        member m = {ts[t].mask, ts[t].weight, ts[t].numel};
-        if (own_group(&ts[t], alloc))
-            project_group(&s, &m, 1,
-                          lps_gmp_sparsity(cfg, target_of(&ts[t], global_target), step,
-                                           total_steps),
-                          PROJECT_RESET);
-        else
-            pool[n_pool++] = m;
-    }
-    if (n_pool > 0)
-        project_group(&s, pool, n_pool, lps_gmp_sparsity(cfg, global_target, step, total_steps),
-                      PROJECT_RESET);
-    free(pool);
-    selector_free(&s);
-    return LPS_OK;
+    const target_map map = {1.0, cfg, step, total_steps};
+    return project_all(ts, n, global_target, alloc, PROJECT_RESET, &map, err);
 }
