@@ -73,7 +73,8 @@ static lps_status bn_prepare(lps_op_node *op, lps_error *err)
         return lps_op_fail(op, err, LPS_ERR_INVALID, "has %zu outputs, at most %d from opset %d",
                            op->n_outputs, BN_NEW_MAX_OUTPUTS, BN_TRAINING_MODE_OPSET);
     p.spatial = spatial == 1;
-    p.training_mode = training_mode == 1;
+    p.training_mode = op->opset >= BN_TRAINING_MODE_OPSET ? training_mode == 1
+                                                          : op->n_outputs > 1;
     op->params = malloc(sizeof p);
     if (!op->params)
         return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for parameters");
@@ -129,7 +130,7 @@ static lps_status bn_shape(const lps_op_node *op, const lps_tensor *const *in, l
 /* Whether this run normalizes with batch statistics (see batchnorm.h). */
 static bool bn_uses_batch_stats(const bn_params *p, const lps_exec_ctx *ctx)
 {
-    return ctx->training ? ctx->bn_batch_stats : p->training_mode;
+    return ctx->training ? ctx->bn_batch_stats : ctx->honor_training_flags && p->training_mode;
 }
 
 /* Per-channel mean and population variance of x, accumulated in double

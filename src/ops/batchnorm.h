@@ -1,8 +1,12 @@
 /* BatchNormalization's training-state interface for the trainer.
  *
  * A BatchNormalization node normalizes with batch statistics when
- *   ctx->training ? ctx->bn_batch_stats : the node's training_mode (opset 14+)
- * and with its input_mean/input_var (running statistics) otherwise.
+ *   ctx->training ? ctx->bn_batch_stats
+ *                 : ctx->honor_training_flags && the node is in training mode
+ * and with its input_mean/input_var (running statistics) otherwise. A node is
+ * in training mode by its training_mode attribute from opset 14, and before
+ * it when it declares the statistic outputs (ONNX's "training mode" output
+ * case). So evaluation of a training-mode export runs it as in inference.
  *
  * After a forward with batch statistics op->saved holds, as 1-D float
  * tensors of one value per normalized channel:

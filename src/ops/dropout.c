@@ -9,9 +9,12 @@
  * so the run decides: dropout is active iff ctx->training (the trainer's
  * training steps), also when a training_mode input says false, so graphs
  * exported for inference still drop out while being fine-tuned. Outside
- * training, a graph whose training_mode input is true and whose ratio is
- * not 0 is refused (LPS_ERR_UNSUPPORTED): it asks for random outputs, and
- * evaluation here is deterministic. The `seed` attribute is accepted and
+ * training it is the identity, also in a graph exported in training mode
+ * (training_mode input true): evaluation treats it as in inference. Only a
+ * run that honors the graph's training flags (ctx->honor_training_flags,
+ * ONNX's reference semantics) refuses training_mode=true with a non-zero
+ * ratio (LPS_ERR_UNSUPPORTED): it asks for random outputs that no
+ * deterministic reference can match. The `seed` attribute is accepted and
  * not used: masks come from the run's seeded generator (lps_ctx_random),
  * so runs are reproducible from the run's seed.
  *
@@ -122,10 +125,10 @@ static lps_status drop_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     lps_tensor *mask_out = op->n_outputs > DROP_MASK ? out[DROP_MASK] : NULL;
     if (!ctx->training) {
         const lps_tensor *mode = op->n_inputs > DROP_TRAINING_MODE ? in[DROP_TRAINING_MODE] : NULL;
-        if (mode && *(const uint8_t *)mode->data && ratio > 0.0f)
+        if (ctx->honor_training_flags && mode && *(const uint8_t *)mode->data && ratio > 0.0f)
             return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED,
-                               "training_mode=true outside a training run: random dropout is "
-                               "applied only in training steps");
+                               "training_mode=true asks for a random mask outside a training "
+                               "run (evaluation runs Dropout as in inference)");
         if (n > 0)
             memcpy(y, x, n * sizeof *y);
         if (mask_out)

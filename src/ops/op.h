@@ -144,6 +144,11 @@ static inline bool lps_op_input_differentiable(const lps_op_def *def, size_t i)
 struct lps_exec_ctx {
     bool training;           /* Dropout active, BatchNorm per batch_stats */
     bool bn_batch_stats;     /* training BatchNorm uses batch statistics */
+    /* Outside training: run BatchNorm and Dropout as the graph's own
+     * training flags say (ONNX's reference semantics; the conformance
+     * runner sets it). False, as in every evaluation, runs them as in
+     * inference whatever the export's training mode. */
+    bool honor_training_flags;
     uint64_t rng_state;      /* seeded; advanced by lps_ctx_random() */
     float *workspace;        /* shared scratch (im2col), grown on demand */
     size_t workspace_floats;

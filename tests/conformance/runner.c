@@ -121,7 +121,8 @@ static case_result run_data_set(lps_plan *plan, const char *set_dir, tolerance t
     char *in_names[MAX_TENSORS] = {0}, *out_names[MAX_TENSORS] = {0};
     size_t n_in = 0, n_out = 0;
     lps_error err = {0};
-    lps_exec_ctx ctx = {0};
+    /* ONNX's expected outputs follow the graph's training flags. */
+    lps_exec_ctx ctx = {.honor_training_flags = true};
     case_result r = CASE_FAIL;
     if (load_series(set_dir, "input", inputs, in_names, &n_in, &err) != LPS_OK ||
         load_series(set_dir, "output", outputs, out_names, &n_out, &err) != LPS_OK) {

@@ -135,25 +135,41 @@ START_TEST(batch_stats_and_running_outputs)
 }
 END_TEST
 
-START_TEST(training_mode_attribute_in_inference)
+/* A training-mode node (training_mode=1 from opset 14; statistic outputs
+ * before it) runs as in inference unless the run honors the graph's flags,
+ * then it normalizes with batch statistics as a training run does. */
+START_TEST(training_mode_node_in_evaluation)
 {
     lps_tensor *in[5];
     make_inputs(in, 4, x_dims, 1, c_dims);
     lps_node *attr = bn_node(1);
     test_node_attr_int(attr, "training_mode", 1);
-    lps_node *plain = bn_node(1);
-    lps_tensor a = {0}, b = {0};
+    lps_node *plain = bn_node(1), *old_training = bn_node(5);
+    lps_tensor a[5] = {{0}}, inference = {0}, batch = {0};
+    lps_exec_ctx honor = {.honor_training_flags = true};
     lps_error err;
-    ck_assert_int_eq(test_op_forward(attr, BN_OPSET_NEW, in, &a, 1, &err), LPS_OK);
-    ck_assert_int_eq(test_op_forward_mode(plain, BN_OPSET_NEW, true, 0, in, &b, 1, &err), LPS_OK);
-    test_expect_floats(&a, lps_tensor_f32(&b), lps_tensor_numel(&b), 0.0f);
+    ck_assert_int_eq(test_op_forward(plain, BN_OPSET_NEW, in, &inference, 1, &err), LPS_OK);
+    ck_assert_int_eq(test_op_forward_mode(plain, BN_OPSET_NEW, true, 0, in, &batch, 1, &err),
+                     LPS_OK);
+    ck_assert_int_eq(test_op_forward(attr, BN_OPSET_NEW, in, a, 1, &err), LPS_OK);
+    test_expect_floats(&a[0], lps_tensor_f32(&inference), lps_tensor_numel(&inference), 0.0f);
+    ck_assert_int_eq(test_op_forward(old_training, BN_OPSET_OLD, in, a, 5, &err), LPS_OK);
+    test_expect_floats(&a[0], lps_tensor_f32(&inference), lps_tensor_numel(&inference), 0.0f);
+    ck_assert_int_eq(test_op_forward_ctx(attr, BN_OPSET_NEW, &honor, in, a, 1, &err), LPS_OK);
+    test_expect_floats(&a[0], lps_tensor_f32(&batch), lps_tensor_numel(&batch), 0.0f);
+    ck_assert_int_eq(test_op_forward_ctx(old_training, BN_OPSET_OLD, &honor, in, a, 5, &err),
+                     LPS_OK);
+    test_expect_floats(&a[0], lps_tensor_f32(&batch), lps_tensor_numel(&batch), 0.0f);
     /* training_mode does not exist before opset 14 */
-    ck_assert_int_eq(test_op_forward(attr, BN_OPSET_OLD, in, &a, 1, &err), LPS_ERR_UNSUPPORTED);
+    ck_assert_int_eq(test_op_forward(attr, BN_OPSET_OLD, in, a, 1, &err), LPS_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(err.msg, "training_mode"));
-    lps_tensor_release(&a);
-    lps_tensor_release(&b);
+    for (int j = 0; j < 5; j++)
+        lps_tensor_release(&a[j]);
+    lps_tensor_release(&inference);
+    lps_tensor_release(&batch);
     test_node_free(attr);
     test_node_free(plain);
+    test_node_free(old_training);
     free_inputs(in);
 }
 END_TEST
@@ -290,7 +306,7 @@ int main(void)
     TCase *fwd = tcase_create("forward");
     tcase_add_test(fwd, inference_values);
     tcase_add_test(fwd, batch_stats_and_running_outputs);
-    tcase_add_test(fwd, training_mode_attribute_in_inference);
+    tcase_add_test(fwd, training_mode_node_in_evaluation);
     tcase_add_test(fwd, update_running_for_trainer);
     tcase_add_test(fwd, old_opset_saved_outputs);
     tcase_add_test(fwd, spatial_zero_per_position);

@@ -7,6 +7,7 @@
 
 #include "gradcheck.h"
 #include "op_forward.h"
+#include "ops/op.h"
 #include "test_node.h"
 
 #define MOVE_OPSET 13
@@ -383,13 +384,18 @@ START_TEST(dropout_inference_is_identity)
     ck_assert_int_eq(test_op_forward(n, DROP_OPSET_INPUTS, in, out, 2, &err), LPS_OK);
     test_expect_floats(&out[0], lps_tensor_f32(x), 6, MOVE_FWD_TOL);
     ck_assert_mem_eq(out[1].data, all_true, sizeof all_true);
-    /* training_mode=true outside training: refused unless ratio is 0 */
+    /* training_mode=true in evaluation: inference */
     *(uint8_t *)in[2]->data = 1;
-    ck_assert_int_eq(test_op_forward(n, DROP_OPSET_INPUTS, in, out, 2, &err),
+    ck_assert_int_eq(test_op_forward(n, DROP_OPSET_INPUTS, in, out, 2, &err), LPS_OK);
+    test_expect_floats(&out[0], lps_tensor_f32(x), 6, MOVE_FWD_TOL);
+    ck_assert_mem_eq(out[1].data, all_true, sizeof all_true);
+    /* honoring the graph's flags, a random mask is refused unless ratio is 0 */
+    lps_exec_ctx honor = {.honor_training_flags = true};
+    ck_assert_int_eq(test_op_forward_ctx(n, DROP_OPSET_INPUTS, &honor, in, out, 2, &err),
                      LPS_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(err.msg, "training_mode"));
     lps_tensor_f32(in[1])[0] = 0.0f;
-    ck_assert_int_eq(test_op_forward(n, DROP_OPSET_INPUTS, in, out, 2, &err), LPS_OK);
+    ck_assert_int_eq(test_op_forward_ctx(n, DROP_OPSET_INPUTS, &honor, in, out, 2, &err), LPS_OK);
     test_expect_floats(&out[0], lps_tensor_f32(x), 6, MOVE_FWD_TOL);
     /* training_mode=false does not stop dropout in a training run */
     *(uint8_t *)in[2]->data = 0;

@@ -15,8 +15,15 @@ lps_status test_op_forward_mode(const lps_node *node, int64_t opset, bool traini
                                 uint64_t seed, lps_tensor *const *inputs, lps_tensor *outs,
                                 size_t n_outputs, lps_error *err)
 {
-    lps_op_node op;
     lps_exec_ctx ctx = {.training = training, .bn_batch_stats = training, .rng_state = seed};
+    return test_op_forward_ctx(node, opset, &ctx, inputs, outs, n_outputs, err);
+}
+
+lps_status test_op_forward_ctx(const lps_node *node, int64_t opset, lps_exec_ctx *ctx,
+                               lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
+                               lps_error *err)
+{
+    lps_op_node op;
     lps_tensor *out_ptrs[LPS_OP_MAX_IO] = {0};
     if (n_outputs > LPS_OP_MAX_IO)
         return lps_fail(err, LPS_ERR_INVALID, "too many outputs");
@@ -24,9 +31,9 @@ lps_status test_op_forward_mode(const lps_node *node, int64_t opset, bool traini
         out_ptrs[j] = &outs[j];
     lps_status st = lps_op_node_init(&op, node, 0, opset, err);
     if (st == LPS_OK)
-        st = lps_op_run_forward(&op, &ctx, (const lps_tensor *const *)inputs, out_ptrs, err);
+        st = lps_op_run_forward(&op, ctx, (const lps_tensor *const *)inputs, out_ptrs, err);
     lps_op_node_release(&op);
-    lps_ctx_release(&ctx);
+    lps_ctx_release(ctx);
     return st;
 }
 

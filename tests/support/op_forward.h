@@ -25,6 +25,13 @@ lps_status test_op_forward_mode(const lps_node *node, int64_t opset, bool traini
                                 uint64_t seed, lps_tensor *const *inputs, lps_tensor *outs,
                                 size_t n_outputs, lps_error *err);
 
+/* As test_op_forward with a caller-made context (e.g. honoring the graph's
+ * training flags); its workspace is released before returning. */
+typedef struct lps_exec_ctx lps_exec_ctx;
+lps_status test_op_forward_ctx(const lps_node *node, int64_t opset, lps_exec_ctx *ctx,
+                               lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
+                               lps_error *err);
+
 /* Fails the running Check test unless t has numel n and every element is
  * within tol of want[i]. */
 void test_expect_floats(const lps_tensor *t, const float *want, int64_t n, float tol);
