@@ -1,9 +1,43 @@
 /* Operator interface and registry.
  *
- * Every supported ONNX operator is one lps_op_kind and one lps_op_def in the
- * registry table (src/ops/registry.c). A def bundles the op's attribute
- * parsing (prepare), shape function, forward and backward, which live side by
- * side in one file per operator family.
+ * Every supported ONNX operator implementation is one lps_op_def (name,
+ * opset range, arity, differentiable inputs, prepare/shape/forward/backward)
+ * and one line of the list src/ops/op_list.h, which generates the
+ * lps_op_kind enum, the extern declarations below and the registry table
+ * (src/ops/registry.c). The engine finds a node's def by ONNX name and the
+ * model's opset; core, train and sparsity read the def and never test for an
+ * op kind or name.
+ *
+ * How to add an operator (three places, nothing else):
+ * 1. The op file. Write the def in the family file it belongs to
+ *    (src/ops/<family>.c; a new family gets a new file, picked up by CMake's
+ *    glob), forward and backward side by side:
+ *        const lps_op_def lps_op_def_hard_sigmoid = {
+ *            .name = "HardSigmoid", .min_opset = 7, .max_opset = LPS_OPSET_MAX,
+ *            .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
+ *            .differentiable = 0x1u, .prepare = ..., .shape = ...,
+ *            .forward = ..., .backward = ...};
+ *    The variable is lps_op_def_<snake_case of the ONNX name>. An op whose
+ *    behaviour changes across opsets may be one def that reads op->opset, or
+ *    several defs with disjoint [min_opset, max_opset] ranges, each with its
+ *    own list line (lps_op_def_clip_6, ...).
+ * 2. One list line in src/ops/op_list.h, in its family group:
+ *        LPS_OP(HARD_SIGMOID, hard_sigmoid)
+ * 3. One test entry in tests/unit/op_cases.h: a line
+ *        OP_CASE("HardSigmoid", 13, "f[2,3]", "alpha=0.3")
+ *    giving an opset inside the def's range, the inputs and the attributes
+ *    of one small case (grammar in that file). tests/unit/test_registry.c
+ *    runs every entry: the node must compile and run forward, and the
+ *    backward of every differentiable float input must match finite
+ *    differences. Several defs of one name need one entry per opset range.
+ * test_registry fails when a def in src/ops/ has no list line, when two
+ * lines share a name with overlapping opsets, when a def has no test entry
+ * (or an entry names no def), or when a def breaks the table's invariants
+ * (opsets inside LPS_OPSET_MIN..LPS_OPSET_MAX, arity at most LPS_OP_MAX_IO,
+ * backward present exactly when some input is differentiable). Thorough
+ * tests (values, attribute errors, every input variant) go, as before, in
+ * tests/gradcheck/test_<family>.c; ONNX's node cases run through
+ * tests/conformance without registration.
  *
  * Contracts shared by all ops:
  * - prepare runs once when a graph is compiled. It validates attributes
@@ -31,50 +65,11 @@
 #include "lpsparsify/model.h"
 #include "lpsparsify/tensor.h"
 
+/* One kind per line of src/ops/op_list.h, in list order. */
 typedef enum lps_op_kind {
-    /* element-wise, src/ops/binary.c and activation.c */
-    LPS_OP_ADD,
-    LPS_OP_SUB,
-    LPS_OP_MUL,
-    LPS_OP_DIV,
-    LPS_OP_RELU,
-    LPS_OP_LEAKY_RELU,
-    LPS_OP_SIGMOID,
-    LPS_OP_TANH,
-    LPS_OP_CLIP,
-    LPS_OP_EXP,
-    LPS_OP_NEG,
-    LPS_OP_SQRT,
-    /* softmax family, src/ops/softmax.c */
-    LPS_OP_SOFTMAX,
-    LPS_OP_LOG_SOFTMAX,
-    /* linear algebra, src/ops/gemm.c, matmul.c, conv.c */
-    LPS_OP_GEMM,
-    LPS_OP_MATMUL,
-    LPS_OP_CONV,
-    /* pooling, src/ops/pool.c */
-    LPS_OP_MAX_POOL,
-    LPS_OP_AVERAGE_POOL,
-    LPS_OP_GLOBAL_AVERAGE_POOL,
-    /* normalization, src/ops/batchnorm.c */
-    LPS_OP_BATCH_NORMALIZATION,
-    /* data movement: src/ops/movement.c (Flatten, Reshape, Transpose, Concat,
-     * Identity), dropout.c, constant.c, shape_ops.c (Shape, Gather,
-     * Unsqueeze, Squeeze), pad.c */
-    LPS_OP_FLATTEN,
-    LPS_OP_RESHAPE,
-    LPS_OP_TRANSPOSE,
-    LPS_OP_CONCAT,
-    LPS_OP_IDENTITY,
-    LPS_OP_DROPOUT,
-    LPS_OP_CONSTANT,
-    LPS_OP_SHAPE,
-    LPS_OP_GATHER,
-    LPS_OP_UNSQUEEZE,
-    LPS_OP_SQUEEZE,
-    LPS_OP_PAD,
-    /* reductions, src/ops/reduce.c */
-    LPS_OP_REDUCE_MEAN,
+#define LPS_OP(KIND, def) LPS_OP_##KIND,
+#include "ops/op_list.h"
+#undef LPS_OP
     LPS_OP_COUNT
 } lps_op_kind;
 
@@ -224,19 +219,9 @@ lps_status lps_op_read_axes(const lps_op_node *op, const lps_tensor *t, int inde
 lps_status lps_broadcast_shape(const lps_op_node *op, int ra, const int64_t *da, int rb,
                                const int64_t *db, lps_shape *out, lps_error *err);
 
-/* The op defs, one per kind, defined in the family files. */
-extern const lps_op_def lps_op_def_add, lps_op_def_sub, lps_op_def_mul, lps_op_def_div;
-extern const lps_op_def lps_op_def_relu, lps_op_def_leaky_relu, lps_op_def_sigmoid,
-    lps_op_def_tanh, lps_op_def_clip, lps_op_def_exp, lps_op_def_neg, lps_op_def_sqrt;
-extern const lps_op_def lps_op_def_softmax, lps_op_def_log_softmax;
-extern const lps_op_def lps_op_def_gemm, lps_op_def_matmul, lps_op_def_conv;
-extern const lps_op_def lps_op_def_max_pool, lps_op_def_average_pool,
-    lps_op_def_global_average_pool;
-extern const lps_op_def lps_op_def_batch_normalization;
-extern const lps_op_def lps_op_def_flatten, lps_op_def_reshape, lps_op_def_transpose,
-    lps_op_def_concat, lps_op_def_identity, lps_op_def_dropout, lps_op_def_constant,
-    lps_op_def_shape, lps_op_def_gather, lps_op_def_unsqueeze, lps_op_def_squeeze,
-    lps_op_def_pad;
-extern const lps_op_def lps_op_def_reduce_mean;
+/* The op defs, one per line of src/ops/op_list.h, defined in the family files. */
+#define LPS_OP(KIND, def) extern const lps_op_def lps_op_def_##def;
+#include "ops/op_list.h"
+#undef LPS_OP
 
 #endif

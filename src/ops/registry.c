@@ -7,47 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Entries are added as operator families land; a NULL entry is reported as
- * unsupported. tests/unit/test_registry.c checks that every kind is filled. */
+/* Generated from the same list as lps_op_kind, so every kind has exactly
+ * one entry in enum order. What the compiler cannot see (a def missing from
+ * the list, names with overlapping opsets, a def without a test entry) is
+ * checked by tests/unit/test_registry.c. */
 static const lps_op_def *const op_table[LPS_OP_COUNT] = {
-    [LPS_OP_ADD] = &lps_op_def_add,
-    [LPS_OP_SUB] = &lps_op_def_sub,
-    [LPS_OP_MUL] = &lps_op_def_mul,
-    [LPS_OP_DIV] = &lps_op_def_div,
-    [LPS_OP_RELU] = &lps_op_def_relu,
-    [LPS_OP_LEAKY_RELU] = &lps_op_def_leaky_relu,
-    [LPS_OP_SIGMOID] = &lps_op_def_sigmoid,
-    [LPS_OP_TANH] = &lps_op_def_tanh,
-    [LPS_OP_CLIP] = &lps_op_def_clip,
-    [LPS_OP_EXP] = &lps_op_def_exp,
-    [LPS_OP_NEG] = &lps_op_def_neg,
-    [LPS_OP_SQRT] = &lps_op_def_sqrt,
-    [LPS_OP_SOFTMAX] = &lps_op_def_softmax,
-    [LPS_OP_LOG_SOFTMAX] = &lps_op_def_log_softmax,
-    [LPS_OP_GEMM] = &lps_op_def_gemm,
-    [LPS_OP_MATMUL] = &lps_op_def_matmul,
-    [LPS_OP_CONV] = &lps_op_def_conv,
-    [LPS_OP_MAX_POOL] = &lps_op_def_max_pool,
-    [LPS_OP_AVERAGE_POOL] = &lps_op_def_average_pool,
-    [LPS_OP_GLOBAL_AVERAGE_POOL] = &lps_op_def_global_average_pool,
-    [LPS_OP_BATCH_NORMALIZATION] = &lps_op_def_batch_normalization,
-    [LPS_OP_FLATTEN] = &lps_op_def_flatten,
-    [LPS_OP_RESHAPE] = &lps_op_def_reshape,
-    [LPS_OP_TRANSPOSE] = &lps_op_def_transpose,
-    [LPS_OP_CONCAT] = &lps_op_def_concat,
-    [LPS_OP_IDENTITY] = &lps_op_def_identity,
-    [LPS_OP_DROPOUT] = &lps_op_def_dropout,
-    [LPS_OP_CONSTANT] = &lps_op_def_constant,
-    [LPS_OP_SHAPE] = &lps_op_def_shape,
-    [LPS_OP_GATHER] = &lps_op_def_gather,
-    [LPS_OP_UNSQUEEZE] = &lps_op_def_unsqueeze,
-    [LPS_OP_SQUEEZE] = &lps_op_def_squeeze,
-    [LPS_OP_PAD] = &lps_op_def_pad,
-    [LPS_OP_REDUCE_MEAN] = &lps_op_def_reduce_mean,
+#define LPS_OP(KIND, def) [LPS_OP_##KIND] = &lps_op_def_##def,
+#include "ops/op_list.h"
+#undef LPS_OP
 };
-
-_Static_assert(sizeof op_table / sizeof op_table[0] == LPS_OP_COUNT,
-               "op_table must have one entry per lps_op_kind");
 
 const lps_op_def *lps_op_get(lps_op_kind kind)
 {
@@ -85,7 +53,7 @@ lps_status lps_op_node_init(lps_op_node *op, const lps_node *node, size_t index,
     bool name_known = false;
     for (int k = 0; k < LPS_OP_COUNT; k++) {
         const lps_op_def *d = op_table[k];
-        if (!d || strcmp(d->name, node->op_type) != 0)
+        if (strcmp(d->name, node->op_type) != 0)
             continue;
         name_known = true;
         if (opset >= d->min_opset && opset <= d->max_opset) {

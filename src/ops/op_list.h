@@ -1,0 +1,57 @@
+/* The operator list: one line per operator definition (see "How to add an
+ * operator" in src/ops/op.h). There is no include guard on purpose: this
+ * file is an X-macro. Each includer defines
+ *
+ *     LPS_OP(KIND, def)
+ *
+ * and includes it to generate, from the same lines, the lps_op_kind enum
+ * (LPS_OP_##KIND), the extern declarations (lps_op_def_##def) and the
+ * registry table in registry.c. KIND is the def name in capitals. Lines are
+ * grouped by family file; inside a group keep them in the order the defs
+ * appear in the file. Two lines may share an ONNX name only with disjoint
+ * opset ranges (tests/unit/test_registry.c checks it). */
+
+/* element-wise: src/ops/binary.c */
+LPS_OP(ADD, add)
+LPS_OP(SUB, sub)
+LPS_OP(MUL, mul)
+LPS_OP(DIV, div)
+/* element-wise: src/ops/activation.c */
+LPS_OP(RELU, relu)
+LPS_OP(LEAKY_RELU, leaky_relu)
+LPS_OP(SIGMOID, sigmoid)
+LPS_OP(TANH, tanh)
+LPS_OP(CLIP, clip)
+LPS_OP(EXP, exp)
+LPS_OP(NEG, neg)
+LPS_OP(SQRT, sqrt)
+/* softmax family: src/ops/softmax.c */
+LPS_OP(SOFTMAX, softmax)
+LPS_OP(LOG_SOFTMAX, log_softmax)
+/* linear algebra: src/ops/gemm.c, matmul.c, conv.c */
+LPS_OP(GEMM, gemm)
+LPS_OP(MATMUL, matmul)
+LPS_OP(CONV, conv)
+/* pooling: src/ops/pool.c */
+LPS_OP(MAX_POOL, max_pool)
+LPS_OP(AVERAGE_POOL, average_pool)
+LPS_OP(GLOBAL_AVERAGE_POOL, global_average_pool)
+/* normalization: src/ops/batchnorm.c */
+LPS_OP(BATCH_NORMALIZATION, batch_normalization)
+/* data movement: src/ops/movement.c */
+LPS_OP(FLATTEN, flatten)
+LPS_OP(RESHAPE, reshape)
+LPS_OP(TRANSPOSE, transpose)
+LPS_OP(CONCAT, concat)
+LPS_OP(IDENTITY, identity)
+/* src/ops/dropout.c, constant.c */
+LPS_OP(DROPOUT, dropout)
+LPS_OP(CONSTANT, constant)
+/* shapes and indexing: src/ops/shape_ops.c, pad.c */
+LPS_OP(SHAPE, shape)
+LPS_OP(GATHER, gather)
+LPS_OP(UNSQUEEZE, unsqueeze)
+LPS_OP(SQUEEZE, squeeze)
+LPS_OP(PAD, pad)
+/* reductions: src/ops/reduce.c */
+LPS_OP(REDUCE_MEAN, reduce_mean)
