@@ -36,8 +36,11 @@ LPS_OP(CONV, conv)
 LPS_OP(MAX_POOL, max_pool)
 LPS_OP(AVERAGE_POOL, average_pool)
 LPS_OP(GLOBAL_AVERAGE_POOL, global_average_pool)
-/* normalization: src/ops/batchnorm.c */
+/* normalization: src/ops/batchnorm.c, layernorm.c, groupnorm.c */
 LPS_OP(BATCH_NORMALIZATION, batch_normalization)
+LPS_OP(LAYER_NORMALIZATION, layer_normalization)
+LPS_OP(INSTANCE_NORMALIZATION, instance_normalization)
+LPS_OP(GROUP_NORMALIZATION, group_normalization)
 /* data movement: src/ops/movement.c */
 LPS_OP(FLATTEN, flatten)
 LPS_OP(RESHAPE, reshape)

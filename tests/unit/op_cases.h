@@ -41,8 +41,11 @@ OP_CASE("MaxPool", 12,
         "kernel_shape=[2,2] strides=[2,2]")
 OP_CASE("AveragePool", 11, "f[1,2,4,4]", "kernel_shape=[2,2] pads=[1,1,0,0]")
 OP_CASE("GlobalAveragePool", 13, "f[1,2,3,3]", "")
-/* src/ops/batchnorm.c */
+/* src/ops/batchnorm.c, layernorm.c, groupnorm.c */
 OP_CASE("BatchNormalization", 15, "f[2,3,2,2] f[3] f[3] f[3] f[3](0.5,1.5)", "epsilon=1e-3")
+OP_CASE("LayerNormalization", 17, "f[2,3,4] f[3,4](0.5,1.5) f[4]", "axis=1")
+OP_CASE("InstanceNormalization", 7, "f[2,3,4] f[3](0.5,1.5) f[3]", "epsilon=1e-3")
+OP_CASE("GroupNormalization", 21, "f[2,4,3] f[4](0.5,1.5) f[4]", "num_groups=2")
 /* src/ops/movement.c */
 OP_CASE("Flatten", 13, "f[2,3,4]", "axis=2")
 OP_CASE("Reshape", 14, "f[2,6] i[3]=3,-1,2", "")
