@@ -58,3 +58,7 @@ LPS_OP(SQUEEZE, squeeze)
 LPS_OP(PAD, pad)
 /* reductions: src/ops/reduce.c */
 LPS_OP(REDUCE_MEAN, reduce_mean)
+/* recurrent: src/ops/rnn.c, gru.c, lstm.c (sequence driver: rnn_seq.c) */
+LPS_OP(RNN, rnn)
+LPS_OP(GRU, gru)
+LPS_OP(LSTM, lstm)

@@ -11,6 +11,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+import gen_rnn
+
 BATCH = "batch"
 IR_VERSION = 7  # readable by every onnx and onnxruntime the tests meet
 
@@ -323,6 +325,7 @@ MODELS = {
     "pool_variants_op12": pool_variants,
     "conv_pool_1d_3d_op13": conv_pool_1d_3d,
 }
+MODELS.update(gen_rnn.MODELS)
 
 
 def save(name, path):

@@ -63,3 +63,7 @@ OP_CASE("Squeeze", 13, "f[2,1,3] i[1]=1", "")
 OP_CASE("Pad", 13, "f[2,3] i[4]=1,0,0,2", "mode='reflect'")
 /* src/ops/reduce.c */
 OP_CASE("ReduceMean", 13, "f[2,3,4]", "axes=[1] keepdims=0")
+/* src/ops/rnn.c, gru.c, lstm.c */
+OP_CASE("RNN", 14, "f[3,2,2] f[1,2,2] f[1,2,2] f[1,4]", "hidden_size=2")
+OP_CASE("GRU", 14, "f[3,2,2] f[1,6,2] f[1,6,2] f[1,12]", "hidden_size=2 linear_before_reset=1")
+OP_CASE("LSTM", 14, "f[3,2,2] f[2,8,2] f[2,8,2] f[2,16]", "hidden_size=2 direction='bidirectional'")

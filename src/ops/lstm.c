@@ -1,0 +1,165 @@
+/* LSTM (opsets 7..21), a cell of the recurrent driver (rnn.h). Gates in
+ * W, R and B are ordered i, o, f, c; peepholes P are i, o, f. With
+ * activations f, g, h (default Sigmoid, Tanh, Tanh):
+ *   i = f(x_i + h_i + P_i . C_{t-1})   f = f(x_f + h_f + P_f . C_{t-1})
+ *   c = g(x_c + h_c)                   C_t = f . C_{t-1} + i . c
+ *   o = f(x_o + h_o + P_o . C_t)       H_t = o . h(C_t)
+ * where x_* = X_t W_*^T + Wb_* and h_* = H_{t-1} R_*^T + Rb_*. clip bounds
+ * the gate pre-activations (not C_t); input_forget=1 couples f = 1 - i, as
+ * onnxruntime does. The tape's extra float per unit is C_t. */
+#include "ops/rnn.h"
+
+enum { GATE_I, GATE_O, GATE_F, GATE_C, LSTM_GATES };
+enum { PEEP_I, PEEP_O, PEEP_F };
+enum { ACT_F, ACT_G, ACT_H };
+
+static lps_status lstm_cell_prepare(const lps_op_node *op, rnn_params *p, lps_error *err)
+{
+    int64_t coupled = 0;
+    lps_status st = lps_op_attr_int(op, "input_forget", 0, &coupled, err);
+    if (st != LPS_OK)
+        return st;
+    if (coupled != 0 && coupled != 1)
+        return lps_op_fail(op, err, LPS_ERR_INVALID,
+                           "attribute 'input_forget' is %lld, expected 0 or 1", (long long)coupled);
+    p->input_forget = coupled == 1;
+    return LPS_OK;
+}
+
+static int lstm_rec_gates(const rnn_params *p)
+{
+    (void)p;
+    return LSTM_GATES;
+}
+
+/* The gate values of one unit, recomputed from the tape. */
+typedef struct lstm_unit {
+    float i, o, f, c, cell, hc; /* gates, C_t and h(C_t) */
+} lstm_unit;
+
+/* The peephole weight of gate `which` for unit j, 0 without P. */
+static float peep(const rnn_step *s, int which, int64_t j)
+{
+    return s->peep ? s->peep[which * s->hidden + j] : 0.0f;
+}
+
+static void lstm_step_forward(const rnn_step *s)
+{
+    const rnn_params *p = s->p;
+    const rnn_act *act = p->act[s->dir];
+    int64_t H = s->hidden;
+    for (int64_t b = 0; b < s->batch; b++) {
+        const float *gx = s->gx + b * LSTM_GATES * H, *gh = s->gh + b * LSTM_GATES * H;
+        const float *c_prev = s->c_prev + b * s->ld;
+        float *pre = s->pre + b * s->ld, *extra = s->extra + b * s->ld;
+        float *h = s->h + b * H, *c = s->c + b * H;
+        for (int64_t k = 0; k < LSTM_GATES * H; k++)
+            pre[k] = gx[k] + gh[k];
+        for (int64_t j = 0; j < H; j++) {
+            pre[GATE_I * H + j] += peep(s, PEEP_I, j) * c_prev[j];
+            pre[GATE_F * H + j] += peep(s, PEEP_F, j) * c_prev[j];
+            float i = lps_rnn_gate(p, act[ACT_F], pre[GATE_I * H + j]);
+            float f = p->input_forget ? 1.0f - i : lps_rnn_gate(p, act[ACT_F], pre[GATE_F * H + j]);
+            float g = lps_rnn_gate(p, act[ACT_G], pre[GATE_C * H + j]);
+            float cell = f * c_prev[j] + i * g;
+            pre[GATE_O * H + j] += peep(s, PEEP_O, j) * cell;
+            float o = lps_rnn_gate(p, act[ACT_F], pre[GATE_O * H + j]);
+            extra[j] = c[j] = cell;
+            h[j] = o * lps_rnn_act(act[ACT_H], cell);
+        }
+    }
+}
+
+/* Unit j of one tape row (pre, extra) back as gate values. */
+static lstm_unit lstm_unit_of(const rnn_step *s, const float *pre, const float *extra, int64_t j)
+{
+    const rnn_params *p = s->p;
+    const rnn_act *act = p->act[s->dir];
+    int64_t H = s->hidden;
+    lstm_unit u;
+    u.i = lps_rnn_gate(p, act[ACT_F], pre[GATE_I * H + j]);
+    u.f = p->input_forget ? 1.0f - u.i : lps_rnn_gate(p, act[ACT_F], pre[GATE_F * H + j]);
+    u.c = lps_rnn_gate(p, act[ACT_G], pre[GATE_C * H + j]);
+    u.o = lps_rnn_gate(p, act[ACT_F], pre[GATE_O * H + j]);
+    u.cell = extra[j];
+    u.hc = lps_rnn_act(act[ACT_H], u.cell);
+    return u;
+}
+
+static void lstm_step_backward(const rnn_step *s)
+{
+    const rnn_params *p = s->p;
+    const rnn_act *act = p->act[s->dir];
+    int64_t H = s->hidden;
+    for (int64_t b = 0; b < s->batch; b++) {
+        const float *pre = s->pre + b * s->ld, *extra = s->extra + b * s->ld;
+        const float *c_prev = s->c_prev + b * s->ld;
+        const float *dh = s->dh + b * H, *dc = s->dc + b * H;
+        float *dgx = s->dgx + b * LSTM_GATES * H, *dgh = s->dgh + b * LSTM_GATES * H;
+        for (int64_t j = 0; j < H; j++) {
+            lstm_unit u = lstm_unit_of(s, pre, extra, j);
+            float d_o = dh[j] * u.hc * lps_rnn_gate_grad(p, act[ACT_F], pre[GATE_O * H + j], u.o);
+            float d_cell =
+                dc[j] + dh[j] * u.o * lps_rnn_act_grad(act[ACT_H], u.hc) + d_o * peep(s, PEEP_O, j);
+            float d_i = d_cell * u.c, d_f = d_cell * c_prev[j];
+            float d_c = d_cell * u.i * lps_rnn_gate_grad(p, act[ACT_G], pre[GATE_C * H + j], u.c);
+            if (p->input_forget) {
+                d_i -= d_f;
+                d_f = 0.0f;
+            } else {
+                d_f *= lps_rnn_gate_grad(p, act[ACT_F], pre[GATE_F * H + j], u.f);
+            }
+            d_i *= lps_rnn_gate_grad(p, act[ACT_F], pre[GATE_I * H + j], u.i);
+            s->dc_prev[b * H + j] =
+                d_cell * u.f + d_i * peep(s, PEEP_I, j) + d_f * peep(s, PEEP_F, j);
+            s->dh_prev[b * H + j] = 0.0f;
+            if (s->dpeep) {
+                s->dpeep[PEEP_I * H + j] += d_i * c_prev[j];
+                s->dpeep[PEEP_F * H + j] += d_f * c_prev[j];
+                s->dpeep[PEEP_O * H + j] += d_o * u.cell;
+            }
+            dgx[GATE_I * H + j] = dgh[GATE_I * H + j] = d_i;
+            dgx[GATE_O * H + j] = dgh[GATE_O * H + j] = d_o;
+            dgx[GATE_F * H + j] = dgh[GATE_F * H + j] = d_f;
+            dgx[GATE_C * H + j] = dgh[GATE_C * H + j] = d_c;
+        }
+    }
+}
+
+static const char *const lstm_attrs[] = {"input_forget", NULL};
+
+static const rnn_cell lstm_cell = {
+    .op_name = "LSTM",
+    .gates = LSTM_GATES,
+    .n_acts = 3,
+    .default_acts = {RNN_ACT_SIGMOID, RNN_ACT_TANH, RNN_ACT_TANH},
+    .has_c = true,
+    .extra = 1,
+    .attrs = lstm_attrs,
+    .prepare = lstm_cell_prepare,
+    .rec_gates = lstm_rec_gates,
+    .step_forward = lstm_step_forward,
+    .step_backward = lstm_step_backward,
+};
+
+static lps_status lstm_prepare(lps_op_node *op, lps_error *err)
+{
+    return lps_rnn_prepare(op, &lstm_cell, err);
+}
+
+/* Inputs X, W, R, B, sequence_lens, initial_h, initial_c, P; outputs Y, Y_h, Y_c. */
+const lps_op_def lps_op_def_lstm = {
+    .name = "LSTM",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 3,
+    .max_inputs = RNN_IN_P + 1,
+    .min_outputs = 1,
+    .max_outputs = RNN_OUT_Y_C + 1,
+    .differentiable = (1u << RNN_IN_X) | (1u << RNN_IN_W) | (1u << RNN_IN_R) | (1u << RNN_IN_B) |
+                      (1u << RNN_IN_INITIAL_H) | (1u << RNN_IN_INITIAL_C) | (1u << RNN_IN_P),
+    .prepare = lstm_prepare,
+    .shape = lps_rnn_shape,
+    .forward = lps_rnn_forward,
+    .backward = lps_rnn_backward,
+};

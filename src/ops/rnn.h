@@ -1,0 +1,137 @@
+/* The recurrent family (RNN, GRU, LSTM; opsets 7..21): one sequence driver
+ * in rnn.c shared by three cells (rnn.c, gru.c, lstm.c).
+ *
+ * The driver owns everything the three have in common: attributes
+ * (direction, hidden_size, layout, clip, activations), input checks and
+ * output shapes, sequence_lens, both directions, the input projection of
+ * all time steps in one GEMM (X W^T + Wb), the per-step recurrent GEMM
+ * (H_{t-1} R^T + Rb), Y / Y_h / Y_c, and backpropagation through time with
+ * the weight gradients as one GEMM each over all steps. A cell only turns a
+ * step's projections into the new state, and back.
+ *
+ * Steps and time. Direction d runs S = seq_length steps; batch entry b is
+ * active at step s iff s < sequence_lens[b] (all of T when omitted) and then
+ * reads time t = s (forward) or t = len_b - 1 - s (reverse). An inactive
+ * entry keeps its state and writes zeros to Y, so Y_h is the state after
+ * len_b steps, as in onnxruntime.
+ *
+ * The tape. Per (direction, step, batch row) the driver keeps one row of
+ * W = (gates + 1 + has_c + extra) * H floats:
+ *   [ raw gate pre-activations (G*H) | h_prev (H) | c_prev (H, LSTM) | extra ]
+ * In a training run forward keeps the whole tape in op->saved[0] for
+ * backward; otherwise one step's rows are reused. Backward recomputes it
+ * when forward did not keep it (inference-mode forward, e.g. gradcheck).
+ * Derivatives are taken from the raw pre-activations, so clipping is exact:
+ * an element clipped by `clip` passes no gradient. */
+#ifndef LPS_OPS_RNN_H
+#define LPS_OPS_RNN_H
+
+#include "ops/op.h"
+
+enum {
+    RNN_IN_X,
+    RNN_IN_W,
+    RNN_IN_R,
+    RNN_IN_B,
+    RNN_IN_SEQ_LENS,
+    RNN_IN_INITIAL_H,
+    RNN_IN_INITIAL_C, /* LSTM only, as is P */
+    RNN_IN_P
+};
+enum { RNN_OUT_Y, RNN_OUT_Y_H, RNN_OUT_Y_C };
+
+/* Activations per direction (LSTM: f, g, h) and directions. */
+#define RNN_MAX_ACTS 3
+#define RNN_MAX_DIRS 2
+/* LSTM's peepholes P are [num_directions, 3 * hidden_size] (i, o, f). */
+#define RNN_PEEPHOLES 3
+
+typedef enum rnn_act { RNN_ACT_SIGMOID, RNN_ACT_TANH, RNN_ACT_RELU } rnn_act;
+
+typedef struct rnn_cell rnn_cell;
+
+/* What prepare stores in op->params. */
+typedef struct rnn_params {
+    const rnn_cell *cell;
+    int64_t hidden_size;       /* the attribute; -1 when absent (taken from R) */
+    int n_dirs;
+    bool reverse;              /* direction="reverse": direction 0 runs backwards */
+    bool batch_first;          /* layout=1 */
+    bool has_clip;
+    float clip;
+    bool input_forget;         /* LSTM: f = 1 - i */
+    bool linear_before_reset;  /* GRU */
+    rnn_act act[RNN_MAX_DIRS][RNN_MAX_ACTS];
+} rnn_params;
+
+/* One step of one direction over the B batch rows. Tape rows (pre, extra,
+ * h_prev, c_prev) are `ld` floats apart; every other buffer is contiguous
+ * [B, width]. Forward fields are inputs of step_forward and of
+ * step_backward (which reads the same tape); "out" fields are overwritten. */
+typedef struct rnn_step {
+    const rnn_params *p;
+    int dir;
+    int64_t batch, hidden, ld;
+    const float *gx;        /* [B, G*H] x W^T + Wb, plus Rb for gates past rec_gates */
+    const float *gh;        /* [B, rec*H] h_prev R^T + Rb for the first rec_gates gates */
+    const float *r;         /* [G*H, H] this direction's R (gates past rec_gates) */
+    const float *peep;      /* [3*H] this direction's P, or NULL */
+    float *pre;             /* tape: out in forward, gate pre-activations */
+    float *extra;           /* tape: out in forward, the cell's extra floats */
+    const float *h_prev, *c_prev; /* tape: state before the step (c_prev NULL w/o cell) */
+    float *h, *c;           /* forward out: state after the step */
+    /* backward */
+    const float *dh, *dc;   /* dL/dh, dL/dc after the step (dc NULL w/o cell) */
+    float *dh_prev, *dc_prev; /* out: the cell's direct part of dL/d(state before) */
+    float *dgx;             /* out [B, G*H]: dL/d(x W^T + Wb) */
+    float *dgh;             /* out [B, rec*H]: dL/d(h_prev R^T + Rb) */
+    float *dr;              /* accumulate: dL/dR for gates past rec_gates, or NULL */
+    float *dpeep;           /* accumulate [3*H], or NULL */
+    float *scratch;         /* [B, H] the cell's own, contents undefined */
+} rnn_step;
+
+struct rnn_cell {
+    const char *op_name;
+    int gates;               /* G: gate blocks of H rows in W, R and each half of B */
+    int n_acts;              /* activations per direction */
+    rnn_act default_acts[RNN_MAX_ACTS];
+    bool has_c;              /* LSTM: initial_c, P, Y_c */
+    int extra;               /* tape floats per hidden unit beyond pre/h_prev/c_prev */
+    const char *const *attrs; /* the cell's own attributes (NULL-terminated) */
+    /* Reads the cell's own attributes into p. */
+    lps_status (*prepare)(const lps_op_node *op, rnn_params *p, lps_error *err);
+    /* Gates whose recurrent product the driver computes (G, or G - 1 for GRU
+     * without linear_before_reset, whose h gate multiplies r . h_prev). */
+    int (*rec_gates)(const rnn_params *p);
+    /* Writes s->pre, s->extra, s->h (and s->c). */
+    void (*step_forward)(const rnn_step *s);
+    /* Writes s->dgx, s->dgh, s->dh_prev (and s->dc_prev); accumulates dr, dpeep. */
+    void (*step_backward)(const rnn_step *s);
+};
+
+/* Parses the shared and the cell's attributes into op->params. Fails
+ * (LPS_ERR_UNSUPPORTED / LPS_ERR_INVALID) naming the node and attribute. */
+lps_status lps_rnn_prepare(lps_op_node *op, const rnn_cell *cell, lps_error *err);
+lps_status lps_rnn_shape(const lps_op_node *op, const lps_tensor *const *in, lps_shape *out,
+                         lps_error *err);
+lps_status lps_rnn_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                           lps_tensor *const *out, lps_error *err);
+lps_status lps_rnn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                            const lps_tensor *const *out, const lps_tensor *const *dout,
+                            lps_tensor *const *din, lps_error *err);
+
+/* A BLAS leading dimension: at least 1 even for empty matrices. */
+static inline int lps_rnn_ld(int64_t cols)
+{
+    return cols > 0 ? (int)cols : 1;
+}
+
+/* act(clip(x)): the gate value of a raw pre-activation. */
+float lps_rnn_gate(const rnn_params *p, rnn_act act, float x);
+/* d act(clip(x)) / dx given y = lps_rnn_gate(p, act, x); 0 where clipped. */
+float lps_rnn_gate_grad(const rnn_params *p, rnn_act act, float x, float y);
+/* The unclipped activation (LSTM's h(C_t)) and its derivative from y. */
+float lps_rnn_act(rnn_act act, float x);
+float lps_rnn_act_grad(rnn_act act, float y);
+
+#endif
