@@ -7,7 +7,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(build-essential cmake pkg-config
       protobuf-c-compiler libprotobuf-c-dev libopenblas-dev libcjson-dev zlib1g-dev check
       dataset-fashion-mnist libonnx-testdata python3-onnx python3-numpy
-      clang libclang-rt-14-dev)
+      clang libclang-rt-14-dev
+      chromium)
 # Node.js runs onnxruntime in the interop tests. Debian's nodejs and npm
 # packages provide it on a fresh machine; a machine that already has a node
 # and npm (for example from another nodejs package) keeps them.
@@ -30,4 +31,11 @@ fi
 INTEROP_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/interop"
 if [ ! -d "$INTEROP_DIR/node_modules/onnxruntime-node" ]; then
   (cd "$INTEROP_DIR" && ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
+fi
+
+# playwright-core drives Debian's chromium in tests/html (the browser checks
+# of the HTML report); it ships no browser and downloads none.
+HTML_TEST_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/html"
+if [ ! -d "$HTML_TEST_DIR/node_modules/playwright-core" ]; then
+  (cd "$HTML_TEST_DIR" && npm install --no-audit --no-fund --no-package-lock --loglevel=error >/dev/null)
 fi

@@ -10,6 +10,8 @@ static const lps_command COMMANDS[] = {
     {"eval", "accuracy, loss and throughput of a model on the evaluation split", lps_cmd_eval,
      lps_cmd_eval_help},
     {"train", "dense training or fine-tuning of every weight", lps_cmd_train, lps_cmd_train_help},
+    {"report", "draw a self-contained HTML page from one or more JSON reports", lps_cmd_report,
+     lps_cmd_report_help},
     {"run", "run a model on input tensors and write its raw outputs", lps_cmd_run,
      lps_cmd_run_help},
 };

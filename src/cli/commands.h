@@ -38,6 +38,8 @@ int lps_cmd_run(int argc, char **argv);
 void lps_cmd_run_help(FILE *out);
 int lps_cmd_train(int argc, char **argv);
 void lps_cmd_train_help(FILE *out);
+int lps_cmd_report(int argc, char **argv);
+void lps_cmd_report_help(FILE *out);
 int lps_cmd_sparsify(int argc, char **argv);
 void lps_cmd_sparsify_help(FILE *out);
 

@@ -1,4 +1,4 @@
-/* lpsparsify inspect MODEL [--json FILE|-] */
+/* lpsparsify inspect MODEL [--json FILE|-] [--html FILE] */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "lpsparsify/model.h"
+#include "report/html.h"
 #include "report/report.h"
 #include "sparsity/prunable.h"
 
@@ -16,7 +17,7 @@
 void lps_cmd_inspect_help(FILE *out)
 {
     fprintf(out,
-            "Usage: %s inspect MODEL [--json FILE|-]\n\n"
+            "Usage: %s inspect MODEL [--json FILE|-] [--html FILE]\n\n"
             "Lists the prunable weights of MODEL (Conv, Gemm and constant MatMul weights)\n"
             "with their shape, fan-in, zeros, sparsity, Hoyer sparsity (row mean and whole\n"
             "tensor), fitted gamma shape and the Hoyer sparsity that shape predicts.\n"
@@ -24,6 +25,7 @@ void lps_cmd_inspect_help(FILE *out)
             "Options:\n"
             "  --json FILE   also write the JSON report (docs/report.md) to FILE, atomically\n"
             "  --json -      write the JSON report to stdout instead of the table\n"
+            "  --html FILE   also write the report as a self-contained HTML page\n"
             "  -h, --help    show this help\n",
             LPS_PROGRAM);
 }
@@ -31,6 +33,7 @@ void lps_cmd_inspect_help(FILE *out)
 typedef struct inspect_args {
     const char *model;
     const char *json;   /* NULL, STDOUT_PATH or a file */
+    const char *html;   /* NULL or a file */
 } inspect_args;
 
 /* Parses argv into *a. Returns -1 when the command should go on, otherwise
@@ -39,6 +42,7 @@ static int parse_args(int argc, char **argv, inspect_args *a)
 {
     static const struct option options[] = {
         {"json", required_argument, NULL, 'j'},
+        {"html", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -50,11 +54,15 @@ static int parse_args(int argc, char **argv, inspect_args *a)
             lps_cmd_inspect_help(stdout);
             return 0;
         }
-        if (c != 'j')
+        if (c != 'j' && c != 'H')
             return lps_cli_option_error(cmd, c, argv);
         if (!optarg[0])
-            return lps_cli_usage_error(cmd, "--json needs a file name or '-'");
-        a->json = optarg;
+            return lps_cli_usage_error(cmd, c == 'j' ? "--json needs a file name or '-'"
+                                                     : "--html needs a file name");
+        if (c == 'j')
+            a->json = optarg;
+        else
+            a->html = optarg;
     }
     if (optind >= argc)
         return lps_cli_usage_error(cmd, "no MODEL given");
@@ -83,6 +91,10 @@ static lps_status inspect(const inspect_args *a, lps_error *err)
         return st;
     if (a->json && same_file(a->json, a->model))
         return lps_fail(err, LPS_ERR_INVALID, "%s: --json would overwrite the model", a->json);
+    if (a->html && same_file(a->html, a->model))
+        return lps_fail(err, LPS_ERR_INVALID, "%s: --html would overwrite the model", a->html);
+    if (a->html && a->json && strcmp(a->html, a->json) == 0)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: --html and --json name the same file", a->html);
     m = lps_model_load(a->model, err);
     if (!m)
         return err->status;
@@ -100,6 +112,11 @@ static lps_status inspect(const inspect_args *a, lps_error *err)
         lps_report_print_table(stdout, report);
     if (a->json)
         st = lps_report_write(report, a->json, err);
+    if (st == LPS_OK && a->html) {
+        const char *slash = strrchr(a->model, '/');
+        lps_html_source src = {report, slash ? slash + 1 : a->model};
+        st = lps_report_html_write(&src, 1, a->html, err);
+    }
 cleanup:
     cJSON_Delete(report);
     lps_prunable_list_release(&weights);
@@ -109,7 +126,7 @@ cleanup:
 
 int lps_cmd_inspect(int argc, char **argv)
 {
-    inspect_args a = {NULL, NULL};
+    inspect_args a = {NULL, NULL, NULL};
     int code = parse_args(argc, argv, &a);
     if (code >= 0)
         return code;

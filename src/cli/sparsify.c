@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/progress.h"
+#include "report/html.h"
 #include "report/report.h"
 #include "sparsity/hoyer.h"
 #include "sparsity/sparsify.h"
@@ -28,6 +29,7 @@
 enum sparsify_option_code {
     OPT_TARGET = LPS_OPT_FIRST_COMMAND_SPECIFIC,
     OPT_REPORT,
+    OPT_HTML,
     OPT_P,
     OPT_P_LAYER,
     OPT_LAYER_TARGET,
@@ -50,6 +52,7 @@ void lps_cmd_sparsify_help(FILE *out)
             "  --target S             fraction of prunable weights set to zero, in (0, 1)\n"
             "  -o, --output FILE      the sparse model (default MODEL-sparse.onnx)\n"
             "  --report FILE|-        the JSON report (docs/report.md)\n"
+            "  --html FILE            the same report as a self-contained HTML page\n"
             "  --method M             lpss (default), gmp or magnitude\n"
             "  --p P                  LpSS exponent in (1, 2] for every layer (default: from S)\n"
             "  --p-layer NAME=P       exponent for one layer (initializer or node name)\n"
@@ -75,6 +78,7 @@ typedef struct sparsify_args {
     const char *model;
     const char *output;
     const char *report;
+    const char *html;         /* NULL: no page */
     bool quiet;
     double max_drop;          /* percentage points; NAN = no guard */
     lps_storage storage;
@@ -112,6 +116,11 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
         return lps_cli_parse_double("--target", arg, 0, true, 1, true, &o->target, err);
     case OPT_REPORT:
         a->report = arg;
+        return LPS_OK;
+    case OPT_HTML:
+        if (!arg[0])
+            return lps_fail(err, LPS_ERR_INVALID, "--html: needs a file name");
+        a->html = arg;
         return LPS_OK;
     case OPT_P:
         return lps_cli_parse_double("--p", arg, 1, true, 2, false, &o->p, err);
@@ -183,6 +192,7 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
         LPS_CLI_TRAIN_OPTIONS,
         {"target", required_argument, NULL, OPT_TARGET},
         {"report", required_argument, NULL, OPT_REPORT},
+        {"html", required_argument, NULL, OPT_HTML},
         {"p", required_argument, NULL, OPT_P},
         {"p-layer", required_argument, NULL, OPT_P_LAYER},
         {"layer-target", required_argument, NULL, OPT_LAYER_TARGET},
@@ -354,9 +364,14 @@ static int finish(const sparsify_args *a, lps_model *m, lps_sparsify *s, sparsif
             return lps_cli_report(err);
         r->output_bytes = file_size(output);
     }
-    if (a->report) {
+    if (a->report || a->html) {
         cJSON *rep = build_report(a, m, s, r, err);
-        lps_status st = rep ? lps_report_write(rep, a->report, err) : err->status;
+        lps_status st = rep ? LPS_OK : err->status;
+        if (st == LPS_OK && a->report)
+            st = lps_report_write(rep, a->report, err);
+        if (st == LPS_OK && a->html)
+            st = lps_report_html_write(&(lps_html_source){rep, lps_sparsify_method_name(a->sparse.method)},
+                                       1, a->html, err);
         cJSON_Delete(rep);
         if (st != LPS_OK)
             return lps_cli_report(err);
@@ -419,6 +434,14 @@ int lps_cmd_sparsify(int argc, char **argv)
     if (a.report && strcmp(a.report, output) == 0) {
         lps_fail(&err, LPS_ERR_INVALID, "%s: the report would overwrite the output model",
                  a.report);
+        goto failed;
+    }
+    if (a.html && (lps_cli_check_not_input(a.html, a.model, &err) != LPS_OK ||
+                   lps_cli_check_not_input(a.html, a.data.spec, &err) != LPS_OK))
+        goto failed;
+    if (a.html && (strcmp(a.html, output) == 0 || (a.report && strcmp(a.html, a.report) == 0))) {
+        lps_fail(&err, LPS_ERR_INVALID, "%s: the HTML page would overwrite another output",
+                 a.html);
         goto failed;
     }
     if (lps_cli_check_input_file(a.model, &err) != LPS_OK ||

@@ -38,6 +38,13 @@ bool lps_json_add_number(cJSON *obj, const char *key, double value);
  * LPS_ERR_NOMEM or LPS_ERR_IO with a message naming path on failure. */
 lps_status lps_report_write(const cJSON *report, const char *path, lps_error *err);
 
+/* Reads the report written to path (by --report or --json) and checks it
+ * the way the HTML page reads it (lps_report_html_check). Returns the tree
+ * (caller frees with cJSON_Delete), or NULL with err set: LPS_ERR_INVALID
+ * "PATH: not valid JSON (at byte N)" or "PATH: FIELD: what is wrong" for a
+ * bad file, LPS_ERR_IO or LPS_ERR_NOMEM. */
+cJSON *lps_report_read(const char *path, lps_error *err);
+
 /* Prints the report for people: a model line, one aligned row per layer and
  * a totals line. Columns whose key no layer has are left out, so commands
  * that add per-layer keys known to the table (p, hoyer_expected_p) get them

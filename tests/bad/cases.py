@@ -102,6 +102,18 @@ def with_csv(text):
     return lambda folder: base(folder, data=text)
 
 
+def with_report(text):
+    """The valid setup plus r.json holding text (for `lpsparsify report`)."""
+    def setup(folder):
+        base(folder)
+        write(folder, "r.json", text)
+    return setup
+
+
+GOOD_REPORT = '{"schema": "lpsparsify.report/1", "layers": [{"name": "w1"}]}'
+HTML_OUT = ["-o", "out/r.html"]
+
+
 def garbage():
     return bytes(np.random.default_rng(3).integers(0, 256, 300, dtype=np.uint8))
 
@@ -505,6 +517,24 @@ CASES = {
                                 r"model\.onnx: would overwrite the input model\.onnx"),
     "train_output_is_input": case(base, ["train", "model.onnx", "-o", "model.onnx"] + CSV_DATA
                                   + QUICK, 2, r"model\.onnx: .*"),
+    "report_json_invalid": case(with_report('{"schema": "lpsparsify.report/1", "layers": ['),
+                                ["report", "r.json"] + HTML_OUT, 2,
+                                r"r\.json: not valid JSON \(at byte \d+\)"),
+    "report_wrong_schema": case(with_report('{"schema": "other/2", "layers": []}'),
+                                ["report", "r.json"] + HTML_OUT, 2, r"r\.json: schema: .*"),
+    "report_field_type": case(with_report('{"schema": "lpsparsify.report/1", "layers": '
+                                          '[{"name": "w1", "sparsity": "90%"}]}'),
+                              ["report", "r.json"] + HTML_OUT, 2,
+                              r"r\.json: layers\[0\]\.sparsity: expected a number or null"),
+    "report_output_is_input": case(with_report(GOOD_REPORT), ["report", "r.json", "-o", "r.json"],
+                                   2, r"r\.json: would overwrite the input r\.json"),
+    "report_no_output": case(with_report(GOOD_REPORT), ["report", "r.json"], 2,
+                             r"report: no -o OUT\.html given.*"),
+    "report_missing_file": case(base, ["report", "nope.json"] + HTML_OUT, 2, r"nope\.json: .*"),
+    "sparsify_html_is_input": case(base, sparsify("--html", "model.onnx"), 2,
+                                   r"model\.onnx: would overwrite the input model\.onnx"),
+    "inspect_html_is_model": case(base, ["inspect", "model.onnx", "--html", "model.onnx"], 2,
+                                  r"model\.onnx: --html would overwrite the model"),
     "read_only_model_output_is_input": case(readonly_model, sparsify("-o", "model.onnx"), 2,
                                             r"model\.onnx: .*"),
 }

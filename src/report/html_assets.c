@@ -1,0 +1,81 @@
+/* The style sheet and the script of the HTML report page, inlined so that
+ * the page is one file that fetches nothing.
+ *
+ * Colours: Okabe-Ito (lps_html_palette) for series; text and grid from CSS
+ * variables with a dark set under prefers-color-scheme. The script only
+ * adds conveniences (sorting by a column, unfolding groups for printing or
+ * when a summary link points into one); the page reads fully without it. */
+
+const char lps_html_style[] =
+    ":root{--fg:#1a1a1a;--bg:#ffffff;--muted:#5c5c5c;--grid:#d9d9d9;--row:#f4f4f4;"
+    "--bar:#e6e6e6;--gap:#D55E00;--up:#009E73;--down:#CC79A7;color-scheme:light dark}"
+    "@media (prefers-color-scheme:dark){:root{--fg:#e8e8e8;--bg:#161616;--muted:#a8a8a8;"
+    "--grid:#3a3a3a;--row:#202020;--bar:#333333}}"
+    "body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;color:var(--fg);"
+    "background:var(--bg);margin:1.5rem auto;max-width:1400px;padding:0 1rem}"
+    "h1{font-size:1.5rem;margin:0 0 .5rem}h2{font-size:1.2rem;margin:1.6rem 0 .5rem;"
+    "border-bottom:1px solid var(--grid)}h3{font-size:1rem;margin:.4rem 0}"
+    "table{border-collapse:collapse;margin:.3rem 0 .8rem}"
+    "th,td{padding:.2rem .5rem;border-bottom:1px solid var(--grid);text-align:left;"
+    "vertical-align:top}"
+    "thead th{position:sticky;top:0;background:var(--bg);cursor:default;white-space:nowrap}"
+    "table.sortable thead th[data-sort]{cursor:pointer}"
+    "tbody tr:nth-child(even){background:var(--row)}"
+    "td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
+    "td.name{min-width:10rem;max-width:28rem;overflow-wrap:anywhere}td small,.hint{color:var(--muted)}"
+    "td.shape{white-space:nowrap}"
+    "td.bar-cell{white-space:nowrap}"
+    ".bar{display:inline-block;position:relative;width:6rem;height:.9rem;background:var(--bar);"
+    "vertical-align:middle}"
+    ".bar span{position:absolute;left:0;top:0;bottom:0}"
+    "td.bar-cell em{font-style:normal;font-size:.85rem;padding-left:.4rem;"
+    "font-variant-numeric:tabular-nums}"
+    ".gap{color:var(--gap);font-weight:600}td.up{color:var(--up)}td.down{color:var(--down)}"
+    ".swatch{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;"
+    "vertical-align:-1px}"
+    "table.header td{max-width:40rem;overflow-wrap:anywhere}"
+    "code{font-size:.85rem}"
+    ".summary{display:flex;flex-wrap:wrap;gap:1rem 2.5rem}.summary ol{margin:0;padding-left:1.4rem}"
+    ".summary-list a{color:inherit}"
+    "details.group{margin:.2rem 0;border-left:3px solid var(--grid);padding-left:.5rem}"
+    "details.group summary{cursor:pointer;padding:.2rem 0}"
+    "section#layers,section#diff{overflow-x:auto}"
+    "#epochs,#pcurve{display:block}"
+    "figure.chart{display:inline-block;margin:.3rem 1rem .8rem 0;width:360px;"
+    "vertical-align:top}"
+    "#pcurve figure.chart{width:560px;max-width:100%}"
+    "figure.chart svg{width:100%;height:auto;overflow:visible}"
+    "svg .grid{stroke:var(--grid);stroke-width:1}"
+    "svg text{fill:var(--fg);font-size:10px}svg .axis-title{font-size:11px}"
+    ".legend{font-size:.8rem;color:var(--muted)}.legend span{margin-right:.8rem;"
+    "white-space:nowrap}"
+    ".legend i{display:inline-block;width:1.2rem;border-top:3px solid;margin-right:.3rem;"
+    "vertical-align:middle}.legend i.dashed{border-top-style:dashed}"
+    "@media print{body{margin:0;max-width:none;font-size:10pt}thead th{position:static}"
+    "details.group summary{list-style:none}a{text-decoration:none}"
+    "figure.chart,tr{break-inside:avoid}h2{break-after:avoid}}";
+
+const char lps_html_script[] =
+    "(function(){'use strict';"
+    /* Sort a table's body by column i; numeric columns by data-v. */
+    "function key(td,num){if(!td)return num?-Infinity:'';if(num){var v=parseFloat("
+    "td.getAttribute('data-v'));return isNaN(v)?-Infinity:v;}return td.textContent;}"
+    "function sortBy(table,i,num,th){var body=table.tBodies[0];if(!body)return;"
+    "var asc=th.getAttribute('aria-sort')!=='ascending';"
+    "var rows=Array.prototype.slice.call(body.rows);rows.sort(function(a,b){"
+    "var x=key(a.cells[i],num),y=key(b.cells[i],num);var c=x<y?-1:x>y?1:0;"
+    "return asc?c:-c;});rows.forEach(function(r){body.appendChild(r);});"
+    "Array.prototype.forEach.call(th.parentNode.cells,function(c){"
+    "c.removeAttribute('aria-sort');});th.setAttribute('aria-sort',asc?'ascending':"
+    "'descending');}"
+    "document.querySelectorAll('table.sortable thead th').forEach(function(th){"
+    "th.addEventListener('click',function(){sortBy(th.closest('table'),th.cellIndex,"
+    "th.getAttribute('data-sort')==='num',th);});});"
+    /* Unfold every group before printing, and the group a link points into. */
+    "window.addEventListener('beforeprint',function(){document.querySelectorAll("
+    "'details.group').forEach(function(d){d.open=true;});});"
+    "function reveal(){var id=location.hash.slice(1);if(!id)return;"
+    "var el=document.getElementById(id);if(!el)return;var d=el.closest('details');"
+    "if(d)d.open=true;el.scrollIntoView();}"
+    "window.addEventListener('hashchange',reveal);reveal();"
+    "})();";
