@@ -32,6 +32,8 @@ LPS_OP(LOG_SOFTMAX, log_softmax)
 LPS_OP(GEMM, gemm)
 LPS_OP(MATMUL, matmul)
 LPS_OP(CONV, conv)
+/* transposed convolution: src/ops/conv_transpose.c */
+LPS_OP(CONV_TRANSPOSE, conv_transpose)
 /* pooling: src/ops/pool.c */
 LPS_OP(MAX_POOL, max_pool)
 LPS_OP(AVERAGE_POOL, average_pool)

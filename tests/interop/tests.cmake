@@ -70,7 +70,8 @@ set(LPS_INTEROP_CONFORMANCE
   node/test_reshape_zero_and_negative_dim node/test_shape_start_1_end_negative_1
   node/test_squeeze_negative_axes node/test_transpose_all_permutations_4
   node/test_unsqueeze_unsorted_axes
-  node/test_layer_normalization_4d_axis_negative_2
+  node/test_layer_normalization_4d_axis_negative_2 node/test_convtranspose_autopad_same
+  node/test_convtranspose_output_shape
   pytorch-converted/test_MaxPool1d_stride_padding_dilation
   pytorch-converted/test_MaxPool2d_stride_padding_dilation)
 foreach(case ${LPS_INTEROP_CONFORMANCE})

@@ -35,6 +35,8 @@ OP_CASE("LogSoftmax", 13, "f[2,5]", "axis=-1")
 OP_CASE("Gemm", 13, "f[2,3] f[4,3] f[4]", "transB=1 alpha=0.5")
 OP_CASE("MatMul", 13, "f[2,2,3] f[3,4]", "")
 OP_CASE("Conv", 11, "f[1,2,5,5] f[3,2,3,3] f[3]", "pads=[1,1,1,1] strides=[2,2]")
+/* src/ops/conv_transpose.c */
+OP_CASE("ConvTranspose", 11, "f[1,2,3,3] f[2,3,3,3] f[3]", "pads=[1,0,1,1] strides=[2,2]")
 /* src/ops/pool.c */
 OP_CASE("MaxPool", 12,
         "f[1,1,4,4]=0.1,0.5,-0.3,0.9,-0.8,0.3,0.7,-0.1,0.25,-0.6,0.05,0.45,-0.95,0.8,-0.4,0.6",
