@@ -82,9 +82,12 @@ int lps_plan_find_value(const lps_plan *p, const char *name);
 void lps_plan_keep_value(lps_plan *p, int id);
 /* The current tensor of a value id (NULL when not computed). */
 const lps_tensor *lps_plan_value(const lps_plan *p, int id);
-/* The node that produces a value: its op_type and the value id of its input
- * `input_index`; returns NULL when the value is not produced by a node. */
-const char *lps_plan_producer(const lps_plan *p, int id, size_t input_index, int *input_id);
+/* The value the loss of output `output` reads: the output itself, or, when
+ * a node whose operator maps logits monotonically to probabilities
+ * (Softmax, LogSoftmax: the def's logits_passthrough) produces it, that
+ * node's input, which is then kept readable (lps_plan_keep_value). -1 for
+ * an output index out of range. */
+int lps_plan_logits_value(lps_plan *p, size_t output);
 
 /* Training mode only (failures name the model file as for forward). Runs
  * backward from value `seed` with gradient `dseed`
@@ -105,11 +108,12 @@ float *lps_plan_grad_data(lps_plan *p, size_t *n);
  * them modified. m must be the model the plan was compiled from. */
 lps_status lps_plan_write_params(const lps_plan *p, lps_model *m, lps_error *err);
 
-/* After a training forward with batch statistics: moves each
- * BatchNormalization's running mean/variance initializers in m toward the
- * batch statistics (the node's momentum) and marks them modified. The plan
- * reads those initializers in place, so evaluation sees the update. */
-lps_status lps_plan_update_running_stats(lps_plan *p, lps_model *m, lps_error *err);
+/* After a training forward: runs every node's state update (an operator
+ * def's update_state: BatchNormalization moves its running mean/variance
+ * toward the batch statistics by its momentum) on the initializers in m it
+ * reads as state, and marks them modified. The plan reads those
+ * initializers in place, so evaluation sees the update. */
+lps_status lps_plan_update_state(lps_plan *p, lps_model *m, lps_error *err);
 
 /* Count of nodes folded to constants at compile time, and nodes run. */
 size_t lps_plan_n_folded(const lps_plan *p);

@@ -5,10 +5,6 @@
 
 #include "core/plan.h"
 
-static bool node_is_random(const lps_plan_node *n)
-{
-    return n->op.kind == LPS_OP_DROPOUT;
-}
 
 static lps_status add_value(lps_plan *p, const char *name, lps_value_kind kind, int producer,
                             int *id, lps_error *err)
@@ -236,7 +232,7 @@ static lps_status fold_constants(lps_plan *p, lps_error *err)
     size_t kept = 0;
     for (size_t s = 0; s < p->n_schedule; s++) {
         lps_plan_node *n = &p->nodes[p->schedule[s]];
-        bool constant = !node_is_random(n);
+        bool constant = !n->def->stochastic;
         for (size_t i = 0; i < n->op.n_inputs && constant; i++)
             if (n->in[i] >= 0 && p->values[n->in[i]].kind != LPS_VALUE_CONST)
                 constant = false;

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "core/plan.h"
-#include "ops/batchnorm.h"
 
 size_t lps_plan_n_inputs(const lps_plan *p) { return p->n_inputs; }
 const lps_value_info *lps_plan_input_info(const lps_plan *p, size_t i) { return p->input_infos[i]; }
@@ -280,14 +279,19 @@ const lps_tensor *lps_plan_value(const lps_plan *p, int id)
     return &p->values[id].t;
 }
 
-const char *lps_plan_producer(const lps_plan *p, int id, size_t input_index, int *input_id)
+int lps_plan_logits_value(lps_plan *p, size_t output)
 {
-    if (id < 0 || (size_t)id >= p->n_values || p->values[id].producer < 0)
-        return NULL;
-    const lps_plan_node *n = &p->nodes[p->values[id].producer];
-    if (input_id)
-        *input_id = input_index < n->op.n_inputs ? n->in[input_index] : -1;
-    return n->op.node->op_type;
+    if (output >= p->n_outputs)
+        return -1;
+    int id = p->output_values[output];
+    int producer = p->values[id].producer;
+    if (producer < 0)
+        return id;
+    const lps_plan_node *n = &p->nodes[producer];
+    if (!n->def->logits_passthrough || n->op.n_inputs < 1 || n->in[0] < 0)
+        return id;
+    lps_plan_keep_value(p, n->in[0]);
+    return n->in[0];
 }
 
 /* Makes val->grad a zeroed tensor shaped like val->t, unless it already
@@ -431,23 +435,35 @@ void lps_plan_release_runtime(lps_plan *p)
     p->n_pool = p->pool_capacity = 0;
 }
 
-lps_status lps_plan_update_running_stats(lps_plan *p, lps_model *m, lps_error *err)
+/* Runs n's update_state on the initializers its state inputs read, when
+ * all of them are initializers (state computed in-graph has nothing to
+ * keep), and marks them modified. */
+static lps_status update_node_state(lps_plan *p, lps_plan_node *n, lps_model *m, lps_error *err)
 {
-    enum { BN_INPUT_MEAN = 3, BN_INPUT_VAR = 4 };
+    lps_tensor *state[LPS_OP_MAX_IO] = {0};
+    for (size_t i = 0; i < n->op.n_inputs && i < LPS_OP_MAX_IO; i++) {
+        if (!(n->def->state_inputs & (1u << i)))
+            continue;
+        if (n->in[i] < 0 || p->values[n->in[i]].initializer < 0)
+            return LPS_OK;
+        state[i] = &m->graph.initializers[p->values[n->in[i]].initializer].tensor;
+    }
+    lps_status st = n->def->update_state(&n->op, state, err);
+    for (size_t i = 0; i < LPS_OP_MAX_IO && st == LPS_OK; i++)
+        if (state[i])
+            m->graph.initializers[p->values[n->in[i]].initializer].modified = true;
+    return st;
+}
+
+lps_status lps_plan_update_state(lps_plan *p, lps_model *m, lps_error *err)
+{
     for (size_t s = 0; s < p->n_schedule; s++) {
         lps_plan_node *n = &p->nodes[p->schedule[s]];
-        if (n->op.kind != LPS_OP_BATCH_NORMALIZATION || n->op.n_inputs <= BN_INPUT_VAR)
+        if (!n->def->update_state)
             continue;
-        int mv = n->in[BN_INPUT_MEAN], vv = n->in[BN_INPUT_VAR];
-        if (mv < 0 || vv < 0 || p->values[mv].initializer < 0 || p->values[vv].initializer < 0)
-            continue; /* statistics computed in-graph: nothing to keep */
-        lps_initializer *mean = &m->graph.initializers[p->values[mv].initializer];
-        lps_initializer *var = &m->graph.initializers[p->values[vv].initializer];
-        lps_status st = lps_batchnorm_update_running(&n->op, &mean->tensor, &var->tensor,
-                                                     lps_batchnorm_momentum(&n->op), err);
+        lps_status st = update_node_state(p, n, m, err);
         if (st != LPS_OK)
             return st;
-        mean->modified = var->modified = true;
     }
     return LPS_OK;
 }

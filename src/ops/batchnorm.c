@@ -3,9 +3,28 @@
  *
  * Attributes by opset: epsilon and momentum throughout; spatial in 7-8
  * (spatial=0 gives every (c, d1, ...) position its own statistics);
- * training_mode from 14. Which statistics are used, what op->saved holds
- * and how the trainer updates running statistics is documented in
- * batchnorm.h.
+ * training_mode from 14.
+ *
+ * Which statistics. A node normalizes with batch statistics when
+ *   ctx->training ? ctx->bn_batch_stats
+ *                 : ctx->honor_training_flags && the node is in training mode
+ * and with its input_mean/input_var (running statistics) otherwise. A node
+ * is in training mode by its training_mode attribute from opset 14, and
+ * before it when it declares the statistic outputs (ONNX's "training mode"
+ * output case). So evaluation of a training-mode export runs it as in
+ * inference.
+ *
+ * After a forward with batch statistics op->saved holds, as 1-D float
+ * tensors of one value per normalized channel, the batch mean
+ * (BN_SAVED_MEAN), 1 / sqrt(batch variance + epsilon) (BN_SAVED_INVSTD)
+ * and the batch population variance (BN_SAVED_VAR).
+ *
+ * Running statistics. Forward never changes the model's input_mean/
+ * input_var initializers (declared running_mean/running_var outputs get
+ * the updated values, as ONNX says). The def's update_state does, after a
+ * training forward with batch statistics: the engine calls it with the
+ * input_mean/input_var initializers (state_inputs) and marks them
+ * modified, so the saved model carries them.
  *
  * Optional outputs: from opset 14 running_mean, running_var; before it
  * mean, var (the running statistics) and saved_mean, saved_var (this
@@ -16,13 +35,14 @@
  * Gradients flow to X, scale and B. input_mean/input_var are state, not
  * parameters: no gradient reaches them, but gradients arriving at the
  * statistic outputs flow into X when those depend on it. */
-#include "ops/batchnorm.h"
+#include "ops/op.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { BN_X, BN_SCALE, BN_B, BN_MEAN, BN_VAR, BN_N_INPUTS };
+enum { BN_SAVED_MEAN, BN_SAVED_INVSTD, BN_SAVED_VAR };
 enum { BN_Y, BN_OUT_MEAN, BN_OUT_VAR, BN_OUT_SAVED_MEAN, BN_OUT_SAVED_VAR, BN_MAX_OUTPUTS };
 
 #define BN_SPATIAL_LAST_OPSET 8
@@ -228,13 +248,13 @@ static lps_status bn_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tenso
         bn_write_stat_outputs(op, in, out, NULL, NULL, nc);
         return LPS_OK;
     }
-    for (int k = LPS_BN_SAVED_MEAN; k <= LPS_BN_SAVED_VAR && st == LPS_OK; k++)
+    for (int k = BN_SAVED_MEAN; k <= BN_SAVED_VAR && st == LPS_OK; k++)
         st = bn_save(op, k, nc, err);
     if (st != LPS_OK)
         return st;
-    float *mean = lps_tensor_f32(&op->saved[LPS_BN_SAVED_MEAN]);
-    float *invstd = lps_tensor_f32(&op->saved[LPS_BN_SAVED_INVSTD]);
-    float *var = lps_tensor_f32(&op->saved[LPS_BN_SAVED_VAR]);
+    float *mean = lps_tensor_f32(&op->saved[BN_SAVED_MEAN]);
+    float *invstd = lps_tensor_f32(&op->saved[BN_SAVED_INVSTD]);
+    float *var = lps_tensor_f32(&op->saved[BN_SAVED_VAR]);
     bn_batch_moments(x, &v, mean, var);
     for (int64_t c = 0; c < nc; c++)
         invstd[c] = 1.0f / sqrtf(var[c] + p->epsilon);
@@ -326,8 +346,8 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
         return st;
     bool batch = bn_uses_batch_stats(p, ctx);
     int64_t nc = v.channels;
-    if (batch && (op->saved[LPS_BN_SAVED_MEAN].dtype != LPS_DT_FLOAT ||
-                  lps_tensor_numel(&op->saved[LPS_BN_SAVED_MEAN]) != nc))
+    if (batch && (op->saved[BN_SAVED_MEAN].dtype != LPS_DT_FLOAT ||
+                  lps_tensor_numel(&op->saved[BN_SAVED_MEAN]) != nc))
         return lps_op_fail(op, err, LPS_ERR_RUNTIME,
                            "backward with batch statistics needs a training forward first");
     float *scratch = lps_ctx_workspace(ctx, BN_SCRATCH_ARRAYS * (size_t)nc, err);
@@ -337,8 +357,8 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
     float *dmean = scratch + 3 * nc, *dvar = scratch + 4 * nc;
     const float *mean;
     if (batch) {
-        mean = lps_tensor_f32(&op->saved[LPS_BN_SAVED_MEAN]);
-        invstd = lps_tensor_f32(&op->saved[LPS_BN_SAVED_INVSTD]);
+        mean = lps_tensor_f32(&op->saved[BN_SAVED_MEAN]);
+        invstd = lps_tensor_f32(&op->saved[BN_SAVED_INVSTD]);
         bn_stat_output_grads(op, dout, nc, dmean, dvar);
     } else {
         mean = lps_tensor_f32(in[BN_MEAN]);
@@ -364,20 +384,17 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
     return LPS_OK;
 }
 
-/* Contract in batchnorm.h. */
-float lps_batchnorm_momentum(const lps_op_node *op)
+/* running = momentum * running + (1 - momentum) * batch statistic, for the
+ * mean and the population variance saved by the last forward, into the
+ * input_mean/input_var initializers in state[]. LPS_ERR_RUNTIME when the
+ * last forward used running statistics, LPS_ERR_INVALID when a tensor has
+ * the wrong type or size; nothing is changed on failure. */
+static lps_status bn_update_state(const lps_op_node *op, lps_tensor *const *state,
+                                  lps_error *err)
 {
-    return ((const bn_params *)op->params)->momentum;
-}
-
-/* Contract in batchnorm.h. */
-lps_status lps_batchnorm_update_running(const lps_op_node *op, lps_tensor *running_mean,
-                                        lps_tensor *running_var, float momentum,
-                                        lps_error *err)
-{
-    if (op->kind != LPS_OP_BATCH_NORMALIZATION)
-        return lps_op_fail(op, err, LPS_ERR_RUNTIME, "is not a BatchNormalization");
-    const lps_tensor *mean = &op->saved[LPS_BN_SAVED_MEAN], *var = &op->saved[LPS_BN_SAVED_VAR];
+    const bn_params *p = op->params;
+    lps_tensor *running_mean = state[BN_MEAN], *running_var = state[BN_VAR];
+    const lps_tensor *mean = &op->saved[BN_SAVED_MEAN], *var = &op->saved[BN_SAVED_VAR];
     int64_t nc = lps_tensor_numel(mean);
     if (mean->dtype != LPS_DT_FLOAT || var->dtype != LPS_DT_FLOAT)
         return lps_op_fail(op, err, LPS_ERR_RUNTIME,
@@ -389,8 +406,8 @@ lps_status lps_batchnorm_update_running(const lps_op_node *op, lps_tensor *runni
     float *rm = lps_tensor_f32(running_mean), *rv = lps_tensor_f32(running_var);
     const float *bm = lps_tensor_f32(mean), *bv = lps_tensor_f32(var);
     for (int64_t c = 0; c < nc; c++) {
-        rm[c] = momentum * rm[c] + (1.0f - momentum) * bm[c];
-        rv[c] = momentum * rv[c] + (1.0f - momentum) * bv[c];
+        rm[c] = p->momentum * rm[c] + (1.0f - p->momentum) * bm[c];
+        rv[c] = p->momentum * rv[c] + (1.0f - p->momentum) * bv[c];
     }
     return LPS_OK;
 }
@@ -408,4 +425,6 @@ const lps_op_def lps_op_def_batch_normalization = {
     .shape = bn_shape,
     .forward = bn_forward,
     .backward = bn_backward,
+    .update_state = bn_update_state,
+    .state_inputs = (1u << BN_MEAN) | (1u << BN_VAR),
 };

@@ -323,4 +323,7 @@ const lps_op_def lps_op_def_conv = {
     .shape = conv_shape,
     .forward = conv_forward,
     .backward = conv_backward,
+    /* docs/method.md: a row per output channel over (C/group, k...) */
+    .weights = {{.role = LPS_WEIGHT_LAYER, .input = CONV_W, .min_rank = 3,
+                 .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_UNITS_FIRST, .unit_axes = 1}},
 };

@@ -193,4 +193,5 @@ const lps_op_def lps_op_def_dropout = {
     .shape = drop_shape,
     .forward = drop_forward,
     .backward = drop_backward,
+    .stochastic = true,
 };

@@ -17,6 +17,13 @@
  *            .min_inputs = 1, .max_inputs = 1, .min_outputs = 1, .max_outputs = 1,
  *            .differentiable = 0x1u, .prepare = ..., .shape = ...,
  *            .forward = ..., .backward = ...};
+ *    Behaviour the engine, trainer or sparsifier must know goes in the
+ *    def's fields, never in a test for your op's kind or name elsewhere:
+ *    .weights (prunable weight inputs and their row form; add a row to
+ *    docs/method.md "Prunable weights and their rows"), .stochastic (uses
+ *    lps_ctx_random: never folded), .logits_passthrough (a trailing node
+ *    the loss looks through, Softmax), .update_state/.state_inputs
+ *    (initializers written after a training forward, BatchNorm).
  *    The variable is lps_op_def_<snake_case of the ONNX name>. An op whose
  *    behaviour changes across opsets may be one def that reads op->opset, or
  *    several defs with disjoint [min_opset, max_opset] ranges, each with its
@@ -111,6 +118,57 @@ typedef lps_status (*lps_op_backward_fn)(lps_op_node *op, lps_exec_ctx *ctx,
                                          const lps_tensor *const *dout,
                                          lps_tensor *const *din, lps_error *err);
 
+/* What an op's weight input is, for sparsification (docs/method.md,
+ * "Prunable weights and their rows"). */
+typedef enum lps_weight_role {
+    LPS_WEIGHT_NONE = 0,     /* ends a def's weights[] list */
+    LPS_WEIGHT_LAYER,        /* pruned: Conv, Gemm, MatMul, RNN W/R weights */
+    LPS_WEIGHT_EMBEDDING     /* trained, pruned only when asked (--prune-embeddings) */
+} lps_weight_role;
+
+/* Where the output units of a weight are: each unit owns one row, its
+ * fan-in. Axes below are the weight tensor's. */
+typedef enum lps_weight_rows {
+    /* Units enumerate the first unit_axes axes (row-major), the fan-in is
+     * the rest: Conv [M, C/group, k...] (1), RNN W/R [D, G*H, I] (2). */
+    LPS_ROWS_UNITS_FIRST,
+    /* Units are the last axis and the batch axes before the last two, the
+     * fan-in is axis -2: an [in, out] matrix (Gemm transB=0, MatMul B). */
+    LPS_ROWS_UNITS_LAST,
+    /* [C, M/group, k...] with group from group_attr: unit (g, m) is output
+     * channel g*M/group + m, its fan-in (c, k...) over the group's C/group
+     * input channels (ConvTranspose). */
+    LPS_ROWS_UNITS_SECOND_GROUPED
+} lps_weight_rows;
+
+/* One weight input of an op. It applies when the input is a float
+ * initializer of rank >= min_rank; a lower rank is not this weight (a
+ * MatMul vector operand), a rank above max_rank is an error. */
+typedef struct lps_op_weight {
+    lps_weight_role role;
+    int input;                  /* input index holding the weight */
+    int min_rank, max_rank;
+    lps_weight_rows rows;
+    int unit_axes;              /* LPS_ROWS_UNITS_FIRST: axes enumerating units, >= 1 */
+    /* An int attribute that, when non-zero, swaps UNITS_LAST and
+     * UNITS_FIRST with one unit axis (Gemm's transB). NULL: none. */
+    const char *transpose_attr;
+    const char *group_attr;     /* LPS_ROWS_UNITS_SECOND_GROUPED: attribute, default 1 */
+    /* Applies only when no earlier entry of the list did (MatMul: A is the
+     * weight only when B is not a constant). */
+    bool fallback;
+} lps_op_weight;
+
+#define LPS_OP_MAX_WEIGHTS 3
+
+/* A state update runs after every training forward that asked for it
+ * (lps_plan_update_state). state[i] is the initializer tensor of input i
+ * for each bit i of the def's state_inputs, updated in place; the engine
+ * calls it only when all of them are initializers, and marks them modified
+ * so the saved model carries them. Fails without changing anything. */
+typedef lps_status (*lps_op_state_fn)(const lps_op_node *op, lps_tensor *const *state,
+                                      lps_error *err);
+
 typedef struct lps_op_def {
     const char *name;        /* ONNX op_type */
     int min_opset;           /* default-domain opsets this implementation covers */
@@ -122,6 +180,16 @@ typedef struct lps_op_def {
     lps_op_shape_fn shape;
     lps_op_forward_fn forward;
     lps_op_backward_fn backward;
+    /* Behaviour the engine, trainer and sparsifier read instead of testing
+     * for op kinds or names; zero-initialized means "none". */
+    lps_op_weight weights[LPS_OP_MAX_WEIGHTS]; /* prunable weight inputs */
+    bool stochastic;         /* draws from the run's generator: never folded */
+    /* A trailing node of this op maps logits monotonically to the output
+     * (Softmax): the loss reads its input 0 instead, for stable
+     * cross-entropy. */
+    bool logits_passthrough;
+    lps_op_state_fn update_state; /* BatchNorm's running statistics */
+    uint32_t state_inputs;   /* bit i: input i is state written by update_state */
 } lps_op_def;
 
 /* Whether a gradient can flow to input i. Inputs past the mask's last bit
@@ -160,8 +228,12 @@ float lps_ctx_random(lps_exec_ctx *ctx);
 /* Frees the workspace. ctx may be NULL. */
 void lps_ctx_release(lps_exec_ctx *ctx);
 
-/* The def of a kind. */
+/* The def of a kind; NULL outside 0..LPS_OP_COUNT-1. */
 const lps_op_def *lps_op_get(lps_op_kind kind);
+
+/* The def implementing (domain, op_type) at a default-domain opset, or NULL
+ * when there is none (a domain other than "" / "ai.onnx" has none). */
+const lps_op_def *lps_op_find(const char *domain, const char *op_type, int64_t opset);
 
 /* Finds the implementation of (domain, op_type) at an opset. Returns
  * LPS_ERR_UNSUPPORTED with a message naming the node when there is none. */

@@ -37,6 +37,30 @@ static void make_label(lps_op_node *op, const lps_node *node, size_t index)
         snprintf(op->label, sizeof op->label, "node #%zu (%s)", index, node->op_type);
 }
 
+/* The kind implementing op_type at opset, or LPS_OP_COUNT; *name_known
+ * says whether some opset has it. */
+static lps_op_kind find_kind(const char *op_type, int64_t opset, bool *name_known)
+{
+    *name_known = false;
+    for (int k = 0; k < LPS_OP_COUNT; k++) {
+        const lps_op_def *d = op_table[k];
+        if (strcmp(d->name, op_type) != 0)
+            continue;
+        *name_known = true;
+        if (opset >= d->min_opset && opset <= d->max_opset)
+            return (lps_op_kind)k;
+    }
+    return LPS_OP_COUNT;
+}
+
+const lps_op_def *lps_op_find(const char *domain, const char *op_type, int64_t opset)
+{
+    bool name_known;
+    if (!is_default_domain(domain) || !op_type)
+        return NULL;
+    return lps_op_get(find_kind(op_type, opset, &name_known));
+}
+
 lps_status lps_op_node_init(lps_op_node *op, const lps_node *node, size_t index, int64_t opset,
                             lps_error *err)
 {
@@ -49,19 +73,9 @@ lps_status lps_op_node_init(lps_op_node *op, const lps_node *node, size_t index,
     if (!is_default_domain(node->domain))
         return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "operator domain '%s' is not supported",
                            node->domain);
-    const lps_op_def *def = NULL;
-    bool name_known = false;
-    for (int k = 0; k < LPS_OP_COUNT; k++) {
-        const lps_op_def *d = op_table[k];
-        if (strcmp(d->name, node->op_type) != 0)
-            continue;
-        name_known = true;
-        if (opset >= d->min_opset && opset <= d->max_opset) {
-            def = d;
-            op->kind = (lps_op_kind)k;
-            break;
-        }
-    }
+    bool name_known;
+    op->kind = find_kind(node->op_type, opset, &name_known);
+    const lps_op_def *def = lps_op_get(op->kind);
     if (!def) {
         if (name_known)
             return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED,

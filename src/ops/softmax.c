@@ -282,6 +282,7 @@ const lps_op_def lps_op_def_softmax = {
     .shape = softmax_shape,
     .forward = softmax_forward,
     .backward = softmax_backward,
+    .logits_passthrough = true,
 };
 
 const lps_op_def lps_op_def_log_softmax = {
@@ -297,4 +298,5 @@ const lps_op_def lps_op_def_log_softmax = {
     .shape = softmax_shape,
     .forward = softmax_forward,
     .backward = softmax_backward,
+    .logits_passthrough = true,
 };

@@ -20,8 +20,9 @@ static void row_norms(const float *w, const lps_row_layout *l, int64_t row,
 {
     double a = 0.0, b = 0.0;
     const float *p = w + lps_row_offset(l, row, 0);
+    bool simple = lps_rows_simple(l);
     for (int64_t i = 0; i < l->row_len; i++) {
-        double x = p[i * l->elem_stride];
+        double x = simple ? p[i * l->elem_stride] : w[lps_row_offset(l, row, i)];
         a += fabs(x);
         b += x * x;
     }
@@ -48,7 +49,7 @@ double lps_hoyer_row(const float *w, const lps_row_layout *l, int64_t row)
 
 double lps_hoyer_vector(const float *w, int64_t n)
 {
-    lps_row_layout flat = {1, n, n, 1};
+    lps_row_layout flat = {.n_rows = 1, .row_len = n, .row_stride = n, .elem_stride = 1};
     return lps_hoyer_row(w, &flat, 0);
 }
 

@@ -10,13 +10,13 @@
 /* Nonzero when row j is the contiguous run [j * row_len, (j+1) * row_len). */
 static int rows_contiguous(const lps_row_layout *l)
 {
-    return l->elem_stride == 1 && l->row_stride == l->row_len;
+    return lps_rows_simple(l) && l->elem_stride == 1 && l->row_stride == l->row_len;
 }
 
 /* Nonzero when unit j is column j of a row-major [row_len, n_rows] tensor. */
 static int columns_contiguous(const lps_row_layout *l)
 {
-    return l->row_stride == 1 && l->elem_stride == l->n_rows;
+    return lps_rows_simple(l) && l->row_stride == 1 && l->elem_stride == l->n_rows;
 }
 
 void lps_lpsgd_pack(const lps_lpsgd_state *st, const float *tensor_src, float *packed)
@@ -34,7 +34,8 @@ void lps_lpsgd_pack(const lps_lpsgd_state *st, const float *tensor_src, float *p
 
 lps_row_layout lps_lpsgd_packed_layout(const lps_lpsgd_state *st)
 {
-    lps_row_layout l = {st->layout.n_rows, st->layout.row_len, st->layout.row_len, 1};
+    lps_row_layout l = {.n_rows = st->layout.n_rows, .row_len = st->layout.row_len,
+                        .row_stride = st->layout.row_len, .elem_stride = 1};
     return l;
 }
 
@@ -75,7 +76,7 @@ lps_status lps_lpsgd_init(lps_lpsgd_state *st, const float *w, lps_row_layout la
         return lps_fail(err, LPS_ERR_INVALID, "lpsgd: p = %g outside [%g, %g]", p,
                         LPS_LPSGD_P_MIN, LPS_LPSGD_P_MAX);
     if (layout.n_rows <= 0 || layout.row_len <= 0 || layout.n_rows * layout.row_len != numel ||
-        !(rows_contiguous(&layout) || columns_contiguous(&layout)))
+        !(rows_contiguous(&layout) || columns_contiguous(&layout) || !lps_rows_simple(&layout)))
         return lps_fail(err, LPS_ERR_INVALID,
                         "lpsgd: row layout %lld x %lld (strides %lld, %lld) does not tile %lld "
                         "elements",

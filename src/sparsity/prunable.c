@@ -5,25 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Conv weights are [M, C/group, k1, ...]: at least one spatial dim. */
-#define CONV_MIN_WEIGHT_RANK 3
-/* Gemm operands and the MatMul weights we can lay out are matrices. */
-#define MATRIX_RANK 2
+#include "ops/op.h"
+
 /* Longest "<op_type>#<index>" label made up for an unnamed node. */
 #define NODE_LABEL_MAX 160
 
-/* Where a node takes its weight from, when it has one. */
+/* Where a node takes a weight from. */
 typedef struct weight_use {
     size_t init_index;
-    const char *op_type;
+    const char *op_type;      /* the def's name: static */
     lps_row_layout layout;
 } weight_use;
-
-/* Only ONNX's own Conv/Gemm/MatMul have the weight layouts of section 1. */
-static bool is_default_domain(const lps_node *n)
-{
-    return !n->domain || n->domain[0] == '\0' || strcmp(n->domain, "ai.onnx") == 0;
-}
 
 /* The node's name, or "<op_type>#<index>" when ONNX left it empty. */
 static void node_label(const lps_node *n, size_t index, char *buf, size_t size)
@@ -47,100 +39,74 @@ static const lps_initializer *const_input(const lps_graph *g, const lps_node *n,
     return init;
 }
 
-/* LPS_OK for a float weight, else LPS_ERR_UNSUPPORTED naming node and weight. */
-static lps_status check_float(const lps_initializer *init, const char *label,
-                              const char *op, lps_error *err)
+/* An int attribute of n, def when absent. LPS_ERR_INVALID naming the node
+ * when it has another type. */
+static lps_status int_attr(const lps_node *n, const char *label, const char *name, int64_t def,
+                           int64_t *out, lps_error *err)
 {
-    if (init->tensor.dtype == LPS_DT_FLOAT)
-        return LPS_OK;
-    return lps_fail(err, LPS_ERR_UNSUPPORTED,
-                    "node '%s' (%s): weight '%s' has dtype %s; only float weights are supported",
-                    label, op, init->name, lps_dtype_name(init->tensor.dtype));
-}
-
-/* Conv input 1, unit-major. Sets *found; fails on an impossible rank or dtype. */
-static lps_status conv_weight(const lps_graph *g, const lps_node *n, const char *label,
-                              weight_use *use, bool *found, lps_error *err)
-{
-    const lps_initializer *w = const_input(g, n, 1, &use->init_index);
-    if (!w)
-        return LPS_OK;
-    if (w->tensor.rank < CONV_MIN_WEIGHT_RANK)
-        return lps_fail(err, LPS_ERR_INVALID, "node '%s' (Conv): weight '%s' has rank %d, expected >= %d",
-                        label, w->name, w->tensor.rank, CONV_MIN_WEIGHT_RANK);
-    use->op_type = "Conv";
-    use->layout = lps_rows_unit_major(w->tensor.rank, w->tensor.dims);
-    *found = true;
-    return check_float(w, label, use->op_type, err);
-}
-
-/* Gemm input B, laid out by transB. Sets *found; fails on a rank other than
- * 2, a non-integer transB or a non-float weight. */
-static lps_status gemm_weight(const lps_graph *g, const lps_node *n, const char *label,
-                              weight_use *use, bool *found, lps_error *err)
-{
-    const lps_initializer *w = const_input(g, n, 1, &use->init_index);
-    if (!w)
-        return LPS_OK;
-    if (w->tensor.rank != MATRIX_RANK)
-        return lps_fail(err, LPS_ERR_INVALID, "node '%s' (Gemm): input B '%s' has rank %d, expected 2",
-                        label, w->name, w->tensor.rank);
-    const lps_attr *trans = lps_node_attr(n, "transB");
-    if (trans && trans->type != LPS_ATTR_INT)
-        return lps_fail(err, LPS_ERR_INVALID, "node '%s' (Gemm): attribute transB is not an integer", label);
-    bool out_in = trans && trans->i != 0;
-    use->op_type = "Gemm";
-    use->layout = out_in ? lps_rows_unit_major(MATRIX_RANK, w->tensor.dims)
-                         : lps_rows_column_major(w->tensor.dims);
-    *found = true;
-    return check_float(w, label, use->op_type, err);
-}
-
-/* A constant B [in, out] feeds output column j; a constant A [M, K] feeds
- * output row m. B is preferred when both are constant. */
-static lps_status matmul_weight(const lps_graph *g, const lps_node *n, const char *label,
-                                weight_use *use, bool *found, lps_error *err)
-{
-    size_t slot_b = 1, slot_a = 0;
-    const lps_initializer *w = const_input(g, n, slot_b, &use->init_index);
-    bool is_b = w && w->tensor.rank >= MATRIX_RANK;
-    if (!is_b) {
-        w = const_input(g, n, slot_a, &use->init_index);
-        if (!w || w->tensor.rank < MATRIX_RANK)
-            return LPS_OK;
-    }
-    if (w->tensor.rank > MATRIX_RANK)
-        return lps_fail(err, LPS_ERR_UNSUPPORTED,
-                        "node '%s' (MatMul): constant operand '%s' has rank %d; only rank-2 weights are supported",
-                        label, w->name, w->tensor.rank);
-    use->op_type = "MatMul";
-    use->layout = is_b ? lps_rows_column_major(w->tensor.dims)
-                       : lps_rows_unit_major(MATRIX_RANK, w->tensor.dims);
-    *found = true;
-    return check_float(w, label, use->op_type, err);
-}
-
-/* Decides whether node n takes a prunable weight; *found says if it does. */
-static lps_status weight_of_node(const lps_graph *g, const lps_node *n, const char *label,
-                                 weight_use *use, bool *found, lps_error *err)
-{
-    *found = false;
-    if (!is_default_domain(n))
-        return LPS_OK;
-    if (strcmp(n->op_type, "Conv") == 0)
-        return conv_weight(g, n, label, use, found, err);
-    if (strcmp(n->op_type, "Gemm") == 0)
-        return gemm_weight(g, n, label, use, found, err);
-    if (strcmp(n->op_type, "MatMul") == 0)
-        return matmul_weight(g, n, label, use, found, err);
+    const lps_attr *a = name ? lps_node_attr(n, name) : NULL;
+    if (a && a->type != LPS_ATTR_INT)
+        return lps_fail(err, LPS_ERR_INVALID, "node '%s' (%s): attribute %s is not an integer",
+                        label, n->op_type, name);
+    *out = a ? a->i : def;
     return LPS_OK;
 }
 
-/* Whether two uses of one weight see the same rows. */
-static bool same_layout(const lps_row_layout *a, const lps_row_layout *b)
+/* The row layout of weight w as the def entry describes it (docs/method.md,
+ * "Prunable weights and their rows"). */
+static lps_status layout_of(const lps_node *n, const char *label, const lps_op_weight *spec,
+                            const lps_tensor *w, lps_row_layout *out, lps_error *err)
 {
-    return a->n_rows == b->n_rows && a->row_len == b->row_len &&
-           a->row_stride == b->row_stride && a->elem_stride == b->elem_stride;
+    int64_t transposed = 0, groups = 1;
+    lps_status st = int_attr(n, label, spec->transpose_attr, 0, &transposed, err);
+    if (st != LPS_OK)
+        return st;
+    lps_weight_rows rows = spec->rows;
+    if (transposed)
+        rows = rows == LPS_ROWS_UNITS_LAST ? LPS_ROWS_UNITS_FIRST : LPS_ROWS_UNITS_LAST;
+    switch (rows) {
+    case LPS_ROWS_UNITS_FIRST:
+        *out = lps_rows_leading(w->rank, w->dims, transposed ? 1 : spec->unit_axes);
+        return LPS_OK;
+    case LPS_ROWS_UNITS_LAST:
+        *out = lps_rows_trailing(w->rank, w->dims);
+        return LPS_OK;
+    case LPS_ROWS_UNITS_SECOND_GROUPED:
+        st = int_attr(n, label, spec->group_attr, 1, &groups, err);
+        if (st == LPS_OK && (groups < 1 || w->dims[0] % groups != 0))
+            st = lps_fail(err, LPS_ERR_INVALID,
+                          "node '%s' (%s): group %lld does not divide the %lld channels of '%s'",
+                          label, n->op_type, (long long)groups, (long long)w->dims[0],
+                          n->inputs[spec->input]);
+        if (st == LPS_OK)
+            *out = lps_rows_second_grouped(w->rank, w->dims, groups);
+        return st;
+    }
+    return lps_fail(err, LPS_ERR_RUNTIME, "node '%s' (%s): unknown weight row form %d", label,
+                    n->op_type, (int)rows);
+}
+
+/* Whether the def entry applies to node n, and then its use. Fails on a
+ * rank above the entry's maximum or a non-float weight. */
+static lps_status entry_use(const lps_graph *g, const lps_node *n, const char *label,
+                            const lps_op_def *def, const lps_op_weight *spec, weight_use *use,
+                            bool *found, lps_error *err)
+{
+    *found = false;
+    const lps_initializer *w = const_input(g, n, (size_t)spec->input, &use->init_index);
+    if (!w || w->tensor.rank < spec->min_rank)
+        return LPS_OK;
+    if (w->tensor.rank > spec->max_rank)
+        return lps_fail(err, LPS_ERR_UNSUPPORTED,
+                        "node '%s' (%s): weight '%s' has rank %d; at most %d is supported",
+                        label, def->name, w->name, w->tensor.rank, spec->max_rank);
+    if (w->tensor.dtype != LPS_DT_FLOAT)
+        return lps_fail(err, LPS_ERR_UNSUPPORTED,
+                        "node '%s' (%s): weight '%s' has dtype %s; only float weights are supported",
+                        label, def->name, w->name, lps_dtype_name(w->tensor.dtype));
+    use->op_type = def->name;
+    *found = true;
+    return layout_of(n, label, spec, &w->tensor, &use->layout, err);
 }
 
 /* The entry already listed for initializer init_index, or NULL. */
@@ -152,8 +118,8 @@ static lps_prunable *find_entry(lps_prunable_list *list, size_t init_index)
     return NULL;
 }
 
-/* Appends a new entry for use (at most one per node, so the caller sized
- * list->items for n_nodes entries). */
+/* Appends a new entry for use (at most LPS_OP_MAX_WEIGHTS per node, so the
+ * caller sized list->items for that many per node). */
 static lps_status add_entry(lps_prunable_list *list, const lps_graph *g, const weight_use *use,
                             size_t node_index, const char *label, lps_error *err)
 {
@@ -186,11 +152,38 @@ static lps_status record_use(lps_prunable_list *list, const lps_graph *g, const 
     lps_prunable *seen = find_entry(list, use->init_index);
     if (!seen)
         return add_entry(list, g, use, node_index, label, err);
-    if (!same_layout(&seen->layout, &use->layout))
+    if (!lps_rows_equal(&seen->layout, &use->layout))
         return lps_fail(err, LPS_ERR_UNSUPPORTED,
                         "node '%s' (%s): weight '%s' is also used by '%s' (%s) with a different row layout",
                         label, use->op_type, seen->initializer, seen->node, seen->op_type);
     seen->n_uses++;
+    return LPS_OK;
+}
+
+/* Records every weight node i takes, by its def's weights[] entries. A
+ * node without a def (unsupported, custom domain) has no weights here;
+ * compiling it is what reports it. */
+static lps_status node_weights(lps_prunable_list *list, const lps_graph *g, int64_t opset,
+                               size_t i, lps_error *err)
+{
+    const lps_node *n = &g->nodes[i];
+    const lps_op_def *def = lps_op_find(n->domain, n->op_type, opset);
+    char label[NODE_LABEL_MAX];
+    bool matched = false;
+    node_label(n, i, label, sizeof label);
+    for (int k = 0; def && k < LPS_OP_MAX_WEIGHTS && def->weights[k].role; k++) {
+        const lps_op_weight *spec = &def->weights[k];
+        weight_use use;
+        bool found;
+        if (spec->fallback && matched)
+            continue;
+        lps_status st = entry_use(g, n, label, def, spec, &use, &found, err);
+        if (st == LPS_OK && found)
+            st = record_use(list, g, &use, i, label, err);
+        if (st != LPS_OK)
+            return st;
+        matched = matched || found;
+    }
     return LPS_OK;
 }
 
@@ -199,27 +192,25 @@ lps_status lps_prunable_find(const lps_model *m, lps_prunable_list *out, lps_err
     const lps_graph *g = &m->graph;
     lps_prunable_list list = {0, NULL};
     lps_status st = LPS_OK;
+    /* inspect lists the weights of models the engine cannot run (libonnx's
+     * opset-6 PyTorch exports). Declared weight inputs and rows do not
+     * change between opsets, so the nearest supported opset's defs apply;
+     * compiling such a model still fails, naming the opset. */
+    int64_t opset = lps_model_opset(m, "");
+    opset = opset < LPS_OPSET_MIN ? LPS_OPSET_MIN : opset > LPS_OPSET_MAX ? LPS_OPSET_MAX : opset;
     out->count = 0;
     out->items = NULL;
     if (g->n_nodes == 0)
         return LPS_OK;
-    list.items = calloc(g->n_nodes, sizeof *list.items);
+    list.items = calloc(g->n_nodes * LPS_OP_MAX_WEIGHTS, sizeof *list.items);
     if (!list.items)
         return lps_fail(err, LPS_ERR_NOMEM, "out of memory listing prunable weights");
-    for (size_t i = 0; i < g->n_nodes; i++) {
-        char label[NODE_LABEL_MAX];
-        weight_use use;
-        bool found;
-        node_label(&g->nodes[i], i, label, sizeof label);
-        st = weight_of_node(g, &g->nodes[i], label, &use, &found, err);
-        if (st == LPS_OK && found)
-            st = record_use(&list, g, &use, i, label, err);
-        if (st != LPS_OK)
-            goto cleanup;
+    for (size_t i = 0; i < g->n_nodes && st == LPS_OK; i++)
+        st = node_weights(&list, g, opset, i, err);
+    if (st == LPS_OK) {
+        *out = list;
+        return LPS_OK;
     }
-    *out = list;
-    return LPS_OK;
-cleanup:
     lps_prunable_list_release(&list);
     return st;
 }

@@ -1,10 +1,13 @@
-/* Discovery of the prunable weights of a model (ALGORITHM.md section 1).
+/* Discovery of the prunable weights of a model (docs/method.md, "Prunable
+ * weights and their rows").
  *
- * A prunable weight is a float initializer of rank >= 2 used as the weight
- * of a default-domain Conv (input 1), Gemm (input B) or MatMul (its constant
- * operand). Each is listed once, with the row layout that maps its output
- * units to their fan-in. This is the only sparsity code that looks at the
- * graph; everything downstream takes (float *, lps_row_layout). */
+ * An operator declares its weight inputs and their row forms in its def
+ * (lps_op_def.weights, src/ops/op.h): Conv's W, Gemm's B (transB), MatMul's
+ * constant operand, ... A prunable weight is a float initializer feeding
+ * such an input at a rank the entry accepts. Each is listed once, with the
+ * row layout that maps its output units to their fan-in. This is the only
+ * sparsity code that looks at the graph; everything downstream takes
+ * (float *, lps_row_layout). */
 #ifndef LPS_SPARSITY_PRUNABLE_H
 #define LPS_SPARSITY_PRUNABLE_H
 
@@ -21,7 +24,7 @@ typedef struct lps_prunable {
     char *node;               /* first node using it as a weight (owned copy);
                                  an unnamed node is called "<op_type>#<index>" */
     size_t node_index;        /* that node's index in graph.nodes */
-    const char *op_type;      /* static string: "Conv", "Gemm" or "MatMul" */
+    const char *op_type;      /* the op's def name (static): "Conv", "Gemm", ... */
     size_t n_uses;            /* nodes using it as a weight (shared weights > 1) */
     int rank;
     int64_t dims[LPS_MAX_RANK];
@@ -36,11 +39,13 @@ typedef struct lps_prunable_list {
 
 /* Lists the prunable weights of m into *out (which the caller then releases
  * with lps_prunable_list_release). Fails, leaving *out empty, with
- * LPS_ERR_UNSUPPORTED for a weight that is not float, a constant MatMul
- * operand of rank > 2, or a weight shared with different row layouts;
- * LPS_ERR_INVALID for a Conv/Gemm weight of impossible rank or a Gemm with a
- * non-integer transB; LPS_ERR_NOMEM on allocation failure. The message
- * names the node and the initializer. */
+ * LPS_ERR_UNSUPPORTED for a weight that is not float, of a rank above what
+ * its op's entry supports, or shared with different row layouts;
+ * LPS_ERR_INVALID for a non-integer layout attribute (Gemm's transB) or a
+ * group that does not divide the channels; LPS_ERR_NOMEM on allocation
+ * failure. The message names the node and the initializer. Nodes whose
+ * operator has no def at the model's opset have no weights here (compiling
+ * the model reports them). */
 lps_status lps_prunable_find(const lps_model *m, lps_prunable_list *out, lps_error *err);
 
 /* Frees the entries and zeroes the list. NULL is accepted. */

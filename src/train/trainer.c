@@ -123,19 +123,6 @@ static lps_status feeder_next(feeder *f, int64_t *count, lps_error *err)
     return LPS_OK;
 }
 
-/* The value the loss works on: output 0, or the input of a trailing
- * Softmax/LogSoftmax so that cross-entropy is computed stably from logits. */
-static int logits_value(lps_plan *plan)
-{
-    int out = lps_plan_find_value(plan, lps_plan_output_name(plan, 0));
-    int in = -1;
-    const char *op = lps_plan_producer(plan, out, 0, &in);
-    if (op && (strcmp(op, "Softmax") == 0 || strcmp(op, "LogSoftmax") == 0) && in >= 0) {
-        lps_plan_keep_value(plan, in);
-        return in;
-    }
-    return out;
-}
 
 static lps_status logits_of(const lps_plan *plan, int id, int64_t count, const float **logits,
                             int64_t *classes, lps_error *err)
@@ -199,7 +186,7 @@ lps_status lps_evaluate_model(const lps_model *m, const lps_dataset *ds,
     lps_plan *plan = lps_plan_compile(m, NULL, err);
     if (!plan)
         return err ? err->status : LPS_ERR_RUNTIME;
-    lps_status st = evaluate_plan(plan, logits_value(plan), ds, pp, batch_size, res, err);
+    lps_status st = evaluate_plan(plan, lps_plan_logits_value(plan, 0), ds, pp, batch_size, res, err);
     lps_plan_free(plan);
     return st;
 }
@@ -275,14 +262,14 @@ lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lp
     }
     if ((st = check_finite_params(t->plan, m, err)) != LPS_OK)
         goto done;
-    t->logits_id = logits_value(t->plan);
+    t->logits_id = lps_plan_logits_value(t->plan, 0);
     if (opt->distill) {
         t->teacher = lps_plan_compile(m, NULL, err);
         if (!t->teacher) {
             st = err ? err->status : LPS_ERR_RUNTIME;
             goto done;
         }
-        t->teacher_logits_id = logits_value(t->teacher);
+        t->teacher_logits_id = lps_plan_logits_value(t->teacher, 0);
     }
     size_t n;
     lps_plan_param_data(t->plan, &n);
@@ -330,7 +317,7 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
     if (st == LPS_OK)
         st = lps_plan_forward(t->plan, &t->ctx, err);
     if (st == LPS_OK && t->opt.bn_batch_stats)
-        st = lps_plan_update_running_stats(t->plan, t->model, err);
+        st = lps_plan_update_state(t->plan, t->model, err);
     if (st == LPS_OK)
         st = logits_of(t->plan, t->logits_id, count, &logits, &classes, err);
     if (st != LPS_OK)

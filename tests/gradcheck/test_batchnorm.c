@@ -8,7 +8,7 @@
 
 #include "gradcheck.h"
 #include "op_forward.h"
-#include "ops/batchnorm.h"
+#include "ops/op.h"
 #include "test_node.h"
 
 #define BN_OPSET_SPATIAL 7
@@ -81,7 +81,9 @@ START_TEST(inference_values)
     ck_assert_int_eq(lps_op_run_forward(&op, &frozen, (const lps_tensor *const *)in, outs, &err),
                      LPS_OK);
     test_expect_floats(&out, want, 4, BN_FWD_TOL);
-    ck_assert_int_eq(op.saved[LPS_BN_SAVED_MEAN].dtype, LPS_DT_UNDEFINED);
+    /* no batch statistics were kept, so there is no state to update */
+    lps_tensor *state[5] = {NULL, NULL, NULL, in[3], in[4]};
+    ck_assert_int_eq(lps_op_get(op.kind)->update_state(&op, state, &err), LPS_ERR_RUNTIME);
     lps_op_node_release(&op);
     lps_ctx_release(&frozen);
     lps_tensor_release(&out);
@@ -187,18 +189,20 @@ START_TEST(update_running_for_trainer)
     lps_tensor *outs[3] = {&out[0], &out[1], &out[2]};
     lps_error err;
     ck_assert_int_eq(lps_op_node_init(&op, n, 0, BN_OPSET_NEW, &err), LPS_OK);
-    ck_assert_float_eq(lps_batchnorm_momentum(&op), BN_MOMENTUM);
-    ck_assert_int_eq(
-        lps_batchnorm_update_running(&op, in[3], in[4], BN_MOMENTUM, &err), LPS_ERR_RUNTIME);
+    const lps_op_def *def = lps_op_get(op.kind);
+    ck_assert_ptr_nonnull(def->update_state);
+    ck_assert_uint_eq(def->state_inputs, (1u << 3) | (1u << 4));
+    lps_tensor *state[5] = {NULL, NULL, NULL, in[3], in[4]};
+    ck_assert_int_eq(def->update_state(&op, state, &err), LPS_ERR_RUNTIME);
     ck_assert_int_eq(lps_op_run_forward(&op, &ctx, (const lps_tensor *const *)in, outs, &err),
                      LPS_OK);
-    ck_assert_int_eq(lps_batchnorm_update_running(&op, in[3], in[4], BN_MOMENTUM, &err), LPS_OK);
+    ck_assert_int_eq(def->update_state(&op, state, &err), LPS_OK);
     /* same numbers as the node's own running outputs */
     test_expect_floats(in[3], lps_tensor_f32(&out[1]), BN_CHANNELS, BN_FWD_TOL);
     test_expect_floats(in[4], lps_tensor_f32(&out[2]), BN_CHANNELS, BN_FWD_TOL);
     lps_tensor *wrong = test_tensor_random(1, (const int64_t[]){3}, 0, 1, 9);
-    ck_assert_int_eq(lps_batchnorm_update_running(&op, wrong, in[4], BN_MOMENTUM, &err),
-                     LPS_ERR_INVALID);
+    state[3] = wrong;
+    ck_assert_int_eq(def->update_state(&op, state, &err), LPS_ERR_INVALID);
     lps_tensor_free(wrong);
     for (int j = 0; j < 3; j++)
         lps_tensor_release(&out[j]);

@@ -38,14 +38,19 @@ static lps_node *add_node(fixture *f, char *name, char *op, char **inputs, size_
     return n;
 }
 
+static lps_opset default_opset = {.domain = "", .version = 13};
+
 static void fixture_init(fixture *f)
 {
     memset(f, 0, sizeof *f);
+    f->m.opsets = &default_opset;
+    f->m.n_opsets = 1;
     f->m.graph.initializers = f->inits;
     f->m.graph.nodes = f->nodes;
 }
 
 static lps_attr trans_b_one = {.name = "transB", .type = LPS_ATTR_INT, .i = 1};
+static lps_attr trans_b_float = {.name = "transB", .type = LPS_ATTR_FLOAT, .f = 1.0f};
 
 START_TEST(gemm_layout_follows_trans_b)
 {
@@ -170,9 +175,11 @@ START_TEST(conflicting_and_unsupported_weights_fail)
 
     fixture_init(&f);
     add_init(&f, "W", LPS_DT_FLOAT, 2, sq);
-    add_node(&f, "c", "Conv", g_in, 2);
+    lps_node *t = add_node(&f, "g", "Gemm", g_in, 2);
+    t->attrs = &trans_b_float;
+    t->n_attrs = 1;
     ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_ERR_INVALID);
-    ck_assert_ptr_nonnull(strstr(err.msg, "node 'c' (Conv)"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "node 'g' (Gemm)"));
 }
 END_TEST
 
@@ -190,6 +197,49 @@ START_TEST(custom_domain_nodes_are_not_weights)
     ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
     ck_assert_uint_eq(list.count, 0);
     lps_prunable_list_release(&list);
+}
+END_TEST
+
+/* Every layout visits each element exactly once, row by row. */
+static void expect_permutation(const lps_row_layout *l, int64_t numel)
+{
+    ck_assert_int_eq(l->n_rows * l->row_len, numel);
+    char *seen = calloc((size_t)numel, 1);
+    ck_assert_ptr_nonnull(seen);
+    for (int64_t j = 0; j < l->n_rows; j++)
+        for (int64_t i = 0; i < l->row_len; i++) {
+            int64_t o = lps_row_offset(l, j, i);
+            ck_assert_msg(o >= 0 && o < numel && !seen[o], "row %lld pos %lld -> %lld",
+                          (long long)j, (long long)i, (long long)o);
+            seen[o] = 1;
+        }
+    free(seen);
+}
+
+START_TEST(row_forms_of_rnn_batched_and_transposed_weights)
+{
+    /* RNN W [D=2, 3 gates * H=2, I=5]: a row per gate unit, over the input */
+    int64_t rnn[] = {2, 6, 5};
+    lps_row_layout l = lps_rows_leading(3, rnn, 2);
+    ck_assert_int_eq(l.n_rows, 12);
+    ck_assert_int_eq(l.row_len, 5);
+    ck_assert_int_eq(lps_row_offset(&l, 7, 3), 7 * 5 + 3);
+    expect_permutation(&l, 60);
+    /* batched [b=2, in=3, out=4]: unit (1, 2) is column 2 of matrix 1 */
+    int64_t bat[] = {2, 3, 4};
+    l = lps_rows_trailing(3, bat);
+    ck_assert_int_eq(l.n_rows, 8);
+    ck_assert_int_eq(l.row_len, 3);
+    ck_assert_int_eq(lps_row_offset(&l, 4 + 2, 1), 12 + 1 * 4 + 2);
+    expect_permutation(&l, 24);
+    /* ConvTranspose [C=4, M/g=3, 2, 2] with 2 groups: unit g*3+m over (c, k) */
+    int64_t ct[] = {4, 3, 2, 2};
+    l = lps_rows_second_grouped(4, ct, 2);
+    ck_assert_int_eq(l.n_rows, 6);
+    ck_assert_int_eq(l.row_len, 2 * 4);
+    /* unit 4 = group 1, m 1; position 5 = c 1 of the group (channel 3), tap 1 */
+    ck_assert_int_eq(lps_row_offset(&l, 4, 5), ((3 * 3) + 1) * 4 + 1);
+    expect_permutation(&l, 48);
 }
 END_TEST
 
@@ -222,6 +272,7 @@ int main(void)
     tcase_add_test(tc, conflicting_and_unsupported_weights_fail);
     tcase_add_test(tc, custom_domain_nodes_are_not_weights);
     tcase_add_test(tc, layer_stats_count_zeros_and_rows);
+    tcase_add_test(tc, row_forms_of_rnn_batched_and_transposed_weights);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

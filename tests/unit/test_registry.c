@@ -69,6 +69,35 @@ START_TEST(kind_names_match_defs)
 }
 END_TEST
 
+/* A weight entry names a differentiable input, a rank range and a row
+ * form the sparsifier can lay out (docs/method.md). */
+static void check_weight_entry(const lps_op_def *d, const lps_op_weight *w)
+{
+    ck_assert_msg(w->input >= 0 && w->input < d->max_inputs &&
+                      lps_op_input_differentiable(d, (size_t)w->input),
+                  "%s: weight input %d is not a differentiable input", d->name, w->input);
+    ck_assert_msg(w->min_rank >= 1 && w->min_rank <= w->max_rank && w->max_rank <= LPS_MAX_RANK,
+                  "%s: weight ranks %d..%d", d->name, w->min_rank, w->max_rank);
+    switch (w->rows) {
+    case LPS_ROWS_UNITS_FIRST:
+        ck_assert_msg(w->unit_axes >= 1 && w->unit_axes < w->min_rank,
+                      "%s: %d unit axes leave no fan-in at rank %d", d->name, w->unit_axes,
+                      w->min_rank);
+        break;
+    case LPS_ROWS_UNITS_LAST:
+        ck_assert_msg(w->min_rank >= 2, "%s: units-last needs rank >= 2", d->name);
+        break;
+    case LPS_ROWS_UNITS_SECOND_GROUPED:
+        ck_assert_msg(w->group_attr && w->min_rank >= 2, "%s: grouped rows need group_attr",
+                      d->name);
+        break;
+    default: ck_abort_msg("%s: unknown row form %d", d->name, (int)w->rows);
+    }
+    ck_assert_msg(!w->transpose_attr || w->rows == LPS_ROWS_UNITS_LAST ||
+                      (w->rows == LPS_ROWS_UNITS_FIRST && w->unit_axes == 1),
+                  "%s: transpose_attr swaps units-last and one-axis units-first only", d->name);
+}
+
 START_TEST(defs_keep_table_invariants)
 {
     for (int k = 0; k < LPS_OP_COUNT; k++) {
@@ -86,6 +115,11 @@ START_TEST(defs_keep_table_invariants)
         ck_assert_msg((d->backward != NULL) == (d->differentiable != 0),
                       "%s: backward must exist exactly when an input is differentiable",
                       d->name);
+        ck_assert_msg((d->update_state != NULL) == (d->state_inputs != 0) &&
+                          d->state_inputs < (1u << d->max_inputs),
+                      "%s: update_state needs state_inputs among its inputs", d->name);
+        for (int w = 0; w < LPS_OP_MAX_WEIGHTS && d->weights[w].role; w++)
+            check_weight_entry(d, &d->weights[w]);
     }
 }
 END_TEST
