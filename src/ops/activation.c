@@ -1,54 +1,45 @@
 /* Element-wise float activations: Relu, LeakyRelu, Sigmoid, Tanh, Exp, Neg,
- * Sqrt and Clip.
+ * Sqrt, Clip, HardSigmoid, HardSwish, Gelu, Softplus, Elu and Selu.
  *
- * One table row per operator holds its two kernels (forward y = f(x) over a
- * whole buffer, backward dx += dy * f'(x) over a whole buffer) and its
- * attribute names; prepare, shape, forward and backward are shared drivers.
- * Kernels see both x and y so each derivative uses whichever is cheaper. */
+ * One table row per operator holds its two kernels and its attributes with
+ * their defaults; the drivers are shared (src/ops/unary.c). Derivatives at a
+ * kink follow PyTorch's autograd (the one-sided value it picks is named at
+ * each kernel), so gradients checked against it agree everywhere. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "ops/op.h"
+#include "ops/unary.h"
 
 /* LeakyRelu's alpha when the attribute is absent (every opset). */
 #define LEAKY_RELU_DEFAULT_ALPHA 0.01f
 /* Clip takes its bounds from inputs 1 and 2 instead of attributes from this opset. */
 #define CLIP_INPUT_BOUNDS_OPSET 11
-enum { UNARY_IN_X = 0, CLIP_IN_MIN = 1, CLIP_IN_MAX = 2 };
-
-typedef struct unary_params {
-    float alpha;      /* LeakyRelu slope for x <= 0 */
-    float lo, hi;     /* Clip bounds */
-} unary_params;
-
-typedef void (*unary_forward_fn)(const float *restrict x, float *restrict y, int64_t n,
-                                 const unary_params *p);
-/* Accumulates: dx[i] += dy[i] * f'(x[i]). */
-typedef void (*unary_backward_fn)(const float *restrict x, const float *restrict y,
-                                  const float *restrict dy, float *restrict dx, int64_t n,
-                                  const unary_params *p);
-
-typedef struct unary_kernel {
-    lps_op_kind kind;
-    unary_forward_fn forward;
-    unary_backward_fn backward;
-    const char *const *attrs;   /* NULL-terminated names prepare accepts */
-} unary_kernel;
-
-/* What prepare stores in op->params. */
-typedef struct unary_node {
-    const unary_kernel *kernel;
-    unary_params params;        /* bounds from inputs are filled per run */
-} unary_node;
+/* HardSigmoid's defaults; HardSwish is x * HardSigmoid(x) with alpha 1/6. */
+#define HARD_SIGMOID_DEFAULT_ALPHA 0.2f
+#define HARD_SIGMOID_DEFAULT_BETA 0.5f
+#define HARD_SWISH_ALPHA (1.0f / 6.0f)
+#define HARD_SWISH_BETA 0.5f
+#define ELU_DEFAULT_ALPHA 1.0f
+/* Selu's defaults as the ONNX schema writes them (float32 values). */
+#define SELU_DEFAULT_ALPHA 1.67326319217681884765625f
+#define SELU_DEFAULT_GAMMA 1.05070102214813232421875f
+/* Gelu: 1/sqrt(2), sqrt(2/pi), 1/sqrt(2 pi) and the tanh form's cubic term. */
+#define GELU_INV_SQRT2 0.70710678118654752440f
+#define GELU_SQRT_2_OVER_PI 0.79788456080286535588f
+#define GELU_INV_SQRT_2PI 0.39894228040143267794f
+#define GELU_CUBIC 0.044715f
+/* Operators that appeared after LPS_OPSET_MIN. */
+#define HARD_SWISH_SINCE 14
+#define GELU_SINCE 20
 
 /* A comparison mask instead of ?: keeps the loop branch-free at -O2, where
  * GCC compiles the select to a branch that mispredicts on about half of the
  * elements (a fifth of LeNet-300's forward time); -O3 vectorizes both
  * forms. Like the select, it maps NaN and -0 to +0. */
-static void relu_fwd(const float *restrict x, float *restrict y, int64_t n, const unary_params *p)
+static void relu_fwd(const float *restrict x, float *restrict y, int64_t n,
+                     const lps_unary_params *p)
 {
     (void)p;
     for (int64_t i = 0; i < n; i++) {
@@ -60,109 +51,29 @@ static void relu_fwd(const float *restrict x, float *restrict y, int64_t n, cons
 }
 
 static void relu_bwd(const float *restrict x, const float *restrict y, const float *restrict dy,
-                     float *restrict dx, int64_t n, const unary_params *p)
+                     float *restrict dx, int64_t n, const lps_unary_params *p)
 {
     (void)y, (void)p;
     for (int64_t i = 0; i < n; i++)
         dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-static void leaky_relu_fwd(const float *restrict x, float *restrict y, int64_t n,
-                           const unary_params *p)
-{
-    float alpha = p->alpha;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] > 0.0f ? x[i] : alpha * x[i];
-}
-
-static void leaky_relu_bwd(const float *restrict x, const float *restrict y,
-                           const float *restrict dy, float *restrict dx, int64_t n,
-                           const unary_params *p)
-{
-    (void)y;
-    float alpha = p->alpha;
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += x[i] > 0.0f ? dy[i] : alpha * dy[i];
-}
-
-static void sigmoid_fwd(const float *restrict x, float *restrict y, int64_t n,
-                        const unary_params *p)
-{
-    (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = 1.0f / (1.0f + expf(-x[i]));
-}
-
-static void sigmoid_bwd(const float *restrict x, const float *restrict y, const float *restrict dy,
-                        float *restrict dx, int64_t n, const unary_params *p)
-{
-    (void)x, (void)p;
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += dy[i] * y[i] * (1.0f - y[i]);
-}
-
-static void tanh_fwd(const float *restrict x, float *restrict y, int64_t n, const unary_params *p)
-{
-    (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = tanhf(x[i]);
-}
-
-static void tanh_bwd(const float *restrict x, const float *restrict y, const float *restrict dy,
-                     float *restrict dx, int64_t n, const unary_params *p)
-{
-    (void)x, (void)p;
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += dy[i] * (1.0f - y[i] * y[i]);
-}
-
-static void exp_fwd(const float *restrict x, float *restrict y, int64_t n, const unary_params *p)
-{
-    (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = expf(x[i]);
-}
-
-static void exp_bwd(const float *restrict x, const float *restrict y, const float *restrict dy,
-                    float *restrict dx, int64_t n, const unary_params *p)
-{
-    (void)x, (void)p;
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += dy[i] * y[i];
-}
-
-static void neg_fwd(const float *restrict x, float *restrict y, int64_t n, const unary_params *p)
-{
-    (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = -x[i];
-}
-
-static void neg_bwd(const float *restrict x, const float *restrict y, const float *restrict dy,
-                    float *restrict dx, int64_t n, const unary_params *p)
-{
-    (void)x, (void)y, (void)p;
-    for (int64_t i = 0; i < n; i++)
-        dx[i] -= dy[i];
-}
-
-static void sqrt_fwd(const float *restrict x, float *restrict y, int64_t n, const unary_params *p)
-{
-    (void)p;
-    for (int64_t i = 0; i < n; i++)
-        y[i] = sqrtf(x[i]);
-}
-
-static void sqrt_bwd(const float *restrict x, const float *restrict y, const float *restrict dy,
-                     float *restrict dx, int64_t n, const unary_params *p)
-{
-    (void)x, (void)p;
-    for (int64_t i = 0; i < n; i++)
-        dx[i] += 0.5f * dy[i] / y[i];
-}
+LPS_UNARY_MAP(leaky_relu_fwd, v > 0.0f ? v : p->alpha * v)
+LPS_UNARY_GRAD(leaky_relu_bwd, v > 0.0f ? 1.0f : p->alpha)
+LPS_UNARY_MAP(sigmoid_fwd, 1.0f / (1.0f + expf(-v)))
+LPS_UNARY_GRAD(sigmoid_bwd, out * (1.0f - out))
+LPS_UNARY_MAP(tanh_fwd, tanhf(v))
+LPS_UNARY_GRAD(tanh_bwd, 1.0f - out * out)
+LPS_UNARY_MAP(exp_fwd, expf(v))
+LPS_UNARY_GRAD(exp_bwd, out)
+LPS_UNARY_MAP(neg_fwd, -v)
+LPS_UNARY_GRAD(neg_bwd, -1.0f)
+LPS_UNARY_MAP(sqrt_fwd, sqrtf(v))
+LPS_UNARY_GRAD(sqrt_bwd, 0.5f / out)
 
 /* min(max(x, lo), hi): when lo > hi every output is hi, as ONNX specifies. */
-static void clip_fwd(const float *restrict x, float *restrict y, int64_t n, const unary_params *p)
+static void clip_fwd(const float *restrict x, float *restrict y, int64_t n,
+                     const lps_unary_params *p)
 {
     float lo = p->lo, hi = p->hi;
     for (int64_t i = 0; i < n; i++) {
@@ -173,7 +84,7 @@ static void clip_fwd(const float *restrict x, float *restrict y, int64_t n, cons
 
 /* The gradient passes only strictly inside the bounds. */
 static void clip_bwd(const float *restrict x, const float *restrict y, const float *restrict dy,
-                     float *restrict dx, int64_t n, const unary_params *p)
+                     float *restrict dx, int64_t n, const lps_unary_params *p)
 {
     (void)y;
     float lo = p->lo, hi = p->hi;
@@ -181,235 +92,106 @@ static void clip_bwd(const float *restrict x, const float *restrict y, const flo
         dx[i] += (x[i] > lo && x[i] < hi) ? dy[i] : 0.0f;
 }
 
-static const char *const no_attrs[] = {NULL};
+/* HardSigmoid: max(0, min(1, alpha x + beta)); the gradient alpha passes
+ * strictly inside the linear piece. */
+static inline float hard_sigmoid_slope(float v, const lps_unary_params *p)
+{
+    float t = p->alpha * v + p->beta;
+    return (t > 0.0f && t < 1.0f) ? p->alpha : 0.0f;
+}
+
+LPS_UNARY_MAP(hard_sigmoid_fwd, fminf(1.0f, fmaxf(0.0f, p->alpha * v + p->beta)))
+LPS_UNARY_GRAD(hard_sigmoid_bwd, hard_sigmoid_slope(v, p))
+
+/* HardSwish: x HardSigmoid(x) with alpha 1/6, beta 1/2 (x relu6(x+3)/6).
+ * Its derivative is PyTorch's hardswish_backward: 0 below -3, x/3 + 1/2 on
+ * [-3, 3], 1 above. */
+static inline float hard_swish_slope(float v)
+{
+    const float edge = HARD_SWISH_BETA / HARD_SWISH_ALPHA;
+    return v < -edge ? 0.0f : v <= edge ? 2.0f * HARD_SWISH_ALPHA * v + HARD_SWISH_BETA : 1.0f;
+}
+
+LPS_UNARY_MAP(hard_swish_fwd, v * fminf(1.0f, fmaxf(0.0f, HARD_SWISH_ALPHA * v + HARD_SWISH_BETA)))
+LPS_UNARY_GRAD(hard_swish_bwd, hard_swish_slope(v))
+
+/* Gelu: x Phi(x) with the exact normal CDF, or its tanh approximation
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + c x^3))). */
+static inline float gelu_value(float v, int approximate)
+{
+    if (approximate == LPS_GELU_TANH)
+        return 0.5f * v * (1.0f + tanhf(GELU_SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v)));
+    return 0.5f * v * (1.0f + erff(v * GELU_INV_SQRT2));
+}
+
+static inline float gelu_slope(float v, int approximate)
+{
+    if (approximate == LPS_GELU_TANH) {
+        float t = tanhf(GELU_SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
+        float dt = GELU_SQRT_2_OVER_PI * (1.0f + 3.0f * GELU_CUBIC * v * v);
+        return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * dt;
+    }
+    float cdf = 0.5f * (1.0f + erff(v * GELU_INV_SQRT2));
+    return cdf + v * GELU_INV_SQRT_2PI * expf(-0.5f * v * v);
+}
+
+LPS_UNARY_MAP(gelu_fwd, gelu_value(v, p->approximate))
+LPS_UNARY_GRAD(gelu_bwd, gelu_slope(v, p->approximate))
+
+/* Softplus: log(1 + e^x), written so that neither branch overflows; its
+ * derivative sigmoid(x) is 1 - e^-y. */
+LPS_UNARY_MAP(softplus_fwd, v > 0.0f ? v + log1pf(expf(-v)) : log1pf(expf(v)))
+LPS_UNARY_GRAD(softplus_bwd, -expm1f(-out))
+
+/* Elu and Selu: gamma (x for x > 0, alpha (e^x - 1) otherwise); Elu has
+ * gamma 1. At 0 the gradient is the left one, gamma alpha, as PyTorch's. */
+LPS_UNARY_MAP(elu_fwd, p->gamma * (v > 0.0f ? v : p->alpha * expm1f(v)))
+LPS_UNARY_GRAD(elu_bwd, p->gamma * (v > 0.0f ? 1.0f : p->alpha * expf(v)))
+
 static const char *const leaky_relu_attrs[] = {"alpha", NULL};
 static const char *const clip_attr_bounds[] = {"min", "max", NULL};
+static const char *const hard_sigmoid_attrs[] = {"alpha", "beta", NULL};
+static const char *const elu_attrs[] = {"alpha", NULL};
+static const char *const selu_attrs[] = {"alpha", "gamma", NULL};
+static const char *const gelu_attrs[] = {"approximate", NULL};
 
-static const unary_kernel unary_kernels[] = {
-    {LPS_OP_RELU, relu_fwd, relu_bwd, no_attrs},
-    {LPS_OP_LEAKY_RELU, leaky_relu_fwd, leaky_relu_bwd, leaky_relu_attrs},
-    {LPS_OP_SIGMOID, sigmoid_fwd, sigmoid_bwd, no_attrs},
-    {LPS_OP_TANH, tanh_fwd, tanh_bwd, no_attrs},
-    {LPS_OP_EXP, exp_fwd, exp_bwd, no_attrs},
-    {LPS_OP_NEG, neg_fwd, neg_bwd, no_attrs},
-    {LPS_OP_SQRT, sqrt_fwd, sqrt_bwd, no_attrs},
-    {LPS_OP_CLIP, clip_fwd, clip_bwd, clip_attr_bounds},
+#define NO_ATTRS lps_unary_no_attrs
+
+static const lps_unary_kernel activation_kernels[] = {
+    {LPS_OP_RELU, relu_fwd, relu_bwd, NO_ATTRS, {.alpha = 0.0f}, 0},
+    {LPS_OP_LEAKY_RELU, leaky_relu_fwd, leaky_relu_bwd, leaky_relu_attrs,
+     {.alpha = LEAKY_RELU_DEFAULT_ALPHA}, 0},
+    {LPS_OP_SIGMOID, sigmoid_fwd, sigmoid_bwd, NO_ATTRS, {.alpha = 0.0f}, 0},
+    {LPS_OP_TANH, tanh_fwd, tanh_bwd, NO_ATTRS, {.alpha = 0.0f}, 0},
+    {LPS_OP_EXP, exp_fwd, exp_bwd, NO_ATTRS, {.alpha = 0.0f}, 0},
+    {LPS_OP_NEG, neg_fwd, neg_bwd, NO_ATTRS, {.alpha = 0.0f}, 0},
+    {LPS_OP_SQRT, sqrt_fwd, sqrt_bwd, NO_ATTRS, {.alpha = 0.0f}, 0},
+    {LPS_OP_CLIP, clip_fwd, clip_bwd, clip_attr_bounds, {.lo = -FLT_MAX, .hi = FLT_MAX},
+     CLIP_INPUT_BOUNDS_OPSET},
+    {LPS_OP_HARD_SIGMOID, hard_sigmoid_fwd, hard_sigmoid_bwd, hard_sigmoid_attrs,
+     {.alpha = HARD_SIGMOID_DEFAULT_ALPHA, .beta = HARD_SIGMOID_DEFAULT_BETA}, 0},
+    {LPS_OP_HARD_SWISH, hard_swish_fwd, hard_swish_bwd, NO_ATTRS, {.alpha = 0.0f}, 0},
+    {LPS_OP_GELU, gelu_fwd, gelu_bwd, gelu_attrs, {.approximate = LPS_GELU_NONE}, 0},
+    {LPS_OP_SOFTPLUS, softplus_fwd, softplus_bwd, NO_ATTRS, {.alpha = 0.0f}, 0},
+    {LPS_OP_ELU, elu_fwd, elu_bwd, elu_attrs, {.alpha = ELU_DEFAULT_ALPHA, .gamma = 1.0f}, 0},
+    {LPS_OP_SELU, elu_fwd, elu_bwd, selu_attrs,
+     {.alpha = SELU_DEFAULT_ALPHA, .gamma = SELU_DEFAULT_GAMMA}, 0},
 };
 
-static bool clip_bounds_are_inputs(const lps_op_node *op)
+static lps_status activation_prepare(lps_op_node *op, lps_error *err)
 {
-    return op->kind == LPS_OP_CLIP && op->opset >= CLIP_INPUT_BOUNDS_OPSET;
-}
-
-static lps_status unary_prepare(lps_op_node *op, lps_error *err)
-{
-    const unary_kernel *kernel = NULL;
-    for (size_t i = 0; i < sizeof unary_kernels / sizeof unary_kernels[0]; i++)
-        if (unary_kernels[i].kind == op->kind)
-            kernel = &unary_kernels[i];
-    if (!kernel)
-        return lps_op_fail(op, err, LPS_ERR_RUNTIME, "has no activation kernel");
-    const char *const *attrs = clip_bounds_are_inputs(op) ? no_attrs : kernel->attrs;
-    lps_status st = lps_op_check_attrs(op, attrs, err);
-    if (st != LPS_OK)
-        return st;
-    if (op->kind == LPS_OP_CLIP && !clip_bounds_are_inputs(op) && op->n_inputs > 1)
-        return lps_op_fail(op, err, LPS_ERR_INVALID,
-                           "has %zu inputs; before opset %d Clip takes min/max as attributes",
-                           op->n_inputs, CLIP_INPUT_BOUNDS_OPSET);
-    unary_node *node = calloc(1, sizeof *node);
-    if (!node)
-        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory");
-    node->kernel = kernel;
-    node->params.lo = -FLT_MAX;
-    node->params.hi = FLT_MAX;
-    st = lps_op_attr_float(op, "alpha", LEAKY_RELU_DEFAULT_ALPHA, &node->params.alpha, err);
-    if (st == LPS_OK && !clip_bounds_are_inputs(op))
-        st = lps_op_attr_float(op, "min", -FLT_MAX, &node->params.lo, err);
-    if (st == LPS_OK && !clip_bounds_are_inputs(op))
-        st = lps_op_attr_float(op, "max", FLT_MAX, &node->params.hi, err);
-    if (st != LPS_OK) {
-        free(node);
-        return st;
-    }
-    op->params = node;
-    return LPS_OK;
-}
-
-/* Clip's optional bound input i: absent (NULL) or a float scalar. */
-static lps_status check_bound_input(const lps_op_node *op, const lps_tensor *t, int i,
-                                    lps_error *err)
-{
-    if (!t)
-        return LPS_OK;
-    lps_status st = lps_op_expect_dtype(op, t, i, LPS_DT_FLOAT, err);
-    if (st == LPS_OK && lps_tensor_numel(t) != 1)
-        st = lps_op_fail(op, err, LPS_ERR_INVALID, "input %d must be a scalar, has %lld elements",
-                         i, (long long)lps_tensor_numel(t));
-    return st;
-}
-
-static lps_status unary_shape(const lps_op_node *op, const lps_tensor *const *in, lps_shape *out,
-                              lps_error *err)
-{
-    lps_status st = lps_op_expect_dtype(op, in[0], 0, LPS_DT_FLOAT, err);
-    for (size_t i = 1; i < op->n_inputs && st == LPS_OK; i++)
-        st = check_bound_input(op, in[i], (int)i, err);
-    if (st != LPS_OK)
-        return st;
-    out[0].dtype = LPS_DT_FLOAT;
-    out[0].rank = in[0]->rank;
-    for (int d = 0; d < in[0]->rank; d++)
-        out[0].dims[d] = in[0]->dims[d];
-    return LPS_OK;
-}
-
-/* The node's parameters with Clip's input bounds (checked by shape) filled in. */
-static unary_params resolved_params(const lps_op_node *op, const lps_tensor *const *in)
-{
-    const unary_node *node = op->params;
-    unary_params p = node->params;
-    if (clip_bounds_are_inputs(op)) {
-        if (op->n_inputs > CLIP_IN_MIN && in[CLIP_IN_MIN])
-            p.lo = lps_tensor_f32(in[CLIP_IN_MIN])[0];
-        if (op->n_inputs > CLIP_IN_MAX && in[CLIP_IN_MAX])
-            p.hi = lps_tensor_f32(in[CLIP_IN_MAX])[0];
-    }
-    return p;
-}
-
-static lps_status unary_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
-                                lps_tensor *const *out, lps_error *err)
-{
-    (void)ctx, (void)err;
-    const unary_node *node = op->params;
-    unary_params p = resolved_params(op, in);
-    node->kernel->forward(lps_tensor_f32(in[0]), lps_tensor_f32(out[0]), lps_tensor_numel(in[0]),
-                          &p);
-    return LPS_OK;
-}
-
-static lps_status unary_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
-                                 const lps_tensor *const *out, const lps_tensor *const *dout,
-                                 lps_tensor *const *din, lps_error *err)
-{
-    (void)ctx, (void)err;
-    if (!din[0] || !dout[0])
-        return LPS_OK;
-    const unary_node *node = op->params;
-    unary_params p = resolved_params(op, in);
-    node->kernel->backward(lps_tensor_f32(in[0]), lps_tensor_f32(out[0]), lps_tensor_f32(dout[0]),
-                           lps_tensor_f32(din[0]), lps_tensor_numel(in[0]), &p);
-    return LPS_OK;
+    return lps_unary_prepare_from(op, activation_kernels,
+                                  sizeof activation_kernels / sizeof activation_kernels[0], err);
 }
 
 /* Clip: data plus optional min and max from opset 11. */
 #define CLIP_MAX_INPUTS 3
 
-const lps_op_def lps_op_def_relu = {
-    .name = "Relu",
-    .min_opset = LPS_OPSET_MIN,
-    .max_opset = LPS_OPSET_MAX,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .min_outputs = 1,
-    .max_outputs = 1,
-    .differentiable = 1u << UNARY_IN_X,
-    .prepare = unary_prepare,
-    .shape = unary_shape,
-    .forward = unary_forward,
-    .backward = unary_backward,
-};
-
-const lps_op_def lps_op_def_leaky_relu = {
-    .name = "LeakyRelu",
-    .min_opset = LPS_OPSET_MIN,
-    .max_opset = LPS_OPSET_MAX,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .min_outputs = 1,
-    .max_outputs = 1,
-    .differentiable = 1u << UNARY_IN_X,
-    .prepare = unary_prepare,
-    .shape = unary_shape,
-    .forward = unary_forward,
-    .backward = unary_backward,
-};
-
-const lps_op_def lps_op_def_sigmoid = {
-    .name = "Sigmoid",
-    .min_opset = LPS_OPSET_MIN,
-    .max_opset = LPS_OPSET_MAX,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .min_outputs = 1,
-    .max_outputs = 1,
-    .differentiable = 1u << UNARY_IN_X,
-    .prepare = unary_prepare,
-    .shape = unary_shape,
-    .forward = unary_forward,
-    .backward = unary_backward,
-};
-
-const lps_op_def lps_op_def_tanh = {
-    .name = "Tanh",
-    .min_opset = LPS_OPSET_MIN,
-    .max_opset = LPS_OPSET_MAX,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .min_outputs = 1,
-    .max_outputs = 1,
-    .differentiable = 1u << UNARY_IN_X,
-    .prepare = unary_prepare,
-    .shape = unary_shape,
-    .forward = unary_forward,
-    .backward = unary_backward,
-};
-
-const lps_op_def lps_op_def_exp = {
-    .name = "Exp",
-    .min_opset = LPS_OPSET_MIN,
-    .max_opset = LPS_OPSET_MAX,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .min_outputs = 1,
-    .max_outputs = 1,
-    .differentiable = 1u << UNARY_IN_X,
-    .prepare = unary_prepare,
-    .shape = unary_shape,
-    .forward = unary_forward,
-    .backward = unary_backward,
-};
-
-const lps_op_def lps_op_def_neg = {
-    .name = "Neg",
-    .min_opset = LPS_OPSET_MIN,
-    .max_opset = LPS_OPSET_MAX,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .min_outputs = 1,
-    .max_outputs = 1,
-    .differentiable = 1u << UNARY_IN_X,
-    .prepare = unary_prepare,
-    .shape = unary_shape,
-    .forward = unary_forward,
-    .backward = unary_backward,
-};
-
-const lps_op_def lps_op_def_sqrt = {
-    .name = "Sqrt",
-    .min_opset = LPS_OPSET_MIN,
-    .max_opset = LPS_OPSET_MAX,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .min_outputs = 1,
-    .max_outputs = 1,
-    .differentiable = 1u << UNARY_IN_X,
-    .prepare = unary_prepare,
-    .shape = unary_shape,
-    .forward = unary_forward,
-    .backward = unary_backward,
-};
+const lps_op_def lps_op_def_relu = LPS_UNARY_OP("Relu", LPS_OPSET_MIN, activation_prepare);
+const lps_op_def lps_op_def_leaky_relu =
+    LPS_UNARY_OP("LeakyRelu", LPS_OPSET_MIN, activation_prepare);
+const lps_op_def lps_op_def_sigmoid = LPS_UNARY_OP("Sigmoid", LPS_OPSET_MIN, activation_prepare);
+const lps_op_def lps_op_def_tanh = LPS_UNARY_OP("Tanh", LPS_OPSET_MIN, activation_prepare);
 
 const lps_op_def lps_op_def_clip = {
     .name = "Clip",
@@ -419,9 +201,21 @@ const lps_op_def lps_op_def_clip = {
     .max_inputs = CLIP_MAX_INPUTS,
     .min_outputs = 1,
     .max_outputs = 1,
-    .differentiable = 1u << UNARY_IN_X, /* not the bounds */
-    .prepare = unary_prepare,
-    .shape = unary_shape,
-    .forward = unary_forward,
-    .backward = unary_backward,
+    .differentiable = 1u, /* the data, not the bounds */
+    .prepare = activation_prepare,
+    .shape = lps_unary_shape,
+    .forward = lps_unary_forward,
+    .backward = lps_unary_backward,
 };
+
+const lps_op_def lps_op_def_exp = LPS_UNARY_OP("Exp", LPS_OPSET_MIN, activation_prepare);
+const lps_op_def lps_op_def_neg = LPS_UNARY_OP("Neg", LPS_OPSET_MIN, activation_prepare);
+const lps_op_def lps_op_def_sqrt = LPS_UNARY_OP("Sqrt", LPS_OPSET_MIN, activation_prepare);
+const lps_op_def lps_op_def_hard_sigmoid =
+    LPS_UNARY_OP("HardSigmoid", LPS_OPSET_MIN, activation_prepare);
+const lps_op_def lps_op_def_hard_swish =
+    LPS_UNARY_OP("HardSwish", HARD_SWISH_SINCE, activation_prepare);
+const lps_op_def lps_op_def_gelu = LPS_UNARY_OP("Gelu", GELU_SINCE, activation_prepare);
+const lps_op_def lps_op_def_softplus = LPS_UNARY_OP("Softplus", LPS_OPSET_MIN, activation_prepare);
+const lps_op_def lps_op_def_elu = LPS_UNARY_OP("Elu", LPS_OPSET_MIN, activation_prepare);
+const lps_op_def lps_op_def_selu = LPS_UNARY_OP("Selu", LPS_OPSET_MIN, activation_prepare);

@@ -1,5 +1,6 @@
-/* Relu, LeakyRelu, Sigmoid, Tanh, Exp, Neg, Sqrt, Clip: gradients away from
- * the kinks, forward values, both Clip forms and attribute errors. */
+/* Relu, LeakyRelu, Sigmoid, Tanh, Exp, Neg, Sqrt, Clip, HardSigmoid,
+ * HardSwish, Gelu (both forms), Softplus, Elu, Selu: gradients away from the
+ * kinks, forward values, both Clip forms and attribute errors. */
 #include <check.h>
 #include <float.h>
 #include <math.h>
@@ -37,18 +38,28 @@ static lps_tensor *away_from_kinks(int64_t n, float lo, float hi, const float *k
 typedef struct grad_case {
     const char *op_type;
     float lo, hi;          /* input range */
-    float kink;            /* used when has_kink */
-    bool has_kink;
+    int n_kinks;
+    float kinks[2];
+    const char *approximate; /* Gelu's attribute, NULL when absent */
+    int64_t opset;           /* 0: OPSET */
 } grad_case;
 
+/* HardSigmoid's default kinks are where 0.2 x + 0.5 leaves [0, 1]. */
 static const grad_case grad_cases[] = {
-    {"Relu", -2.0f, 2.0f, 0.0f, true},
-    {"LeakyRelu", -2.0f, 2.0f, 0.0f, true},
-    {"Sigmoid", -3.0f, 3.0f, 0.0f, false},
-    {"Tanh", -2.0f, 2.0f, 0.0f, false},
-    {"Exp", -2.0f, 1.5f, 0.0f, false},
-    {"Neg", -2.0f, 2.0f, 0.0f, false},
-    {"Sqrt", 0.3f, 4.0f, 0.0f, false},
+    {"Relu", -2.0f, 2.0f, 1, {0.0f}, NULL, 0},
+    {"LeakyRelu", -2.0f, 2.0f, 1, {0.0f}, NULL, 0},
+    {"Sigmoid", -3.0f, 3.0f, 0, {0}, NULL, 0},
+    {"Tanh", -2.0f, 2.0f, 0, {0}, NULL, 0},
+    {"Exp", -2.0f, 1.5f, 0, {0}, NULL, 0},
+    {"Neg", -2.0f, 2.0f, 0, {0}, NULL, 0},
+    {"Sqrt", 0.3f, 4.0f, 0, {0}, NULL, 0},
+    {"HardSigmoid", -4.0f, 4.0f, 2, {-2.5f, 2.5f}, NULL, 0},
+    {"HardSwish", -4.5f, 4.5f, 2, {-3.0f, 3.0f}, NULL, 14},
+    {"Gelu", -3.0f, 3.0f, 0, {0}, NULL, 20},
+    {"Gelu", -3.0f, 3.0f, 0, {0}, "tanh", 20},
+    {"Softplus", -4.0f, 4.0f, 0, {0}, NULL, 0},
+    {"Elu", -3.0f, 2.0f, 1, {0.0f}, NULL, 0},
+    {"Selu", -3.0f, 2.0f, 1, {0.0f}, NULL, 0},
 };
 #define N_GRAD_CASES ((int)(sizeof grad_cases / sizeof grad_cases[0]))
 #define GRAD_POINTS 40
@@ -59,10 +70,13 @@ START_TEST(gradient_unary)
     lps_node *node = test_node_new(gc->op_type, 1, 1);
     if (strcmp(gc->op_type, "LeakyRelu") == 0)
         test_node_attr_float(node, "alpha", 0.2f);
-    lps_tensor *x = away_from_kinks(GRAD_POINTS, gc->lo, gc->hi, &gc->kink, gc->has_kink ? 1 : 0,
+    if (gc->approximate)
+        test_node_attr_string(node, "approximate", gc->approximate);
+    lps_tensor *x = away_from_kinks(GRAD_POINTS, gc->lo, gc->hi, gc->kinks, gc->n_kinks,
                                     7 + (uint64_t)_i);
     char why[256] = "";
-    bool ok = gradcheck_op(node, OPSET, &x, 1, 0x1u, gradcheck_default_tol(), why, sizeof why);
+    bool ok = gradcheck_op(node, gc->opset ? gc->opset : OPSET, &x, 1, 0x1u,
+                           gradcheck_default_tol(), why, sizeof why);
     ck_assert_msg(ok, "%s: %s", gc->op_type, why);
     lps_tensor_free(x);
     test_node_free(node);
@@ -139,6 +153,65 @@ START_TEST(forward_values)
         lps_tensor_release(&out[0]);
         test_node_free(node);
     }
+    lps_tensor_free(x);
+}
+END_TEST
+
+typedef struct attr_value_case {
+    const char *op_type;
+    const char *approximate; /* Gelu's attribute, NULL when absent */
+    int64_t opset;
+    float expected[5];
+} attr_value_case;
+
+/* Defaults of every attribute; values from PyTorch in double precision. */
+START_TEST(forward_values_since_opset)
+{
+    static const float xv[] = {-2.0f, -0.5f, 0.0f, 0.25f, 4.0f};
+    static const attr_value_case cases[] = {
+        {"HardSigmoid", NULL, OPSET, {0.1f, 0.4f, 0.5f, 0.55f, 1.0f}},
+        {"HardSwish", NULL, 14, {-0.33333333f, -0.20833333f, 0.0f, 0.13541667f, 4.0f}},
+        {"Gelu", NULL, 20, {-0.04550026f, -0.15426877f, 0.0f, 0.14967658f, 3.99987332f}},
+        {"Gelu", "tanh", 20, {-0.04540231f, -0.15428599f, 0.0f, 0.14967535f, 3.99992975f}},
+        {"Softplus", NULL, OPSET,
+         {0.12692801f, 0.47407698f, 0.69314718f, 0.82593942f, 4.01814993f}},
+        {"Elu", NULL, OPSET, {-0.86466472f, -0.39346934f, 0.0f, 0.25f, 4.0f}},
+        {"Selu", NULL, OPSET, {-1.52016647f, -0.69175819f, 0.0f, 0.26267525f, 4.20280395f}},
+    };
+    int64_t dims[] = {5};
+    lps_tensor *x = test_tensor_from(LPS_DT_FLOAT, 1, dims, xv);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        lps_node *node = test_node_new(cases[k].op_type, 1, 1);
+        if (cases[k].approximate)
+            test_node_attr_string(node, "approximate", cases[k].approximate);
+        lps_tensor out[1] = {{0}};
+        lps_error err;
+        ck_assert_int_eq(test_op_forward(node, cases[k].opset, &x, out, 1, &err), LPS_OK);
+        test_expect_shape(&out[0], 1, dims);
+        test_expect_floats(&out[0], cases[k].expected, lps_numel_of(1, dims),
+                           TRANSCENDENTAL_TOL);
+        lps_tensor_release(&out[0]);
+        test_node_free(node);
+    }
+    lps_tensor_free(x);
+}
+END_TEST
+
+/* Gelu exists from opset 20 only and knows two approximations. */
+START_TEST(gelu_opset_and_mode_errors)
+{
+    int64_t dims[] = {2};
+    lps_tensor *x = test_tensor_random(1, dims, -1.0f, 1.0f, 2);
+    lps_tensor out[1] = {{0}};
+    lps_error err;
+    lps_node *node = test_node_new("Gelu", 1, 1);
+    ck_assert_int_eq(test_op_forward(node, OPSET, &x, out, 1, &err), LPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "opset 13"));
+    test_node_attr_string(node, "approximate", "sigmoid");
+    ck_assert_int_eq(test_op_forward(node, 20, &x, out, 1, &err), LPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "sigmoid"));
+    lps_tensor_release(&out[0]);
+    test_node_free(node);
     lps_tensor_free(x);
 }
 END_TEST
@@ -248,6 +321,8 @@ int main(void)
     TCase *fwd = tcase_create("forward");
     tcase_add_test(fwd, forward_values);
     tcase_add_test(fwd, forward_sqrt);
+    tcase_add_test(fwd, forward_values_since_opset);
+    tcase_add_test(fwd, gelu_opset_and_mode_errors);
     tcase_add_test(fwd, forward_clip_forms);
     tcase_add_test(fwd, unknown_attribute_and_dtype_fail);
     suite_add_tcase(s, fwd);
