@@ -350,8 +350,10 @@ static lps_status backward_nodes(lps_plan *p, lps_exec_ctx *ctx, int seed,
             int v = n->in[i];
             n->din_t[i] = NULL;
             n->in_t[i] = v >= 0 ? &p->values[v].t : NULL;
+            /* Gradients exist on float values only: an integer or bool input
+             * (a Cast's source, Where's mask, an index) receives none. */
             if (v < 0 || !lps_op_input_differentiable(n->def, i) ||
-                !p->values[v].needs_grad)
+                !p->values[v].needs_grad || p->values[v].t.dtype != LPS_DT_FLOAT)
                 continue;
             st = ensure_grad(&p->values[v], err);
             if (st != LPS_OK)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ops/broadcast.h"
+#include "ops/elementwise.h"
 #include "ops/op.h"
 
 typedef enum binary_kind { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } binary_kind;
@@ -34,29 +35,19 @@ static binary_kind binary_kind_of(const lps_op_node *op)
     }
 }
 
-/* Attributes: none from opset 7 on (broadcast/axis belong to opsets < 7). */
-static lps_status binary_prepare(lps_op_node *op, lps_error *err)
+/* The element types Add/Sub/Mul/Div compute on. */
+static bool is_arithmetic_type(lps_dtype dtype)
 {
-    static const char *const known[] = {NULL};
-    return lps_op_check_attrs(op, known, err);
+    return dtype == LPS_DT_FLOAT || dtype == LPS_DT_INT64;
 }
 
+/* Same-typed float or int64 operands with the numpy broadcast shape. The
+ * ops take no attributes from opset 7 on (broadcast/axis belong to opsets
+ * < 7), which lps_ew_prepare_no_attrs checks. */
 static lps_status binary_shape(const lps_op_node *op, const lps_tensor *const *in, lps_shape *out,
                                lps_error *err)
 {
-    for (int i = 0; i < 2; i++)
-        if (!in[i])
-            return lps_op_fail(op, err, LPS_ERR_INVALID, "input %d is missing", i);
-    if (in[0]->dtype != in[1]->dtype)
-        return lps_op_fail(op, err, LPS_ERR_INVALID,
-                           "inputs have types %s and %s, expected one type",
-                           lps_dtype_name(in[0]->dtype), lps_dtype_name(in[1]->dtype));
-    if (in[0]->dtype != LPS_DT_FLOAT && in[0]->dtype != LPS_DT_INT64)
-        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "element type %s is not supported",
-                           lps_dtype_name(in[0]->dtype));
-    out[0].dtype = in[0]->dtype;
-    return lps_broadcast_shape(op, in[0]->rank, in[0]->dims, in[1]->rank, in[1]->dims, &out[0],
-                               err);
+    return lps_ew_binary_shape(op, in, is_arithmetic_type, LPS_DT_UNDEFINED, out, err);
 }
 
 /* Lays Y, A and B over Y's shape; errors are prefixed with the node. */
@@ -298,7 +289,7 @@ const lps_op_def lps_op_def_add = {
     .min_outputs = 1,
     .max_outputs = 1,
     .differentiable = (1u << BIN_IN_A) | (1u << BIN_IN_B),
-    .prepare = binary_prepare,
+    .prepare = lps_ew_prepare_no_attrs,
     .shape = binary_shape,
     .forward = binary_forward,
     .backward = binary_backward,
@@ -313,7 +304,7 @@ const lps_op_def lps_op_def_sub = {
     .min_outputs = 1,
     .max_outputs = 1,
     .differentiable = (1u << BIN_IN_A) | (1u << BIN_IN_B),
-    .prepare = binary_prepare,
+    .prepare = lps_ew_prepare_no_attrs,
     .shape = binary_shape,
     .forward = binary_forward,
     .backward = binary_backward,
@@ -328,7 +319,7 @@ const lps_op_def lps_op_def_mul = {
     .min_outputs = 1,
     .max_outputs = 1,
     .differentiable = (1u << BIN_IN_A) | (1u << BIN_IN_B),
-    .prepare = binary_prepare,
+    .prepare = lps_ew_prepare_no_attrs,
     .shape = binary_shape,
     .forward = binary_forward,
     .backward = binary_backward,
@@ -343,7 +334,7 @@ const lps_op_def lps_op_def_div = {
     .min_outputs = 1,
     .max_outputs = 1,
     .differentiable = (1u << BIN_IN_A) | (1u << BIN_IN_B),
-    .prepare = binary_prepare,
+    .prepare = lps_ew_prepare_no_attrs,
     .shape = binary_shape,
     .forward = binary_forward,
     .backward = binary_backward,
