@@ -55,6 +55,15 @@ LPS_OP(WHERE, where)
 /* type conversion: src/ops/cast.c */
 LPS_OP(CAST, cast)
 LPS_OP(CAST_LIKE, cast_like)
+/* two-input arithmetic beyond binary.c: src/ops/pow_mod.c */
+LPS_OP(POW, pow)
+LPS_OP(MOD, mod)
+LPS_OP(PRELU, prelu)
+/* variadic element-wise: src/ops/variadic.c */
+LPS_OP(MAX, max)
+LPS_OP(MIN, min)
+LPS_OP(SUM, sum)
+LPS_OP(MEAN, mean)
 /* softmax family: src/ops/softmax.c */
 LPS_OP(SOFTMAX, softmax)
 LPS_OP(LOG_SOFTMAX, log_softmax)

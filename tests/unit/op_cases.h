@@ -58,6 +58,15 @@ OP_CASE("Where", 16, "b[2,1]=1,0 f[3] f[2,3]", "")
 /* src/ops/cast.c */
 OP_CASE("Cast", 13, "f[2,3]", "to=1")
 OP_CASE("CastLike", 15, "i[3]=1,2,3 f[1]", "")
+/* src/ops/pow_mod.c */
+OP_CASE("Pow", 15, "f[2,3](0.5,2) f[3](-1,2)", "")
+OP_CASE("Mod", 13, "f[3]=5.3,-5.3,7.9 f[3]=2.1,3.3,-2.9", "fmod=1")
+OP_CASE("PRelu", 16, "f[6]=-1.5,-0.7,-0.2,0.3,0.9,1.4 f[]=0.25", "")
+/* src/ops/variadic.c */
+OP_CASE("Max", 13, "f[2,3]=-1.5,0.7,-0.2,0.3,0.9,1.4 f[3]=0.1,0.4,-0.6", "")
+OP_CASE("Min", 13, "f[2,3]=-1.5,0.7,-0.2,0.3,0.9,1.4 f[2,1]=0.1,0.5", "")
+OP_CASE("Sum", 13, "f[2,3] f[3] f[2,1]", "")
+OP_CASE("Mean", 13, "f[2,3] f[3]", "")
 /* src/ops/softmax.c */
 OP_CASE("Softmax", 13, "f[2,5]", "axis=1")
 OP_CASE("LogSoftmax", 13, "f[2,5]", "axis=-1")
