@@ -1,6 +1,8 @@
 // Runs an ONNX model with onnxruntime-node: ort_run.js MODEL OUT_PREFIX IN.npy...
 // Inputs bind to the session's input names in order; output k is written to
 // OUT_PREFIX_k.npy. The NPY dtypes handled are those of the DTYPES table.
+// Required as a module it runs nothing and exports runModel (and its NPY
+// helpers) for other test drivers (tests/models/ort_jobs.js).
 'use strict';
 const fs = require('fs');
 const ort = require('onnxruntime-node');
@@ -49,8 +51,7 @@ function writeNpy(path, tensor) {
   fs.writeFileSync(path, Buffer.concat([pre, Buffer.from(header, 'latin1'), data]));
 }
 
-async function main() {
-  const [model, outPrefix, ...inputs] = process.argv.slice(2);
+async function runModel(model, outPrefix, inputs) {
   const session = await ort.InferenceSession.create(model);
   const feeds = {};
   session.inputNames.forEach((name, i) => { feeds[name] = readNpy(inputs[i]); });
@@ -58,4 +59,10 @@ async function main() {
   session.outputNames.forEach((name, k) => writeNpy(`${outPrefix}_${k}.npy`, results[name]));
 }
 
-main().catch((e) => { console.error(`ort_run: ${e.message}`); process.exit(1); });
+module.exports = { runModel, readNpy, writeNpy };
+
+if (require.main === module) {
+  const [model, outPrefix, ...inputs] = process.argv.slice(2);
+  runModel(model, outPrefix, inputs)
+    .catch((e) => { console.error(`ort_run: ${e.message}`); process.exit(1); });
+}
