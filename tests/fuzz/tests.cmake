@@ -11,6 +11,7 @@ if(CMAKE_C_COMPILER_ID STREQUAL "Clang")
     PUBLIC ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src
     PRIVATE ${LPS_GEN_DIR})
   target_compile_options(lps_fuzz_lib PRIVATE -fsanitize=fuzzer-no-link ${LPS_FUZZ_SAN})
+  target_compile_definitions(lps_fuzz_lib PUBLIC LPS_VERSION="${PROJECT_VERSION}")
   target_link_libraries(lps_fuzz_lib PUBLIC PkgConfig::OPENBLAS PkgConfig::PROTOBUFC PkgConfig::CJSON PkgConfig::ZLIB ${LIBM})
 
   # fuzz_cli compiles the CLI's option parser in; it exists once src/cli does.
