@@ -184,12 +184,13 @@ class Fixture:
             raise CheckFailed(f"lpsparsify train exited {rc}: {err.strip()}")
         before, after = float_weights(self.model), float_weights(trained)
         refs = np.load(self.grads)
-        mapping = gradient_map(before, refs, float_weights(self.train_sibling()))
+        mapping = gradient_map(before, refs, float_weights(self.train_sibling()), identity_aliases(self.model))
         if not mapping:
             raise CheckFailed("no initializer maps to a parameter: nothing to compare")
         worst, unresolved = (0.0, None), []
-        for init, (param, transform) in mapping.items():
-            ref = refs[param].astype(np.float64)
+        for init, (params, transform) in mapping.items():
+            param = "+".join(params)
+            ref = sum(refs[p].astype(np.float64) for p in params)
             if transform == "T":
                 ref = ref.T
             w0 = before[init].astype(np.float64)
@@ -276,22 +277,35 @@ class Fixture:
         return lines[0].split(": ", 2)[-1] if lines[0].count(": ") >= 2 else lines[0]
 
 
-def gradient_map(weights, grads, params):
-    """initializer -> (parameter, transform) for the initializers of `weights` that hold a
-    parameter: under its own name (transform ""), or, renamed by eval-mode constant
-    folding, as its exact transpose ("T": a Linear folded into MatMul). `params` are the
-    parameters by name (the training-mode export). Initializers folded with other values
-    (BatchNorm into Conv, RNN gate stacks, split attention projections) hold no single
-    parameter and are not compared."""
+def identity_aliases(path):
+    """initializer -> the names Identity nodes give it. torch.onnx's eval-mode export keeps
+    one copy of parameters with equal values and makes the others Identity outputs of it
+    (ConvNeXt's equal layer scales), so that initializer's gradient is their sum."""
+    proto = onnx.load(path)
+    inits = {t.name for t in proto.graph.initializer}
+    aliases = {}
+    for node in proto.graph.node:
+        if node.op_type == "Identity" and node.input[0] in inits:
+            aliases.setdefault(node.input[0], []).append(node.output[0])
+    return aliases
+
+
+def gradient_map(weights, grads, params, aliases):
+    """initializer -> (parameters, transform) for the initializers of `weights` that hold
+    parameters: under their own name (transform "") plus any Identity aliases, or,
+    renamed by eval-mode constant folding, as the exact transpose of one ("T": a Linear
+    folded into MatMul). `params` are the parameters by name (the training-mode export).
+    Initializers folded with other values (BatchNorm into Conv, RNN gate stacks, split
+    attention projections) hold no parameter and are not compared."""
     mapping = {}
     for name, w in weights.items():
         if name in grads.files and grads[name].shape == w.shape:
-            mapping[name] = (name, "")
+            mapping[name] = ([name] + [a for a in aliases.get(name, []) if a in grads.files], "")
         elif w.ndim == 2:
             match = next((p for p, v in params.items() if p in grads.files and v.shape == w.shape[::-1]
                           and np.array_equal(v.T, w)), None)
             if match:
-                mapping[name] = (match, "T")
+                mapping[name] = ([match], "T")
     return mapping
 
 

@@ -118,7 +118,9 @@ def main():
             continue
         first = next((c for c in CHECKS if r["checks"].get(c) not in (None, "pass")), None)
         if first:
-            lines.append(f"- `{name}` {first}: {r['checks'][first]}")
+            # paths inside the test's work folder, relative to it
+            message = re.sub(r"\S*/torch_fixtures/[^/\s]+/", "", r["checks"][first])
+            lines.append(f"- `{name}` {first}: {message}")
     refused = [e for e in fixtures if "export_error" in e]
     if refused:
         lines.append("\n## Not exportable with torch.onnx " + manifest["torch"] + "\n")
