@@ -18,9 +18,10 @@ void lps_cmd_inspect_help(FILE *out)
 {
     fprintf(out,
             "Usage: %s inspect MODEL [--json FILE|-] [--html FILE]\n\n"
-            "Lists the prunable weights of MODEL (Conv, Gemm and constant MatMul weights)\n"
-            "with their shape, fan-in, zeros, sparsity, Hoyer sparsity (row mean and whole\n"
-            "tensor), fitted gamma shape and the Hoyer sparsity that shape predicts.\n"
+            "Lists the prunable weights of MODEL (Conv, ConvTranspose, Gemm and constant\n"
+            "MatMul weights) with their shape, fan-in, zeros, sparsity, Hoyer sparsity\n"
+            "(row mean and whole tensor), fitted gamma shape and the Hoyer sparsity that\n"
+            "shape predicts.\n"
             "The table goes to stdout.\n\n"
             "Options:\n"
             "  --json FILE   also write the JSON report (docs/report.md) to FILE, atomically\n"

@@ -345,4 +345,9 @@ const lps_op_def lps_op_def_conv_transpose = {
     .shape = ct_shape,
     .forward = ct_forward,
     .backward = ct_backward,
+    /* docs/method.md: output channel g*M/group + m over its group's
+     * (C/group, k...), a strided row of the [C, M/group, k...] tensor */
+    .weights = {{.role = LPS_WEIGHT_LAYER, .input = CT_W, .min_rank = 3,
+                 .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_UNITS_SECOND_GROUPED,
+                 .group_attr = "group"}},
 };

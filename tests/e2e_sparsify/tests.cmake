@@ -21,6 +21,11 @@ foreach(case methods layers max_drop output_name distill)
                    $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/${case})
 endforeach()
 
+# A weight with strided rows (ConvTranspose), recounted with numpy.
+add_test(NAME e2e_sparsify_strided_rows
+         COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_strided_rows.py
+                 $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/strided_rows)
+
 # onnxruntime-node (npm, tests/interop/package.json) as the independent
 # runtime; the test reports SKIP while the module is not installed.
 find_program(LPS_NODE NAMES node nodejs)
