@@ -73,6 +73,9 @@ LPS_OP(MATMUL, matmul)
 LPS_OP(CONV, conv)
 /* transposed convolution: src/ops/conv_transpose.c */
 LPS_OP(CONV_TRANSPOSE, conv_transpose)
+/* resampling: src/ops/resize.c */
+LPS_OP(RESIZE, resize)
+LPS_OP(UPSAMPLE, upsample)
 /* pooling: src/ops/pool.c */
 LPS_OP(MAX_POOL, max_pool)
 LPS_OP(AVERAGE_POOL, average_pool)

@@ -3,11 +3,16 @@
  *
  *   conformance_runner CASE_DIR [--rtol R] [--atol A]
  *       runs one case; exit 0 pass, 1 mismatch or failure, 77 unsupported
- *   conformance_runner --emit-ctest OUT.cmake SELF ROOT...
- *       writes one add_test per case that is not unsupported
- *   conformance_runner --summary ROOT...
+ *   conformance_runner --emit-ctest OUT.cmake SELF KNOWN ROOT...
+ *       writes one add_test per case that is not unsupported and not a
+ *       known difference
+ *   conformance_runner --summary KNOWN ROOT...
  *       runs every case, prints one line per case that is not a pass and
- *       "N passed, N failed, N skipped" */
+ *       "N passed, N failed, N skipped, N known differences"
+ * KNOWN (tests/conformance/known_differences.txt) lists, one per line,
+ * "suite/case reason": cases where ONNX's reference outputs and
+ * onnxruntime disagree and we follow onnxruntime. The summary fails when a
+ * listed case passes (the entry is stale) or does not load. */
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -220,6 +225,73 @@ cleanup:
     return r;
 }
 
+/* The known-differences list: names[i] ("suite/case") and reasons[i]. */
+typedef struct known_list {
+    char **names;
+    char **reasons;
+    size_t n;
+} known_list;
+
+static void known_release(known_list *k)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        free(k->names[i]);
+        free(k->reasons[i]);
+    }
+    free(k->names);
+    free(k->reasons);
+    memset(k, 0, sizeof *k);
+}
+
+/* Loads path ("#" comments and blank lines skipped). Returns false, with
+ * a message on stderr, when the file cannot be read or memory runs out. */
+static bool known_load(const char *path, known_list *k)
+{
+    char line[1024];
+    memset(k, 0, sizeof *k);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "conformance_runner: %s: cannot read\n", path);
+        return false;
+    }
+    bool ok = true;
+    while (ok && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char *sep = strchr(line, ' ');
+        char **names = realloc(k->names, (k->n + 1) * sizeof *names);
+        char **reasons = names ? realloc(k->reasons, (k->n + 1) * sizeof *reasons) : NULL;
+        if (names)
+            k->names = names;
+        if (reasons)
+            k->reasons = reasons;
+        ok = names && reasons;
+        if (!ok)
+            break;
+        if (sep)
+            *sep = '\0';
+        k->names[k->n] = strdup(line);
+        k->reasons[k->n] = strdup(sep ? sep + 1 : "");
+        k->n++;
+    }
+    fclose(f);
+    if (!ok)
+        fprintf(stderr, "conformance_runner: out of memory reading %s\n", path);
+    return ok;
+}
+
+/* The reason suite/case is listed for, or NULL. */
+static const char *known_reason(const known_list *k, const char *suite, const char *name)
+{
+    char full[PATH_LEN];
+    snprintf(full, sizeof full, "%s/%s", suite, name);
+    for (size_t i = 0; i < k->n; i++)
+        if (strcmp(k->names[i], full) == 0)
+            return k->reasons[i];
+    return NULL;
+}
+
 static int compare_names(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -285,7 +357,8 @@ static bool case_supported(const char *case_dir, tolerance tol)
 /* One add_test per case whose ops are all supported (a case that fails to
  * load for another reason is added too, so it fails visibly). The cases left
  * out are listed with their reason by the conformance_summary test. */
-static int emit_ctest(const char *out, const char *self, int n_roots, char **roots, tolerance tol)
+static int emit_ctest(const char *out, const char *self, const known_list *known, int n_roots,
+                      char **roots, tolerance tol)
 {
     FILE *f = fopen(out, "w");
     if (!f) {
@@ -297,7 +370,8 @@ static int emit_ctest(const char *out, const char *self, int n_roots, char **roo
         size_t n;
         char **cases = list_cases(roots[r], &n);
         for (size_t i = 0; i < n; i++) {
-            if (!case_supported(cases[i], tol))
+            if (known_reason(known, suite_name(roots[r]), case_name(cases[i])) ||
+                !case_supported(cases[i], tol))
                 continue;
             fprintf(f, "add_test(conformance/%s/%s \"%s\" \"%s\")\n", suite_name(roots[r]),
                     case_name(cases[i]), self, cases[i]);
@@ -311,38 +385,65 @@ static int emit_ctest(const char *out, const char *self, int n_roots, char **roo
     return total ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-static int summary(int n_roots, char **roots, tolerance tol)
+/* Counts of one summary run. */
+typedef struct summary_counts {
+    size_t pass, fail, skip, known;
+} summary_counts;
+
+/* Classifies one case and prints its line unless it passes. A listed known
+ * difference must load and mismatch; passing means the entry is stale. */
+static void summarize_case(const char *suite, const char *dir, const known_list *known,
+                           tolerance tol, summary_counts *c)
 {
-    size_t pass = 0, fail = 0, skip = 0;
-    char why[LPS_ERROR_MSG_MAX * 2];
+    char why[LPS_ERROR_MSG_MAX * 2] = "";
+    const char *name = case_name(dir), *reason = known_reason(known, suite, name);
+    case_result res = run_case(dir, tol, why, sizeof why);
+    if (reason && res == CASE_FAIL) {
+        printf("differs %s/%s (%s): %s\n", suite, name, reason, why);
+        c->known++;
+    } else if (reason) {
+        printf("FAILED %s/%s: listed as a known difference but %s\n", suite, name,
+               res == CASE_PASS ? "it passes (remove the entry)" : why);
+        c->fail++;
+    } else if (res == CASE_PASS) {
+        c->pass++;
+    } else if (res == CASE_UNSUPPORTED) {
+        printf("unsupported %s/%s: %s\n", suite, name, why);
+        c->skip++;
+    } else {
+        printf("FAILED %s/%s: %s\n", suite, name, why);
+        c->fail++;
+    }
+}
+
+static int summary(const known_list *known, int n_roots, char **roots, tolerance tol)
+{
+    summary_counts c = {0};
     for (int r = 0; r < n_roots; r++) {
         size_t n;
         char **cases = list_cases(roots[r], &n);
-        for (size_t i = 0; i < n; i++) {
-            why[0] = '\0';
-            case_result res = run_case(cases[i], tol, why, sizeof why);
-            if (res == CASE_PASS)
-                pass++;
-            else if (res == CASE_UNSUPPORTED)
-                printf("unsupported %s/%s: %s\n", suite_name(roots[r]), case_name(cases[i]), why),
-                    skip++;
-            else
-                printf("FAILED %s/%s: %s\n", suite_name(roots[r]), case_name(cases[i]), why),
-                    fail++;
-        }
+        for (size_t i = 0; i < n; i++)
+            summarize_case(suite_name(roots[r]), cases[i], known, tol, &c);
         free_list(cases, n);
     }
-    printf("conformance: %zu passed, %zu failed, %zu skipped\n", pass, fail, skip);
-    return fail ? EXIT_FAILURE : EXIT_SUCCESS;
+    printf("conformance: %zu passed, %zu failed, %zu skipped, %zu known differences\n", c.pass,
+           c.fail, c.skip, c.known);
+    return c.fail ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 int main(int argc, char **argv)
 {
     tolerance tol = {DEFAULT_RTOL, DEFAULT_ATOL};
-    if (argc >= 4 && strcmp(argv[1], "--emit-ctest") == 0)
-        return emit_ctest(argv[2], argv[3], argc - 4, argv + 4, tol);
-    if (argc >= 3 && strcmp(argv[1], "--summary") == 0)
-        return summary(argc - 2, argv + 2, tol);
+    bool emit = argc >= 5 && strcmp(argv[1], "--emit-ctest") == 0;
+    if (emit || (argc >= 4 && strcmp(argv[1], "--summary") == 0)) {
+        known_list known;
+        if (!known_load(argv[emit ? 4 : 2], &known))
+            return EXIT_FAILURE;
+        int rc = emit ? emit_ctest(argv[2], argv[3], &known, argc - 5, argv + 5, tol)
+                      : summary(&known, argc - 3, argv + 3, tol);
+        known_release(&known);
+        return rc;
+    }
     if (argc < 2) {
         fprintf(stderr, "usage: conformance_runner CASE_DIR [--rtol R] [--atol A]\n");
         return EXIT_FAILURE;

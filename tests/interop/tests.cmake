@@ -72,6 +72,9 @@ set(LPS_INTEROP_CONFORMANCE
   node/test_unsqueeze_unsorted_axes
   node/test_layer_normalization_4d_axis_negative_2 node/test_convtranspose_autopad_same
   node/test_convtranspose_output_shape
+  node/test_resize_downsample_scales_linear_align_corners
+  node/test_resize_downsample_scales_cubic_align_corners node/test_resize_tf_crop_and_resize
+  node/test_resize_upsample_sizes_nearest_floor_align_corners node/test_upsample_nearest
   pytorch-converted/test_MaxPool1d_stride_padding_dilation
   pytorch-converted/test_MaxPool2d_stride_padding_dilation)
 foreach(case ${LPS_INTEROP_CONFORMANCE})

@@ -76,6 +76,9 @@ OP_CASE("MatMul", 13, "f[2,2,3] f[3,4]", "")
 OP_CASE("Conv", 11, "f[1,2,5,5] f[3,2,3,3] f[3]", "pads=[1,1,1,1] strides=[2,2]")
 /* src/ops/conv_transpose.c */
 OP_CASE("ConvTranspose", 11, "f[1,2,3,3] f[2,3,3,3] f[3]", "pads=[1,0,1,1] strides=[2,2]")
+/* src/ops/resize.c */
+OP_CASE("Resize", 13, "f[1,2,2,3] - f[4]=1,1,2,1.5", "mode='linear'")
+OP_CASE("Upsample", 9, "f[1,1,2,2] f[4]=1,1,2,3", "mode='nearest'")
 /* src/ops/pool.c */
 OP_CASE("MaxPool", 12,
         "f[1,1,4,4]=0.1,0.5,-0.3,0.9,-0.8,0.3,0.7,-0.1,0.25,-0.6,0.05,0.45,-0.95,0.8,-0.4,0.6",
