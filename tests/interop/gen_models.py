@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+import gen_elementwise
 import gen_rnn
 
 BATCH = "batch"
@@ -326,6 +327,7 @@ MODELS = {
     "conv_pool_1d_3d_op13": conv_pool_1d_3d,
 }
 MODELS.update(gen_rnn.MODELS)
+MODELS.update(gen_elementwise.MODELS)
 
 
 def save(name, path):
