@@ -7,7 +7,8 @@
 #   FUZZ_SECONDS=20 scripts/fuzz.sh            # all harnesses
 #   FUZZ_SECONDS=3600 scripts/fuzz.sh onnx     # one harness, for an hour
 #   FUZZ_KEEP_GOING=1 scripts/fuzz.sh          # collect every finding (fork mode)
-# Harnesses: idx npy csv (dataset readers), onnx (model load, compile, run,
+# Harnesses: idx npy csv (dataset readers), image (PNG/JPEG decode and
+# input adaptation), onnx (model load, compile, run,
 # save), external (external-data resolution), cli (number parsing).
 set -eu
 
@@ -26,7 +27,7 @@ FUZZ_SEED=${FUZZ_SEED:-1}
 FUZZ_SLOW_OK=${FUZZ_SLOW_OK:-0}
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
-all="idx npy csv onnx external"
+all="idx npy csv image onnx external"
 if [ -f "$root/src/cli/options.c" ]; then all="$all cli"; fi
 harnesses=${*:-$all}
 # Requests over 1 GiB fail like a real out-of-memory (NULL from malloc), so

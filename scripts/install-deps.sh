@@ -6,6 +6,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PKGS=(build-essential cmake pkg-config
       protobuf-c-compiler libprotobuf-c-dev libopenblas-dev libcjson-dev zlib1g-dev check
+      libpng-dev libjpeg62-turbo-dev libomp-dev python3-pil
       dataset-fashion-mnist libonnx-testdata python3-onnx python3-numpy
       clang libclang-rt-14-dev
       chromium)

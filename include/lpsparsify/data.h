@@ -33,12 +33,35 @@ extern "C" {
 /* Longest per-channel --mean / --std list. */
 #define LPS_PREPROCESS_MAX_VALUES 64
 
+/* Training augmentation (docs/data.md, "Augmentation"). */
+typedef enum lps_augment {
+    LPS_AUGMENT_NONE = 0,
+    LPS_AUGMENT_LIGHT,     /* translation within the crop margin (or padding), flip */
+    LPS_AUGMENT_STANDARD   /* random-resized crop (pad and crop for small images), flip */
+} lps_augment;
+
+/* How image samples become model inputs (docs/data.md, "Input adaptation"). */
+typedef struct lps_adapt_opts {
+    int64_t resize;        /* shorter side before the centre crop; 0: crop / 0.875 */
+    int64_t crop;          /* side of the centre crop; 0: the model's height and width */
+    lps_augment augment;   /* only ever set on a training split */
+} lps_adapt_opts;
+
+/* The file list of an image-folder dataset (src/data/image_folder.c). */
+typedef struct lps_image_files lps_image_files;
+
 typedef struct lps_dataset {
     char *name;          /* file the samples came from (for messages) */
     char *labels_name;   /* file the labels came from, NULL when label-free */
-    lps_tensor samples;  /* [N, sample dims...], LPS_DT_UINT8 or LPS_DT_FLOAT */
+    lps_tensor samples;  /* [N, sample dims...], LPS_DT_UINT8 or LPS_DT_FLOAT; for an
+                          * image folder [N] with no data: samples are files */
     int64_t *labels;     /* N labels in 0..n_classes-1, NULL when label-free */
     int64_t n_classes;   /* largest label + 1; 0 when label-free */
+    lps_image_files *files;  /* image folder: sample i is decoded from file i; else NULL */
+    char **class_names;  /* image folder: class folder names in label order; else NULL */
+    lps_adapt_opts adapt;
+    int64_t n_skipped;   /* files left out by --skip-bad */
+    char **skipped;      /* their paths and reasons ("PATH: reason"), n_skipped entries */
 } lps_dataset;
 
 typedef enum lps_data_split {
@@ -54,6 +77,8 @@ typedef enum lps_csv_header {
 
 typedef struct lps_data_options {
     size_t memory_budget;      /* bytes for samples + labels; 0 = LPS_DATA_DEFAULT_BUDGET */
+    lps_adapt_opts adapt;      /* copied into the dataset (augment: training split only) */
+    bool skip_bad;             /* image folders: leave out unreadable files, listing them */
     lps_csv_header csv_header;
     bool csv_has_labels;       /* CSV files carry a label column */
     int csv_label_column;      /* its 0-based index; negative counts from the end */
@@ -107,6 +132,39 @@ lps_status lps_dataset_open(lps_dataset *ds, const char *spec, lps_data_split sp
 /* Frees everything ds owns and zeroes it. ds may be NULL. */
 void lps_dataset_release(lps_dataset *ds);
 
+/* Loads an image folder split: dir/<class>/... PNG and JPEG files (nested
+ * folders walked, hidden entries ignored), classes sorted by name into
+ * labels. Every file is decoded once here, so a corrupt, truncated, empty
+ * or non-image file is reported before training: LPS_ERR_INVALID naming
+ * it, unless opt->skip_bad, which leaves such files out and lists them in
+ * ds->skipped. Also LPS_ERR_INVALID naming the folder: no class folders,
+ * an empty class, a file beside the class folders, a symlink loop, an
+ * unreadable folder. Samples are decoded again per batch (the file list
+ * is all that stays in memory). ds zeroed on failure. */
+lps_status lps_dataset_open_image_folder(lps_dataset *ds, const char *dir,
+                                         const lps_data_options *opt, lps_error *err);
+
+/* Checks that two image-folder splits have the same class names in the
+ * same order (labels mean the same class). Datasets without class names
+ * pass. LPS_ERR_INVALID naming both folders and the first difference. */
+lps_status lps_dataset_check_same_classes(const lps_dataset *a, const lps_dataset *b,
+                                          lps_error *err);
+
+/* Moves a seeded fraction (0, 1) of ds's samples into val (at least one
+ * sample stays on each side), keeping class names and adaptation (val gets
+ * no augmentation). The order of both parts follows ds. LPS_ERR_INVALID
+ * when ds is too small to split, LPS_ERR_NOMEM; ds is unchanged and val
+ * zeroed on failure. */
+lps_status lps_dataset_split_validation(lps_dataset *ds, double fraction, uint64_t seed,
+                                        lps_dataset *val, lps_error *err);
+
+/* One line (into out) saying how ds's samples are adapted to a model
+ * input of per-sample dims model_dims[0..model_rank-1], e.g. "train:
+ * 28x28 grey -> 3x32x32 (NCHW), grey to RGB, resize shorter side to 36,
+ * centre crop 32, augment light"; out[0] = 0 when they feed it unchanged. */
+void lps_dataset_describe_adaptation(const lps_dataset *ds, int model_rank,
+                                     const int64_t *model_dims, char *out, size_t size);
+
 /* Checks that one sample can feed a model input whose dims without the batch
  * axis are model_dims[0..model_rank-1]. Accepted: the same element count and
  * either the same shape once size-1 axes are dropped ([28,28] vs [1,28,28])
@@ -126,6 +184,7 @@ lps_status lps_dataset_check_labels(const lps_dataset *ds, int64_t n_model_class
  * is broadcast over all channels; n_mean == 0 means mean 0, n_std == 0 means
  * std 1; has_scale false means 1/255 for uint8 data and 1 for float data. */
 typedef struct lps_preprocess_opts {
+    bool imagenet;        /* --normalize imagenet: ImageNet mean/std unless --mean/--std */
     bool has_scale;
     double scale;
     int n_mean;
@@ -139,6 +198,7 @@ typedef struct lps_preprocess_opts {
 typedef struct lps_preprocess {
     int64_t channels;
     int64_t per_channel;
+    bool channels_last;  /* NHWC model input: the channel is the last axis */
     float *gain;
     float *bias;
 } lps_preprocess;
@@ -174,6 +234,7 @@ typedef struct lps_batch_iter {
     uint64_t seed;
     int64_t *order;   /* permutation of 0..N-1 for the current epoch */
     int64_t pos;      /* next position in order */
+    uint64_t epoch;   /* the current epoch (augmentation draws depend on it) */
 } lps_batch_iter;
 
 /* Prepares it for epoch 0. batch_size must be >= 1. LPS_ERR_INVALID or

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define DEFAULT_EVAL_BATCH 256
@@ -13,6 +14,8 @@
 /* --memory-budget is in MiB, up to 1 PiB (far above any real machine, far
  * below a size_t overflow). */
 #define MAX_MEMORY_BUDGET_MIB ((int64_t)1 << 30)
+/* --resize / --crop bound (the decoder's pixel limit is far below its square). */
+#define MAX_IMAGE_SIDE (1 << 16)
 
 const char LPS_CLI_DATA_HELP[] =
     "Data options:\n"
@@ -23,7 +26,13 @@ const char LPS_CLI_DATA_HELP[] =
     "  --std S[,S...]         divide by per-channel standard deviations\n"
     "  --label-column K       CSV: column K (0-based, negative from the end) is the label\n"
     "  --csv-header H         CSV: auto (default), yes or no\n"
-    "  --memory-budget MIB    refuse datasets needing more than MIB MiB (default 8192)\n";
+    "  --memory-budget MIB    refuse datasets needing more than MIB MiB (default 8192)\n"
+    "  --resize N             images: shorter side before the centre crop (default crop/0.875)\n"
+    "  --crop N               images: centre crop side (default the model's input size)\n"
+    "  --augment A            training images: none (default), light or standard\n"
+    "  --normalize N          imagenet (ImageNet mean/std after /255) or none (default)\n"
+    "  --val-split F          hold out a seeded fraction F of train for per-epoch evaluation\n"
+    "  --skip-bad             image folders: leave out unreadable files, listed in the report\n";
 
 const char LPS_CLI_TRAIN_HELP[] =
     "Training options:\n"
@@ -78,6 +87,17 @@ void lps_cli_data_default(lps_cli_data *d)
     d->load.csv_header = LPS_CSV_HEADER_AUTO;
 }
 
+static lps_status parse_augment(const char *arg, lps_augment *out, lps_error *err)
+{
+    static const char *const names[] = {"none", "light", "standard"};
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+        if (strcmp(arg, names[i]) == 0) {
+            *out = (lps_augment)i;
+            return LPS_OK;
+        }
+    return lps_fail(err, LPS_ERR_INVALID, "--augment: '%s' is not none, light or standard", arg);
+}
+
 lps_status lps_cli_data_option(lps_cli_data *d, int c, const char *arg, bool *handled,
                                lps_error *err)
 {
@@ -112,6 +132,29 @@ lps_status lps_cli_data_option(lps_cli_data *d, int c, const char *arg, bool *ha
     case LPS_OPT_MEMORY_BUDGET:
         st = lps_cli_parse_int("--memory-budget", arg, 1, MAX_MEMORY_BUDGET_MIB, &iv, err);
         d->load.memory_budget = (size_t)(iv * MIB);
+        break;
+    case LPS_OPT_RESIZE:
+        st = lps_cli_parse_int("--resize", arg, 1, MAX_IMAGE_SIDE, &d->load.adapt.resize, err);
+        break;
+    case LPS_OPT_CROP:
+        st = lps_cli_parse_int("--crop", arg, 1, MAX_IMAGE_SIDE, &d->load.adapt.crop, err);
+        break;
+    case LPS_OPT_AUGMENT:
+        st = parse_augment(arg, &d->load.adapt.augment, err);
+        break;
+    case LPS_OPT_NORMALIZE:
+        if (strcmp(arg, "imagenet") == 0)
+            d->preprocess.imagenet = true;
+        else if (strcmp(arg, "none") == 0)
+            d->preprocess.imagenet = false;
+        else
+            st = lps_fail(err, LPS_ERR_INVALID, "--normalize: '%s' is not imagenet or none", arg);
+        break;
+    case LPS_OPT_VAL_SPLIT:
+        st = lps_cli_parse_double("--val-split", arg, 0, true, 1, true, &d->val_split, err);
+        break;
+    case LPS_OPT_SKIP_BAD:
+        d->load.skip_bad = true;
         break;
     case LPS_OPT_CSV_HEADER:
         if (strcmp(arg, "auto") == 0)
@@ -204,4 +247,73 @@ lps_status lps_cli_open_split(const lps_cli_data *d, lps_data_split split, lps_d
                               lps_error *err)
 {
     return lps_dataset_open(ds, d->spec, split, &d->load, err);
+}
+
+lps_status lps_cli_open_splits(const lps_cli_data *d, uint64_t seed, lps_cli_splits *s,
+                               lps_error *err)
+{
+    memset(s, 0, sizeof *s);
+    lps_status st = lps_cli_open_split(d, LPS_SPLIT_TRAIN, &s->train, err);
+    if (st == LPS_OK)
+        st = lps_cli_open_split(d, LPS_SPLIT_TEST, &s->test, err);
+    if (st == LPS_OK)
+        st = lps_dataset_check_same_classes(&s->train, &s->test, err);
+    if (st == LPS_OK && d->val_split > 0)
+        st = lps_dataset_split_validation(&s->train, d->val_split, seed, &s->val, err);
+    s->eval = d->val_split > 0 ? &s->val : &s->test;
+    if (st != LPS_OK)
+        lps_cli_splits_release(s);
+    return st;
+}
+
+void lps_cli_splits_release(lps_cli_splits *s)
+{
+    if (!s)
+        return;
+    lps_dataset_release(&s->train);
+    lps_dataset_release(&s->val);
+    lps_dataset_release(&s->test);
+    s->eval = NULL;
+}
+
+/* The per-sample dims of the model's first real input (not an
+ * initializer), when they are all fixed. */
+static bool model_sample_dims(const lps_model *m, int64_t *dims, int *rank)
+{
+    const lps_graph *g = &m->graph;
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        const lps_value_info *vi = &g->inputs[i];
+        if (lps_graph_find_initializer(g, vi->name))
+            continue;
+        if (vi->rank < 2)
+            return false;
+        for (int d = 1; d < vi->rank; d++) {
+            if (vi->dims[d].symbol || vi->dims[d].value <= 0)
+                return false;
+            dims[d - 1] = vi->dims[d].value;
+        }
+        *rank = vi->rank - 1;
+        return true;
+    }
+    return false;
+}
+
+void lps_cli_print_dataset_adaptation(const char *split, const lps_dataset *ds,
+                                      const lps_model *m, bool quiet)
+{
+    int64_t dims[LPS_MAX_RANK];
+    int rank = 0;
+    char line[LPS_ERROR_MSG_MAX];
+    if (quiet || !ds->name || !model_sample_dims(m, dims, &rank))
+        return;
+    lps_dataset_describe_adaptation(ds, rank, dims, line, sizeof line);
+    if (line[0])
+        fprintf(stderr, "lpsparsify: data: %s: %s\n", split, line);
+}
+
+void lps_cli_print_adaptation(const lps_cli_splits *s, const lps_model *m, bool quiet)
+{
+    lps_cli_print_dataset_adaptation("train", &s->train, m, quiet);
+    lps_cli_print_dataset_adaptation("val", &s->val, m, quiet);
+    lps_cli_print_dataset_adaptation("test", &s->test, m, quiet);
 }

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cJSON.h>
+
 #include "lpsparsify/data.h"
 #include "lpsparsify/error.h"
 #include "train/trainer.h"
@@ -31,6 +33,12 @@ enum lps_cli_option_code {
     LPS_OPT_CSV_LABEL_COLUMN,
     LPS_OPT_CSV_HEADER,
     LPS_OPT_MEMORY_BUDGET,
+    LPS_OPT_RESIZE,
+    LPS_OPT_CROP,
+    LPS_OPT_AUGMENT,
+    LPS_OPT_NORMALIZE,
+    LPS_OPT_VAL_SPLIT,
+    LPS_OPT_SKIP_BAD,
     LPS_OPT_EPOCHS,
     LPS_OPT_LR,
     LPS_OPT_LR_SCHEDULE,
@@ -55,7 +63,13 @@ enum lps_cli_option_code {
         {"std", required_argument, NULL, LPS_OPT_STD},                                             \
         {"label-column", required_argument, NULL, LPS_OPT_CSV_LABEL_COLUMN},                       \
         {"csv-header", required_argument, NULL, LPS_OPT_CSV_HEADER},                               \
-        {"memory-budget", required_argument, NULL, LPS_OPT_MEMORY_BUDGET}
+        {"memory-budget", required_argument, NULL, LPS_OPT_MEMORY_BUDGET},                         \
+        {"resize", required_argument, NULL, LPS_OPT_RESIZE},                                       \
+        {"crop", required_argument, NULL, LPS_OPT_CROP},                                           \
+        {"augment", required_argument, NULL, LPS_OPT_AUGMENT},                                     \
+        {"normalize", required_argument, NULL, LPS_OPT_NORMALIZE},                                 \
+        {"val-split", required_argument, NULL, LPS_OPT_VAL_SPLIT},                                 \
+        {"skip-bad", no_argument, NULL, LPS_OPT_SKIP_BAD}
 
 #define LPS_CLI_TRAIN_OPTIONS                                                                      \
     {"epochs", required_argument, NULL, LPS_OPT_EPOCHS},                                           \
@@ -77,6 +91,7 @@ typedef struct lps_cli_data {
     int64_t batch;                 /* --batch */
     lps_data_options load;
     lps_preprocess_opts preprocess;
+    double val_split;              /* --val-split fraction held out of train; 0 = none */
 } lps_cli_data;
 
 void lps_cli_data_default(lps_cli_data *d);
@@ -93,6 +108,41 @@ lps_status lps_cli_train_option(lps_train_options *o, int c, const char *arg, bo
 /* Loads a split of d->spec. Errors name the files. */
 lps_status lps_cli_open_split(const lps_cli_data *d, lps_data_split split, lps_dataset *ds,
                               lps_error *err);
+
+/* The splits a training command works on: train; eval, on which every
+ * per-epoch evaluation and decision is taken (the --val-split hold-out of
+ * train, or test without one); and test. With --val-split, eval is val and
+ * test is measured once before and once after; without, eval and test are
+ * the same dataset (test). Checks that the class folders of the splits
+ * agree. Release with lps_cli_splits_release(). */
+typedef struct lps_cli_splits {
+    lps_dataset train;
+    lps_dataset val;      /* empty without --val-split */
+    lps_dataset test;
+    lps_dataset *eval;    /* &val or &test */
+} lps_cli_splits;
+
+lps_status lps_cli_open_splits(const lps_cli_data *d, uint64_t seed, lps_cli_splits *s,
+                               lps_error *err);
+
+/* Frees the three datasets. s may be NULL. */
+void lps_cli_splits_release(lps_cli_splits *s);
+
+/* Adds the data keys of a training command's report (docs/report.md):
+ * evaluation_split ("val" or "test"), with a held-out validation split
+ * `test` {accuracy, loss} {dense, sparse} from dense_test/sparse_test,
+ * and from an image folder `classes` (names in label order) and
+ * `skipped` (files --skip-bad left out, of every split). */
+void lps_cli_report_data(cJSON *report, const lps_cli_splits *s,
+                         const lps_eval_result *dense_test, const lps_eval_result *sparse_test);
+
+/* Prints "lpsparsify: data: SPLIT: <adaptation>" on stderr when ds's
+ * samples are adapted to the model's input (unless quiet). */
+void lps_cli_print_dataset_adaptation(const char *split, const lps_dataset *ds,
+                                      const lps_model *m, bool quiet);
+
+/* The same for each split of s. */
+void lps_cli_print_adaptation(const lps_cli_splits *s, const lps_model *m, bool quiet);
 
 /* Help text lines for the shared options. */
 extern const char LPS_CLI_DATA_HELP[];

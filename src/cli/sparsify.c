@@ -293,8 +293,11 @@ static cJSON *pair_json(const char *k1, double v1, const char *k2, double v2)
 }
 
 typedef struct sparsify_outcome {
-    lps_eval_result dense;
+    lps_eval_result dense;          /* on the evaluation split (val or test) */
     lps_eval_result sparse;
+    lps_eval_result dense_test;     /* --val-split: the test split, before and after */
+    lps_eval_result sparse_test;
+    const lps_cli_splits *splits;
     double achieved;
     size_t input_bytes;
     size_t output_bytes;      /* 0 when the model was not written */
@@ -322,6 +325,7 @@ static cJSON *build_report(const sparsify_args *a, const lps_model *m, const lps
     cJSON_AddItemToObject(rep, "accuracy",
                           pair_json("dense", r->dense.accuracy, "sparse", r->sparse.accuracy));
     cJSON_AddItemToObject(rep, "loss", pair_json("dense", r->dense.loss, "sparse", r->sparse.loss));
+    lps_cli_report_data(rep, r->splits, &r->dense_test, &r->sparse_test);
     cJSON *bytes = cJSON_CreateObject();
     if (bytes) {
         cJSON_AddNumberToObject(bytes, "input", (double)r->input_bytes);
@@ -395,7 +399,7 @@ int lps_cmd_sparsify(int argc, char **argv)
 {
     sparsify_args a;
     lps_error err = {0};
-    lps_dataset train = {0}, test = {0};
+    lps_cli_splits splits = {0};
     lps_model *m = NULL;
     lps_trainer *t = NULL;
     lps_sparsify *s = NULL;
@@ -446,17 +450,21 @@ int lps_cmd_sparsify(int argc, char **argv)
     }
     if (lps_cli_check_input_file(a.model, &err) != LPS_OK ||
         !(m = lps_model_load(a.model, &err)) ||
-        lps_cli_open_split(&a.data, LPS_SPLIT_TRAIN, &train, &err) != LPS_OK ||
-        lps_cli_open_split(&a.data, LPS_SPLIT_TEST, &test, &err) != LPS_OK)
+        lps_cli_open_splits(&a.data, a.train.seed, &splits, &err) != LPS_OK)
         goto failed;
+    lps_cli_print_adaptation(&splits, m, a.quiet);
+    lps_dataset *train = &splits.train, *eval = splits.eval;
+    bool held_out = eval != &splits.test;
     r.input_bytes = m->file_bytes;
-    if (!train.labels)
+    if (!train->labels)
         a.train.distill = true;
     /* The trainer refuses NaN or infinite weights naming them, before the
      * dense evaluation would trip over their non-finite logits. */
-    if (!(t = lps_trainer_create(m, &train, &test, &a.train, &err)) ||
-        lps_evaluate_model(m, &test, &a.train.preprocess, a.train.batch_size, &r.dense, &err) !=
+    if (!(t = lps_trainer_create(m, train, eval, &a.train, &err)) ||
+        lps_evaluate_model(m, eval, &a.train.preprocess, a.train.batch_size, &r.dense, &err) !=
             LPS_OK ||
+        (held_out && lps_evaluate_model(m, &splits.test, &a.train.preprocess, a.train.batch_size,
+                                        &r.dense_test, &err) != LPS_OK) ||
         !(s = lps_sparsify_create(m, lps_trainer_plan(t), &a.sparse, &a.train, &err)))
         goto failed;
     r.n_epochs = a.train.epochs;
@@ -474,10 +482,12 @@ int lps_cmd_sparsify(int argc, char **argv)
     hooks.display_user = &display;
     if (lps_trainer_run(t, &hooks, r.epochs, &err) != LPS_OK ||
         lps_sparsify_finish(s, &err) != LPS_OK ||
-        lps_trainer_evaluate(t, &test, &r.sparse, &err) != LPS_OK ||
+        lps_trainer_evaluate(t, eval, &r.sparse, &err) != LPS_OK ||
+        (held_out && lps_trainer_evaluate(t, &splits.test, &r.sparse_test, &err) != LPS_OK) ||
         lps_trainer_write(t, &err) != LPS_OK)
         goto failed;
     r.achieved = lps_sparsify_achieved(s);
+    r.splits = &splits;
     code = finish(&a, m, s, &r, output, &err);
     goto cleanup;
 failed:
@@ -487,8 +497,7 @@ cleanup:
     free(output);
     lps_sparsify_free(s);
     lps_trainer_free(t);
-    lps_dataset_release(&train);
-    lps_dataset_release(&test);
+    lps_cli_splits_release(&splits);
     lps_model_free(m);
     return code;
 }

@@ -40,7 +40,7 @@ int lps_cmd_train(int argc, char **argv)
     lps_error err = {0};
     const char *output = NULL;
     bool quiet = false, handled, batch_given = false;
-    lps_dataset train = {0}, test = {0};
+    lps_cli_splits splits = {0};
     lps_model *m = NULL;
     lps_trainer *t = NULL;
     lps_progress_display display;
@@ -78,12 +78,12 @@ int lps_cmd_train(int argc, char **argv)
     volatile sig_atomic_t *stop = lps_install_stop_handlers();
     const char *path = argv[optind];
     if (lps_cli_check_input_file(path, &err) != LPS_OK || !(m = lps_model_load(path, &err)) ||
-        lps_cli_open_split(&data, LPS_SPLIT_TRAIN, &train, &err) != LPS_OK ||
-        lps_cli_open_split(&data, LPS_SPLIT_TEST, &test, &err) != LPS_OK)
+        lps_cli_open_splits(&data, opt.seed, &splits, &err) != LPS_OK)
         goto failed;
-    if (!train.labels)
+    lps_cli_print_adaptation(&splits, m, quiet);
+    if (!splits.train.labels)
         opt.distill = true;
-    if (!(t = lps_trainer_create(m, &train, &test, &opt, &err)))
+    if (!(t = lps_trainer_create(m, &splits.train, splits.eval, &opt, &err)))
         goto failed;
     lps_progress_init(&display, quiet);
     lps_train_hooks hooks = {.display_user = &display,
@@ -92,7 +92,7 @@ int lps_cmd_train(int argc, char **argv)
                              .stop = stop};
     lps_eval_result final;
     if (lps_trainer_run(t, &hooks, NULL, &err) != LPS_OK ||
-        lps_trainer_evaluate(t, &test, &final, &err) != LPS_OK ||
+        lps_trainer_evaluate(t, &splits.test, &final, &err) != LPS_OK ||
         lps_trainer_write(t, &err) != LPS_OK ||
         lps_model_save(m, output, LPS_STORAGE_DENSE, &err) != LPS_OK)
         goto failed;
@@ -105,8 +105,7 @@ failed:
     code = lps_cli_report(&err);
 cleanup:
     lps_trainer_free(t);
-    lps_dataset_release(&train);
-    lps_dataset_release(&test);
+    lps_cli_splits_release(&splits);
     lps_model_free(m);
     return code;
 }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/adapt.h"
+#include "data/image.h"
 #include "data/rng.h"
 #include "lpsparsify/data.h"
 
@@ -76,6 +78,26 @@ static lps_status channel_value(const char *what, const double *list, int n, int
     return LPS_OK;
 }
 
+/* torchvision's ImageNet statistics (on values scaled to [0, 1]); a grey
+ * input takes their means. */
+static const double IMAGENET_MEAN[] = {0.485, 0.456, 0.406};
+static const double IMAGENET_STD[] = {0.229, 0.224, 0.225};
+#define IMAGENET_CHANNELS 3
+
+static void imagenet_stats(int64_t channels, int64_t c, double *mean, double *std)
+{
+    if (channels == IMAGENET_CHANNELS) {
+        *mean = IMAGENET_MEAN[c];
+        *std = IMAGENET_STD[c];
+        return;
+    }
+    *mean = *std = 0;
+    for (int k = 0; k < IMAGENET_CHANNELS; k++) {
+        *mean += IMAGENET_MEAN[k] / IMAGENET_CHANNELS;
+        *std += IMAGENET_STD[k] / IMAGENET_CHANNELS;
+    }
+}
+
 lps_status lps_preprocess_resolve(lps_preprocess *pp, const lps_preprocess_opts *opts,
                                   lps_dtype src_dtype, int model_rank, const int64_t *model_dims,
                                   lps_error *err)
@@ -87,7 +109,9 @@ lps_status lps_preprocess_resolve(lps_preprocess *pp, const lps_preprocess_opts 
     int64_t numel = lps_numel_of(model_rank, model_dims);
     if (numel <= 0)
         return lps_fail(err, LPS_ERR_INVALID, "preprocessing: model input has no elements");
-    pp->channels = model_rank >= 1 ? model_dims[0] : 1;
+    lps_adapt_target_shape image;
+    pp->channels_last = lps_adapt_target(model_rank, model_dims, &image) && image.channels_last;
+    pp->channels = pp->channels_last ? image.channels : model_rank >= 1 ? model_dims[0] : 1;
     pp->per_channel = numel / pp->channels;
     double scale = opts->has_scale ? opts->scale
                                    : (src_dtype == LPS_DT_UINT8 ? UINT8_DEFAULT_SCALE : 1.0);
@@ -103,9 +127,11 @@ lps_status lps_preprocess_resolve(lps_preprocess *pp, const lps_preprocess_opts 
     for (int64_t c = 0; c < pp->channels; c++) {
         double mean = 0.0;
         double std = 1.0;
-        st = channel_value("--mean", opts->mean, opts->n_mean, pp->channels, c, 0.0, &mean, err);
+        if (opts->imagenet)
+            imagenet_stats(pp->channels, c, &mean, &std);
+        st = channel_value("--mean", opts->mean, opts->n_mean, pp->channels, c, mean, &mean, err);
         if (st == LPS_OK)
-            st = channel_value("--std", opts->std, opts->n_std, pp->channels, c, 1.0, &std, err);
+            st = channel_value("--std", opts->std, opts->n_std, pp->channels, c, std, &std, err);
         if (st != LPS_OK)
             goto cleanup;
         if (!isfinite(std) || std == 0.0 || !isfinite(mean)) {
@@ -125,6 +151,12 @@ cleanup:
 
 void lps_preprocess_apply(const lps_preprocess *pp, float *x, int64_t n_samples)
 {
+    if (pp->channels_last) {
+        for (int64_t i = 0; i < n_samples * pp->per_channel; i++)
+            for (int64_t c = 0; c < pp->channels; c++, x++)
+                *x = *x * pp->gain[c] + pp->bias[c];
+        return;
+    }
     for (int64_t s = 0; s < n_samples; s++)
         for (int64_t c = 0; c < pp->channels; c++) {
             float gain = pp->gain[c];
@@ -167,6 +199,7 @@ void lps_batch_iter_start_epoch(lps_batch_iter *it, uint64_t epoch)
 {
     int64_t n = lps_dataset_size(it->ds);
     it->pos = 0;
+    it->epoch = epoch;
     for (int64_t i = 0; i < n; i++)
         it->order[i] = i;
     if (!it->shuffle)
@@ -197,13 +230,73 @@ static void sample_to_float(const lps_dataset *ds, int64_t index, int64_t sample
         dst[i] = (float)src[i];
 }
 
+/* Decodes (image folders) or views (in-memory images) sample index and
+ * adapts it into dst, with the augmentation draws of (seed, epoch, index). */
+static lps_status adapt_one(const lps_batch_iter *it, const lps_adapt_view *geometry,
+                            const lps_adapt_target_shape *t, bool keep_size, int64_t index,
+                            float *dst, lps_error *err)
+{
+    const lps_dataset *ds = it->ds;
+    lps_adapt_view v = *geometry;
+    lps_image img = {0};
+    if (ds->files) {
+        lps_status st = lps_image_load(ds->files->paths[index], &img, err);
+        if (st != LPS_OK)
+            return st;
+        v = (lps_adapt_view){.height = img.height, .width = img.width, .channels = img.channels,
+                             .channels_last = true, .bytes = img.pixels};
+    } else {
+        size_t offset = (size_t)index * (size_t)(v.height * v.width * v.channels);
+        if (ds->samples.dtype == LPS_DT_UINT8)
+            v.bytes = (const uint8_t *)ds->samples.data + offset;
+        else
+            v.floats = (const float *)ds->samples.data + offset;
+    }
+    lps_adapt_box box;
+    lps_adapt_region(&v, t, &ds->adapt, keep_size,
+                     lps_adapt_sample_seed(it->seed, it->epoch, index), &box);
+    lps_status st = lps_adapt_apply(&v, t, &box, dst, err);
+    lps_image_release(&img);
+    return st;
+}
+
+/* Adapts the batch's n samples in parallel; the first failure in batch
+ * order is the one reported, so errors do not depend on thread timing. */
+static lps_status fill_adapted(const lps_batch_iter *it, const lps_adapt_view *geometry,
+                               const lps_adapt_target_shape *t, int64_t n, int64_t sample_numel,
+                               float *dst, lps_error *err)
+{
+    lps_error *errors = calloc((size_t)(n ? n : 1), sizeof *errors);
+    if (!errors)
+        return lps_fail(err, LPS_ERR_NOMEM, "%s: out of memory", it->ds->name);
+    bool keep_size = lps_dataset_keeps_size(it->ds, geometry, t);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t b = 0; b < n; b++)
+        adapt_one(it, geometry, t, keep_size, it->order[it->pos + b], dst + b * sample_numel,
+                  &errors[b]);
+    lps_status st = LPS_OK;
+    for (int64_t b = 0; b < n && st == LPS_OK; b++)
+        if (errors[b].status != LPS_OK) {
+            *err = errors[b];
+            st = err->status;
+        }
+    free(errors);
+    return st;
+}
+
 lps_status lps_batch_next(lps_batch_iter *it, const lps_preprocess *pp, lps_tensor *x,
                           int64_t *labels, int64_t *count, lps_error *err)
 {
     char shape[128];
     const lps_dataset *ds = it->ds;
     *count = 0;
-    int64_t sample_numel = lps_numel_of(lps_dataset_sample_rank(ds), lps_dataset_sample_dims(ds));
+    lps_adapt_view view;
+    lps_adapt_target_shape target;
+    bool adapt = x->dtype == LPS_DT_FLOAT && x->rank >= 1 &&
+                 lps_dataset_adapts(ds, x->rank - 1, x->dims + 1, &view, &target);
+    int64_t sample_numel = adapt ? lps_numel_of(x->rank - 1, x->dims + 1)
+                                 : lps_numel_of(lps_dataset_sample_rank(ds),
+                                                lps_dataset_sample_dims(ds));
     if (x->dtype != LPS_DT_FLOAT || x->rank < 1 || x->dims[0] != it->batch_size
         || lps_numel_of(x->rank - 1, x->dims + 1) != sample_numel)
         return lps_fail(err, LPS_ERR_INVALID, "%s: batch tensor %s %s cannot hold %lld samples "
@@ -219,9 +312,15 @@ lps_status lps_batch_next(lps_batch_iter *it, const lps_preprocess *pp, lps_tens
     float *dst = lps_tensor_f32(x);
     for (int64_t b = 0; b < n; b++) {
         int64_t index = it->order[it->pos + b];
-        sample_to_float(ds, index, sample_numel, dst + b * sample_numel);
+        if (!adapt)
+            sample_to_float(ds, index, sample_numel, dst + b * sample_numel);
         if (labels && ds->labels)
             labels[b] = ds->labels[index];
+    }
+    if (adapt) {
+        lps_status st = fill_adapted(it, &view, &target, n, sample_numel, dst, err);
+        if (st != LPS_OK)
+            return st;
     }
     if (pp)
         lps_preprocess_apply(pp, dst, n);

@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/adapt.h"
 #include "data/formats.h"
+#include "data/image.h"
 #include "lpsparsify/data.h"
 
 /* Buffer for one formatted shape in a message. */
@@ -136,6 +138,13 @@ void lps_dataset_release(lps_dataset *ds)
     free(ds->labels_name);
     free(ds->labels);
     lps_tensor_release(&ds->samples);
+    lps_image_files_free(ds->files);
+    for (int64_t i = 0; ds->class_names && i < ds->n_classes; i++)
+        free(ds->class_names[i]);
+    free(ds->class_names);
+    for (int64_t i = 0; i < ds->n_skipped; i++)
+        free(ds->skipped[i]);
+    free(ds->skipped);
     memset(ds, 0, sizeof *ds);
 }
 
@@ -240,6 +249,57 @@ static int squeeze(int rank, const int64_t *dims, int64_t *out)
     return n;
 }
 
+/* Whether samples of sample dims feed the model input as they are: the
+ * same element count and the same shape once size-1 axes are dropped, or a
+ * flat side. */
+static bool fits_directly(int sample_rank, const int64_t *sample_dims, int model_rank,
+                          const int64_t *model_dims)
+{
+    int64_t a[LPS_MAX_RANK];
+    int64_t b[LPS_MAX_RANK];
+    int na = squeeze(sample_rank, sample_dims, a);
+    int nb = squeeze(model_rank, model_dims, b);
+    bool same = na == nb && memcmp(a, b, (size_t)na * sizeof a[0]) == 0;
+    return lps_numel_of(sample_rank, sample_dims) == lps_numel_of(model_rank, model_dims) &&
+           (same || na <= 1 || nb <= 1);
+}
+
+bool lps_dataset_adapts(const lps_dataset *ds, int model_rank, const int64_t *model_dims,
+                        lps_adapt_view *view, lps_adapt_target_shape *target)
+{
+    memset(view, 0, sizeof *view);
+    if (!lps_adapt_target(model_rank, model_dims, target))
+        return false;
+    if (ds->files)
+        return true;
+    int sample_rank = lps_dataset_sample_rank(ds);
+    const int64_t *sample_dims = lps_dataset_sample_dims(ds);
+    if (!lps_adapt_source_view(sample_rank, sample_dims, view))
+        return false;
+    const lps_adapt_opts *o = &ds->adapt;
+    return o->augment != LPS_AUGMENT_NONE || o->resize > 0 || o->crop > 0 ||
+           !fits_directly(sample_rank, sample_dims, model_rank, model_dims);
+}
+
+bool lps_dataset_keeps_size(const lps_dataset *ds, const lps_adapt_view *v,
+                            const lps_adapt_target_shape *t)
+{
+    return ds->files ? lps_adapt_keeps_size(ds->files->height, ds->files->width, t, &ds->adapt)
+                     : lps_adapt_keeps_size(v->height, v->width, t, &ds->adapt);
+}
+
+void lps_dataset_describe_adaptation(const lps_dataset *ds, int model_rank,
+                                     const int64_t *model_dims, char *out, size_t size)
+{
+    lps_adapt_view v;
+    lps_adapt_target_shape t;
+    out[0] = '\0';
+    if (!lps_dataset_adapts(ds, model_rank, model_dims, &v, &t))
+        return;
+    lps_adapt_describe(ds->files ? NULL : &v, &t, &ds->adapt, lps_dataset_keeps_size(ds, &v, &t),
+                       out, size);
+}
+
 lps_status lps_dataset_check_shape(const lps_dataset *ds, int model_rank,
                                    const int64_t *model_dims, lps_error *err)
 {
@@ -250,15 +310,15 @@ lps_status lps_dataset_check_shape(const lps_dataset *ds, int model_rank,
     bool ok = model_rank >= 0 && model_rank < LPS_MAX_RANK;
     for (int i = 0; ok && i < model_rank; i++)
         ok = model_dims[i] > 0;
-    if (ok) {
-        int64_t a[LPS_MAX_RANK];
-        int64_t b[LPS_MAX_RANK];
-        int na = squeeze(sample_rank, sample_dims, a);
-        int nb = squeeze(model_rank, model_dims, b);
-        ok = lps_numel_of(sample_rank, sample_dims) == lps_numel_of(model_rank, model_dims);
-        bool same = na == nb && memcmp(a, b, (size_t)na * sizeof a[0]) == 0;
-        ok = ok && (same || na <= 1 || nb <= 1);
-    }
+    lps_adapt_view view;
+    lps_adapt_target_shape target;
+    if (ok && lps_dataset_adapts(ds, model_rank, model_dims, &view, &target))
+        return LPS_OK;
+    if (ok && ds->files)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: images need a model input of shape [C,H,W], "
+                        "[H,W,C] (C = 1 or 3) or [H,W], not %s (without batch)", ds->name,
+                        lps_shape_str(model_rank, model_dims, want, sizeof want));
+    ok = ok && fits_directly(sample_rank, sample_dims, model_rank, model_dims);
     if (ok)
         return LPS_OK;
     return lps_fail(err, LPS_ERR_INVALID,

@@ -128,12 +128,46 @@ static lps_status open_dir_stem(lps_dataset *ds, const char *dir, const char *st
     return LPS_OK;
 }
 
+/* Image-folder split folders, tried in order for the evaluation split. */
+static const char *const IMAGE_TRAIN_FOLDER = "train";
+static const char *const IMAGE_TEST_FOLDERS[] = {"val", "test"};
+
+/* DIR/train/ as a folder marks DIR as an image folder (ImageFolder
+ * layout); the evaluation split is DIR/val/ or DIR/test/. */
+static bool open_image_split(lps_dataset *ds, const char *dir, lps_data_split split,
+                             const lps_data_options *opt, lps_status *st, lps_error *err)
+{
+    char path[PATH_MAX];
+    if (!join_path(path, sizeof path, dir, IMAGE_TRAIN_FOLDER, "") || !is_directory(path))
+        return false;
+    if (split == LPS_SPLIT_TEST) {
+        size_t i = 0;
+        while (i < sizeof IMAGE_TEST_FOLDERS / sizeof IMAGE_TEST_FOLDERS[0] &&
+               !(join_path(path, sizeof path, dir, IMAGE_TEST_FOLDERS[i], "") && is_directory(path)))
+            i++;
+        if (i == sizeof IMAGE_TEST_FOLDERS / sizeof IMAGE_TEST_FOLDERS[0]) {
+            *st = lps_fail(err, LPS_ERR_INVALID, "%s: image folder without an evaluation split "
+                           "(looked for %s/val/ and %s/test/)", dir, dir, dir);
+            return true;
+        }
+    }
+    lps_data_options local = *opt;
+    if (split == LPS_SPLIT_TEST)
+        local.adapt.augment = LPS_AUGMENT_NONE;
+    *st = lps_dataset_open_image_folder(ds, path, &local, err);
+    return true;
+}
+
 static lps_status open_directory(lps_dataset *ds, const char *dir, lps_data_split split,
                                  const lps_data_options *opt, lps_error *err)
 {
+    static const lps_data_options defaults = {0};
     const char *const *stems = split == LPS_SPLIT_TRAIN ? TRAIN_STEMS : TEST_STEMS;
     size_t n_stems = split == LPS_SPLIT_TRAIN ? N_TRAIN_STEMS : N_TEST_STEMS;
     memset(ds, 0, sizeof *ds);
+    lps_status image_status = LPS_OK;
+    if (open_image_split(ds, dir, split, opt ? opt : &defaults, &image_status, err))
+        return image_status;
     for (size_t i = 0; i < n_stems; i++) {
         bool found = false;
         lps_status st = open_dir_stem(ds, dir, stems[i], opt, &found, err);
@@ -147,8 +181,8 @@ static lps_status open_directory(lps_dataset *ds, const char *dir, lps_data_spli
                     split == LPS_SPLIT_TRAIN ? "" : " and the same with 'test'");
 }
 
-lps_status lps_dataset_open(lps_dataset *ds, const char *spec, lps_data_split split,
-                            const lps_data_options *opt, lps_error *err)
+static lps_status open_spec(lps_dataset *ds, const char *spec, lps_data_split split,
+                           const lps_data_options *opt, lps_error *err)
 {
     memset(ds, 0, sizeof *ds);
     if (strcmp(spec, LPS_FASHION_MNIST_SPEC) == 0)
@@ -162,4 +196,18 @@ lps_status lps_dataset_open(lps_dataset *ds, const char *spec, lps_data_split sp
     if (st != LPS_OK)
         return st;
     return load_format(ds, format, spec, NULL, opt, err);
+}
+
+lps_status lps_dataset_open(lps_dataset *ds, const char *spec, lps_data_split split,
+                            const lps_data_options *opt, lps_error *err)
+{
+    lps_status st = open_spec(ds, spec, split, opt, err);
+    /* Array datasets adapt the same way as image folders; evaluation never
+     * augments. */
+    if (st == LPS_OK && opt && !ds->files) {
+        ds->adapt = opt->adapt;
+        if (split == LPS_SPLIT_TEST)
+            ds->adapt.augment = LPS_AUGMENT_NONE;
+    }
+    return st;
 }

@@ -374,6 +374,43 @@ def readonly_model(folder):
     os.chmod(os.path.join(folder, "model.onnx"), 0o444)
 
 
+# ---------------------------------------------------------------- image folders
+
+def png_bytes(value=128):
+    """A valid 4x4 grey PNG, written with zlib by hand (no PIL needed)."""
+    import zlib
+    raw = b"".join(b"\0" + bytes([value]) * 4 for _ in range(4))
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    ihdr = struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + \
+        chunk(b"IEND", b"")
+
+
+def image_folder(extra=None, test_classes=("a", "b"), make_link=None):
+    """imgs/train/{a,b}/ and imgs/val/<test_classes>/ with two PNGs each,
+    then extra: {relative path: bytes, or None for an empty folder}."""
+    def setup(folder):
+        base(folder)
+        for split, classes in (("train", ("a", "b")), ("val", test_classes)):
+            for c in classes:
+                for i in range(2):
+                    write(folder, f"imgs/{split}/{c}/{i}.png", png_bytes(40 * i + 10))
+        for rel, data in (extra or {}).items():
+            if data is None:
+                os.makedirs(os.path.join(folder, "imgs", rel))
+            else:
+                write(folder, os.path.join("imgs", rel), data)
+        if make_link:
+            os.symlink(make_link[1], os.path.join(folder, "imgs", make_link[0]))
+    return setup
+
+
+IMAGES = ["--data", "imgs"]
+
+
 def case(setup, argv, exit_code, message, stdout_ok=False, skip_reason=None):
     return Case(setup, argv, exit_code, message, stdout_ok, skip_reason)
 
@@ -535,6 +572,36 @@ CASES = {
                                    r"model\.onnx: would overwrite the input model\.onnx"),
     "inspect_html_is_model": case(base, ["inspect", "model.onnx", "--html", "model.onnx"], 2,
                                   r"model\.onnx: --html would overwrite the model"),
+    "image_truncated": case(image_folder({"train/a/9.png": png_bytes()[:30]}),
+                            sparsify(data=IMAGES), 2,
+                            r"imgs/train/a/9\.png: (corrupt|not a readable) PNG: .*"),
+    "image_zero_bytes": case(image_folder({"train/b/empty.jpg": b""}), sparsify(data=IMAGES), 2,
+                             r"imgs/train/b/empty\.jpg: not an image \(empty file\)"),
+    "image_not_an_image": case(image_folder({"train/a/x.png": b"GIF89a....."}),
+                               sparsify(data=IMAGES), 2,
+                               r"imgs/train/a/x\.png: not an image \(neither PNG nor JPEG\)"),
+    "image_non_image_file": case(image_folder({"train/a/readme.txt": b"hello"}),
+                                 sparsify(data=IMAGES), 2,
+                                 r"imgs/train/a/readme\.txt: not an image file .*--skip-bad.*"),
+    "image_empty_class": case(image_folder({"train/c": None}), sparsify(data=IMAGES), 2,
+                              r"imgs/train/c: empty class folder"),
+    "image_classes_differ": case(image_folder(test_classes=("a", "z")), sparsify(data=IMAGES), 2,
+                                 r"imgs/train and imgs/val have different classes: class 1 is "
+                                 r"'b' in one and 'z' in the other"),
+    "image_symlink_loop": case(image_folder(make_link=("train/a/loop", "..")),
+                               sparsify(data=IMAGES), 2,
+                               r"imgs/train/a/loop(/a)?: symlink loop .*"),
+    "image_dangling_link": case(image_folder(make_link=("train/a/gone.png", "nowhere.png")),
+                                sparsify(data=IMAGES), 2, r"imgs/train/a/gone\.png: .*"),
+    "image_no_eval_split": case(lambda folder: (base(folder), write(folder, "imgs/train/a/0.png",
+                                                                     png_bytes())),
+                                sparsify(data=IMAGES), 2,
+                                r"imgs: image folder without an evaluation split .*"),
+    "image_model_not_image": case(image_folder(), sparsify(data=IMAGES), 2,
+                                  r"imgs/train: images need a model input of shape .*"),
+    "augment_unknown": case(base, sparsify("--augment", "heavy"), 2,
+                            r"--augment: 'heavy' is not none, light or standard"),
+    "val_split_one": case(base, sparsify("--val-split", "1"), 2, r"--val-split: .*"),
     "read_only_model_output_is_input": case(readonly_model, sparsify("-o", "model.onnx"), 2,
                                             r"model\.onnx: .*"),
 }

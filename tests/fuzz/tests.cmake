@@ -12,10 +12,11 @@ if(CMAKE_C_COMPILER_ID STREQUAL "Clang")
     PRIVATE ${LPS_GEN_DIR})
   target_compile_options(lps_fuzz_lib PRIVATE -fsanitize=fuzzer-no-link ${LPS_FUZZ_SAN})
   target_compile_definitions(lps_fuzz_lib PUBLIC LPS_VERSION="${PROJECT_VERSION}")
-  target_link_libraries(lps_fuzz_lib PUBLIC PkgConfig::OPENBLAS PkgConfig::PROTOBUFC PkgConfig::CJSON PkgConfig::ZLIB ${LIBM})
+  target_link_libraries(lps_fuzz_lib PUBLIC PkgConfig::OPENBLAS PkgConfig::PROTOBUFC PkgConfig::CJSON PkgConfig::ZLIB
+    PkgConfig::PNG PkgConfig::JPEG OpenMP::OpenMP_C ${LIBM})
 
   # fuzz_cli compiles the CLI's option parser in; it exists once src/cli does.
-  set(LPS_FUZZ_HARNESSES idx npy csv onnx external)
+  set(LPS_FUZZ_HARNESSES idx npy csv image onnx external)
   set(LPS_FUZZ_CLI_OPTIONS ${CMAKE_SOURCE_DIR}/src/cli/options.c)
   if(EXISTS ${LPS_FUZZ_CLI_OPTIONS})
     list(APPEND LPS_FUZZ_HARNESSES cli)

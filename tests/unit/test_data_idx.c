@@ -69,12 +69,15 @@ START_TEST(fashion_mnist_both_splits)
     /* The model input shapes a LeNet or a small CNN would declare. */
     int64_t chw[] = {1, FMNIST_SIDE, FMNIST_SIDE};
     int64_t flat[] = {FMNIST_SIDE * FMNIST_SIDE};
-    int64_t rgb[] = {3, FMNIST_SIDE, FMNIST_SIDE};
+    int64_t rgb[] = {3, 32, 32};
+    int64_t not_image[] = {5, FMNIST_SIDE, FMNIST_SIDE};
     ck_assert_int_eq(lps_dataset_check_shape(&test, 3, chw, &err), LPS_OK);
     ck_assert_int_eq(lps_dataset_check_shape(&test, 1, flat, &err), LPS_OK);
-    ck_assert_int_eq(lps_dataset_check_shape(&test, 3, rgb, &err), LPS_ERR_INVALID);
+    /* Grey 28x28 feeds a 3x32x32 model by adaptation (grey to RGB, resize). */
+    ck_assert_int_eq(lps_dataset_check_shape(&test, 3, rgb, &err), LPS_OK);
+    ck_assert_int_eq(lps_dataset_check_shape(&test, 3, not_image, &err), LPS_ERR_INVALID);
     ck_assert_error(err, LPS_ERR_INVALID, "[28, 28]");
-    ck_assert_error(err, LPS_ERR_INVALID, "[3, 28, 28]");
+    ck_assert_error(err, LPS_ERR_INVALID, "[5, 28, 28]");
     ck_assert_int_eq(lps_dataset_check_labels(&test, FMNIST_CLASSES, &err), LPS_OK);
     ck_assert_int_eq(lps_dataset_check_labels(&test, FMNIST_CLASSES - 1, &err), LPS_ERR_INVALID);
     ck_assert_error(err, LPS_ERR_INVALID, "t10k-labels-idx1-ubyte.gz");
