@@ -67,6 +67,19 @@ void lps_progress_step(void *user, const lps_progress *p)
     fflush(stderr);
 }
 
+void lps_progress_backoff(void *user, const lps_backoff *b)
+{
+    lps_progress_display *d = user;
+    if (d->quiet)
+        return;
+    if (d->bar_drawn)
+        fputc('\n', stderr);
+    d->bar_drawn = false;
+    fprintf(stderr, "step %lld diverged (%s; '%s' moved most): restored the state of step %lld, "
+            "step size now x%g\n", (long long)b->step + 1, b->what, b->layer,
+            (long long)b->restored_step + 1, b->lr_scale);
+}
+
 void lps_progress_epoch(void *user, const lps_epoch_stats *s)
 {
     lps_progress_display *d = user;
@@ -79,5 +92,7 @@ void lps_progress_epoch(void *user, const lps_epoch_stats *s)
             (long long)s->epoch, s->train_loss, s->loss, s->accuracy * PERCENT, s->lr, s->seconds);
     if (isfinite(s->sparsity))
         fprintf(stderr, "  sparsity %.2f%%  hoyer %.3f", s->sparsity * PERCENT, s->hoyer);
+    if (s->backoffs > 0)
+        fprintf(stderr, "  back-offs %lld (step x%g)", (long long)s->backoffs, s->lr_scale);
     fputc('\n', stderr);
 }

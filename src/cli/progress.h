@@ -21,6 +21,8 @@ void lps_progress_init(lps_progress_display *d, bool quiet);
 /* Hook functions for lps_train_hooks (user = the display). */
 void lps_progress_step(void *user, const lps_progress *p);
 void lps_progress_epoch(void *user, const lps_epoch_stats *s);
+/* One line per divergence back-off (even off a terminal; not with --quiet). */
+void lps_progress_backoff(void *user, const lps_backoff *b);
 
 /* Installs SIGINT/SIGTERM handlers that set the returned flag, which the
  * trainer polls between steps. The flag is the one process-wide variable:

@@ -39,8 +39,14 @@ enum sparsify_option_code {
     OPT_MAX_DROP,
     OPT_ALLOCATION,
     OPT_LPSGD_LR,
-    OPT_FREEZE_GAIN
+    OPT_FREEZE_GAIN,
+    OPT_PRUNE_EVERY,
+    OPT_STATS_FIX
 };
+
+/* Upper bound of --prune-every: any run shorter than this many steps can
+ * ask for a single update. */
+#define PRUNE_EVERY_MAX 1000000000
 
 void lps_cmd_sparsify_help(FILE *out)
 {
@@ -61,6 +67,10 @@ void lps_cmd_sparsify_help(FILE *out)
             "  --allocation A         global (default) or per-layer\n"
             "  --lpsgd-lr SCALE       LpSGD step = SCALE * (p - 1) (default 0.015)\n"
             "  --freeze-gain          keep each unit's gain ||w||_p fixed\n"
+            "  --prune-every N        steps between mask updates (default 0: automatic, every\n"
+            "                         step on short runs, 100 to 200 updates otherwise)\n"
+            "  --stats-fix on|off     pull layer output statistics back to the dense ones\n"
+            "                         while pruning (default off; method.md, BN-folded graphs)\n"
             "  --storage M            auto (default), dense or sparse initializers\n"
             "  --max-drop PTS         exit 3 without writing the model if accuracy falls by more\n"
             "                         than PTS percentage points\n"
@@ -173,6 +183,19 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
     case OPT_FREEZE_GAIN:
         o->freeze_gain = true;
         return LPS_OK;
+    case OPT_STATS_FIX:
+        if (strcmp(arg, "on") == 0 || strcmp(arg, "off") == 0) {
+            o->stats_fix = strcmp(arg, "on") == 0;
+            return LPS_OK;
+        }
+        return lps_fail(err, LPS_ERR_INVALID, "--stats-fix: '%s' is not on or off", arg);
+    case OPT_PRUNE_EVERY: {
+        int64_t every = 0;
+        lps_status st = lps_cli_parse_int("--prune-every", arg, 0, PRUNE_EVERY_MAX, &every, err);
+        o->semi.frequency = every;
+        o->gmp.frequency = every;
+        return st;
+    }
     }
     return lps_fail(err, LPS_ERR_INVALID, "unknown option");
 }
@@ -203,6 +226,8 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
         {"allocation", required_argument, NULL, OPT_ALLOCATION},
         {"lpsgd-lr", required_argument, NULL, OPT_LPSGD_LR},
         {"freeze-gain", no_argument, NULL, OPT_FREEZE_GAIN},
+        {"prune-every", required_argument, NULL, OPT_PRUNE_EVERY},
+        {"stats-fix", required_argument, NULL, OPT_STATS_FIX},
         {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -277,6 +302,8 @@ static cJSON *epochs_json(const lps_epoch_stats *stats, int64_t n)
         lps_json_add_number(o, "lr", stats[e].lr);
         lps_json_add_number(o, "seconds", stats[e].seconds);
         lps_json_add_number(o, "train_loss", stats[e].train_loss);
+        cJSON_AddNumberToObject(o, "backoffs", (double)stats[e].backoffs);
+        lps_json_add_number(o, "lr_scale", stats[e].lr_scale);
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
@@ -478,6 +505,7 @@ int lps_cmd_sparsify(int argc, char **argv)
     lps_sparsify_hooks(s, &hooks);
     hooks.progress = lps_progress_step;
     hooks.epoch_done = lps_progress_epoch;
+    hooks.backoff = lps_progress_backoff;
     hooks.stop = stop;
     hooks.display_user = &display;
     if (lps_trainer_run(t, &hooks, r.epochs, &err) != LPS_OK ||

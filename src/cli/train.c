@@ -89,6 +89,7 @@ int lps_cmd_train(int argc, char **argv)
     lps_train_hooks hooks = {.display_user = &display,
                              .progress = lps_progress_step,
                              .epoch_done = lps_progress_epoch,
+                             .backoff = lps_progress_backoff,
                              .stop = stop};
     lps_eval_result final;
     if (lps_trainer_run(t, &hooks, NULL, &err) != LPS_OK ||

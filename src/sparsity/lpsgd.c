@@ -290,6 +290,46 @@ void lps_lpsgd_latent_weight(const lps_lpsgd_state *st, float *out)
             out[j * n + i] = st->gain[j] * st->u[j * n + i];
 }
 
+/* The buffers a snapshot copies: per-row gains, per-weight floats, the mask. */
+static void copy_state(lps_lpsgd_state *dst, const lps_lpsgd_state *src)
+{
+    size_t rows = (size_t)src->layout.n_rows, n = (size_t)src->numel;
+    memcpy(dst->gain, src->gain, rows * sizeof *dst->gain);
+    memcpy(dst->gain_momentum, src->gain_momentum, rows * sizeof *dst->gain_momentum);
+    memcpy(dst->u, src->u, n * sizeof *dst->u);
+    memcpy(dst->v, src->v, n * sizeof *dst->v);
+    memcpy(dst->momentum, src->momentum, n * sizeof *dst->momentum);
+    memcpy(dst->mask, src->mask, n * sizeof *dst->mask);
+}
+
+lps_status lps_lpsgd_snapshot(const lps_lpsgd_state *src, lps_lpsgd_state *copy, lps_error *err)
+{
+    size_t rows = (size_t)src->layout.n_rows, n = (size_t)src->numel;
+    if (!copy->u) {
+        copy->gain = malloc(rows * sizeof *copy->gain);
+        copy->gain_momentum = malloc(rows * sizeof *copy->gain_momentum);
+        copy->u = malloc(n * sizeof *copy->u);
+        copy->v = malloc(n * sizeof *copy->v);
+        copy->momentum = malloc(n * sizeof *copy->momentum);
+        copy->mask = malloc(n * sizeof *copy->mask);
+        if (!copy->gain || !copy->gain_momentum || !copy->u || !copy->v || !copy->momentum ||
+            !copy->mask)
+            return lps_fail(err, LPS_ERR_NOMEM, "lpsgd: cannot allocate a snapshot of %lld weights",
+                            (long long)n);
+        copy->layout = src->layout;
+        copy->numel = src->numel;
+        copy->p = src->p;
+        copy->q = src->q;
+    }
+    copy_state(copy, src);
+    return LPS_OK;
+}
+
+void lps_lpsgd_restore(lps_lpsgd_state *st, const lps_lpsgd_state *copy)
+{
+    copy_state(st, copy);
+}
+
 /* Published (target, p) points, anchored at (0, 2). */
 #define DEFAULT_P_POINTS 4
 static const double DEFAULT_P_TARGETS[DEFAULT_P_POINTS] = {0.0, 0.5, 0.8, 0.9};

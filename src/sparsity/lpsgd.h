@@ -101,6 +101,15 @@ void lps_lpsgd_latent_weight(const lps_lpsgd_state *st, float *out);
  * into row order. */
 void lps_lpsgd_pack(const lps_lpsgd_state *st, const float *tensor_src, float *packed);
 
+/* Copies the trainable state of src (gains, u, v, momenta, mask) into
+ * copy, allocating copy's buffers on the first call (copy zeroed by the
+ * caller before it). LPS_ERR_NOMEM leaves copy releasable with
+ * lps_lpsgd_free. */
+lps_status lps_lpsgd_snapshot(const lps_lpsgd_state *src, lps_lpsgd_state *copy, lps_error *err);
+
+/* Puts a snapshot of st back into st (same tensor). */
+void lps_lpsgd_restore(lps_lpsgd_state *st, const lps_lpsgd_state *copy);
+
 /* The layout of the row-order buffers: rows contiguous, row_len apart. */
 lps_row_layout lps_lpsgd_packed_layout(const lps_lpsgd_state *st);
 

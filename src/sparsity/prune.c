@@ -289,7 +289,7 @@ lps_status lps_magnitude_prune(lps_prune_tensor *ts, int n, double global_target
 
 /* ---- semi-pruning ---- */
 
-static const int64_t SEMIPRUNE_FREQUENCY = 40;
+static const int64_t SEMIPRUNE_FREQUENCY = 0; /* automatic */
 static const double SEMIPRUNE_BEGIN = 0.2;
 static const double SEMIPRUNE_END = 0.8;
 static const double SEMIPRUNE_H0 = 0.2;
@@ -305,8 +305,8 @@ lps_semiprune_config lps_semiprune_config_default(void)
 
 lps_status lps_semiprune_config_check(const lps_semiprune_config *cfg, lps_error *err)
 {
-    if (cfg->frequency <= 0)
-        return lps_fail(err, LPS_ERR_INVALID, "semi-pruning: frequency %lld must be > 0",
+    if (cfg->frequency < 0)
+        return lps_fail(err, LPS_ERR_INVALID, "semi-pruning: frequency %lld must be >= 0",
                         (long long)cfg->frequency);
     if (!(cfg->begin >= 0.0 && cfg->begin < cfg->end && cfg->end <= 1.0))
         return lps_fail(err, LPS_ERR_INVALID,
@@ -329,6 +329,15 @@ static int64_t step_at(double fraction, int64_t total_steps)
     return s < total_steps - 1 ? s : total_steps - 1;
 }
 
+int64_t lps_schedule_interval(int64_t frequency, double begin, double end, int64_t total_steps)
+{
+    if (frequency > 0)
+        return frequency;
+    int64_t window = step_at(end, total_steps) - step_at(begin, total_steps);
+    int64_t every = window / LPS_SCHEDULE_MIN_UPDATES;
+    return every > 1 ? every : 1;
+}
+
 lps_semiprune_phase lps_semiprune_phase_at(const lps_semiprune_config *cfg, int64_t step,
                                            int64_t total_steps)
 {
@@ -340,7 +349,8 @@ lps_semiprune_phase lps_semiprune_phase_at(const lps_semiprune_config *cfg, int6
         return LPS_SEMIPRUNE_FROZEN;
     if (step < first)
         return LPS_SEMIPRUNE_DENSE;
-    return (step - first) % cfg->frequency == 0 ? LPS_SEMIPRUNE_UPDATE : LPS_SEMIPRUNE_ADAPT;
+    int64_t every = lps_schedule_interval(cfg->frequency, cfg->begin, cfg->end, total_steps);
+    return (step - first) % every == 0 ? LPS_SEMIPRUNE_UPDATE : LPS_SEMIPRUNE_ADAPT;
 }
 
 double lps_semiprune_h(const lps_semiprune_config *cfg, int64_t step, int64_t total_steps)
@@ -511,8 +521,8 @@ lps_status lps_semiprune_update(lps_semiprune_state *st, const lps_semiprune_con
 
 lps_status lps_gmp_config_check(const lps_gmp_config *cfg, lps_error *err)
 {
-    if (cfg->frequency <= 0)
-        return lps_fail(err, LPS_ERR_INVALID, "gmp: frequency %lld must be > 0",
+    if (cfg->frequency < 0)
+        return lps_fail(err, LPS_ERR_INVALID, "gmp: frequency %lld must be >= 0",
                         (long long)cfg->frequency);
     if (!(cfg->begin >= 0.0 && cfg->begin < cfg->end && cfg->end <= 1.0))
         return lps_fail(err, LPS_ERR_INVALID, "gmp: need 0 <= begin < end <= 1, got begin %g end %g",
@@ -540,7 +550,8 @@ int lps_gmp_due(const lps_gmp_config *cfg, int64_t step, int64_t total_steps)
 {
     int64_t t0 = step_at(cfg->begin, total_steps);
     int64_t t1 = step_at(cfg->end, total_steps);
-    return step == t1 || (step >= t0 && step < t1 && (step - t0) % cfg->frequency == 0);
+    int64_t every = lps_schedule_interval(cfg->frequency, cfg->begin, cfg->end, total_steps);
+    return step == t1 || (step >= t0 && step < t1 && (step - t0) % every == 0);
 }
 
 lps_status lps_gmp_update(const lps_gmp_config *cfg, lps_prune_tensor *ts, int n,

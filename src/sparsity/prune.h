@@ -78,8 +78,19 @@ lps_status lps_magnitude_prune(lps_prune_tensor *ts, int n, double global_target
 
 /* ---- semi-pruning (ALGORITHM.md section 4) ---- */
 
+/* A schedule's frequency of 0 means "automatic": every step while the
+ * window holds fewer than 2 * LPS_SCHEDULE_MIN_UPDATES steps, otherwise
+ * floor(window / LPS_SCHEDULE_MIN_UPDATES) steps apart, so that any run
+ * gets between LPS_SCHEDULE_MIN_UPDATES and twice as many updates
+ * (docs/method.md, "Schedules"). */
+#define LPS_SCHEDULE_MIN_UPDATES 100
+
+/* Steps between two updates of a window [floor(begin * total), floor(end *
+ * total)) for a frequency >= 0 (0: automatic, as above); always >= 1. */
+int64_t lps_schedule_interval(int64_t frequency, double begin, double end, int64_t total_steps);
+
 typedef struct lps_semiprune_config {
-    int64_t frequency;     /* optimizer steps between topology updates, > 0 */
+    int64_t frequency;     /* optimizer steps between topology updates; 0 = automatic */
     double begin;          /* fraction of the run where updates start */
     double end;            /* fraction where the mask is projected and frozen; begin < end <= 1 */
     double h0;             /* drop threshold factor at begin, cosine-annealed to 0 at end */
@@ -87,8 +98,8 @@ typedef struct lps_semiprune_config {
     double grow_fraction0; /* initial grow fraction, > 0 */
 } lps_semiprune_config;
 
-/* ALGORITHM.md defaults: every 40 steps from 20% to 80% of the run, h0 0.2,
- * d 0.1, grow fraction starting at 0.95. */
+/* Defaults: automatic frequency (ALGORITHM.md used 40 steps), 20% to 80% of
+ * the run, h0 0.2, d 0.1, grow fraction starting at 0.95. */
 lps_semiprune_config lps_semiprune_config_default(void);
 
 /* Checks the ranges documented on lps_semiprune_config. */
@@ -103,7 +114,8 @@ typedef enum lps_semiprune_phase {
 } lps_semiprune_phase;
 
 /* Phase of optimizer step `step` (0-based) in a run of total_steps. Updates
- * fall on floor(begin * total) + j * frequency before floor(end * total);
+ * fall on floor(begin * total) + j * interval before floor(end * total)
+ * (interval = lps_schedule_interval of the frequency);
  * the projection step is floor(end * total), clamped to total_steps - 1 so
  * that end = 1 still projects (before the last step). */
 lps_semiprune_phase lps_semiprune_phase_at(const lps_semiprune_config *cfg, int64_t step,
@@ -168,7 +180,7 @@ typedef struct lps_gmp_config {
     double initial_sparsity; /* s_0 in [0, 1) */
     double begin;            /* fraction of the run: t0 */
     double end;              /* fraction where s_t reaches the target; begin < end <= 1 */
-    int64_t frequency;       /* dt, steps between mask updates, > 0 */
+    int64_t frequency;       /* dt, steps between mask updates; 0 = automatic */
 } lps_gmp_config;
 
 /* Checks the ranges documented on lps_gmp_config. */
@@ -181,7 +193,7 @@ double lps_gmp_sparsity(const lps_gmp_config *cfg, double target, int64_t step,
                         int64_t total_steps);
 
 /* Nonzero when the masks are recomputed at `step`: t0 + j * dt up to t1,
- * and t1 itself. */
+ * and t1 itself (dt = lps_schedule_interval of the frequency). */
 int lps_gmp_due(const lps_gmp_config *cfg, int64_t step, int64_t total_steps);
 
 /* Recomputes the masks as magnitude pruning of each group (groups as in

@@ -7,11 +7,13 @@
 
 #include "sparsity/hoyer.h"
 #include "sparsity/lpsgd.h"
+#include "sparsity/stats_fix.h"
 
 /* GMP ramps over the same window as LpSS's adaptive phase by default. */
 #define DEFAULT_WINDOW_BEGIN 0.2
 #define DEFAULT_WINDOW_END 0.8
-#define DEFAULT_GMP_FREQUENCY 40
+/* Automatic mask-update interval (lps_schedule_interval), as for LpSS. */
+#define DEFAULT_GMP_FREQUENCY 0
 /* ALGORITHM.md section 3: lr = 0.015 (p - 1). */
 #define DEFAULT_LPSGD_LR_SCALE 0.015
 
@@ -23,6 +25,7 @@ void lps_sparsify_options_default(lps_sparsify_options *o)
     o->lpsgd_lr_scale = DEFAULT_LPSGD_LR_SCALE;
     o->semi = lps_semiprune_config_default();
     o->progressive_floor = true;
+    o->stats_fix = false;
     o->gmp.initial_sparsity = 0.0;
     o->gmp.begin = DEFAULT_WINDOW_BEGIN;
     o->gmp.end = DEFAULT_WINDOW_END;
@@ -57,7 +60,19 @@ struct lps_sparsify {
     int *view_layer;          /* view -> layer */
     int n_views;
     lps_semiprune_state semi;
+    lps_stats_layer *stats;   /* [n_layers]; value_id < 0: not corrected */
+    size_t *bias_param;       /* [n_layers] plan parameter of the bias, or SIZE_MAX */
     bool pruned_once;         /* magnitude: the one-shot pruning happened */
+    bool masks_final;         /* the projection (LpSS) or the last GMP update happened */
+    size_t n_floats;          /* of the plan's flat parameters (momentum) */
+    /* The divergence guard's copy (hook_save / hook_restore), allocated on
+     * the first save. */
+    lps_lpsgd_state *saved_lpsgd; /* [n_layers] (LpSS) */
+    uint8_t **saved_masks;        /* [n_layers] (GMP, magnitude) */
+    float *saved_momentum;
+    double *saved_grow;           /* [n_views] grow fractions */
+    double saved_pool_grow;
+    bool saved_final;
 };
 
 static bool matches(const char *pattern_name, const lps_prunable *w)
@@ -194,6 +209,68 @@ static lps_status build_views(lps_sparsify *s, lps_error *err)
     return lps_prune_check(s->views, s->n_views, s->opt.target, err);
 }
 
+/* Whether some graph output is `name` or is computed by a node reading it. */
+static bool feeds_graph_output(const lps_graph *g, const char *name)
+{
+    for (size_t o = 0; o < g->n_outputs; o++)
+        if (strcmp(g->outputs[o].name, name) == 0)
+            return true;
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        const lps_node *n = &g->nodes[k];
+        bool reads = false;
+        for (size_t i = 0; i < n->n_inputs && !reads; i++)
+            reads = strcmp(n->inputs[i], name) == 0;
+        for (size_t j = 0; reads && j < n->n_outputs; j++)
+            for (size_t o = 0; o < g->n_outputs; o++)
+                if (strcmp(g->outputs[o].name, n->outputs[j]) == 0)
+                    return true;
+    }
+    return false;
+}
+
+/* The plan parameter holding initializer `name` with `numel` floats, or SIZE_MAX. */
+static size_t param_named(const lps_sparsify *s, const char *name, int64_t numel)
+{
+    const lps_graph *g = &s->model->graph;
+    for (size_t k = 0; k < lps_plan_n_params(s->plan); k++) {
+        const lps_param *p = lps_plan_param(s->plan, k);
+        if (strcmp(g->initializers[p->initializer].name, name) == 0 && (int64_t)p->numel == numel)
+            return k;
+    }
+    return SIZE_MAX;
+}
+
+/* Output-statistics correction targets: counted layers with a bias (input
+ * 2 of the weight's node, one value per unit) whose output does not reach
+ * a graph output (the classifier's logits are not normalised). */
+static lps_status build_stats(lps_sparsify *s, lps_error *err)
+{
+    s->stats = calloc(s->n_layers + 1, sizeof *s->stats);
+    s->bias_param = malloc((s->n_layers + 1) * sizeof *s->bias_param);
+    if (!s->stats || !s->bias_param)
+        return lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+    const lps_graph *g = &s->model->graph;
+    for (size_t i = 0; i < s->n_layers; i++) {
+        s->stats[i].value_id = -1;
+        s->bias_param[i] = SIZE_MAX;
+        const lps_sparsify_layer *L = &s->layers[i];
+        const lps_node *n = &g->nodes[L->weight->node_index];
+        if (L->excluded || L->weight->n_uses != 1 || n->n_inputs < 3 || !n->inputs[2][0] ||
+            n->n_outputs < 1 || feeds_graph_output(g, n->outputs[0]))
+            continue;
+        int64_t units = L->weight->layout.n_rows;
+        size_t bias = param_named(s, n->inputs[2], units);
+        int id = lps_plan_find_value(s->plan, n->outputs[0]);
+        if (bias == SIZE_MAX || id < 0)
+            continue;
+        s->bias_param[i] = bias;
+        lps_status st = lps_stats_layer_init(&s->stats[i], s->plan, id, units, err);
+        if (st != LPS_OK)
+            return st;
+    }
+    return LPS_OK;
+}
+
 lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
                                   const lps_sparsify_options *opt,
                                   const lps_train_options *train_opt, lps_error *err)
@@ -234,6 +311,7 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
     }
     size_t n_floats;
     lps_plan_param_data(plan, &n_floats);
+    s->n_floats = n_floats;
     s->momentum = calloc(n_floats + 1, sizeof *s->momentum);
     if (!s->momentum) {
         st = lps_fail(err, LPS_ERR_NOMEM, "out of memory");
@@ -248,6 +326,8 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
         st = lps_gmp_config_check(&opt->gmp, err);
     if (st == LPS_OK && opt->method == LPS_METHOD_LPSS)
         st = lps_semiprune_state_init(&s->semi, s->n_views, &opt->semi, err);
+    if (st == LPS_OK && opt->stats_fix && opt->method != LPS_METHOD_MAGNITUDE)
+        st = build_stats(s, err);
 done:
     if (st != LPS_OK) {
         lps_sparsify_free(s);
@@ -302,6 +382,9 @@ static void sgd_others(lps_sparsify *s, double lr, bool include_pruned)
 static lps_status lpss_topology(lps_sparsify *s, int64_t step, int64_t total, lps_error *err)
 {
     lps_semiprune_phase phase = lps_semiprune_phase_at(&s->opt.semi, step, total);
+    /* A back-off may restore masks from before the projection step. */
+    if (phase == LPS_SEMIPRUNE_FROZEN && !s->masks_final)
+        phase = LPS_SEMIPRUNE_PROJECT;
     if (phase != LPS_SEMIPRUNE_UPDATE && phase != LPS_SEMIPRUNE_PROJECT)
         return LPS_OK;
     for (int v = 0; v < s->n_views; v++) {
@@ -309,8 +392,10 @@ static lps_status lpss_topology(lps_sparsify *s, int64_t step, int64_t total, lp
         lps_lpsgd_latent_weight(&s->lpsgd[i], s->view_weight[i]);
         lps_lpsgd_pack(&s->lpsgd[i], grad_slice(s->plan, s->layers[i].param), s->view_grad[i]);
     }
-    if (phase == LPS_SEMIPRUNE_PROJECT)
+    if (phase == LPS_SEMIPRUNE_PROJECT) {
+        s->masks_final = true;
         return lps_project_to_target(s->views, s->n_views, s->opt.target, s->opt.allocation, err);
+    }
     lps_status st = lps_semiprune_update(&s->semi, &s->opt.semi, s->views, s->n_views,
                                          s->opt.target, step, total, NULL, err);
     if (st != LPS_OK || !s->opt.progressive_floor)
@@ -322,6 +407,36 @@ static lps_status lpss_topology(lps_sparsify *s, int64_t step, int64_t total, lp
     lps_gmp_config ramp = {0.0, s->opt.semi.begin, s->opt.semi.end, s->opt.semi.frequency};
     return lps_project_at_least(s->views, s->n_views, s->opt.target, s->opt.allocation,
                                 lps_gmp_sparsity(&ramp, 1.0, step, total), err);
+}
+
+/* Output-statistics correction after this step's update (stats_fix.h):
+ * before the pruning window the dense reference is averaged, from its
+ * start on each unit's scale (LpSS gain, or GMP weight row) and bias move
+ * toward the reference statistics. */
+static void fix_stats(lps_sparsify *s, int64_t step, int64_t total)
+{
+    if (!s->stats)
+        return;
+    double begin = s->opt.method == LPS_METHOD_LPSS ? s->opt.semi.begin : s->opt.gmp.begin;
+    bool dense = step < (int64_t)floor(begin * (double)total);
+    for (size_t i = 0; i < s->n_layers; i++) {
+        lps_stats_layer *L = &s->stats[i];
+        if (L->value_id < 0 || !lps_stats_layer_measure(L, s->plan, dense) || dense ||
+            L->ref_batches == 0)
+            continue;
+        float *bias = param_slice(s->plan, s->bias_param[i]);
+        const lps_row_layout *l = &s->layers[i].weight->layout;
+        float *w = param_slice(s->plan, s->layers[i].param);
+        for (int64_t c = 0; c < L->channels; c++) {
+            float a;
+            lps_stats_layer_correction(L, c, &a, &bias[c]);
+            if (s->opt.method == LPS_METHOD_LPSS)
+                s->lpsgd[i].gain[c] *= a;
+            else
+                for (int64_t k = 0; k < l->row_len; k++)
+                    w[lps_row_offset(l, c, k)] *= a;
+        }
+    }
 }
 
 static lps_status lpss_update(lps_sparsify *s, int64_t step, int64_t total, double lr,
@@ -345,6 +460,8 @@ static lps_status lpss_update(lps_sparsify *s, int64_t step, int64_t total, doub
             return lps_error_prefix(err, "weight '%s'", s->layers[i].weight->initializer);
     }
     lps_status st = lpss_topology(s, step, total, err);
+    if (st == LPS_OK)
+        fix_stats(s, step, total);
     for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
         int i = s->view_layer[v];
         lps_lpsgd_export(&s->lpsgd[i], param_slice(s->plan, s->layers[i].param));
@@ -364,11 +481,15 @@ static lps_status hook_update(void *user, lps_plan *plan, int64_t step, int64_t 
     case LPS_METHOD_GMP:
         sgd_others(s, lr, true);
         apply_masks(s);
-        if (lps_gmp_due(&s->opt.gmp, step, total)) {
+        if (lps_gmp_due(&s->opt.gmp, step, total) ||
+            (!s->masks_final && lps_gmp_sparsity(&s->opt.gmp, 1.0, step, total) == 1.0)) {
+            /* the second case: a back-off restored masks from before the last update */
+            s->masks_final = lps_gmp_sparsity(&s->opt.gmp, 1.0, step, total) == 1.0;
             st = lps_gmp_update(&s->opt.gmp, s->views, s->n_views, s->opt.target,
                                 s->opt.allocation, step, total, err);
             apply_masks(s);
         }
+        fix_stats(s, step, total);
         return st;
     case LPS_METHOD_MAGNITUDE:
         sgd_others(s, lr, true);
@@ -411,12 +532,71 @@ static lps_status hook_end_epoch(void *user, lps_plan *plan, lps_epoch_stats *st
     return LPS_OK;
 }
 
+/* Allocates the guard's copy on the first save. */
+static lps_status snapshot_alloc(lps_sparsify *s, lps_error *err)
+{
+    s->saved_lpsgd = calloc(s->n_layers + 1, sizeof *s->saved_lpsgd);
+    s->saved_masks = calloc(s->n_layers + 1, sizeof *s->saved_masks);
+    s->saved_momentum = malloc((s->n_floats + 1) * sizeof *s->saved_momentum);
+    s->saved_grow = malloc((size_t)(s->n_views + 1) * sizeof *s->saved_grow);
+    if (!s->saved_lpsgd || !s->saved_masks || !s->saved_momentum || !s->saved_grow)
+        return lps_fail(err, LPS_ERR_NOMEM, "out of memory for the divergence guard's copy");
+    for (int v = 0; v < s->n_views; v++) {
+        int i = s->view_layer[v];
+        if (s->masks[i] && !(s->saved_masks[i] = malloc((size_t)s->views[v].numel)))
+            return lps_fail(err, LPS_ERR_NOMEM, "out of memory for the divergence guard's copy");
+    }
+    return LPS_OK;
+}
+
+static lps_status hook_save(void *user, lps_error *err)
+{
+    lps_sparsify *s = user;
+    lps_status st = LPS_OK;
+    if (!s->saved_momentum && (st = snapshot_alloc(s, err)) != LPS_OK)
+        return st;
+    memcpy(s->saved_momentum, s->momentum, s->n_floats * sizeof *s->momentum);
+    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
+        int i = s->view_layer[v];
+        if (s->opt.method == LPS_METHOD_LPSS)
+            st = lps_lpsgd_snapshot(&s->lpsgd[i], &s->saved_lpsgd[i], err);
+        else
+            memcpy(s->saved_masks[i], s->masks[i], (size_t)s->views[v].numel);
+    }
+    for (int v = 0; v < s->n_views && s->semi.grow_fraction; v++)
+        s->saved_grow[v] = s->semi.grow_fraction[v];
+    s->saved_pool_grow = s->semi.pool_grow_fraction;
+    s->saved_final = s->masks_final;
+    return st;
+}
+
+static void hook_restore(void *user)
+{
+    lps_sparsify *s = user;
+    if (!s->saved_momentum)
+        return;
+    memcpy(s->momentum, s->saved_momentum, s->n_floats * sizeof *s->momentum);
+    for (int v = 0; v < s->n_views; v++) {
+        int i = s->view_layer[v];
+        if (s->opt.method == LPS_METHOD_LPSS)
+            lps_lpsgd_restore(&s->lpsgd[i], &s->saved_lpsgd[i]);
+        else
+            memcpy(s->masks[i], s->saved_masks[i], (size_t)s->views[v].numel);
+    }
+    for (int v = 0; v < s->n_views && s->semi.grow_fraction; v++)
+        s->semi.grow_fraction[v] = s->saved_grow[v];
+    s->semi.pool_grow_fraction = s->saved_pool_grow;
+    s->masks_final = s->saved_final;
+}
+
 void lps_sparsify_hooks(lps_sparsify *s, lps_train_hooks *hooks)
 {
     hooks->user = s;
     hooks->begin = hook_begin;
     hooks->update = hook_update;
     hooks->end_epoch = hook_end_epoch;
+    hooks->save = hook_save;
+    hooks->restore = hook_restore;
 }
 
 lps_status lps_sparsify_finish(lps_sparsify *s, lps_error *err)
@@ -452,7 +632,19 @@ void lps_sparsify_free(lps_sparsify *s)
             free(s->view_weight[i]);
         if (s->view_grad)
             free(s->view_grad[i]);
+        if (s->saved_lpsgd)
+            lps_lpsgd_free(&s->saved_lpsgd[i]);
+        if (s->saved_masks)
+            free(s->saved_masks[i]);
     }
+    for (size_t i = 0; s->stats && i < s->n_layers; i++)
+        lps_stats_layer_release(&s->stats[i]);
+    free(s->stats);
+    free(s->bias_param);
+    free(s->saved_lpsgd);
+    free(s->saved_masks);
+    free(s->saved_momentum);
+    free(s->saved_grow);
     free(s->lpsgd);
     free(s->masks);
     free(s->view_weight);

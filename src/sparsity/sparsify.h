@@ -45,6 +45,9 @@ typedef struct lps_sparsify_options {
     lps_semiprune_config semi;
     bool progressive_floor;            /* LpSS: masks follow at least the cubic GMP ramp
                                         * over the semi-pruning window (default on) */
+    bool stats_fix;                    /* LpSS and GMP: pull each biased layer's output
+                                        * statistics back to the dense ones while pruning
+                                        * (sparsity/stats_fix.h; default off) */
     lps_gmp_config gmp;
 } lps_sparsify_options;
 

@@ -1,6 +1,9 @@
 #include "train/trainer.h"
 
+#include "train/guard.h"
+
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +16,8 @@
 #define DEFAULT_DISTILL_T 2.0
 /* Dropout masks draw from a stream derived from the seed, apart from shuffling. */
 #define DROPOUT_SEED_SALT 0xD00DULL
+/* All exponent bits set: infinity or NaN. */
+#define FLOAT_EXPONENT_BITS 0x7f800000u
 
 void lps_train_options_default(lps_train_options *o)
 {
@@ -224,6 +229,8 @@ struct lps_trainer {
     lps_exec_ctx ctx;
     lps_exec_ctx teacher_ctx;
     feeder feed;
+    lps_train_guard guard;
+    int64_t backoffs;
 };
 
 lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lps_dataset *eval,
@@ -278,6 +285,8 @@ lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lp
         st = lps_fail(err, LPS_ERR_NOMEM, "out of memory for momentum buffers");
         goto done;
     }
+    if ((st = lps_train_guard_init(&t->guard, n, err)) != LPS_OK)
+        goto done;
     st = feeder_init(&t->feed, t->plan, train, &opt->preprocess, opt->batch_size, true, opt->seed,
                      err);
 done:
@@ -305,62 +314,141 @@ static lps_status teacher_logits(lps_trainer *t, int64_t count, int64_t classes,
     return LPS_OK;
 }
 
-/* One optimizer step on the current batch; adds to the running sums. */
-static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64_t step,
-                             int64_t total, int64_t count, double *loss_sum, int64_t *correct,
-                             lps_error *err)
+/* What a failed step diverged on (NULL: the failure is not numerical). */
+typedef struct step_outcome {
+    const char *diverged;
+    char cause[LPS_ERROR_MSG_MAX];
+} step_outcome;
+
+/* Whether no float of x is NaN or infinite (an exponent test on the bits,
+ * which vectorises, unlike isfinite in a loop). */
+static bool all_finite(const float *x, size_t n)
 {
-    const float *logits = NULL;
-    int64_t classes = 0;
-    double loss;
-    lps_status st = lps_plan_set_input(t->plan, 0, &t->feed.view, err);
-    if (st == LPS_OK)
-        st = lps_plan_forward(t->plan, &t->ctx, err);
-    if (st == LPS_OK && t->opt.bn_batch_stats)
-        st = lps_plan_update_state(t->plan, t->model, err);
-    if (st == LPS_OK)
-        st = logits_of(t->plan, t->logits_id, count, &logits, &classes, err);
-    if (st != LPS_OK)
-        return st;
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], sizeof bits);
+        bad |= (bits & FLOAT_EXPONENT_BITS) == FLOAT_EXPONENT_BITS;
+    }
+    return bad == 0;
+}
+
+/* The batch's loss into *loss and its gradient into t->dlogits. */
+static lps_status batch_loss(lps_trainer *t, int64_t step, int64_t count, const float *logits,
+                             int64_t classes, double *loss, lps_error *err)
+{
     int64_t dims[2] = {count, classes};
-    if ((st = lps_tensor_alloc(&t->dlogits, LPS_DT_FLOAT, 2, dims, err)) != LPS_OK)
+    lps_status st = lps_tensor_alloc(&t->dlogits, LPS_DT_FLOAT, 2, dims, err);
+    if (st != LPS_OK)
         return st;
     const int64_t *labels = t->train->labels ? t->feed.labels : NULL;
     if (labels && step == 0 && (st = lps_dataset_check_labels(t->train, classes, err)) != LPS_OK)
         return st;
-    if (t->opt.distill) {
-        lps_distill_config cfg = t->opt.distill_cfg;
-        if (!labels)
-            cfg.ce_weight = 0.0;
-        st = teacher_logits(t, count, classes, err);
-        if (st == LPS_OK)
-            st = lps_distill_loss(count, classes, logits, t->teacher_logits, labels, &cfg, &loss,
-                                  lps_tensor_f32(&t->dlogits), err);
-    } else {
-        st = lps_softmax_cross_entropy(count, classes, logits, labels, t->opt.label_smoothing,
-                                       &loss, lps_tensor_f32(&t->dlogits), err);
-    }
+    if (!t->opt.distill)
+        return lps_softmax_cross_entropy(count, classes, logits, labels, t->opt.label_smoothing,
+                                         loss, lps_tensor_f32(&t->dlogits), err);
+    lps_distill_config cfg = t->opt.distill_cfg;
+    if (!labels)
+        cfg.ce_weight = 0.0;
+    st = teacher_logits(t, count, classes, err);
+    if (st == LPS_OK)
+        st = lps_distill_loss(count, classes, logits, t->teacher_logits, labels, &cfg, loss,
+                              lps_tensor_f32(&t->dlogits), err);
+    return st;
+}
+
+/* Marks a numerical failure of the step as a divergence (the guard backs off). */
+static lps_status diverged(step_outcome *out, const char *what, lps_status st, lps_error *err)
+{
+    out->diverged = what;
+    snprintf(out->cause, sizeof out->cause, "%s", err ? err->msg : what);
+    return st;
+}
+
+/* One optimizer step on the current batch; adds to the running sums when it
+ * succeeds. A numerical failure sets out->diverged. */
+static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64_t step,
+                             int64_t total, int64_t count, double *loss_sum, int64_t *correct,
+                             step_outcome *out, lps_error *err)
+{
+    const float *logits = NULL;
+    int64_t classes = 0;
+    double loss = NAN;
+    lps_status st = lps_plan_set_input(t->plan, 0, &t->feed.view, err);
+    if (st == LPS_OK)
+        st = lps_plan_forward(t->plan, &t->ctx, err);
+    if (st == LPS_OK)
+        st = logits_of(t->plan, t->logits_id, count, &logits, &classes, err);
     if (st != LPS_OK)
         return st;
-    if (labels)
-        *correct += lps_top1_correct(count, classes, logits, labels);
-    *loss_sum += loss * (double)count;
-    lps_plan_zero_grads(t->plan);
-    if ((st = lps_plan_backward(t->plan, &t->ctx, t->logits_id, &t->dlogits, err)) != LPS_OK)
+    st = batch_loss(t, step, count, logits, classes, &loss, err);
+    if (st == LPS_ERR_RUNTIME || (st == LPS_OK && !isfinite(loss)))
+        return diverged(out, "loss", st == LPS_OK ? lps_fail(err, LPS_ERR_RUNTIME,
+                                                             "the loss is %g", loss) : st, err);
+    /* Running statistics only from a forward that gave finite logits. */
+    if (st == LPS_OK && t->opt.bn_batch_stats)
+        st = lps_plan_update_state(t->plan, t->model, err);
+    if (st != LPS_OK)
         return st;
     size_t n;
     float *g = lps_plan_grad_data(t->plan, &n);
     float *w = lps_plan_param_data(t->plan, NULL);
+    if (lps_train_guard_due(&t->guard, step)) {
+        lps_train_guard_save(&t->guard, w, t->momentum, step);
+        if (hooks && hooks->save && (st = hooks->save(hooks->user, err)) != LPS_OK)
+            return st;
+    }
+    lps_plan_zero_grads(t->plan);
+    if ((st = lps_plan_backward(t->plan, &t->ctx, t->logits_id, &t->dlogits, err)) != LPS_OK)
+        return st;
     if (t->opt.clip_norm > 0) {
         int64_t len = (int64_t)n;
-        double norm = lps_clip_grad_global_norm(1, &g, &len, t->opt.clip_norm);
-        if (!isfinite(norm))
-            return lps_fail(err, LPS_ERR_RUNTIME, "training diverged: gradient norm is %g", norm);
+        lps_clip_grad_global_norm(1, &g, &len, t->opt.clip_norm);
     }
-    double lr = lps_lr_at(&t->opt.lr, step, total);
-    if (hooks && hooks->update)
-        return hooks->update(hooks->user, t->plan, step, total, lr, err);
-    lps_sgd_step(&t->opt.sgd, (float)lr, (int64_t)n, w, g, t->momentum);
+    double lr = lps_lr_at(&t->opt.lr, step, total) * t->guard.lr_scale;
+    if (hooks && hooks->update) {
+        st = hooks->update(hooks->user, t->plan, step, total, lr, err);
+        if (st == LPS_ERR_RUNTIME)
+            return diverged(out, "update", st, err);
+    } else {
+        lps_sgd_step(&t->opt.sgd, (float)lr, (int64_t)n, w, g, t->momentum);
+    }
+    /* A NaN weight can hide behind a Relu (NaN > 0 is false): check them all. */
+    if (st == LPS_OK && !all_finite(w, n))
+        return diverged(out, "update",
+                        lps_fail(err, LPS_ERR_RUNTIME, "a weight is not finite after the update"),
+                        err);
+    if (st == LPS_OK) {
+        if (t->train->labels)
+            *correct += lps_top1_correct(count, classes, logits, t->feed.labels);
+        *loss_sum += loss * (double)count;
+    }
+    return st;
+}
+
+/* Puts the last good state back and halves the step after a divergence at
+ * `step`; LPS_ERR_RUNTIME naming the step, the parameter and the options
+ * when the guard has nothing left to try. */
+static lps_status back_off(lps_trainer *t, const lps_train_hooks *hooks, int64_t step,
+                           const step_outcome *out, lps_error *err)
+{
+    const char *layer = lps_train_guard_culprit(&t->guard, t->plan);
+    int64_t restored = t->guard.saved_step;
+    if (!lps_train_guard_restore(&t->guard, lps_plan_param_data(t->plan, NULL), t->momentum))
+        return lps_fail(err, LPS_ERR_RUNTIME,
+                        "training diverged at step %lld (%s) and %s; parameter '%s' moved most: "
+                        "lower --lr (and --lpsgd-lr) or set --clip",
+                        (long long)step + 1, out->cause,
+                        restored < 0 ? "no earlier state was finite"
+                                     : "halving the step did not recover",
+                        layer);
+    if (hooks && hooks->restore)
+        hooks->restore(hooks->user);
+    t->backoffs++;
+    if (hooks && hooks->backoff) {
+        lps_backoff b = {step, restored, out->cause, layer, t->guard.lr_scale};
+        hooks->backoff(hooks->display_user, &b);
+    }
     return LPS_OK;
 }
 
@@ -384,17 +472,21 @@ lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epo
             if (hooks && hooks->stop && *hooks->stop)
                 return lps_fail(err, LPS_ERR_INTERRUPTED, "interrupted at epoch %lld step %lld",
                                 (long long)epoch + 1, (long long)in_epoch);
-            st = train_step(t, hooks, step, total, count, &loss_sum, &correct, err);
+            step_outcome out = {NULL, ""};
+            st = train_step(t, hooks, step, total, count, &loss_sum, &correct, &out, err);
+            if (st != LPS_OK && out.diverged)
+                st = back_off(t, hooks, step, &out, err);
+            else if (st == LPS_OK)
+                seen += count;
             if (st != LPS_OK)
                 return st;
             step++;
             in_epoch++;
-            seen += count;
             if (hooks && hooks->progress) {
                 double elapsed = now_seconds() - run_start;
                 lps_progress p = {epoch + 1, t->opt.epochs, in_epoch, steps_per_epoch,
-                                  loss_sum / (double)seen,
-                                  t->train->labels ? (double)correct / (double)seen : NAN,
+                                  seen ? loss_sum / (double)seen : NAN,
+                                  t->train->labels && seen ? (double)correct / (double)seen : NAN,
                                   (double)seen / (now_seconds() - start),
                                   elapsed / (double)step * (double)(total - step)};
                 hooks->progress(hooks->display_user, &p);
@@ -403,7 +495,8 @@ lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epo
         if (st != LPS_OK)
             return st;
         lps_epoch_stats s = {epoch + 1, seen ? loss_sum / (double)seen : NAN, NAN, NAN,
-                             lps_lr_at(&t->opt.lr, step - 1, total), 0, 0, NAN, NAN};
+                             lps_lr_at(&t->opt.lr, step - 1, total) * t->guard.lr_scale, 0, 0,
+                             NAN, NAN, t->backoffs, t->guard.lr_scale};
         if (hooks && hooks->end_epoch && (st = hooks->end_epoch(hooks->user, t->plan, &s, err)) != LPS_OK)
             return st;
         s.seconds = now_seconds() - start;
@@ -447,6 +540,7 @@ void lps_trainer_free(lps_trainer *t)
     lps_plan_free(t->plan);
     lps_plan_free(t->teacher);
     free(t->momentum);
+    lps_train_guard_release(&t->guard);
     lps_tensor_release(&t->dlogits);
     lps_ctx_release(&t->ctx);
     lps_ctx_release(&t->teacher_ctx);

@@ -54,7 +54,19 @@ typedef struct lps_epoch_stats {
     double samples_per_second;
     double sparsity;           /* filled by the update hook; NAN otherwise */
     double hoyer;
+    int64_t backoffs;          /* divergence back-offs so far in the run */
+    double lr_scale;           /* step-size factor left by them (1: none) */
 } lps_epoch_stats;
+
+/* One divergence back-off, for display: at `step` (0-based, of the run)
+ * `what` was not finite; the state saved at restored_step was put back and
+ * the step size is now lr_scale times the schedule's. */
+typedef struct lps_backoff {
+    int64_t step, restored_step;
+    const char *what;
+    const char *layer;         /* the parameter that moved most since the snapshot */
+    double lr_scale;
+} lps_backoff;
 
 typedef struct lps_progress {
     int64_t epoch, epochs;
@@ -74,10 +86,16 @@ typedef struct lps_train_hooks {
                          lps_error *err);
     /* After each epoch's training steps, before evaluation. */
     lps_status (*end_epoch)(void *user, lps_plan *plan, lps_epoch_stats *stats, lps_error *err);
+    /* Divergence guard: save copies the hook's own state (with the plan's
+     * parameters, at the start of a step whose loss was finite); restore
+     * puts the last saved copy back. Both or neither. */
+    lps_status (*save)(void *user, lps_error *err);
+    void (*restore)(void *user);
     /* Display callbacks, called with display_user (not user). */
     void *display_user;
     void (*progress)(void *display_user, const lps_progress *p);
     void (*epoch_done)(void *display_user, const lps_epoch_stats *s);
+    void (*backoff)(void *display_user, const lps_backoff *b);
     volatile sig_atomic_t *stop;   /* set asynchronously to interrupt */
 } lps_train_hooks;
 
@@ -92,7 +110,11 @@ lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lp
 
 /* Runs opt->epochs epochs. stats (may be NULL) receives one entry per epoch
  * and must hold opt->epochs entries. LPS_ERR_INTERRUPTED when *hooks->stop
- * was set. */
+ * was set. A step with a non-finite loss, gradient norm or update
+ * (LPS_ERR_RUNTIME from the loss or the update hook) restores the last
+ * good state and halves the step size (train/guard.h); LPS_ERR_RUNTIME
+ * naming the step, the parameter and the options to change once
+ * LPS_GUARD_MAX_HALVINGS back-offs did not help. */
 lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epoch_stats *stats,
                            lps_error *err);
 

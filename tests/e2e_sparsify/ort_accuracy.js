@@ -1,8 +1,9 @@
 // Top-1 accuracy of an image classifier under onnxruntime-node, as an
 // independent check of `lpsparsify eval`:
 //   ort_accuracy.js MODEL IMAGES.idx[.gz] LABELS.idx[.gz] [SCALE]
-// Images are uint8 IDX [N, H, W], fed as float32 x * SCALE (default 1/255)
-// shaped like the model's input ([N, H*W] or [N, 1, H, W], from its rank).
+// Images are uint8 IDX [N, H, W] or [N, C, H, W], fed as float32 x * SCALE
+// (default 1/255) shaped like the model's input ([N, H*W] or [N, 1, H, W]
+// from its rank; [N, C, H, W] images keep their shape).
 // Prints one JSON line {"samples": N, "correct": C, "accuracy": C / N}.
 // onnxruntime-node is resolved through NODE_PATH (tests/interop/node_modules).
 'use strict';
@@ -31,6 +32,7 @@ function inputShape(session, count, imageDims) {
   const rank = meta && meta.shape ? meta.shape.length : 2;
   const pixels = imageDims.reduce((a, b) => a * b, 1);
   if (rank === 2) return [count, pixels];
+  if (rank === 4 && imageDims.length === 3) return [count, ...imageDims];
   if (rank === 4) return [count, 1, ...imageDims];
   throw new Error(`model input of rank ${rank} is not handled`);
 }

@@ -282,13 +282,25 @@ START_TEST(schedule_phases_and_h)
     ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 199, 1000), LPS_SEMIPRUNE_DENSE);
     ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 200, 1000), LPS_SEMIPRUNE_UPDATE);
     ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 201, 1000), LPS_SEMIPRUNE_ADAPT);
-    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 240, 1000), LPS_SEMIPRUNE_UPDATE);
+    /* automatic interval: a 600-step window updates every 6 steps */
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 206, 1000), LPS_SEMIPRUNE_UPDATE);
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 240, 1000), LPS_SEMIPRUNE_ADAPT);
     ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 799, 1000), LPS_SEMIPRUNE_ADAPT);
     ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 800, 1000), LPS_SEMIPRUNE_PROJECT);
     ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 801, 1000), LPS_SEMIPRUNE_FROZEN);
     ck_assert_double_eq_tol(lps_semiprune_h(&cfg, 200, 1000), 0.2, 1e-12);
     ck_assert_double_eq_tol(lps_semiprune_h(&cfg, 500, 1000), 0.1, 1e-12);
     ck_assert_double_eq_tol(lps_semiprune_h(&cfg, 800, 1000), 0.0, 1e-12);
+    /* a short run (78 steps: window 15 .. 62) updates at every step */
+    for (int64_t step = 15; step < 62; step++)
+        ck_assert_int_eq(lps_semiprune_phase_at(&cfg, step, 78), LPS_SEMIPRUNE_UPDATE);
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 62, 78), LPS_SEMIPRUNE_PROJECT);
+    cfg.frequency = 40;
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 240, 1000), LPS_SEMIPRUNE_UPDATE);
+    ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 206, 1000), LPS_SEMIPRUNE_ADAPT);
+    cfg.frequency = -1;
+    ck_assert_int_eq(lps_semiprune_config_check(&cfg, NULL), LPS_ERR_INVALID);
+    cfg.frequency = 0;
     cfg.end = 1.0;
     ck_assert_int_eq(lps_semiprune_phase_at(&cfg, 999, 1000), LPS_SEMIPRUNE_PROJECT);
     cfg.begin = 1.0;
@@ -368,6 +380,28 @@ START_TEST(semi_pruning_run_then_projection)
     ck_assert_int_eq(z, llround(target * N_ALL));
     lps_semiprune_state_free(&st);
     lps_semiprune_state_free(NULL);
+}
+END_TEST
+
+START_TEST(schedule_interval_scales_with_the_run)
+{
+    /* fixed frequencies are kept */
+    ck_assert_int_eq(lps_schedule_interval(40, 0.2, 0.8, 78), 40);
+    /* automatic: every step below 2 * LPS_SCHEDULE_MIN_UPDATES window steps */
+    ck_assert_int_eq(lps_schedule_interval(0, 0.2, 0.8, 78), 1);
+    /* end = 1 clamps to the last step: a window of 2 * MIN steps */
+    ck_assert_int_eq(lps_schedule_interval(0, 0.0, 1.0, 2 * LPS_SCHEDULE_MIN_UPDATES + 1), 2);
+    ck_assert_int_eq(lps_schedule_interval(0, 0.0, 0.5, 2), 1);
+    /* long runs: between MIN and 2 * MIN updates */
+    for (int64_t total = 10; total < 100000; total = total * 3 + 1) {
+        int64_t window = (int64_t)floor(0.8 * (double)total) - (int64_t)floor(0.2 * (double)total);
+        int64_t every = lps_schedule_interval(0, 0.2, 0.8, total);
+        ck_assert_int_ge(every, 1);
+        if (every > 1) {
+            ck_assert_int_ge(window / every, LPS_SCHEDULE_MIN_UPDATES);
+            ck_assert_int_lt(window / every, 2 * LPS_SCHEDULE_MIN_UPDATES);
+        }
+    }
 }
 END_TEST
 
@@ -461,6 +495,7 @@ int main(void)
     tcase_add_test(tc, schedule_phases_and_h);
     tcase_add_test(tc, grow_fraction_adapts_toward_target);
     tcase_add_test(tc, semi_pruning_run_then_projection);
+    tcase_add_test(tc, schedule_interval_scales_with_the_run);
     tcase_add_test(tc, gmp_schedule_and_update);
     tcase_add_test(tc, floor_projection_only_masks_more);
     tcase_add_test(tc, lpsgd_tensor_through_the_packed_view);

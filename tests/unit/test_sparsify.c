@@ -11,6 +11,7 @@
 
 #include "ops/op.h"
 #include "sparsity/sparsify.h"
+#include "sparsity/stats_fix.h"
 #include "test_node.h"
 #include "train/trainer.h"
 
@@ -175,17 +176,20 @@ typedef struct target_case {
     const char *own_layer;   /* NULL or a layer with its own target */
     double own_target;
     const char *exclude;     /* NULL or a regex */
+    bool stats_fix;          /* output-statistics correction (fc1 only: biased, not the logits) */
 } target_case;
 
 static const target_case TARGET_CASES[] = {
-    {LPS_METHOD_LPSS, LPS_ALLOC_GLOBAL, 0.9, NULL, 0, NULL},
-    {LPS_METHOD_LPSS, LPS_ALLOC_PER_LAYER, 0.8, NULL, 0, NULL},
-    {LPS_METHOD_LPSS, LPS_ALLOC_GLOBAL, 0.7, "fc3", 0.25, NULL},
-    {LPS_METHOD_LPSS, LPS_ALLOC_GLOBAL, 0.95, NULL, 0, "^w3$"},
-    {LPS_METHOD_GMP, LPS_ALLOC_GLOBAL, 0.9, NULL, 0, NULL},
-    {LPS_METHOD_GMP, LPS_ALLOC_GLOBAL, 0.75, "w1", 0.3, "mm2"}, /* w3 alone: 48 of 64 */
-    {LPS_METHOD_MAGNITUDE, LPS_ALLOC_GLOBAL, 0.9, NULL, 0, NULL},
-    {LPS_METHOD_MAGNITUDE, LPS_ALLOC_PER_LAYER, 0.5, NULL, 0, NULL},
+    {LPS_METHOD_LPSS, LPS_ALLOC_GLOBAL, 0.9, NULL, 0, NULL, false},
+    {LPS_METHOD_LPSS, LPS_ALLOC_PER_LAYER, 0.8, NULL, 0, NULL, false},
+    {LPS_METHOD_LPSS, LPS_ALLOC_GLOBAL, 0.7, "fc3", 0.25, NULL, false},
+    {LPS_METHOD_LPSS, LPS_ALLOC_GLOBAL, 0.95, NULL, 0, "^w3$", false},
+    {LPS_METHOD_GMP, LPS_ALLOC_GLOBAL, 0.9, NULL, 0, NULL, false},
+    {LPS_METHOD_GMP, LPS_ALLOC_GLOBAL, 0.75, "w1", 0.3, "mm2", false}, /* w3 alone: 48 of 64 */
+    {LPS_METHOD_MAGNITUDE, LPS_ALLOC_GLOBAL, 0.9, NULL, 0, NULL, false},
+    {LPS_METHOD_MAGNITUDE, LPS_ALLOC_PER_LAYER, 0.5, NULL, 0, NULL, false},
+    {LPS_METHOD_LPSS, LPS_ALLOC_GLOBAL, 0.9, NULL, 0, NULL, true},
+    {LPS_METHOD_GMP, LPS_ALLOC_GLOBAL, 0.9, NULL, 0, NULL, true},
 };
 
 static const char *const LAYER_INIT[N_LAYERS] = {"w1", "w2", "w3"};
@@ -205,6 +209,7 @@ START_TEST(achieved_sparsity_is_the_target)
     so.method = c->method;
     so.allocation = c->alloc;
     so.target = c->target;
+    so.stats_fix = c->stats_fix;
     so.semi.frequency = 2; /* a few topology updates in 16 steps */
     so.gmp.frequency = 2;
     if (c->own_layer) {
@@ -303,6 +308,24 @@ START_TEST(lpss_prunes_progressively)
 }
 END_TEST
 
+/* The correction moves the std by the damped ratio and the mean halfway. */
+START_TEST(stats_correction_is_damped)
+{
+    double ref_mean[2] = {1.0, 0.0}, ref_std[2] = {2.0, 0.0};
+    double mean[2] = {3.0, 5.0}, std[2] = {0.5, 1.0};
+    lps_stats_layer L = {0, 2, ref_mean, ref_std, mean, std, 1, true};
+    float a, bias = 0.25f;
+    lps_stats_layer_correction(&L, 0, &a, &bias);
+    ck_assert_double_eq_tol(a, pow(4.0, LPS_STATS_FIX_DAMPING), 1e-6);
+    /* the output s + b with mean 3 becomes a s + b': mean a (3 - 0.25) + b' */
+    double scaled = a * (3.0 - 0.25) + 0.25;
+    ck_assert_double_eq_tol(bias, 0.25 + LPS_STATS_FIX_DAMPING * (1.0 - scaled), 1e-6);
+    /* a zero reference std leaves the scale alone */
+    lps_stats_layer_correction(&L, 1, &a, NULL);
+    ck_assert(a == 1.0f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sparsify");
@@ -310,6 +333,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, step0_outputs_equal_the_input_model);
     tcase_add_test(tc, lpss_prunes_progressively);
+    tcase_add_test(tc, stats_correction_is_damped);
     tcase_add_loop_test(tc, achieved_sparsity_is_the_target, 0,
                         (int)(sizeof TARGET_CASES / sizeof TARGET_CASES[0]));
     suite_add_tcase(s, tc);

@@ -171,6 +171,101 @@ START_TEST(trailing_softmax)
 }
 END_TEST
 
+/* An update hook doing plain SGD that writes NaN into the weights at the
+ * steps from `poison_from` (to `poison_to`, inclusive), so the next forward
+ * gives non-finite logits. */
+typedef struct poison_hook {
+    lps_sgd_config sgd;
+    float *momentum;
+    int64_t poison_from, poison_to;
+    double last_lr, base_lr_seen;
+    int saves, restores;
+} poison_hook;
+
+static lps_status poison_update(void *user, lps_plan *plan, int64_t step, int64_t total,
+                                double lr, lps_error *err)
+{
+    poison_hook *h = user;
+    size_t n;
+    (void)total;
+    (void)err;
+    float *w = lps_plan_param_data(plan, &n);
+    if (step == 0)
+        h->base_lr_seen = lr;
+    h->last_lr = lr;
+    lps_sgd_step(&h->sgd, (float)lr, (int64_t)n, w, lps_plan_grad_data(plan, NULL), h->momentum);
+    if (step >= h->poison_from && step <= h->poison_to)
+        w[0] = NAN;
+    return LPS_OK;
+}
+
+static lps_status poison_save(void *user, lps_error *err)
+{
+    (void)err;
+    ((poison_hook *)user)->saves++;
+    return LPS_OK;
+}
+
+static void poison_restore(void *user)
+{
+    ((poison_hook *)user)->restores++;
+}
+
+static lps_status run_poisoned(poison_hook *h, lps_epoch_stats *stats, lps_error *err)
+{
+    lps_dataset ds;
+    lps_train_options o;
+    blobs(&ds);
+    options(&o);
+    o.lr.kind = LPS_LR_CONSTANT;
+    lps_model *m = mlp();
+    lps_trainer *t = lps_trainer_create(m, &ds, &ds, &o, err);
+    ck_assert_msg(t != NULL, "%s", err->msg);
+    h->sgd = o.sgd;
+    h->momentum = calloc(1024, sizeof *h->momentum);
+    lps_train_hooks hooks = {.user = h, .update = poison_update, .save = poison_save,
+                             .restore = poison_restore};
+    lps_status st = lps_trainer_run(t, &hooks, stats, err);
+    if (st == LPS_OK) {
+        const float *w = lps_plan_param_data(lps_trainer_plan(t), NULL);
+        ck_assert(isfinite(w[0]));
+        ck_assert_msg(stats[3].accuracy > 0.9, "accuracy %f after a back-off", stats[3].accuracy);
+    }
+    free(h->momentum);
+    lps_trainer_free(t);
+    lps_model_free(m);
+    lps_dataset_release(&ds);
+    return st;
+}
+
+START_TEST(divergence_backs_off_and_recovers)
+{
+    lps_error err = {0};
+    lps_epoch_stats stats[4];
+    poison_hook h = {.poison_from = 25, .poison_to = 25};
+    ck_assert_msg(run_poisoned(&h, stats, &err) == LPS_OK, "%s", err.msg);
+    ck_assert_int_eq(h.restores, 1);
+    ck_assert_int_gt(h.saves, 1);
+    ck_assert_int_eq(stats[3].backoffs, 1);
+    ck_assert_double_eq_tol(stats[3].lr_scale, 0.5, 1e-12);
+    ck_assert_double_eq_tol(h.last_lr, 0.5 * h.base_lr_seen, 1e-12);
+}
+END_TEST
+
+START_TEST(divergence_that_persists_names_step_and_layer)
+{
+    lps_error err = {0};
+    lps_epoch_stats stats[4];
+    poison_hook h = {.poison_from = 25, .poison_to = 1000};
+    ck_assert_int_eq(run_poisoned(&h, stats, &err), LPS_ERR_RUNTIME);
+    ck_assert_int_eq(h.restores, 10);
+    ck_assert_msg(strstr(err.msg, "training diverged at step 36") != NULL, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "halving the step did not recover") != NULL, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "'w1'") != NULL, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "--lr") != NULL, "%s", err.msg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("trainer");
@@ -180,6 +275,8 @@ int main(void)
     tcase_add_test(tc, same_seed_same_weights);
     tcase_add_test(tc, trailing_softmax);
     tcase_add_test(tc, non_finite_weights_are_refused);
+    tcase_add_test(tc, divergence_backs_off_and_recovers);
+    tcase_add_test(tc, divergence_that_persists_names_step_and_layer);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
