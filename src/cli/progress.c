@@ -67,14 +67,22 @@ void lps_progress_step(void *user, const lps_progress *p)
     fflush(stderr);
 }
 
-void lps_progress_backoff(void *user, const lps_backoff *b)
+/* Ends a live bar so that a full line follows; false when quiet. */
+static bool line_start(lps_progress_display *d)
 {
-    lps_progress_display *d = user;
     if (d->quiet)
-        return;
+        return false;
     if (d->bar_drawn)
         fputc('\n', stderr);
     d->bar_drawn = false;
+    return true;
+}
+
+void lps_progress_backoff(void *user, const lps_backoff *b)
+{
+    lps_progress_display *d = user;
+    if (!line_start(d))
+        return;
     fprintf(stderr, "step %lld diverged (%s; '%s' moved most): restored the state of step %lld, "
             "step size now x%g\n", (long long)b->step + 1, b->what, b->layer,
             (long long)b->restored_step + 1, b->lr_scale);
@@ -83,11 +91,8 @@ void lps_progress_backoff(void *user, const lps_backoff *b)
 void lps_progress_epoch(void *user, const lps_epoch_stats *s)
 {
     lps_progress_display *d = user;
-    if (d->quiet)
+    if (!line_start(d))
         return;
-    if (d->bar_drawn)
-        fputc('\n', stderr);
-    d->bar_drawn = false;
     fprintf(stderr, "epoch %lld: train loss %.4f  eval loss %.4f  eval acc %.2f%%  lr %.3g  %.1fs",
             (long long)s->epoch, s->train_loss, s->loss, s->accuracy * PERCENT, s->lr, s->seconds);
     if (isfinite(s->sparsity))
