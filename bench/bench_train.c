@@ -1,7 +1,7 @@
 /* Training throughput: how fast lpsparsify trains a model, and how close its
  * whole training step comes to what OpenBLAS does with the same GEMMs alone.
  *
- *   bench_train [--batch N] [--steps N] [--data SPEC] MODEL...
+ *   bench_train [--batch N] [--steps N] [--data SPEC] [--no-reference] MODEL...
  *
  * For each MODEL it trains (dense SGD, the `lpsparsify train` path) on the
  * first steps * batch samples of the training split for two epochs and times
@@ -11,13 +11,16 @@
  * forward, the weight gradient, and the input gradient where the input
  * depends on a parameter (the first layer gets none). The same run then
  * times cblas_sgemm alone on exactly the GEMMs the Conv and Gemm operators
- * issue (same shapes, transposes and counts: Conv runs one GEMM per sample
- * and group on its im2col matrix; median of repeated calls per shape) and
+ * issue (same shapes, transposes and counts: Conv runs one GEMM per block
+ * of images and group on their im2col matrix, lps_conv_block_images;
+ * median of repeated calls per shape) and
  * prints the ratio
  * achieved GFLOP/s / sgemm GFLOP/s. Other work (im2col, pooling, ReLU,
  * softmax, the optimizer, batching) is in the step time but not in the
  * FLOP count, so the ratio is the share of pure-GEMM speed the whole step
- * reaches. */
+ * reaches. --no-reference skips the GEMM count and the sgemm reference and
+ * prints only the training rate (models whose ops the count does not know,
+ * the PyTorch comparison in bench/peer/throughput.py). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@
 
 #include "lpsparsify/data.h"
 #include "lpsparsify/model.h"
+#include "ops/conv.h"
 #include "train/trainer.h"
 
 #define DEFAULT_BATCH 128
@@ -147,15 +151,24 @@ static lps_status collect_gemms(const lps_model *m, const lps_plan *plan, gemm_l
             int64_t out_per_group = w->dims[0] / group;
             int64_t rows = w->dims[1] * w->dims[2] * w->dims[3];
             int64_t out_size = y->dims[2] * y->dims[3];
-            double calls = (double)(batch * group);
-            st = add_gemm(l, CblasNoTrans, CblasNoTrans, out_per_group, out_size, rows, calls,
-                          "Conv fwd", node->name, err);
-            if (st == LPS_OK)
-                st = add_gemm(l, CblasNoTrans, CblasTrans, out_per_group, rows, out_size, calls,
-                              "Conv dW", node->name, err);
-            if (st == LPS_OK && dx)
-                st = add_gemm(l, CblasTrans, CblasNoTrans, rows, out_size, out_per_group, calls,
-                              "Conv dX", node->name, err);
+            int64_t images = lps_conv_block_images(batch, out_size, group * rows, w->dims[0]);
+            /* full blocks, then the last partial one */
+            int64_t counts[2] = {batch / images, batch % images ? 1 : 0};
+            int64_t widths[2] = {images, batch % images};
+            for (int part = 0; part < 2 && st == LPS_OK; part++) {
+                int64_t cols = widths[part] * out_size;
+                double calls = (double)(counts[part] * group);
+                if (calls == 0)
+                    continue;
+                st = add_gemm(l, CblasNoTrans, CblasNoTrans, out_per_group, cols, rows, calls,
+                              "Conv fwd", node->name, err);
+                if (st == LPS_OK)
+                    st = add_gemm(l, CblasNoTrans, CblasTrans, out_per_group, rows, cols, calls,
+                                  "Conv dW", node->name, err);
+                if (st == LPS_OK && dx)
+                    st = add_gemm(l, CblasTrans, CblasNoTrans, rows, cols, out_per_group, calls,
+                                  "Conv dX", node->name, err);
+            }
         }
     }
     free(depends);
@@ -293,7 +306,7 @@ static lps_status take_first(const lps_dataset *src, int64_t n, lps_dataset *dst
 
 /* Benchmarks one model; prints its lines. */
 static lps_status bench_model(const char *path, const lps_dataset *train, int64_t batch,
-                              int64_t steps, lps_error *err)
+                              int64_t steps, bool reference, lps_error *err)
 {
     lps_model *m = lps_model_load(path, err);
     lps_trainer *t = NULL;
@@ -321,8 +334,17 @@ static lps_status bench_model(const char *path, const lps_dataset *train, int64_
     read_clocks(clock.last);
     printf("%s: batch %lld, medians over %lld training steps\n", path, (long long)batch,
            (long long)steps);
-    if ((st = lps_trainer_run(t, &hooks, NULL, err)) != LPS_OK ||
-        (st = collect_gemms(m, lps_trainer_plan(t), gemms, err)) != LPS_OK ||
+    if ((st = lps_trainer_run(t, &hooks, NULL, err)) != LPS_OK)
+        goto cleanup;
+    if (!reference) {
+        for (int k = 0; k < N_CLOCKS; k++) {
+            double step = median(clock.seconds[k], clock.n);
+            printf("  %-4s training %8.1f samples/s %7.2f ms/step\n", CLOCK_NAMES[k],
+                   (double)batch / step, step * 1e3);
+        }
+        goto cleanup;
+    }
+    if ((st = collect_gemms(m, lps_trainer_plan(t), gemms, err)) != LPS_OK ||
         (st = sgemm_step_seconds(gemms, sgemm_seconds, err)) != LPS_OK)
         goto cleanup;
     double flops = 0.0;
@@ -349,7 +371,8 @@ cleanup:
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: bench_train [--batch N] [--steps N] [--data SPEC] MODEL...\n");
+    fprintf(stderr,
+            "usage: bench_train [--batch N] [--steps N] [--data SPEC] [--no-reference] MODEL...\n");
     return 2;
 }
 
@@ -357,6 +380,7 @@ int main(int argc, char **argv)
 {
     int64_t batch = DEFAULT_BATCH, steps = DEFAULT_STEPS;
     const char *spec = LPS_FASHION_MNIST_SPEC;
+    bool reference = true;
     int first_model = argc;
     for (int i = 1; i < argc; i++) {
         bool has_value = i + 1 < argc;
@@ -366,6 +390,8 @@ int main(int argc, char **argv)
             steps = strtoll(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--data") == 0 && has_value)
             spec = argv[++i];
+        else if (strcmp(argv[i], "--no-reference") == 0)
+            reference = false;
         else if (argv[i][0] == '-')
             return usage();
         else {
@@ -383,7 +409,7 @@ int main(int argc, char **argv)
     lps_dataset_release(&full);
     printf("OpenBLAS %s, %d threads\n", openblas_get_config(), openblas_get_num_threads());
     for (int i = first_model; i < argc && st == LPS_OK; i++)
-        st = bench_model(argv[i], &train, batch, steps, &err);
+        st = bench_model(argv[i], &train, batch, steps, reference, &err);
     lps_dataset_release(&train);
     if (st != LPS_OK) {
         fprintf(stderr, "bench_train: %s\n", err.msg);

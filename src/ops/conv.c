@@ -1,18 +1,22 @@
 /* Conv (ONNX opsets 1 and 11; same attributes and semantics in 7..21).
  *
  * Y[n, m] = sum_c W[m, c] (*) X[n, c] + B[m] over any number of spatial
- * dims, computed per image and group as one GEMM against the im2col matrix
- * of that group's input channels:
- *     Y_g [Mg, O] = W_g [Mg, Cg*K] * col_g [Cg*K, O].
- * Backward reuses the same matrix: dW_g += dY_g * col_g^T and
- * dX_g += col2im(W_g^T * dY_g). A 1x1 kernel with unit stride and no
- * padding needs no im2col: the input channels already are col_g.
- * Depthwise convs take a direct path (depthwise_forward). */
+ * dims, computed per block of B images (lps_conv_block_images, conv.h) and
+ * group as one GEMM against the im2col matrix of that group's input
+ * channels, the block's images side by side:
+ *     Y_g [Mg, B*O] = W_g [Mg, Cg*K] * col_g [Cg*K, B*O],
+ * then scattered to Y's [N, M, O] layout (the bias added on the way).
+ * Backward rebuilds the same matrix: dW_g += dY_g * col_g^T and
+ * dX_g += col2im(W_g^T * dY_g), dY gathered into the block layout. A
+ * one-image block needs no scatter or gather, and for a 1x1 kernel with
+ * unit stride and no padding no im2col: the input channels already are
+ * col_g. Depthwise convs take a direct path (depthwise_forward). */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/conv.h"
 #include "ops/im2col.h"
 #include "ops/op.h"
 #include "ops/spatial.h"
@@ -133,19 +137,92 @@ static lps_status conv_shape(const lps_op_node *op, const lps_tensor *const *in,
     return LPS_OK;
 }
 
-/* The im2col workspace for one group of one image; NULL (err set) on
- * allocation failure. Pointwise convs and empty matrices need none and get
- * a non-NULL dummy. */
-static float *conv_workspace(const lps_op_node *op, lps_exec_ctx *ctx, const conv_dims *cd,
-                             lps_error *err)
+/* Contract in conv.h. */
+int64_t lps_conv_block_images(int64_t batch, int64_t out_size, int64_t col_rows,
+                              int64_t out_rows)
 {
-    size_t floats = (size_t)cd->rows * (size_t)cd->g.out_size;
-    if (cd->pointwise || floats == 0)
-        floats = 1;
-    float *col = lps_ctx_workspace(ctx, floats, err);
-    if (!col)
-        lps_error_prefix(err, "%s", op->label);
-    return col;
+    int64_t o = out_size > 0 ? out_size : 1;
+    int64_t images = (LPS_CONV_GEMM_COLS + o - 1) / o;
+    if (images > batch)
+        images = batch;
+    while (images > 1 &&
+           (size_t)(col_rows + out_rows) * (size_t)(images * o) > LPS_CONV_WORKSPACE_FLOATS)
+        images--;
+    return images > 1 ? images : 1;
+}
+
+/* A block of images and the workspace it uses: col [group * rows, ld]
+ * (im2col of every channel, or dcol), tmp [out_ch, ld] (Y or dY in the
+ * same column layout). ld = images * O. */
+typedef struct conv_block {
+    int64_t images, ld;
+    float *col, *tmp;
+} conv_block;
+
+/* Chooses the block size (lps_conv_block_images) and gets its workspace.
+ * LPS_ERR_NOMEM naming the node on allocation failure. */
+static lps_status conv_block_init(const lps_op_node *op, lps_exec_ctx *ctx, const conv_dims *cd,
+                                  conv_block *blk, lps_error *err)
+{
+    const conv_params *p = op->params;
+    int64_t col_rows = p->group * cd->rows;
+    int64_t images = lps_conv_block_images(cd->batch, cd->g.out_size, col_rows, cd->out_ch);
+    size_t floats = (size_t)(col_rows + cd->out_ch) * (size_t)(images * cd->g.out_size);
+    float *ws = lps_ctx_workspace(ctx, floats > 0 ? floats : 1, err);
+    if (!ws)
+        return lps_error_prefix(err, "%s", op->label);
+    blk->images = images;
+    blk->ld = images * cd->g.out_size;
+    blk->col = ws;
+    blk->tmp = ws + (size_t)col_rows * (size_t)blk->ld;
+    return LPS_OK;
+}
+
+/* The im2col matrix of images [n0, n0 + count) of x into blk->col, or x
+ * itself when one pointwise image needs no copy. */
+static const float *conv_block_col(const conv_dims *cd, const conv_block *blk, const float *x,
+                                   int64_t n0, int64_t count)
+{
+    int64_t in_img = cd->in_ch * cd->g.in_size;
+    if (cd->pointwise && blk->images == 1)
+        return x + n0 * in_img;
+    for (int64_t i = 0; i < count; i++)
+        lps_im2col_ld(x + (n0 + i) * in_img, cd->in_ch, &cd->g, blk->col + i * cd->g.out_size,
+                      blk->ld);
+    return blk->col;
+}
+
+/* y[n0 + i, m, :] = blk[m, i * O ...] + b[m] for the block's images; blk
+ * may be y itself (a one-image block), then only the bias is added. */
+static void conv_block_scatter(const conv_dims *cd, const float *src, int64_t ld,
+                               const float *b, float *y, int64_t n0, int64_t count)
+{
+    int64_t o_size = cd->g.out_size;
+    for (int64_t i = 0; i < count; i++)
+        for (int64_t m = 0; m < cd->out_ch; m++) {
+            const float *from = src + m * ld + i * o_size;
+            float *to = y + ((n0 + i) * cd->out_ch + m) * o_size;
+            float bias = b ? b[m] : 0.0f;
+            if (from == to && !b)
+                continue;
+            for (int64_t o = 0; o < o_size; o++)
+                to[o] = from[o] + bias;
+        }
+}
+
+/* The transpose of conv_block_scatter without bias: dy of the block's
+ * images as [out_ch, ld], or dy itself for a one-image block. */
+static const float *conv_block_gather(const conv_dims *cd, const conv_block *blk,
+                                      const float *dy, int64_t n0, int64_t count)
+{
+    int64_t o_size = cd->g.out_size;
+    if (blk->images == 1)
+        return dy + n0 * cd->out_ch * o_size;
+    for (int64_t i = 0; i < count; i++)
+        for (int64_t m = 0; m < cd->out_ch; m++)
+            memcpy(blk->tmp + m * blk->ld + i * o_size, dy + ((n0 + i) * cd->out_ch + m) * o_size,
+                   (size_t)o_size * sizeof *dy);
+    return blk->tmp;
 }
 
 /* Depthwise convs (one input channel per group) skip im2col and BLAS: per
@@ -200,8 +277,8 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     lps_status st = conv_dims_of(op, in, &cd, err);
     if (st != LPS_OK)
         return st;
-    int64_t in_size = cd.g.in_size, out_size = cd.g.out_size;
-    if (cd.batch == 0 || cd.out_ch == 0)
+    int64_t out_size = cd.g.out_size;
+    if (cd.batch == 0 || cd.out_ch == 0 || out_size == 0)
         return LPS_OK;
     const float *x = lps_tensor_f32(in[CONV_X]);
     const float *w = lps_tensor_f32(in[CONV_W]);
@@ -212,28 +289,23 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
         depthwise_forward(&cd, x, w, b, y);
         return LPS_OK;
     }
-    float *col = conv_workspace(op, ctx, &cd, err);
-    if (!col)
-        return err ? err->status : LPS_ERR_NOMEM;
-    float beta = b ? 1.0f : 0.0f;
-    for (int64_t n = 0; n < cd.batch; n++) {
-        float *y_n = y + n * cd.out_ch * out_size;
-        for (int64_t m = 0; b && m < cd.out_ch; m++)
-            for (int64_t o = 0; o < out_size; o++)
-                y_n[m * out_size + o] = b[m];
-        for (int64_t grp = 0; grp < p->group; grp++) {
-            const float *x_g = x + (n * cd.in_ch + grp * cd.in_per_group) * in_size;
-            const float *a = x_g;
-            if (!cd.pointwise) {
-                lps_im2col(x_g, cd.in_per_group, &cd.g, col);
-                a = col;
-            }
-            const float *w_g = w + grp * cd.out_per_group * cd.rows;
-            float *y_g = y_n + grp * cd.out_per_group * out_size;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cd.out_per_group,
-                        (int)out_size, (int)cd.rows, 1.0f, w_g, (int)cd.rows, a, (int)out_size,
-                        beta, y_g, (int)out_size);
-        }
+    conv_block blk;
+    st = conv_block_init(op, ctx, &cd, &blk, err);
+    if (st != LPS_OK)
+        return st;
+    int rows = (int)cd.rows, ld = (int)blk.ld;
+    for (int64_t n0 = 0; n0 < cd.batch; n0 += blk.images) {
+        int64_t count = cd.batch - n0 < blk.images ? cd.batch - n0 : blk.images;
+        const float *col = conv_block_col(&cd, &blk, x, n0, count);
+        /* a one-image block is already in Y's layout */
+        float *dst = blk.images == 1 ? y + n0 * cd.out_ch * out_size : blk.tmp;
+        int cols = (int)(count * out_size);
+        for (int64_t grp = 0; grp < p->group; grp++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cd.out_per_group, cols,
+                        rows, 1.0f, w + grp * cd.out_per_group * cd.rows, rows,
+                        col + grp * cd.rows * blk.ld, ld, 0.0f,
+                        dst + grp * cd.out_per_group * blk.ld, ld);
+        conv_block_scatter(&cd, dst, blk.ld, b, y, n0, count);
     }
     return LPS_OK;
 }
@@ -262,7 +334,7 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     lps_status st = conv_dims_of(op, in, &cd, err);
     if (st != LPS_OK)
         return st;
-    if (!dout[0] || cd.batch == 0 || cd.out_ch == 0)
+    if (!dout[0] || cd.batch == 0 || cd.out_ch == 0 || cd.g.out_size == 0)
         return LPS_OK;
     const float *dy = lps_tensor_f32(dout[0]);
     if (op->n_inputs > CONV_B && din[CONV_B] && in[CONV_B])
@@ -277,35 +349,35 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
         depthwise_backward(&cd, x, w, dy, dx, dw);
         return LPS_OK;
     }
-    float *col = conv_workspace(op, ctx, &cd, err);
-    if (!col)
-        return err ? err->status : LPS_ERR_NOMEM;
-    int64_t in_size = cd.g.in_size, out_size = cd.g.out_size;
-    int mg = (int)cd.out_per_group, rows = (int)cd.rows, o = (int)out_size;
-    for (int64_t n = 0; n < cd.batch; n++) {
-        for (int64_t grp = 0; grp < p->group; grp++) {
-            int64_t x_offset = (n * cd.in_ch + grp * cd.in_per_group) * in_size;
-            const float *dy_g = dy + (n * cd.out_ch + grp * cd.out_per_group) * out_size;
-            const float *w_g = w + grp * cd.out_per_group * cd.rows;
-            if (dw) {
-                const float *a = x + x_offset;
-                if (!cd.pointwise) {
-                    lps_im2col(x + x_offset, cd.in_per_group, &cd.g, col);
-                    a = col;
-                }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mg, rows, o, 1.0f, dy_g, o,
-                            a, o, 1.0f, dw + grp * cd.out_per_group * cd.rows, rows);
-            }
-            if (dx && cd.pointwise) {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, o, mg, 1.0f, w_g, rows,
-                            dy_g, o, 1.0f, dx + x_offset, o);
-            } else if (dx) {
-                /* col is free again: dW is done with this group's matrix */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, o, mg, 1.0f, w_g, rows,
-                            dy_g, o, 0.0f, col, o);
-                lps_col2im(col, cd.in_per_group, &cd.g, dx + x_offset);
-            }
-        }
+    conv_block blk;
+    st = conv_block_init(op, ctx, &cd, &blk, err);
+    if (st != LPS_OK)
+        return st;
+    int64_t in_img = cd.in_ch * cd.g.in_size, out_size = cd.g.out_size;
+    int mg = (int)cd.out_per_group, rows = (int)cd.rows, ld = (int)blk.ld;
+    for (int64_t n0 = 0; n0 < cd.batch; n0 += blk.images) {
+        int64_t count = cd.batch - n0 < blk.images ? cd.batch - n0 : blk.images;
+        int cols = (int)(count * out_size);
+        const float *dyb = conv_block_gather(&cd, &blk, dy, n0, count);
+        const float *col = dw ? conv_block_col(&cd, &blk, x, n0, count) : NULL;
+        for (int64_t grp = 0; dw && grp < p->group; grp++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mg, rows, cols, 1.0f,
+                        dyb + grp * cd.out_per_group * blk.ld, ld, col + grp * cd.rows * blk.ld,
+                        ld, 1.0f, dw + grp * cd.out_per_group * cd.rows, rows);
+        if (!dx)
+            continue;
+        /* a one-image pointwise block accumulates straight into dX; else
+         * dcol goes to col (free again: dW is done with it) and col2im */
+        bool direct = cd.pointwise && blk.images == 1;
+        float *dcol = direct ? dx + n0 * in_img : blk.col;
+        for (int64_t grp = 0; grp < p->group; grp++)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, cols, mg, 1.0f,
+                        w + grp * cd.out_per_group * cd.rows, rows,
+                        dyb + grp * cd.out_per_group * blk.ld, ld, direct ? 1.0f : 0.0f,
+                        dcol + grp * cd.rows * blk.ld, ld);
+        for (int64_t i = 0; !direct && i < count; i++)
+            lps_col2im_ld(blk.col + i * out_size, cd.in_ch, &cd.g, dx + (n0 + i) * in_img,
+                          blk.ld);
     }
     return LPS_OK;
 }

@@ -59,6 +59,7 @@ typedef struct walk_args {
     float *row_out;      /* rows written (IM2COL, DOT) */
     const float *w_in;   /* one weight per tap (DOT, DOT_INPUT) */
     float *w_out;        /* (DOT_WEIGHT) */
+    int64_t ld;          /* floats between consecutive rows (IM2COL, COL2IM) */
 } walk_args;
 
 /* One (tap, line) pair: base is the line's plane offset (-1 when an outer
@@ -153,7 +154,7 @@ walk(const lps_spatial_geom *g, int64_t channels, const walk_args *a)
         do {
             int64_t lo, hi, off, line_lo = 0, line_hi = 1, line_off = 0;
             int64_t o[LPS_SPATIAL_MAX] = {0};
-            int64_t seg = per_tap_rows ? row * g->out_size : 0;
+            int64_t seg = per_tap_rows ? row * a->ld : 0;
             tap_range(g, last, k[last], &lo, &hi, &off);
             if (mid >= 0)
                 tap_range(g, mid, k[mid], &line_lo, &line_hi, &line_off);
@@ -175,13 +176,25 @@ walk(const lps_spatial_geom *g, int64_t channels, const walk_args *a)
 
 void lps_im2col(const float *im, int64_t channels, const lps_spatial_geom *g, float *col)
 {
-    walk_args a = {.op = WALK_IM2COL, .im_in = im, .row_out = col};
+    lps_im2col_ld(im, channels, g, col, g->out_size);
+}
+
+void lps_im2col_ld(const float *im, int64_t channels, const lps_spatial_geom *g, float *col,
+                   int64_t ld)
+{
+    walk_args a = {.op = WALK_IM2COL, .im_in = im, .row_out = col, .ld = ld};
     walk(g, channels, &a);
 }
 
 void lps_col2im(const float *col, int64_t channels, const lps_spatial_geom *g, float *im)
 {
-    walk_args a = {.op = WALK_COL2IM, .im_out = im, .row_in = col};
+    lps_col2im_ld(col, channels, g, im, g->out_size);
+}
+
+void lps_col2im_ld(const float *col, int64_t channels, const lps_spatial_geom *g, float *im,
+                   int64_t ld)
+{
+    walk_args a = {.op = WALK_COL2IM, .im_out = im, .row_in = col, .ld = ld};
     walk(g, channels, &a);
 }
 

@@ -15,10 +15,22 @@
  * have room for channels * K * O floats; every element is written. */
 void lps_im2col(const float *im, int64_t channels, const lps_spatial_geom *geom, float *col);
 
+/* lps_im2col into the columns [0, O) of a matrix whose rows are ld >= O
+ * floats apart: the images of a batch side by side in one matrix
+ * [channels * K, images * O] (image i at col + i * O, ld = images * O).
+ * Columns outside [0, O) are not touched. */
+void lps_im2col_ld(const float *im, int64_t channels, const lps_spatial_geom *geom, float *col,
+                   int64_t ld);
+
 /* The adjoint of lps_im2col: adds every col entry onto the image element it
  * was read from (entries of taps in the padding are dropped). im is
  * accumulated into, not overwritten. */
 void lps_col2im(const float *col, int64_t channels, const lps_spatial_geom *geom, float *im);
+
+/* The adjoint of lps_im2col_ld: reads columns [0, O) of rows ld floats
+ * apart. */
+void lps_col2im_ld(const float *col, int64_t channels, const lps_spatial_geom *geom, float *im,
+                   int64_t ld);
 
 /* out[o] += sum over taps t of w[t] * (tap t of window o) for one
  * (D1..Dn) image: a one-channel convolution, w being kernel_size weights in

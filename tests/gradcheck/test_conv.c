@@ -190,6 +190,20 @@ START_TEST(grad_2d_larger_batch)
 }
 END_TEST
 
+/* batch 5 at a 32x32 output: GEMM blocks of 4 images and a partial one
+ * (lps_conv_block_images), pointwise too */
+START_TEST(grad_2d_image_blocks)
+{
+    conv_case c = {.rank = 4, .x_dims = {5, 2, 32, 32}, .w_dims = {3, 2, 3, 3}, .bias = true,
+                   .n_pads = 4, .pads = {1, 1, 1, 1}, .mask = CHECK_X_W_B,
+                   .max_points = CONV_GRAD_SAMPLED_POINTS};
+    run_gradcheck(&c);
+    c.w_dims[2] = c.w_dims[3] = 1;
+    c.n_pads = 0;
+    run_gradcheck(&c);
+}
+END_TEST
+
 START_TEST(grad_2d_pointwise_stride)
 {
     conv_case c = {.rank = 4, .x_dims = {1, 2, 5, 5}, .w_dims = {2, 2, 1, 1},
@@ -428,6 +442,7 @@ int main(void)
     tcase_add_test(grad, grad_2d_pointwise_single_image);
     tcase_add_test(grad, grad_2d_larger_batch);
     tcase_add_test(grad, grad_2d_pointwise_stride);
+    tcase_add_test(grad, grad_2d_image_blocks);
     tcase_add_test(grad, grad_2d_weight_only);
     tcase_add_test(grad, grad_1d_bias_stride_dilation);
     tcase_add_test(grad, grad_1d_no_bias_group);

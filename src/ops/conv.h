@@ -1,0 +1,23 @@
+/* Conv's GEMM blocking, shared with bench/bench_train.c (which times the
+ * same GEMMs alone). */
+#ifndef LPS_OPS_CONV_H
+#define LPS_OPS_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Images per GEMM of a convolution: a block of images sits side by side in
+ * one [matrix rows, images * out_size] matrix, enough of them for about
+ * LPS_CONV_GEMM_COLS columns (one image's matrices are small when the output
+ * plane is, and OpenBLAS then spends its time packing W), with the block's
+ * workspace (col_rows + out_rows) * images * out_size floats kept under
+ * LPS_CONV_WORKSPACE_FLOATS. col_rows = in_channels * kernel_size,
+ * out_rows = out_channels. Depends on the shapes only, so results do not
+ * change with the thread count. Returns 1..batch (1 when batch < 1). */
+int64_t lps_conv_block_images(int64_t batch, int64_t out_size, int64_t col_rows,
+                              int64_t out_rows);
+
+#define LPS_CONV_GEMM_COLS 4096
+#define LPS_CONV_WORKSPACE_FLOATS ((size_t)16 << 20)
+
+#endif
