@@ -34,20 +34,27 @@
 #define HARD_SWISH_SINCE 14
 #define GELU_SINCE 20
 
-/* A comparison mask instead of ?: keeps the loop branch-free at -O2, where
- * GCC compiles the select to a branch that mispredicts on about half of the
- * elements (a fifth of LeNet-300's forward time); -O3 vectorizes both
- * forms. Like the select, it maps NaN and -0 to +0. */
+/* v where keep holds, else +0: a comparison mask instead of ?: keeps the
+ * loops branch-free at -O2, where GCC compiles the select to a branch that
+ * mispredicts on about half of the elements (a fifth of LeNet-300's
+ * forward time, an eighth of MobileNetV2's training step in Clip's
+ * backward); -O3 vectorizes both forms. */
+static inline float masked(float v, bool keep)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits &= -(uint32_t)keep;
+    memcpy(&v, &bits, sizeof bits);
+    return v;
+}
+
+/* Like the select, maps NaN and -0 to +0. */
 static void relu_fwd(const float *restrict x, float *restrict y, int64_t n,
                      const lps_unary_params *p)
 {
     (void)p;
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t bits;
-        memcpy(&bits, &x[i], sizeof bits);
-        bits &= -(uint32_t)(x[i] > 0.0f);
-        memcpy(&y[i], &bits, sizeof bits);
-    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] = masked(x[i], x[i] > 0.0f);
 }
 
 static void relu_bwd(const float *restrict x, const float *restrict y, const float *restrict dy,
@@ -55,7 +62,7 @@ static void relu_bwd(const float *restrict x, const float *restrict y, const flo
 {
     (void)y, (void)p;
     for (int64_t i = 0; i < n; i++)
-        dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+        dx[i] += masked(dy[i], x[i] > 0.0f);
 }
 
 LPS_UNARY_MAP(leaky_relu_fwd, v > 0.0f ? v : p->alpha * v)
@@ -89,7 +96,7 @@ static void clip_bwd(const float *restrict x, const float *restrict y, const flo
     (void)y;
     float lo = p->lo, hi = p->hi;
     for (int64_t i = 0; i < n; i++)
-        dx[i] += (x[i] > lo && x[i] < hi) ? dy[i] : 0.0f;
+        dx[i] += masked(dy[i], (x[i] > lo) & (x[i] < hi));
 }
 
 /* HardSigmoid: max(0, min(1, alpha x + beta)); the gradient alpha passes

@@ -233,6 +233,13 @@ static bool conv_is_depthwise(const conv_params *p, const conv_dims *cd)
     return p->group > 1 && cd->in_per_group == 1;
 }
 
+/* 2-D depthwise convs with one output per input channel (MobileNet's) run
+ * channels-last (conv_depthwise.c); others sweep plane by plane below. */
+static bool conv_depthwise_channels_last(const conv_dims *cd)
+{
+    return cd->g.n == 2 && cd->out_per_group == 1;
+}
+
 /* Y = depthwise conv of X; output channel m reads input channel
  * m / out_per_group. */
 static void depthwise_forward(const conv_dims *cd, const float *x, const float *w, const float *b,
@@ -286,7 +293,15 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     const float *b = bias ? lps_tensor_f32(bias) : NULL;
     float *y = lps_tensor_f32(out[0]);
     if (conv_is_depthwise(p, &cd)) {
-        depthwise_forward(&cd, x, w, b, y);
+        float *ws = NULL;
+        if (conv_depthwise_channels_last(&cd)) {
+            ws = lps_ctx_workspace(ctx, lps_depthwise_workspace(&cd.g, cd.batch, cd.in_ch), err);
+            if (!ws)
+                return lps_error_prefix(err, "%s", op->label);
+            lps_depthwise_forward(&cd.g, cd.batch, cd.in_ch, x, w, b, y, ws);
+        } else {
+            depthwise_forward(&cd, x, w, b, y);
+        }
         return LPS_OK;
     }
     conv_block blk;
@@ -346,7 +361,15 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     const float *x = lps_tensor_f32(in[CONV_X]);
     const float *w = lps_tensor_f32(in[CONV_W]);
     if (conv_is_depthwise(p, &cd)) {
-        depthwise_backward(&cd, x, w, dy, dx, dw);
+        float *ws = NULL;
+        if (conv_depthwise_channels_last(&cd)) {
+            ws = lps_ctx_workspace(ctx, lps_depthwise_workspace(&cd.g, cd.batch, cd.in_ch), err);
+            if (!ws)
+                return lps_error_prefix(err, "%s", op->label);
+            lps_depthwise_backward(&cd.g, cd.batch, cd.in_ch, x, w, dy, dx, dw, ws);
+        } else {
+            depthwise_backward(&cd, x, w, dy, dx, dw);
+        }
         return LPS_OK;
     }
     conv_block blk;

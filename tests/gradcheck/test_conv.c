@@ -204,6 +204,22 @@ START_TEST(grad_2d_image_blocks)
 }
 END_TEST
 
+/* the channels-last depthwise kernel: several images, dilation, pads wide
+ * enough for all-padding windows, each gradient alone */
+START_TEST(grad_2d_depthwise_channels_last)
+{
+    conv_case c = {.rank = 4, .x_dims = {3, 4, 5, 6}, .w_dims = {4, 1, 3, 2}, .group = 4,
+                   .n_dilations = 2, .dilations = {2, 1}, .n_pads = 4, .pads = {3, 1, 2, 2},
+                   .n_strides = 2, .strides = {1, 2}, .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+    c.mask = CHECK_W_ONLY;
+    run_gradcheck(&c);
+    c.mask = CHECK_X_ONLY;
+    c.bias = true;
+    run_gradcheck(&c);
+}
+END_TEST
+
 START_TEST(grad_2d_pointwise_stride)
 {
     conv_case c = {.rank = 4, .x_dims = {1, 2, 5, 5}, .w_dims = {2, 2, 1, 1},
@@ -443,6 +459,7 @@ int main(void)
     tcase_add_test(grad, grad_2d_larger_batch);
     tcase_add_test(grad, grad_2d_pointwise_stride);
     tcase_add_test(grad, grad_2d_image_blocks);
+    tcase_add_test(grad, grad_2d_depthwise_channels_last);
     tcase_add_test(grad, grad_2d_weight_only);
     tcase_add_test(grad, grad_1d_bias_stride_dilation);
     tcase_add_test(grad, grad_1d_no_bias_group);
