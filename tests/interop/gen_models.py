@@ -286,6 +286,32 @@ def conv_pool_1d_3d():
                   [_out("y1"), _out("y3")], inits, 13)
 
 
+def norm_upsample():
+    """A decoder-style stack on the normalization and resampling ops (opset
+    17, the newest python3-onnx checks): Conv -> InstanceNormalization ->
+    LayerNormalization over C, H, W with Mean and InvStdDev outputs ->
+    grouped ConvTranspose with output_shape -> linear Resize by sizes ->
+    nearest Resize by scales (asymmetric, floor)."""
+    w = _weights(9)
+    nodes = [
+        helper.make_node("Conv", ["x", "wc", "bc"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("InstanceNormalization", ["c", "is", "ib"], ["i"], epsilon=1e-4),
+        helper.make_node("LayerNormalization", ["i", "ls", "lb"], ["l", "mean", "invstd"], axis=1),
+        helper.make_node("ConvTranspose", ["l", "wt", "bt"], ["t"], group=2, strides=[2, 2],
+                         output_shape=[12, 11]),
+        helper.make_node("Resize", ["t", "", "", "sizes"], ["r"], mode="linear"),
+        helper.make_node("Resize", ["r", "", "scales"], ["y"], mode="nearest",
+                         coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+    ]
+    inits = [w("wc", [4, 3, 3, 3]), w("bc", [4]), w("is", [4]), w("ib", [4]),
+             w("ls", [4, 5, 6]), w("lb", [6]), w("wt", [4, 3, 3, 3]), w("bt", [6]),
+             _ints("sizes", [2, 6, 9, 7]),
+             numpy_helper.from_array(np.array([1, 1, 1.5, 0.7], np.float32), "scales")]
+    # a fixed batch: Resize-13's sizes name every dim
+    return _model(nodes, [_in("x", [2, 3, 5, 6])], [_out("y"), _out("mean"), _out("invstd")],
+                  inits, 17)
+
+
 def two_inputs_broadcast():
     """Two graph inputs sharing the symbolic batch, broadcasting
     arithmetic (Sub, Div, Exp, Sqrt, Neg) between them."""
@@ -325,6 +351,7 @@ MODELS = {
     "conv_variants_op13": conv_variants,
     "pool_variants_op12": pool_variants,
     "conv_pool_1d_3d_op13": conv_pool_1d_3d,
+    "norm_upsample_op17": norm_upsample,
 }
 MODELS.update(gen_rnn.MODELS)
 MODELS.update(gen_elementwise.MODELS)

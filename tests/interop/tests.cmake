@@ -47,7 +47,8 @@ set(LPS_INTEROP_GENERATED
   conv_variants_op13 pool_variants_op12 conv_pool_1d_3d_op13
   lstm_bidir_lens_peepholes_op13 lstm_reverse_clip_forget_op9 lstm_activations_op11
   gru_lbr_bidir_lens_op13 gru_reverse_clip_op7 rnn_relu_bidir_lens_op11
-  masks_casts_op13 activations_op14 pow_variadic_op13 gelu_op20)
+  masks_casts_op13 activations_op14 pow_variadic_op13 gelu_op20
+  norm_upsample_op17)
 foreach(name ${LPS_INTEROP_GENERATED})
   lps_interop_test(generated/${name} generated ${name})
 endforeach()
