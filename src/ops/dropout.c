@@ -6,17 +6,18 @@
  * type before opset 10 and is bool from 10.
  *
  * When dropout is active. The same graph serves training and evaluation,
- * so the run decides: dropout is active iff ctx->training (the trainer's
+ * so the run decides: dropout is random iff ctx->training (the trainer's
  * training steps), also when a training_mode input says false, so graphs
  * exported for inference still drop out while being fine-tuned. Outside
  * training it is the identity, also in a graph exported in training mode
- * (training_mode input true): evaluation treats it as in inference. Only a
- * run that honors the graph's training flags (ctx->honor_training_flags,
- * ONNX's reference semantics) refuses training_mode=true with a non-zero
- * ratio (LPS_ERR_UNSUPPORTED): it asks for random outputs that no
- * deterministic reference can match. The `seed` attribute is accepted and
- * not used: masks come from the run's seeded generator (lps_ctx_random),
- * so runs are reproducible from the run's seed.
+ * (training_mode input true): evaluation treats it as in inference. A run
+ * that honors the graph's training flags (ctx->honor_training_flags, the
+ * conformance runner) drops out where training_mode=true, with the mask
+ * ONNX's reference draws: numpy's legacy MT19937 seeded with the `seed`
+ * attribute (default 0), uniform doubles in element order, kept when
+ * >= ratio. Training steps ignore `seed`: their masks come from the run's
+ * seeded generator (lps_ctx_random), so runs are reproducible from the
+ * run's seed.
  *
  * Active: y = x * mask / (1 - ratio) with mask[i] = (u_i >= ratio) for
  * uniform u_i; the mask is kept in op->saved[0] (bool) for backward.
@@ -34,25 +35,79 @@ enum { DROP_SAVED_MASK = 0 };
 #define DROP_BOOL_MASK_OPSET 10
 #define DROP_DEFAULT_RATIO 0.5f
 
+typedef struct drop_params {
+    float ratio;   /* the attribute's, before opset 12 */
+    uint32_t seed; /* the reference mask's seed */
+} drop_params;
+
+/* MT19937 as numpy's legacy RandomState runs it (state size, shift and
+ * the generator's published constants). */
+enum { MT_N = 624, MT_M = 397 };
+#define MT_INIT_MULT 1812433253u
+#define MT_MATRIX_A 0x9908b0dfu
+#define MT_UPPER 0x80000000u
+#define MT_LOWER 0x7fffffffu
+
+typedef struct mt19937 {
+    uint32_t s[MT_N];
+    int pos;
+} mt19937;
+
+static void mt_seed(mt19937 *mt, uint32_t seed)
+{
+    mt->s[0] = seed;
+    for (uint32_t i = 1; i < MT_N; i++)
+        mt->s[i] = MT_INIT_MULT * (mt->s[i - 1] ^ (mt->s[i - 1] >> 30)) + i;
+    mt->pos = MT_N;
+}
+
+/* Next tempered 32-bit output. */
+static uint32_t mt_next(mt19937 *mt)
+{
+    if (mt->pos >= MT_N) {
+        for (int i = 0; i < MT_N; i++) {
+            uint32_t y = (mt->s[i] & MT_UPPER) | (mt->s[(i + 1) % MT_N] & MT_LOWER);
+            mt->s[i] = mt->s[(i + MT_M) % MT_N] ^ (y >> 1) ^ ((y & 1u) ? MT_MATRIX_A : 0u);
+        }
+        mt->pos = 0;
+    }
+    uint32_t y = mt->s[mt->pos++];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    return y ^ (y >> 18);
+}
+
+/* numpy's random_sample: 53 random bits from two outputs, in [0, 1). */
+static double mt_double(mt19937 *mt)
+{
+    uint32_t a = mt_next(mt) >> 5, b = mt_next(mt) >> 6;
+    return ((double)a * 67108864.0 + (double)b) / 9007199254740992.0;
+}
+
 static lps_status drop_prepare(lps_op_node *op, lps_error *err)
 {
     static const char *const known_old[] = {"ratio", NULL};
     static const char *const known_new[] = {"seed", NULL};
     bool inputs = op->opset >= DROP_INPUTS_OPSET;
-    float ratio = DROP_DEFAULT_RATIO;
+    drop_params p = {.ratio = DROP_DEFAULT_RATIO};
+    int64_t seed = 0;
     lps_status st = lps_op_check_attrs(op, inputs ? known_new : known_old, err);
     if (st == LPS_OK && !inputs)
-        st = lps_op_attr_float(op, "ratio", DROP_DEFAULT_RATIO, &ratio, err);
+        st = lps_op_attr_float(op, "ratio", DROP_DEFAULT_RATIO, &p.ratio, err);
+    if (st == LPS_OK)
+        st = lps_op_attr_int(op, "seed", 0, &seed, err);
     if (st != LPS_OK)
         return st;
+    p.seed = (uint32_t)seed;
     if (!inputs && op->n_inputs > 1)
         return lps_op_fail(op, err, LPS_ERR_INVALID,
                            "has %zu inputs; ratio/training_mode are inputs only from opset %d",
                            op->n_inputs, DROP_INPUTS_OPSET);
-    op->params = malloc(sizeof ratio);
+    op->params = malloc(sizeof p);
     if (!op->params)
         return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for parameters");
-    memcpy(op->params, &ratio, sizeof ratio);
+    memcpy(op->params, &p, sizeof p);
     return LPS_OK;
 }
 
@@ -61,7 +116,7 @@ static lps_status drop_prepare(lps_op_node *op, lps_error *err)
 static lps_status drop_ratio(const lps_op_node *op, const lps_tensor *const *in, float *ratio,
                              lps_error *err)
 {
-    *ratio = *(const float *)op->params;
+    *ratio = ((const drop_params *)op->params)->ratio;
     const lps_tensor *r = op->n_inputs > DROP_RATIO ? in[DROP_RATIO] : NULL;
     if (r) {
         if (lps_tensor_numel(r) != 1 || (r->dtype != LPS_DT_FLOAT && r->dtype != LPS_DT_DOUBLE))
@@ -112,10 +167,22 @@ static void drop_write_mask(lps_tensor *mask, const uint8_t *keep, size_t n)
         m[i] = keep && !keep[i] ? 0.0f : 1.0f;
 }
 
+/* Whether this forward drops out (see the file comment), and with
+ * ONNX's reference mask (*reference) rather than the run's generator. */
+static bool drop_active(const lps_op_node *op, const lps_exec_ctx *ctx,
+                        const lps_tensor *const *in, float ratio, bool *reference)
+{
+    const lps_tensor *mode = op->n_inputs > DROP_TRAINING_MODE ? in[DROP_TRAINING_MODE] : NULL;
+    *reference = !ctx->training && ctx->honor_training_flags && mode &&
+                 *(const uint8_t *)mode->data && ratio > 0.0f;
+    return ctx->training || *reference;
+}
+
 static lps_status drop_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
                                lps_tensor *const *out, lps_error *err)
 {
     float ratio;
+    bool reference;
     lps_status st = drop_ratio(op, in, &ratio, err);
     if (st != LPS_OK)
         return st;
@@ -123,12 +190,7 @@ static lps_status drop_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     const float *x = lps_tensor_f32(in[DROP_X]);
     float *y = lps_tensor_f32(out[DROP_Y]);
     lps_tensor *mask_out = op->n_outputs > DROP_MASK ? out[DROP_MASK] : NULL;
-    if (!ctx->training) {
-        const lps_tensor *mode = op->n_inputs > DROP_TRAINING_MODE ? in[DROP_TRAINING_MODE] : NULL;
-        if (ctx->honor_training_flags && mode && *(const uint8_t *)mode->data && ratio > 0.0f)
-            return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED,
-                               "training_mode=true asks for a random mask outside a training "
-                               "run (evaluation runs Dropout as in inference)");
+    if (!drop_active(op, ctx, in, ratio, &reference)) {
         if (n > 0)
             memcpy(y, x, n * sizeof *y);
         if (mask_out)
@@ -137,14 +199,20 @@ static lps_status drop_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     }
     lps_tensor *saved = &op->saved[DROP_SAVED_MASK];
     st = lps_tensor_alloc(saved, LPS_DT_BOOL, in[DROP_X]->rank, in[DROP_X]->dims, err);
+    mt19937 *mt = reference ? malloc(sizeof *mt) : NULL;
+    if (st == LPS_OK && reference && !mt)
+        st = lps_fail(err, LPS_ERR_NOMEM, "out of memory for the reference generator");
     if (st != LPS_OK)
         return lps_error_prefix(err, "%s", op->label);
+    if (mt)
+        mt_seed(mt, ((const drop_params *)op->params)->seed);
     uint8_t *keep = saved->data;
     float scale = 1.0f / (1.0f - ratio);
     for (size_t i = 0; i < n; i++) {
-        keep[i] = lps_ctx_random(ctx) >= ratio;
+        keep[i] = mt ? mt_double(mt) >= (double)ratio : lps_ctx_random(ctx) >= ratio;
         y[i] = keep[i] ? x[i] * scale : 0.0f;
     }
+    free(mt);
     if (mask_out)
         drop_write_mask(mask_out, keep, n);
     return LPS_OK;
