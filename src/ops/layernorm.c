@@ -124,7 +124,7 @@ static lps_status ln_shape(const lps_op_node *op, const lps_tensor *const *in, l
 {
     const ln_params *p = op->params;
     lps_norm_layout L;
-    int axis;
+    int axis = 0; /* set by ln_layout; initialized for -O3 -Wmaybe-uninitialized */
     lps_status st = ln_layout(op, in, &L, &axis, err);
     if (st != LPS_OK)
         return st;
@@ -172,7 +172,7 @@ static lps_status ln_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tenso
 {
     const ln_params *p = op->params;
     lps_norm_layout L;
-    int axis;
+    int axis = 0; /* set by ln_layout; initialized for -O3 -Wmaybe-uninitialized */
     lps_status st = ln_layout(op, in, &L, &axis, err);
     for (int k = LN_SAVED_MEAN; k <= LN_SAVED_INVSTD && st == LPS_OK; k++)
         st = lps_tensor_alloc(&op->saved[k], LPS_DT_FLOAT, 1, &L.groups, err);
@@ -224,7 +224,7 @@ static lps_status ln_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
 {
     (void)out;
     lps_norm_layout L;
-    int axis;
+    int axis = 0; /* set by ln_layout; initialized for -O3 -Wmaybe-uninitialized */
     lps_status st = ln_layout(op, in, &L, &axis, err);
     if (st != LPS_OK)
         return st;
