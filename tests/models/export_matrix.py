@@ -49,7 +49,10 @@ Each cell shows the four checks of `tests/models/check_torch.py`, in order:
 ✔ passes, ✘ fails, · not reached (an earlier check failed). "load: OP" means the model
 does not load because lpsparsify lacks OP (exit 2, one line naming the node). The
 expected state of every fixture is in `tests/models/expectations.txt`; its test fails
-when the state changes, so this table and that file move together.
+when the state changes, so this table and that file move together. After a change that
+moves fixtures (a new operator, say), `python3 tests/models/update_expectations.py build`
+rewrites that file from what the fixtures do now; review its diff, then regenerate this
+page with the commands above.
 """
 
 
