@@ -282,7 +282,7 @@ def run_lps(bench, path, batch, threads, steps, data):
     m = WALL_RATE.search(out)
     if rc != 0 or not m:
         lines = (err.strip() or out.strip() or "exit %d" % rc).splitlines()
-        reason = lines[-1].replace("bench_train: ", "")
+        reason = lines[-1].replace("bench_train: ", "").replace(path + ": ", "")
         return None, reason
     return float(m.group(1)), rss
 
@@ -329,7 +329,7 @@ def format_row(r):
         return head + " unsupported: %s | | | | | |" % r["unsupported"]
     torch_part = " %.1f | %.0f |" % (r["torch_samples_per_s"], r["torch_rss_mib"])
     if "unsupported" in r:
-        return head + " unsupported: %s |%s | | |" % (r["unsupported"], torch_part)
+        return head + " unsupported: %s | |%s | |" % (r["unsupported"], torch_part)
     return head + " %.1f | %.0f | %.1f | %.0f | **%.2fx** | %.2f |" % (
         r["lps_samples_per_s"], r["lps_rss_mib"], r["torch_samples_per_s"],
         r["torch_rss_mib"], r["ratio"], r["rss_ratio"])
