@@ -66,7 +66,7 @@ static lps_status read_entries(const char *dir, name_list *out, lps_error *err)
         if (e->d_name[0] != '.' && !list_push(out, e->d_name))
             st = lps_fail(err, LPS_ERR_NOMEM, "%s: out of memory", dir);
     closedir(d);
-    if (st == LPS_OK)
+    if (st == LPS_OK && out->n > 1)
         qsort(out->items, (size_t)out->n, sizeof *out->items, compare_names);
     return st;
 }
