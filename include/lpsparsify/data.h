@@ -50,10 +50,18 @@ typedef struct lps_adapt_opts {
 /* The file list of an image-folder dataset (src/data/image_folder.c). */
 typedef struct lps_image_files lps_image_files;
 
+/* The samples of one further model input of a multi-input dataset. */
+typedef struct lps_dataset_input {
+    char *input;         /* the model input they feed */
+    char *name;          /* file they came from */
+    lps_tensor samples;  /* [N, ...] with the dataset's N; uint8, float32 or int64 */
+} lps_dataset_input;
+
 typedef struct lps_dataset {
     char *name;          /* file the samples came from (for messages) */
     char *labels_name;   /* file the labels came from, NULL when label-free */
-    lps_tensor samples;  /* [N, sample dims...], LPS_DT_UINT8 or LPS_DT_FLOAT; for an
+    lps_tensor samples;  /* [N, sample dims...], LPS_DT_UINT8, LPS_DT_FLOAT or LPS_DT_INT64
+                          * (int64: token ids, fed unscaled to an int64 model input); for an
                           * image folder [N] with no data: samples are files */
     int64_t *labels;     /* N labels in 0..n_classes-1, NULL when label-free */
     int64_t n_classes;   /* largest label + 1; 0 when label-free */
@@ -62,6 +70,9 @@ typedef struct lps_dataset {
     lps_adapt_opts adapt;
     int64_t n_skipped;   /* files left out by --skip-bad */
     char **skipped;      /* their paths and reasons ("PATH: reason"), n_skipped entries */
+    char *input;         /* the model input `samples` feeds; NULL: the model's only input */
+    size_t n_more;       /* further inputs (models with several, docs/data.md) */
+    lps_dataset_input *more;
 } lps_dataset;
 
 typedef enum lps_data_split {
@@ -82,6 +93,9 @@ typedef struct lps_data_options {
     lps_csv_header csv_header;
     bool csv_has_labels;       /* CSV files carry a label column */
     int csv_label_column;      /* its 0-based index; negative counts from the end */
+    const char *const *input_names; /* the model's inputs, to find one file per input
+                                       (NULL when unknown: single-input data only) */
+    size_t n_input_names;
 } lps_data_options;
 
 /* Number of samples in ds. */
@@ -102,6 +116,26 @@ static inline const int64_t *lps_dataset_sample_dims(const lps_dataset *ds) { re
 lps_status lps_dataset_from_tensors(lps_dataset *ds, const char *name, lps_tensor *samples,
                                     const char *labels_name, lps_tensor *labels, lps_error *err);
 
+/* Number of model inputs ds feeds (1 + n_more). */
+static inline size_t lps_dataset_n_inputs(const lps_dataset *ds) { return 1 + ds->n_more; }
+
+/* Samples of dataset input k: 0 is ds->samples, k >= 1 is ds->more[k - 1]. */
+const lps_tensor *lps_dataset_input_samples(const lps_dataset *ds, size_t k);
+
+/* The dataset input feeding the model input `name`, one of the model's
+ * n_model_inputs inputs: the samples of a single-input dataset feed the only
+ * input of a single-input model whatever its name. Returns its index k, or
+ * -1 with LPS_ERR_INVALID naming the input and the files looked at. */
+int lps_dataset_find_input(const lps_dataset *ds, const char *name, size_t n_model_inputs,
+                           lps_error *err);
+
+/* Adds the samples of model input `input` (read from file `name`) to ds,
+ * taking ownership of *samples (zeroed either way). They must hold one
+ * sample per sample of ds and an accepted dtype; LPS_ERR_INVALID names both
+ * files, LPS_ERR_NOMEM. */
+lps_status lps_dataset_add_input(lps_dataset *ds, const char *input, const char *name,
+                                 lps_tensor *samples, lps_error *err);
+
 /* Loads IDX images (raw or gzip) and, when labels_path is non-NULL, IDX
  * labels. budget as in lps_data_options. Errors name the offending file:
  * LPS_ERR_IO (cannot read), LPS_ERR_INVALID (malformed, count mismatch, NaN,
@@ -121,9 +155,12 @@ lps_status lps_dataset_load_csv(lps_dataset *ds, const char *path,
                                 const lps_data_options *opt, lps_error *err);
 
 /* Resolves a --data spec for one split and loads it: "fashion-mnist", a
- * directory holding train and test files, or a single file used for both
- * splits (format recognised from its content). See docs/data.md for the
- * accepted file names. opt may be NULL for defaults. A missing file or an
+ * directory holding train and test files, a single file used for both
+ * splits (format recognised from its content), or "NAME=FILE,..." with one
+ * NPY file per model input (and `labels=FILE`) for both splits. With
+ * opt->input_names of several inputs a directory must hold S.NAME.npy per
+ * input. See docs/data.md for the accepted file names. opt may be NULL for
+ * defaults. A missing file or an
  * unrecognised directory is bad input, LPS_ERR_INVALID naming what was
  * looked for; missing Debian fashion-mnist files are LPS_ERR_IO. */
 lps_status lps_dataset_open(lps_dataset *ds, const char *spec, lps_data_split split,
@@ -172,6 +209,14 @@ void lps_dataset_describe_adaptation(const lps_dataset *ds, int model_rank,
  * including a non-positive model dim, is LPS_ERR_INVALID naming both shapes. */
 lps_status lps_dataset_check_shape(const lps_dataset *ds, int model_rank,
                                    const int64_t *model_dims, lps_error *err);
+
+/* The same for dataset input k (see lps_dataset_input_samples). */
+lps_status lps_dataset_check_input_shape(const lps_dataset *ds, size_t k, int model_rank,
+                                         const int64_t *model_dims, lps_error *err);
+
+/* Checks the samples of a dataset file named name as lps_dataset_from_tensors
+ * does (dtype, rank, non-empty, finite floats). LPS_ERR_INVALID names it. */
+lps_status lps_dataset_check_samples(const char *name, const lps_tensor *samples, lps_error *err);
 
 /* Checks that every label is below n_model_classes (the model's output
  * width). A label-free dataset passes. LPS_ERR_INVALID names the labels file,
@@ -245,9 +290,17 @@ lps_status lps_batch_iter_init(lps_batch_iter *it, const lps_dataset *ds, int64_
 /* Rewinds to the first batch of the given epoch, reshuffling when enabled. */
 void lps_batch_iter_start_epoch(lps_batch_iter *it, uint64_t epoch);
 
-/* Fills the next batch: x must be float32 with dims[0] == batch_size and
- * one sample's worth of elements per row (see lps_dataset_check_shape);
- * samples are converted and preprocessed with pp (NULL = identity). labels,
+/* Fills the next batch of every dataset input: xs[k] receives input k (see
+ * lps_dataset_input_samples), preprocessed with pps[k] (NULL = identity);
+ * n must be lps_dataset_n_inputs. Otherwise as lps_batch_next. */
+lps_status lps_batch_next_inputs(lps_batch_iter *it, size_t n, const lps_preprocess *const *pps,
+                                 lps_tensor *const *xs, int64_t *labels, int64_t *count,
+                                 lps_error *err);
+
+/* Fills the next batch: x must have dims[0] == batch_size and one sample's
+ * worth of elements per row (see lps_dataset_check_shape); it is float32
+ * for uint8 and float32 samples, converted and preprocessed with pp (NULL =
+ * identity), and int64 for int64 samples, copied unchanged. labels,
  * when non-NULL and the dataset has labels, receives *count entries.
  * *count gets the number of samples filled: batch_size, fewer for the last
  * partial batch, 0 at the end of the epoch. Rows of x past *count are zeroed.

@@ -94,7 +94,7 @@ int lps_cmd_eval(int argc, char **argv)
     if (lps_cli_check_input_file(path, &err) != LPS_OK ||
         (json && lps_cli_check_not_input(json, path, &err) != LPS_OK) ||
         !(m = lps_model_load(path, &err)) ||
-        lps_cli_open_split(&data, LPS_SPLIT_TEST, &ds, &err) != LPS_OK)
+        lps_cli_open_split(&data, m, LPS_SPLIT_TEST, &ds, &err) != LPS_OK)
         goto failed;
     lps_cli_print_dataset_adaptation("test", &ds, m, json && strcmp(json, STDOUT_PATH) == 0);
     if (lps_evaluate_model(m, &ds, &data.preprocess, data.batch, &r, &err) != LPS_OK)

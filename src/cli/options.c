@@ -19,7 +19,8 @@
 
 const char LPS_CLI_DATA_HELP[] =
     "Data options:\n"
-    "  --data SPEC            'fashion-mnist' (default), a folder or a file (docs/data.md)\n"
+    "  --data SPEC            'fashion-mnist' (default), a folder, a file, or\n"
+    "                         NAME=FILE,... one NPY per model input (docs/data.md)\n"
     "  --batch N              batch size\n"
     "  --scale S              multiply raw values by S (default 1/255 for uint8 data)\n"
     "  --mean M[,M...]        subtract per-channel means after scaling\n"
@@ -243,19 +244,31 @@ lps_status lps_cli_train_option(lps_train_options *o, int c, const char *arg, bo
     return st;
 }
 
-lps_status lps_cli_open_split(const lps_cli_data *d, lps_data_split split, lps_dataset *ds,
-                              lps_error *err)
+lps_status lps_cli_open_split(const lps_cli_data *d, const lps_model *m, lps_data_split split,
+                              lps_dataset *ds, lps_error *err)
 {
-    return lps_dataset_open(ds, d->spec, split, &d->load, err);
+    const lps_graph *g = &m->graph;
+    lps_data_options load = d->load;
+    const char **names = calloc(g->n_inputs ? g->n_inputs : 1, sizeof *names);
+    if (!names)
+        return lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+    load.n_input_names = 0;
+    for (size_t i = 0; i < g->n_inputs; i++)
+        if (!lps_graph_find_initializer(g, g->inputs[i].name))
+            names[load.n_input_names++] = g->inputs[i].name;
+    load.input_names = names;
+    lps_status st = lps_dataset_open(ds, d->spec, split, &load, err);
+    free(names);
+    return st;
 }
 
-lps_status lps_cli_open_splits(const lps_cli_data *d, uint64_t seed, lps_cli_splits *s,
-                               lps_error *err)
+lps_status lps_cli_open_splits(const lps_cli_data *d, const lps_model *m, uint64_t seed,
+                               lps_cli_splits *s, lps_error *err)
 {
     memset(s, 0, sizeof *s);
-    lps_status st = lps_cli_open_split(d, LPS_SPLIT_TRAIN, &s->train, err);
+    lps_status st = lps_cli_open_split(d, m, LPS_SPLIT_TRAIN, &s->train, err);
     if (st == LPS_OK)
-        st = lps_cli_open_split(d, LPS_SPLIT_TEST, &s->test, err);
+        st = lps_cli_open_split(d, m, LPS_SPLIT_TEST, &s->test, err);
     if (st == LPS_OK)
         st = lps_dataset_check_same_classes(&s->train, &s->test, err);
     if (st == LPS_OK && d->val_split > 0)

@@ -105,9 +105,10 @@ lps_status lps_cli_data_option(lps_cli_data *d, int c, const char *arg, bool *ha
 lps_status lps_cli_train_option(lps_train_options *o, int c, const char *arg, bool *handled,
                                 lps_error *err);
 
-/* Loads a split of d->spec. Errors name the files. */
-lps_status lps_cli_open_split(const lps_cli_data *d, lps_data_split split, lps_dataset *ds,
-                              lps_error *err);
+/* Loads a split of d->spec for model m (whose input names select the
+ * files of a multi-input dataset). Errors name the files. */
+lps_status lps_cli_open_split(const lps_cli_data *d, const lps_model *m, lps_data_split split,
+                              lps_dataset *ds, lps_error *err);
 
 /* The splits a training command works on: train; eval, on which every
  * per-epoch evaluation and decision is taken (the --val-split hold-out of
@@ -122,8 +123,8 @@ typedef struct lps_cli_splits {
     lps_dataset *eval;    /* &val or &test */
 } lps_cli_splits;
 
-lps_status lps_cli_open_splits(const lps_cli_data *d, uint64_t seed, lps_cli_splits *s,
-                               lps_error *err);
+lps_status lps_cli_open_splits(const lps_cli_data *d, const lps_model *m, uint64_t seed,
+                               lps_cli_splits *s, lps_error *err);
 
 /* Frees the three datasets. s may be NULL. */
 void lps_cli_splits_release(lps_cli_splits *s);

@@ -477,7 +477,7 @@ int lps_cmd_sparsify(int argc, char **argv)
     }
     if (lps_cli_check_input_file(a.model, &err) != LPS_OK ||
         !(m = lps_model_load(a.model, &err)) ||
-        lps_cli_open_splits(&a.data, a.train.seed, &splits, &err) != LPS_OK)
+        lps_cli_open_splits(&a.data, m, a.train.seed, &splits, &err) != LPS_OK)
         goto failed;
     lps_cli_print_adaptation(&splits, m, a.quiet);
     lps_dataset *train = &splits.train, *eval = splits.eval;

@@ -78,7 +78,7 @@ int lps_cmd_train(int argc, char **argv)
     volatile sig_atomic_t *stop = lps_install_stop_handlers();
     const char *path = argv[optind];
     if (lps_cli_check_input_file(path, &err) != LPS_OK || !(m = lps_model_load(path, &err)) ||
-        lps_cli_open_splits(&data, opt.seed, &splits, &err) != LPS_OK)
+        lps_cli_open_splits(&data, m, opt.seed, &splits, &err) != LPS_OK)
         goto failed;
     lps_cli_print_adaptation(&splits, m, quiet);
     if (!splits.train.labels)

@@ -216,18 +216,93 @@ void lps_batch_iter_start_epoch(lps_batch_iter *it, uint64_t epoch)
     }
 }
 
-/* Writes sample `index` of ds as float32 into dst (sample_numel values). */
-static void sample_to_float(const lps_dataset *ds, int64_t index, int64_t sample_numel,
-                            float *dst)
+/* Copies sample `index` of samples into row dst of a batch tensor: as
+ * float32 for uint8/float32 samples, unchanged for int64 ones. */
+static void copy_sample(const lps_tensor *samples, int64_t index, int64_t sample_numel, void *dst)
 {
     size_t offset = (size_t)index * (size_t)sample_numel;
-    if (ds->samples.dtype == LPS_DT_FLOAT) {
-        memcpy(dst, (const float *)ds->samples.data + offset, (size_t)sample_numel * sizeof *dst);
+    if (samples->dtype == LPS_DT_UINT8) {
+        const uint8_t *src = (const uint8_t *)samples->data + offset;
+        for (int64_t i = 0; i < sample_numel; i++)
+            ((float *)dst)[i] = (float)src[i];
         return;
     }
-    const uint8_t *src = (const uint8_t *)ds->samples.data + offset;
-    for (int64_t i = 0; i < sample_numel; i++)
-        dst[i] = (float)src[i];
+    size_t esize = lps_dtype_size(samples->dtype);
+    memcpy(dst, (const char *)samples->data + offset * esize, (size_t)sample_numel * esize);
+}
+
+/* The dtype of a batch of these samples: int64 stays int64, the rest is float32. */
+static lps_dtype batch_dtype(const lps_tensor *samples)
+{
+    return samples->dtype == LPS_DT_INT64 ? LPS_DT_INT64 : LPS_DT_FLOAT;
+}
+
+/* LPS_OK when x and pp fit a batch of dataset input k. */
+static lps_status check_batch(const lps_batch_iter *it, size_t k, const lps_preprocess *pp,
+                              const lps_tensor *x, lps_error *err)
+{
+    char shape[128];
+    const lps_tensor *samples = lps_dataset_input_samples(it->ds, k);
+    const char *name = k == 0 ? it->ds->name : it->ds->more[k - 1].name;
+    int64_t sample_numel = lps_numel_of(samples->rank - 1, samples->dims + 1);
+    if (x->dtype != batch_dtype(samples) || x->rank < 1 || x->dims[0] != it->batch_size
+        || lps_numel_of(x->rank - 1, x->dims + 1) != sample_numel)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: batch tensor %s %s cannot hold %lld samples "
+                        "of %lld %s values", name, lps_dtype_name(x->dtype),
+                        lps_shape_str(x->rank, x->dims, shape, sizeof shape),
+                        (long long)it->batch_size, (long long)sample_numel,
+                        lps_dtype_name(samples->dtype));
+    if (pp && (x->dtype != LPS_DT_FLOAT || pp->channels * pp->per_channel != sample_numel))
+        return lps_fail(err, LPS_ERR_INVALID, "%s: preprocessing was resolved for %lld float "
+                        "values per sample, the dataset has %lld %s", name,
+                        (long long)(pp->channels * pp->per_channel), (long long)sample_numel,
+                        lps_dtype_name(samples->dtype));
+    return LPS_OK;
+}
+
+/* Fills rows 0..n-1 of x from positions pos.. of the order, zeroes the rest. */
+static void fill_batch(const lps_batch_iter *it, size_t k, const lps_preprocess *pp,
+                       lps_tensor *x, int64_t n)
+{
+    const lps_tensor *samples = lps_dataset_input_samples(it->ds, k);
+    int64_t sample_numel = lps_numel_of(samples->rank - 1, samples->dims + 1);
+    size_t row_bytes = (size_t)sample_numel * lps_dtype_size(x->dtype);
+    char *dst = x->data;
+    for (int64_t b = 0; b < n; b++)
+        copy_sample(samples, it->order[it->pos + b], sample_numel, dst + (size_t)b * row_bytes);
+    if (pp)
+        lps_preprocess_apply(pp, lps_tensor_f32(x), n);
+    memset(dst + (size_t)n * row_bytes, 0, (size_t)(it->batch_size - n) * row_bytes);
+}
+
+static lps_status next_adapted(lps_batch_iter *it, const lps_preprocess *pp, lps_tensor *x,
+                               int64_t *labels, int64_t *count, lps_error *err);
+
+lps_status lps_batch_next_inputs(lps_batch_iter *it, size_t n_inputs,
+                                 const lps_preprocess *const *pps, lps_tensor *const *xs,
+                                 int64_t *labels, int64_t *count, lps_error *err)
+{
+    const lps_dataset *ds = it->ds;
+    *count = 0;
+    if (n_inputs == 1 && ds->n_more == 0 && xs[0]->dtype == LPS_DT_FLOAT)
+        return next_adapted(it, pps ? pps[0] : NULL, xs[0], labels, count, err);
+    if (n_inputs != lps_dataset_n_inputs(ds))
+        return lps_fail(err, LPS_ERR_INVALID, "%s: %zu batch tensors for %zu dataset inputs",
+                        ds->name, n_inputs, lps_dataset_n_inputs(ds));
+    for (size_t k = 0; k < n_inputs; k++) {
+        lps_status st = check_batch(it, k, pps ? pps[k] : NULL, xs[k], err);
+        if (st != LPS_OK)
+            return st;
+    }
+    int64_t left = lps_dataset_size(ds) - it->pos;
+    int64_t n = left < it->batch_size ? left : it->batch_size;
+    for (size_t k = 0; k < n_inputs; k++)
+        fill_batch(it, k, pps ? pps[k] : NULL, xs[k], n);
+    for (int64_t b = 0; labels && ds->labels && b < n; b++)
+        labels[b] = ds->labels[it->order[it->pos + b]];
+    it->pos += n;
+    *count = n;
+    return LPS_OK;
 }
 
 /* Decodes (image folders) or views (in-memory images) sample index and
@@ -284,8 +359,10 @@ static lps_status fill_adapted(const lps_batch_iter *it, const lps_adapt_view *g
     return st;
 }
 
-lps_status lps_batch_next(lps_batch_iter *it, const lps_preprocess *pp, lps_tensor *x,
-                          int64_t *labels, int64_t *count, lps_error *err)
+/* One float batch of a single-input dataset, with image adaptation
+ * (resize, crop, augmentation) when the dataset and x call for it. */
+static lps_status next_adapted(lps_batch_iter *it, const lps_preprocess *pp, lps_tensor *x,
+                               int64_t *labels, int64_t *count, lps_error *err)
 {
     char shape[128];
     const lps_dataset *ds = it->ds;
@@ -313,7 +390,7 @@ lps_status lps_batch_next(lps_batch_iter *it, const lps_preprocess *pp, lps_tens
     for (int64_t b = 0; b < n; b++) {
         int64_t index = it->order[it->pos + b];
         if (!adapt)
-            sample_to_float(ds, index, sample_numel, dst + b * sample_numel);
+            copy_sample(&ds->samples, index, sample_numel, dst + b * sample_numel);
         if (labels && ds->labels)
             labels[b] = ds->labels[index];
     }
@@ -329,6 +406,12 @@ lps_status lps_batch_next(lps_batch_iter *it, const lps_preprocess *pp, lps_tens
     it->pos += n;
     *count = n;
     return LPS_OK;
+}
+
+lps_status lps_batch_next(lps_batch_iter *it, const lps_preprocess *pp, lps_tensor *x,
+                          int64_t *labels, int64_t *count, lps_error *err)
+{
+    return lps_batch_next_inputs(it, 1, &pp, &x, labels, count, err);
 }
 
 void lps_batch_iter_release(lps_batch_iter *it)

@@ -32,9 +32,10 @@ static int64_t integer_at(const lps_tensor *t, size_t i)
 static lps_status check_samples(const char *name, const lps_tensor *samples, lps_error *err)
 {
     char shape[SHAPE_STR_MAX];
-    if (samples->dtype != LPS_DT_UINT8 && samples->dtype != LPS_DT_FLOAT)
+    if (samples->dtype != LPS_DT_UINT8 && samples->dtype != LPS_DT_FLOAT
+        && samples->dtype != LPS_DT_INT64)
         return lps_fail(err, LPS_ERR_INVALID, "%s: samples of type %s are not supported "
-                        "(uint8 and float32 are)", name, lps_dtype_name(samples->dtype));
+                        "(uint8, float32 and int64 are)", name, lps_dtype_name(samples->dtype));
     if (samples->rank < 2)
         return lps_fail(err, LPS_ERR_INVALID, "%s: shape %s has no sample axes "
                         "(expected [samples, ...])", name,
@@ -130,10 +131,22 @@ cleanup:
     return st;
 }
 
+lps_status lps_dataset_check_samples(const char *name, const lps_tensor *samples, lps_error *err)
+{
+    return check_samples(name, samples, err);
+}
+
 void lps_dataset_release(lps_dataset *ds)
 {
     if (!ds)
         return;
+    for (size_t k = 0; k < ds->n_more; k++) {
+        free(ds->more[k].input);
+        free(ds->more[k].name);
+        lps_tensor_release(&ds->more[k].samples);
+    }
+    free(ds->more);
+    free(ds->input);
     free(ds->name);
     free(ds->labels_name);
     free(ds->labels);
@@ -303,18 +316,26 @@ void lps_dataset_describe_adaptation(const lps_dataset *ds, int model_rank,
 lps_status lps_dataset_check_shape(const lps_dataset *ds, int model_rank,
                                    const int64_t *model_dims, lps_error *err)
 {
+    return lps_dataset_check_input_shape(ds, 0, model_rank, model_dims, err);
+}
+
+lps_status lps_dataset_check_input_shape(const lps_dataset *ds, size_t k, int model_rank,
+                                         const int64_t *model_dims, lps_error *err)
+{
     char have[SHAPE_STR_MAX];
     char want[SHAPE_STR_MAX];
-    int sample_rank = lps_dataset_sample_rank(ds);
-    const int64_t *sample_dims = lps_dataset_sample_dims(ds);
+    const lps_tensor *samples = lps_dataset_input_samples(ds, k);
+    int sample_rank = samples->rank - 1;
+    const int64_t *sample_dims = samples->dims + 1;
     bool ok = model_rank >= 0 && model_rank < LPS_MAX_RANK;
     for (int i = 0; ok && i < model_rank; i++)
         ok = model_dims[i] > 0;
     lps_adapt_view view;
     lps_adapt_target_shape target;
-    if (ok && lps_dataset_adapts(ds, model_rank, model_dims, &view, &target))
+    /* Image adaptation (resize, crop) applies to the primary samples only. */
+    if (ok && k == 0 && lps_dataset_adapts(ds, model_rank, model_dims, &view, &target))
         return LPS_OK;
-    if (ok && ds->files)
+    if (ok && k == 0 && ds->files)
         return lps_fail(err, LPS_ERR_INVALID, "%s: images need a model input of shape [C,H,W], "
                         "[H,W,C] (C = 1 or 3) or [H,W], not %s (without batch)", ds->name,
                         lps_shape_str(model_rank, model_dims, want, sizeof want));
@@ -323,7 +344,8 @@ lps_status lps_dataset_check_shape(const lps_dataset *ds, int model_rank,
         return LPS_OK;
     return lps_fail(err, LPS_ERR_INVALID,
                     "%s: sample shape %s does not fit the model input shape %s (without batch)",
-                    ds->name, lps_shape_str(sample_rank, sample_dims, have, sizeof have),
+                    k == 0 ? ds->name : ds->more[k - 1].name,
+                    lps_shape_str(sample_rank, sample_dims, have, sizeof have),
                     lps_shape_str(model_rank < 0 ? 0 : model_rank, model_dims, want, sizeof want));
 }
 

@@ -1,10 +1,12 @@
-/* The --data spec: "fashion-mnist", a directory with train/test files, or
- * one file for both splits. docs/data.md lists the accepted names. */
+/* The --data spec: "fashion-mnist", a directory with train/test files, one
+ * file for both splits, or NAME=FILE pairs (inputs.c). docs/data.md lists
+ * the accepted names. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "data/inputs.h"
 #include "data/source.h"
 #include "lpsparsify/data.h"
 
@@ -113,6 +115,9 @@ static lps_status open_dir_stem(lps_dataset *ds, const char *dir, const char *st
 {
     char samples[PATH_MAX];
     char labels[PATH_MAX];
+    /* A model with several inputs takes one S.NAME.npy per input, nothing else. */
+    if (opt && opt->n_input_names > 1)
+        return lps_data_open_named_dir(ds, dir, stem, opt, found, err);
     *found = true;
     if (find_variant(samples, sizeof samples, dir, stem, "-images-idx3-ubyte")) {
         bool has_labels = find_variant(labels, sizeof labels, dir, stem, "-labels-idx1-ubyte");
@@ -124,8 +129,7 @@ static lps_status open_dir_stem(lps_dataset *ds, const char *dir, const char *st
     }
     if (find_variant(samples, sizeof samples, dir, stem, ".csv"))
         return load_format(ds, FORMAT_CSV, samples, NULL, opt, err);
-    *found = false;
-    return LPS_OK;
+    return lps_data_open_named_dir(ds, dir, stem, opt, found, err);
 }
 
 /* Image-folder split folders, tried in order for the evaluation split. */
@@ -175,10 +179,15 @@ static lps_status open_directory(lps_dataset *ds, const char *dir, lps_data_spli
             return st;
     }
     const char *stem = stems[0];
+    const char *also = split == LPS_SPLIT_TRAIN ? "" : " and the same with 'test'";
+    if (opt && opt->n_input_names > 1)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: no %s split found (looked for %s.NAME.npy[.gz] "
+                        "for each model input NAME, e.g. %s.%s.npy%s)", dir,
+                        split == LPS_SPLIT_TRAIN ? "training" : "test", stem, stem,
+                        opt->input_names[0], also);
     return lps_fail(err, LPS_ERR_INVALID, "%s: no %s split found (looked for %s-images-idx3-ubyte[.gz], "
                     "%s.npy[.gz], %s.csv[.gz]%s)", dir,
-                    split == LPS_SPLIT_TRAIN ? "training" : "test", stem, stem, stem,
-                    split == LPS_SPLIT_TRAIN ? "" : " and the same with 'test'");
+                    split == LPS_SPLIT_TRAIN ? "training" : "test", stem, stem, stem, also);
 }
 
 static lps_status open_spec(lps_dataset *ds, const char *spec, lps_data_split split,
@@ -189,6 +198,8 @@ static lps_status open_spec(lps_dataset *ds, const char *spec, lps_data_split sp
         return open_fashion_mnist(ds, split, opt, err);
     if (is_directory(spec))
         return open_directory(ds, spec, split, opt, err);
+    if (!is_regular_file(spec) && strchr(spec, '='))
+        return lps_data_open_pairs(ds, spec, opt, err);
     if (!is_regular_file(spec))
         return lps_fail(err, LPS_ERR_INVALID, "%s: no such dataset file or directory", spec);
     file_format format;

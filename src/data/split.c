@@ -84,6 +84,9 @@ lps_status lps_dataset_split_validation(lps_dataset *ds, double fraction, uint64
                                         lps_dataset *val, lps_error *err)
 {
     memset(val, 0, sizeof *val);
+    if (ds->n_more > 0)
+        return lps_fail(err, LPS_ERR_UNSUPPORTED, "%s: --val-split is not supported for data "
+                        "with several model inputs; give a test split", ds->name);
     int64_t n = lps_dataset_size(ds);
     int64_t n_val = (int64_t)llround(fraction * (double)n);
     if (!(fraction > 0 && fraction < 1) || n_val < 1 || n_val >= n)

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include "train/feeder.h"
 #include "train/guard.h"
 
 #include <math.h>
@@ -40,95 +41,6 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Batches of one dataset shaped for the plan's first input. */
-typedef struct feeder {
-    const lps_dataset *ds;
-    lps_preprocess pp;
-    lps_batch_iter it;
-    lps_tensor x;          /* [batch, model sample dims...] */
-    lps_tensor view;       /* x with dims[0] = samples in the current batch */
-    int64_t *labels;
-} feeder;
-
-static void feeder_release(feeder *f)
-{
-    lps_preprocess_release(&f->pp);
-    lps_batch_iter_release(&f->it);
-    lps_tensor_release(&f->x);
-    free(f->labels);
-    memset(f, 0, sizeof *f);
-}
-
-/* The model input's dims with symbolic or unknown ones taken from the data. */
-static lps_status input_dims(const lps_plan *plan, const lps_dataset *ds, int64_t batch,
-                             int *rank, int64_t *dims, lps_error *err)
-{
-    if (lps_plan_n_inputs(plan) != 1)
-        return lps_fail(err, LPS_ERR_UNSUPPORTED, "the model has %zu inputs; training and "
-                        "evaluation need exactly one", lps_plan_n_inputs(plan));
-    const lps_value_info *vi = lps_plan_input_info(plan, 0);
-    int srank = lps_dataset_sample_rank(ds);
-    const int64_t *sdims = lps_dataset_sample_dims(ds);
-    if (vi->rank < 1) {
-        *rank = srank + 1;
-        memcpy(dims + 1, sdims, (size_t)srank * sizeof *dims);
-    } else {
-        *rank = vi->rank;
-        for (int d = 1; d < vi->rank; d++) {
-            bool fixed = !vi->dims[d].symbol && vi->dims[d].value >= 0;
-            if (fixed)
-                dims[d] = vi->dims[d].value;
-            else if (vi->rank == srank + 1)
-                dims[d] = sdims[d - 1];
-            else
-                return lps_fail(err, LPS_ERR_UNSUPPORTED,
-                                "input '%s': dim %d is not fixed and the data cannot supply it",
-                                vi->name, d);
-        }
-    }
-    dims[0] = batch;
-    if (vi->rank >= 1 && !vi->dims[0].symbol && vi->dims[0].value > 0)
-        dims[0] = vi->dims[0].value; /* a fixed batch dim wins over --batch */
-    return lps_dataset_check_shape(ds, *rank - 1, dims + 1, err);
-}
-
-static lps_status feeder_init(feeder *f, const lps_plan *plan, const lps_dataset *ds,
-                              const lps_preprocess_opts *ppo, int64_t batch, bool shuffle,
-                              uint64_t seed, lps_error *err)
-{
-    int rank = 0;
-    int64_t dims[LPS_MAX_RANK] = {0};
-    memset(f, 0, sizeof *f);
-    f->ds = ds;
-    lps_status st = input_dims(plan, ds, batch, &rank, dims, err);
-    if (st == LPS_OK)
-        st = lps_preprocess_resolve(&f->pp, ppo, ds->samples.dtype, rank - 1, dims + 1, err);
-    if (st == LPS_OK)
-        st = lps_batch_iter_init(&f->it, ds, dims[0], shuffle, seed, err);
-    if (st == LPS_OK)
-        st = lps_tensor_alloc(&f->x, LPS_DT_FLOAT, rank, dims, err);
-    if (st == LPS_OK && !(f->labels = calloc((size_t)dims[0], sizeof *f->labels)))
-        st = lps_fail(err, LPS_ERR_NOMEM, "out of memory for a batch of labels");
-    if (st != LPS_OK)
-        feeder_release(f);
-    return st;
-}
-
-/* Next batch into f->view; *count is 0 at the end of the epoch. */
-static lps_status feeder_next(feeder *f, int64_t *count, lps_error *err)
-{
-    lps_status st = lps_batch_next(&f->it, &f->pp, &f->x, f->ds->labels ? f->labels : NULL, count,
-                                   err);
-    if (st != LPS_OK || *count == 0)
-        return st;
-    f->view = f->x;
-    f->view.owns_data = false;
-    f->view.dims[0] = *count;
-    f->view.nbytes = f->x.nbytes / (size_t)f->x.dims[0] * (size_t)*count;
-    return LPS_OK;
-}
-
-
 static lps_status logits_of(const lps_plan *plan, int id, int64_t count, const float **logits,
                             int64_t *classes, lps_error *err)
 {
@@ -147,18 +59,18 @@ static lps_status evaluate_plan(lps_plan *plan, int logits_id, const lps_dataset
                                 const lps_preprocess_opts *ppo, int64_t batch,
                                 lps_eval_result *res, lps_error *err)
 {
-    feeder f;
+    lps_feeder f;
     lps_exec_ctx ctx = {0};
     int64_t count, correct = 0, seen = 0, classes = 0;
     double loss_sum = 0.0, loss;
     const float *logits = NULL;
     double start = now_seconds();
-    lps_status st = feeder_init(&f, plan, ds, ppo, batch, false, 0, err);
+    lps_status st = lps_feeder_init(&f, plan, ds, ppo, batch, false, 0, err);
     if (st != LPS_OK)
         return st;
     lps_batch_iter_start_epoch(&f.it, 0);
-    while ((st = feeder_next(&f, &count, err)) == LPS_OK && count > 0) {
-        if ((st = lps_plan_set_input(plan, 0, &f.view, err)) != LPS_OK ||
+    while ((st = lps_feeder_next(&f, &count, err)) == LPS_OK && count > 0) {
+        if ((st = lps_feeder_bind(&f, plan, err)) != LPS_OK ||
             (st = lps_plan_forward(plan, &ctx, err)) != LPS_OK ||
             (st = logits_of(plan, logits_id, count, &logits, &classes, err)) != LPS_OK)
             break;
@@ -179,7 +91,7 @@ static lps_status evaluate_plan(lps_plan *plan, int logits_id, const lps_dataset
         res->loss = ds->labels && seen ? loss_sum / (double)seen : NAN;
         res->samples_per_second = elapsed > 0 ? (double)seen / elapsed : NAN;
     }
-    feeder_release(&f);
+    lps_feeder_release(&f);
     lps_ctx_release(&ctx);
     return st;
 }
@@ -228,7 +140,7 @@ struct lps_trainer {
     size_t teacher_cap;
     lps_exec_ctx ctx;
     lps_exec_ctx teacher_ctx;
-    feeder feed;
+    lps_feeder feed;
     lps_train_guard guard;
     int64_t backoffs;
 };
@@ -287,8 +199,8 @@ lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lp
     }
     if ((st = lps_train_guard_init(&t->guard, n, err)) != LPS_OK)
         goto done;
-    st = feeder_init(&t->feed, t->plan, train, &opt->preprocess, opt->batch_size, true, opt->seed,
-                     err);
+    st = lps_feeder_init(&t->feed, t->plan, train, &opt->preprocess, opt->batch_size, true,
+                         opt->seed, err);
 done:
     if (st != LPS_OK) {
         lps_trainer_free(t);
@@ -301,7 +213,7 @@ static lps_status teacher_logits(lps_trainer *t, int64_t count, int64_t classes,
 {
     const float *logits = NULL;
     int64_t tclasses = 0;
-    lps_status st = lps_plan_set_input(t->teacher, 0, &t->feed.view, err);
+    lps_status st = lps_feeder_bind(&t->feed, t->teacher, err);
     if (st == LPS_OK)
         st = lps_plan_forward(t->teacher, &t->teacher_ctx, err);
     if (st == LPS_OK)
@@ -374,7 +286,7 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
     const float *logits = NULL;
     int64_t classes = 0;
     double loss = NAN;
-    lps_status st = lps_plan_set_input(t->plan, 0, &t->feed.view, err);
+    lps_status st = lps_feeder_bind(&t->feed, t->plan, err);
     if (st == LPS_OK)
         st = lps_plan_forward(t->plan, &t->ctx, err);
     if (st == LPS_OK)
@@ -456,7 +368,7 @@ lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epo
                            lps_error *err)
 {
     int64_t n_train = lps_dataset_size(t->train);
-    int64_t batch = t->feed.x.dims[0];
+    int64_t batch = t->feed.batch;
     int64_t steps_per_epoch = (n_train + batch - 1) / batch;
     int64_t total = steps_per_epoch * t->opt.epochs;
     int64_t step = 0;
@@ -468,7 +380,7 @@ lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epo
         double start = now_seconds(), loss_sum = 0.0;
         int64_t correct = 0, seen = 0, count, in_epoch = 0;
         lps_batch_iter_start_epoch(&t->feed.it, (uint64_t)epoch);
-        while ((st = feeder_next(&t->feed, &count, err)) == LPS_OK && count > 0) {
+        while ((st = lps_feeder_next(&t->feed, &count, err)) == LPS_OK && count > 0) {
             if (hooks && hooks->stop && *hooks->stop)
                 return lps_fail(err, LPS_ERR_INTERRUPTED, "interrupted at epoch %lld step %lld",
                                 (long long)epoch + 1, (long long)in_epoch);
@@ -544,6 +456,6 @@ void lps_trainer_free(lps_trainer *t)
     lps_tensor_release(&t->dlogits);
     lps_ctx_release(&t->ctx);
     lps_ctx_release(&t->teacher_ctx);
-    feeder_release(&t->feed);
+    lps_feeder_release(&t->feed);
     free(t);
 }

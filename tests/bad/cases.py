@@ -320,6 +320,42 @@ def npy_pair(samples, labels):
     return setup
 
 
+SEQ = 5
+VOCAB = 7
+
+
+def token_model():
+    """Two inputs, int64 token ids [N, SEQ] and a float mask [N, SEQ]."""
+    rng = np.random.default_rng(6)
+    inits = [numpy_helper.from_array(rng.standard_normal((VOCAB, N_CLASSES)).astype(np.float32),
+                                     "emb")]
+    nodes = [helper.make_node("Gather", ["emb", "ids"], ["e"], name="embed"),
+             helper.make_node("ReduceMean", ["e"], ["pooled"], axes=[1], keepdims=0, name="pool"),
+             helper.make_node("ReduceMean", ["mask"], ["m"], axes=[1], keepdims=1, name="mpool"),
+             helper.make_node("Mul", ["pooled", "m"], ["y"], name="scale")]
+    inputs = [helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", SEQ]),
+              helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["N", SEQ])]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", N_CLASSES])]
+    return make_model(nodes, inputs, outputs, inits)
+
+
+def token_folder(mask_rows=N_ROWS, mask_name="mask"):
+    """tokens.onnx and seq/{train,test}.{ids,<mask_name>}.npy plus labels."""
+    def setup(folder):
+        base(folder)
+        write(folder, "tokens.onnx", token_model().SerializeToString())
+        os.makedirs(os.path.join(folder, "seq"))
+        rng = np.random.default_rng(7)
+        for split in ("train", "test"):
+            np.save(os.path.join(folder, "seq", f"{split}.ids.npy"),
+                    rng.integers(0, VOCAB, (N_ROWS, SEQ), dtype=np.int64))
+            np.save(os.path.join(folder, "seq", f"{split}.{mask_name}.npy"),
+                    np.ones((mask_rows, SEQ), np.float32))
+            np.save(os.path.join(folder, "seq", f"{split}_labels.npy"),
+                    np.arange(N_ROWS) % N_CLASSES)
+    return setup
+
+
 def features(n=N_ROWS):
     return np.random.default_rng(4).standard_normal((n, N_FEATURES)).astype(np.float32)
 
@@ -511,6 +547,19 @@ CASES = {
     "npy_label_count_mismatch": case(npy_pair(features(), np.arange(N_ROWS - 1) % N_CLASSES),
                                      evaluate(data=["--data", "npy"]), 2,
                                      r"npy/test_labels\.npy: .*"),
+    # Several model inputs, one NPY per input.
+    "inputs_sample_count_mismatch": case(token_folder(mask_rows=N_ROWS - 2),
+                                         evaluate("tokens.onnx", ["--data", "seq"]), 2,
+                                         r"seq/t\w*\.mask\.npy: 22 samples for input 'mask', "
+                                         r"but .*ids\.npy has 24"),
+    "inputs_missing_file": case(token_folder(mask_name="masks"),
+                                evaluate("tokens.onnx", ["--data", "seq"]), 2,
+                                r"seq: no test\.mask\.npy for model input 'mask' \(found files for "
+                                r"1 of the model's 2 inputs\)"),
+    "inputs_unknown_name": case(token_folder(),
+                                evaluate("tokens.onnx", ["--data", "ids=seq/test.ids.npy,"
+                                                         "masks=seq/test.mask.npy"]), 2,
+                                r"--data '.*': 'masks' is not an input of the model"),
     # Command line.
     "target_zero": case(base, sparsify() + ["--target", "0"], 2, r"--target: .*"),
     "target_one": case(base, sparsify() + ["--target", "1"], 2, r"--target: .*"),

@@ -47,11 +47,13 @@ static inline void fuzz_exercise(lps_tensor *samples, lps_tensor *labels)
         lps_dataset_release(&ds);
         return;
     }
+    /* int64 samples (token ids) are batched as int64 and never preprocessed. */
+    bool tokens = ds.samples.dtype == LPS_DT_INT64;
     if (lps_dataset_check_shape(&ds, 1, &flat, &err) != LPS_OK
-        || lps_preprocess_resolve(&pp, NULL, ds.samples.dtype, 1, &flat, &err) != LPS_OK
+        || (!tokens && lps_preprocess_resolve(&pp, NULL, ds.samples.dtype, 1, &flat, &err) != LPS_OK)
         || lps_batch_iter_init(&it, &ds, FUZZ_BATCH, true, FUZZ_SEED, &err) != LPS_OK
-        || lps_tensor_alloc(&x, LPS_DT_FLOAT, 2, xdims, &err) != LPS_OK
-        || lps_batch_next(&it, &pp, &x, batch_labels, &count, &err) != LPS_OK
+        || lps_tensor_alloc(&x, tokens ? LPS_DT_INT64 : LPS_DT_FLOAT, 2, xdims, &err) != LPS_OK
+        || lps_batch_next(&it, tokens ? NULL : &pp, &x, batch_labels, &count, &err) != LPS_OK
         || count < 1 || count > FUZZ_BATCH)
         abort();
     lps_tensor_release(&x);
