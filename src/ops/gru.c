@@ -178,4 +178,5 @@ const lps_op_def lps_op_def_gru = {
     .shape = lps_rnn_shape,
     .forward = lps_rnn_forward,
     .backward = lps_rnn_backward,
+    .weights = LPS_RNN_WEIGHTS,
 };

@@ -162,4 +162,5 @@ const lps_op_def lps_op_def_lstm = {
     .shape = lps_rnn_shape,
     .forward = lps_rnn_forward,
     .backward = lps_rnn_backward,
+    .weights = LPS_RNN_WEIGHTS,
 };

@@ -257,4 +257,5 @@ const lps_op_def lps_op_def_rnn = {
     .shape = lps_rnn_shape,
     .forward = lps_rnn_forward,
     .backward = lps_rnn_backward,
+    .weights = LPS_RNN_WEIGHTS,
 };

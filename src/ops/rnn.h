@@ -40,6 +40,15 @@ enum {
 };
 enum { RNN_OUT_Y, RNN_OUT_Y_H, RNN_OUT_Y_C };
 
+/* W [D, G*H, I] and R [D, G*H, H]: a row per gate unit of each direction
+ * (units first over two axes, docs/method.md "Prunable weights and their
+ * rows"); the same declaration in all three defs. */
+#define LPS_RNN_WEIGHTS                                                                            \
+    {{.role = LPS_WEIGHT_LAYER, .input = RNN_IN_W, .min_rank = 3, .max_rank = 3,                  \
+      .rows = LPS_ROWS_UNITS_FIRST, .unit_axes = 2},                                               \
+     {.role = LPS_WEIGHT_LAYER, .input = RNN_IN_R, .min_rank = 3, .max_rank = 3,                  \
+      .rows = LPS_ROWS_UNITS_FIRST, .unit_axes = 2}}
+
 /* Activations per direction (LSTM: f, g, h) and directions. */
 #define RNN_MAX_ACTS 3
 #define RNN_MAX_DIRS 2

@@ -31,7 +31,8 @@ FEATURES, HIDDEN = 4, 8
 SEED = 3
 FAST = ["--epochs", "1", "--batch", "16", "--quiet", "--seed", str(SEED)]
 TARGET = 0.5
-# Zeros counted independently must be within this of the report's target.
+# Zeros counted independently over the report's layers must be within this
+# of the target (the target is met over all layers, not per layer).
 SPARSITY_SLACK = 0.02
 
 
@@ -146,11 +147,13 @@ def case_lstm(tool, node, workdir):
         *FAST)
     layers = {l["name"]: l for l in json.load(open(report))["layers"]}
     inits = {t.name: numpy_helper.to_array(t) for t in onnx.load(out).graph.initializer}
-    for name in ("W", "R"):
-        assert name in layers, f"LSTM weight {name} missing from the report: {sorted(layers)}"
+    assert {"W", "R"} <= set(layers), f"LSTM W and R missing from the report: {sorted(layers)}"
+    for name, layer in layers.items():
         zeros = int((inits[name] == 0).sum())
-        assert zeros == layers[name]["zeros"], (name, zeros, layers[name])
-        assert abs(zeros / inits[name].size - TARGET) <= SPARSITY_SLACK, (name, zeros)
+        assert zeros == layer["zeros"], (name, zeros, layer)
+    total = sum(inits[name].size for name in layers)
+    zeros = sum(int((inits[name] == 0).sum()) for name in layers)
+    assert abs(zeros / total - TARGET) <= SPARSITY_SLACK, (zeros, total)
     rep = eval_json(tool, out, data)
     ort = ort_accuracy(node, out, workdir, [os.path.join(data, "test.npy")],
                        os.path.join(data, "test_labels.npy"))

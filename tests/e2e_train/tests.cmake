@@ -19,7 +19,7 @@ endforeach()
 # Sequence datasets (int64 tokens with a mask, float sequences into an
 # LSTM) against onnxruntime-node, installed by scripts/install-deps.sh.
 find_program(LPS_NODE NAMES node nodejs)
-foreach(case tokens)
+foreach(case tokens lstm)
   add_test(NAME e2e_sequences_${case}
            COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_sequences.py ${case}
                    $<TARGET_FILE:lpsparsify_cli> ${LPS_NODE} ${CMAKE_BINARY_DIR}/e2e_sequences/${case} ${CMAKE_SOURCE_DIR})
