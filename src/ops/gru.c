@@ -50,24 +50,26 @@ static void gru_step_forward(const rnn_step *s)
     for (int64_t b = 0; b < s->batch; b++) {
         const float *gx = s->gx + b * GRU_GATES * H, *gh = s->gh + b * rec;
         const float *h_prev = s->h_prev + b * s->ld;
-        float *pre = s->pre + b * s->ld, *extra = s->extra + b * s->ld;
+        float *gate = s->pre + b * s->ld, *extra = s->extra + b * s->ld;
         for (int64_t j = 0; j < H; j++) {
-            pre[GATE_Z * H + j] = gx[GATE_Z * H + j] + gh[GATE_Z * H + j];
-            pre[GATE_R * H + j] = gx[GATE_R * H + j] + gh[GATE_R * H + j];
-            float r = lps_rnn_gate(p, act[ACT_F], pre[GATE_R * H + j]);
+            float r = lps_rnn_gate(p, act[ACT_F], gx[GATE_R * H + j] + gh[GATE_R * H + j]);
+            gate[GATE_Z * H + j] =
+                lps_rnn_gate(p, act[ACT_F], gx[GATE_Z * H + j] + gh[GATE_Z * H + j]);
+            gate[GATE_R * H + j] = r;
             extra[j] = p->linear_before_reset ? gh[GATE_H * H + j] : r * h_prev[j];
-            pre[GATE_H * H + j] =
+            /* the h gate's pre-activation for now; its value after the product */
+            gate[GATE_H * H + j] =
                 gx[GATE_H * H + j] + (p->linear_before_reset ? r * extra[j] : 0.0f);
         }
     }
     if (!p->linear_before_reset)
         reset_product(s);
     for (int64_t b = 0; b < s->batch; b++) {
-        const float *pre = s->pre + b * s->ld, *h_prev = s->h_prev + b * s->ld;
-        float *h = s->h + b * H;
+        const float *h_prev = s->h_prev + b * s->ld;
+        float *gate = s->pre + b * s->ld, *h = s->h + b * H;
         for (int64_t j = 0; j < H; j++) {
-            float z = lps_rnn_gate(p, act[ACT_F], pre[GATE_Z * H + j]);
-            float n = lps_rnn_gate(p, act[ACT_G], pre[GATE_H * H + j]);
+            float z = gate[GATE_Z * H + j];
+            float n = gate[GATE_H * H + j] = lps_rnn_gate(p, act[ACT_G], gate[GATE_H * H + j]);
             h[j] = (1.0f - z) * n + z * h_prev[j];
         }
     }
@@ -80,16 +82,13 @@ static void gru_back_candidate(const rnn_step *s)
     const rnn_act *act = p->act[s->dir];
     int64_t H = s->hidden;
     for (int64_t b = 0; b < s->batch; b++) {
-        const float *pre = s->pre + b * s->ld, *h_prev = s->h_prev + b * s->ld;
+        const float *gate = s->pre + b * s->ld, *h_prev = s->h_prev + b * s->ld;
         const float *dh = s->dh + b * H;
         float *dgx = s->dgx + b * GRU_GATES * H;
         for (int64_t j = 0; j < H; j++) {
-            float z = lps_rnn_gate(p, act[ACT_F], pre[GATE_Z * H + j]);
-            float n = lps_rnn_gate(p, act[ACT_G], pre[GATE_H * H + j]);
-            dgx[GATE_H * H + j] =
-                dh[j] * (1.0f - z) * lps_rnn_gate_grad(p, act[ACT_G], pre[GATE_H * H + j], n);
-            dgx[GATE_Z * H + j] =
-                dh[j] * (h_prev[j] - n) * lps_rnn_gate_grad(p, act[ACT_F], pre[GATE_Z * H + j], z);
+            float z = gate[GATE_Z * H + j], n = gate[GATE_H * H + j];
+            dgx[GATE_H * H + j] = dh[j] * (1.0f - z) * lps_rnn_gate_grad(p, act[ACT_G], n);
+            dgx[GATE_Z * H + j] = dh[j] * (h_prev[j] - n) * lps_rnn_gate_grad(p, act[ACT_F], z);
             s->dh_prev[b * H + j] = dh[j] * z;
         }
     }
@@ -121,11 +120,11 @@ static void gru_step_backward(const rnn_step *s)
     if (!p->linear_before_reset)
         gru_back_reset_product(s);
     for (int64_t b = 0; b < s->batch; b++) {
-        const float *pre = s->pre + b * s->ld, *extra = s->extra + b * s->ld;
+        const float *gate = s->pre + b * s->ld, *extra = s->extra + b * s->ld;
         const float *h_prev = s->h_prev + b * s->ld;
         float *dgx = s->dgx + b * GRU_GATES * H, *dgh = s->dgh + b * rec;
         for (int64_t j = 0; j < H; j++) {
-            float r = lps_rnn_gate(p, act[ACT_F], pre[GATE_R * H + j]);
+            float r = gate[GATE_R * H + j];
             float dpre_h = dgx[GATE_H * H + j], dr;
             if (p->linear_before_reset) {
                 dgh[GATE_H * H + j] = dpre_h * r;
@@ -136,7 +135,7 @@ static void gru_step_backward(const rnn_step *s)
                 s->dh_prev[b * H + j] += dq * r;
             }
             dgx[GATE_R * H + j] = dgh[GATE_R * H + j] =
-                dr * lps_rnn_gate_grad(p, act[ACT_F], pre[GATE_R * H + j], r);
+                dr * lps_rnn_gate_grad(p, act[ACT_F], r);
             dgh[GATE_Z * H + j] = dgx[GATE_Z * H + j];
         }
     }

@@ -6,7 +6,7 @@
  *   o = f(x_o + h_o + P_o . C_t)       H_t = o . h(C_t)
  * where x_* = X_t W_*^T + Wb_* and h_* = H_{t-1} R_*^T + Rb_*. clip bounds
  * the gate pre-activations (not C_t); input_forget=1 couples f = 1 - i, as
- * onnxruntime does. The tape's extra float per unit is C_t. */
+ * onnxruntime does. The tape's extra floats per unit are C_t and h(C_t). */
 #include "ops/rnn.h"
 
 enum { GATE_I, GATE_O, GATE_F, GATE_C, LSTM_GATES };
@@ -32,11 +32,6 @@ static int lstm_rec_gates(const rnn_params *p)
     return LSTM_GATES;
 }
 
-/* The gate values of one unit, recomputed from the tape. */
-typedef struct lstm_unit {
-    float i, o, f, c, cell, hc; /* gates, C_t and h(C_t) */
-} lstm_unit;
-
 /* The peephole weight of gate `which` for unit j, 0 without P. */
 static float peep(const rnn_step *s, int which, int64_t j)
 {
@@ -51,39 +46,25 @@ static void lstm_step_forward(const rnn_step *s)
     for (int64_t b = 0; b < s->batch; b++) {
         const float *gx = s->gx + b * LSTM_GATES * H, *gh = s->gh + b * LSTM_GATES * H;
         const float *c_prev = s->c_prev + b * s->ld;
-        float *pre = s->pre + b * s->ld, *extra = s->extra + b * s->ld;
+        float *gate = s->pre + b * s->ld, *cell = s->extra + b * s->ld, *hc = cell + H;
         float *h = s->h + b * H, *c = s->c + b * H;
-        for (int64_t k = 0; k < LSTM_GATES * H; k++)
-            pre[k] = gx[k] + gh[k];
         for (int64_t j = 0; j < H; j++) {
-            pre[GATE_I * H + j] += peep(s, PEEP_I, j) * c_prev[j];
-            pre[GATE_F * H + j] += peep(s, PEEP_F, j) * c_prev[j];
-            float i = lps_rnn_gate(p, act[ACT_F], pre[GATE_I * H + j]);
-            float f = p->input_forget ? 1.0f - i : lps_rnn_gate(p, act[ACT_F], pre[GATE_F * H + j]);
-            float g = lps_rnn_gate(p, act[ACT_G], pre[GATE_C * H + j]);
-            float cell = f * c_prev[j] + i * g;
-            pre[GATE_O * H + j] += peep(s, PEEP_O, j) * cell;
-            float o = lps_rnn_gate(p, act[ACT_F], pre[GATE_O * H + j]);
-            extra[j] = c[j] = cell;
-            h[j] = o * lps_rnn_act(act[ACT_H], cell);
+            float xi = gx[GATE_I * H + j] + gh[GATE_I * H + j] + peep(s, PEEP_I, j) * c_prev[j];
+            float xf = gx[GATE_F * H + j] + gh[GATE_F * H + j] + peep(s, PEEP_F, j) * c_prev[j];
+            float i = lps_rnn_gate(p, act[ACT_F], xi);
+            float f = p->input_forget ? 1.0f - i : lps_rnn_gate(p, act[ACT_F], xf);
+            float g = lps_rnn_gate(p, act[ACT_G], gx[GATE_C * H + j] + gh[GATE_C * H + j]);
+            c[j] = cell[j] = f * c_prev[j] + i * g;
+            float xo = gx[GATE_O * H + j] + gh[GATE_O * H + j] + peep(s, PEEP_O, j) * cell[j];
+            float o = lps_rnn_gate(p, act[ACT_F], xo);
+            hc[j] = lps_rnn_act(act[ACT_H], cell[j]);
+            h[j] = o * hc[j];
+            gate[GATE_I * H + j] = i;
+            gate[GATE_O * H + j] = o;
+            gate[GATE_F * H + j] = f;
+            gate[GATE_C * H + j] = g;
         }
     }
-}
-
-/* Unit j of one tape row (pre, extra) back as gate values. */
-static lstm_unit lstm_unit_of(const rnn_step *s, const float *pre, const float *extra, int64_t j)
-{
-    const rnn_params *p = s->p;
-    const rnn_act *act = p->act[s->dir];
-    int64_t H = s->hidden;
-    lstm_unit u;
-    u.i = lps_rnn_gate(p, act[ACT_F], pre[GATE_I * H + j]);
-    u.f = p->input_forget ? 1.0f - u.i : lps_rnn_gate(p, act[ACT_F], pre[GATE_F * H + j]);
-    u.c = lps_rnn_gate(p, act[ACT_G], pre[GATE_C * H + j]);
-    u.o = lps_rnn_gate(p, act[ACT_F], pre[GATE_O * H + j]);
-    u.cell = extra[j];
-    u.hc = lps_rnn_act(act[ACT_H], u.cell);
-    return u;
 }
 
 static void lstm_step_backward(const rnn_step *s)
@@ -92,31 +73,31 @@ static void lstm_step_backward(const rnn_step *s)
     const rnn_act *act = p->act[s->dir];
     int64_t H = s->hidden;
     for (int64_t b = 0; b < s->batch; b++) {
-        const float *pre = s->pre + b * s->ld, *extra = s->extra + b * s->ld;
+        const float *gate = s->pre + b * s->ld, *cell = s->extra + b * s->ld, *hc = cell + H;
         const float *c_prev = s->c_prev + b * s->ld;
         const float *dh = s->dh + b * H, *dc = s->dc + b * H;
         float *dgx = s->dgx + b * LSTM_GATES * H, *dgh = s->dgh + b * LSTM_GATES * H;
         for (int64_t j = 0; j < H; j++) {
-            lstm_unit u = lstm_unit_of(s, pre, extra, j);
-            float d_o = dh[j] * u.hc * lps_rnn_gate_grad(p, act[ACT_F], pre[GATE_O * H + j], u.o);
-            float d_cell =
-                dc[j] + dh[j] * u.o * lps_rnn_act_grad(act[ACT_H], u.hc) + d_o * peep(s, PEEP_O, j);
-            float d_i = d_cell * u.c, d_f = d_cell * c_prev[j];
-            float d_c = d_cell * u.i * lps_rnn_gate_grad(p, act[ACT_G], pre[GATE_C * H + j], u.c);
+            float i = gate[GATE_I * H + j], o = gate[GATE_O * H + j];
+            float f = gate[GATE_F * H + j], g = gate[GATE_C * H + j];
+            float d_o = dh[j] * hc[j] * lps_rnn_gate_grad(p, act[ACT_F], o);
+            float d_cell = dc[j] + dh[j] * o * lps_rnn_act_grad(act[ACT_H], hc[j]) +
+                           d_o * peep(s, PEEP_O, j);
+            float d_i = d_cell * g, d_f = d_cell * c_prev[j];
+            float d_c = d_cell * i * lps_rnn_gate_grad(p, act[ACT_G], g);
             if (p->input_forget) {
                 d_i -= d_f;
                 d_f = 0.0f;
             } else {
-                d_f *= lps_rnn_gate_grad(p, act[ACT_F], pre[GATE_F * H + j], u.f);
+                d_f *= lps_rnn_gate_grad(p, act[ACT_F], f);
             }
-            d_i *= lps_rnn_gate_grad(p, act[ACT_F], pre[GATE_I * H + j], u.i);
-            s->dc_prev[b * H + j] =
-                d_cell * u.f + d_i * peep(s, PEEP_I, j) + d_f * peep(s, PEEP_F, j);
+            d_i *= lps_rnn_gate_grad(p, act[ACT_F], i);
+            s->dc_prev[b * H + j] = d_cell * f + d_i * peep(s, PEEP_I, j) + d_f * peep(s, PEEP_F, j);
             s->dh_prev[b * H + j] = 0.0f;
             if (s->dpeep) {
                 s->dpeep[PEEP_I * H + j] += d_i * c_prev[j];
                 s->dpeep[PEEP_F * H + j] += d_f * c_prev[j];
-                s->dpeep[PEEP_O * H + j] += d_o * u.cell;
+                s->dpeep[PEEP_O * H + j] += d_o * cell[j];
             }
             dgx[GATE_I * H + j] = dgh[GATE_I * H + j] = d_i;
             dgx[GATE_O * H + j] = dgh[GATE_O * H + j] = d_o;
@@ -134,7 +115,7 @@ static const rnn_cell lstm_cell = {
     .n_acts = 3,
     .default_acts = {RNN_ACT_SIGMOID, RNN_ACT_TANH, RNN_ACT_TANH},
     .has_c = true,
-    .extra = 1,
+    .extra = 2,
     .attrs = lstm_attrs,
     .prepare = lstm_cell_prepare,
     .rec_gates = lstm_rec_gates,

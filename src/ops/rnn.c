@@ -26,6 +26,8 @@ float lps_rnn_act(rnn_act act, float x)
         return tanhf(x);
     case RNN_ACT_RELU:
         return x > 0.0f ? x : 0.0f;
+    case RNN_ACT_COUNT:
+        break;
     }
     return x;
 }
@@ -39,6 +41,8 @@ float lps_rnn_act_grad(rnn_act act, float y)
         return 1.0f - y * y;
     case RNN_ACT_RELU:
         return y > 0.0f ? 1.0f : 0.0f;
+    case RNN_ACT_COUNT:
+        break;
     }
     return 1.0f;
 }
@@ -50,9 +54,9 @@ float lps_rnn_gate(const rnn_params *p, rnn_act act, float x)
     return lps_rnn_act(act, x);
 }
 
-float lps_rnn_gate_grad(const rnn_params *p, rnn_act act, float x, float y)
+float lps_rnn_gate_grad(const rnn_params *p, rnn_act act, float y)
 {
-    if (p->has_clip && (x < -p->clip || x > p->clip))
+    if (p->has_clip && (y == p->clip_bounds[act][0] || y == p->clip_bounds[act][1]))
         return 0.0f;
     return lps_rnn_act_grad(act, y);
 }
@@ -142,6 +146,10 @@ static lps_status parse_sizes(const lps_op_node *op, rnn_params *p, lps_error *e
     if (st == LPS_OK && p->has_clip && !(p->clip > 0.0f))
         return lps_op_fail(op, err, LPS_ERR_INVALID, "attribute 'clip' is %g, expected > 0",
                            (double)p->clip);
+    for (int a = 0; a < RNN_ACT_COUNT; a++) {
+        p->clip_bounds[a][0] = lps_rnn_act((rnn_act)a, -p->clip);
+        p->clip_bounds[a][1] = lps_rnn_act((rnn_act)a, p->clip);
+    }
     return st;
 }
 
@@ -202,10 +210,8 @@ static void rnn_step_forward(const rnn_step *s)
     for (int64_t b = 0; b < s->batch; b++) {
         const float *gx = s->gx + b * s->hidden, *gh = s->gh + b * s->hidden;
         float *pre = s->pre + b * s->ld, *h = s->h + b * s->hidden;
-        for (int64_t j = 0; j < s->hidden; j++) {
-            pre[j] = gx[j] + gh[j];
-            h[j] = lps_rnn_gate(s->p, f, pre[j]);
-        }
+        for (int64_t j = 0; j < s->hidden; j++)
+            h[j] = pre[j] = lps_rnn_gate(s->p, f, gx[j] + gh[j]);
     }
 }
 
@@ -216,8 +222,7 @@ static void rnn_step_backward(const rnn_step *s)
         const float *pre = s->pre + b * s->ld, *dh = s->dh + b * s->hidden;
         float *dgx = s->dgx + b * s->hidden, *dgh = s->dgh + b * s->hidden;
         for (int64_t j = 0; j < s->hidden; j++) {
-            float y = lps_rnn_gate(s->p, f, pre[j]);
-            dgx[j] = dgh[j] = dh[j] * lps_rnn_gate_grad(s->p, f, pre[j], y);
+            dgx[j] = dgh[j] = dh[j] * lps_rnn_gate_grad(s->p, f, pre[j]);
             s->dh_prev[b * s->hidden + j] = 0.0f;
         }
     }

@@ -17,12 +17,13 @@
  *
  * The tape. Per (direction, step, batch row) the driver keeps one row of
  * W = (gates + 1 + has_c + extra) * H floats:
- *   [ raw gate pre-activations (G*H) | h_prev (H) | c_prev (H, LSTM) | extra ]
+ *   [ gate values (G*H) | h_prev (H) | c_prev (H, LSTM) | extra ]
+ * Gate values are act(clip(pre-activation)), so backward takes every
+ * derivative from them without a transcendental call; a gate value equal
+ * to act(-clip) or act(clip) counts as clipped and passes no gradient.
  * In a training run forward keeps the whole tape in op->saved[0] for
  * backward; otherwise one step's rows are reused. Backward recomputes it
- * when forward did not keep it (inference-mode forward, e.g. gradcheck).
- * Derivatives are taken from the raw pre-activations, so clipping is exact:
- * an element clipped by `clip` passes no gradient. */
+ * when forward did not keep it (inference-mode forward, e.g. gradcheck). */
 #ifndef LPS_OPS_RNN_H
 #define LPS_OPS_RNN_H
 
@@ -55,7 +56,7 @@ enum { RNN_OUT_Y, RNN_OUT_Y_H, RNN_OUT_Y_C };
 /* LSTM's peepholes P are [num_directions, 3 * hidden_size] (i, o, f). */
 #define RNN_PEEPHOLES 3
 
-typedef enum rnn_act { RNN_ACT_SIGMOID, RNN_ACT_TANH, RNN_ACT_RELU } rnn_act;
+typedef enum rnn_act { RNN_ACT_SIGMOID, RNN_ACT_TANH, RNN_ACT_RELU, RNN_ACT_COUNT } rnn_act;
 
 typedef struct rnn_cell rnn_cell;
 
@@ -68,6 +69,7 @@ typedef struct rnn_params {
     bool batch_first;          /* layout=1 */
     bool has_clip;
     float clip;
+    float clip_bounds[RNN_ACT_COUNT][2]; /* act(-clip), act(clip): a gate value there was clipped */
     bool input_forget;         /* LSTM: f = 1 - i */
     bool linear_before_reset;  /* GRU */
     rnn_act act[RNN_MAX_DIRS][RNN_MAX_ACTS];
@@ -85,7 +87,7 @@ typedef struct rnn_step {
     const float *gh;        /* [B, rec*H] h_prev R^T + Rb for the first rec_gates gates */
     const float *r;         /* [G*H, H] this direction's R (gates past rec_gates) */
     const float *peep;      /* [3*H] this direction's P, or NULL */
-    float *pre;             /* tape: out in forward, gate pre-activations */
+    float *pre;             /* tape: out in forward, gate values (scratch: pre-activations) */
     float *extra;           /* tape: out in forward, the cell's extra floats */
     const float *h_prev, *c_prev; /* tape: state before the step (c_prev NULL w/o cell) */
     float *h, *c;           /* forward out: state after the step */
@@ -137,8 +139,9 @@ static inline int lps_rnn_ld(int64_t cols)
 
 /* act(clip(x)): the gate value of a raw pre-activation. */
 float lps_rnn_gate(const rnn_params *p, rnn_act act, float x);
-/* d act(clip(x)) / dx given y = lps_rnn_gate(p, act, x); 0 where clipped. */
-float lps_rnn_gate_grad(const rnn_params *p, rnn_act act, float x, float y);
+/* d act(clip(x)) / dx from the gate value y = lps_rnn_gate(p, act, x); 0
+ * where clipped. */
+float lps_rnn_gate_grad(const rnn_params *p, rnn_act act, float y);
 /* The unclipped activation (LSTM's h(C_t)) and its derivative from y. */
 float lps_rnn_act(rnn_act act, float x);
 float lps_rnn_act_grad(rnn_act act, float y);

@@ -218,25 +218,22 @@ static lps_status bufs_alloc(const lps_op_node *op, const rnn_dims *d, bool zero
     return LPS_OK;
 }
 
-/* Bias of gate row k in direction dir as the projection carries it: Wb,
- * plus Rb for rows the recurrent GEMM does not cover. */
-static float proj_bias(const lps_tensor *bias, const rnn_dims *d, int dir, int64_t k)
-{
-    if (!bias)
-        return 0.0f;
-    const float *wb = lps_tensor_f32(bias) + dir * 2 * d->gh;
-    return wb[k] + (k >= d->rec * d->hidden ? wb[d->gh + k] : 0.0f);
-}
-
-/* proj = X W^T + bias for all time steps and directions in one GEMM. */
+/* proj = X W^T + bias for all time steps and directions in one GEMM; the
+ * bias row is Wb, plus Rb for gate rows the recurrent GEMM does not cover. */
 static void project_inputs(const rnn_dims *d, const lps_tensor *const *in, const lps_tensor *bias,
                            float *proj)
 {
     int64_t rows = d->seq * d->batch, cols = d->dirs * d->gh;
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t k = 0; k < cols; k++)
-            proj[i * cols + k] = proj_bias(bias, d, (int)(k / d->gh), k % d->gh);
-    if (rows == 0 || cols == 0 || d->input == 0)
+    if (rows == 0 || cols == 0)
+        return;
+    for (int64_t k = 0; k < cols; k++) {
+        int64_t dir = k / d->gh, g = k % d->gh;
+        const float *wb = bias ? lps_tensor_f32(bias) + dir * 2 * d->gh : NULL;
+        proj[k] = wb ? wb[g] + (g >= d->rec * d->hidden ? wb[d->gh + g] : 0.0f) : 0.0f;
+    }
+    for (int64_t i = 1; i < rows; i++)
+        memcpy(proj + i * cols, proj, (size_t)cols * sizeof *proj);
+    if (d->input == 0)
         return;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)d->input, 1.0f,
                 lps_tensor_f32(in[RNN_IN_X]), lps_rnn_ld(d->input), lps_tensor_f32(in[RNN_IN_W]),
