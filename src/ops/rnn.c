@@ -17,50 +17,6 @@ static const char *const act_names[] = {
     [RNN_ACT_RELU] = "Relu",
 };
 
-float lps_rnn_act(rnn_act act, float x)
-{
-    switch (act) {
-    case RNN_ACT_SIGMOID:
-        return 1.0f / (1.0f + expf(-x));
-    case RNN_ACT_TANH:
-        return tanhf(x);
-    case RNN_ACT_RELU:
-        return x > 0.0f ? x : 0.0f;
-    case RNN_ACT_COUNT:
-        break;
-    }
-    return x;
-}
-
-float lps_rnn_act_grad(rnn_act act, float y)
-{
-    switch (act) {
-    case RNN_ACT_SIGMOID:
-        return y * (1.0f - y);
-    case RNN_ACT_TANH:
-        return 1.0f - y * y;
-    case RNN_ACT_RELU:
-        return y > 0.0f ? 1.0f : 0.0f;
-    case RNN_ACT_COUNT:
-        break;
-    }
-    return 1.0f;
-}
-
-float lps_rnn_gate(const rnn_params *p, rnn_act act, float x)
-{
-    if (p->has_clip)
-        x = x < -p->clip ? -p->clip : (x > p->clip ? p->clip : x);
-    return lps_rnn_act(act, x);
-}
-
-float lps_rnn_gate_grad(const rnn_params *p, rnn_act act, float y)
-{
-    if (p->has_clip && (y == p->clip_bounds[act][0] || y == p->clip_bounds[act][1]))
-        return 0.0f;
-    return lps_rnn_act_grad(act, y);
-}
-
 /* direction: forward, reverse or bidirectional. */
 static lps_status parse_direction(const lps_op_node *op, rnn_params *p, lps_error *err)
 {
