@@ -284,7 +284,9 @@ lps_status lps_batch_next_inputs(lps_batch_iter *it, size_t n_inputs,
 {
     const lps_dataset *ds = it->ds;
     *count = 0;
-    if (n_inputs == 1 && ds->n_more == 0 && xs[0]->dtype == LPS_DT_FLOAT)
+    /* One float input of uint8/float32 samples: the path with image adaptation. */
+    if (n_inputs == 1 && ds->n_more == 0 && xs[0]->dtype == LPS_DT_FLOAT &&
+        ds->samples.dtype != LPS_DT_INT64)
         return next_adapted(it, pps ? pps[0] : NULL, xs[0], labels, count, err);
     if (n_inputs != lps_dataset_n_inputs(ds))
         return lps_fail(err, LPS_ERR_INVALID, "%s: %zu batch tensors for %zu dataset inputs",
