@@ -344,12 +344,25 @@ class EncoderClassifier(nn.Module):
         return self.fc(self.encoder(self.proj(x)).mean(dim=1))
 
 
+def distinct_layers(model):
+    """nn.TransformerEncoder deep-copies its layer, so every layer starts with the same
+    weights; eval-mode export then stores one copy for all layers, and no gradient is a
+    single parameter's. Trained models have distinct layers: re-initialise each."""
+    for layer in model.encoder.layers:
+        for mod in layer.modules():
+            if mod is not layer and hasattr(mod, "reset_parameters"):
+                mod.reset_parameters()
+            elif isinstance(mod, nn.MultiheadAttention):
+                mod._reset_parameters()
+    return model
+
+
 def build_transformer_prenorm():
-    return EncoderClassifier(True), torch.randn(BATCH, SEQ_LEN, FEATURES)
+    return distinct_layers(EncoderClassifier(True)), torch.randn(BATCH, SEQ_LEN, FEATURES)
 
 
 def build_transformer_postnorm():
-    return EncoderClassifier(False), torch.randn(BATCH, SEQ_LEN, FEATURES)
+    return distinct_layers(EncoderClassifier(False)), torch.randn(BATCH, SEQ_LEN, FEATURES)
 
 
 VOCAB = 40
@@ -405,6 +418,11 @@ def randomize_norms(model, gen):
                 if isinstance(mod, nn.modules.batchnorm._BatchNorm):
                     mod.running_mean.normal_(0.0, 0.1, generator=gen)
                     mod.running_var.uniform_(0.5, 1.5, generator=gen)
+        if isinstance(mod, convnext.CNBlock):
+            # distinct layer scales: equal ones are merged into one initializer by the
+            # eval-mode export (its gradient is then no single parameter's)
+            with torch.no_grad():
+                mod.layer_scale.uniform_(0.3, 0.7, generator=gen)
         if isinstance(mod, (nn.Conv2d, nn.Linear)) and mod.bias is not None:
             with torch.no_grad():
                 mod.bias.normal_(0.0, 0.05, generator=gen)
