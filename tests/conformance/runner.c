@@ -127,7 +127,9 @@ static lps_status load_series(const char *dir, const char *prefix, lps_tensor *t
     char path[PATH_LEN];
     *n = 0;
     for (size_t k = 0; k < MAX_TENSORS; k++) {
-        snprintf(path, sizeof path, "%s/%s_%zu.pb", dir, prefix, k);
+        int len = snprintf(path, sizeof path, "%s/%s_%zu.pb", dir, prefix, k);
+        if (len < 0 || (size_t)len >= sizeof path)
+            return lps_fail(err, LPS_ERR_INVALID, "%.200s: path too long", dir);
         if (!is_file(path))
             break;
         lps_status st = lps_tensor_load_pb(path, &t[k], &names[k], err);
