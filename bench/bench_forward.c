@@ -18,7 +18,6 @@
 
 #include "lpsparsify/engine.h"
 #include "lpsparsify/model.h"
-#include "ops/op.h"
 
 #define DEFAULT_MIN_SECONDS 2.0
 #define WARMUP_RUNS 3
@@ -72,7 +71,7 @@ int main(int argc, char **argv)
     lps_error err = {0};
     lps_model *m = NULL;
     lps_plan *plan = NULL;
-    lps_exec_ctx ctx = {0};
+    lps_exec_ctx *ctx = NULL;
     lps_tensor inputs[MAX_BENCH_INPUTS] = {0};
     size_t n_inputs = 0;
     double *times = NULL;
@@ -89,7 +88,8 @@ int main(int argc, char **argv)
                 MAX_BATCH);
         return EXIT_FAILURE;
     }
-    if (!(m = lps_model_load(argv[1], &err)) || !(plan = lps_plan_compile(m, NULL, &err)))
+    if (!(m = lps_model_load(argv[1], &err)) || !(plan = lps_plan_compile(m, NULL, &err)) ||
+        !(ctx = lps_exec_ctx_new(NULL, &err)))
         goto cleanup;
     n_inputs = lps_plan_n_inputs(plan);
     if (n_inputs > MAX_BENCH_INPUTS) {
@@ -102,7 +102,7 @@ int main(int argc, char **argv)
             lps_plan_set_input(plan, i, &inputs[i], &err) != LPS_OK)
             goto cleanup;
     for (int r = 0; r < WARMUP_RUNS; r++)
-        if (lps_plan_forward(plan, &ctx, &err) != LPS_OK)
+        if (lps_plan_forward(plan, ctx, &err) != LPS_OK)
             goto cleanup;
     if (!(times = malloc(MAX_TIMED_RUNS * sizeof *times))) {
         lps_fail(&err, LPS_ERR_NOMEM, "out of memory");
@@ -112,7 +112,7 @@ int main(int argc, char **argv)
     double start = now_seconds(), elapsed = 0;
     while (runs < MAX_TIMED_RUNS && (runs < MIN_TIMED_RUNS || elapsed < min_seconds)) {
         double t0 = now_seconds();
-        if (lps_plan_forward(plan, &ctx, &err) != LPS_OK)
+        if (lps_plan_forward(plan, ctx, &err) != LPS_OK)
             goto cleanup;
         double t1 = now_seconds();
         times[runs++] = t1 - t0;
@@ -128,7 +128,7 @@ cleanup:
     free(times);
     for (size_t i = 0; i < n_inputs; i++)
         lps_tensor_release(&inputs[i]);
-    lps_ctx_release(&ctx);
+    lps_exec_ctx_free(ctx);
     lps_plan_free(plan);
     lps_model_free(m);
     return code;

@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 typedef struct lps_plan lps_plan;
-typedef struct lps_exec_ctx lps_exec_ctx; /* defined in src/ops/op.h */
+typedef struct lps_exec_ctx lps_exec_ctx; /* opaque: see lps_exec_ctx_new */
 
 typedef struct lps_plan_options {
     bool training;  /* keep intermediates, allocate gradients, flat params */
@@ -43,6 +43,27 @@ typedef struct lps_param {
     lps_tensor *value;       /* view into the flat parameter buffer */
     lps_tensor *grad;        /* view into the flat gradient buffer */
 } lps_param;
+
+/* How a context runs plans. Zero-initialized: inference, as in every
+ * evaluation. */
+typedef struct lps_run_options {
+    bool training;             /* Dropout active, BatchNorm per bn_batch_stats */
+    bool bn_batch_stats;       /* training BatchNorm uses batch statistics */
+    /* Outside training: run BatchNorm and Dropout as the graph's training
+     * flags say (ONNX's reference semantics). False runs them as in
+     * inference whatever the export's training mode. */
+    bool honor_training_flags;
+    uint64_t seed;             /* seeds the generator Dropout masks draw from */
+} lps_run_options;
+
+/* A run context: the mode, the seeded generator and the scratch workspace
+ * the nodes of every run it is passed to share. opt NULL means inference.
+ * Returns NULL (err set, LPS_ERR_NOMEM) when out of memory. One context
+ * serves one run at a time; free it with lps_exec_ctx_free (NULL accepted). */
+lps_exec_ctx *lps_exec_ctx_new(const lps_run_options *opt, lps_error *err);
+void lps_exec_ctx_free(lps_exec_ctx *ctx);
+/* Restarts the generator from seed (same masks as a context created with it). */
+void lps_exec_ctx_reseed(lps_exec_ctx *ctx, uint64_t seed);
 
 /* Compiles m. The plan keeps pointers into m (node attributes, names) and
  * copies the initializers it uses, so m must outlive the plan but later

@@ -4,7 +4,9 @@
  * changed initializers back on save; nothing else in the project sees the
  * protobuf types. Everything the engine does not interpret (doc strings,
  * metadata, functions, training info, unknown fields) stays in the opaque
- * `onnx` handle so that a save preserves it. */
+ * `source` the loader attaches, so that a save preserves it. The IR does not
+ * know the file format: the loader also hands over the function that frees
+ * its source. */
 #ifndef LPSPARSIFY_MODEL_H
 #define LPSPARSIFY_MODEL_H
 
@@ -114,8 +116,6 @@ typedef enum lps_storage {
     LPS_STORAGE_AUTO         /* whichever serializes smaller */
 } lps_storage;
 
-typedef struct lps_onnx_handle lps_onnx_handle; /* owned by src/onnx */
-
 typedef struct lps_model {
     char *path;              /* file it was loaded from (for messages) */
     char *dir;               /* its folder, for external data */
@@ -126,7 +126,11 @@ typedef struct lps_model {
     size_t n_opsets;
     lps_opset *opsets;
     lps_graph graph;
-    lps_onnx_handle *onnx;   /* the parsed protobuf, kept for lossless save */
+    /* What the loader keeps of the file for a lossless save (src/onnx: the
+     * bytes and their parse) and how to free it; both NULL for a model
+     * built in memory. lps_model_free calls source_free(source). */
+    void *source;
+    void (*source_free)(void *source);
 } lps_model;
 
 /* Opset version the model imports for a domain ("" = default ONNX domain,
@@ -139,8 +143,8 @@ lps_initializer *lps_graph_find_initializer(const lps_graph *g, const char *name
 /* Finds an attribute of a node by name; NULL when absent. */
 const lps_attr *lps_node_attr(const lps_node *n, const char *name);
 
-/* Frees everything a model owns, including the ONNX handle, and the struct
- * itself. NULL is accepted. */
+/* Frees everything a model owns, including its loader's source, and the
+ * struct itself. NULL is accepted. */
 void lps_model_free(lps_model *m);
 
 /* Releases the members of graph/node/attr/value_info structs (not the structs

@@ -9,7 +9,6 @@
 #include "cli/commands.h"
 #include "lpsparsify/data.h"
 #include "lpsparsify/engine.h"
-#include "ops/op.h"
 
 #define MAX_RUN_INPUTS 16
 #define NPY_SUFFIX ".npy"
@@ -68,7 +67,7 @@ int lps_cmd_run(int argc, char **argv)
     lps_error err = {0};
     lps_model *m = NULL;
     lps_plan *plan = NULL;
-    lps_exec_ctx ctx = {0};
+    lps_exec_ctx *ctx = NULL;
     int c, code;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hi:o:", options, NULL)) != -1) {
@@ -109,7 +108,7 @@ int lps_cmd_run(int argc, char **argv)
         if (lps_tensor_read_file(inputs[i], &tensors[i], &err) != LPS_OK ||
             lps_plan_set_input(plan, i, &tensors[i], &err) != LPS_OK)
             goto failed;
-    if (lps_plan_forward(plan, &ctx, &err) != LPS_OK)
+    if (!(ctx = lps_exec_ctx_new(NULL, &err)) || lps_plan_forward(plan, ctx, &err) != LPS_OK)
         goto failed;
     for (size_t k = 0; k < lps_plan_n_outputs(plan); k++) {
         char *out = output_path(output, k);
@@ -128,7 +127,7 @@ failed:
 cleanup:
     for (size_t i = 0; i < n_inputs; i++)
         lps_tensor_release(&tensors[i]);
-    lps_ctx_release(&ctx);
+    lps_exec_ctx_free(ctx);
     lps_plan_free(plan);
     lps_model_free(m);
     return code;

@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void lps_onnx_handle_free(lps_onnx_handle *h); /* src/onnx */
-
 int64_t lps_model_opset(const lps_model *m, const char *domain)
 {
     bool want_default = domain[0] == '\0' || strcmp(domain, "ai.onnx") == 0;
@@ -116,6 +114,7 @@ void lps_model_free(lps_model *m)
         free(m->opsets[i].domain);
     free(m->opsets);
     lps_graph_release(&m->graph);
-    lps_onnx_handle_free(m->onnx);
+    if (m->source_free)
+        m->source_free(m->source);
     free(m);
 }

@@ -33,6 +33,7 @@ enum {
  * loading, the tensor payloads of its initializers are released (their
  * values live in lps_initializer.tensor), so it serves as the template for
  * the non-data fields of a rewritten tensor and is never packed whole. */
+typedef struct lps_onnx_handle lps_onnx_handle;
 struct lps_onnx_handle {
     Onnx__ModelProto *proto;
     uint8_t *bytes;
@@ -40,6 +41,10 @@ struct lps_onnx_handle {
     size_t n_dense;   /* graph.initializer entries; lps initializers from this
                          index on come from graph.sparse_initializer */
 };
+
+/* The handle this module attached to m when it loaded it, or NULL (a model
+ * built in memory or by another loader). */
+const lps_onnx_handle *onnx_handle_of(const lps_model *m);
 
 /* Where a tensor came from, for messages and for external data. */
 typedef struct onnx_source {

@@ -14,15 +14,20 @@
 #define WHAT_MAX 192
 #define ATTR_WHAT_MAX (2 * WHAT_MAX)
 
-void lps_onnx_handle_free(lps_onnx_handle *h);
-
-void lps_onnx_handle_free(lps_onnx_handle *h)
+/* The model's source_free for the handles this module attaches. */
+static void onnx_handle_free(void *source)
 {
+    lps_onnx_handle *h = source;
     if (!h)
         return;
     onnx__model_proto__free_unpacked(h->proto, NULL);
     free(h->bytes);
     free(h);
+}
+
+const lps_onnx_handle *onnx_handle_of(const lps_model *m)
+{
+    return m->source_free == onnx_handle_free ? m->source : NULL;
 }
 
 lps_status onnx_read_file(const char *path, uint8_t **out, size_t *len, lps_error *err)
@@ -388,7 +393,8 @@ static lps_model *load_owned_bytes(uint8_t *bytes, size_t len, const char *name,
         lps_fail(err, LPS_ERR_NOMEM, "%s: out of memory", name);
         goto fail;
     }
-    m->onnx = h;
+    m->source = h;
+    m->source_free = onnx_handle_free;
     h->bytes = bytes;
     h->len = len;
     bytes = NULL;

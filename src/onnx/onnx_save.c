@@ -143,7 +143,7 @@ static lps_status plan_initializer(const lps_model *m, size_t i, lps_storage sto
     lps_initializer *init = &m->graph.initializers[i];
     const Onnx__TensorProto *tmpl;
     const Onnx__SparseTensorProto *tmpl_sparse;
-    templates_for(m->onnx, i, &tmpl, &tmpl_sparse);
+    templates_for(onnx_handle_of(m), i, &tmpl, &tmpl_sparse);
     bool sparse_allowed = m->ir_version >= ONNX_IR_SPARSE_INITIALIZER;
     if (storage == LPS_STORAGE_SPARSE && !sparse_allowed)
         return lps_fail(err, LPS_ERR_UNSUPPORTED,
@@ -245,7 +245,7 @@ cleanup:
 
 static lps_status splice_model(splice *s, wire_buf *out, lps_error *err)
 {
-    const lps_onnx_handle *h = s->m->onnx;
+    const lps_onnx_handle *h = onnx_handle_of(s->m);
     bool any_replaced = false;
     for (size_t i = 0; i < s->n_plans; i++)
         any_replaced = any_replaced || s->plans[i].replace;
@@ -281,7 +281,7 @@ static lps_status splice_model(splice *s, wire_buf *out, lps_error *err)
 static lps_status serialize(const lps_model *m, lps_storage storage, bool embed_external,
                             uint8_t **out, size_t *out_len, lps_error *err)
 {
-    const lps_onnx_handle *h = m->onnx;
+    const lps_onnx_handle *h = onnx_handle_of(m);
     if (!h || !h->proto)
         return lps_fail(err, LPS_ERR_RUNTIME, "%s: model has no ONNX source to save from",
                         m->path ? m->path : "model");
@@ -341,7 +341,7 @@ static lps_status external_policy(const lps_model *m, const char *dest_dir, bool
     *embed = false;
     if (!m->dir || !realpath(m->dir, a) || !realpath(dest_dir, b) || strcmp(a, b) == 0)
         return LPS_OK; /* same folder, or nothing external was loadable */
-    const lps_onnx_handle *h = m->onnx;
+    const lps_onnx_handle *h = onnx_handle_of(m);
     for (size_t i = 0; i < m->graph.n_initializers && !*embed; i++)
         *embed = initializer_is_external(h, i);
     const Onnx__TensorProto *other = external_outside_initializers(h->proto);

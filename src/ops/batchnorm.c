@@ -6,8 +6,8 @@
  * training_mode from 14.
  *
  * Which statistics. A node normalizes with batch statistics when
- *   ctx->training ? ctx->bn_batch_stats
- *                 : ctx->honor_training_flags && the node is in training mode
+ *   training run ? lps_ctx_batch_stats(ctx)
+ *                : lps_ctx_honors_training_flags(ctx) && the node is in training mode
  * and with its input_mean/input_var (running statistics) otherwise. A node
  * is in training mode by its training_mode attribute from opset 14, and
  * before it when it declares the statistic outputs (ONNX's "training mode"
@@ -147,10 +147,12 @@ static lps_status bn_shape(const lps_op_node *op, const lps_tensor *const *in, l
     return LPS_OK;
 }
 
-/* Whether this run normalizes with batch statistics (see batchnorm.h). */
+/* Whether this run normalizes with batch statistics (file comment). */
 static bool bn_uses_batch_stats(const bn_params *p, const lps_exec_ctx *ctx)
 {
-    return ctx->training ? ctx->bn_batch_stats : ctx->honor_training_flags && p->training_mode;
+    if (lps_ctx_training(ctx))
+        return lps_ctx_batch_stats(ctx);
+    return lps_ctx_honors_training_flags(ctx) && p->training_mode;
 }
 
 /* Per-channel mean and population variance of x, accumulated in double

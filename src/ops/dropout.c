@@ -6,12 +6,12 @@
  * type before opset 10 and is bool from 10.
  *
  * When dropout is active. The same graph serves training and evaluation,
- * so the run decides: dropout is random iff ctx->training (the trainer's
+ * so the run decides: dropout is random iff lps_ctx_training(ctx) (the trainer's
  * training steps), also when a training_mode input says false, so graphs
  * exported for inference still drop out while being fine-tuned. Outside
  * training it is the identity, also in a graph exported in training mode
  * (training_mode input true): evaluation treats it as in inference. A run
- * that honors the graph's training flags (ctx->honor_training_flags, the
+ * that honors the graph's training flags (lps_ctx_honors_training_flags(ctx), the
  * conformance runner) drops out where training_mode=true, with the mask
  * ONNX's reference draws: numpy's legacy MT19937 seeded with the `seed`
  * attribute (default 0), uniform doubles in element order, kept when
@@ -173,9 +173,9 @@ static bool drop_active(const lps_op_node *op, const lps_exec_ctx *ctx,
                         const lps_tensor *const *in, float ratio, bool *reference)
 {
     const lps_tensor *mode = op->n_inputs > DROP_TRAINING_MODE ? in[DROP_TRAINING_MODE] : NULL;
-    *reference = !ctx->training && ctx->honor_training_flags && mode &&
+    *reference = !lps_ctx_training(ctx) && lps_ctx_honors_training_flags(ctx) && mode &&
                  *(const uint8_t *)mode->data && ratio > 0.0f;
-    return ctx->training || *reference;
+    return lps_ctx_training(ctx) || *reference;
 }
 
 static lps_status drop_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
@@ -228,7 +228,7 @@ static lps_status drop_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     size_t n = (size_t)lps_tensor_numel(in[DROP_X]);
     const float *dy = lps_tensor_f32(dout[DROP_Y]);
     float *dx = lps_tensor_f32(din[DROP_X]);
-    if (!ctx->training) {
+    if (!lps_ctx_training(ctx)) {
         for (size_t i = 0; i < n; i++)
             dx[i] += dy[i];
         return LPS_OK;

@@ -203,19 +203,20 @@ static inline bool lps_op_input_differentiable(const lps_op_def *def, size_t i)
 #define LPS_OPSET_MIN 7
 #define LPS_OPSET_MAX 21
 
-/* Execution context shared by all nodes of one run. */
-struct lps_exec_ctx {
-    bool training;           /* Dropout active, BatchNorm per batch_stats */
-    bool bn_batch_stats;     /* training BatchNorm uses batch statistics */
-    /* Outside training: run BatchNorm and Dropout as the graph's own
-     * training flags say (ONNX's reference semantics; the conformance
-     * runner sets it). False, as in every evaluation, runs them as in
-     * inference whatever the export's training mode. */
-    bool honor_training_flags;
-    uint64_t rng_state;      /* seeded; advanced by lps_ctx_random() */
-    float *workspace;        /* shared scratch (im2col), grown on demand */
-    size_t workspace_floats;
-};
+/* The run a node executes in (opaque; created by the engine's
+ * lps_exec_ctx_new, include/lpsparsify/engine.h). Ops read it through
+ * these accessors only. */
+
+/* Training run: Dropout active, BatchNorm per lps_ctx_batch_stats, and
+ * forward keeps what backward needs. */
+bool lps_ctx_training(const lps_exec_ctx *ctx);
+/* Training BatchNorm normalizes with batch statistics. */
+bool lps_ctx_batch_stats(const lps_exec_ctx *ctx);
+/* Outside training: run BatchNorm and Dropout as the graph's own training
+ * flags say (ONNX's reference semantics; the conformance runner sets it).
+ * False, as in every evaluation, runs them as in inference whatever the
+ * export's training mode. */
+bool lps_ctx_honors_training_flags(const lps_exec_ctx *ctx);
 
 /* Returns a scratch buffer of at least n floats shared by all nodes (one
  * im2col workspace sized to the largest request). Contents are undefined
@@ -224,9 +225,6 @@ float *lps_ctx_workspace(lps_exec_ctx *ctx, size_t n, lps_error *err);
 
 /* Next uniform float in [0, 1) from the context's seeded generator. */
 float lps_ctx_random(lps_exec_ctx *ctx);
-
-/* Frees the workspace. ctx may be NULL. */
-void lps_ctx_release(lps_exec_ctx *ctx);
 
 /* The def of a kind; NULL outside 0..LPS_OP_COUNT-1. */
 const lps_op_def *lps_op_get(lps_op_kind kind);

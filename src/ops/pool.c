@@ -277,7 +277,7 @@ static lps_status max_pool_forward(lps_op_node *op, lps_exec_ctx *ctx,
     }
     lps_tensor *saved = &op->saved[SAVED_ARGMAX];
     int64_t *argmax = NULL;
-    if (ctx->training) {
+    if (lps_ctx_training(ctx)) {
         /* backward then routes gradients without searching the windows again */
         st = lps_tensor_alloc(saved, LPS_DT_INT64, out[0]->rank, out[0]->dims, err);
         if (st != LPS_OK) {

@@ -289,36 +289,3 @@ lps_status lps_broadcast_shape(const lps_op_node *op, int ra, const int64_t *da,
     }
     return LPS_OK;
 }
-
-float *lps_ctx_workspace(lps_exec_ctx *ctx, size_t n, lps_error *err)
-{
-    if (n > ctx->workspace_floats) {
-        float *p = realloc(ctx->workspace, n * sizeof(float));
-        if (!p) {
-            lps_fail(err, LPS_ERR_NOMEM, "out of memory for a %zu-float workspace", n);
-            return NULL;
-        }
-        ctx->workspace = p;
-        ctx->workspace_floats = n;
-    }
-    return ctx->workspace;
-}
-
-float lps_ctx_random(lps_exec_ctx *ctx)
-{
-    /* splitmix64: tiny, seedable, and good enough for dropout masks */
-    uint64_t z = (ctx->rng_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z ^= z >> 31;
-    return (float)(z >> 40) * (1.0f / 16777216.0f);
-}
-
-void lps_ctx_release(lps_exec_ctx *ctx)
-{
-    if (!ctx)
-        return;
-    free(ctx->workspace);
-    ctx->workspace = NULL;
-    ctx->workspace_floats = 0;
-}

@@ -428,7 +428,7 @@ lps_status lps_rnn_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor 
         return st;
     lps_tensor *saved = &op->saved[RNN_SAVED_TAPE];
     lps_tensor_release(saved);
-    ps.full_tape = ctx && ctx->training;
+    ps.full_tape = ctx && lps_ctx_training(ctx);
     int64_t steps = ps.full_tape ? ps.d.dirs * ps.d.seq : 1;
     int64_t tape_dims[1] = {steps * ps.d.batch * ps.d.width};
     st = lps_tensor_alloc(saved, LPS_DT_FLOAT, 1, tape_dims, err);

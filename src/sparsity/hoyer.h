@@ -1,5 +1,5 @@
 /* Hoyer sparsity and its expectation under the gamma hypothesis
- * (ALGORITHM.md sections 5 and 6).
+ * (docs/method.md sections 5 and 6).
  *
  * Everything here works on raw float buffers and a row layout, never on a
  * model, so that the trainer can measure the weights it is updating. All

@@ -1,4 +1,4 @@
-/* LpSGD on one prunable weight tensor (ALGORITHM.md sections 2 and 3).
+/* LpSGD on one prunable weight tensor (docs/method.md sections 2 and 3).
  *
  * Each row (output unit) of the weight is written w = g * u with a gain
  * g = ||w||_p taken from the input model and a direction u on the unit Lp
@@ -29,7 +29,7 @@
  * maximum entry and the step-size rule lr ~ (p - 1) vanishes. */
 #define LPS_LPSGD_P_MIN 1.01
 #define LPS_LPSGD_P_MAX 2.0
-/* The relaxed fixed-point iteration needs lr < 1/2 (ALGORITHM.md section 3). */
+/* The relaxed fixed-point iteration needs lr < 1/2 (docs/method.md section 3). */
 #define LPS_LPSGD_LR_LIMIT 0.5
 
 typedef struct lps_lpsgd_state {
@@ -113,7 +113,7 @@ void lps_lpsgd_restore(lps_lpsgd_state *st, const lps_lpsgd_state *copy);
 /* The layout of the row-order buffers: rows contiguous, row_len apart. */
 lps_row_layout lps_lpsgd_packed_layout(const lps_lpsgd_state *st);
 
-/* Default p for a target sparsity (ALGORITHM.md section 4): piecewise-linear
+/* Default p for a target sparsity (docs/method.md section 4): piecewise-linear
  * through the published points 0.5 / 0.8 / 0.9 -> 1.3 / 1.15 / 1.07 (first,
  * small layers: 1.4 / 1.3 / 1.2), anchored at p = 2 (no sparsity pressure)
  * for target 0; beyond 0.9 the last segment's slope continues, floored at
@@ -124,7 +124,7 @@ double lps_lpsgd_default_p(double target, int first_layer);
 /* Lowest default p: q = 21, the smallest p the reference runs used (at 98%). */
 #define LPS_LPSGD_DEFAULT_P_FLOOR 1.05
 
-/* Default LpSGD step 0.015 * (p - 1) (ALGORITHM.md section 3). */
+/* Default LpSGD step 0.015 * (p - 1) (docs/method.md section 3). */
 double lps_lpsgd_default_lr(double p);
 
 #endif

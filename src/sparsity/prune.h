@@ -1,5 +1,5 @@
 /* Masks over a set of prunable tensors: semi-pruning with threshold
- * adaptation (ALGORITHM.md section 4), projection to an exact target,
+ * adaptation (docs/method.md section 4), projection to an exact target,
  * one-shot magnitude pruning and gradual magnitude pruning (section 7).
  *
  * The functions see each tensor through an lps_prune_tensor view: a weight
@@ -76,7 +76,7 @@ lps_status lps_project_at_least(lps_prune_tensor *ts, int n, double global_targe
 lps_status lps_magnitude_prune(lps_prune_tensor *ts, int n, double global_target,
                                lps_prune_allocation alloc, lps_error *err);
 
-/* ---- semi-pruning (ALGORITHM.md section 4) ---- */
+/* ---- semi-pruning (docs/method.md section 4) ---- */
 
 /* A schedule's frequency of 0 means "automatic": every step while the
  * window holds fewer than 2 * LPS_SCHEDULE_MIN_UPDATES steps, otherwise
@@ -98,7 +98,7 @@ typedef struct lps_semiprune_config {
     double grow_fraction0; /* initial grow fraction, > 0 */
 } lps_semiprune_config;
 
-/* Defaults: automatic frequency (ALGORITHM.md used 40 steps), 20% to 80% of
+/* Defaults: automatic frequency (docs/method.md section 4 used 40 steps), 20% to 80% of
  * the run, h0 0.2, d 0.1, grow fraction starting at 0.95. */
 lps_semiprune_config lps_semiprune_config_default(void);
 
@@ -174,7 +174,7 @@ lps_status lps_semiprune_update(lps_semiprune_state *st, const lps_semiprune_con
                                 int64_t step, int64_t total_steps, lps_semiprune_stats *stats,
                                 lps_error *err);
 
-/* ---- gradual magnitude pruning (ALGORITHM.md section 7) ---- */
+/* ---- gradual magnitude pruning (docs/method.md section 7) ---- */
 
 typedef struct lps_gmp_config {
     double initial_sparsity; /* s_0 in [0, 1) */

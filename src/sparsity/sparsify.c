@@ -14,7 +14,7 @@
 #define DEFAULT_WINDOW_END 0.8
 /* Automatic mask-update interval (lps_schedule_interval), as for LpSS. */
 #define DEFAULT_GMP_FREQUENCY 0
-/* ALGORITHM.md section 3: lr = 0.015 (p - 1). */
+/* docs/method.md section 3: lr = 0.015 (p - 1). */
 #define DEFAULT_LPSGD_LR_SCALE 0.015
 
 void lps_sparsify_options_default(lps_sparsify_options *o)

@@ -1,7 +1,7 @@
 /* Sparsification as trainer hooks: LpSS (LpSGD on prunable rows with
  * semi-pruning and projection to the exact target), GMP and one-shot
- * magnitude pruning, all on the same data pipeline and schedule (ALGORITHM.md
- * sections 2-4 and 7). Every other parameter (biases, BatchNorm, ...) is
+ * magnitude pruning, all on the same data pipeline and schedule
+ * (docs/method.md sections 2-4 and 7). Every other parameter (biases, BatchNorm, ...) is
  * trained by the trainer's SGD settings. */
 #ifndef LPS_SPARSITY_SPARSIFY_H
 #define LPS_SPARSITY_SPARSIFY_H
@@ -52,7 +52,7 @@ typedef struct lps_sparsify_options {
 } lps_sparsify_options;
 
 /* Defaults (docs/method.md): LpSS, global allocation, p from the target,
- * LpSGD lr 0.015 (p - 1), trainable gains, ALGORITHM.md semi-pruning and a
+ * LpSGD lr 0.015 (p - 1), trainable gains, section 4's semi-pruning and a
  * GMP ramp over the same 20%..80% window. */
 void lps_sparsify_options_default(lps_sparsify_options *o);
 

@@ -1,5 +1,5 @@
 /* Vectorisable float powers of numbers in [0, 1], the hot loop of LpSGD
- * (ALGORITHM.md section 9: the element-wise powers dominate its cost).
+ * (docs/method.md section 9: the element-wise powers dominate its cost).
  *
  * t^a is evaluated as 2^(a * log2 t) with branch-free polynomial log2 and
  * exp2 on the float bit pattern, written with GCC/Clang vector extensions:

@@ -1,4 +1,4 @@
-/* Training losses over flat float buffers (ALGORITHM.md section 8).
+/* Training losses over flat float buffers (docs/method.md section 8).
  *
  * Every loss returns the MEAN over the batch (MSE: over all elements) in
  * double and, when the gradient pointer is non-NULL, OVERWRITES it with the
@@ -32,7 +32,7 @@ lps_status lps_mse_loss(int64_t n, const float *pred, const float *target, doubl
                         float *dpred, lps_error *err);
 
 typedef struct lps_distill_config {
-    double temperature; /* T > 0; ALGORITHM.md default 2 */
+    double temperature; /* T > 0; default 2 (docs/method.md section 8) */
     double ce_weight;   /* alpha in [0, 1]: loss = alpha * CE + (1 - alpha) * T^2 KL */
     float label_smoothing; /* applies to the CE part only */
 } lps_distill_config;

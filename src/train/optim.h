@@ -1,5 +1,5 @@
 /* Optimizers over flat float buffers, gradient clipping and learning-rate
- * schedules (ALGORITHM.md sections 1 and 4: everything that is not an
+ * schedules (docs/method.md sections 1 and 4: everything that is not an
  * Lp-constrained weight row is trained by this SGD).
  *
  * All functions are pure over caller-owned buffers: the trainer owns one

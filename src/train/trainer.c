@@ -60,18 +60,22 @@ static lps_status evaluate_plan(lps_plan *plan, int logits_id, const lps_dataset
                                 lps_eval_result *res, lps_error *err)
 {
     lps_feeder f;
-    lps_exec_ctx ctx = {0};
+    lps_exec_ctx *ctx = lps_exec_ctx_new(NULL, err);
     int64_t count, correct = 0, seen = 0, classes = 0;
     double loss_sum = 0.0, loss;
     const float *logits = NULL;
     double start = now_seconds();
+    if (!ctx)
+        return LPS_ERR_NOMEM;
     lps_status st = lps_feeder_init(&f, plan, ds, ppo, batch, false, 0, err);
-    if (st != LPS_OK)
+    if (st != LPS_OK) {
+        lps_exec_ctx_free(ctx);
         return st;
+    }
     lps_batch_iter_start_epoch(&f.it, 0);
     while ((st = lps_feeder_next(&f, &count, err)) == LPS_OK && count > 0) {
         if ((st = lps_feeder_bind(&f, plan, err)) != LPS_OK ||
-            (st = lps_plan_forward(plan, &ctx, err)) != LPS_OK ||
+            (st = lps_plan_forward(plan, ctx, err)) != LPS_OK ||
             (st = logits_of(plan, logits_id, count, &logits, &classes, err)) != LPS_OK)
             break;
         if (ds->labels) {
@@ -92,7 +96,7 @@ static lps_status evaluate_plan(lps_plan *plan, int logits_id, const lps_dataset
         res->samples_per_second = elapsed > 0 ? (double)seen / elapsed : NAN;
     }
     lps_feeder_release(&f);
-    lps_ctx_release(&ctx);
+    lps_exec_ctx_free(ctx);
     return st;
 }
 
@@ -138,8 +142,8 @@ struct lps_trainer {
     lps_tensor dlogits;
     float *teacher_logits;
     size_t teacher_cap;
-    lps_exec_ctx ctx;
-    lps_exec_ctx teacher_ctx;
+    lps_exec_ctx *ctx;         /* training runs of plan */
+    lps_exec_ctx *teacher_ctx; /* inference runs of teacher */
     lps_feeder feed;
     lps_train_guard guard;
     int64_t backoffs;
@@ -159,9 +163,12 @@ lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lp
     t->train = train;
     t->eval = eval;
     t->opt = *opt;
-    t->ctx.training = true;
-    t->ctx.bn_batch_stats = opt->bn_batch_stats;
-    t->ctx.rng_state = opt->seed ^ DROPOUT_SEED_SALT;
+    lps_run_options run = {.training = true, .bn_batch_stats = opt->bn_batch_stats,
+                           .seed = opt->seed ^ DROPOUT_SEED_SALT};
+    if (!(t->ctx = lps_exec_ctx_new(&run, err)) || !(t->teacher_ctx = lps_exec_ctx_new(NULL, err))) {
+        st = LPS_ERR_NOMEM;
+        goto done;
+    }
     if (opt->epochs < 1 || opt->batch_size < 1) {
         st = lps_fail(err, LPS_ERR_INVALID, "epochs and batch size must be at least 1");
         goto done;
@@ -215,7 +222,7 @@ static lps_status teacher_logits(lps_trainer *t, int64_t count, int64_t classes,
     int64_t tclasses = 0;
     lps_status st = lps_feeder_bind(&t->feed, t->teacher, err);
     if (st == LPS_OK)
-        st = lps_plan_forward(t->teacher, &t->teacher_ctx, err);
+        st = lps_plan_forward(t->teacher, t->teacher_ctx, err);
     if (st == LPS_OK)
         st = logits_of(t->teacher, t->teacher_logits_id, count, &logits, &tclasses, err);
     if (st != LPS_OK)
@@ -288,7 +295,7 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
     double loss = NAN;
     lps_status st = lps_feeder_bind(&t->feed, t->plan, err);
     if (st == LPS_OK)
-        st = lps_plan_forward(t->plan, &t->ctx, err);
+        st = lps_plan_forward(t->plan, t->ctx, err);
     if (st == LPS_OK)
         st = logits_of(t->plan, t->logits_id, count, &logits, &classes, err);
     if (st != LPS_OK)
@@ -311,7 +318,7 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
             return st;
     }
     lps_plan_zero_grads(t->plan);
-    if ((st = lps_plan_backward(t->plan, &t->ctx, t->logits_id, &t->dlogits, err)) != LPS_OK)
+    if ((st = lps_plan_backward(t->plan, t->ctx, t->logits_id, &t->dlogits, err)) != LPS_OK)
         return st;
     if (t->opt.clip_norm > 0) {
         int64_t len = (int64_t)n;
@@ -454,8 +461,8 @@ void lps_trainer_free(lps_trainer *t)
     free(t->momentum);
     lps_train_guard_release(&t->guard);
     lps_tensor_release(&t->dlogits);
-    lps_ctx_release(&t->ctx);
-    lps_ctx_release(&t->teacher_ctx);
+    lps_exec_ctx_free(t->ctx);
+    lps_exec_ctx_free(t->teacher_ctx);
     lps_feeder_release(&t->feed);
     free(t);
 }

@@ -15,7 +15,6 @@
 #include "lpsparsify/data.h"
 #include "lpsparsify/engine.h"
 #include "lpsparsify/model.h"
-#include "ops/op.h"
 #include "train/loss.h"
 #include "train/optim.h"
 

@@ -23,7 +23,6 @@
 #include "lpsparsify/engine.h"
 #include "lpsparsify/model.h"
 #include "ops/elementwise.h"
-#include "ops/op.h"
 
 #define EXIT_UNSUPPORTED 77
 #define DEFAULT_RTOL 1e-3
@@ -148,9 +147,10 @@ static case_result run_data_set(lps_plan *plan, const char *set_dir, tolerance t
     size_t n_in = 0, n_out = 0;
     lps_error err = {0};
     /* ONNX's expected outputs follow the graph's training flags. */
-    lps_exec_ctx ctx = {.honor_training_flags = true};
+    lps_run_options run = {.honor_training_flags = true};
+    lps_exec_ctx *ctx = lps_exec_ctx_new(&run, &err);
     case_result r = CASE_FAIL;
-    if (load_series(set_dir, "input", inputs, in_names, &n_in, &err) != LPS_OK ||
+    if (!ctx || load_series(set_dir, "input", inputs, in_names, &n_in, &err) != LPS_OK ||
         load_series(set_dir, "output", outputs, out_names, &n_out, &err) != LPS_OK) {
         snprintf(why, why_len, "%.500s", err.msg);
         goto cleanup;
@@ -174,7 +174,7 @@ static case_result run_data_set(lps_plan *plan, const char *set_dir, tolerance t
         if (lps_plan_set_input(plan, i, &inputs[i], &err) != LPS_OK)
             goto op_error;
     }
-    if (lps_plan_forward(plan, &ctx, &err) != LPS_OK)
+    if (lps_plan_forward(plan, ctx, &err) != LPS_OK)
         goto op_error;
     r = CASE_PASS;
     for (size_t j = 0; j < n_out && r == CASE_PASS; j++)
@@ -188,7 +188,7 @@ op_error:
 cleanup:
     free_tensors(inputs, in_names, n_in);
     free_tensors(outputs, out_names, n_out);
-    lps_ctx_release(&ctx);
+    lps_exec_ctx_free(ctx);
     return r;
 }
 

@@ -225,7 +225,7 @@ def case_lenet(source_dir):
 
 
 def expected_from_graph(model):
-    """Section 1 of ALGORITHM.md re-derived from the graph, for real exports."""
+    """docs/method.md section 1 re-derived from the graph, for real exports."""
     ranks = {i.name: len(i.dims) for i in model.graph.initializer}
     expected, seen = [], set()
     for index, node in enumerate(model.graph.node):

@@ -12,7 +12,7 @@ ASan). Every figure the tool claims is recounted here with numpy and onnx:
 - the default output is MODEL-sparse.onnx, the input is never overwritten;
 - unlabeled data selects distillation;
 - lpss, gmp and magnitude all run; the report has every documented key,
-  no NaN, null where undefined, and hoyer_expected_p follows ALGORITHM.md 6;
+  no NaN, null where undefined, and hoyer_expected_p follows docs/method.md section 6;
 - (case ort) onnxruntime-node gives the same Fashion-MNIST test accuracy as
   `lpsparsify eval` on a sparsified models/lenet300.onnx, within 0.05 points.
 

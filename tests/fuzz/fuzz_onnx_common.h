@@ -12,7 +12,6 @@
 
 #include "lpsparsify/engine.h"
 #include "lpsparsify/model.h"
-#include "ops/op.h"
 
 /* Inputs larger than this are not worth an execution's time. */
 #define FUZZ_MAX_INPUT_VALUES 4096
@@ -56,11 +55,12 @@ static inline void fuzz_forward(lps_plan *plan, bool training)
 {
     size_t n = lps_plan_n_inputs(plan);
     lps_tensor *inputs = calloc(n ? n : 1, sizeof *inputs);
-    lps_exec_ctx ctx = {.training = training, .bn_batch_stats = training, .rng_state = 1};
+    lps_run_options run = {.training = training, .bn_batch_stats = training, .seed = 1};
     lps_error err;
+    lps_exec_ctx *ctx = lps_exec_ctx_new(&run, &err);
     size_t made = 0;
-    if (!inputs)
-        return;
+    if (!inputs || !ctx)
+        goto cleanup;
     for (; made < n; made++)
         if (!fuzz_input_for(lps_plan_input_info(plan, made), &inputs[made]))
             goto cleanup;
@@ -69,10 +69,10 @@ static inline void fuzz_forward(lps_plan *plan, bool training)
             fuzz_check_message(&err);
             goto cleanup;
         }
-    if (lps_plan_forward(plan, &ctx, &err) != LPS_OK)
+    if (lps_plan_forward(plan, ctx, &err) != LPS_OK)
         fuzz_check_message(&err);
 cleanup:
-    lps_ctx_release(&ctx);
+    lps_exec_ctx_free(ctx);
     for (size_t i = 0; i < made; i++)
         lps_tensor_release(&inputs[i]);
     free(inputs);

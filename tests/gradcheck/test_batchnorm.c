@@ -8,7 +8,6 @@
 
 #include "gradcheck.h"
 #include "op_forward.h"
-#include "ops/op.h"
 #include "test_node.h"
 
 #define BN_OPSET_SPATIAL 7
@@ -74,18 +73,12 @@ START_TEST(inference_values)
     ck_assert_int_eq(test_op_forward(n, BN_OPSET_OLD, in, &out, 1, &err), LPS_OK);
     test_expect_floats(&out, want, 4, BN_FWD_TOL);
     /* a training run with frozen statistics is the same computation */
-    lps_op_node op;
-    lps_exec_ctx frozen = {.training = true, .bn_batch_stats = false};
-    lps_tensor *outs[1] = {&out};
-    ck_assert_int_eq(lps_op_node_init(&op, n, 0, BN_OPSET_NEW, &err), LPS_OK);
-    ck_assert_int_eq(lps_op_run_forward(&op, &frozen, (const lps_tensor *const *)in, outs, &err),
-                     LPS_OK);
-    test_expect_floats(&out, want, 4, BN_FWD_TOL);
-    /* no batch statistics were kept, so there is no state to update */
+    lps_run_options frozen = {.training = true, .bn_batch_stats = false};
+    /* and keeps no batch statistics, so there is no state to update */
     lps_tensor *state[5] = {NULL, NULL, NULL, in[3], in[4]};
-    ck_assert_int_eq(lps_op_get(op.kind)->update_state(&op, state, &err), LPS_ERR_RUNTIME);
-    lps_op_node_release(&op);
-    lps_ctx_release(&frozen);
+    ck_assert_int_eq(test_op_update_state(n, BN_OPSET_NEW, &frozen, in, &out, 1, state, &err),
+                     LPS_ERR_RUNTIME);
+    test_expect_floats(&out, want, 4, BN_FWD_TOL);
     lps_tensor_release(&out);
     test_node_free(n);
     free_inputs(in);
@@ -148,7 +141,7 @@ START_TEST(training_mode_node_in_evaluation)
     test_node_attr_int(attr, "training_mode", 1);
     lps_node *plain = bn_node(1), *old_training = bn_node(5);
     lps_tensor a[5] = {{0}}, inference = {0}, batch = {0};
-    lps_exec_ctx honor = {.honor_training_flags = true};
+    lps_run_options honor = {.honor_training_flags = true};
     lps_error err;
     ck_assert_int_eq(test_op_forward(plain, BN_OPSET_NEW, in, &inference, 1, &err), LPS_OK);
     ck_assert_int_eq(test_op_forward_mode(plain, BN_OPSET_NEW, true, 0, in, &batch, 1, &err),
@@ -157,9 +150,9 @@ START_TEST(training_mode_node_in_evaluation)
     test_expect_floats(&a[0], lps_tensor_f32(&inference), lps_tensor_numel(&inference), 0.0f);
     ck_assert_int_eq(test_op_forward(old_training, BN_OPSET_OLD, in, a, 5, &err), LPS_OK);
     test_expect_floats(&a[0], lps_tensor_f32(&inference), lps_tensor_numel(&inference), 0.0f);
-    ck_assert_int_eq(test_op_forward_ctx(attr, BN_OPSET_NEW, &honor, in, a, 1, &err), LPS_OK);
+    ck_assert_int_eq(test_op_forward_run(attr, BN_OPSET_NEW, &honor, in, a, 1, &err), LPS_OK);
     test_expect_floats(&a[0], lps_tensor_f32(&batch), lps_tensor_numel(&batch), 0.0f);
-    ck_assert_int_eq(test_op_forward_ctx(old_training, BN_OPSET_OLD, &honor, in, a, 5, &err),
+    ck_assert_int_eq(test_op_forward_run(old_training, BN_OPSET_OLD, &honor, in, a, 5, &err),
                      LPS_OK);
     test_expect_floats(&a[0], lps_tensor_f32(&batch), lps_tensor_numel(&batch), 0.0f);
     /* training_mode does not exist before opset 14 */
@@ -183,31 +176,25 @@ START_TEST(update_running_for_trainer)
     lps_tensor *in[5];
     make_inputs(in, 4, x_dims, 1, c_dims);
     lps_node *n = bn_node(3);
-    lps_op_node op;
-    lps_exec_ctx ctx = {.training = true, .bn_batch_stats = true};
+    lps_run_options batch = {.training = true, .bn_batch_stats = true};
     lps_tensor out[3] = {{0}};
-    lps_tensor *outs[3] = {&out[0], &out[1], &out[2]};
     lps_error err;
-    ck_assert_int_eq(lps_op_node_init(&op, n, 0, BN_OPSET_NEW, &err), LPS_OK);
-    const lps_op_def *def = lps_op_get(op.kind);
-    ck_assert_ptr_nonnull(def->update_state);
-    ck_assert_uint_eq(def->state_inputs, (1u << 3) | (1u << 4));
     lps_tensor *state[5] = {NULL, NULL, NULL, in[3], in[4]};
-    ck_assert_int_eq(def->update_state(&op, state, &err), LPS_ERR_RUNTIME);
-    ck_assert_int_eq(lps_op_run_forward(&op, &ctx, (const lps_tensor *const *)in, outs, &err),
+    /* before any forward there are no batch statistics */
+    ck_assert_int_eq(test_op_update_state(n, BN_OPSET_NEW, NULL, in, out, 3, state, &err),
+                     LPS_ERR_RUNTIME);
+    ck_assert_int_eq(test_op_update_state(n, BN_OPSET_NEW, &batch, in, out, 3, state, &err),
                      LPS_OK);
-    ck_assert_int_eq(def->update_state(&op, state, &err), LPS_OK);
     /* same numbers as the node's own running outputs */
     test_expect_floats(in[3], lps_tensor_f32(&out[1]), BN_CHANNELS, BN_FWD_TOL);
     test_expect_floats(in[4], lps_tensor_f32(&out[2]), BN_CHANNELS, BN_FWD_TOL);
     lps_tensor *wrong = test_tensor_random(1, (const int64_t[]){3}, 0, 1, 9);
     state[3] = wrong;
-    ck_assert_int_eq(def->update_state(&op, state, &err), LPS_ERR_INVALID);
+    ck_assert_int_eq(test_op_update_state(n, BN_OPSET_NEW, &batch, in, out, 3, state, &err),
+                     LPS_ERR_INVALID);
     lps_tensor_free(wrong);
     for (int j = 0; j < 3; j++)
         lps_tensor_release(&out[j]);
-    lps_op_node_release(&op);
-    lps_ctx_release(&ctx);
     test_node_free(n);
     free_inputs(in);
 }

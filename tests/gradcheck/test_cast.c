@@ -9,8 +9,6 @@
 #include "gradcheck.h"
 #include "lpsparsify/engine.h"
 #include "op_forward.h"
-#include "ops/elementwise.h"
-#include "ops/op.h"
 #include "test_node.h"
 
 #define OPSET 13
@@ -205,13 +203,15 @@ START_TEST(training_skips_integer_values)
     lps_plan *plan = lps_plan_compile(m, &opt, &err);
     ck_assert_msg(plan, "%s", err.msg);
     lps_tensor *x = test_tensor_random(2, dx, -2.0f, 2.0f, 2);
-    lps_exec_ctx ctx = {.training = true};
+    lps_run_options run = {.training = true};
+    lps_exec_ctx *ctx = lps_exec_ctx_new(&run, &err);
+    ck_assert_ptr_nonnull(ctx);
     ck_assert_int_eq(lps_plan_set_input(plan, 0, x, &err), LPS_OK);
-    ck_assert_msg(lps_plan_forward(plan, &ctx, &err) == LPS_OK, "%s", err.msg);
+    ck_assert_msg(lps_plan_forward(plan, ctx, &err) == LPS_OK, "%s", err.msg);
     int seed = lps_plan_find_value(plan, "out");
     int64_t dout[] = {BATCH, OUT};
     lps_tensor *ones = test_tensor_random(2, dout, 1.0f, 1.0f, 3);
-    ck_assert_msg(lps_plan_backward(plan, &ctx, seed, ones, &err) == LPS_OK, "%s", err.msg);
+    ck_assert_msg(lps_plan_backward(plan, ctx, seed, ones, &err) == LPS_OK, "%s", err.msg);
     size_t n = 0;
     const float *g = lps_plan_grad_data(plan, &n);
     ck_assert_uint_eq(n, IN * OUT);
@@ -219,7 +219,7 @@ START_TEST(training_skips_integer_values)
     for (int i = 0; i < IN; i++)
         for (int j = 0; j < OUT; j++)
             ck_assert_float_eq_tol(g[i * OUT + j], xv[i] + xv[IN + i], 1e-5f);
-    lps_ctx_release(&ctx);
+    lps_exec_ctx_free(ctx);
     lps_plan_free(plan);
     lps_model_free(m);
     lps_tensor_free(x);

@@ -7,7 +7,6 @@
 
 #include "gradcheck.h"
 #include "op_forward.h"
-#include "ops/op.h"
 #include "test_node.h"
 
 #define MOVE_OPSET 13
@@ -391,9 +390,9 @@ START_TEST(dropout_inference_is_identity)
     ck_assert_mem_eq(out[1].data, all_true, sizeof all_true);
     /* honoring the graph's flags: ONNX's reference mask, numpy's
      * np.random.seed(0); np.random.uniform(0, 1, 6) >= 0.5, then seed 7 */
-    lps_exec_ctx honor = {.honor_training_flags = true};
+    lps_run_options honor = {.honor_training_flags = true};
     const uint8_t seed0[6] = {1, 1, 1, 1, 0, 1}, seed7[6] = {0, 1, 0, 1, 1, 1};
-    ck_assert_int_eq(test_op_forward_ctx(n, DROP_OPSET_INPUTS, &honor, in, out, 2, &err), LPS_OK);
+    ck_assert_int_eq(test_op_forward_run(n, DROP_OPSET_INPUTS, &honor, in, out, 2, &err), LPS_OK);
     ck_assert_mem_eq(out[1].data, seed0, sizeof seed0);
     float dropped[6];
     for (int i = 0; i < 6; i++)
@@ -401,12 +400,12 @@ START_TEST(dropout_inference_is_identity)
     test_expect_floats(&out[0], dropped, 6, MOVE_FWD_TOL);
     lps_node *seeded = dropout_node(3);
     test_node_attr_int(seeded, "seed", 7);
-    ck_assert_int_eq(test_op_forward_ctx(seeded, DROP_OPSET_INPUTS, &honor, in, out, 2, &err),
+    ck_assert_int_eq(test_op_forward_run(seeded, DROP_OPSET_INPUTS, &honor, in, out, 2, &err),
                      LPS_OK);
     ck_assert_mem_eq(out[1].data, seed7, sizeof seed7);
     test_node_free(seeded);
     lps_tensor_f32(in[1])[0] = 0.0f;
-    ck_assert_int_eq(test_op_forward_ctx(n, DROP_OPSET_INPUTS, &honor, in, out, 2, &err), LPS_OK);
+    ck_assert_int_eq(test_op_forward_run(n, DROP_OPSET_INPUTS, &honor, in, out, 2, &err), LPS_OK);
     test_expect_floats(&out[0], lps_tensor_f32(x), 6, MOVE_FWD_TOL);
     /* training_mode=false does not stop dropout in a training run */
     *(uint8_t *)in[2]->data = 0;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lpsparsify/engine.h"
 #include "ops/op.h"
 
 /* Fixed seed so a failing check reproduces exactly. */
@@ -19,7 +20,7 @@ gradcheck_tol gradcheck_default_tol(void)
 
 typedef struct check_run {
     lps_op_node op;
-    lps_exec_ctx ctx;
+    lps_exec_ctx *ctx;
     size_t n_inputs;
     const lps_tensor *in[LPS_OP_MAX_IO];
     lps_tensor out[LPS_OP_MAX_IO];
@@ -29,7 +30,7 @@ typedef struct check_run {
 
 static void reset_ctx(check_run *r)
 {
-    r->ctx.rng_state = GRADCHECK_SEED; /* same dropout mask every forward */
+    lps_exec_ctx_reseed(r->ctx, GRADCHECK_SEED); /* same dropout mask every forward */
 }
 
 static lps_status forward(check_run *r, lps_error *err)
@@ -38,7 +39,7 @@ static lps_status forward(check_run *r, lps_error *err)
     for (size_t j = 0; j < r->op.n_outputs; j++)
         outs[j] = &r->out[j];
     reset_ctx(r);
-    return lps_op_run_forward(&r->op, &r->ctx, r->in, outs, err);
+    return lps_op_run_forward(&r->op, r->ctx, r->in, outs, err);
 }
 
 static double weighted_loss(const check_run *r)
@@ -108,8 +109,7 @@ bool gradcheck_op(const lps_node *node, int64_t opset, lps_tensor *const *inputs
     bool ok = false;
     uint64_t state = GRADCHECK_SEED;
     memset(&r, 0, sizeof r);
-    r.ctx.training = tol.training;
-    r.ctx.bn_batch_stats = tol.training;
+    lps_run_options run = {.training = tol.training, .bn_batch_stats = tol.training};
     r.n_inputs = n_inputs;
     if (n_inputs > LPS_OP_MAX_IO) {
         snprintf(why, why_len, "too many inputs");
@@ -117,7 +117,8 @@ bool gradcheck_op(const lps_node *node, int64_t opset, lps_tensor *const *inputs
     }
     for (size_t i = 0; i < n_inputs; i++)
         r.in[i] = inputs[i];
-    if (lps_op_node_init(&r.op, node, 0, opset, &err) != LPS_OK)
+    if (!(r.ctx = lps_exec_ctx_new(&run, &err)) ||
+        lps_op_node_init(&r.op, node, 0, opset, &err) != LPS_OK)
         goto failed;
     const lps_op_def *def = lps_op_get(r.op.kind);
     if (!def->backward) {
@@ -151,7 +152,7 @@ bool gradcheck_op(const lps_node *node, int64_t opset, lps_tensor *const *inputs
         din[i] = &r.din[i];
     }
     reset_ctx(&r);
-    if (def->backward(&r.op, &r.ctx, r.in, outs, dout, din, &err) != LPS_OK)
+    if (def->backward(&r.op, r.ctx, r.in, outs, dout, din, &err) != LPS_OK)
         goto failed;
     ok = true;
     for (size_t i = 0; i < n_inputs && ok; i++)
@@ -168,6 +169,6 @@ cleanup:
         lps_tensor_release(&r.din[j]);
     }
     lps_op_node_release(&r.op);
-    lps_ctx_release(&r.ctx);
+    lps_exec_ctx_free(r.ctx);
     return ok;
 }

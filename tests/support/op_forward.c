@@ -15,26 +15,51 @@ lps_status test_op_forward_mode(const lps_node *node, int64_t opset, bool traini
                                 uint64_t seed, lps_tensor *const *inputs, lps_tensor *outs,
                                 size_t n_outputs, lps_error *err)
 {
-    lps_exec_ctx ctx = {.training = training, .bn_batch_stats = training, .rng_state = seed};
-    return test_op_forward_ctx(node, opset, &ctx, inputs, outs, n_outputs, err);
+    lps_run_options run = {.training = training, .bn_batch_stats = training, .seed = seed};
+    return test_op_forward_run(node, opset, &run, inputs, outs, n_outputs, err);
 }
 
-lps_status test_op_forward_ctx(const lps_node *node, int64_t opset, lps_exec_ctx *ctx,
-                               lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
-                               lps_error *err)
+/* Compiles node, and runs it forward when run is given, then the state
+ * update when state is given. */
+static lps_status run_op(const lps_node *node, int64_t opset, const lps_run_options *run,
+                         lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
+                         lps_tensor *const *state, lps_error *err)
 {
     lps_op_node op;
     lps_tensor *out_ptrs[LPS_OP_MAX_IO] = {0};
+    lps_exec_ctx *ctx = NULL;
     if (n_outputs > LPS_OP_MAX_IO)
         return lps_fail(err, LPS_ERR_INVALID, "too many outputs");
     for (size_t j = 0; j < n_outputs; j++)
         out_ptrs[j] = &outs[j];
     lps_status st = lps_op_node_init(&op, node, 0, opset, err);
-    if (st == LPS_OK)
+    if (st == LPS_OK && run && !(ctx = lps_exec_ctx_new(run, err)))
+        st = LPS_ERR_NOMEM;
+    if (st == LPS_OK && run)
         st = lps_op_run_forward(&op, ctx, (const lps_tensor *const *)inputs, out_ptrs, err);
+    if (st == LPS_OK && state) {
+        const lps_op_def *def = lps_op_get(op.kind);
+        st = def->update_state ? def->update_state(&op, state, err)
+                               : lps_fail(err, LPS_ERR_UNSUPPORTED, "%s has no state", def->name);
+    }
     lps_op_node_release(&op);
-    lps_ctx_release(ctx);
+    lps_exec_ctx_free(ctx);
     return st;
+}
+
+lps_status test_op_forward_run(const lps_node *node, int64_t opset, const lps_run_options *run,
+                               lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
+                               lps_error *err)
+{
+    lps_run_options inference = {0};
+    return run_op(node, opset, run ? run : &inference, inputs, outs, n_outputs, NULL, err);
+}
+
+lps_status test_op_update_state(const lps_node *node, int64_t opset, const lps_run_options *run,
+                                lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
+                                lps_tensor *const *state, lps_error *err)
+{
+    return run_op(node, opset, run, inputs, outs, n_outputs, state, err);
 }
 
 void test_expect_floats(const lps_tensor *t, const float *want, int64_t n, float tol)

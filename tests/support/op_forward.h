@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lpsparsify/engine.h"
 #include "lpsparsify/error.h"
 #include "lpsparsify/model.h"
 #include "lpsparsify/tensor.h"
@@ -18,19 +19,27 @@
 lps_status test_op_forward(const lps_node *node, int64_t opset, lps_tensor *const *inputs,
                            lps_tensor *outs, size_t n_outputs, lps_error *err);
 
-/* As test_op_forward, with the context in training mode (ctx->training and
- * ctx->bn_batch_stats set) when training is true and its generator seeded
- * with seed, for Dropout masks and batch statistics. */
+/* As test_op_forward, with the context in training mode (training and
+ * bn_batch_stats set) when training is true and its generator seeded with
+ * seed, for Dropout masks and batch statistics. */
 lps_status test_op_forward_mode(const lps_node *node, int64_t opset, bool training,
                                 uint64_t seed, lps_tensor *const *inputs, lps_tensor *outs,
                                 size_t n_outputs, lps_error *err);
 
-/* As test_op_forward with a caller-made context (e.g. honoring the graph's
- * training flags); its workspace is released before returning. */
-typedef struct lps_exec_ctx lps_exec_ctx;
-lps_status test_op_forward_ctx(const lps_node *node, int64_t opset, lps_exec_ctx *ctx,
+/* As test_op_forward in a context made from run (e.g. honoring the graph's
+ * training flags). */
+lps_status test_op_forward_run(const lps_node *node, int64_t opset, const lps_run_options *run,
                                lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
                                lps_error *err);
+
+/* The op's state update as the engine runs it after a training forward:
+ * compiles node, runs it forward in a context made from run (skipped when
+ * run is NULL) into outs, then calls the def's update_state on state
+ * (state[i] for each state input i, NULL elsewhere). Returns the first
+ * failing status; LPS_ERR_UNSUPPORTED when the op has no state update. */
+lps_status test_op_update_state(const lps_node *node, int64_t opset, const lps_run_options *run,
+                                lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
+                                lps_tensor *const *state, lps_error *err);
 
 /* Fails the running Check test unless t has numel n and every element is
  * within tol of want[i]. */

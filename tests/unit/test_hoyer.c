@@ -9,7 +9,7 @@
 
 START_TEST(expected_matches_reference_values)
 {
-    /* ALGORITHM.md section 6, k predicted from p. */
+    /* docs/method.md section 6, k predicted from p. */
     ck_assert_double_eq_tol(lps_hoyer_expected(25, lps_gamma_k_from_p(2.0)), 0.2859, REF_TOL);
     ck_assert_double_eq_tol(lps_hoyer_expected(25, lps_gamma_k_from_p(1.1)), 0.7758, REF_TOL);
     ck_assert_double_eq_tol(lps_hoyer_expected(3136, lps_gamma_k_from_p(1.2)), 0.5568, REF_TOL);

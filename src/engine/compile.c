@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/plan.h"
+#include "engine/plan.h"
 
 
 static lps_status add_value(lps_plan *p, const char *name, lps_value_kind kind, int producer,
@@ -226,11 +226,10 @@ static void mark_params(lps_plan *p)
 
 static lps_status fold_constants(lps_plan *p, lps_error *err)
 {
-    lps_exec_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    lps_status st = LPS_OK;
+    lps_exec_ctx *ctx = lps_exec_ctx_new(NULL, err);
+    lps_status st = ctx ? LPS_OK : LPS_ERR_NOMEM;
     size_t kept = 0;
-    for (size_t s = 0; s < p->n_schedule; s++) {
+    for (size_t s = 0; s < p->n_schedule && st == LPS_OK; s++) {
         lps_plan_node *n = &p->nodes[p->schedule[s]];
         bool constant = !n->def->stochastic;
         for (size_t i = 0; i < n->op.n_inputs && constant; i++)
@@ -240,7 +239,7 @@ static lps_status fold_constants(lps_plan *p, lps_error *err)
             p->schedule[kept++] = p->schedule[s];
             continue;
         }
-        st = lps_plan_run_node(p, n, &ctx, err);
+        st = lps_plan_run_node(p, n, ctx, err);
         if (st != LPS_OK)
             break;
         for (size_t j = 0; j < n->op.n_outputs; j++)
@@ -250,7 +249,7 @@ static lps_status fold_constants(lps_plan *p, lps_error *err)
         p->n_folded++;
     }
     p->n_schedule = kept;
-    lps_ctx_release(&ctx);
+    lps_exec_ctx_free(ctx);
     return st;
 }
 

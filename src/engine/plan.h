@@ -1,6 +1,6 @@
 /* Internal layout of a compiled plan, shared by compile.c and exec.c. */
-#ifndef LPS_CORE_PLAN_H
-#define LPS_CORE_PLAN_H
+#ifndef LPS_ENGINE_PLAN_H
+#define LPS_ENGINE_PLAN_H
 
 #include "core/name_map.h"
 #include "lpsparsify/engine.h"

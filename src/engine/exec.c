@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/plan.h"
+#include "engine/plan.h"
 
 size_t lps_plan_n_inputs(const lps_plan *p) { return p->n_inputs; }
 const lps_value_info *lps_plan_input_info(const lps_plan *p, size_t i) { return p->input_infos[i]; }

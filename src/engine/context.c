@@ -1,0 +1,80 @@
+/* The execution context: a run's mode, its seeded generator and the scratch
+ * workspace its nodes share. Opaque outside this file: callers create it
+ * with lps_exec_ctx_new (include/lpsparsify/engine.h) and ops read it
+ * through the accessors declared in src/ops/op.h. */
+#include <stdlib.h>
+
+#include "lpsparsify/engine.h"
+#include "ops/op.h"
+
+struct lps_exec_ctx {
+    lps_run_options opt;
+    uint64_t rng_state;      /* seeded; advanced by lps_ctx_random() */
+    float *workspace;        /* shared scratch (im2col), grown on demand */
+    size_t workspace_floats;
+};
+
+lps_exec_ctx *lps_exec_ctx_new(const lps_run_options *opt, lps_error *err)
+{
+    lps_exec_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        lps_fail(err, LPS_ERR_NOMEM, "out of memory for an execution context");
+        return NULL;
+    }
+    if (opt)
+        ctx->opt = *opt;
+    ctx->rng_state = ctx->opt.seed;
+    return ctx;
+}
+
+void lps_exec_ctx_reseed(lps_exec_ctx *ctx, uint64_t seed)
+{
+    ctx->rng_state = seed;
+}
+
+void lps_exec_ctx_free(lps_exec_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    free(ctx->workspace);
+    free(ctx);
+}
+
+bool lps_ctx_training(const lps_exec_ctx *ctx)
+{
+    return ctx->opt.training;
+}
+
+bool lps_ctx_batch_stats(const lps_exec_ctx *ctx)
+{
+    return ctx->opt.bn_batch_stats;
+}
+
+bool lps_ctx_honors_training_flags(const lps_exec_ctx *ctx)
+{
+    return ctx->opt.honor_training_flags;
+}
+
+float *lps_ctx_workspace(lps_exec_ctx *ctx, size_t n, lps_error *err)
+{
+    if (n > ctx->workspace_floats) {
+        float *p = realloc(ctx->workspace, n * sizeof(float));
+        if (!p) {
+            lps_fail(err, LPS_ERR_NOMEM, "out of memory for a %zu-float workspace", n);
+            return NULL;
+        }
+        ctx->workspace = p;
+        ctx->workspace_floats = n;
+    }
+    return ctx->workspace;
+}
+
+float lps_ctx_random(lps_exec_ctx *ctx)
+{
+    /* splitmix64: tiny, seedable, and good enough for dropout masks */
+    uint64_t z = (ctx->rng_state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
