@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -72,6 +73,11 @@ int main(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
+    /* OpenMP workers (image decoding) sleep between batches instead of
+     * spinning, so they do not take cores from OpenBLAS's threads during the
+     * training step; measured in docs/benchmarks.md (a spinning pool made
+     * steps many times slower on a loaded machine). The user's setting wins. */
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     opterr = 0;
     int c;
     /* '+': stop at the first non-option, the command or the model. */
