@@ -41,7 +41,8 @@ enum sparsify_option_code {
     OPT_LPSGD_LR,
     OPT_FREEZE_GAIN,
     OPT_PRUNE_EVERY,
-    OPT_STATS_FIX
+    OPT_STATS_FIX,
+    OPT_PRUNE_EMBEDDINGS
 };
 
 /* Upper bound of --prune-every: any run shorter than this many steps can
@@ -53,8 +54,9 @@ void lps_cmd_sparsify_help(FILE *out)
     fprintf(out,
             "Usage: %s MODEL --target S [options]\n"
             "       %s sparsify MODEL --target S [options]\n\n"
-            "Fine-tunes MODEL on --data while pruning its Conv, Gemm and MatMul weights to\n"
-            "the target sparsity, and writes the sparse model and a JSON report.\n\n"
+            "Fine-tunes MODEL on --data while pruning its layer weights (Conv, Gemm, MatMul,\n"
+            "... as each operator declares them) to the target sparsity, and writes the\n"
+            "sparse model and a JSON report. Embedding tables are trained, not pruned.\n\n"
             "  --target S             fraction of prunable weights set to zero, in (0, 1)\n"
             "  -o, --output FILE      the sparse model (default MODEL-sparse.onnx)\n"
             "  --report FILE|-        the JSON report (docs/report.md)\n"
@@ -64,6 +66,7 @@ void lps_cmd_sparsify_help(FILE *out)
             "  --p-layer NAME=P       exponent for one layer (initializer or node name)\n"
             "  --layer-target NAME=S  own target for one layer\n"
             "  --exclude REGEX        never prune layers whose name matches\n"
+            "  --prune-embeddings     prune embedding tables (Gather over a constant) too\n"
             "  --allocation A         global (default) or per-layer\n"
             "  --lpsgd-lr SCALE       LpSGD step = SCALE * (p - 1) (default 0.015)\n"
             "  --freeze-gain          keep each unit's gain ||w||_p fixed\n"
@@ -196,6 +199,9 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
         o->gmp.frequency = every;
         return st;
     }
+    case OPT_PRUNE_EMBEDDINGS:
+        o->prune_embeddings = true;
+        return LPS_OK;
     }
     return lps_fail(err, LPS_ERR_INVALID, "unknown option");
 }
@@ -228,6 +234,7 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
         {"freeze-gain", no_argument, NULL, OPT_FREEZE_GAIN},
         {"prune-every", required_argument, NULL, OPT_PRUNE_EVERY},
         {"stats-fix", required_argument, NULL, OPT_STATS_FIX},
+        {"prune-embeddings", no_argument, NULL, OPT_PRUNE_EMBEDDINGS},
         {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -339,6 +346,9 @@ static cJSON *build_report(const sparsify_args *a, const lps_model *m, const lps
     lps_prunable_list weights = {0, NULL};
     if (lps_prunable_find(m, &weights, err) != LPS_OK)
         return NULL;
+    /* the session's choices: --exclude, --prune-embeddings */
+    for (size_t i = 0; i < weights.count && i < lps_sparsify_n_layers(s); i++)
+        weights.items[i].excluded = lps_sparsify_layer_info(s, i)->excluded;
     cJSON *rep = lps_report_build(m, &weights, err);
     lps_prunable_list_release(&weights);
     if (!rep)
@@ -373,7 +383,6 @@ static cJSON *build_report(const sparsify_args *a, const lps_model *m, const lps
                             isfinite(p) ? lps_hoyer_expected((double)L->weight->fan_in,
                                                              lps_gamma_k_from_p(p))
                                         : NAN);
-        cJSON_AddBoolToObject(layer, "excluded", L->excluded);
     }
     cJSON_AddItemToObject(rep, "epochs", epochs_json(r->epochs, r->n_epochs));
     return rep;

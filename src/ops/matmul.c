@@ -237,10 +237,12 @@ const lps_op_def lps_op_def_matmul = {
     .shape = mm_shape,
     .forward = mm_forward,
     .backward = mm_backward,
-    /* docs/method.md: a constant B [in, out] has a row per output column;
-     * a constant A [M, K] (B computed) a row per output row. */
-    .weights = {{.role = LPS_WEIGHT_LAYER, .input = MM_B, .min_rank = 2, .max_rank = 2,
-                 .rows = LPS_ROWS_UNITS_LAST},
+    /* docs/method.md section 1: a constant B [b..., in, out] has a row per
+     * output column (of each matrix), whatever the rank of the activations
+     * (every Linear of a Transformer); a constant A [M, K] (B computed) a
+     * row per output row. */
+    .weights = {{.role = LPS_WEIGHT_LAYER, .input = MM_B, .min_rank = 2,
+                 .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_UNITS_LAST},
                 {.role = LPS_WEIGHT_LAYER, .input = MM_A, .min_rank = 2, .max_rank = 2,
                  .rows = LPS_ROWS_UNITS_FIRST, .unit_axes = 1, .fallback = true}},
 };

@@ -143,7 +143,9 @@ typedef enum lps_weight_rows {
 
 /* One weight input of an op. It applies when the input is a float
  * initializer of rank >= min_rank; a lower rank is not this weight (a
- * MatMul vector operand), a rank above max_rank is an error. */
+ * MatMul vector operand), a rank above max_rank is an error. A non-float
+ * initializer is an error for a layer and not a weight for an embedding
+ * (Gather over an int64 index table). */
 typedef struct lps_op_weight {
     lps_weight_role role;
     int input;                  /* input index holding the weight */

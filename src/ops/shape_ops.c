@@ -288,6 +288,10 @@ const lps_op_def lps_op_def_gather = {
     .shape = gather_shape,
     .forward = gather_forward,
     .backward = gather_backward,
+    /* docs/method.md section 1: a constant float table is an embedding, a
+     * row per slice along axis 0 (one token's vector) */
+    .weights = {{.role = LPS_WEIGHT_EMBEDDING, .input = GATHER_DATA, .min_rank = 2,
+                 .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_UNITS_FIRST, .unit_axes = 1}},
 };
 
 /* ---- Unsqueeze and Squeeze --------------------------------------------- */

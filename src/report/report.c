@@ -104,9 +104,15 @@ static bool add_stats(cJSON *obj, const lps_layer_stats *s)
            lps_json_add_number(obj, "hoyer_expected_fit", s->hoyer_expected_fit);
 }
 
-/* Appends one layer object for w to layers; accumulates its params/zeros. */
+/* Sums over the report's layers. */
+typedef struct layer_sums {
+    int64_t params, zeros;
+    int64_t prunable;         /* params of the layers that are not excluded */
+} layer_sums;
+
+/* Appends one layer object for w to layers; accumulates its sums. */
 static lps_status add_layer(cJSON *layers, const lps_model *m, const lps_prunable *w,
-                            int64_t *params, int64_t *zeros, lps_error *err)
+                            layer_sums *sums, lps_error *err)
 {
     const lps_tensor *t = &m->graph.initializers[w->init_index].tensor;
     if (!t->data && lps_tensor_numel(t) > 0)
@@ -119,30 +125,40 @@ static lps_status add_layer(cJSON *layers, const lps_model *m, const lps_prunabl
     bool ok = cJSON_AddStringToObject(obj, "name", w->initializer) &&
               cJSON_AddStringToObject(obj, "node", w->node) &&
               cJSON_AddStringToObject(obj, "op", w->op_type) &&
+              cJSON_AddStringToObject(obj, "role",
+                                      w->role == LPS_WEIGHT_EMBEDDING ? "embedding" : "layer") &&
+              cJSON_AddBoolToObject(obj, "excluded", w->excluded) &&
               add_shape(obj, w) &&
               cJSON_AddNumberToObject(obj, "fan_in", (double)w->fan_in) &&
               cJSON_AddNumberToObject(obj, "rows", (double)w->layout.n_rows) &&
               add_stats(obj, &s);
     if (!ok)
         return lps_fail(err, LPS_ERR_NOMEM, "out of memory building the report");
-    *params += s.params;
-    *zeros += s.zeros;
+    sums->params += s.params;
+    sums->zeros += s.zeros;
+    if (!w->excluded)
+        sums->prunable += s.params;
     return LPS_OK;
 }
 
 /* The "totals" object. false on allocation failure. */
-static bool add_totals(cJSON *root, int64_t params, int64_t zeros)
+static bool add_totals(cJSON *root, const layer_sums *sums, int64_t trainable)
 {
     cJSON *obj = cJSON_AddObjectToObject(root, "totals");
-    double sparsity = params > 0 ? (double)zeros / (double)params : NAN;
-    return obj && cJSON_AddNumberToObject(obj, "params", (double)params) &&
-           cJSON_AddNumberToObject(obj, "zeros", (double)zeros) &&
-           lps_json_add_number(obj, "sparsity", sparsity);
+    double sparsity = sums->params > 0 ? (double)sums->zeros / (double)sums->params : NAN;
+    return obj && cJSON_AddNumberToObject(obj, "params", (double)sums->params) &&
+           cJSON_AddNumberToObject(obj, "zeros", (double)sums->zeros) &&
+           lps_json_add_number(obj, "sparsity", sparsity) &&
+           cJSON_AddNumberToObject(obj, "trainable_params", (double)trainable) &&
+           cJSON_AddNumberToObject(obj, "prunable_params", (double)sums->prunable) &&
+           cJSON_AddNumberToObject(obj, "not_prunable_params",
+                                   (double)(trainable - sums->prunable));
 }
 
 cJSON *lps_report_build(const lps_model *m, const lps_prunable_list *weights, lps_error *err)
 {
-    int64_t params = 0, zeros = 0;
+    layer_sums sums = {0, 0, 0};
+    int64_t trainable = 0;
     cJSON *layers = NULL;
     cJSON *root = cJSON_CreateObject();
     if (!root || !cJSON_AddStringToObject(root, "schema", LPS_REPORT_SCHEMA) || !add_model(root, m))
@@ -151,9 +167,11 @@ cJSON *lps_report_build(const lps_model *m, const lps_prunable_list *weights, lp
     if (!layers)
         goto nomem;
     for (size_t i = 0; i < weights->count; i++)
-        if (add_layer(layers, m, &weights->items[i], &params, &zeros, err) != LPS_OK)
+        if (add_layer(layers, m, &weights->items[i], &sums, err) != LPS_OK)
             goto cleanup;
-    if (!add_totals(root, params, zeros))
+    if (lps_trainable_params(m, &trainable, err) != LPS_OK)
+        goto cleanup;
+    if (!add_totals(root, &sums, trainable))
         goto nomem;
     return root;
 nomem:

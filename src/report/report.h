@@ -19,7 +19,8 @@
 #define LPS_REPORT_SCHEMA "lpsparsify.report/1"
 
 /* Builds {schema, model, layers, totals} for m, one layer per entry of
- * weights, in the same order. Every listed weight must be a float
+ * weights, in the same order; an entry's `excluded` is reported as it is
+ * and its params count as prunable only when it is false. Every listed weight must be a float
  * initializer of m (as lps_prunable_find guarantees). Returns NULL and
  * fills err on failure (LPS_ERR_NOMEM; LPS_ERR_INVALID when a weight has no
  * data). The caller frees the tree with cJSON_Delete. */

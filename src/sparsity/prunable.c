@@ -14,6 +14,7 @@
 typedef struct weight_use {
     size_t init_index;
     const char *op_type;      /* the def's name: static */
+    lps_weight_role role;
     lps_row_layout layout;
 } weight_use;
 
@@ -96,6 +97,8 @@ static lps_status entry_use(const lps_graph *g, const lps_node *n, const char *l
     const lps_initializer *w = const_input(g, n, (size_t)spec->input, &use->init_index);
     if (!w || w->tensor.rank < spec->min_rank)
         return LPS_OK;
+    if (w->tensor.dtype != LPS_DT_FLOAT && spec->role == LPS_WEIGHT_EMBEDDING)
+        return LPS_OK; /* a Gather over an index table */
     if (w->tensor.rank > spec->max_rank)
         return lps_fail(err, LPS_ERR_UNSUPPORTED,
                         "node '%s' (%s): weight '%s' has rank %d; at most %d is supported",
@@ -105,6 +108,7 @@ static lps_status entry_use(const lps_graph *g, const lps_node *n, const char *l
                         "node '%s' (%s): weight '%s' has dtype %s; only float weights are supported",
                         label, def->name, w->name, lps_dtype_name(w->tensor.dtype));
     use->op_type = def->name;
+    use->role = spec->role;
     *found = true;
     return layout_of(n, label, spec, &w->tensor, &use->layout, err);
 }
@@ -136,6 +140,8 @@ static lps_status add_entry(lps_prunable_list *list, const lps_graph *g, const w
     p->init_index = use->init_index;
     p->node_index = node_index;
     p->op_type = use->op_type;
+    p->role = use->role;
+    p->excluded = use->role != LPS_WEIGHT_LAYER;
     p->n_uses = 1;
     p->rank = init->tensor.rank;
     memcpy(p->dims, init->tensor.dims, sizeof p->dims);
@@ -157,6 +163,11 @@ static lps_status record_use(lps_prunable_list *list, const lps_graph *g, const 
                         "node '%s' (%s): weight '%s' is also used by '%s' (%s) with a different row layout",
                         label, use->op_type, seen->initializer, seen->node, seen->op_type);
     seen->n_uses++;
+    /* a table that is also a layer's weight (tied embeddings) is a layer */
+    if (use->role == LPS_WEIGHT_LAYER) {
+        seen->role = LPS_WEIGHT_LAYER;
+        seen->excluded = false;
+    }
     return LPS_OK;
 }
 
@@ -187,17 +198,23 @@ static lps_status node_weights(lps_prunable_list *list, const lps_graph *g, int6
     return LPS_OK;
 }
 
+/* The default-domain opset whose defs describe m's nodes. inspect lists the
+ * weights of models the engine cannot run (libonnx's opset-6 PyTorch
+ * exports). Declared weight inputs and rows do not change between opsets,
+ * so the nearest supported opset's defs apply; compiling such a model
+ * still fails, naming the opset. */
+static int64_t defs_opset(const lps_model *m)
+{
+    int64_t opset = lps_model_opset(m, "");
+    return opset < LPS_OPSET_MIN ? LPS_OPSET_MIN : opset > LPS_OPSET_MAX ? LPS_OPSET_MAX : opset;
+}
+
 lps_status lps_prunable_find(const lps_model *m, lps_prunable_list *out, lps_error *err)
 {
     const lps_graph *g = &m->graph;
     lps_prunable_list list = {0, NULL};
     lps_status st = LPS_OK;
-    /* inspect lists the weights of models the engine cannot run (libonnx's
-     * opset-6 PyTorch exports). Declared weight inputs and rows do not
-     * change between opsets, so the nearest supported opset's defs apply;
-     * compiling such a model still fails, naming the opset. */
-    int64_t opset = lps_model_opset(m, "");
-    opset = opset < LPS_OPSET_MIN ? LPS_OPSET_MIN : opset > LPS_OPSET_MAX ? LPS_OPSET_MAX : opset;
+    int64_t opset = defs_opset(m);
     out->count = 0;
     out->items = NULL;
     if (g->n_nodes == 0)
@@ -213,6 +230,31 @@ lps_status lps_prunable_find(const lps_model *m, lps_prunable_list *out, lps_err
     }
     lps_prunable_list_release(&list);
     return st;
+}
+
+lps_status lps_trainable_params(const lps_model *m, int64_t *params, lps_error *err)
+{
+    const lps_graph *g = &m->graph;
+    int64_t opset = defs_opset(m);
+    *params = 0;
+    bool *trained = calloc(g->n_initializers + 1, sizeof *trained);
+    if (!trained)
+        return lps_fail(err, LPS_ERR_NOMEM, "out of memory counting parameters");
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        const lps_node *n = &g->nodes[k];
+        const lps_op_def *def = lps_op_find(n->domain, n->op_type, opset);
+        for (size_t i = 0; def && i < n->n_inputs; i++) {
+            size_t index;
+            const lps_initializer *init = const_input(g, n, i, &index);
+            if (init && init->tensor.dtype == LPS_DT_FLOAT && lps_op_input_differentiable(def, i))
+                trained[index] = true;
+        }
+    }
+    for (size_t i = 0; i < g->n_initializers; i++)
+        if (trained[i])
+            *params += lps_tensor_numel(&g->initializers[i].tensor);
+    free(trained);
+    return LPS_OK;
 }
 
 void lps_prunable_list_release(lps_prunable_list *list)

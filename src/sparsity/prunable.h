@@ -16,6 +16,7 @@
 
 #include "lpsparsify/error.h"
 #include "lpsparsify/model.h"
+#include "ops/op.h"
 #include "sparsity/rows.h"
 
 typedef struct lps_prunable {
@@ -25,6 +26,11 @@ typedef struct lps_prunable {
                                  an unnamed node is called "<op_type>#<index>" */
     size_t node_index;        /* that node's index in graph.nodes */
     const char *op_type;      /* the op's def name (static): "Conv", "Gemm", ... */
+    lps_weight_role role;     /* LPS_WEIGHT_LAYER or LPS_WEIGHT_EMBEDDING */
+    bool excluded;            /* trained but not pruned nor counted: set for
+                                 embeddings here; the sparsifier also sets it
+                                 for --exclude and clears it with
+                                 --prune-embeddings */
     size_t n_uses;            /* nodes using it as a weight (shared weights > 1) */
     int rank;
     int64_t dims[LPS_MAX_RANK];
@@ -47,6 +53,11 @@ typedef struct lps_prunable_list {
  * operator has no def at the model's opset have no weights here (compiling
  * the model reports them). */
 lps_status lps_prunable_find(const lps_model *m, lps_prunable_list *out, lps_error *err);
+
+/* Elements of the float initializers of m that feed an input some node's
+ * def marks differentiable: what training updates (the engine's trainable
+ * parameters), prunable or not. LPS_ERR_NOMEM on allocation failure. */
+lps_status lps_trainable_params(const lps_model *m, int64_t *params, lps_error *err);
 
 /* Frees the entries and zeroes the list. NULL is accepted. */
 void lps_prunable_list_release(lps_prunable_list *list);

@@ -304,6 +304,7 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
     }
     for (size_t i = 0; i < s->n_layers; i++) {
         s->layers[i].weight = &s->weights.items[i];
+        s->layers[i].excluded = s->weights.items[i].excluded && !opt->prune_embeddings;
         s->layers[i].target = LPS_PRUNE_GLOBAL_TARGET;
         s->layers[i].p = opt->method != LPS_METHOD_LPSS ? 0.0
                          : opt->p > 0                   ? opt->p
@@ -320,6 +321,12 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
     if ((st = apply_overrides(s, err)) != LPS_OK || (st = map_params(s, err)) != LPS_OK ||
         (st = build_views(s, err)) != LPS_OK)
         goto done;
+    if (s->n_views == 0) {
+        st = lps_fail(err, LPS_ERR_UNSUPPORTED,
+                      "%s: every prunable weight is excluded (embedding tables are pruned only "
+                      "with --prune-embeddings)", m->path ? m->path : "model");
+        goto done;
+    }
     if (opt->method == LPS_METHOD_LPSS)
         st = lps_semiprune_config_check(&opt->semi, err);
     else if (opt->method == LPS_METHOD_GMP)

@@ -43,6 +43,8 @@ typedef struct lps_sparsify_options {
     double lpsgd_lr_scale;             /* LpSGD lr = scale * (p - 1) * schedule factor */
     bool freeze_gain;
     lps_semiprune_config semi;
+    bool prune_embeddings;             /* prune embedding tables too (default: only train
+                                        * them; docs/method.md section 1) */
     bool progressive_floor;            /* LpSS: masks follow at least the cubic GMP ramp
                                         * over the semi-pruning window (default on) */
     bool stats_fix;                    /* LpSS and GMP: pull each biased layer's output

@@ -11,6 +11,13 @@ ASan). Every figure the tool claims is recounted here with numpy and onnx:
 - --max-drop exits 3, writes the report and not the model;
 - the default output is MODEL-sparse.onnx, the input is never overwritten;
 - unlabeled data selects distillation;
+- (case sequence) constant MatMul operands under 4-D and 3-D activations
+  (the Linear layers of a Transformer) are layers pruned to the target; a
+  positional parameter is trained but not listed, and the totals count the
+  prunable and the other trained parameters;
+- (case embeddings) an embedding table (Gather over a constant) is trained,
+  reported as an excluded "embedding" and left dense by default, and pruned
+  and counted with --prune-embeddings;
 - lpss, gmp and magnitude all run; the report has every documented key,
   no NaN, null where undefined, and hoyer_expected_p follows docs/method.md section 6;
 - (case ort) onnxruntime-node gives the same Fashion-MNIST test accuracy as
@@ -409,8 +416,158 @@ def case_ort(tool, workdir, source, node, ort_accuracy):
         assert abs(ours - theirs) <= ORT_TOL, f"{storage}: eval {ours} vs onnxruntime {theirs}"
 
 
+SEQ_FEATURES, SEQ_WIDTH, SEQ_HIDDEN = 16, 4, 6
+
+
+def make_sequence_model(rng):
+    """x [N,16] -> [N,2,2,4] + pos -> MatMul W1 [4,6] (4-D) -> Relu -> [N,4,6]
+    -> MatMul W2 [6,5] (3-D) + b2 -> Relu -> [N,20] -> Gemm(transB=1) -> logits."""
+    inits = {
+        "pos": rng.normal(0, 0.1, (1, 2, 2, SEQ_WIDTH)),
+        "w1": rng.normal(0, 0.5, (SEQ_WIDTH, SEQ_HIDDEN)),
+        "w2": rng.normal(0, 0.4, (SEQ_HIDDEN, 5)),
+        "b2": rng.normal(0, 0.1, 5),
+        "fc.weight": rng.normal(0, 0.3, (CLASSES, 20)),
+        "fc.bias": np.zeros(CLASSES),
+    }
+    inits = {k: v.astype(np.float32) for k, v in inits.items()}
+    shapes = {"s4": np.array([-1, 2, 2, SEQ_WIDTH]), "s3": np.array([-1, 4, SEQ_HIDDEN]),
+              "s2": np.array([-1, 20])}
+    nodes = [
+        helper.make_node("Reshape", ["x", "s4"], ["x4"], name="to4d"),
+        helper.make_node("Add", ["x4", "pos"], ["xp"], name="pos_add"),
+        helper.make_node("MatMul", ["xp", "w1"], ["h1"], name="lin1"),
+        helper.make_node("Relu", ["h1"], ["r1"], name="relu1"),
+        helper.make_node("Reshape", ["r1", "s3"], ["h3"], name="to3d"),
+        helper.make_node("MatMul", ["h3", "w2"], ["m2"], name="lin2"),
+        helper.make_node("Add", ["m2", "b2"], ["a2"], name="lin2_bias"),
+        helper.make_node("Relu", ["a2"], ["r2"], name="relu2"),
+        helper.make_node("Reshape", ["r2", "s2"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["logits"], name="fc", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "sequence",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", SEQ_FEATURES])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", CLASSES])],
+        [numpy_helper.from_array(v, k) for k, v in {**inits, **shapes}.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+
+    def forward_np(x):
+        h = np.maximum((x.reshape(-1, 2, 2, SEQ_WIDTH) + inits["pos"]) @ inits["w1"], 0)
+        h = np.maximum(h.reshape(-1, 4, SEQ_HIDDEN) @ inits["w2"] + inits["b2"], 0)
+        return h.reshape(-1, 20) @ inits["fc.weight"].T + inits["fc.bias"]
+    return model, inits, forward_np
+
+
+def case_sequence(tool, workdir):
+    if os.path.isdir(workdir):
+        shutil.rmtree(workdir)
+    data = os.path.join(workdir, "data")
+    os.makedirs(data)
+    rng = np.random.default_rng(99)
+    model, inits, forward_np = make_sequence_model(rng)
+    path = os.path.join(workdir, "sequence.onnx")
+    onnx.save(model, path)
+    for split, n in (("train", N_TRAIN), ("test", N_TEST)):
+        x = rng.normal(0, 1, (n, SEQ_FEATURES)).astype(np.float32)
+        np.save(os.path.join(data, f"{split}.npy"), x)
+        np.save(os.path.join(data, f"{split}_labels.npy"), forward_np(x).argmax(axis=1).astype(np.int64))
+    layers = ["w1", "w2", "fc.weight"]
+    for method in ("lpss", "gmp"):
+        out, report = sparsify(tool, path, data, workdir, method, "--target", "0.6",
+                               "--method", method)
+        b = onnx.load(out)
+        onnx.checker.check_model(b)
+        w = weights_of(b)
+        got = sparsity(w, layers)
+        assert abs(got - 0.6) <= TARGET_TOL, f"{method}: {got}"
+        rep = strict_json(report)
+        assert [l["name"] for l in rep["layers"]] == layers, rep["layers"]
+        assert [l["rows"] for l in rep["layers"]] == [SEQ_HIDDEN, 5, CLASSES]
+        assert [l["fan_in"] for l in rep["layers"]] == [SEQ_WIDTH, SEQ_HIDDEN, 20]
+        assert all(l["role"] == "layer" and not l["excluded"] for l in rep["layers"])
+        assert abs(rep["achieved"] - got) < 1e-9
+        assert np.count_nonzero(w["pos"] == 0.0) == 0 and not np.array_equal(w["pos"], inits["pos"]), \
+            "the positional parameter must be trained and not pruned"
+        trained = sum(v.size for v in inits.values())
+        prunable = sum(inits[n].size for n in layers)
+        t = rep["totals"]
+        assert (t["trainable_params"], t["prunable_params"], t["not_prunable_params"]) == \
+            (trained, prunable, trained - prunable), t
+
+
+EMB_TOKENS, EMB_VOCAB, EMB_DIM = 4, 8, 6
+
+
+def make_embedding_model(rng):
+    """x [N,4] in [0, 8) -> Clip -> Cast int64 -> Gather(table [8,6]) -> [N,24]
+    -> Gemm(transB=1) -> logits: a token model with float inputs."""
+    inits = {"table": rng.normal(0, 0.5, (EMB_VOCAB, EMB_DIM)),
+             "fc.weight": rng.normal(0, 0.3, (CLASSES, EMB_TOKENS * EMB_DIM)),
+             "fc.bias": np.zeros(CLASSES)}
+    inits = {k: v.astype(np.float32) for k, v in inits.items()}
+    consts = {"lo": np.array(0, np.float32), "hi": np.array(EMB_VOCAB - 1, np.float32),
+              "shape": np.array([-1, EMB_TOKENS * EMB_DIM])}
+    nodes = [
+        helper.make_node("Clip", ["x", "lo", "hi"], ["xc"], name="clip"),
+        helper.make_node("Cast", ["xc"], ["ids"], name="ids", to=TensorProto.INT64),
+        helper.make_node("Gather", ["table", "ids"], ["e"], name="embed"),
+        helper.make_node("Reshape", ["e", "shape"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "fc.weight", "fc.bias"], ["logits"], name="fc", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "tokens",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", EMB_TOKENS])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", CLASSES])],
+        [numpy_helper.from_array(v, k) for k, v in {**inits, **consts}.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+
+    def forward_np(x):
+        ids = np.clip(x, 0, EMB_VOCAB - 1).astype(np.int64)
+        return inits["table"][ids].reshape(-1, EMB_TOKENS * EMB_DIM) @ inits["fc.weight"].T
+    return model, inits, forward_np
+
+
+def case_embeddings(tool, workdir):
+    if os.path.isdir(workdir):
+        shutil.rmtree(workdir)
+    data = os.path.join(workdir, "data")
+    os.makedirs(data)
+    rng = np.random.default_rng(7)
+    model, inits, forward_np = make_embedding_model(rng)
+    path = os.path.join(workdir, "tokens.onnx")
+    onnx.save(model, path)
+    for split, n in (("train", N_TRAIN), ("test", N_TEST)):
+        x = rng.integers(0, EMB_VOCAB, (n, EMB_TOKENS)).astype(np.float32)
+        np.save(os.path.join(data, f"{split}.npy"), x)
+        np.save(os.path.join(data, f"{split}_labels.npy"), forward_np(x).argmax(axis=1).astype(np.int64))
+    out, report = sparsify(tool, path, data, workdir, "default", "--target", "0.5")
+    w = weights_of(onnx.load(out))
+    rep = strict_json(report)
+    assert [(l["name"], l["role"], l["excluded"]) for l in rep["layers"]] == \
+        [("table", "embedding", True), ("fc.weight", "layer", False)], rep["layers"]
+    assert np.count_nonzero(w["table"] == 0.0) == 0, "the embedding was pruned by default"
+    assert not np.array_equal(w["table"], inits["table"]), "the embedding was not trained"
+    assert abs(sparsity(w, ["fc.weight"]) - 0.5) <= TARGET_TOL
+    t = rep["totals"]
+    assert t["prunable_params"] == inits["fc.weight"].size, t
+    assert t["not_prunable_params"] == inits["table"].size + inits["fc.bias"].size, t
+    out, report = sparsify(tool, path, data, workdir, "pruned", "--target", "0.5",
+                           "--prune-embeddings")
+    w = weights_of(onnx.load(out))
+    rep = strict_json(report)
+    assert [l["excluded"] for l in rep["layers"]] == [False, False]
+    got = sparsity(w, ["table", "fc.weight"])
+    assert abs(got - 0.5) <= TARGET_TOL and abs(rep["achieved"] - got) < 1e-9, got
+    assert np.count_nonzero(w["table"] == 0.0) > 0, "--prune-embeddings left the table dense"
+
+
 CASES = {f.__name__[5:]: f for f in (case_methods, case_layers, case_max_drop, case_output_name,
-                                      case_distill, case_ort)}
+                                      case_distill, case_ort, case_sequence, case_embeddings)}
 
 
 def main():

@@ -15,7 +15,7 @@ if(NOT LPS_SPARSIFY_PY_OK EQUAL 0)
   message(WARNING "${LPS_PYTHON3} cannot import onnx and numpy: e2e sparsify tests are not built")
   return()
 endif()
-foreach(case methods layers max_drop output_name distill)
+foreach(case methods layers max_drop output_name distill sequence embeddings)
   add_test(NAME e2e_sparsify_${case}
            COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_sparsify.py ${case}
                    $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/${case})

@@ -168,10 +168,13 @@ START_TEST(conflicting_and_unsupported_weights_fail)
     ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(err.msg, "double"));
 
+    /* a constant A of rank 3 (B computed) has no row form */
     fixture_init(&f);
     add_init(&f, "W", LPS_DT_FLOAT, 3, r3);
-    add_node(&f, "m", "MatMul", m_in, 2);
+    char *a_in[] = {"W", "y"};
+    add_node(&f, "m", "MatMul", a_in, 2);
     ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "rank 3"));
 
     fixture_init(&f);
     add_init(&f, "W", LPS_DT_FLOAT, 2, sq);
@@ -243,6 +246,55 @@ START_TEST(row_forms_of_rnn_batched_and_transposed_weights)
 }
 END_TEST
 
+/* Transformer-style graphs: a batched constant B is a layer with a row per
+ * output column of each matrix; an embedding table is listed, trained and
+ * excluded; an int64 table is no weight; a table that is also a Gemm
+ * weight (tied embeddings) is a layer. The totals' trainable count follows
+ * the defs' differentiable inputs. */
+START_TEST(batched_matmul_embeddings_and_trainable_count)
+{
+    fixture f;
+    fixture_init(&f);
+    int64_t heads[] = {2, 4, 3}, table[] = {10, 4}, ids[] = {5, 2}, pos[] = {1, 7, 4};
+    add_init(&f, "attn.w", LPS_DT_FLOAT, 3, heads);
+    add_init(&f, "tok.emb", LPS_DT_FLOAT, 2, table);
+    add_init(&f, "index", LPS_DT_INT64, 2, ids);
+    add_init(&f, "pos", LPS_DT_FLOAT, 3, pos);
+    char *mm[] = {"h", "attn.w"}, *g1[] = {"tok.emb", "x"}, *g2[] = {"index", "x"};
+    char *add[] = {"e", "pos"}, *tied[] = {"z", "tok.emb"};
+    add_node(&f, "mm", "MatMul", mm, 2);
+    add_node(&f, "embed", "Gather", g1, 2);
+    add_node(&f, "lookup", "Gather", g2, 2);
+    add_node(&f, "posadd", "Add", add, 2);
+    lps_prunable_list list;
+    lps_error err;
+    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
+    ck_assert_uint_eq(list.count, 2);
+    ck_assert_str_eq(list.items[0].initializer, "attn.w");
+    ck_assert_int_eq(list.items[0].role, LPS_WEIGHT_LAYER);
+    ck_assert(!list.items[0].excluded);
+    ck_assert_int_eq(list.items[0].layout.n_rows, 2 * 3);
+    ck_assert_int_eq(list.items[0].fan_in, 4);
+    ck_assert_str_eq(list.items[1].initializer, "tok.emb");
+    ck_assert_int_eq(list.items[1].role, LPS_WEIGHT_EMBEDDING);
+    ck_assert(list.items[1].excluded);
+    ck_assert_int_eq(list.items[1].layout.n_rows, 10);
+    lps_prunable_list_release(&list);
+    int64_t trainable = 0;
+    ck_assert_int_eq(lps_trainable_params(&f.m, &trainable, &err), LPS_OK);
+    ck_assert_int_eq(trainable, 24 + 40 + 28);
+    lps_node *g = add_node(&f, "head", "Gemm", tied, 2);
+    g->attrs = &trans_b_one;
+    g->n_attrs = 1;
+    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
+    ck_assert_uint_eq(list.count, 2);
+    ck_assert_int_eq(list.items[1].role, LPS_WEIGHT_LAYER);
+    ck_assert(!list.items[1].excluded);
+    ck_assert_uint_eq(list.items[1].n_uses, 2);
+    lps_prunable_list_release(&list);
+}
+END_TEST
+
 START_TEST(layer_stats_count_zeros_and_rows)
 {
     /* [in=3, out=2] column layout: column 1 all zero. */
@@ -273,6 +325,7 @@ int main(void)
     tcase_add_test(tc, custom_domain_nodes_are_not_weights);
     tcase_add_test(tc, layer_stats_count_zeros_and_rows);
     tcase_add_test(tc, row_forms_of_rnn_batched_and_transposed_weights);
+    tcase_add_test(tc, batched_matmul_embeddings_and_trainable_count);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
