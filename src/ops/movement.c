@@ -5,6 +5,8 @@
  * reshaping ops, through the inverse permutation for Transpose and by
  * slices for Concat. */
 #include "ops/op.h"
+#include "ops/op_util.h"
+#include "ops/strided.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -17,30 +19,6 @@ static void add_into(float *dst, const float *src, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         dst[i] += src[i];
-}
-
-/* Copies size bytes of p into a fresh op->params. LPS_ERR_NOMEM on
- * allocation failure. */
-static lps_status store_params(lps_op_node *op, const void *p, size_t size, lps_error *err)
-{
-    op->params = malloc(size);
-    if (!op->params)
-        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for parameters");
-    memcpy(op->params, p, size);
-    return LPS_OK;
-}
-
-/* Normalizes an axis counted from the back when negative. Valid axes are
- * [-rank, rank - 1], plus rank itself when allow_end (Flatten). */
-static lps_status normalize_axis(const lps_op_node *op, int64_t axis, int rank, bool allow_end,
-                                 int *out, lps_error *err)
-{
-    int hi = allow_end ? rank : rank - 1;
-    if (axis < -rank || axis > hi)
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "axis %lld is outside [%d, %d]",
-                           (long long)axis, -rank, hi);
-    *out = (int)(axis < 0 ? axis + rank : axis);
-    return LPS_OK;
 }
 
 /* Forward of the ops whose output holds the input's bytes unchanged. */
@@ -83,7 +61,7 @@ static lps_status flatten_prepare(lps_op_node *op, lps_error *err)
     if (st == LPS_OK)
         st = lps_op_attr_int(op, "axis", 1, &axis, err);
     if (st == LPS_OK)
-        st = store_params(op, &axis, sizeof axis, err);
+        st = lps_op_store_params(op, &axis, sizeof axis, err);
     return st;
 }
 
@@ -93,7 +71,8 @@ static lps_status flatten_shape(const lps_op_node *op, const lps_tensor *const *
     int axis = 0;
     lps_status st = lps_op_expect_sized(op, in[0], 0, err);
     if (st == LPS_OK)
-        st = normalize_axis(op, *(const int64_t *)op->params, in[0]->rank, true, &axis, err);
+        st = lps_op_normalize_axis(op, *(const int64_t *)op->params, in[0]->rank, true, &axis,
+                                   err);
     if (st != LPS_OK)
         return st;
     out[0].dtype = in[0]->dtype;
@@ -137,7 +116,7 @@ static lps_status reshape_prepare(lps_op_node *op, lps_error *err)
     if (allowzero != 0 && allowzero != 1)
         return lps_op_fail(op, err, LPS_ERR_INVALID, "allowzero must be 0 or 1, got %lld",
                            (long long)allowzero);
-    return store_params(op, &allowzero, sizeof allowzero, err);
+    return lps_op_store_params(op, &allowzero, sizeof allowzero, err);
 }
 
 /* Resolves the requested shape: 0 copies the input dim (unless allowzero),
@@ -272,7 +251,7 @@ static lps_status transpose_prepare(lps_op_node *op, lps_error *err)
     if (st == LPS_OK)
         st = lps_op_attr_ints(op, "perm", p.perm, LPS_MAX_RANK, &p.n_perm, err);
     if (st == LPS_OK)
-        st = store_params(op, &p, sizeof p, err);
+        st = lps_op_store_params(op, &p, sizeof p, err);
     return st;
 }
 
@@ -312,114 +291,17 @@ static lps_status transpose_shape(const lps_op_node *op, const lps_tensor *const
     return LPS_OK;
 }
 
-/* The output of a transpose as rows over the input: output dim i steps
- * stride[i] input elements. Unit dims are dropped and output dims that are
- * also adjacent in the input are merged, so the innermost row is as long
- * as possible (a pure reshape becomes one contiguous row). */
-typedef struct perm_walk {
-    int rank;
-    int64_t dims[LPS_MAX_RANK];
-    int64_t stride[LPS_MAX_RANK];
-} perm_walk;
-
-/* Builds the walk of x transposed by perm (a checked permutation). */
-static void perm_walk_init(const lps_tensor *x, const int *perm, perm_walk *w)
+/* The walk of x transposed by perm (a checked permutation): output dim i
+ * steps through input dim perm[i]. */
+static void transpose_walk(const lps_tensor *x, const int *perm, lps_strided *w)
 {
-    int64_t in_stride[LPS_MAX_RANK];
-    int64_t s = 1;
-    for (int i = x->rank - 1; i >= 0; i--) {
-        in_stride[i] = s;
-        s *= x->dims[i];
-    }
-    w->rank = 0;
+    int64_t in_stride[LPS_MAX_RANK], dims[LPS_MAX_RANK], stride[LPS_MAX_RANK];
+    lps_strided_dense(x->rank, x->dims, in_stride);
     for (int i = 0; i < x->rank; i++) {
-        int64_t d = x->dims[perm[i]], st = in_stride[perm[i]];
-        if (d == 1)
-            continue;
-        if (w->rank > 0 && w->stride[w->rank - 1] == st * d) {
-            w->dims[w->rank - 1] *= d;
-            w->stride[w->rank - 1] = st;
-            continue;
-        }
-        w->dims[w->rank] = d;
-        w->stride[w->rank] = st;
-        w->rank++;
+        dims[i] = x->dims[perm[i]];
+        stride[i] = in_stride[perm[i]];
     }
-    if (w->rank == 0) {
-        w->dims[0] = 1;
-        w->stride[0] = 1;
-        w->rank = 1;
-    }
-}
-
-/* Called for every innermost output row: out_off and in_off are element
- * offsets of its first element; the row has len elements, in_stride apart
- * in the input. */
-typedef void (*perm_row_fn)(void *arg, int64_t out_off, int64_t in_off, int64_t len,
-                            int64_t in_stride);
-
-/* Calls row for every innermost output row of w, in output order. */
-static void perm_walk_rows(const perm_walk *w, perm_row_fn row, void *arg)
-{
-    int last = w->rank - 1;
-    int64_t len = w->dims[last];
-    int64_t n_rows = lps_numel_of(last, w->dims);
-    int64_t idx[LPS_MAX_RANK] = {0};
-    int64_t in_off = 0;
-    for (int64_t r = 0; r < n_rows; r++) {
-        row(arg, r * len, in_off, len, w->stride[last]);
-        for (int i = last - 1; i >= 0; i--) {
-            in_off += w->stride[i];
-            if (++idx[i] < w->dims[i])
-                break;
-            in_off -= w->stride[i] * idx[i];
-            idx[i] = 0;
-        }
-    }
-}
-
-typedef struct perm_bufs {
-    char *dst;
-    const char *src;
-    size_t esize;
-} perm_bufs;
-
-/* Gathers one strided input row into a contiguous output row. Constant
- * memcpy sizes compile to single moves for the common element sizes. */
-static void gather_row(void *arg, int64_t out_off, int64_t in_off, int64_t len, int64_t in_stride)
-{
-    const perm_bufs *b = arg;
-    size_t es = b->esize, step = (size_t)in_stride * es;
-    char *d = b->dst + (size_t)out_off * es;
-    const char *s = b->src + (size_t)in_off * es;
-    if (in_stride == 1) {
-        memcpy(d, s, (size_t)len * es);
-        return;
-    }
-    switch (es) {
-    case sizeof(uint32_t):
-        for (int64_t j = 0; j < len; j++, d += sizeof(uint32_t), s += step)
-            memcpy(d, s, sizeof(uint32_t));
-        break;
-    case sizeof(uint64_t):
-        for (int64_t j = 0; j < len; j++, d += sizeof(uint64_t), s += step)
-            memcpy(d, s, sizeof(uint64_t));
-        break;
-    default:
-        for (int64_t j = 0; j < len; j++, d += es, s += step)
-            memcpy(d, s, es);
-    }
-}
-
-/* Backward row: the contiguous dY row is added back to the strided dX row. */
-static void scatter_add_row(void *arg, int64_t out_off, int64_t in_off, int64_t len,
-                            int64_t in_stride)
-{
-    const perm_bufs *b = arg;
-    const float *dy = (const float *)b->src + out_off;
-    float *dx = (float *)b->dst + in_off;
-    for (int64_t j = 0; j < len; j++)
-        dx[j * in_stride] += dy[j];
+    lps_strided_init(w, x->rank, dims, stride, 0);
 }
 
 static lps_status transpose_forward(lps_op_node *op, lps_exec_ctx *ctx,
@@ -428,13 +310,12 @@ static lps_status transpose_forward(lps_op_node *op, lps_exec_ctx *ctx,
 {
     (void)ctx;
     int perm[LPS_MAX_RANK];
-    perm_walk w;
+    lps_strided w;
     lps_status st = transpose_perm(op, in[0], perm, err);
-    if (st != LPS_OK || lps_tensor_numel(in[0]) == 0)
+    if (st != LPS_OK)
         return st;
-    perm_walk_init(in[0], perm, &w);
-    perm_bufs b = {out[0]->data, in[0]->data, lps_dtype_size(in[0]->dtype)};
-    perm_walk_rows(&w, gather_row, &b);
+    transpose_walk(in[0], perm, &w);
+    lps_strided_gather(out[0]->data, in[0]->data, lps_dtype_size(in[0]->dtype), &w);
     return LPS_OK;
 }
 
@@ -446,17 +327,16 @@ static lps_status transpose_backward(lps_op_node *op, lps_exec_ctx *ctx,
     (void)ctx;
     (void)out;
     int perm[LPS_MAX_RANK];
-    perm_walk w;
+    lps_strided w;
     if (!din[0] || !dout[0])
         return LPS_OK;
     lps_status st = lps_op_expect_float_grad(op, din[0], err);
     if (st == LPS_OK)
         st = transpose_perm(op, in[0], perm, err);
-    if (st != LPS_OK || lps_tensor_numel(in[0]) == 0)
+    if (st != LPS_OK)
         return st;
-    perm_walk_init(in[0], perm, &w);
-    perm_bufs b = {din[0]->data, dout[0]->data, sizeof(float)};
-    perm_walk_rows(&w, scatter_add_row, &b);
+    transpose_walk(in[0], perm, &w);
+    lps_strided_scatter_add(lps_tensor_f32(din[0]), lps_tensor_f32(dout[0]), &w);
     return LPS_OK;
 }
 
@@ -492,7 +372,7 @@ static lps_status concat_prepare(lps_op_node *op, lps_error *err)
     int64_t axis;
     st = lps_op_attr_int(op, "axis", 0, &axis, err);
     if (st == LPS_OK)
-        st = store_params(op, &axis, sizeof axis, err);
+        st = lps_op_store_params(op, &axis, sizeof axis, err);
     return st;
 }
 
@@ -507,7 +387,8 @@ static lps_status concat_check(const lps_op_node *op, const lps_tensor *const *i
         return st;
     if (first->rank == 0)
         return lps_op_fail(op, err, LPS_ERR_INVALID, "cannot concatenate scalars");
-    st = normalize_axis(op, *(const int64_t *)op->params, first->rank, false, axis_out, err);
+    st = lps_op_normalize_axis(op, *(const int64_t *)op->params, first->rank, false, axis_out,
+                               err);
     for (size_t i = 1; i < op->n_inputs && st == LPS_OK; i++) {
         const lps_tensor *t = in[i];
         if (!t)

@@ -100,6 +100,13 @@ LPS_OP(GATHER, gather)
 LPS_OP(UNSQUEEZE, unsqueeze)
 LPS_OP(SQUEEZE, squeeze)
 LPS_OP(PAD, pad)
+/* slices and repeats: src/ops/slice.c, expand.c, generate.c */
+LPS_OP(SLICE, slice)
+LPS_OP(SPLIT, split)
+LPS_OP(EXPAND, expand)
+LPS_OP(TILE, tile)
+LPS_OP(CONSTANT_OF_SHAPE, constant_of_shape)
+LPS_OP(RANGE, range)
 /* reductions: src/ops/reduce.c */
 LPS_OP(REDUCE_MEAN, reduce_mean)
 /* recurrent: src/ops/rnn.c, gru.c, lstm.c (sequence driver: rnn_seq.c) */

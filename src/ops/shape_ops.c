@@ -11,33 +11,13 @@
 #include <string.h>
 
 #include "ops/op.h"
+#include "ops/op_util.h"
 
 /* Shape's start/end attributes exist from this opset. */
 #define SHAPE_SLICE_OPSET 15
 /* Unsqueeze/Squeeze take axes from input 1 instead of an attribute from this opset. */
 #define AXES_INPUT_OPSET 13
 enum { AXES_OP_DATA = 0, AXES_INPUT = 1 };
-
-/* Copies p into a fresh op->params block. */
-static lps_status store_params(lps_op_node *op, const void *p, size_t size, lps_error *err)
-{
-    op->params = malloc(size);
-    if (!op->params)
-        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for parameters");
-    memcpy(op->params, p, size);
-    return LPS_OK;
-}
-
-/* An axis in [-rank, rank - 1] made non-negative. */
-static lps_status normalize_axis(const lps_op_node *op, int64_t axis, int rank, int *out,
-                                 lps_error *err)
-{
-    if (axis < -rank || axis >= rank)
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "axis %lld is outside [%d, %d]",
-                           (long long)axis, -rank, rank - 1);
-    *out = (int)(axis < 0 ? axis + rank : axis);
-    return LPS_OK;
-}
 
 static void copy_shape(lps_shape *out, lps_dtype dtype, int rank, const int64_t *dims)
 {
@@ -64,7 +44,7 @@ static lps_status shape_prepare(lps_op_node *op, lps_error *err)
     if (st == LPS_OK)
         st = lps_op_attr_int(op, "end", INT64_MAX, &p.end, err);
     if (st == LPS_OK)
-        st = store_params(op, &p, sizeof p, err);
+        st = lps_op_store_params(op, &p, sizeof p, err);
     return st;
 }
 
@@ -137,7 +117,7 @@ static lps_status gather_prepare(lps_op_node *op, lps_error *err)
     if (st == LPS_OK)
         st = lps_op_attr_int(op, "axis", 0, &axis, err);
     if (st == LPS_OK)
-        st = store_params(op, &axis, sizeof axis, err);
+        st = lps_op_store_params(op, &axis, sizeof axis, err);
     return st;
 }
 
@@ -153,7 +133,8 @@ typedef struct gather_layout {
 static lps_status gather_layout_of(const lps_op_node *op, const lps_tensor *data,
                                    const lps_tensor *indices, gather_layout *g, lps_error *err)
 {
-    lps_status st = normalize_axis(op, *(const int64_t *)op->params, data->rank, &g->axis, err);
+    lps_status st = lps_op_normalize_axis(op, *(const int64_t *)op->params, data->rank, false,
+                                          &g->axis, err);
     if (st != LPS_OK)
         return st;
     g->outer = lps_numel_of(g->axis, data->dims);
@@ -327,7 +308,7 @@ static lps_status axes_prepare(lps_op_node *op, bool required, lps_error *err)
         if (required && p.n_axes < 0)
             return lps_op_fail(op, err, LPS_ERR_INVALID, "attribute 'axes' is required");
     }
-    return store_params(op, &p, sizeof p, err);
+    return lps_op_store_params(op, &p, sizeof p, err);
 }
 
 static lps_status unsqueeze_prepare(lps_op_node *op, lps_error *err)
@@ -374,7 +355,7 @@ static lps_status unsqueeze_shape(const lps_op_node *op, const lps_tensor *const
                            LPS_MAX_RANK);
     for (int i = 0; i < n; i++) {
         int a = 0;
-        st = normalize_axis(op, axes[i], rank, &a, err);
+        st = lps_op_normalize_axis(op, axes[i], rank, false, &a, err);
         if (st != LPS_OK)
             return st;
         if (inserted[a])
@@ -408,7 +389,7 @@ static lps_status squeeze_shape(const lps_op_node *op, const lps_tensor *const *
     }
     for (int i = 0; i < n; i++) {
         int a = 0;
-        st = normalize_axis(op, axes[i], x->rank, &a, err);
+        st = lps_op_normalize_axis(op, axes[i], x->rank, false, &a, err);
         if (st != LPS_OK)
             return st;
         if (x->dims[a] != 1)

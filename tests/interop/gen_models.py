@@ -357,14 +357,21 @@ MODELS.update(gen_rnn.MODELS)
 MODELS.update(gen_elementwise.MODELS)
 
 
+def _all_models():
+    """MODELS plus the families kept in their own modules (imported late:
+    they build on this module's helpers)."""
+    import gen_shape_models
+    return {**MODELS, **gen_shape_models.MODELS}
+
+
 def save(name, path):
     """Builds model `name` and writes it to path; KeyError for unknown names."""
-    onnx.save(MODELS[name](), path)
+    onnx.save(_all_models()[name](), path)
 
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--list"]:
-        print("\n".join(MODELS))
+        print("\n".join(_all_models()))
     elif len(sys.argv) == 3:
         save(sys.argv[1], sys.argv[2])
     else:

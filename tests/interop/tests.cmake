@@ -53,6 +53,14 @@ foreach(name ${LPS_INTEROP_GENERATED})
   lps_interop_test(generated/${name} generated ${name})
 endforeach()
 
+# Slicing, repeating and shape-subgraph patterns (gen_shape_models.py).
+set(LPS_INTEROP_SHAPE_MODELS
+  class_token_op13 class_token_op11 class_token_op9 slice_split_tile_op13 slice_split_tile_op9
+  split_num_outputs_op18)
+foreach(name ${LPS_INTEROP_SHAPE_MODELS})
+  lps_interop_test(generated/${name} generated ${name})
+endforeach()
+
 set(LPS_INTEROP_CONFORMANCE
   node/test_add_bcast node/test_div_bcast node/test_sqrt_example node/test_leakyrelu
   node/test_averagepool_2d_ceil node/test_averagepool_2d_pads_count_include_pad

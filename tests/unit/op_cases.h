@@ -105,6 +105,13 @@ OP_CASE("Gather", 13, "f[4,3] i[2]=3,1", "axis=0")
 OP_CASE("Unsqueeze", 13, "f[2,3] i[1]=1", "")
 OP_CASE("Squeeze", 13, "f[2,1,3] i[1]=1", "")
 OP_CASE("Pad", 13, "f[2,3] i[4]=1,0,0,2", "mode='reflect'")
+/* src/ops/slice.c, expand.c, generate.c */
+OP_CASE("Slice", 13, "f[4,5] i[2]=3,-1 i[2]=0,-100 i[2]=0,1 i[2]=-2,-2", "")
+OP_CASE("Split", 13, "f[2,5] i[1]=5", "axis=1")
+OP_CASE("Expand", 13, "f[3,1] i[3]=2,1,4", "")
+OP_CASE("Tile", 13, "f[2,3] i[2]=2,1", "")
+OP_CASE("ConstantOfShape", 13, "i[2]=2,3", "value=i[1]=7")
+OP_CASE("Range", 13, "i[]=1 i[]=9 i[]=3", "")
 /* src/ops/reduce.c */
 OP_CASE("ReduceMean", 13, "f[2,3,4]", "axes=[1] keepdims=0")
 /* src/ops/rnn.c, gru.c, lstm.c */

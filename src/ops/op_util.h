@@ -1,0 +1,23 @@
+/* Helpers shared by the op families: parameter blocks, axes and integer
+ * vector inputs. */
+#ifndef LPS_OPS_OP_UTIL_H
+#define LPS_OPS_OP_UTIL_H
+
+#include "ops/op.h"
+
+/* Copies size bytes of p into a fresh op->params (freed with the node).
+ * LPS_ERR_NOMEM naming the node on allocation failure. */
+lps_status lps_op_store_params(lps_op_node *op, const void *p, size_t size, lps_error *err);
+
+/* Makes an axis counted from the back when negative non-negative. Valid
+ * axes are [-rank, rank - 1], plus rank itself when allow_end (Flatten).
+ * LPS_ERR_INVALID naming the node otherwise. */
+lps_status lps_op_normalize_axis(const lps_op_node *op, int64_t axis, int rank, bool allow_end,
+                                 int *out, lps_error *err);
+
+/* Reads a 1-D (or scalar) int32 or int64 input of at most max values into
+ * out as int64, its length into *n. Errors name the node and input index. */
+lps_status lps_op_read_ints(const lps_op_node *op, const lps_tensor *t, int index, int64_t *out,
+                            int max, int *n, lps_error *err);
+
+#endif
