@@ -109,6 +109,14 @@ LPS_OP(CONSTANT_OF_SHAPE, constant_of_shape)
 LPS_OP(RANGE, range)
 /* reductions: src/ops/reduce.c */
 LPS_OP(REDUCE_MEAN, reduce_mean)
+LPS_OP(REDUCE_SUM, reduce_sum)
+LPS_OP(REDUCE_MAX, reduce_max)
+LPS_OP(REDUCE_MIN, reduce_min)
+LPS_OP(REDUCE_L2, reduce_l2)
+LPS_OP(REDUCE_SUM_SQUARE, reduce_sum_square)
+/* index-addressed moves: src/ops/scatter.c */
+LPS_OP(GATHER_ELEMENTS, gather_elements)
+LPS_OP(SCATTER_ND, scatter_nd)
 /* recurrent: src/ops/rnn.c, gru.c, lstm.c (sequence driver: rnn_seq.c) */
 LPS_OP(RNN, rnn)
 LPS_OP(GRU, gru)

@@ -114,6 +114,14 @@ OP_CASE("ConstantOfShape", 13, "i[2]=2,3", "value=i[1]=7")
 OP_CASE("Range", 13, "i[]=1 i[]=9 i[]=3", "")
 /* src/ops/reduce.c */
 OP_CASE("ReduceMean", 13, "f[2,3,4]", "axes=[1] keepdims=0")
+OP_CASE("ReduceSum", 13, "f[2,3,4] i[1]=1", "keepdims=0")
+OP_CASE("ReduceMax", 13, "f[2,3,4]", "axes=[1]")
+OP_CASE("ReduceMin", 18, "f[2,3,4] i[1]=-1", "")
+OP_CASE("ReduceL2", 13, "f[2,3,4]", "axes=[0,2]")
+OP_CASE("ReduceSumSquare", 18, "f[2,3,4] i[1]=1", "keepdims=0")
+/* src/ops/scatter.c */
+OP_CASE("GatherElements", 13, "f[3,2] i[2,2]=2,0,-1,1", "axis=0")
+OP_CASE("ScatterND", 16, "f[3,2] i[1,1]=1 f[1,2]", "reduction='add'")
 /* src/ops/rnn.c, gru.c, lstm.c */
 OP_CASE("RNN", 14, "f[3,2,2] f[1,2,2] f[1,2,2] f[1,4]", "hidden_size=2")
 OP_CASE("GRU", 14, "f[3,2,2] f[1,6,2] f[1,6,2] f[1,12]", "hidden_size=2 linear_before_reset=1")
