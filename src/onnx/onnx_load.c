@@ -209,7 +209,10 @@ static lps_status convert_attr(load_ctx *c, const Onnx__AttributeProto *ap, cons
         a->strings = alloc_array(c, ap->n_strings, sizeof *a->strings);
         a->n_strings = a->strings ? ap->n_strings : 0;
         for (size_t i = 0; i < a->n_strings; i++) {
-            a->strings[i] = strndup((const char *)ap->strings[i].data, ap->strings[i].len);
+            /* An empty bytes field may have no buffer at all. */
+            a->strings[i] = ap->strings[i].data
+                                ? strndup((const char *)ap->strings[i].data, ap->strings[i].len)
+                                : strdup("");
             if (!a->strings[i])
                 c->oom = true;
         }
