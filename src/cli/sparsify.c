@@ -8,6 +8,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/options.h"
+#include "cli/pattern_cli.h"
 #include "cli/progress.h"
 #include "report/html.h"
 #include "report/report.h"
@@ -42,7 +43,8 @@ enum sparsify_option_code {
     OPT_FREEZE_GAIN,
     OPT_PRUNE_EVERY,
     OPT_STATS_FIX,
-    OPT_PRUNE_EMBEDDINGS
+    OPT_PRUNE_EMBEDDINGS,
+    OPT_PATTERN
 };
 
 /* Upper bound of --prune-every: any run shorter than this many steps can
@@ -62,6 +64,8 @@ void lps_cmd_sparsify_help(FILE *out)
             "  --report FILE|-        the JSON report (docs/report.md)\n"
             "  --html FILE            the same report as a self-contained HTML page\n"
             "  --method M             lpss (default), gmp or magnitude\n"
+            "  --pattern N:M          at most N non-zero in every M consecutive input channels\n"
+            "                         (2:4 for TensorRT); sets the target to 1 - N/M\n"
             "  --p P                  LpSS exponent in (1, 2] for every layer (default: from S)\n"
             "  --p-layer NAME=P       exponent for one layer (initializer or node name)\n"
             "  --layer-target NAME=S  own target for one layer\n"
@@ -202,6 +206,10 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
     case OPT_PRUNE_EMBEDDINGS:
         o->prune_embeddings = true;
         return LPS_OK;
+    case OPT_PATTERN:
+        if (lps_pattern_parse(arg, &o->pattern, err) != LPS_OK)
+            return lps_error_prefix(err, "--pattern");
+        return LPS_OK;
     }
     return lps_fail(err, LPS_ERR_INVALID, "unknown option");
 }
@@ -235,6 +243,7 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
         {"prune-every", required_argument, NULL, OPT_PRUNE_EVERY},
         {"stats-fix", required_argument, NULL, OPT_STATS_FIX},
         {"prune-embeddings", no_argument, NULL, OPT_PRUNE_EMBEDDINGS},
+        {"pattern", required_argument, NULL, OPT_PATTERN},
         {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -266,8 +275,10 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
     if (optind + 1 != argc)
         return lps_cli_usage_error(argv[0], optind >= argc ? "no MODEL given"
                                                            : "exactly one MODEL is expected");
+    if (lps_cli_pattern_target(&a->sparse, &err) != LPS_OK)
+        return lps_cli_report(&err);
     if (a->sparse.target == 0.0)
-        return lps_cli_usage_error(argv[0], "--target S is required");
+        return lps_cli_usage_error(argv[0], "--target S is required (or --pattern N:M)");
     if (batch_given)
         a->train.batch_size = a->data.batch;
     a->train.preprocess = a->data.preprocess;
@@ -384,6 +395,7 @@ static cJSON *build_report(const sparsify_args *a, const lps_model *m, const lps
                                                              lps_gamma_k_from_p(p))
                                         : NAN);
     }
+    lps_cli_report_pattern(rep, s, &a->sparse);
     cJSON_AddItemToObject(rep, "epochs", epochs_json(r->epochs, r->n_epochs));
     return rep;
 }
@@ -400,7 +412,8 @@ static int finish(const sparsify_args *a, lps_model *m, lps_sparsify *s, sparsif
     bool guard_tripped = isfinite(a->max_drop) && isfinite(r->dense.accuracy) &&
                          (r->dense.accuracy - r->sparse.accuracy) * PERCENT > a->max_drop;
     if (!guard_tripped) {
-        if (lps_model_save(m, output, a->storage, err) != LPS_OK)
+        if (lps_model_save(m, output, lps_cli_pattern_storage(&a->sparse, a->storage), err) !=
+            LPS_OK)
             return lps_cli_report(err);
         r->output_bytes = file_size(output);
     }
@@ -503,6 +516,7 @@ int lps_cmd_sparsify(int argc, char **argv)
                                         &r.dense_test, &err) != LPS_OK) ||
         !(s = lps_sparsify_create(m, lps_trainer_plan(t), &a.sparse, &a.train, &err)))
         goto failed;
+    lps_cli_print_pattern_misfits(s, &a.sparse, a.quiet);
     r.n_epochs = a.train.epochs;
     r.epochs = calloc((size_t)r.n_epochs, sizeof *r.epochs);
     if (!r.epochs) {

@@ -16,6 +16,7 @@ typedef struct weight_use {
     const char *op_type;      /* the def's name: static */
     lps_weight_role role;
     lps_row_layout layout;
+    int64_t taps;             /* positions per input channel of a row */
 } weight_use;
 
 /* The node's name, or "<op_type>#<index>" when ONNX left it empty. */
@@ -53,24 +54,40 @@ static lps_status int_attr(const lps_node *n, const char *label, const char *nam
     return LPS_OK;
 }
 
+/* Product of dims[from..rank): the kernel taps behind a row's input-channel
+ * axis `from - 1` (1 when that axis is the last). */
+static int64_t taps_after(const lps_tensor *w, int from)
+{
+    int64_t taps = 1;
+    for (int i = from; i < w->rank; i++)
+        taps *= w->dims[i];
+    return taps;
+}
+
 /* The row layout of weight w as the def entry describes it (docs/method.md,
- * "Prunable weights and their rows"). */
+ * "Prunable weights and their rows"), and its positions per input channel
+ * (*taps: the row's input channel is the first axis after the units). */
 static lps_status layout_of(const lps_node *n, const char *label, const lps_op_weight *spec,
-                            const lps_tensor *w, lps_row_layout *out, lps_error *err)
+                            const lps_tensor *w, lps_row_layout *out, int64_t *taps,
+                            lps_error *err)
 {
     int64_t transposed = 0, groups = 1;
+    *taps = 1;
     lps_status st = int_attr(n, label, spec->transpose_attr, 0, &transposed, err);
     if (st != LPS_OK)
         return st;
     lps_weight_rows rows = spec->rows;
     if (transposed)
         rows = rows == LPS_ROWS_UNITS_LAST ? LPS_ROWS_UNITS_FIRST : LPS_ROWS_UNITS_LAST;
+    int unit_axes = transposed ? 1 : spec->unit_axes;
     switch (rows) {
     case LPS_ROWS_UNITS_FIRST:
-        *out = lps_rows_leading(w->rank, w->dims, transposed ? 1 : spec->unit_axes);
+        *out = lps_rows_leading(w->rank, w->dims, unit_axes);
+        *taps = taps_after(w, unit_axes + 1);
         return LPS_OK;
     case LPS_ROWS_UNITS_LAST:
         *out = lps_rows_trailing(w->rank, w->dims);
+        *taps = 1;
         return LPS_OK;
     case LPS_ROWS_UNITS_SECOND_GROUPED:
         st = int_attr(n, label, spec->group_attr, 1, &groups, err);
@@ -81,6 +98,7 @@ static lps_status layout_of(const lps_node *n, const char *label, const lps_op_w
                           n->inputs[spec->input]);
         if (st == LPS_OK)
             *out = lps_rows_second_grouped(w->rank, w->dims, groups);
+        *taps = taps_after(w, 2);
         return st;
     }
     return lps_fail(err, LPS_ERR_RUNTIME, "node '%s' (%s): unknown weight row form %d", label,
@@ -110,7 +128,7 @@ static lps_status entry_use(const lps_graph *g, const lps_node *n, const char *l
     use->op_type = def->name;
     use->role = spec->role;
     *found = true;
-    return layout_of(n, label, spec, &w->tensor, &use->layout, err);
+    return layout_of(n, label, spec, &w->tensor, &use->layout, &use->taps, err);
 }
 
 /* The entry already listed for initializer init_index, or NULL. */
@@ -147,6 +165,7 @@ static lps_status add_entry(lps_prunable_list *list, const lps_graph *g, const w
     memcpy(p->dims, init->tensor.dims, sizeof p->dims);
     p->layout = use->layout;
     p->fan_in = use->layout.row_len;
+    p->taps = use->taps;
     list->count++;
     return LPS_OK;
 }

@@ -36,6 +36,8 @@ typedef struct lps_prunable {
     int64_t dims[LPS_MAX_RANK];
     lps_row_layout layout;    /* unit j's row; layout.row_len is the fan-in */
     int64_t fan_in;
+    int64_t taps;             /* row positions per input channel: fan_in / taps input
+                                 channels (docs/method.md, "N:M patterns") */
 } lps_prunable;
 
 typedef struct lps_prunable_list {

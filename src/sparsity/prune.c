@@ -1,6 +1,7 @@
 #include "sparsity/prune.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +148,12 @@ lps_status lps_prune_check(const lps_prune_tensor *ts, int n, double global_targ
         if (x->target != LPS_PRUNE_GLOBAL_TARGET && !(x->target >= 0.0 && x->target <= 1.0))
             return lps_fail(err, LPS_ERR_INVALID, "prune: tensor '%s': target %g outside [0, 1]",
                             name, x->target);
+        if (lps_pattern_on(x->pattern) &&
+            !lps_pattern_fits(x->pattern, x->layout.row_len, x->taps))
+            return lps_fail(err, LPS_ERR_INVALID,
+                            "prune: tensor '%s': rows of %lld (%lld per channel) do not split "
+                            "into groups of %d channels", name, (long long)x->layout.row_len,
+                            (long long)x->taps, x->pattern.m);
     }
     return LPS_OK;
 }
@@ -168,7 +175,8 @@ void lps_prune_count(const lps_prune_tensor *ts, int n, int64_t *zeros, int64_t 
 /* Whether the tensor is projected alone rather than in the global pool. */
 static int own_group(const lps_prune_tensor *t, lps_prune_allocation alloc)
 {
-    return alloc == LPS_ALLOC_PER_LAYER || t->target != LPS_PRUNE_GLOBAL_TARGET;
+    return alloc == LPS_ALLOC_PER_LAYER || t->target != LPS_PRUNE_GLOBAL_TARGET ||
+           lps_pattern_on(t->pattern);
 }
 
 /* The tensor's own target, or the global one. */
@@ -209,6 +217,94 @@ static void project_group(selector *s, member *ms, int n_members, double target,
         select_and_flip(s, ms, n_members, 0, zeros - want, 1);
 }
 
+/* Candidate states of a patterned selection (select_and_flip with cand 1). */
+#define PATTERN_MASKED 0
+#define PATTERN_CANDIDATE 1
+#define PATTERN_KEPT 2
+
+/* Group g of row j of the patterned tensor t: its members' offsets, whether
+ * each is active (all when all_active) and their order, active and larger
+ * |weight| first (lps_pattern_order). Returns the number masked. */
+static int pattern_group(const lps_prune_tensor *t, int64_t j, int64_t g, bool all_active,
+                         int64_t *offs, uint8_t *active, int *order)
+{
+    float score[LPS_PATTERN_MAX_M];
+    int masked = 0;
+    for (int r = 0; r < t->pattern.m; r++) {
+        offs[r] = lps_row_offset(&t->layout, j, lps_pattern_position(t->pattern, t->taps, g, r));
+        score[r] = fabsf(t->weight[offs[r]]);
+        active[r] = all_active || t->mask[offs[r]];
+        masked += !active[r];
+    }
+    lps_pattern_order(active, score, t->pattern.m, order);
+    return masked;
+}
+
+/* Marks, in every group of the patterned tensor t, the members that may be
+ * masked: active ones among the group's M - N smallest |weight|, fewer by
+ * the group's masked count (mode PROJECT_RESET: from a dense mask). Fills
+ * state[] (PATTERN_*, numel values) and returns the number of zeros. */
+static int64_t pattern_candidates(const lps_prune_tensor *t, project_mode mode, uint8_t *state)
+{
+    const lps_row_layout *l = &t->layout;
+    const lps_pattern p = t->pattern;
+    int64_t offs[LPS_PATTERN_MAX_M], zeros = 0;
+    uint8_t active[LPS_PATTERN_MAX_M];
+    int order[LPS_PATTERN_MAX_M];
+    for (int64_t j = 0; j < l->n_rows; j++)
+        for (int64_t g = 0; g < l->row_len / p.m; g++) {
+            int masked = pattern_group(t, j, g, mode == PROJECT_RESET, offs, active, order);
+            /* order: active best first; the last candidates of the actives */
+            int room = p.m - p.n - masked, n_active = p.m - masked;
+            for (int k = 0; k < p.m; k++) {
+                int r = order[k];
+                state[offs[r]] = !active[r]                 ? PATTERN_MASKED
+                                 : k >= n_active - room     ? PATTERN_CANDIDATE
+                                                            : PATTERN_KEPT;
+            }
+            zeros += masked;
+        }
+    return zeros;
+}
+
+/* Sets every group of t to its N largest |weight|, active positions first:
+ * the exact projection of a patterned tensor. */
+static void pattern_exact(lps_prune_tensor *t)
+{
+    const lps_row_layout *l = &t->layout;
+    const lps_pattern p = t->pattern;
+    int64_t offs[LPS_PATTERN_MAX_M];
+    uint8_t active[LPS_PATTERN_MAX_M];
+    int order[LPS_PATTERN_MAX_M];
+    for (int64_t j = 0; j < l->n_rows; j++)
+        for (int64_t g = 0; g < l->row_len / p.m; g++) {
+            pattern_group(t, j, g, false, offs, active, order);
+            for (int k = 0; k < p.m; k++)
+                t->mask[offs[order[k]]] = k < p.n;
+        }
+}
+
+/* Brings the patterned tensor t to round(target * N) zeros as `mode` says,
+ * masking only candidates (pattern_candidates, into state: numel bytes);
+ * the count is clamped to what the pattern allows. */
+static void project_pattern(selector *s, lps_prune_tensor *t, double target, project_mode mode,
+                            uint8_t *state)
+{
+    if (mode == PROJECT_EXACT) {
+        pattern_exact(t);
+        return;
+    }
+    int64_t zeros = pattern_candidates(t, mode, state);
+    int64_t want = target_zeros(target, t->numel);
+    if (mode == PROJECT_RESET || want > zeros) {
+        member m = {state, t->weight, t->numel};
+        select_and_flip(s, &m, 1, PATTERN_CANDIDATE, mode == PROJECT_RESET ? want : want - zeros,
+                        0);
+        for (int64_t i = 0; i < t->numel; i++)
+            t->mask[i] = state[i] != PATTERN_MASKED;
+    }
+}
+
 /* How a group's target becomes the sparsity a pass selects: scaled (the
  * projections) or along the GMP ramp at a step. */
 typedef struct target_map {
@@ -242,8 +338,15 @@ static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
     status = selector_init(&s, err);
     if (status != LPS_OK)
         return status;
+    int64_t pattern_numel = 1;
+    for (int t = 0; t < n; t++)
+        if (!ts[t].excluded && lps_pattern_on(ts[t].pattern) && ts[t].numel > pattern_numel)
+            pattern_numel = ts[t].numel;
     member *pool = malloc((size_t)(n > 0 ? n : 1) * sizeof *pool);
-    if (!pool) {
+    uint8_t *state = malloc((size_t)pattern_numel);
+    if (!pool || !state) {
+        free(pool);
+        free(state);
         selector_free(&s);
         return lps_fail(err, LPS_ERR_NOMEM, "prune: cannot allocate %d tensor entries", n);
     }
@@ -252,7 +355,10 @@ static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
         if (ts[t].excluded)
             continue;
         member m = {ts[t].mask, ts[t].weight, ts[t].numel};
-        if (own_group(&ts[t], alloc))
+        if (lps_pattern_on(ts[t].pattern))
+            project_pattern(&s, &ts[t], mapped_target(map, target_of(&ts[t], global_target)),
+                            mode, state);
+        else if (own_group(&ts[t], alloc))
             project_group(&s, &m, 1, mapped_target(map, target_of(&ts[t], global_target)), mode);
         else
             pool[n_pool++] = m;
@@ -260,6 +366,7 @@ static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
     if (n_pool > 0)
         project_group(&s, pool, n_pool, mapped_target(map, global_target), mode);
     free(pool);
+    free(state);
     selector_free(&s);
     return LPS_OK;
 }

@@ -14,13 +14,22 @@
  * tensors that are not excluded. Every selection picks an exact count and
  * breaks magnitude ties by (tensor order in the set, flat index), so runs
  * are reproducible. Selections are radix selections on the float bits of
- * |x| (two histogram passes, no sort, no copy of the weights). */
+ * |x| (two histogram passes, no sort, no copy of the weights).
+ *
+ * A tensor with an N:M pattern (docs/method.md, "N:M patterns") only ever
+ * masks, in each group, members among its M - N smallest: the projections
+ * and the one-shot / GMP selections pick the same counts as unstructured,
+ * under that constraint, so that at the pattern's sparsity every group has
+ * exactly M - N zeros. The exact projection (lps_project_to_target) sets
+ * every group to its N largest, active positions first. The drop and grow
+ * steps stay unstructured. */
 #ifndef LPS_SPARSITY_PRUNE_H
 #define LPS_SPARSITY_PRUNE_H
 
 #include <stdint.h>
 
 #include "lpsparsify/error.h"
+#include "sparsity/pattern.h"
 #include "sparsity/rows.h"
 
 /* lps_prune_tensor.target value meaning "use the run's global target". */
@@ -35,6 +44,11 @@ typedef struct lps_prune_tensor {
     uint8_t *mask;        /* 1 = active, 0 = pruned; updated in place */
     double target;        /* own target sparsity in [0, 1], or LPS_PRUNE_GLOBAL_TARGET */
     int excluded;         /* nonzero: never pruned and not counted */
+    /* N:M pattern of the mask (m == 0: unstructured) and the positions per
+     * input channel of a row (sparsity/pattern.h). A patterned tensor is
+     * its own group; its target should be lps_pattern_sparsity. */
+    lps_pattern pattern;
+    int64_t taps;
 } lps_prune_tensor;
 
 typedef enum lps_prune_allocation {

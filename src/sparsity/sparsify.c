@@ -129,6 +129,40 @@ static lps_status apply_overrides(lps_sparsify *s, lps_error *err)
     return LPS_OK;
 }
 
+/* --pattern: the layers whose rows split into N:M groups take the pattern
+ * and its sparsity as their target; the others stay dense (not counted)
+ * unless they have their own target, which they reach unstructured. */
+static lps_status apply_pattern(lps_sparsify *s, lps_error *err)
+{
+    const lps_pattern p = s->opt.pattern;
+    if (!lps_pattern_on(p))
+        return LPS_OK;
+    double sparsity = lps_pattern_sparsity(p);
+    if (s->opt.target != sparsity)
+        return lps_fail(err, LPS_ERR_INVALID,
+                        "--target %g conflicts with --pattern %d:%d, which sets %g on every layer "
+                        "it applies to", s->opt.target, p.n, p.m, sparsity);
+    for (size_t i = 0; i < s->n_layers; i++) {
+        lps_sparsify_layer *L = &s->layers[i];
+        const lps_prunable *w = L->weight;
+        if (L->excluded)
+            continue;
+        if (!lps_pattern_fits(p, w->layout.row_len, w->taps)) {
+            L->pattern_misfit = true;
+            L->excluded = L->target == LPS_PRUNE_GLOBAL_TARGET;
+            continue;
+        }
+        if (L->target != LPS_PRUNE_GLOBAL_TARGET)
+            return lps_fail(err, LPS_ERR_INVALID,
+                            "--layer-target %s: conflicts with --pattern %d:%d, which applies to "
+                            "the layer (%lld input channels)", w->initializer, p.n, p.m,
+                            (long long)(w->layout.row_len / w->taps));
+        L->patterned = true;
+        L->target = sparsity;
+    }
+    return LPS_OK;
+}
+
 static lps_status map_params(lps_sparsify *s, lps_error *err)
 {
     size_t n_params = lps_plan_n_params(s->plan);
@@ -182,6 +216,8 @@ static lps_status build_views(lps_sparsify *s, lps_error *err)
         v->name = w->initializer;
         v->numel = numel;
         v->target = L->target;
+        v->pattern = L->patterned ? s->opt.pattern : (lps_pattern){0, 0};
+        v->taps = w->taps;
         if (s->opt.method == LPS_METHOD_LPSS) {
             lps_status st = lps_lpsgd_init(&s->lpsgd[i], param_slice(s->plan, L->param), w->layout,
                                            numel, L->p, err);
@@ -318,13 +354,14 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
         st = lps_fail(err, LPS_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if ((st = apply_overrides(s, err)) != LPS_OK || (st = map_params(s, err)) != LPS_OK ||
-        (st = build_views(s, err)) != LPS_OK)
+    if ((st = apply_overrides(s, err)) != LPS_OK || (st = apply_pattern(s, err)) != LPS_OK ||
+        (st = map_params(s, err)) != LPS_OK || (st = build_views(s, err)) != LPS_OK)
         goto done;
     if (s->n_views == 0) {
         st = lps_fail(err, LPS_ERR_UNSUPPORTED,
                       "%s: every prunable weight is excluded (embedding tables are pruned only "
-                      "with --prune-embeddings)", m->path ? m->path : "model");
+                      "with --prune-embeddings; --pattern leaves layers whose input channels do "
+                      "not split into its groups dense)", m->path ? m->path : "model");
         goto done;
     }
     if (opt->method == LPS_METHOD_LPSS)

@@ -51,6 +51,12 @@ typedef struct lps_sparsify_options {
                                         * statistics back to the dense ones while pruning
                                         * (sparsity/stats_fix.h; default off) */
     lps_gmp_config gmp;
+    /* N:M pattern for every counted layer whose rows split into groups
+     * (m == 0: unstructured). target must then be lps_pattern_sparsity;
+     * a layer that does not split is left dense and not counted unless it
+     * has its own --layer-target (pruned unstructured); an own target on a
+     * layer that splits is an error (docs/method.md, "N:M patterns"). */
+    lps_pattern pattern;
 } lps_sparsify_options;
 
 /* Defaults (docs/method.md): LpSS, global allocation, p from the target,
@@ -64,6 +70,8 @@ typedef struct lps_sparsify_layer {
     double p;              /* LpSS exponent (0 for other methods) */
     double target;         /* own target or LPS_PRUNE_GLOBAL_TARGET */
     bool excluded;
+    bool patterned;        /* its mask follows the options' N:M pattern */
+    bool pattern_misfit;   /* --pattern given, its rows do not split into groups */
 } lps_sparsify_layer;
 
 typedef struct lps_sparsify lps_sparsify;

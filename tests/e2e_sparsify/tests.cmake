@@ -26,6 +26,19 @@ add_test(NAME e2e_sparsify_strided_rows
          COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_strided_rows.py
                  $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/strided_rows)
 
+# --pattern N:M on every method, verified by the test's own N:M checker on
+# the written files: a generated model (every weight form), the bundled
+# models on a Fashion-MNIST subset, the ResNet and LSTM torch fixtures.
+foreach(case generated bundled torch)
+  add_test(NAME e2e_sparsify_pattern_${case}
+           COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_pattern.py ${case}
+                   $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/pattern_${case}
+                   ${CMAKE_SOURCE_DIR})
+endforeach()
+if(NOT EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
+  set_tests_properties(e2e_sparsify_pattern_bundled PROPERTIES DISABLED TRUE)
+endif()
+
 # onnxruntime-node (npm, tests/interop/package.json) as the independent
 # runtime; the test reports SKIP while the module is not installed.
 find_program(LPS_NODE NAMES node nodejs)
