@@ -10,7 +10,9 @@
  * dX_g += col2im(W_g^T * dY_g), dY gathered into the block layout. A
  * one-image block needs no scatter or gather, and for a 1x1 kernel with
  * unit stride and no padding no im2col: the input channels already are
- * col_g. Depthwise convs take a direct path (depthwise_forward). */
+ * col_g. Taps that only ever read padding (small planes) are cropped from
+ * the kernel first and the GEMMs run on a copy of W's live taps. Depthwise
+ * convs take a direct path (depthwise_forward). */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -37,9 +39,15 @@ typedef struct conv_params {
 typedef struct conv_dims {
     int64_t batch, in_ch, out_ch;
     int64_t in_per_group, out_per_group;
-    int64_t rows; /* in_per_group * kernel_size: the im2col row count */
+    int64_t rows; /* in_per_group * live.kernel_size: the im2col row count */
     bool pointwise;
     lps_spatial_geom g;
+    /* The GEMM path's geometry: g with its kernel cropped to the taps that
+     * read input (lps_spatial_crop_dead_taps); when cropped, W's kept taps
+     * start at live_first and are gathered into a [M, rows] copy. */
+    lps_spatial_geom live;
+    int64_t live_first[LPS_SPATIAL_MAX];
+    bool cropped;
 } conv_dims;
 
 static lps_status conv_prepare(lps_op_node *op, lps_error *err)
@@ -114,8 +122,9 @@ static lps_status conv_dims_of(const lps_op_node *op, const lps_tensor *const *i
         return st;
     cd->in_per_group = cd->in_ch / p->group;
     cd->out_per_group = cd->out_ch / p->group;
-    cd->rows = cd->in_per_group * cd->g.kernel_size;
-    cd->pointwise = lps_spatial_is_pointwise(&cd->g);
+    cd->cropped = lps_spatial_crop_dead_taps(&cd->g, &cd->live, cd->live_first);
+    cd->rows = cd->in_per_group * cd->live.kernel_size;
+    cd->pointwise = lps_spatial_is_pointwise(&cd->live);
     if (cd->rows > CONV_BLAS_DIM_MAX || cd->g.out_size > CONV_BLAS_DIM_MAX ||
         cd->out_per_group > CONV_BLAS_DIM_MAX)
         return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED, "convolution matrices exceed BLAS sizes");
@@ -157,17 +166,49 @@ int64_t lps_conv_block_images(int64_t batch, int64_t out_size, int64_t col_rows,
 typedef struct conv_block {
     int64_t images, ld;
     float *col, *tmp;
+    /* W as the GEMMs read it, [out_ch, rows]: W itself, or its live taps
+     * (cd->cropped); dw_live is where dW's GEMMs accumulate: dW itself, or
+     * a zeroed [out_ch, rows] that conv_block_finish_dw adds back. */
+    const float *w_live;
+    float *dw_live;
 } conv_block;
 
-/* Chooses the block size (lps_conv_block_images) and gets its workspace.
- * LPS_ERR_NOMEM naming the node on allocation failure. */
+/* Walks the [out_ch * in_per_group] kernels of W (full kernel shape) and of
+ * its live copy (cd->live's kernel) in step: to_live copies the live taps
+ * out of full, else adds live onto them. */
+static void conv_live_taps(const conv_dims *cd, float *full, float *live, bool to_live)
+{
+    const lps_spatial_geom *g = &cd->g, *l = &cd->live;
+    int64_t kernels = cd->out_ch * cd->in_per_group;
+    int64_t k[LPS_SPATIAL_MAX] = {0}, t = 0;
+    do {
+        int64_t at = 0;
+        for (int d = 0; d < g->n; d++)
+            at = at * g->kernel[d] + cd->live_first[d] + k[d];
+        for (int64_t i = 0; i < kernels; i++) {
+            float *f = full + i * g->kernel_size + at, *v = live + i * l->kernel_size + t;
+            if (to_live)
+                *v = *f;
+            else
+                *f += *v;
+        }
+        t++;
+    } while (lps_spatial_next_pos(l->n, l->kernel, k));
+}
+
+/* Chooses the block size (lps_conv_block_images) and gets its workspace:
+ * the block matrices and, for a cropped kernel, W's live taps and (dw
+ * non-NULL) their zeroed gradient. LPS_ERR_NOMEM naming the node on
+ * allocation failure. */
 static lps_status conv_block_init(const lps_op_node *op, lps_exec_ctx *ctx, const conv_dims *cd,
-                                  conv_block *blk, lps_error *err)
+                                  const float *w, float *dw, conv_block *blk, lps_error *err)
 {
     const conv_params *p = op->params;
     int64_t col_rows = p->group * cd->rows;
     int64_t images = lps_conv_block_images(cd->batch, cd->g.out_size, col_rows, cd->out_ch);
-    size_t floats = (size_t)(col_rows + cd->out_ch) * (size_t)(images * cd->g.out_size);
+    size_t block = (size_t)(col_rows + cd->out_ch) * (size_t)(images * cd->g.out_size);
+    size_t weights = cd->cropped ? (size_t)cd->out_ch * (size_t)cd->rows : 0;
+    size_t floats = block + weights * (dw ? 2 : 1);
     float *ws = lps_ctx_workspace(ctx, floats > 0 ? floats : 1, err);
     if (!ws)
         return lps_error_prefix(err, "%s", op->label);
@@ -175,7 +216,25 @@ static lps_status conv_block_init(const lps_op_node *op, lps_exec_ctx *ctx, cons
     blk->ld = images * cd->g.out_size;
     blk->col = ws;
     blk->tmp = ws + (size_t)col_rows * (size_t)blk->ld;
+    blk->w_live = w;
+    blk->dw_live = dw;
+    if (cd->cropped) {
+        float *w_live = ws + block;
+        conv_live_taps(cd, (float *)w, w_live, true);
+        blk->w_live = w_live;
+        if (dw) {
+            blk->dw_live = w_live + weights;
+            memset(blk->dw_live, 0, weights * sizeof *blk->dw_live);
+        }
+    }
     return LPS_OK;
+}
+
+/* Adds the live taps' gradient back onto dW when the kernel was cropped. */
+static void conv_block_finish_dw(const conv_dims *cd, const conv_block *blk, float *dw)
+{
+    if (cd->cropped && dw)
+        conv_live_taps(cd, dw, blk->dw_live, false);
 }
 
 /* The im2col matrix of images [n0, n0 + count) of x into blk->col, or x
@@ -187,7 +246,7 @@ static const float *conv_block_col(const conv_dims *cd, const conv_block *blk, c
     if (cd->pointwise && blk->images == 1)
         return x + n0 * in_img;
     for (int64_t i = 0; i < count; i++)
-        lps_im2col_ld(x + (n0 + i) * in_img, cd->in_ch, &cd->g, blk->col + i * cd->g.out_size,
+        lps_im2col_ld(x + (n0 + i) * in_img, cd->in_ch, &cd->live, blk->col + i * cd->g.out_size,
                       blk->ld);
     return blk->col;
 }
@@ -305,7 +364,7 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
         return LPS_OK;
     }
     conv_block blk;
-    st = conv_block_init(op, ctx, &cd, &blk, err);
+    st = conv_block_init(op, ctx, &cd, w, NULL, &blk, err);
     if (st != LPS_OK)
         return st;
     int rows = (int)cd.rows, ld = (int)blk.ld;
@@ -317,7 +376,7 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
         int cols = (int)(count * out_size);
         for (int64_t grp = 0; grp < p->group; grp++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cd.out_per_group, cols,
-                        rows, 1.0f, w + grp * cd.out_per_group * cd.rows, rows,
+                        rows, 1.0f, blk.w_live + grp * cd.out_per_group * cd.rows, rows,
                         col + grp * cd.rows * blk.ld, ld, 0.0f,
                         dst + grp * cd.out_per_group * blk.ld, ld);
         conv_block_scatter(&cd, dst, blk.ld, b, y, n0, count);
@@ -337,6 +396,41 @@ static void conv_bias_grad(const conv_dims *cd, const float *dy, float *db)
                 sum += row[o];
             db[m] += (float)sum;
         }
+}
+
+/* dW (dw non-NULL) and dX (dx non-NULL) of the GEMM path, block by block
+ * in blk's workspace. */
+static void conv_backward_blocks(const conv_dims *cd, int64_t group, const conv_block *blk,
+                                 const float *x, const float *dy, float *dx, float *dw)
+{
+    int64_t in_img = cd->in_ch * cd->g.in_size, out_size = cd->g.out_size;
+    int mg = (int)cd->out_per_group, rows = (int)cd->rows, ld = (int)blk->ld;
+    for (int64_t n0 = 0; n0 < cd->batch; n0 += blk->images) {
+        int64_t count = cd->batch - n0 < blk->images ? cd->batch - n0 : blk->images;
+        int cols = (int)(count * out_size);
+        const float *dyb = conv_block_gather(cd, blk, dy, n0, count);
+        const float *col = dw ? conv_block_col(cd, blk, x, n0, count) : NULL;
+        for (int64_t grp = 0; dw && grp < group; grp++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mg, rows, cols, 1.0f,
+                        dyb + grp * cd->out_per_group * blk->ld, ld,
+                        col + grp * cd->rows * blk->ld, ld, 1.0f,
+                        blk->dw_live + grp * cd->out_per_group * cd->rows, rows);
+        if (!dx)
+            continue;
+        /* a one-image pointwise block accumulates straight into dX; else
+         * dcol goes to col (free again: dW is done with it) and col2im */
+        bool direct = cd->pointwise && blk->images == 1;
+        float *dcol = direct ? dx + n0 * in_img : blk->col;
+        for (int64_t grp = 0; grp < group; grp++)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, cols, mg, 1.0f,
+                        blk->w_live + grp * cd->out_per_group * cd->rows, rows,
+                        dyb + grp * cd->out_per_group * blk->ld, ld, direct ? 1.0f : 0.0f,
+                        dcol + grp * cd->rows * blk->ld, ld);
+        for (int64_t i = 0; !direct && i < count; i++)
+            lps_col2im_ld(blk->col + i * out_size, cd->in_ch, &cd->live,
+                          dx + (n0 + i) * in_img, blk->ld);
+    }
+    conv_block_finish_dw(cd, blk, dw);
 }
 
 static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
@@ -373,35 +467,10 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
         return LPS_OK;
     }
     conv_block blk;
-    st = conv_block_init(op, ctx, &cd, &blk, err);
+    st = conv_block_init(op, ctx, &cd, w, dw, &blk, err);
     if (st != LPS_OK)
         return st;
-    int64_t in_img = cd.in_ch * cd.g.in_size, out_size = cd.g.out_size;
-    int mg = (int)cd.out_per_group, rows = (int)cd.rows, ld = (int)blk.ld;
-    for (int64_t n0 = 0; n0 < cd.batch; n0 += blk.images) {
-        int64_t count = cd.batch - n0 < blk.images ? cd.batch - n0 : blk.images;
-        int cols = (int)(count * out_size);
-        const float *dyb = conv_block_gather(&cd, &blk, dy, n0, count);
-        const float *col = dw ? conv_block_col(&cd, &blk, x, n0, count) : NULL;
-        for (int64_t grp = 0; dw && grp < p->group; grp++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mg, rows, cols, 1.0f,
-                        dyb + grp * cd.out_per_group * blk.ld, ld, col + grp * cd.rows * blk.ld,
-                        ld, 1.0f, dw + grp * cd.out_per_group * cd.rows, rows);
-        if (!dx)
-            continue;
-        /* a one-image pointwise block accumulates straight into dX; else
-         * dcol goes to col (free again: dW is done with it) and col2im */
-        bool direct = cd.pointwise && blk.images == 1;
-        float *dcol = direct ? dx + n0 * in_img : blk.col;
-        for (int64_t grp = 0; grp < p->group; grp++)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, cols, mg, 1.0f,
-                        w + grp * cd.out_per_group * cd.rows, rows,
-                        dyb + grp * cd.out_per_group * blk.ld, ld, direct ? 1.0f : 0.0f,
-                        dcol + grp * cd.rows * blk.ld, ld);
-        for (int64_t i = 0; !direct && i < count; i++)
-            lps_col2im_ld(blk.col + i * out_size, cd.in_ch, &cd.g, dx + (n0 + i) * in_img,
-                          blk.ld);
-    }
+    conv_backward_blocks(&cd, p->group, &blk, x, dy, dx, dw);
     return LPS_OK;
 }
 

@@ -13,7 +13,8 @@
 /* Images per GEMM of a convolution: a block of images sits side by side in
  * one [matrix rows, images * out_size] matrix, enough of them for about
  * LPS_CONV_GEMM_COLS columns (one image's matrices are small when the output
- * plane is, and OpenBLAS then spends its time packing W), with the block's
+ * plane is, and OpenBLAS then spends its time packing W; more of them push
+ * the im2col matrix out of L2 before the GEMM packs it), with the block's
  * workspace (col_rows + out_rows) * images * out_size floats kept under
  * LPS_CONV_WORKSPACE_FLOATS. col_rows = in_channels * kernel_size,
  * out_rows = out_channels. Depends on the shapes only, so results do not
@@ -21,7 +22,7 @@
 int64_t lps_conv_block_images(int64_t batch, int64_t out_size, int64_t col_rows,
                               int64_t out_rows);
 
-#define LPS_CONV_GEMM_COLS 4096
+#define LPS_CONV_GEMM_COLS 256
 #define LPS_CONV_WORKSPACE_FLOATS ((size_t)16 << 20)
 
 /* Floats of workspace lps_depthwise_forward/_backward need for a 2-D

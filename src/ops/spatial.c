@@ -222,6 +222,47 @@ bool lps_spatial_is_pointwise(const lps_spatial_geom *g)
     return true;
 }
 
+/* True when tap kd of dim d reads an input element for some output
+ * position: o * stride + kd * dilation - pad_begin in [0, in) for some o in
+ * [0, out). */
+static bool tap_is_live(const lps_spatial_geom *g, int d, int64_t kd)
+{
+    int64_t s = g->stride[d], at = kd * g->dilation[d] - g->pad_begin[d];
+    int64_t o_lo = at >= 0 ? 0 : (-at + s - 1) / s; /* first o with a position >= 0 */
+    return o_lo < g->out[d] && o_lo * s + at < g->in[d];
+}
+
+bool lps_spatial_crop_dead_taps(const lps_spatial_geom *g, lps_spatial_geom *live,
+                                int64_t first[LPS_SPATIAL_MAX])
+{
+    bool cropped = false;
+    *live = *g;
+    for (int d = 0; d < LPS_SPATIAL_MAX; d++)
+        first[d] = 0;
+    for (int d = 0; d < g->n; d++) {
+        int64_t lo = 0, hi = g->kernel[d];
+        while (lo < hi && !tap_is_live(g, d, lo))
+            lo++;
+        while (hi > lo && !tap_is_live(g, d, hi - 1))
+            hi--;
+        if (lo == hi) {
+            *live = *g;
+            for (int e = 0; e < LPS_SPATIAL_MAX; e++)
+                first[e] = 0;
+            return false;
+        }
+        first[d] = lo;
+        live->kernel[d] = hi - lo;
+        live->pad_begin[d] -= lo * g->dilation[d];
+        live->pad_end[d] -= (g->kernel[d] - hi) * g->dilation[d];
+        cropped = cropped || hi - lo < g->kernel[d];
+    }
+    live->kernel_size = 1;
+    for (int d = 0; d < g->n; d++)
+        live->kernel_size *= live->kernel[d];
+    return cropped;
+}
+
 bool lps_window_begin(const lps_spatial_geom *g, const int64_t *pos, lps_window *w)
 {
     int last = g->n - 1;

@@ -80,6 +80,18 @@ lps_status lps_spatial_resolve(const lps_op_node *op, const lps_spatial_attrs *a
  * same position (1x1 kernel, unit strides, no padding): im2col would copy. */
 bool lps_spatial_is_pointwise(const lps_spatial_geom *geom);
 
+/* Crops the kernel of geom to the hull of its live taps, those that land
+ * inside the input for at least one output position: with small planes and
+ * "same" padding (a 3x3 kernel over a 1x1 plane) the others only ever read
+ * padding, and a convolution's GEMM would multiply zeros. Per dim d, taps
+ * [first[d], first[d] + live->kernel[d]) are kept; live has the same
+ * input, output, strides and dilations, pads shifted so that every kept
+ * tap reads the same input element as before. Returns true when a tap was
+ * dropped; false (live = *geom, first = 0) when every tap is live or some
+ * dim has no live tap at all. */
+bool lps_spatial_crop_dead_taps(const lps_spatial_geom *geom, lps_spatial_geom *live,
+                                int64_t first[LPS_SPATIAL_MAX]);
+
 /* One pooling window clipped to the input. The row cursor walks the window's
  * lines along the last spatial dim: each line holds `line_len` elements at
  * offsets line_offset + j * line_step (j = 0 .. line_len-1) of the

@@ -204,6 +204,30 @@ START_TEST(grad_2d_image_blocks)
 }
 END_TEST
 
+/* planes so small that some kernel taps only ever read padding (ResNet's
+ * last stages): the GEMMs run on the live taps alone
+ * (lps_spatial_crop_dead_taps) and dW must still reach every tap, 0 for
+ * the dead ones */
+START_TEST(grad_2d_dead_taps)
+{
+    /* 3x3 pad 1 over 1x1: only the centre tap, a pointwise GEMM */
+    conv_case c = {.rank = 4, .x_dims = {3, 4, 1, 1}, .w_dims = {3, 4, 3, 3}, .bias = true,
+                   .n_pads = 4, .pads = {1, 1, 1, 1}, .mask = CHECK_X_W_B};
+    run_gradcheck(&c);
+    /* stride 2 over 2x2: taps 1..2 of each dim */
+    c.x_dims[2] = c.x_dims[3] = 2;
+    c.n_strides = 2;
+    c.strides[0] = c.strides[1] = 2;
+    run_gradcheck(&c);
+    /* groups, one dim cropped, the other not */
+    conv_case g = {.rank = 4, .x_dims = {2, 4, 1, 5}, .w_dims = {4, 2, 3, 3}, .group = 2,
+                   .n_pads = 4, .pads = {1, 1, 1, 1}, .mask = CHECK_X_W_B};
+    run_gradcheck(&g);
+    g.mask = CHECK_W_ONLY;
+    run_gradcheck(&g);
+}
+END_TEST
+
 /* the channels-last depthwise kernel: several images, dilation, pads wide
  * enough for all-padding windows, each gradient alone */
 START_TEST(grad_2d_depthwise_channels_last)
@@ -306,6 +330,23 @@ START_TEST(fwd_2d_with_and_without_padding)
     expect_conv(n, CONV_OLD_OPSET, iota(4, xd, 0), filled(4, wd, 1), NULL, no_pad, 9);
     test_node_attr_ints(n, "pads", pads, 4);
     expect_conv(n, CONV_OPSET, iota(4, xd, 0), filled(4, wd, 1), NULL, padded, 25);
+    test_node_free(n);
+}
+END_TEST
+
+/* a 3x3 kernel with pads 1 over a 1x1 image sees the centre tap alone;
+ * stride 2 over 2x2 sees the bottom-right 2x2 of the kernel */
+START_TEST(fwd_2d_dead_taps)
+{
+    int64_t xd[] = {1, 1, 1, 1}, wd[] = {1, 1, 3, 3}, pads[] = {1, 1, 1, 1}, st[] = {2, 2};
+    static const float centre[] = {4 * 3};
+    lps_node *n = test_node_new("Conv", 2, 1);
+    test_node_attr_ints(n, "pads", pads, 4);
+    expect_conv(n, CONV_OPSET, iota(4, xd, 3), iota(4, wd, 0), NULL, centre, 1);
+    int64_t xd2[] = {1, 1, 2, 2};
+    static const float corner[] = {4 * 1 + 5 * 2 + 7 * 3 + 8 * 4};
+    test_node_attr_ints(n, "strides", st, 2);
+    expect_conv(n, CONV_OPSET, iota(4, xd2, 1), iota(4, wd, 0), NULL, corner, 1);
     test_node_free(n);
 }
 END_TEST
@@ -460,6 +501,7 @@ int main(void)
     tcase_add_test(grad, grad_2d_pointwise_stride);
     tcase_add_test(grad, grad_2d_image_blocks);
     tcase_add_test(grad, grad_2d_depthwise_channels_last);
+    tcase_add_test(grad, grad_2d_dead_taps);
     tcase_add_test(grad, grad_2d_weight_only);
     tcase_add_test(grad, grad_1d_bias_stride_dilation);
     tcase_add_test(grad, grad_1d_no_bias_group);
@@ -468,6 +510,7 @@ int main(void)
     TCase *fwd = tcase_create("forward");
     tcase_add_test(fwd, fwd_2d_with_and_without_padding);
     tcase_add_test(fwd, fwd_1d_dilation);
+    tcase_add_test(fwd, fwd_2d_dead_taps);
     tcase_add_test(fwd, fwd_1d_depthwise_bias);
     tcase_add_test(fwd, fwd_1d_same_upper_lower);
     tcase_add_test(fwd, fwd_1d_depthwise_all_padding_windows);

@@ -94,6 +94,60 @@ START_TEST(ceil_mode_drops_windows_starting_in_end_pad)
 }
 END_TEST
 
+/* One dim with kernel k, stride s, dilation d and explicit pads. */
+static lps_spatial_geom padded_dim(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pb,
+                                   int64_t pe)
+{
+    lps_spatial_attrs a = one_dim(k, s, d, LPS_AUTO_PAD_NOTSET);
+    a.n_pads = 2;
+    a.pads[0] = pb;
+    a.pads[1] = pe;
+    return resolve_ok(&a, in);
+}
+
+START_TEST(crop_keeps_the_hull_of_live_taps)
+{
+    lps_spatial_geom live;
+    int64_t first[LPS_SPATIAL_MAX];
+    /* 3 taps, pads 1/1 over one element: only the centre tap reads input,
+     * and the crop is a pointwise geometry */
+    lps_spatial_geom g = padded_dim(1, 3, 1, 1, 1, 1);
+    ck_assert(lps_spatial_crop_dead_taps(&g, &live, first));
+    ck_assert_int_eq(first[0], 1);
+    ck_assert_int_eq(live.kernel[0], 1);
+    ck_assert_int_eq(live.kernel_size, 1);
+    ck_assert_int_eq(live.out[0], g.out[0]);
+    ck_assert(lps_spatial_is_pointwise(&live));
+    /* in 2, stride 2, pads 1/1: one output at -1..1, taps 1 and 2 live */
+    g = padded_dim(2, 3, 2, 1, 1, 1);
+    ck_assert(lps_spatial_crop_dead_taps(&g, &live, first));
+    ck_assert_int_eq(first[0], 1);
+    ck_assert_int_eq(live.kernel[0], 2);
+    ck_assert_int_eq(live.pad_begin[0], 0);
+    ck_assert_int_eq(live.pad_end[0], 1);
+    /* in 1, stride 4, pads 4/4, 5 taps: outputs 0 and 1 start at -4 and 0,
+     * so taps 0 and 4 are live and the dead taps between them stay */
+    g = padded_dim(1, 5, 4, 1, 4, 4);
+    ck_assert_int_eq(g.out[0], 2);
+    ck_assert(!lps_spatial_crop_dead_taps(&g, &live, first));
+    ck_assert_int_eq(live.kernel[0], 5);
+    /* dilation 2, pad 1: tap 0 reads -1, taps 1 and 2 read 1 and 3 */
+    g = padded_dim(4, 3, 1, 2, 1, 1);
+    ck_assert(!lps_spatial_crop_dead_taps(&g, &live, first));
+    g = padded_dim(2, 3, 3, 2, 1, 2);
+    ck_assert_int_eq(g.out[0], 1); /* taps read -1, 1, 3: only tap 1 is live */
+    ck_assert(lps_spatial_crop_dead_taps(&g, &live, first));
+    ck_assert_int_eq(first[0], 1);
+    ck_assert_int_eq(live.kernel[0], 1);
+    ck_assert_int_eq(live.pad_begin[0], -1);
+    /* every tap live: nothing cropped */
+    g = padded_dim(5, 3, 1, 1, 1, 1);
+    ck_assert(!lps_spatial_crop_dead_taps(&g, &live, first));
+    ck_assert_int_eq(first[0], 0);
+    ck_assert_int_eq(live.kernel_size, 3);
+}
+END_TEST
+
 START_TEST(errors_name_the_node)
 {
     lps_op_node op = labelled_op();
@@ -157,6 +211,7 @@ int main(void)
     tcase_add_test(tc, same_modes_split_the_odd_pad);
     tcase_add_test(tc, valid_and_explicit_pads);
     tcase_add_test(tc, ceil_mode_drops_windows_starting_in_end_pad);
+    tcase_add_test(tc, crop_keeps_the_hull_of_live_taps);
     tcase_add_test(tc, errors_name_the_node);
     tcase_add_test(tc, window_clips_to_the_input);
     suite_add_tcase(s, tc);
