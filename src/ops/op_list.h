@@ -71,6 +71,8 @@ LPS_OP(LOG_SOFTMAX, log_softmax)
 LPS_OP(GEMM, gemm)
 LPS_OP(MATMUL, matmul)
 LPS_OP(CONV, conv)
+/* tensor contractions: src/ops/einsum.c (equation: einsum_eq.c) */
+LPS_OP(EINSUM, einsum)
 /* transposed convolution: src/ops/conv_transpose.c */
 LPS_OP(CONV_TRANSPOSE, conv_transpose)
 /* resampling: src/ops/resize.c */

@@ -74,6 +74,8 @@ OP_CASE("LogSoftmax", 13, "f[2,5]", "axis=-1")
 OP_CASE("Gemm", 13, "f[2,3] f[4,3] f[4]", "transB=1 alpha=0.5")
 OP_CASE("MatMul", 13, "f[2,2,3] f[3,4]", "")
 OP_CASE("Conv", 11, "f[1,2,5,5] f[3,2,3,3] f[3]", "pads=[1,1,1,1] strides=[2,2]")
+/* src/ops/einsum.c */
+OP_CASE("Einsum", 12, "f[2,3,4] f[2,4,2]", "equation='bij,bjk->bik'")
 /* src/ops/conv_transpose.c */
 OP_CASE("ConvTranspose", 11, "f[1,2,3,3] f[2,3,3,3] f[3]", "pads=[1,0,1,1] strides=[2,2]")
 /* src/ops/resize.c */
