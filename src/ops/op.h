@@ -44,7 +44,9 @@
  * backward present exactly when some input is differentiable). Thorough
  * tests (values, attribute errors, every input variant) go, as before, in
  * tests/gradcheck/test_<family>.c; ONNX's node cases run through
- * tests/conformance without registration.
+ * tests/conformance without registration. docs/operators.md is generated from the
+ * table (tests/docs/gen_operators.c; ctest operators_doc fails until it is
+ * regenerated).
  *
  * Contracts shared by all ops:
  * - prepare runs once when a graph is compiled. It validates attributes
