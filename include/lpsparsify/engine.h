@@ -64,6 +64,9 @@ lps_exec_ctx *lps_exec_ctx_new(const lps_run_options *opt, lps_error *err);
 void lps_exec_ctx_free(lps_exec_ctx *ctx);
 /* Restarts the generator from seed (same masks as a context created with it). */
 void lps_exec_ctx_reseed(lps_exec_ctx *ctx, uint64_t seed);
+/* The generator's current state: reseeding with it continues the same
+ * stream (checkpoint and resume). */
+uint64_t lps_exec_ctx_rng_state(const lps_exec_ctx *ctx);
 
 /* Compiles m. The plan keeps pointers into m (node attributes, names) and
  * copies the initializers it uses, so m must outlive the plan but later

@@ -48,7 +48,12 @@ const char LPS_CLI_TRAIN_HELP[] =
     "  --seed N               shuffling and dropout seed (default 0)\n"
     "  --distill              train against the input model's outputs (T^2 KL)\n"
     "  --temperature T        distillation temperature (default 2)\n"
-    "  --bn-frozen            keep BatchNorm on its running statistics while training\n";
+    "  --bn-frozen            keep BatchNorm on its running statistics while training\n"
+    "  --checkpoint DIR       keep a checkpoint of the run in DIR (written atomically)\n"
+    "  --checkpoint-every N   steps between checkpoints (default 0: after each epoch;\n"
+    "                         SIGINT/SIGTERM also write one before exit 130)\n"
+    "  --resume DIR           continue the run checkpointed in DIR (same model, same\n"
+    "                         options; the result equals an uninterrupted run's)\n";
 
 lps_status lps_cli_parse_int(const char *option, const char *text, int64_t min, int64_t max,
                              int64_t *out, lps_error *err)

@@ -52,6 +52,9 @@ enum lps_cli_option_code {
     LPS_OPT_TEMPERATURE,
     LPS_OPT_BN_FROZEN,
     LPS_OPT_JSON,
+    LPS_OPT_CHECKPOINT,
+    LPS_OPT_CHECKPOINT_EVERY,
+    LPS_OPT_RESUME,
     LPS_OPT_FIRST_COMMAND_SPECIFIC
 };
 
@@ -83,7 +86,10 @@ enum lps_cli_option_code {
         {"seed", required_argument, NULL, LPS_OPT_SEED},                                           \
         {"distill", no_argument, NULL, LPS_OPT_DISTILL},                                           \
         {"temperature", required_argument, NULL, LPS_OPT_TEMPERATURE},                             \
-        {"bn-frozen", no_argument, NULL, LPS_OPT_BN_FROZEN}
+        {"bn-frozen", no_argument, NULL, LPS_OPT_BN_FROZEN},                                       \
+        {"checkpoint", required_argument, NULL, LPS_OPT_CHECKPOINT},                               \
+        {"checkpoint-every", required_argument, NULL, LPS_OPT_CHECKPOINT_EVERY},                   \
+        {"resume", required_argument, NULL, LPS_OPT_RESUME}
 
 /* What the data options select. */
 typedef struct lps_cli_data {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli/checkpoint_cli.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -102,6 +103,7 @@ typedef struct sparsify_args {
     lps_cli_data data;
     lps_train_options train;
     lps_sparsify_options sparse;
+    lps_cli_checkpoint checkpoint;
     char command[MAX_COMMAND_LINE];
 } sparsify_args;
 
@@ -217,8 +219,13 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
 static void record_command(sparsify_args *a, int argc, char **argv)
 {
     size_t used = (size_t)snprintf(a->command, sizeof a->command, "%s", LPS_PROGRAM);
-    for (int i = 0; i < argc && used < sizeof a->command; i++)
-        used += (size_t)snprintf(a->command + used, sizeof a->command - used, " %s", argv[i]);
+    for (int i = 0; i < argc && used < sizeof a->command; i++) {
+        int skip = lps_cli_checkpoint_arg_span(argc, argv, i);
+        if (skip)
+            i += skip - 1;
+        else
+            used += (size_t)snprintf(a->command + used, sizeof a->command - used, " %s", argv[i]);
+    }
 }
 
 /* Returns -1 to go on, or an exit code. */
@@ -253,6 +260,9 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
     bool handled, batch_given = false;
     int c;
     record_command(a, argc, argv);
+    /* Before the parse, which cuts NAME=VALUE arguments in two. */
+    if (lps_cli_checkpoint_identity(&a->checkpoint, argc, argv, options, ":ho:q", &err) != LPS_OK)
+        return lps_cli_report(&err);
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":ho:q", options, NULL)) != -1) {
         if (c == 'h') {
@@ -268,6 +278,8 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
             batch_given = batch_given || c == LPS_OPT_BATCH;
             if (lps_cli_data_option(&a->data, c, optarg, &handled, &err) != LPS_OK ||
                 (!handled && lps_cli_train_option(&a->train, c, optarg, &handled, &err) != LPS_OK) ||
+                (!handled && lps_cli_checkpoint_option(&a->checkpoint, c, optarg, &handled,
+                                                       &err) != LPS_OK) ||
                 (!handled && parse_sparsify_option(a, c, optarg, &err) != LPS_OK))
                 return lps_cli_report(&err);
         }
@@ -466,8 +478,10 @@ int lps_cmd_sparsify(int argc, char **argv)
     a.train.epochs = SPARSIFY_DEFAULT_EPOCHS;
     lps_sparsify_options_default(&a.sparse);
     code = parse_args(argc, argv, &a);
-    if (code >= 0)
+    if (code >= 0) {
+        lps_cli_checkpoint_release(&a.checkpoint);
         return code;
+    }
     /* From here on SIGINT/SIGTERM only set the flag: loading and the dense
      * evaluation finish, and the trainer stops at its first step (exit 130). */
     volatile sig_atomic_t *stop = lps_install_stop_handlers();
@@ -531,7 +545,9 @@ int lps_cmd_sparsify(int argc, char **argv)
     hooks.backoff = lps_progress_backoff;
     hooks.stop = stop;
     hooks.display_user = &display;
-    if (lps_trainer_run(t, &hooks, r.epochs, &err) != LPS_OK ||
+    /* After the dense evaluation: resuming changes the model's running statistics. */
+    if (lps_cli_checkpoint_start(&a.checkpoint, a.model, t, &hooks, &err) != LPS_OK ||
+        lps_trainer_run(t, &hooks, r.epochs, &err) != LPS_OK ||
         lps_sparsify_finish(s, &err) != LPS_OK ||
         lps_trainer_evaluate(t, eval, &r.sparse, &err) != LPS_OK ||
         (held_out && lps_trainer_evaluate(t, &splits.test, &r.sparse_test, &err) != LPS_OK) ||
@@ -542,8 +558,10 @@ int lps_cmd_sparsify(int argc, char **argv)
     code = finish(&a, m, s, &r, output, &err);
     goto cleanup;
 failed:
+    lps_cli_checkpoint_note(&a.checkpoint, &err);
     code = lps_cli_report(&err);
 cleanup:
+    lps_cli_checkpoint_release(&a.checkpoint);
     free(r.epochs);
     free(output);
     lps_sparsify_free(s);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/checkpoint_cli.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "cli/options.h"
@@ -44,6 +45,7 @@ int lps_cmd_train(int argc, char **argv)
     lps_model *m = NULL;
     lps_trainer *t = NULL;
     lps_progress_display display;
+    lps_cli_checkpoint ck = {0};
     int c, code;
     lps_cli_data_default(&data);
     lps_train_options_default(&opt);
@@ -61,7 +63,8 @@ int lps_cmd_train(int argc, char **argv)
         } else {
             batch_given = batch_given || c == LPS_OPT_BATCH;
             if (lps_cli_data_option(&data, c, optarg, &handled, &err) != LPS_OK ||
-                (!handled && lps_cli_train_option(&opt, c, optarg, &handled, &err) != LPS_OK))
+                (!handled && lps_cli_train_option(&opt, c, optarg, &handled, &err) != LPS_OK) ||
+                (!handled && lps_cli_checkpoint_option(&ck, c, optarg, &handled, &err) != LPS_OK))
                 return lps_cli_report(&err);
         }
     }
@@ -77,6 +80,9 @@ int lps_cmd_train(int argc, char **argv)
      * first step (exit 130). */
     volatile sig_atomic_t *stop = lps_install_stop_handlers();
     const char *path = argv[optind];
+    /* After the parse: the scan resets getopt, and train edits no argument. */
+    if (lps_cli_checkpoint_identity(&ck, argc, argv, options, ":ho:q", &err) != LPS_OK)
+        goto failed;
     if (lps_cli_check_input_file(path, &err) != LPS_OK || !(m = lps_model_load(path, &err)) ||
         lps_cli_open_splits(&data, m, opt.seed, &splits, &err) != LPS_OK)
         goto failed;
@@ -92,7 +98,8 @@ int lps_cmd_train(int argc, char **argv)
                              .backoff = lps_progress_backoff,
                              .stop = stop};
     lps_eval_result final;
-    if (lps_trainer_run(t, &hooks, NULL, &err) != LPS_OK ||
+    if (lps_cli_checkpoint_start(&ck, path, t, &hooks, &err) != LPS_OK ||
+        lps_trainer_run(t, &hooks, NULL, &err) != LPS_OK ||
         lps_trainer_evaluate(t, &splits.test, &final, &err) != LPS_OK ||
         lps_trainer_write(t, &err) != LPS_OK ||
         lps_model_save(m, output, LPS_STORAGE_DENSE, &err) != LPS_OK)
@@ -103,8 +110,10 @@ int lps_cmd_train(int argc, char **argv)
     code = 0;
     goto cleanup;
 failed:
+    lps_cli_checkpoint_note(&ck, &err);
     code = lps_cli_report(&err);
 cleanup:
+    lps_cli_checkpoint_release(&ck);
     lps_trainer_free(t);
     lps_cli_splits_release(&splits);
     lps_model_free(m);

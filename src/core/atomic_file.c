@@ -87,52 +87,104 @@ static bool sync_dir(const char *dir)
     return ok;
 }
 
+void lps_atomic_writer_abort(lps_atomic_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->tmp) {
+        unlink(w->tmp);
+        free(w->tmp);
+    }
+    free(w->dir);
+    free(w->path);
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+}
+
+lps_status lps_atomic_writer_open(lps_atomic_writer *w, const char *path, lps_error *err)
+{
+    memset(w, 0, sizeof *w);
+    w->fd = -1;
+    if (!path || !path[0])
+        return lps_fail(err, LPS_ERR_INVALID, "(null): no file name to write");
+    const char *base;
+    w->path = strdup(path);
+    w->dir = dir_of(path, &base);
+    if (!w->path || !w->dir) {
+        lps_atomic_writer_abort(w);
+        return lps_fail(err, LPS_ERR_NOMEM, "%s: out of memory", path);
+    }
+    if (!base[0]) {
+        lps_atomic_writer_abort(w);
+        return lps_fail(err, LPS_ERR_INVALID, "%s: is a folder name, not a file name", path);
+    }
+    w->fd = create_temp(w->dir, base, &w->tmp);
+    if (w->fd < 0) {
+        lps_status st = lps_fail(err, LPS_ERR_IO, "%s: cannot create a file in '%s': %s", path,
+                                 w->dir, strerror(errno));
+        lps_atomic_writer_abort(w);
+        return st;
+    }
+    return LPS_OK;
+}
+
+lps_status lps_atomic_writer_write(lps_atomic_writer *w, const void *data, size_t len,
+                                   lps_error *err)
+{
+    if (w->fd < 0)
+        return lps_fail(err, LPS_ERR_IO, "%s: write after a failure", w->path ? w->path : "?");
+    if (!write_all(w->fd, data, len)) {
+        lps_status st = lps_fail(err, LPS_ERR_IO, "%s: write failed: %s", w->path,
+                                 strerror(errno));
+        lps_atomic_writer_abort(w);
+        return st;
+    }
+    return LPS_OK;
+}
+
+lps_status lps_atomic_writer_commit(lps_atomic_writer *w, lps_error *err)
+{
+    lps_status st = LPS_OK;
+    if (w->fd < 0) {
+        st = lps_fail(err, LPS_ERR_IO, "%s: commit after a failure", w->path ? w->path : "?");
+        goto cleanup;
+    }
+    if (fsync(w->fd) != 0) {
+        st = lps_fail(err, LPS_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
+        goto cleanup;
+    }
+    int closed = close(w->fd);
+    w->fd = -1;
+    if (closed != 0) {
+        st = lps_fail(err, LPS_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
+        goto cleanup;
+    }
+    if (rename(w->tmp, w->path) != 0) {
+        st = lps_fail(err, LPS_ERR_IO, "%s: cannot replace: %s", w->path, strerror(errno));
+        goto cleanup;
+    }
+    free(w->tmp);
+    w->tmp = NULL;  /* renamed: nothing left to remove */
+    if (!sync_dir(w->dir))
+        st = lps_fail(err, LPS_ERR_IO, "%s: cannot sync folder '%s': %s", w->path, w->dir,
+                      strerror(errno));
+cleanup:
+    lps_atomic_writer_abort(w);
+    return st;
+}
+
 lps_status lps_write_file_atomic(const char *path, const void *data, size_t len,
                                  lps_error *err)
 {
     if (!path || !path[0] || (!data && len > 0))
         return lps_fail(err, LPS_ERR_INVALID, "%s: no file name or data to write", path ? path : "(null)");
-    const char *base;
-    char *tmp = NULL;
-    int fd = -1;
-    lps_status st = LPS_OK;
-    char *dir = dir_of(path, &base);
-    if (!dir)
-        return lps_fail(err, LPS_ERR_NOMEM, "%s: out of memory", path);
-    if (!base[0]) {
-        st = lps_fail(err, LPS_ERR_INVALID, "%s: is a folder name, not a file name", path);
-        goto cleanup;
-    }
-    fd = create_temp(dir, base, &tmp);
-    if (fd < 0) {
-        st = lps_fail(err, LPS_ERR_IO, "%s: cannot create a file in '%s': %s", path, dir, strerror(errno));
-        goto cleanup;
-    }
-    if (!write_all(fd, data, len) || fsync(fd) != 0) {
-        st = lps_fail(err, LPS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        goto cleanup;
-    }
-    int closed = close(fd);
-    fd = -1;
-    if (closed != 0) {
-        st = lps_fail(err, LPS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        goto cleanup;
-    }
-    if (rename(tmp, path) != 0) {
-        st = lps_fail(err, LPS_ERR_IO, "%s: cannot replace: %s", path, strerror(errno));
-        goto cleanup;
-    }
-    free(tmp);
-    tmp = NULL;  /* renamed: nothing left to remove */
-    if (!sync_dir(dir))
-        st = lps_fail(err, LPS_ERR_IO, "%s: cannot sync folder '%s': %s", path, dir, strerror(errno));
-cleanup:
-    if (fd >= 0)
-        close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
-    free(dir);
+    lps_atomic_writer w;
+    lps_status st = lps_atomic_writer_open(&w, path, err);
+    if (st == LPS_OK)
+        st = lps_atomic_writer_write(&w, data, len, err);
+    if (st == LPS_OK)
+        st = lps_atomic_writer_commit(&w, err);
     return st;
 }

@@ -16,4 +16,23 @@
 lps_status lps_write_file_atomic(const char *path, const void *data, size_t len,
                                  lps_error *err);
 
+/* The same as a stream, for content too large to assemble in memory: open
+ * creates the temporary file, write appends, commit does the fsync, rename
+ * and folder fsync. Every failure (open, write, commit) returns LPS_ERR_IO
+ * with a "PATH: reason" message and removes the temporary file, as abort
+ * does; w then holds nothing. Commit and abort release w; abort accepts a
+ * released or NULL w. */
+typedef struct lps_atomic_writer {
+    int fd;      /* -1 once released */
+    char *tmp;   /* the temporary file, NULL once renamed */
+    char *dir;
+    char *path;
+} lps_atomic_writer;
+
+lps_status lps_atomic_writer_open(lps_atomic_writer *w, const char *path, lps_error *err);
+lps_status lps_atomic_writer_write(lps_atomic_writer *w, const void *data, size_t len,
+                                   lps_error *err);
+lps_status lps_atomic_writer_commit(lps_atomic_writer *w, lps_error *err);
+void lps_atomic_writer_abort(lps_atomic_writer *w);
+
 #endif

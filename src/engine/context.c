@@ -32,6 +32,11 @@ void lps_exec_ctx_reseed(lps_exec_ctx *ctx, uint64_t seed)
     ctx->rng_state = seed;
 }
 
+uint64_t lps_exec_ctx_rng_state(const lps_exec_ctx *ctx)
+{
+    return ctx->rng_state;
+}
+
 void lps_exec_ctx_free(lps_exec_ctx *ctx)
 {
     if (!ctx)

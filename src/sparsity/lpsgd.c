@@ -330,6 +330,27 @@ void lps_lpsgd_restore(lps_lpsgd_state *st, const lps_lpsgd_state *copy)
     copy_state(st, copy);
 }
 
+lps_status lps_lpsgd_transfer(lps_lpsgd_state *st, lps_ckpt *c, lps_error *err)
+{
+    size_t rows = (size_t)st->layout.n_rows, n = (size_t)st->numel;
+    lps_status st_ = lps_ckpt_floats(c, "lpsgd.gain", st->gain, rows, err);
+    if (st_ == LPS_OK)
+        st_ = lps_ckpt_floats(c, "lpsgd.gain_momentum", st->gain_momentum, rows, err);
+    if (st_ == LPS_OK)
+        st_ = lps_ckpt_floats(c, "lpsgd.u", st->u, n, err);
+    if (st_ == LPS_OK)
+        st_ = lps_ckpt_floats(c, "lpsgd.v", st->v, n, err);
+    if (st_ == LPS_OK)
+        st_ = lps_ckpt_floats(c, "lpsgd.momentum", st->momentum, n, err);
+    if (st_ == LPS_OK)
+        st_ = lps_ckpt_bytes(c, "lpsgd.mask", st->mask, n, err);
+    for (size_t k = 0; st_ == LPS_OK && lps_ckpt_reading(c) && k < n; k++)
+        if (st->mask[k] > 1)
+            st_ = lps_fail(err, LPS_ERR_INVALID, "%s: corrupt: a mask holds %u",
+                           lps_ckpt_path(c), st->mask[k]);
+    return st_;
+}
+
 /* Published (target, p) points, anchored at (0, 2). */
 #define DEFAULT_P_POINTS 4
 static const double DEFAULT_P_TARGETS[DEFAULT_P_POINTS] = {0.0, 0.5, 0.8, 0.9};

@@ -21,6 +21,7 @@
 
 #include <stdint.h>
 
+#include "core/ckpt_stream.h"
 #include "lpsparsify/error.h"
 #include "sparsity/rows.h"
 #include "train/optim.h"
@@ -109,6 +110,13 @@ lps_status lps_lpsgd_snapshot(const lps_lpsgd_state *src, lps_lpsgd_state *copy,
 
 /* Puts a snapshot of st back into st (same tensor). */
 void lps_lpsgd_restore(lps_lpsgd_state *st, const lps_lpsgd_state *copy);
+
+/* Transfers the trainable state of st (gains, u, v, momenta, mask; the
+ * same as a snapshot) to or from checkpoint c (core/ckpt_stream.h). st's
+ * buffers must exist (lps_lpsgd_init, or lps_lpsgd_snapshot for a copy).
+ * Errors as lps_ckpt_bytes; a read mask holding other values than 0 and 1
+ * is LPS_ERR_INVALID. */
+lps_status lps_lpsgd_transfer(lps_lpsgd_state *st, lps_ckpt *c, lps_error *err);
 
 /* The layout of the row-order buffers: rows contiguous, row_len apart. */
 lps_row_layout lps_lpsgd_packed_layout(const lps_lpsgd_state *st);

@@ -484,6 +484,14 @@ lps_status lps_semiprune_state_init(lps_semiprune_state *st, int n_tensors,
     return LPS_OK;
 }
 
+lps_status lps_semiprune_state_transfer(lps_semiprune_state *st, lps_ckpt *c, lps_error *err)
+{
+    lps_status s = lps_ckpt_f64(c, "semiprune.pool_grow_fraction", &st->pool_grow_fraction, err);
+    return s != LPS_OK ? s
+                       : lps_ckpt_doubles(c, "semiprune.grow_fraction", st->grow_fraction,
+                                          (size_t)st->n_tensors, err);
+}
+
 void lps_semiprune_state_free(lps_semiprune_state *st)
 {
     if (!st)

@@ -28,6 +28,7 @@
 
 #include <stdint.h>
 
+#include "core/ckpt_stream.h"
 #include "lpsparsify/error.h"
 #include "sparsity/pattern.h"
 #include "sparsity/rows.h"
@@ -152,6 +153,9 @@ typedef struct lps_semiprune_state {
  * free with lps_semiprune_state_free. */
 lps_status lps_semiprune_state_init(lps_semiprune_state *st, int n_tensors,
                                     const lps_semiprune_config *cfg, lps_error *err);
+
+/* Transfers the grow fractions to or from checkpoint c (same n_tensors). */
+lps_status lps_semiprune_state_transfer(lps_semiprune_state *st, lps_ckpt *c, lps_error *err);
 
 /* Releases st's array (st itself is the caller's); st may be NULL. */
 void lps_semiprune_state_free(lps_semiprune_state *st);

@@ -633,8 +633,62 @@ static void hook_restore(void *user)
     s->masks_final = s->saved_final;
 }
 
+/* The guard's copy (hook_save), when one was taken. */
+static lps_status transfer_guard_copy(lps_sparsify *s, lps_ckpt *c, lps_error *err)
+{
+    bool saved = s->saved_momentum != NULL;
+    lps_status st = lps_ckpt_bool(c, "sparsify.guard_copy", &saved, err);
+    if (st != LPS_OK || !saved)
+        return st;
+    if (!s->saved_momentum && (st = snapshot_alloc(s, err)) != LPS_OK)
+        return st;
+    st = lps_ckpt_floats(c, "sparsify.guard_momentum", s->saved_momentum, s->n_floats, err);
+    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
+        int i = s->view_layer[v];
+        if (s->opt.method != LPS_METHOD_LPSS)
+            st = lps_ckpt_bytes(c, "sparsify.guard_mask", s->saved_masks[i],
+                                (size_t)s->views[v].numel, err);
+        else if ((st = lps_lpsgd_snapshot(&s->lpsgd[i], &s->saved_lpsgd[i], err)) == LPS_OK)
+            st = lps_lpsgd_transfer(&s->saved_lpsgd[i], c, err);
+    }
+    if (st == LPS_OK && s->semi.grow_fraction)
+        st = lps_ckpt_doubles(c, "sparsify.guard_grow", s->saved_grow, (size_t)s->n_views, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_f64(c, "sparsify.guard_pool_grow", &s->saved_pool_grow, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_bool(c, "sparsify.guard_final", &s->saved_final, err);
+    return st;
+}
+
+/* Checkpoint and resume: the momentum of the parameters the session
+ * trains, the method's state (LpSGD latents and masks, semi-pruning grow
+ * fractions, GMP and magnitude masks, the statistics correction) and the
+ * divergence guard's copy. */
+static lps_status hook_transfer(void *user, lps_ckpt *c, lps_error *err)
+{
+    lps_sparsify *s = user;
+    lps_status st = lps_ckpt_floats(c, "sparsify.momentum", s->momentum, s->n_floats, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_bool(c, "sparsify.pruned_once", &s->pruned_once, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_bool(c, "sparsify.masks_final", &s->masks_final, err);
+    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
+        int i = s->view_layer[v];
+        st = s->opt.method == LPS_METHOD_LPSS
+                 ? lps_lpsgd_transfer(&s->lpsgd[i], c, err)
+                 : lps_ckpt_bytes(c, "sparsify.mask", s->masks[i], (size_t)s->views[v].numel, err);
+    }
+    if (st == LPS_OK && s->semi.grow_fraction)
+        st = lps_semiprune_state_transfer(&s->semi, c, err);
+    for (size_t i = 0; s->stats && i < s->n_layers && st == LPS_OK; i++)
+        if (s->stats[i].value_id >= 0)
+            st = lps_stats_layer_transfer(&s->stats[i], c, err);
+    return st == LPS_OK ? transfer_guard_copy(s, c, err) : st;
+}
+
 void lps_sparsify_hooks(lps_sparsify *s, lps_train_hooks *hooks)
 {
+    hooks->transfer = hook_transfer;
     hooks->user = s;
     hooks->begin = hook_begin;
     hooks->update = hook_update;

@@ -22,6 +22,23 @@ lps_status lps_stats_layer_init(lps_stats_layer *L, lps_plan *plan, int value_id
     return LPS_OK;
 }
 
+lps_status lps_stats_layer_transfer(lps_stats_layer *L, lps_ckpt *c, lps_error *err)
+{
+    size_t n = (size_t)L->channels;
+    lps_status st = lps_ckpt_doubles(c, "stats.ref_mean", L->ref_mean, n, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_doubles(c, "stats.ref_std", L->ref_std, n, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_doubles(c, "stats.mean", L->mean, n, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_doubles(c, "stats.std", L->std, n, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_i64(c, "stats.ref_batches", &L->ref_batches, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_bool(c, "stats.measured", &L->measured, err);
+    return st;
+}
+
 void lps_stats_layer_release(lps_stats_layer *L)
 {
     if (!L)

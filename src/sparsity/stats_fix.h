@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/ckpt_stream.h"
 #include "lpsparsify/engine.h"
 #include "lpsparsify/error.h"
 
@@ -33,6 +34,10 @@ typedef struct lps_stats_layer {
  * asks the plan to keep the value. LPS_ERR_NOMEM leaves L releasable. */
 lps_status lps_stats_layer_init(lps_stats_layer *L, lps_plan *plan, int value_id,
                                 int64_t channels, lps_error *err);
+
+/* Transfers the reference and last measurement of L to or from checkpoint
+ * c (same channels). */
+lps_status lps_stats_layer_transfer(lps_stats_layer *L, lps_ckpt *c, lps_error *err);
 
 /* Frees L's arrays (L itself is the caller's); L may be NULL. */
 void lps_stats_layer_release(lps_stats_layer *L);

@@ -74,3 +74,18 @@ int lps_train_guard_restore(lps_train_guard *g, float *params, float *momentum)
     g->halvings++;
     return 1;
 }
+
+lps_status lps_train_guard_transfer(lps_train_guard *g, lps_ckpt *c, lps_error *err)
+{
+    lps_status st = lps_ckpt_i64(c, "guard.saved_step", &g->saved_step, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_f64(c, "guard.lr_scale", &g->lr_scale, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_int(c, "guard.halvings", &g->halvings, err);
+    /* The snapshot exists from the first save on. */
+    if (st == LPS_OK && g->saved_step >= 0)
+        st = lps_ckpt_floats(c, "guard.params", g->params, g->n, err);
+    if (st == LPS_OK && g->saved_step >= 0)
+        st = lps_ckpt_floats(c, "guard.momentum", g->momentum, g->n, err);
+    return st;
+}

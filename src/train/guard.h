@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/ckpt_stream.h"
 #include "lpsparsify/engine.h"
 #include "lpsparsify/error.h"
 
@@ -43,6 +44,10 @@ void lps_train_guard_save(lps_train_guard *g, const float *params, const float *
 /* The parameter of plan that moved most, relative to its norm, since the
  * snapshot (non-finite values count as infinitely far); "?" without one. */
 const char *lps_train_guard_culprit(const lps_train_guard *g, lps_plan *plan);
+
+/* Transfers the guard (snapshot, saved step, step-size factor, halvings)
+ * to or from checkpoint c (same n). */
+lps_status lps_train_guard_transfer(lps_train_guard *g, lps_ckpt *c, lps_error *err);
 
 /* Copies the snapshot back into params and momentum and halves lr_scale.
  * Returns 0 when there was nothing to restore or LPS_GUARD_MAX_HALVINGS is

@@ -129,6 +129,18 @@ static lps_status check_finite_params(const lps_plan *p, const lps_model *m, lps
     return LPS_OK;
 }
 
+/* Where a run is between two steps: everything lps_trainer_run keeps
+ * across steps, so that a checkpoint can stop and restart it there. */
+typedef struct run_position {
+    int64_t epoch;             /* 0-based, the epoch in progress */
+    int64_t step;              /* steps done in the run */
+    int64_t in_epoch;          /* steps done in this epoch */
+    int64_t order_pos;         /* next position in this epoch's data order */
+    int64_t seen, correct;     /* this epoch's running sums */
+    double loss_sum;
+    bool resumed;              /* set by a checkpoint read: skip hooks->begin */
+} run_position;
+
 struct lps_trainer {
     lps_model *model;
     const lps_dataset *train;
@@ -147,6 +159,8 @@ struct lps_trainer {
     lps_feeder feed;
     lps_train_guard guard;
     int64_t backoffs;
+    lps_epoch_stats *stats;    /* [epochs]: the finished epochs */
+    run_position at;           /* where the run is (or resumes) */
 };
 
 lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lps_dataset *eval,
@@ -200,7 +214,8 @@ lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lp
     size_t n;
     lps_plan_param_data(t->plan, &n);
     t->momentum = calloc(n + 1, sizeof *t->momentum);
-    if (!t->momentum) {
+    t->stats = calloc((size_t)opt->epochs, sizeof *t->stats);
+    if (!t->momentum || !t->stats) {
         st = lps_fail(err, LPS_ERR_NOMEM, "out of memory for momentum buffers");
         goto done;
     }
@@ -371,6 +386,86 @@ static lps_status back_off(lps_trainer *t, const lps_train_hooks *hooks, int64_t
     return LPS_OK;
 }
 
+static lps_status checkpoint(lps_trainer *t, const lps_train_hooks *hooks, lps_error *err)
+{
+    return hooks && hooks->checkpoint ? hooks->checkpoint(hooks->checkpoint_user, t, err) : LPS_OK;
+}
+
+/* The training steps of epoch t->at.epoch from t->at onwards. */
+static lps_status run_epoch(lps_trainer *t, const lps_train_hooks *hooks, int64_t total,
+                            int64_t steps_per_epoch, double run_start, int64_t run_first_step,
+                            lps_error *err)
+{
+    run_position *at = &t->at;
+    double start = now_seconds();
+    int64_t count;
+    lps_status st = LPS_OK;
+    lps_batch_iter_start_epoch(&t->feed.it, (uint64_t)at->epoch);
+    t->feed.it.pos = at->order_pos;
+    for (;;) {
+        if (hooks && hooks->stop && *hooks->stop) {
+            if ((st = checkpoint(t, hooks, err)) != LPS_OK)
+                return st;
+            return lps_fail(err, LPS_ERR_INTERRUPTED, "interrupted at epoch %lld step %lld",
+                            (long long)at->epoch + 1, (long long)at->in_epoch);
+        }
+        if ((st = lps_feeder_next(&t->feed, &count, err)) != LPS_OK || count == 0)
+            return st;
+        step_outcome out = {NULL, ""};
+        st = train_step(t, hooks, at->step, total, count, &at->loss_sum, &at->correct, &out, err);
+        if (st != LPS_OK && out.diverged)
+            st = back_off(t, hooks, at->step, &out, err);
+        else if (st == LPS_OK)
+            at->seen += count;
+        if (st != LPS_OK)
+            return st;
+        at->step++;
+        at->in_epoch++;
+        at->order_pos = t->feed.it.pos;
+        if (hooks && hooks->progress) {
+            double elapsed = now_seconds() - run_start;
+            lps_progress p = {at->epoch + 1, t->opt.epochs, at->in_epoch, steps_per_epoch,
+                              at->seen ? at->loss_sum / (double)at->seen : NAN,
+                              t->train->labels && at->seen ? (double)at->correct / (double)at->seen
+                                                           : NAN,
+                              (double)at->seen / (now_seconds() - start),
+                              elapsed / (double)(at->step - run_first_step) * (double)(total - at->step)};
+            hooks->progress(hooks->display_user, &p);
+        }
+        if (hooks && hooks->checkpoint_every > 0 && at->step % hooks->checkpoint_every == 0 &&
+            (st = checkpoint(t, hooks, err)) != LPS_OK)
+            return st;
+    }
+}
+
+/* The end of epoch t->at.epoch: the hook, the evaluation, the statistics;
+ * then t->at moves to the start of the next epoch. */
+static lps_status finish_epoch(lps_trainer *t, const lps_train_hooks *hooks, int64_t total,
+                               double start, lps_error *err)
+{
+    run_position *at = &t->at;
+    lps_status st;
+    lps_epoch_stats s = {at->epoch + 1, at->seen ? at->loss_sum / (double)at->seen : NAN, NAN, NAN,
+                         lps_lr_at(&t->opt.lr, at->step - 1, total) * t->guard.lr_scale, 0, 0,
+                         NAN, NAN, t->backoffs, t->guard.lr_scale};
+    if (hooks && hooks->end_epoch && (st = hooks->end_epoch(hooks->user, t->plan, &s, err)) != LPS_OK)
+        return st;
+    s.seconds = now_seconds() - start;
+    s.samples_per_second = s.seconds > 0 ? (double)at->seen / s.seconds : NAN;
+    if (t->eval) {
+        lps_eval_result r;
+        if ((st = lps_trainer_evaluate(t, t->eval, &r, err)) != LPS_OK)
+            return st;
+        s.loss = r.loss;
+        s.accuracy = r.accuracy;
+    }
+    t->stats[at->epoch] = s;
+    if (hooks && hooks->epoch_done)
+        hooks->epoch_done(hooks->display_user, &s);
+    *at = (run_position){.epoch = at->epoch + 1, .step = at->step, .resumed = at->resumed};
+    return LPS_OK;
+}
+
 lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epoch_stats *stats,
                            lps_error *err)
 {
@@ -378,61 +473,98 @@ lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epo
     int64_t batch = t->feed.batch;
     int64_t steps_per_epoch = (n_train + batch - 1) / batch;
     int64_t total = steps_per_epoch * t->opt.epochs;
-    int64_t step = 0;
     double run_start = now_seconds();
+    int64_t first_step = t->at.step;
     lps_status st = LPS_OK;
-    if (hooks && hooks->begin && (st = hooks->begin(hooks->user, t->plan, total, err)) != LPS_OK)
+    if (!t->at.resumed && hooks && hooks->begin &&
+        (st = hooks->begin(hooks->user, t->plan, total, err)) != LPS_OK)
         return st;
-    for (int64_t epoch = 0; epoch < t->opt.epochs; epoch++) {
-        double start = now_seconds(), loss_sum = 0.0;
-        int64_t correct = 0, seen = 0, count, in_epoch = 0;
-        lps_batch_iter_start_epoch(&t->feed.it, (uint64_t)epoch);
-        while ((st = lps_feeder_next(&t->feed, &count, err)) == LPS_OK && count > 0) {
-            if (hooks && hooks->stop && *hooks->stop)
-                return lps_fail(err, LPS_ERR_INTERRUPTED, "interrupted at epoch %lld step %lld",
-                                (long long)epoch + 1, (long long)in_epoch);
-            step_outcome out = {NULL, ""};
-            st = train_step(t, hooks, step, total, count, &loss_sum, &correct, &out, err);
-            if (st != LPS_OK && out.diverged)
-                st = back_off(t, hooks, step, &out, err);
-            else if (st == LPS_OK)
-                seen += count;
-            if (st != LPS_OK)
-                return st;
-            step++;
-            in_epoch++;
-            if (hooks && hooks->progress) {
-                double elapsed = now_seconds() - run_start;
-                lps_progress p = {epoch + 1, t->opt.epochs, in_epoch, steps_per_epoch,
-                                  seen ? loss_sum / (double)seen : NAN,
-                                  t->train->labels && seen ? (double)correct / (double)seen : NAN,
-                                  (double)seen / (now_seconds() - start),
-                                  elapsed / (double)step * (double)(total - step)};
-                hooks->progress(hooks->display_user, &p);
-            }
-        }
-        if (st != LPS_OK)
+    while (t->at.epoch < t->opt.epochs) {
+        double start = now_seconds();
+        if ((st = run_epoch(t, hooks, total, steps_per_epoch, run_start, first_step, err)) != LPS_OK ||
+            (st = finish_epoch(t, hooks, total, start, err)) != LPS_OK)
             return st;
-        lps_epoch_stats s = {epoch + 1, seen ? loss_sum / (double)seen : NAN, NAN, NAN,
-                             lps_lr_at(&t->opt.lr, step - 1, total) * t->guard.lr_scale, 0, 0,
-                             NAN, NAN, t->backoffs, t->guard.lr_scale};
-        if (hooks && hooks->end_epoch && (st = hooks->end_epoch(hooks->user, t->plan, &s, err)) != LPS_OK)
-            return st;
-        s.seconds = now_seconds() - start;
-        s.samples_per_second = s.seconds > 0 ? (double)seen / s.seconds : NAN;
-        if (t->eval) {
-            lps_eval_result r;
-            if ((st = lps_trainer_evaluate(t, t->eval, &r, err)) != LPS_OK)
-                return st;
-            s.loss = r.loss;
-            s.accuracy = r.accuracy;
-        }
         if (stats)
-            stats[epoch] = s;
-        if (hooks && hooks->epoch_done)
-            hooks->epoch_done(hooks->display_user, &s);
+            stats[t->at.epoch - 1] = t->stats[t->at.epoch - 1];
+        if (hooks && hooks->checkpoint_every == 0 && (st = checkpoint(t, hooks, err)) != LPS_OK)
+            return st;
     }
+    for (int64_t e = 0; stats && e < t->opt.epochs; e++)
+        stats[e] = t->stats[e];
     return LPS_OK;
+}
+
+/* Model initializers training updates in place (running statistics):
+ * their count, then each one's index and bytes. */
+static lps_status transfer_model_state(lps_trainer *t, lps_ckpt *c, lps_error *err)
+{
+    lps_graph *g = &t->model->graph;
+    int64_t count = 0;
+    for (size_t i = 0; i < g->n_initializers; i++)
+        count += g->initializers[i].modified;
+    lps_status st = lps_ckpt_i64(c, "trainer.state_initializers", &count, err);
+    for (int64_t k = 0, i = -1; st == LPS_OK && k < count; k++) {
+        if (!lps_ckpt_reading(c))
+            while (!g->initializers[++i].modified)
+                ;
+        if ((st = lps_ckpt_i64(c, "trainer.state_index", &i, err)) != LPS_OK)
+            break;
+        if (i < 0 || (size_t)i >= g->n_initializers)
+            return lps_fail(err, LPS_ERR_INVALID, "%s: initializer %lld is not in the model",
+                            lps_ckpt_path(c), (long long)i);
+        lps_tensor *v = &g->initializers[i].tensor;
+        st = lps_ckpt_bytes(c, g->initializers[i].name, v->data, v->nbytes, err);
+        g->initializers[i].modified = true;
+    }
+    return st;
+}
+
+lps_status lps_trainer_transfer(lps_trainer *t, lps_ckpt *c, lps_error *err)
+{
+    run_position *at = &t->at;
+    size_t n;
+    float *w = lps_plan_param_data(t->plan, &n);
+    uint64_t rng = lps_exec_ctx_rng_state(t->ctx);
+    lps_status st = lps_ckpt_i64(c, "trainer.epoch", &at->epoch, err);
+    if (st == LPS_OK && (at->epoch < 0 || at->epoch > t->opt.epochs))
+        return lps_fail(err, LPS_ERR_INVALID, "%s: corrupt: epoch %lld of %lld", lps_ckpt_path(c),
+                        (long long)at->epoch, (long long)t->opt.epochs);
+    if (st == LPS_OK)
+        st = lps_ckpt_i64(c, "trainer.step", &at->step, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_i64(c, "trainer.in_epoch", &at->in_epoch, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_i64(c, "trainer.order_pos", &at->order_pos, err);
+    if (st == LPS_OK && (at->order_pos < 0 || at->order_pos > lps_dataset_size(t->train)))
+        return lps_fail(err, LPS_ERR_INVALID, "%s: corrupt: data position %lld of %lld",
+                        lps_ckpt_path(c), (long long)at->order_pos,
+                        (long long)lps_dataset_size(t->train));
+    if (st == LPS_OK)
+        st = lps_ckpt_i64(c, "trainer.seen", &at->seen, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_i64(c, "trainer.correct", &at->correct, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_f64(c, "trainer.loss_sum", &at->loss_sum, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_i64(c, "trainer.backoffs", &t->backoffs, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_bytes(c, "trainer.epoch_stats", t->stats,
+                            (size_t)at->epoch * sizeof *t->stats, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_floats(c, "trainer.params", w, n, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_floats(c, "trainer.momentum", t->momentum, n, err);
+    if (st == LPS_OK)
+        st = lps_train_guard_transfer(&t->guard, c, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_u64(c, "trainer.dropout_rng", &rng, err);
+    if (st == LPS_OK)
+        st = transfer_model_state(t, c, err);
+    if (st == LPS_OK && lps_ckpt_reading(c)) {
+        lps_exec_ctx_reseed(t->ctx, rng);
+        at->resumed = true;
+    }
+    return st;
 }
 
 lps_status lps_trainer_evaluate(lps_trainer *t, const lps_dataset *ds, lps_eval_result *res,
@@ -459,6 +591,7 @@ void lps_trainer_free(lps_trainer *t)
     lps_plan_free(t->plan);
     lps_plan_free(t->teacher);
     free(t->momentum);
+    free(t->stats);
     lps_train_guard_release(&t->guard);
     lps_tensor_release(&t->dlogits);
     lps_exec_ctx_free(t->ctx);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/ckpt_stream.h"
 #include "lpsparsify/data.h"
 #include "lpsparsify/engine.h"
 #include "lpsparsify/model.h"
@@ -76,6 +77,8 @@ typedef struct lps_progress {
     double eta_seconds;
 } lps_progress;
 
+typedef struct lps_trainer lps_trainer;
+
 typedef struct lps_train_hooks {
     void *user;
     /* Before the first step: may adjust parameters (masks, projections). */
@@ -96,9 +99,17 @@ typedef struct lps_train_hooks {
     void (*epoch_done)(void *display_user, const lps_epoch_stats *s);
     void (*backoff)(void *display_user, const lps_backoff *b);
     volatile sig_atomic_t *stop;   /* set asynchronously to interrupt */
+    /* Checkpoint and resume (train/checkpoint.h). transfer moves the
+     * hook's own state to or from a checkpoint stream (NULL: it has none
+     * beyond the plan's parameters). checkpoint (NULL: none) writes one,
+     * with checkpoint_user: between steps every checkpoint_every steps (0:
+     * after each epoch's evaluation) and when *stop is set, before the run
+     * returns LPS_ERR_INTERRUPTED. */
+    lps_status (*transfer)(void *user, lps_ckpt *c, lps_error *err);
+    lps_status (*checkpoint)(void *checkpoint_user, lps_trainer *t, lps_error *err);
+    void *checkpoint_user;
+    int64_t checkpoint_every;
 } lps_train_hooks;
-
-typedef struct lps_trainer lps_trainer;
 
 /* Compiles m for training with the train split's sample shape checked
  * against the model input. train and eval must outlive the trainer; eval may
@@ -116,6 +127,16 @@ lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lp
  * LPS_GUARD_MAX_HALVINGS back-offs did not help. */
 lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epoch_stats *stats,
                            lps_error *err);
+
+/* Transfers the trainer's state to or from checkpoint c: the position in
+ * the run (epoch, step, position in the epoch's data order, the epoch's
+ * running sums), the finished epochs' statistics, the parameters, the
+ * momentum, the divergence guard, the dropout generator, and the model
+ * initializers training updated in place (BatchNorm running statistics).
+ * After a read, lps_trainer_run continues from that point without calling
+ * hooks->begin. Errors as lps_ckpt_bytes; LPS_ERR_INVALID names a record
+ * that does not fit this trainer. */
+lps_status lps_trainer_transfer(lps_trainer *t, lps_ckpt *c, lps_error *err);
 
 /* Evaluates the current parameters on ds. */
 lps_status lps_trainer_evaluate(lps_trainer *t, const lps_dataset *ds, lps_eval_result *res,

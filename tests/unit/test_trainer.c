@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_blobs.h"
 #include "test_node.h"
 #include "train/trainer.h"
 
@@ -38,19 +39,7 @@ static lps_model *mlp(void)
 /* Three well separated blobs, label = blob. */
 static void blobs(lps_dataset *ds)
 {
-    lps_tensor *x = test_tensor_random(2, (int64_t[]){N_SAMPLES, N_FEATURES}, -BLOB_SPREAD,
-                                       BLOB_SPREAD, 7);
-    int64_t *lab = malloc(N_SAMPLES * sizeof *lab);
-    for (int i = 0; i < N_SAMPLES; i++) {
-        lab[i] = i % N_CLASSES;
-        lps_tensor_f32(x)[i * N_FEATURES + lab[i]] += 1.0f;
-    }
-    lps_tensor *labels = test_tensor_from(LPS_DT_INT64, 1, (int64_t[]){N_SAMPLES}, lab);
-    free(lab);
-    lps_error err;
-    ck_assert_int_eq(lps_dataset_from_tensors(ds, "blobs", x, "blobs-labels", labels, &err), LPS_OK);
-    lps_tensor_free(x);
-    lps_tensor_free(labels);
+    test_blobs(ds, N_SAMPLES, N_FEATURES, N_CLASSES, BLOB_SPREAD, 7);
 }
 
 static void options(lps_train_options *o)

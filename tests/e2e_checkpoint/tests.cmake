@@ -1,0 +1,25 @@
+# Checkpoint and resume end to end (tests/e2e_checkpoint): a run interrupted
+# mid-epoch by SIGINT (raised at a known step through the test-only
+# LPS_TEST_SIGINT_AFTER_STEP) and resumed gives the same model and report,
+# byte for byte (wall-clock fields aside), as an uninterrupted one; other
+# options, another model and damaged checkpoints are refused (exit 2).
+if(NOT TARGET lpsparsify_cli)
+  return()
+endif()
+find_program(LPS_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+find_program(LPS_PYTHON3 NAMES python3)
+if(NOT LPS_PYTHON3)
+  return()
+endif()
+execute_process(COMMAND ${LPS_PYTHON3} -c "import onnx, numpy"
+                RESULT_VARIABLE LPS_CHECKPOINT_PY_OK OUTPUT_QUIET ERROR_QUIET)
+if(NOT LPS_CHECKPOINT_PY_OK EQUAL 0)
+  message(WARNING "${LPS_PYTHON3} cannot import onnx and numpy: e2e checkpoint tests are not built")
+  return()
+endif()
+foreach(case lpss_mlp gmp_cnn train_cnn refusals)
+  add_test(NAME e2e_checkpoint_${case}
+           COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_checkpoint.py ${case}
+                   $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_checkpoint/${case}
+                   ${CMAKE_SOURCE_DIR})
+endforeach()
