@@ -155,26 +155,49 @@ static bool bn_uses_batch_stats(const bn_params *p, const lps_exec_ctx *ctx)
     return lps_ctx_honors_training_flags(ctx) && p->training_mode;
 }
 
-/* Per-channel mean and population variance of x, accumulated in double
- * (two passes: a one-pass sum of squares loses digits for large batches). */
+/* The reductions below keep BN_LANES float partial sums per row (a fixed
+ * order, so results do not depend on the machine, and one the compiler
+ * vectorises, where a single running double sum is one dependent add per
+ * element) and add each row's total into a double. */
+#define BN_LANES 16
+
+/* Sum over a row of (a[i] - shift) * (b[i] - shift_b), or of a[i] alone
+ * when b is NULL. */
+static double bn_row_dot(const float *a, float shift, const float *b, float shift_b, int64_t n)
+{
+    float lane[BN_LANES] = {0};
+    int64_t i = 0;
+    if (b) {
+        for (; i + BN_LANES <= n; i += BN_LANES)
+            for (int j = 0; j < BN_LANES; j++)
+                lane[j] += (a[i + j] - shift) * (b[i + j] - shift_b);
+    } else {
+        for (; i + BN_LANES <= n; i += BN_LANES)
+            for (int j = 0; j < BN_LANES; j++)
+                lane[j] += a[i + j];
+    }
+    double s = 0.0;
+    for (; i < n; i++)
+        s += b ? (double)(a[i] - shift) * (double)(b[i] - shift_b) : (double)a[i];
+    for (int j = 0; j < BN_LANES; j++)
+        s += lane[j];
+    return s;
+}
+
+/* Per-channel mean and population variance of x (two passes: a one-pass
+ * sum of squares loses digits for large batches). */
 static void bn_batch_moments(const float *x, const bn_view *v, float *mean, float *var)
 {
     double count = (double)(v->outer * v->inner);
     for (int64_t c = 0; c < v->channels; c++) {
         double s = 0.0;
-        for (int64_t n = 0; n < v->outer; n++) {
-            const float *row = x + (n * v->channels + c) * v->inner;
-            for (int64_t i = 0; i < v->inner; i++)
-                s += row[i];
-        }
+        for (int64_t n = 0; n < v->outer; n++)
+            s += bn_row_dot(x + (n * v->channels + c) * v->inner, 0.0f, NULL, 0.0f, v->inner);
         double mu = count > 0 ? s / count : 0.0;
         double q = 0.0;
         for (int64_t n = 0; n < v->outer; n++) {
             const float *row = x + (n * v->channels + c) * v->inner;
-            for (int64_t i = 0; i < v->inner; i++) {
-                double d = row[i] - mu;
-                q += d * d;
-            }
+            q += bn_row_dot(row, (float)mu, row, (float)mu, v->inner);
         }
         mean[c] = (float)mu;
         var[c] = count > 0 ? (float)(q / count) : 0.0f;

@@ -354,7 +354,7 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     if (conv_is_depthwise(p, &cd)) {
         float *ws = NULL;
         if (conv_depthwise_channels_last(&cd)) {
-            ws = lps_ctx_workspace(ctx, lps_depthwise_workspace(&cd.g, cd.batch, cd.in_ch), err);
+            ws = lps_ctx_workspace(ctx, lps_depthwise_workspace(&cd.g, cd.in_ch), err);
             if (!ws)
                 return lps_error_prefix(err, "%s", op->label);
             lps_depthwise_forward(&cd.g, cd.batch, cd.in_ch, x, w, b, y, ws);
@@ -457,7 +457,7 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     if (conv_is_depthwise(p, &cd)) {
         float *ws = NULL;
         if (conv_depthwise_channels_last(&cd)) {
-            ws = lps_ctx_workspace(ctx, lps_depthwise_workspace(&cd.g, cd.batch, cd.in_ch), err);
+            ws = lps_ctx_workspace(ctx, lps_depthwise_workspace(&cd.g, cd.in_ch), err);
             if (!ws)
                 return lps_error_prefix(err, "%s", op->label);
             lps_depthwise_backward(&cd.g, cd.batch, cd.in_ch, x, w, dy, dx, dw, ws);

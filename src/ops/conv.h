@@ -26,8 +26,8 @@ int64_t lps_conv_block_images(int64_t batch, int64_t out_size, int64_t col_rows,
 #define LPS_CONV_WORKSPACE_FLOATS ((size_t)16 << 20)
 
 /* Floats of workspace lps_depthwise_forward/_backward need for a 2-D
- * geometry g (g->n == 2), batch images and channels channels. */
-size_t lps_depthwise_workspace(const lps_spatial_geom *g, int64_t batch, int64_t channels);
+ * geometry g (g->n == 2) and channels channels, for any batch. */
+size_t lps_depthwise_workspace(const lps_spatial_geom *g, int64_t channels);
 
 /* Y [batch, channels, out] = depthwise conv of X [batch, channels, in] with
  * W [channels, 1, kh, kw] and the optional bias b (NULL: none); every
