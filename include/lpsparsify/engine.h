@@ -143,6 +143,14 @@ lps_status lps_plan_update_state(lps_plan *p, lps_model *m, lps_error *err);
 size_t lps_plan_n_folded(const lps_plan *p);
 size_t lps_plan_n_scheduled(const lps_plan *p);
 
+/* Scheduled nodes computed from constants and runtime shapes alone (the
+ * Shape -> Gather -> Unsqueeze -> Concat -> Reshape chains of PyTorch
+ * exports): a forward whose Shape results equal those of the last
+ * successful forward keeps their values instead of running them. And the
+ * number of nodes the last lps_plan_forward ran. */
+size_t lps_plan_n_shape_cached(const lps_plan *p);
+size_t lps_plan_n_last_run(const lps_plan *p);
+
 #ifdef __cplusplus
 }
 #endif

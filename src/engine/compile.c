@@ -200,7 +200,8 @@ static lps_status bind_ops(lps_plan *p, lps_error *err)
         n->out_t = calloc(nd->n_outputs + 1, sizeof *n->out_t);
         n->dout_t = calloc(nd->n_outputs + 1, sizeof *n->dout_t);
         n->unused_out = calloc(nd->n_outputs + 1, sizeof *n->unused_out);
-        if (!n->in_t || !n->din_t || !n->out_t || !n->dout_t || !n->unused_out)
+        n->seen = calloc(nd->n_outputs + 1, sizeof *n->seen);
+        if (!n->in_t || !n->din_t || !n->out_t || !n->dout_t || !n->unused_out || !n->seen)
             return lps_fail(err, LPS_ERR_NOMEM, "out of memory for %s", n->op.label);
     }
     return LPS_OK;
@@ -251,6 +252,35 @@ static lps_status fold_constants(lps_plan *p, lps_error *err)
     p->n_schedule = kept;
     lps_exec_ctx_free(ctx);
     return st;
+}
+
+/* Shape folding (docs/architecture.md): a shape_only node on a runtime
+ * tensor is a source; a scheduled node whose inputs are all constants or
+ * shape-derived depends on the sources only, so its outputs can be kept
+ * from the last forward while the sources' outputs stay the same.
+ * Stochastic nodes are neither. */
+static void mark_shape_nodes(lps_plan *p)
+{
+    for (size_t s = 0; s < p->n_schedule; s++) {
+        lps_plan_node *n = &p->nodes[p->schedule[s]];
+        if (n->def->stochastic)
+            continue;
+        bool derived = true;
+        for (size_t i = 0; i < n->op.n_inputs && derived; i++) {
+            const lps_value *v = n->in[i] >= 0 ? &p->values[n->in[i]] : NULL;
+            derived = !v || v->kind == LPS_VALUE_CONST || v->shape_derived;
+        }
+        if (n->def->shape_only)
+            n->shape_role = LPS_SHAPE_SOURCE;
+        else if (derived) {
+            n->shape_role = LPS_SHAPE_DEPENDENT;
+            p->n_shape_cached++;
+        } else
+            continue;
+        for (size_t j = 0; j < n->op.n_outputs; j++)
+            if (n->out[j] >= 0)
+                p->values[n->out[j]].shape_derived = true;
+    }
 }
 
 static void plan_liveness(lps_plan *p)
@@ -340,8 +370,10 @@ lps_plan *lps_plan_compile(const lps_model *m, const lps_plan_options *opt, lps_
         st = fold_constants(p, err);
     if (st == LPS_OK && p->training)
         st = build_params(p, err);
-    if (st == LPS_OK)
+    if (st == LPS_OK) {
+        mark_shape_nodes(p);
         plan_liveness(p);
+    }
     if (st != LPS_OK) {
         /* The user needs to know which file is at fault, not only the node. */
         if (m->path)
@@ -367,6 +399,7 @@ void lps_plan_free(lps_plan *p)
         free(n->dout_t);
         free(n->din_t);
         free(n->unused_out);
+        free(n->seen);
     }
     free(p->nodes);
     free(p->values);
@@ -385,3 +418,5 @@ void lps_plan_free(lps_plan *p)
 
 size_t lps_plan_n_folded(const lps_plan *p) { return p->n_folded; }
 size_t lps_plan_n_scheduled(const lps_plan *p) { return p->n_schedule; }
+size_t lps_plan_n_shape_cached(const lps_plan *p) { return p->n_shape_cached; }
+size_t lps_plan_n_last_run(const lps_plan *p) { return p->n_last_run; }

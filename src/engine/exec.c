@@ -219,27 +219,67 @@ static lps_status name_model_file(const lps_plan *p, lps_error *err)
                           : (err ? err->status : LPS_ERR_RUNTIME);
 }
 
+/* Whether t equals the copy seen (dtype, shape and bytes). */
+static bool same_tensor(const lps_tensor *t, const lps_tensor *seen)
+{
+    if (t->dtype != seen->dtype || t->rank != seen->rank || t->nbytes != seen->nbytes ||
+        memcmp(t->dims, seen->dims, (size_t)t->rank * sizeof *t->dims) != 0)
+        return false;
+    return t->nbytes == 0 || memcmp(t->data, seen->data, t->nbytes) == 0;
+}
+
+/* After a shape source ran: sets *changed when an output differs from the
+ * last forward's, and keeps a copy of it for the next comparison. */
+static lps_status note_shape_source(lps_plan_node *n, const lps_plan *p, bool *changed,
+                                    lps_error *err)
+{
+    for (size_t j = 0; j < n->op.n_outputs; j++) {
+        const lps_tensor *t = n->out[j] >= 0 ? &p->values[n->out[j]].t : &n->unused_out[j];
+        if (same_tensor(t, &n->seen[j]))
+            continue;
+        *changed = true;
+        lps_tensor_release(&n->seen[j]);
+        lps_status st = lps_tensor_copy(&n->seen[j], t, err);
+        if (st != LPS_OK)
+            return st;
+    }
+    return LPS_OK;
+}
+
+/* Runs the schedule. Shape dependents are skipped while no source's
+ * outputs changed since the last successful forward (docs/architecture.md,
+ * "Shape folding"); sources come before their dependents in the schedule,
+ * so one flag raised by the first changed source suffices. */
 static lps_status run_schedule(lps_plan *p, lps_exec_ctx *ctx, lps_error *err)
 {
     lps_status st;
+    bool shapes_changed = !p->shape_cache_valid;
+    p->shape_cache_valid = false;
+    p->n_last_run = 0;
     for (size_t s = 0; s < p->n_schedule; s++) {
         lps_plan_node *n = &p->nodes[p->schedule[s]];
+        if (n->shape_role == LPS_SHAPE_DEPENDENT && !shapes_changed)
+            continue;
         for (size_t i = 0; i < n->op.n_inputs; i++)
             if (n->in[i] >= 0 && p->values[n->in[i]].t.dtype == LPS_DT_UNDEFINED)
                 return lps_op_fail(&n->op, err, LPS_ERR_RUNTIME, "input '%s' has no value",
                                    p->values[n->in[i]].name);
         st = lps_plan_run_node(p, n, ctx, err);
+        if (st == LPS_OK && n->shape_role == LPS_SHAPE_SOURCE)
+            st = note_shape_source(n, p, &shapes_changed, err);
         if (st != LPS_OK)
             return st;
+        p->n_last_run++;
         if (p->training)
             continue;
         for (size_t i = 0; i < n->op.n_inputs; i++) {
-            int v = n->in[i];
-            if (v >= 0 && p->values[v].kind == LPS_VALUE_TEMP && !p->values[v].is_output &&
-                p->values[v].last_reader == (int)s)
-                pool_put(p, &p->values[v]);
+            const lps_value *val = n->in[i] >= 0 ? &p->values[n->in[i]] : NULL;
+            if (val && val->kind == LPS_VALUE_TEMP && !val->is_output && !val->shape_derived &&
+                val->last_reader == (int)s)
+                pool_put(p, &p->values[n->in[i]]);
         }
     }
+    p->shape_cache_valid = true;
     return LPS_OK;
 }
 
@@ -425,9 +465,13 @@ void lps_plan_release_runtime(lps_plan *p)
             lps_tensor_release(&val->grad);
     }
     for (size_t k = 0; k < p->n_nodes; k++)
-        if (p->nodes[k].unused_out)
-            for (size_t j = 0; j < p->nodes[k].op.n_outputs; j++)
+        for (size_t j = 0; j < p->nodes[k].op.n_outputs; j++) {
+            if (p->nodes[k].unused_out)
                 lps_tensor_release(&p->nodes[k].unused_out[j]);
+            if (p->nodes[k].seen)
+                lps_tensor_release(&p->nodes[k].seen[j]);
+        }
+    p->shape_cache_valid = false;
     for (size_t i = 0; i < p->n_pool; i++)
         free(p->pool[i]);
     free(p->pool);

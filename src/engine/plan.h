@@ -26,7 +26,21 @@ typedef struct lps_value {
     lps_tensor grad;     /* PARAM: view into the flat gradient; TEMP: owned */
     bool grad_live;      /* grad holds this backward's accumulated gradient */
     int initializer;     /* index into the model's initializers, -1 for none */
+    /* Computed from constants and runtime shapes only (see lps_shape_role):
+     * kept between forwards, never recycled. */
+    bool shape_derived;
 } lps_value;
+
+/* A node's part in shape folding (docs/architecture.md, "Shape folding"). */
+typedef enum lps_shape_role {
+    LPS_SHAPE_NONE,
+    /* A shape_only def (Shape) on a runtime tensor: runs every forward and
+     * compares its outputs with the last forward's (seen). */
+    LPS_SHAPE_SOURCE,
+    /* Every input constant or shape-derived: runs only when a source's
+     * outputs changed since the last successful forward. */
+    LPS_SHAPE_DEPENDENT
+} lps_shape_role;
 
 typedef struct lps_plan_node {
     lps_op_node op;
@@ -39,6 +53,8 @@ typedef struct lps_plan_node {
     const lps_tensor **dout_t;
     lps_tensor **din_t;
     bool folded;
+    lps_shape_role shape_role;
+    lps_tensor *seen;    /* SOURCE: copies of the outputs of the last forward */
 } lps_plan_node;
 
 typedef struct lps_symbol_binding {
@@ -57,6 +73,9 @@ struct lps_plan {
     size_t n_schedule;
     int *schedule;
     size_t n_folded;
+    size_t n_shape_cached;     /* LPS_SHAPE_DEPENDENT nodes */
+    size_t n_last_run;         /* nodes the last forward ran */
+    bool shape_cache_valid;    /* the last forward succeeded: dependents hold its values */
     size_t n_inputs;
     int *input_values;
     const lps_value_info **input_infos;

@@ -21,7 +21,8 @@
  *    def's fields, never in a test for your op's kind or name elsewhere:
  *    .weights (prunable weight inputs and their row form; add a row to
  *    docs/method.md "Prunable weights and their rows"), .stochastic (uses
- *    lps_ctx_random: never folded), .logits_passthrough (a trailing node
+ *    lps_ctx_random: never folded), .shape_only (reads only its inputs'
+ *    shapes: Shape), .logits_passthrough (a trailing node
  *    the loss looks through, Softmax), .update_state/.state_inputs
  *    (initializers written after a training forward, BatchNorm).
  *    The variable is lps_op_def_<snake_case of the ONNX name>. An op whose
@@ -188,6 +189,11 @@ typedef struct lps_op_def {
      * for op kinds or names; zero-initialized means "none". */
     lps_op_weight weights[LPS_OP_MAX_WEIGHTS]; /* prunable weight inputs */
     bool stochastic;         /* draws from the run's generator: never folded */
+    /* The outputs depend on the inputs' shapes, never on their values
+     * (Shape): what the executor computes from them and constants alone
+     * runs again only when they change (docs/architecture.md, "Shape
+     * folding"). */
+    bool shape_only;
     /* A trailing node of this op maps logits monotonically to the output
      * (Softmax): the loss reads its input 0 instead, for stable
      * cross-entropy. */

@@ -103,6 +103,7 @@ const lps_op_def lps_op_def_shape = {
     .shape = shape_shape,
     .forward = shape_forward,
     .backward = NULL,
+    .shape_only = true,
 };
 
 /* ---- Gather ------------------------------------------------------------ */

@@ -120,6 +120,10 @@ static void put_flags(text *t, const lps_op_def *d)
         put(t, "stochastic");
         sep = "; ";
     }
+    if (d->shape_only) {
+        put(t, "%sshape only", sep);
+        sep = "; ";
+    }
     if (d->update_state) {
         put(t, "%sstate update of inputs ", sep);
         put_inputs(t, d->state_inputs, d->max_inputs, "none");

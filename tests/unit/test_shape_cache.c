@@ -1,0 +1,174 @@
+/* Shape folding across forwards: the Shape -> Gather -> Unsqueeze ->
+ * Concat -> Reshape chain PyTorch writes for x.reshape(x.shape[0], -1)
+ * runs its shape part once per input shape, and the result stays right
+ * when the shape or the values change. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lpsparsify/engine.h"
+#include "test_node.h"
+
+#define CACHE_OPSET 13
+/* Shape, Gather, Unsqueeze, Concat and Reshape are scheduled; the two
+ * Constants fold at compile time. */
+#define CHAIN_SCHEDULED 5
+#define CHAIN_DEPENDENTS 3      /* Gather, Unsqueeze, Concat */
+#define CHAIN_EVERY_STEP 2      /* Shape (compared), Reshape (reads x) */
+
+static lps_node *node(const char *op, const char *name, int n_in, const char *const *in,
+                      const char *out)
+{
+    lps_node *n = test_node_new(op, n_in, 1);
+    test_node_set_io(n, name, in, out);
+    return n;
+}
+
+static lps_node *int64_constant(const char *name, int rank, int64_t value)
+{
+    int64_t dims[] = {1};
+    lps_tensor *t = test_tensor_from(LPS_DT_INT64, rank, dims, &value);
+    lps_node *n = node("Constant", name, 0, NULL, name);
+    test_node_attr_tensor(n, "value", t);
+    lps_tensor_free(t);
+    return n;
+}
+
+/* y = Reshape(x, Concat(Unsqueeze(Gather(Shape(x), 0), [0]), [-1])). */
+static lps_model *flatten_chain(void)
+{
+    lps_node *nodes[] = {
+        int64_constant("zero", 0, 0),
+        int64_constant("axes", 1, 0),
+        int64_constant("minus_one", 1, -1),
+        node("Shape", "shape", 1, (const char *const[]){"x"}, "s"),
+        node("Gather", "batch", 2, (const char *const[]){"s", "zero"}, "n"),
+        node("Unsqueeze", "batch_1d", 2, (const char *const[]){"n", "axes"}, "n1"),
+        node("Concat", "target", 2, (const char *const[]){"n1", "minus_one"}, "target"),
+        node("Reshape", "flatten", 2, (const char *const[]){"x", "target"}, "y"),
+    };
+    test_node_attr_int(nodes[6], "axis", 0);
+    size_t n = sizeof nodes / sizeof nodes[0];
+    lps_model *m = calloc(1, sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    m->n_opsets = 1;
+    m->opsets = calloc(1, sizeof *m->opsets);
+    m->opsets[0].domain = strdup("");
+    m->opsets[0].version = CACHE_OPSET;
+    m->graph.n_nodes = n;
+    m->graph.nodes = calloc(n, sizeof *m->graph.nodes);
+    for (size_t i = 0; i < n; i++) {
+        m->graph.nodes[i] = *nodes[i];
+        free(nodes[i]);
+    }
+    m->graph.n_inputs = 1;
+    m->graph.inputs = calloc(1, sizeof *m->graph.inputs);
+    m->graph.inputs[0].name = strdup("x");
+    m->graph.inputs[0].dtype = LPS_DT_FLOAT;
+    m->graph.inputs[0].rank = -1;
+    m->graph.n_outputs = 1;
+    m->graph.outputs = calloc(1, sizeof *m->graph.outputs);
+    m->graph.outputs[0].name = strdup("y");
+    m->graph.outputs[0].rank = -1;
+    return m;
+}
+
+/* Runs p on a [batch, 2, 3] input filled from seed; checks y is x as
+ * [batch, 6] and that the forward ran `ran` nodes. */
+static void forward_expect(lps_plan *p, lps_exec_ctx *ctx, int64_t batch, uint64_t seed,
+                           size_t ran)
+{
+    int64_t dims[] = {batch, 2, 3};
+    lps_tensor *x = test_tensor_random(3, dims, -1, 1, seed);
+    lps_error err;
+    ck_assert_int_eq(lps_plan_set_input(p, 0, x, &err), LPS_OK);
+    ck_assert_msg(lps_plan_forward(p, ctx, &err) == LPS_OK, "%s", err.msg);
+    const lps_tensor *y = lps_plan_output(p, 0);
+    ck_assert_int_eq(y->rank, 2);
+    ck_assert_int_eq(y->dims[0], batch);
+    ck_assert_int_eq(y->dims[1], 6);
+    ck_assert_mem_eq(y->data, x->data, (size_t)batch * 6 * sizeof(float));
+    ck_assert_uint_eq(lps_plan_n_last_run(p), ran);
+    lps_tensor_free(x);
+}
+
+static void run_chain(bool training)
+{
+    lps_model *m = flatten_chain();
+    lps_plan_options opt = {.training = training};
+    lps_error err;
+    lps_plan *p = lps_plan_compile(m, &opt, &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    lps_exec_ctx *ctx = lps_exec_ctx_new(NULL, &err);
+    ck_assert_ptr_nonnull(ctx);
+    ck_assert_uint_eq(lps_plan_n_scheduled(p), CHAIN_SCHEDULED);
+    ck_assert_uint_eq(lps_plan_n_shape_cached(p), CHAIN_DEPENDENTS);
+    forward_expect(p, ctx, 2, 1, CHAIN_SCHEDULED);
+    forward_expect(p, ctx, 2, 2, CHAIN_EVERY_STEP);   /* same shape, new values */
+    forward_expect(p, ctx, 2, 3, CHAIN_EVERY_STEP);
+    forward_expect(p, ctx, 5, 4, CHAIN_SCHEDULED);    /* a new batch size folds again */
+    forward_expect(p, ctx, 5, 5, CHAIN_EVERY_STEP);
+    forward_expect(p, ctx, 2, 6, CHAIN_SCHEDULED);    /* and back */
+    lps_exec_ctx_free(ctx);
+    lps_plan_free(p);
+    lps_model_free(m);
+}
+
+START_TEST(inference_folds_once_per_shape)
+{
+    run_chain(false);
+}
+END_TEST
+
+START_TEST(training_folds_once_per_shape)
+{
+    run_chain(true);
+}
+END_TEST
+
+/* Fails a forward on a scalar x: Shape gives [], so Gather 'batch' finds
+ * no dim 0. */
+static void forward_scalar_fails_at_gather(lps_plan *p, lps_exec_ctx *ctx)
+{
+    lps_tensor *scalar = test_tensor_random(0, NULL, -1, 1, 2);
+    lps_error err;
+    ck_assert_int_eq(lps_plan_set_input(p, 0, scalar, &err), LPS_OK);
+    ck_assert_int_ne(lps_plan_forward(p, ctx, &err), LPS_OK);
+    ck_assert_msg(strstr(err.msg, "'batch'") != NULL, "%s", err.msg);
+    lps_tensor_free(scalar);
+}
+
+/* A failed forward leaves nothing cached: the same shape again reruns the
+ * dependents (and fails where it failed, not in Reshape on a stale target). */
+START_TEST(failed_forward_recomputes)
+{
+    lps_model *m = flatten_chain();
+    lps_error err;
+    lps_plan *p = lps_plan_compile(m, NULL, &err);
+    ck_assert_ptr_nonnull(p);
+    lps_exec_ctx *ctx = lps_exec_ctx_new(NULL, &err);
+    forward_expect(p, ctx, 3, 1, CHAIN_SCHEDULED);
+    forward_scalar_fails_at_gather(p, ctx);
+    forward_scalar_fails_at_gather(p, ctx);
+    forward_expect(p, ctx, 3, 3, CHAIN_SCHEDULED);
+    forward_expect(p, ctx, 3, 4, CHAIN_EVERY_STEP);
+    lps_exec_ctx_free(ctx);
+    lps_plan_free(p);
+    lps_model_free(m);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("shape_cache");
+    TCase *tc = tcase_create("cache");
+    tcase_add_test(tc, inference_folds_once_per_shape);
+    tcase_add_test(tc, training_folds_once_per_shape);
+    tcase_add_test(tc, failed_forward_recomputes);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
