@@ -48,28 +48,10 @@ static lps_model *flatten_chain(void)
         node("Reshape", "flatten", 2, (const char *const[]){"x", "target"}, "y"),
     };
     test_node_attr_int(nodes[6], "axis", 0);
-    size_t n = sizeof nodes / sizeof nodes[0];
-    lps_model *m = calloc(1, sizeof *m);
-    ck_assert_ptr_nonnull(m);
-    m->n_opsets = 1;
-    m->opsets = calloc(1, sizeof *m->opsets);
-    m->opsets[0].domain = strdup("");
-    m->opsets[0].version = CACHE_OPSET;
-    m->graph.n_nodes = n;
-    m->graph.nodes = calloc(n, sizeof *m->graph.nodes);
-    for (size_t i = 0; i < n; i++) {
-        m->graph.nodes[i] = *nodes[i];
-        free(nodes[i]);
-    }
-    m->graph.n_inputs = 1;
-    m->graph.inputs = calloc(1, sizeof *m->graph.inputs);
-    m->graph.inputs[0].name = strdup("x");
-    m->graph.inputs[0].dtype = LPS_DT_FLOAT;
-    m->graph.inputs[0].rank = -1;
-    m->graph.n_outputs = 1;
-    m->graph.outputs = calloc(1, sizeof *m->graph.outputs);
-    m->graph.outputs[0].name = strdup("y");
-    m->graph.outputs[0].rank = -1;
+    lps_model *m = test_model_new(CACHE_OPSET, "x", 0, "y");
+    m->graph.inputs[0].rank = -1; /* x of any shape: [batch, 2, 3] here */
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+        test_model_add_node(m, nodes[i]);
     return m;
 }
 
