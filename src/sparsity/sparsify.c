@@ -648,7 +648,8 @@ static lps_status transfer_guard_copy(lps_sparsify *s, lps_ckpt *c, lps_error *e
         if (s->opt.method != LPS_METHOD_LPSS)
             st = lps_ckpt_bytes(c, "sparsify.guard_mask", s->saved_masks[i],
                                 (size_t)s->views[v].numel, err);
-        else if ((st = lps_lpsgd_snapshot(&s->lpsgd[i], &s->saved_lpsgd[i], err)) == LPS_OK)
+        else if (!lps_ckpt_reading(c) ||   /* reading: allocate the copy, then fill it */
+                 (st = lps_lpsgd_snapshot(&s->lpsgd[i], &s->saved_lpsgd[i], err)) == LPS_OK)
             st = lps_lpsgd_transfer(&s->saved_lpsgd[i], c, err);
     }
     if (st == LPS_OK && s->semi.grow_fraction)

@@ -29,6 +29,7 @@
 #define TARGET 0.7
 #define NO_METHOD (-1)        /* dense training (the trainer's SGD) */
 #define POISON_METHOD (-2)    /* dense SGD hook that diverges once */
+#define POISON_LPSS (-3)      /* the LpSS session's hooks, diverging once */
 #define POISON_STEP 25
 #define MIN_VARIANCE 0.5f
 
@@ -101,6 +102,45 @@ static lps_status poison_transfer(void *user, lps_ckpt *c, lps_error *err)
     return st == LPS_OK ? lps_ckpt_bool(c, "poison.poisoned", &h->poisoned, err) : st;
 }
 
+/* The sparsifier's hooks with a NaN written into a pruned weight after
+ * the update of POISON_STEP: the back-off restores the session's own copy
+ * (LpSGD state, momentum, grow fractions) from the guard's last save. */
+typedef struct poisoned_session {
+    lps_train_hooks inner;
+    bool poisoned;
+} poisoned_session;
+
+static lps_status session_update(void *user, lps_plan *plan, int64_t step, int64_t total,
+                                 double lr, lps_error *err)
+{
+    poisoned_session *p = user;
+    lps_status st = p->inner.update(p->inner.user, plan, step, total, lr, err);
+    if (st == LPS_OK && step == POISON_STEP && !p->poisoned) {
+        lps_plan_param_data(plan, NULL)[0] = NAN;
+        p->poisoned = true;
+    }
+    return st;
+}
+
+static lps_status session_save(void *user, lps_error *err)
+{
+    poisoned_session *p = user;
+    return p->inner.save(p->inner.user, err);
+}
+
+static void session_restore(void *user)
+{
+    poisoned_session *p = user;
+    p->inner.restore(p->inner.user);
+}
+
+static lps_status session_transfer(void *user, lps_ckpt *c, lps_error *err)
+{
+    poisoned_session *p = user;
+    lps_status st = p->inner.transfer(p->inner.user, c, err);
+    return st == LPS_OK ? lps_ckpt_bool(c, "poison.poisoned", &p->poisoned, err) : st;
+}
+
 typedef struct stop_at {
     volatile sig_atomic_t flag;
     int64_t after;            /* steps; 0: never */
@@ -139,6 +179,7 @@ static void run(const run_setup *r, run_result *out)
     lps_sparsify *s = NULL;
     lps_sparsify_options so;
     poison_hook poison = {0};
+    poisoned_session session = {0};
     stop_at stop = {0, r->stop_after};
     lps_run_identity id = {0};
     blobs(&ds);
@@ -153,13 +194,21 @@ static void run(const run_setup *r, run_result *out)
     lps_trainer *t = lps_trainer_create(m, &ds, &ds, &o, &err);
     ck_assert_msg(t != NULL, "%s", err.msg);
     lps_train_hooks hooks = {0};
-    if (r->method >= 0) {
+    if (r->method >= 0 || r->method == POISON_LPSS) {
         lps_sparsify_options_default(&so);
-        so.method = (lps_sparsify_method)r->method;
+        so.method = r->method >= 0 ? (lps_sparsify_method)r->method : LPS_METHOD_LPSS;
         so.target = TARGET;
         s = lps_sparsify_create(m, lps_trainer_plan(t), &so, &o, &err);
         ck_assert_msg(s != NULL, "%s", err.msg);
         lps_sparsify_hooks(s, &hooks);
+        if (r->method == POISON_LPSS) {
+            session.inner = hooks;
+            hooks.user = &session;
+            hooks.update = session_update;
+            hooks.save = session_save;
+            hooks.restore = session_restore;
+            hooks.transfer = session_transfer;
+        }
     } else if (r->method == POISON_METHOD) {
         lps_plan_param_data(lps_trainer_plan(t), &poison.n);
         poison.sgd = o.sgd;
@@ -256,22 +305,33 @@ END_TEST
 
 /* The guard saved at step 20; the back-off at POISON_STEP after resuming
  * at 23 restores that snapshot, which only the checkpoint holds. */
-START_TEST(back_off_after_resume_is_exact)
+static void check_back_off(int method)
 {
     char *dir = test_tmpdir_new();
     run_result whole, part, resumed;
-    run(&(run_setup){.method = POISON_METHOD}, &whole);
+    run(&(run_setup){.method = method}, &whole);
     ck_assert_msg(whole.status == LPS_OK, "%s", whole.msg);
     ck_assert_int_eq(whole.stats[N_EPOCHS - 1].backoffs, 1);
-    run(&(run_setup){.method = POISON_METHOD, .stop_after = 23, .dir = dir}, &part);
+    run(&(run_setup){.method = method, .stop_after = 23, .dir = dir}, &part);
     ck_assert_int_eq(part.status, LPS_ERR_INTERRUPTED);
-    run(&(run_setup){.method = POISON_METHOD, .dir = dir, .resume = true}, &resumed);
+    run(&(run_setup){.method = method, .dir = dir, .resume = true}, &resumed);
     ck_assert_msg(resumed.status == LPS_OK, "%s", resumed.msg);
     expect_same(&whole, &resumed);
     release(&whole);
     release(&part);
     release(&resumed);
     test_tmpdir_free(dir);
+}
+
+START_TEST(back_off_after_resume_is_exact)
+{
+    check_back_off(POISON_METHOD);
+}
+END_TEST
+
+START_TEST(sparsify_back_off_after_resume_is_exact)
+{
+    check_back_off(POISON_LPSS);
 }
 END_TEST
 
@@ -333,6 +393,7 @@ int main(void)
     tcase_add_test(tc, dense_resume_is_exact);
     tcase_add_test(tc, sparsify_resume_is_exact);
     tcase_add_test(tc, back_off_after_resume_is_exact);
+    tcase_add_test(tc, sparsify_back_off_after_resume_is_exact);
     tcase_add_test(tc, periodic_checkpoint_resumes);
     tcase_add_test(tc, other_identity_is_refused);
     tcase_add_test(tc, missing_checkpoint_is_named);
