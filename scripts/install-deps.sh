@@ -9,6 +9,7 @@ PKGS=(build-essential cmake pkg-config
       libpng-dev libjpeg62-turbo-dev libomp-dev python3-pil
       dataset-fashion-mnist libonnx-testdata python3-onnx python3-numpy
       clang libclang-rt-14-dev
+      libopenmpi-dev openmpi-bin
       chromium)
 # Node.js runs onnxruntime in the interop tests. Debian's nodejs and npm
 # packages provide it on a fresh machine; a machine that already has a node

@@ -280,6 +280,8 @@ typedef struct lps_batch_iter {
     int64_t *order;   /* permutation of 0..N-1 for the current epoch */
     int64_t pos;      /* next position in order */
     uint64_t epoch;   /* the current epoch (augmentation draws depend on it) */
+    int64_t len;      /* positions of order this iterator walks (N unsharded) */
+    int shard, shards; /* this iterator's shard of every global batch (0 of 1) */
 } lps_batch_iter;
 
 /* Prepares it for epoch 0. batch_size must be >= 1. LPS_ERR_INVALID or
@@ -289,6 +291,23 @@ lps_status lps_batch_iter_init(lps_batch_iter *it, const lps_dataset *ds, int64_
 
 /* Rewinds to the first batch of the given epoch, reshuffling when enabled. */
 void lps_batch_iter_start_epoch(lps_batch_iter *it, uint64_t epoch);
+
+/* Makes it walk shard `shard` of `shards` (data-parallel ranks,
+ * docs/distributed.md) from the next lps_batch_iter_start_epoch on: the
+ * epoch's order is cut into global batches of shards * batch_size samples
+ * (the last one shorter), as one unsharded iterator at that batch size
+ * would, and each batch yields this shard's part of the global one,
+ * positions [shard * g / shards, (shard + 1) * g / shards) of a global
+ * batch of g, so a full global batch gives every shard batch_size samples.
+ * A shard's part of the last global batch may be empty: the caller counts
+ * global batches with lps_batch_iter_global_batches. */
+void lps_batch_iter_set_shard(lps_batch_iter *it, int shard, int shards);
+
+/* Global batches in one epoch: ceil(N / (shards * batch_size)). */
+int64_t lps_batch_iter_global_batches(const lps_batch_iter *it);
+
+/* Samples in global batch `index` of the epoch (over all shards). */
+int64_t lps_batch_iter_global_count(const lps_batch_iter *it, int64_t index);
 
 /* Fills the next batch of every dataset input: xs[k] receives input k (see
  * lps_dataset_input_samples), preprocessed with pps[k] (NULL = identity);

@@ -139,6 +139,14 @@ lps_status lps_plan_write_params(const lps_plan *p, lps_model *m, lps_error *err
  * initializers in place, so evaluation sees the update. */
 lps_status lps_plan_update_state(lps_plan *p, lps_model *m, lps_error *err);
 
+/* Calls fn(t, user, err) on every initializer of m that a node's
+ * update_state moves (BatchNorm's running mean and variance), in schedule
+ * order, stopping at the first status other than LPS_OK, which it returns.
+ * Data-parallel training averages them over ranks (docs/distributed.md). */
+lps_status lps_plan_each_state(const lps_plan *p, lps_model *m,
+                               lps_status (*fn)(lps_tensor *t, void *user, lps_error *err),
+                               void *user, lps_error *err);
+
 /* Count of nodes folded to constants at compile time, and nodes run. */
 size_t lps_plan_n_folded(const lps_plan *p);
 size_t lps_plan_n_scheduled(const lps_plan *p);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/options.h"
+#include "train/dist.h"
 
 /* Upper bound of --checkpoint-every and of the test step. */
 #define CHECKPOINT_EVERY_MAX 1000000000
@@ -66,6 +67,10 @@ lps_status lps_cli_checkpoint_identity(lps_cli_checkpoint *ck, int argc, char **
     memcpy(copy, argv, (size_t)argc * sizeof *copy);
     copy[argc] = NULL;
     st = lps_run_identity_add(&ck->id, "command", argv[0], err);
+    /* Each rank's data position is within its shard: resume on as many. */
+    snprintf(key, sizeof key, "%d", lps_dist_size());
+    if (st == LPS_OK)
+        st = lps_run_identity_add(&ck->id, "ranks", key, err);
     optind = 0;
     opterr = 0;
     while (st == LPS_OK && (c = getopt_long(argc, copy, shortopts, options, &index)) != -1) {

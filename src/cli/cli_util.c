@@ -1,16 +1,40 @@
 #include "cli/cli_util.h"
+#include "cli/progress.h"
+#include "train/dist.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* Data-parallel runs: an error every rank hits (a bad option, a missing
+ * file) is printed once, by rank 0, which then ends the job (MPI_Abort:
+ * the launcher sends the other ranks SIGTERM). The other ranks wait before
+ * printing theirs and stay silent when the job is ended meanwhile, so
+ * theirs is seen only when the error is theirs alone. Returns whether to
+ * print. */
+#define OTHER_RANK_ERROR_DELAY_SECONDS 2
+
+static bool report_here(void)
+{
+    if (lps_dist_rank() == 0)
+        return true;
+    volatile sig_atomic_t *stop = lps_install_stop_handlers();
+    struct timespec left = {OTHER_RANK_ERROR_DELAY_SECONDS, 0};
+    while (!*stop && nanosleep(&left, &left) != 0 && errno == EINTR)
+        continue;
+    return !*stop;
+}
 
 int lps_cli_report(const lps_error *err)
 {
-    fprintf(stderr, "%s: %s\n", LPS_PROGRAM, err->msg[0] ? err->msg : lps_status_name(err->status));
+    if (report_here())
+        fprintf(stderr, "%s: %s\n", LPS_PROGRAM, err->msg[0] ? err->msg : lps_status_name(err->status));
     return lps_status_exit_code(err->status);
 }
 
@@ -21,6 +45,8 @@ int lps_cli_usage_error(const char *cmd, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (!report_here())
+        return LPS_EXIT_USAGE;
     if (cmd)
         fprintf(stderr, "%s: %s: %s (see '%s %s --help')\n", LPS_PROGRAM, cmd, msg, LPS_PROGRAM, cmd);
     else

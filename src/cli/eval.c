@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/atomic_file.h"
+#include "train/dist.h"
 #include "train/trainer.h"
 
 #define STDOUT_PATH "-"
@@ -99,6 +100,10 @@ int lps_cmd_eval(int argc, char **argv)
     lps_cli_print_dataset_adaptation("test", &ds, m, json && strcmp(json, STDOUT_PATH) == 0);
     if (lps_evaluate_model(m, &ds, &data.preprocess, data.batch, &r, &err) != LPS_OK)
         goto failed;
+    if (lps_dist_rank() != 0) { /* sharded under mpirun: rank 0 reports the sums */
+        code = 0;
+        goto cleanup;
+    }
     if (json) {
         if (emit_json(json, path, &r, &err) != LPS_OK)
             goto failed;

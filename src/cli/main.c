@@ -8,6 +8,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "train/dist.h"
 
 #define MODEL_SUFFIX ".onnx"
 
@@ -66,7 +67,25 @@ static int run_default(int argc, char **argv)
     return run_command(cmd, argc + 1, shifted);
 }
 
+static int dispatch(int argc, char **argv);
+
+/* Under mpirun every rank runs the same command (docs/distributed.md). A
+ * failure on any rank, reported by that rank in one line, ends the whole
+ * job with its exit code (MPI_Abort); nothing was written, since only rank
+ * 0 writes and it writes last. */
 int main(int argc, char **argv)
+{
+    lps_error err = {0};
+    if (lps_dist_init(&argc, &argv, &err) != LPS_OK)
+        return lps_cli_report(&err);
+    int code = dispatch(argc, argv);
+    if (code != 0)
+        lps_dist_abort(code);
+    lps_dist_finalize();
+    return code;
+}
+
+static int dispatch(int argc, char **argv)
 {
     static const struct option options[] = {
         {"help", no_argument, NULL, 'h'},

@@ -15,6 +15,7 @@
 #include "report/report.h"
 #include "sparsity/hoyer.h"
 #include "sparsity/sparsify.h"
+#include "train/dist.h"
 
 #define PERCENT 100.0
 #define SPARSE_SUFFIX "-sparse.onnx"
@@ -360,6 +361,7 @@ typedef struct sparsify_outcome {
     size_t output_bytes;      /* 0 when the model was not written */
     lps_epoch_stats *epochs;
     int64_t n_epochs;
+    int64_t global_batch;        /* samples per step over every rank */
 } sparsify_outcome;
 
 /* The inspect report of the sparse model plus the run's keys. */
@@ -379,6 +381,8 @@ static cJSON *build_report(const sparsify_args *a, const lps_model *m, const lps
     cJSON_AddStringToObject(rep, "tool_version", LPS_VERSION);
     cJSON_AddStringToObject(rep, "command", a->command);
     cJSON_AddNumberToObject(rep, "seed", (double)a->train.seed);
+    cJSON_AddNumberToObject(rep, "ranks", lps_dist_size());
+    cJSON_AddNumberToObject(rep, "global_batch", (double)r->global_batch);
     cJSON_AddStringToObject(rep, "method", lps_sparsify_method_name(a->sparse.method));
     cJSON_AddNumberToObject(rep, "target", a->sparse.target);
     lps_json_add_number(rep, "achieved", r->achieved);
@@ -423,6 +427,9 @@ static int finish(const sparsify_args *a, lps_model *m, lps_sparsify *s, sparsif
 {
     bool guard_tripped = isfinite(a->max_drop) && isfinite(r->dense.accuracy) &&
                          (r->dense.accuracy - r->sparse.accuracy) * PERCENT > a->max_drop;
+    /* Rank 0 alone writes (docs/distributed.md); it ends the job on failure. */
+    if (lps_dist_rank() != 0)
+        return guard_tripped ? lps_status_exit_code(LPS_ERR_ACCURACY) : 0;
     if (!guard_tripped) {
         if (lps_model_save(m, output, lps_cli_pattern_storage(&a->sparse, a->storage), err) !=
             LPS_OK)
@@ -482,6 +489,7 @@ int lps_cmd_sparsify(int argc, char **argv)
         lps_cli_checkpoint_release(&a.checkpoint);
         return code;
     }
+    a.quiet = a.quiet || lps_dist_rank() != 0; /* one progress display: rank 0's */
     /* From here on SIGINT/SIGTERM only set the flag: loading and the dense
      * evaluation finish, and the trainer stops at its first step (exit 130). */
     volatile sig_atomic_t *stop = lps_install_stop_handlers();
@@ -532,6 +540,7 @@ int lps_cmd_sparsify(int argc, char **argv)
         goto failed;
     lps_cli_print_pattern_misfits(s, &a.sparse, a.quiet);
     r.n_epochs = a.train.epochs;
+    r.global_batch = lps_trainer_batch(t) * lps_dist_size();
     r.epochs = calloc((size_t)r.n_epochs, sizeof *r.epochs);
     if (!r.epochs) {
         lps_fail(&err, LPS_ERR_NOMEM, "out of memory");

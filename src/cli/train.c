@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "cli/progress.h"
+#include "train/dist.h"
 #include "train/trainer.h"
 
 #define PERCENT 100.0
@@ -75,6 +76,7 @@ int lps_cmd_train(int argc, char **argv)
         return lps_cli_usage_error(argv[0], "-o OUT.onnx is required");
     if (batch_given)
         opt.batch_size = data.batch;
+    quiet = quiet || lps_dist_rank() != 0; /* one progress display: rank 0's */
     opt.preprocess = data.preprocess;
     /* Signals before training only set the flag; the trainer stops at its
      * first step (exit 130). */
@@ -102,7 +104,8 @@ int lps_cmd_train(int argc, char **argv)
         lps_trainer_run(t, &hooks, NULL, &err) != LPS_OK ||
         lps_trainer_evaluate(t, &splits.test, &final, &err) != LPS_OK ||
         lps_trainer_write(t, &err) != LPS_OK ||
-        lps_model_save(m, output, LPS_STORAGE_DENSE, &err) != LPS_OK)
+        (lps_dist_rank() == 0 && /* rank 0 alone writes (docs/distributed.md) */
+         lps_model_save(m, output, LPS_STORAGE_DENSE, &err) != LPS_OK))
         goto failed;
     if (!quiet)
         printf("%s: test accuracy %.2f%%, loss %.4f\n", output, final.accuracy * PERCENT,

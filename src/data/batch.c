@@ -191,19 +191,64 @@ lps_status lps_batch_iter_init(lps_batch_iter *it, const lps_dataset *ds, int64_
     it->batch_size = batch_size;
     it->shuffle = shuffle;
     it->seed = seed;
+    it->shards = 1;
     lps_batch_iter_start_epoch(it, 0);
     return LPS_OK;
 }
+
+void lps_batch_iter_set_shard(lps_batch_iter *it, int shard, int shards)
+{
+    it->shard = shard;
+    it->shards = shards;
+}
+
+int64_t lps_batch_iter_global_batches(const lps_batch_iter *it)
+{
+    int64_t global = it->batch_size * it->shards;
+    return (lps_dataset_size(it->ds) + global - 1) / global;
+}
+
+int64_t lps_batch_iter_global_count(const lps_batch_iter *it, int64_t index)
+{
+    int64_t global = it->batch_size * it->shards;
+    int64_t left = lps_dataset_size(it->ds) - index * global;
+    return left < global ? left : global;
+}
+
+/* Keeps only this shard's positions of every global batch, in order. */
+static void keep_shard(lps_batch_iter *it)
+{
+    int64_t batches = lps_batch_iter_global_batches(it), kept = 0;
+    for (int64_t b = 0; b < batches; b++) {
+        int64_t g = lps_batch_iter_global_count(it, b);
+        int64_t start = b * it->batch_size * it->shards;
+        int64_t lo = start + it->shard * g / it->shards;
+        int64_t hi = start + (it->shard + 1) * g / it->shards;
+        memmove(it->order + kept, it->order + lo, (size_t)(hi - lo) * sizeof *it->order);
+        kept += hi - lo;
+    }
+    it->len = kept;
+}
+
+static void shuffle_order(lps_batch_iter *it, int64_t n, uint64_t epoch);
 
 void lps_batch_iter_start_epoch(lps_batch_iter *it, uint64_t epoch)
 {
     int64_t n = lps_dataset_size(it->ds);
     it->pos = 0;
     it->epoch = epoch;
+    it->len = n;
     for (int64_t i = 0; i < n; i++)
         it->order[i] = i;
-    if (!it->shuffle)
-        return;
+    if (it->shuffle)
+        shuffle_order(it, n, epoch);
+    if (it->shards > 1)
+        keep_shard(it);
+}
+
+/* The (seed, epoch) permutation of order[0..n). */
+static void shuffle_order(lps_batch_iter *it, int64_t n, uint64_t epoch)
+{
     uint64_t state = it->seed;
     uint64_t mixed = lps_splitmix64(&state) ^ (epoch * EPOCH_SEED_SALT);
     lps_rng rng;
@@ -296,7 +341,7 @@ lps_status lps_batch_next_inputs(lps_batch_iter *it, size_t n_inputs,
         if (st != LPS_OK)
             return st;
     }
-    int64_t left = lps_dataset_size(ds) - it->pos;
+    int64_t left = it->len - it->pos;
     int64_t n = left < it->batch_size ? left : it->batch_size;
     for (size_t k = 0; k < n_inputs; k++)
         fill_batch(it, k, pps ? pps[k] : NULL, xs[k], n);
@@ -386,7 +431,7 @@ static lps_status next_adapted(lps_batch_iter *it, const lps_preprocess *pp, lps
         return lps_fail(err, LPS_ERR_INVALID, "%s: preprocessing was resolved for %lld values "
                         "per sample, the dataset has %lld", ds->name,
                         (long long)(pp->channels * pp->per_channel), (long long)sample_numel);
-    int64_t left = lps_dataset_size(ds) - it->pos;
+    int64_t left = it->len - it->pos;
     int64_t n = left < it->batch_size ? left : it->batch_size;
     float *dst = lps_tensor_f32(x);
     for (int64_t b = 0; b < n; b++) {

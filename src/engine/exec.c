@@ -513,3 +513,24 @@ lps_status lps_plan_update_state(lps_plan *p, lps_model *m, lps_error *err)
     }
     return LPS_OK;
 }
+
+lps_status lps_plan_each_state(const lps_plan *p, lps_model *m,
+                               lps_status (*fn)(lps_tensor *t, void *user, lps_error *err),
+                               void *user, lps_error *err)
+{
+    for (size_t s = 0; s < p->n_schedule; s++) {
+        const lps_plan_node *n = &p->nodes[p->schedule[s]];
+        if (!n->def->update_state)
+            continue;
+        for (size_t i = 0; i < n->op.n_inputs && i < LPS_OP_MAX_IO; i++) {
+            if (!(n->def->state_inputs & (1u << i)) || n->in[i] < 0 ||
+                p->values[n->in[i]].initializer < 0)
+                continue;
+            lps_status st = fn(&m->graph.initializers[p->values[n->in[i]].initializer].tensor,
+                               user, err);
+            if (st != LPS_OK)
+                return st;
+        }
+    }
+    return LPS_OK;
+}

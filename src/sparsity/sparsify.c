@@ -8,6 +8,7 @@
 #include "sparsity/hoyer.h"
 #include "sparsity/lpsgd.h"
 #include "sparsity/stats_fix.h"
+#include "train/dist.h"
 
 /* GMP ramps over the same window as LpSS's adaptive phase by default. */
 #define DEFAULT_WINDOW_BEGIN 0.2
@@ -687,9 +688,21 @@ static lps_status hook_transfer(void *user, lps_ckpt *c, lps_error *err)
     return st == LPS_OK ? transfer_guard_copy(s, c, err) : st;
 }
 
+/* The masks, which every data-parallel rank must hold alike
+ * (docs/distributed.md); the weights are checked with the plan's. */
+static uint64_t hook_state_hash(void *user)
+{
+    const lps_sparsify *s = user;
+    uint64_t h = LPS_DIST_HASH_INIT;
+    for (int v = 0; v < s->n_views; v++)
+        h = lps_dist_hash(h, s->views[v].mask, (size_t)s->views[v].numel);
+    return h;
+}
+
 void lps_sparsify_hooks(lps_sparsify *s, lps_train_hooks *hooks)
 {
     hooks->transfer = hook_transfer;
+    hooks->state_hash = hook_state_hash;
     hooks->user = s;
     hooks->begin = hook_begin;
     hooks->update = hook_update;

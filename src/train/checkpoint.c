@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "core/ckpt_stream.h"
+#include "train/dist.h"
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
@@ -148,6 +149,10 @@ static lps_status transfer_state(lps_ckpt *c, lps_trainer *t, const lps_train_ho
 lps_status lps_checkpoint_write(void *checkpointer, lps_trainer *t, lps_error *err)
 {
     const lps_checkpointer *w = checkpointer;
+    /* Data-parallel runs: every rank holds the same state at a step's end
+     * (docs/distributed.md); rank 0 alone writes it. */
+    if (lps_dist_rank() != 0)
+        return LPS_OK;
     char *path = checkpoint_file(w->dir);
     if (!path)
         return lps_fail(err, LPS_ERR_NOMEM, "out of memory");

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include "train/dist.h"
 #include "train/feeder.h"
 #include "train/guard.h"
 
@@ -17,6 +18,9 @@
 #define DEFAULT_DISTILL_T 2.0
 /* Dropout masks draw from a stream derived from the seed, apart from shuffling. */
 #define DROPOUT_SEED_SALT 0xD00DULL
+/* Steps between checks that every rank holds the same weights and masks
+ * (also at every epoch's end); docs/distributed.md. */
+#define DIST_CHECK_EVERY 500
 /* All exponent bits set: infinity or NaN. */
 #define FLOAT_EXPONENT_BITS 0x7f800000u
 
@@ -72,6 +76,8 @@ static lps_status evaluate_plan(lps_plan *plan, int logits_id, const lps_dataset
         lps_exec_ctx_free(ctx);
         return st;
     }
+    /* Each rank evaluates its shard; the counts are summed below. */
+    lps_batch_iter_set_shard(&f.it, lps_dist_rank(), lps_dist_size());
     lps_batch_iter_start_epoch(&f.it, 0);
     while ((st = lps_feeder_next(&f, &count, err)) == LPS_OK && count > 0) {
         if ((st = lps_feeder_bind(&f, plan, err)) != LPS_OK ||
@@ -87,6 +93,13 @@ static lps_status evaluate_plan(lps_plan *plan, int logits_id, const lps_dataset
             correct += lps_top1_correct(count, classes, logits, f.labels);
         }
         seen += count;
+    }
+    if (st == LPS_OK && lps_dist_size() > 1) {
+        double sums[3] = {(double)correct, loss_sum, (double)seen};
+        st = lps_dist_sum_doubles(sums, 3, err);
+        correct = (int64_t)sums[0];
+        loss_sum = sums[1];
+        seen = (int64_t)sums[2];
     }
     if (st == LPS_OK) {
         double elapsed = now_seconds() - start;
@@ -160,6 +173,7 @@ struct lps_trainer {
     lps_train_guard guard;
     int64_t backoffs;
     lps_epoch_stats *stats;    /* [epochs]: the finished epochs */
+    bool stop_agreed;          /* data-parallel: some rank asked to stop at the last step */
     run_position at;           /* where the run is (or resumes) */
 };
 
@@ -177,8 +191,9 @@ lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lp
     t->train = train;
     t->eval = eval;
     t->opt = *opt;
+    /* Ranks draw different Dropout masks for their different samples. */
     lps_run_options run = {.training = true, .bn_batch_stats = opt->bn_batch_stats,
-                           .seed = opt->seed ^ DROPOUT_SEED_SALT};
+                           .seed = (opt->seed ^ DROPOUT_SEED_SALT) + (uint64_t)lps_dist_rank()};
     if (!(t->ctx = lps_exec_ctx_new(&run, err)) || !(t->teacher_ctx = lps_exec_ctx_new(NULL, err))) {
         st = LPS_ERR_NOMEM;
         goto done;
@@ -223,6 +238,8 @@ lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lp
         goto done;
     st = lps_feeder_init(&t->feed, t->plan, train, &opt->preprocess, opt->batch_size, true,
                          opt->seed, err);
+    if (st == LPS_OK) /* --batch is per rank: the global batch is ranks times it */
+        lps_batch_iter_set_shard(&t->feed.it, lps_dist_rank(), lps_dist_size());
 done:
     if (st != LPS_OK) {
         lps_trainer_free(t);
@@ -299,15 +316,18 @@ static lps_status diverged(step_outcome *out, const char *what, lps_status st, l
     return st;
 }
 
-/* One optimizer step on the current batch; adds to the running sums when it
- * succeeds. A numerical failure sets out->diverged. */
-static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64_t step,
-                             int64_t total, int64_t count, double *loss_sum, int64_t *correct,
+/* Forward, loss and backward of this rank's part of the batch (nothing but
+ * zeroed gradients when the part is empty); *mine gets its sums. A
+ * non-finite loss sets out->diverged and skips the backward. */
+static lps_status local_step(lps_trainer *t, int64_t step, int64_t count, lps_dist_step *mine,
                              step_outcome *out, lps_error *err)
 {
     const float *logits = NULL;
     int64_t classes = 0;
     double loss = NAN;
+    lps_plan_zero_grads(t->plan);
+    if (count == 0)
+        return LPS_OK;
     lps_status st = lps_feeder_bind(&t->feed, t->plan, err);
     if (st == LPS_OK)
         st = lps_plan_forward(t->plan, t->ctx, err);
@@ -324,17 +344,46 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
         st = lps_plan_update_state(t->plan, t->model, err);
     if (st != LPS_OK)
         return st;
+    if (t->train->labels)
+        mine->correct = (double)lps_top1_correct(count, classes, logits, t->feed.labels);
+    mine->loss_sum = loss * (double)count;
+    mine->samples = (double)count;
+    return lps_plan_backward(t->plan, t->ctx, t->logits_id, &t->dlogits, err);
+}
+
+/* One optimizer step on the current batch, of which this rank holds count
+ * of the global samples (docs/distributed.md); adds the sums over every
+ * rank to *sums when it succeeds. A numerical failure on any rank sets
+ * out->diverged on all of them. */
+static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64_t step,
+                             int64_t total, int64_t count, int64_t global, lps_dist_step *sums,
+                             step_outcome *out, lps_error *err)
+{
+    lps_dist_step mine = {0};
+    lps_status st = local_step(t, step, count, &mine, out, err);
+    if (st != LPS_OK && !out->diverged)
+        return st;
     size_t n;
     float *g = lps_plan_grad_data(t->plan, &n);
     float *w = lps_plan_param_data(t->plan, NULL);
+    if (lps_dist_size() > 1) {
+        mine.diverged = out->diverged ? 1.0 : 0.0;
+        mine.stop = hooks && hooks->stop && *hooks->stop;
+        lps_status reduced = lps_dist_reduce_step(g, n, count, global, &mine, err);
+        if (reduced != LPS_OK)
+            return reduced;
+        t->stop_agreed = mine.stop > 0;
+        if (mine.diverged > 0 && !out->diverged)
+            st = diverged(out, "loss", lps_fail(err, LPS_ERR_RUNTIME,
+                                                "the loss is not finite on another rank"), err);
+    }
+    if (out->diverged)
+        return st;
     if (lps_train_guard_due(&t->guard, step)) {
         lps_train_guard_save(&t->guard, w, t->momentum, step);
         if (hooks && hooks->save && (st = hooks->save(hooks->user, err)) != LPS_OK)
             return st;
     }
-    lps_plan_zero_grads(t->plan);
-    if ((st = lps_plan_backward(t->plan, t->ctx, t->logits_id, &t->dlogits, err)) != LPS_OK)
-        return st;
     if (t->opt.clip_norm > 0) {
         int64_t len = (int64_t)n;
         lps_clip_grad_global_norm(1, &g, &len, t->opt.clip_norm);
@@ -353,11 +402,19 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
                         lps_fail(err, LPS_ERR_RUNTIME, "a weight is not finite after the update"),
                         err);
     if (st == LPS_OK) {
-        if (t->train->labels)
-            *correct += lps_top1_correct(count, classes, logits, t->feed.labels);
-        *loss_sum += loss * (double)count;
+        sums->loss_sum += mine.loss_sum;
+        sums->correct += mine.correct;
+        sums->samples += mine.samples;
     }
     return st;
+}
+
+/* Whether every rank holds the same weights and hook state (masks). */
+static lps_status check_ranks(lps_trainer *t, const lps_train_hooks *hooks, int64_t step,
+                              lps_error *err)
+{
+    uint64_t extra = hooks && hooks->state_hash ? hooks->state_hash(hooks->user) : 0;
+    return lps_dist_check_params(t->plan, extra, step, err);
 }
 
 /* Puts the last good state back and halves the step after a divergence at
@@ -386,12 +443,23 @@ static lps_status back_off(lps_trainer *t, const lps_train_hooks *hooks, int64_t
     return LPS_OK;
 }
 
+/* Whether to stop before the next step. Data-parallel ranks stop together:
+ * after the step at which any of them had the flag set (the step's sums
+ * carry it), so that they all checkpoint the same step. */
+static bool stop_requested(const lps_trainer *t, const lps_train_hooks *hooks)
+{
+    if (lps_dist_size() > 1)
+        return t->stop_agreed;
+    return hooks && hooks->stop && *hooks->stop;
+}
+
 static lps_status checkpoint(lps_trainer *t, const lps_train_hooks *hooks, lps_error *err)
 {
     return hooks && hooks->checkpoint ? hooks->checkpoint(hooks->checkpoint_user, t, err) : LPS_OK;
 }
 
-/* The training steps of epoch t->at.epoch from t->at onwards. */
+/* The training steps of epoch t->at.epoch from t->at onwards, one per
+ * global batch (its share of which this rank holds, docs/distributed.md). */
 static lps_status run_epoch(lps_trainer *t, const lps_train_hooks *hooks, int64_t total,
                             int64_t steps_per_epoch, double run_start, int64_t run_first_step,
                             lps_error *err)
@@ -402,26 +470,31 @@ static lps_status run_epoch(lps_trainer *t, const lps_train_hooks *hooks, int64_
     lps_status st = LPS_OK;
     lps_batch_iter_start_epoch(&t->feed.it, (uint64_t)at->epoch);
     t->feed.it.pos = at->order_pos;
-    for (;;) {
-        if (hooks && hooks->stop && *hooks->stop) {
+    while (at->in_epoch < steps_per_epoch) {
+        if (stop_requested(t, hooks)) {
             if ((st = checkpoint(t, hooks, err)) != LPS_OK)
                 return st;
             return lps_fail(err, LPS_ERR_INTERRUPTED, "interrupted at epoch %lld step %lld",
                             (long long)at->epoch + 1, (long long)at->in_epoch);
         }
-        if ((st = lps_feeder_next(&t->feed, &count, err)) != LPS_OK || count == 0)
+        if ((st = lps_feeder_next(&t->feed, &count, err)) != LPS_OK)
             return st;
         step_outcome out = {NULL, ""};
-        st = train_step(t, hooks, at->step, total, count, &at->loss_sum, &at->correct, &out, err);
+        int64_t global = lps_batch_iter_global_count(&t->feed.it, at->in_epoch);
+        lps_dist_step sums = {0};
+        st = train_step(t, hooks, at->step, total, count, global, &sums, &out, err);
         if (st != LPS_OK && out.diverged)
             st = back_off(t, hooks, at->step, &out, err);
-        else if (st == LPS_OK)
-            at->seen += count;
         if (st != LPS_OK)
             return st;
+        at->loss_sum += sums.loss_sum;
+        at->correct += (int64_t)sums.correct;
+        at->seen += (int64_t)sums.samples;
         at->step++;
         at->in_epoch++;
         at->order_pos = t->feed.it.pos;
+        if (at->step % DIST_CHECK_EVERY == 0 && (st = check_ranks(t, hooks, at->step, err)) != LPS_OK)
+            return st;
         if (hooks && hooks->progress) {
             double elapsed = now_seconds() - run_start;
             lps_progress p = {at->epoch + 1, t->opt.epochs, at->in_epoch, steps_per_epoch,
@@ -436,6 +509,7 @@ static lps_status run_epoch(lps_trainer *t, const lps_train_hooks *hooks, int64_
             (st = checkpoint(t, hooks, err)) != LPS_OK)
             return st;
     }
+    return LPS_OK;
 }
 
 /* The end of epoch t->at.epoch: the hook, the evaluation, the statistics;
@@ -449,6 +523,10 @@ static lps_status finish_epoch(lps_trainer *t, const lps_train_hooks *hooks, int
                          lps_lr_at(&t->opt.lr, at->step - 1, total) * t->guard.lr_scale, 0, 0,
                          NAN, NAN, t->backoffs, t->guard.lr_scale};
     if (hooks && hooks->end_epoch && (st = hooks->end_epoch(hooks->user, t->plan, &s, err)) != LPS_OK)
+        return st;
+    /* Every rank evaluates (its shard) with the same weights and statistics. */
+    if ((st = lps_dist_average_state(t->plan, t->model, err)) != LPS_OK ||
+        (st = check_ranks(t, hooks, at->step, err)) != LPS_OK)
         return st;
     s.seconds = now_seconds() - start;
     s.samples_per_second = s.seconds > 0 ? (double)at->seen / s.seconds : NAN;
@@ -469,9 +547,7 @@ static lps_status finish_epoch(lps_trainer *t, const lps_train_hooks *hooks, int
 lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epoch_stats *stats,
                            lps_error *err)
 {
-    int64_t n_train = lps_dataset_size(t->train);
-    int64_t batch = t->feed.batch;
-    int64_t steps_per_epoch = (n_train + batch - 1) / batch;
+    int64_t steps_per_epoch = lps_batch_iter_global_batches(&t->feed.it);
     int64_t total = steps_per_epoch * t->opt.epochs;
     double run_start = now_seconds();
     int64_t first_step = t->at.step;
@@ -572,6 +648,11 @@ lps_status lps_trainer_evaluate(lps_trainer *t, const lps_dataset *ds, lps_eval_
 {
     return evaluate_plan(t->plan, t->logits_id, ds, &t->opt.preprocess, t->opt.batch_size, res,
                          err);
+}
+
+int64_t lps_trainer_batch(const lps_trainer *t)
+{
+    return t->feed.batch;
 }
 
 lps_plan *lps_trainer_plan(lps_trainer *t)

@@ -93,6 +93,10 @@ typedef struct lps_train_hooks {
      * puts the last saved copy back. Both or neither. */
     lps_status (*save)(void *user, lps_error *err);
     void (*restore)(void *user);
+    /* Data-parallel runs: a hash of the hook's state that must agree
+     * across ranks (the sparsifier's masks), checked with the weights
+     * every few hundred steps and at each epoch's end. May be NULL. */
+    uint64_t (*state_hash)(void *user);
     /* Display callbacks, called with display_user (not user). */
     void *display_user;
     void (*progress)(void *display_user, const lps_progress *p);
@@ -141,6 +145,10 @@ lps_status lps_trainer_transfer(lps_trainer *t, lps_ckpt *c, lps_error *err);
 /* Evaluates the current parameters on ds. */
 lps_status lps_trainer_evaluate(lps_trainer *t, const lps_dataset *ds, lps_eval_result *res,
                                 lps_error *err);
+
+/* Samples per step on this rank (--batch, or the model's fixed batch dim);
+ * the global batch is lps_dist_size() times it. */
+int64_t lps_trainer_batch(const lps_trainer *t);
 
 /* The training plan (for hooks that need parameter access). */
 lps_plan *lps_trainer_plan(lps_trainer *t);

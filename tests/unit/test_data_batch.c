@@ -156,6 +156,73 @@ START_TEST(shuffle_is_deterministic_and_a_permutation)
 }
 END_TEST
 
+/* The sample ids of the next batch of it into ids; returns the count. */
+static int64_t next_ids(lps_batch_iter *it, lps_tensor *x, int64_t *ids)
+{
+    lps_error err = {0};
+    int64_t labels[64], count = 0;
+    ck_assert_int_eq(lps_batch_next(it, NULL, x, labels, &count, &err), LPS_OK);
+    int64_t row = lps_tensor_numel(x) / x->dims[0];
+    for (int64_t b = 0; b < count; b++)
+        ids[b] = (int64_t)lps_tensor_f32(x)[b * row] / 10;
+    return count;
+}
+
+/* Shard k of K at batch B walks its part of every global batch of K * B, as
+ * one unsharded iterator at batch K * B orders them (docs/distributed.md). */
+static void check_shards(int64_t n, int64_t batch, int shards)
+{
+    enum { SIDE = 3, MAX = 64 };
+    lps_dataset ds;
+    lps_batch_iter whole = {0}, part = {0};
+    lps_tensor xw = {0}, xp = {0};
+    lps_error err = {0};
+    int64_t gdims[] = {batch * shards, SIDE}, pdims[] = {batch, SIDE};
+    int64_t global[MAX], mine[MAX];
+    make_uint8_dataset(&ds, n, 1, SIDE, 4);
+    ck_assert_int_eq(lps_tensor_alloc(&xw, LPS_DT_FLOAT, 2, gdims, &err), LPS_OK);
+    ck_assert_int_eq(lps_tensor_alloc(&xp, LPS_DT_FLOAT, 2, pdims, &err), LPS_OK);
+    ck_assert_int_eq(lps_batch_iter_init(&whole, &ds, batch * shards, true, 5, &err), LPS_OK);
+    ck_assert_int_eq(lps_batch_iter_init(&part, &ds, batch, true, 5, &err), LPS_OK);
+    lps_batch_iter_set_shard(&part, 0, shards);
+    int64_t steps = lps_batch_iter_global_batches(&part);
+    ck_assert_int_eq(steps, (n + batch * shards - 1) / (batch * shards));
+    for (uint64_t epoch = 0; epoch < 2; epoch++) {
+        lps_batch_iter_start_epoch(&whole, epoch);
+        for (int64_t b = 0; b < steps; b++) {
+            int64_t g = next_ids(&whole, &xw, global);
+            ck_assert_int_eq(g, lps_batch_iter_global_count(&part, b));
+            int64_t at = 0;
+            for (int k = 0; k < shards; k++) {
+                /* Rewinding replays the same order: walk shard k to batch b. */
+                lps_batch_iter_set_shard(&part, k, shards);
+                lps_batch_iter_start_epoch(&part, epoch);
+                int64_t c = 0;
+                for (int64_t j = 0; j <= b; j++)
+                    c = next_ids(&part, &xp, mine);
+                ck_assert_int_eq(c, (k + 1) * g / shards - k * g / shards);
+                ck_assert_mem_eq(mine, global + at, (size_t)c * sizeof *mine);
+                at += c;
+            }
+            ck_assert_int_eq(at, g);
+        }
+    }
+    lps_batch_iter_release(&whole);
+    lps_batch_iter_release(&part);
+    lps_tensor_release(&xw);
+    lps_tensor_release(&xp);
+    lps_dataset_release(&ds);
+}
+
+START_TEST(shards_split_every_global_batch)
+{
+    check_shards(23, 4, 3); /* last global batch of 11: parts of 3, 4 and 4 */
+    check_shards(25, 4, 3); /* last global batch of 1: two shards get nothing */
+    check_shards(20, 5, 2); /* no partial batch */
+    check_shards(7, 4, 1);  /* one shard: the unsharded order */
+}
+END_TEST
+
 START_TEST(partial_last_batch_is_kept)
 {
     enum { N = 10, BATCH = 4, CH = 2, SIDE = 2 };
@@ -292,6 +359,7 @@ int main(void)
     tcase_add_test(tc, value_lists_parse_and_reject);
     tcase_add_test(tc, shuffle_is_deterministic_and_a_permutation);
     tcase_add_test(tc, partial_last_batch_is_kept);
+    tcase_add_test(tc, shards_split_every_global_batch);
     tcase_add_test(tc, from_tensors_validates);
     tcase_add_test(tc, shape_check_allows_squeeze_and_flatten_only);
     tcase_add_test(tc, rng_below_stays_in_range);
