@@ -75,6 +75,13 @@ def environment():
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     if os.getuid() == 0:  # CI containers run as root; mpirun refuses it otherwise
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    # ASan builds: Open MPI's own leaks are suppressed (openmpi.supp says
+    # why); full unwinding so that their stacks reach its libraries.
+    supp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "openmpi.supp")
+    env["LSAN_OPTIONS"] = ":".join(filter(None, [env.get("LSAN_OPTIONS"),
+                                                 "suppressions=" + supp, "print_suppressions=0"]))
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"),
+                                                 "fast_unwind_on_malloc=0"]))
     return env
 
 
