@@ -20,7 +20,13 @@
  * FLOP count, so the ratio is the share of pure-GEMM speed the whole step
  * reaches. --no-reference skips the GEMM count and the sgemm reference and
  * prints only the training rate (models whose ops the count does not know,
- * the PyTorch comparison in bench/peer/throughput.py). */
+ * the PyTorch comparison in bench/peer/throughput.py).
+ *
+ * Under mpirun (bench/scale.py, docs/distributed.md) --batch is per rank:
+ * each of the K ranks trains on its share of steps * batch * K samples,
+ * samples/s counts the global batch, and rank 0 prints, adding the median
+ * time of one gradient sum (lps_dist_sum_floats over every parameter) and
+ * the bytes it reduces. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +36,7 @@
 #include "lpsparsify/data.h"
 #include "lpsparsify/model.h"
 #include "ops/conv.h"
+#include "train/dist.h"
 #include "train/trainer.h"
 
 #define DEFAULT_BATCH 128
@@ -38,6 +45,7 @@
 #define MAX_GEMMS 64              /* distinct GEMM shapes per model */
 #define SGEMM_TRIALS 101          /* timed calls per reference shape (median) */
 #define BENCH_LR 0.01
+#define ALLREDUCE_TRIALS 21       /* timed gradient sums (median) */
 #define GIGA 1e9
 
 typedef struct gemm_shape {
@@ -304,6 +312,30 @@ static lps_status take_first(const lps_dataset *src, int64_t n, lps_dataset *dst
     return st;
 }
 
+/* Under MPI: the median wall time of one sum of the gradient buffer over
+ * the ranks, the step's communication. */
+static lps_status time_allreduce(lps_trainer *t, lps_error *err)
+{
+    if (lps_dist_size() == 1)
+        return LPS_OK;
+    size_t n;
+    float *g = lps_plan_grad_data(lps_trainer_plan(t), &n);
+    double seconds[ALLREDUCE_TRIALS];
+    for (int i = 0; i < ALLREDUCE_TRIALS; i++) {
+        double start[N_CLOCKS], end[N_CLOCKS];
+        read_clocks(start);
+        lps_status st = lps_dist_sum_floats(g, n, err);
+        read_clocks(end);
+        if (st != LPS_OK)
+            return st;
+        seconds[i] = end[WALL] - start[WALL];
+    }
+    printf("  allreduce of %zu floats (%.2f MB) over %d ranks: %.3f ms (median of %d)\n", n,
+           (double)(n * sizeof *g) / 1e6, lps_dist_size(), median(seconds, ALLREDUCE_TRIALS) * 1e3,
+           ALLREDUCE_TRIALS);
+    return LPS_OK;
+}
+
 /* Benchmarks one model; prints its lines. */
 static lps_status bench_model(const char *path, const lps_dataset *train, int64_t batch,
                               int64_t steps, bool reference, lps_error *err)
@@ -337,11 +369,13 @@ static lps_status bench_model(const char *path, const lps_dataset *train, int64_
     if ((st = lps_trainer_run(t, &hooks, NULL, err)) != LPS_OK)
         goto cleanup;
     if (!reference) {
+        int64_t global = batch * lps_dist_size();
         for (int k = 0; k < N_CLOCKS; k++) {
             double step = median(clock.seconds[k], clock.n);
             printf("  %-4s training %8.1f samples/s %7.2f ms/step\n", CLOCK_NAMES[k],
-                   (double)batch / step, step * 1e3);
+                   (double)global / step, step * 1e3);
         }
+        st = time_allreduce(t, err);
         goto cleanup;
     }
     if ((st = collect_gemms(m, lps_trainer_plan(t), gemms, err)) != LPS_OK ||
@@ -403,9 +437,14 @@ int main(int argc, char **argv)
         return usage();
     lps_error err = {0};
     lps_dataset full = {0}, train = {0};
-    lps_status st = lps_dataset_open(&full, spec, LPS_SPLIT_TRAIN, NULL, &err);
+    lps_status st = lps_dist_init(&argc, &argv, &err);
+    /* Rank 0 prints; the others' lines would repeat it. */
+    if (st == LPS_OK && lps_dist_rank() != 0 && !freopen("/dev/null", "w", stdout))
+        st = lps_fail(&err, LPS_ERR_IO, "/dev/null: cannot open");
     if (st == LPS_OK)
-        st = take_first(&full, batch * steps, &train, &err);
+        st = lps_dataset_open(&full, spec, LPS_SPLIT_TRAIN, NULL, &err);
+    if (st == LPS_OK)
+        st = take_first(&full, batch * steps * lps_dist_size(), &train, &err);
     lps_dataset_release(&full);
     printf("OpenBLAS %s, %d threads\n", openblas_get_config(), openblas_get_num_threads());
     for (int i = first_model; i < argc && st == LPS_OK; i++)
@@ -413,7 +452,9 @@ int main(int argc, char **argv)
     lps_dataset_release(&train);
     if (st != LPS_OK) {
         fprintf(stderr, "bench_train: %s\n", err.msg);
+        lps_dist_abort(1);
         return 1;
     }
+    lps_dist_finalize();
     return 0;
 }
