@@ -239,10 +239,10 @@ const lps_op_def lps_op_def_matmul = {
     .backward = mm_backward,
     /* docs/method.md section 1: a constant B [b..., in, out] has a row per
      * output column (of each matrix), whatever the rank of the activations
-     * (every Linear of a Transformer); a constant A [M, K] (B computed) a
-     * row per output row. */
+     * (every Linear of a Transformer); a constant A [b..., M, K] (B
+     * computed) a row per output row (b, m) over K. */
     .weights = {{.role = LPS_WEIGHT_LAYER, .input = MM_B, .min_rank = 2,
                  .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_UNITS_LAST},
-                {.role = LPS_WEIGHT_LAYER, .input = MM_A, .min_rank = 2, .max_rank = 2,
-                 .rows = LPS_ROWS_UNITS_FIRST, .unit_axes = 1, .fallback = true}},
+                {.role = LPS_WEIGHT_LAYER, .input = MM_A, .min_rank = 2,
+                 .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_FANIN_LAST, .fallback = true}},
 };

@@ -95,6 +95,7 @@ const lps_op_def lps_op_def_flatten = {
     .shape = flatten_shape,
     .forward = copy_forward,
     .backward = copy_backward,
+    .weight_view = true,
 };
 
 /* ---- Reshape ----------------------------------------------------------- */
@@ -199,6 +200,7 @@ const lps_op_def lps_op_def_reshape = {
     .shape = reshape_shape,
     .forward = copy_forward,
     .backward = copy_backward,
+    .weight_view = true,
 };
 
 /* ---- Identity ---------------------------------------------------------- */
@@ -234,6 +236,7 @@ const lps_op_def lps_op_def_identity = {
     .shape = identity_shape,
     .forward = copy_forward,
     .backward = copy_backward,
+    .weight_view = true,
 };
 
 /* ---- Transpose --------------------------------------------------------- */
@@ -353,6 +356,7 @@ const lps_op_def lps_op_def_transpose = {
     .shape = transpose_shape,
     .forward = transpose_forward,
     .backward = transpose_backward,
+    .weight_view = true,
 };
 
 /* ---- Concat ------------------------------------------------------------ */
@@ -492,4 +496,5 @@ const lps_op_def lps_op_def_concat = {
     .shape = concat_shape,
     .forward = concat_forward,
     .backward = concat_backward,
+    .weight_view = true,
 };

@@ -24,7 +24,9 @@
  *    lps_ctx_random: never folded), .shape_only (reads only its inputs'
  *    shapes: Shape), .logits_passthrough (a trailing node
  *    the loss looks through, Softmax), .update_state/.state_inputs
- *    (initializers written after a training forward, BatchNorm).
+ *    (initializers written after a training forward, BatchNorm),
+ *    .weight_view (output elements are copies of input elements: a weight
+ *    behind Transpose, Slice, Concat, ... is still seen as one).
  *    The variable is lps_op_def_<snake_case of the ONNX name>. An op whose
  *    behaviour changes across opsets may be one def that reads op->opset, or
  *    several defs with disjoint [min_opset, max_opset] ranges, each with its
@@ -141,7 +143,11 @@ typedef enum lps_weight_rows {
     /* [C, M/group, k...] with group from group_attr: unit (g, m) is output
      * channel g*M/group + m, its fan-in (c, k...) over the group's C/group
      * input channels (ConvTranspose). */
-    LPS_ROWS_UNITS_SECOND_GROUPED
+    LPS_ROWS_UNITS_SECOND_GROUPED,
+    /* Units enumerate every axis but the last, the fan-in is the last: a
+     * constant MatMul A [b..., M, K] under a computed B, whose row (b, m)
+     * makes output row Y[b, m, :]. Rank 2 is UNITS_FIRST with one axis. */
+    LPS_ROWS_FANIN_LAST
 } lps_weight_rows;
 
 /* One weight input of an op. It applies when the input is a float
@@ -200,6 +206,14 @@ typedef struct lps_op_def {
     bool logits_passthrough;
     lps_op_state_fn update_state; /* BatchNorm's running statistics */
     uint32_t state_inputs;   /* bit i: input i is state written by update_state */
+    /* A weight view: every output element is a copy of one element of a
+     * differentiable input, placed by forward whatever the element type
+     * (Identity, Transpose, Reshape, Slice, Concat, ...). A weight input fed
+     * through views is the initializers behind them; the sparsifier runs
+     * forward on element indices to map the consumer's rows onto them
+     * (docs/method.md, "Weights behind views"). Not for ops that repeat
+     * an element (Expand, Tile): a weight element must feed one row. */
+    bool weight_view;
 } lps_op_def;
 
 /* Whether a gradient can flow to input i. Inputs past the mask's last bit

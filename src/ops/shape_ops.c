@@ -452,6 +452,7 @@ const lps_op_def lps_op_def_unsqueeze = {
     .shape = unsqueeze_shape,
     .forward = copy_forward,
     .backward = copy_backward,
+    .weight_view = true,
 };
 
 const lps_op_def lps_op_def_squeeze = {
@@ -467,4 +468,5 @@ const lps_op_def lps_op_def_squeeze = {
     .shape = squeeze_shape,
     .forward = copy_forward,
     .backward = copy_backward,
+    .weight_view = true,
 };

@@ -222,6 +222,7 @@ const lps_op_def lps_op_def_slice = {
     .shape = slice_shape,
     .forward = slice_forward,
     .backward = slice_backward,
+    .weight_view = true,
 };
 
 /* ---- Split ------------------------------------------------------------- */
@@ -412,4 +413,5 @@ const lps_op_def lps_op_def_split = {
     .shape = split_shape,
     .forward = split_forward,
     .backward = split_backward,
+    .weight_view = true,
 };

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ops/op.h"
+#include "sparsity/weight_view.h"
 
 /* Longest "<op_type>#<index>" label made up for an unnamed node. */
 #define NODE_LABEL_MAX 160
@@ -17,6 +18,7 @@ typedef struct weight_use {
     lps_weight_role role;
     lps_row_layout layout;
     int64_t taps;             /* positions per input channel of a row */
+    bool rows_in_order;       /* row j feeds the node's output unit j */
 } weight_use;
 
 /* The node's name, or "<op_type>#<index>" when ONNX left it empty. */
@@ -89,6 +91,10 @@ static lps_status layout_of(const lps_node *n, const char *label, const lps_op_w
         *out = lps_rows_trailing(w->rank, w->dims);
         *taps = 1;
         return LPS_OK;
+    case LPS_ROWS_FANIN_LAST:
+        *out = lps_rows_leading(w->rank, w->dims, w->rank - 1);
+        *taps = 1;
+        return LPS_OK;
     case LPS_ROWS_UNITS_SECOND_GROUPED:
         st = int_attr(n, label, spec->group_attr, 1, &groups, err);
         if (st == LPS_OK && (groups < 1 || w->dims[0] % groups != 0))
@@ -105,30 +111,83 @@ static lps_status layout_of(const lps_node *n, const char *label, const lps_op_w
                     n->op_type, (int)rows);
 }
 
-/* Whether the def entry applies to node n, and then its use. Fails on a
- * rank above the entry's maximum or a non-float weight. */
-static lps_status entry_use(const lps_graph *g, const lps_node *n, const char *label,
-                            const lps_op_def *def, const lps_op_weight *spec, weight_use *use,
-                            bool *found, lps_error *err)
+/* Fails on a weight of rank above the entry's maximum. */
+static lps_status check_rank(const char *label, const lps_op_def *def, const lps_op_weight *spec,
+                             const char *name, int rank, lps_error *err)
 {
-    *found = false;
-    const lps_initializer *w = const_input(g, n, (size_t)spec->input, &use->init_index);
-    if (!w || w->tensor.rank < spec->min_rank)
+    if (rank > spec->max_rank)
+        return lps_fail(err, LPS_ERR_UNSUPPORTED,
+                        "node '%s' (%s): weight '%s' has rank %d; at most %d is supported",
+                        label, def->name, name, rank, spec->max_rank);
+    return LPS_OK;
+}
+
+/* The uses of the initializers behind the computed weight input of n
+ * (docs/method.md, "Weights behind views"): none when the input is no
+ * view of initializers or its rows are no rows of them. */
+static lps_status view_uses(lps_view_tracer *tracer, const lps_node *n, const char *label,
+                            const lps_op_def *def, const lps_op_weight *spec, weight_use *uses,
+                            size_t *n_uses, lps_error *err)
+{
+    lps_tensor traced;
+    lps_row_layout rows;
+    int64_t taps;
+    lps_view_source src[LPS_VIEW_MAX_SOURCES];
+    bool found, ok = false;
+    size_t n_src = 0;
+    const char *name = n->inputs[spec->input];
+    lps_status st = lps_view_trace(tracer, name, &traced, &found, err);
+    if (st != LPS_OK || !found || traced.rank < spec->min_rank)
+        goto cleanup;
+    st = check_rank(label, def, spec, name, traced.rank, err);
+    if (st == LPS_OK)
+        st = layout_of(n, label, spec, &traced, &rows, &taps, err);
+    if (st == LPS_OK)
+        st = lps_view_split_rows(tracer, &traced, &rows, label, src, &n_src, &ok, err);
+    for (size_t k = 0; st == LPS_OK && ok && k < n_src; k++) {
+        weight_use *u = &uses[(*n_uses)++];
+        u->init_index = src[k].init_index;
+        u->op_type = def->name;
+        u->role = spec->role;
+        u->layout = src[k].layout;
+        u->taps = src[k].taps;
+        u->rows_in_order = src[k].rows_in_order;
+    }
+cleanup:
+    lps_tensor_release(&traced);
+    return st;
+}
+
+/* Appends to uses[] the weights the def entry finds at node n: its
+ * initializer, or those behind views. Fails on a rank above the entry's
+ * maximum or a non-float initializer. */
+static lps_status entry_uses(const lps_graph *g, lps_view_tracer *tracer, const lps_node *n,
+                             const char *label, const lps_op_def *def, const lps_op_weight *spec,
+                             weight_use *uses, size_t *n_uses, lps_error *err)
+{
+    size_t index;
+    if ((size_t)spec->input >= n->n_inputs || !n->inputs[spec->input][0])
+        return LPS_OK;
+    const lps_initializer *w = const_input(g, n, (size_t)spec->input, &index);
+    if (!w)
+        return view_uses(tracer, n, label, def, spec, uses, n_uses, err);
+    if (w->tensor.rank < spec->min_rank)
         return LPS_OK;
     if (w->tensor.dtype != LPS_DT_FLOAT && spec->role == LPS_WEIGHT_EMBEDDING)
         return LPS_OK; /* a Gather over an index table */
-    if (w->tensor.rank > spec->max_rank)
-        return lps_fail(err, LPS_ERR_UNSUPPORTED,
-                        "node '%s' (%s): weight '%s' has rank %d; at most %d is supported",
-                        label, def->name, w->name, w->tensor.rank, spec->max_rank);
+    lps_status st = check_rank(label, def, spec, w->name, w->tensor.rank, err);
+    if (st != LPS_OK)
+        return st;
     if (w->tensor.dtype != LPS_DT_FLOAT)
         return lps_fail(err, LPS_ERR_UNSUPPORTED,
                         "node '%s' (%s): weight '%s' has dtype %s; only float weights are supported",
                         label, def->name, w->name, lps_dtype_name(w->tensor.dtype));
-    use->op_type = def->name;
-    use->role = spec->role;
-    *found = true;
-    return layout_of(n, label, spec, &w->tensor, &use->layout, &use->taps, err);
+    weight_use *u = &uses[(*n_uses)++];
+    u->init_index = index;
+    u->op_type = def->name;
+    u->role = spec->role;
+    u->rows_in_order = true;
+    return layout_of(n, label, spec, &w->tensor, &u->layout, &u->taps, err);
 }
 
 /* The entry already listed for initializer init_index, or NULL. */
@@ -140,8 +199,8 @@ static lps_prunable *find_entry(lps_prunable_list *list, size_t init_index)
     return NULL;
 }
 
-/* Appends a new entry for use (at most LPS_OP_MAX_WEIGHTS per node, so the
- * caller sized list->items for that many per node). */
+/* Appends a new entry for use (one per initializer at most, so the caller
+ * sized list->items for every initializer). */
 static lps_status add_entry(lps_prunable_list *list, const lps_graph *g, const weight_use *use,
                             size_t node_index, const char *label, lps_error *err)
 {
@@ -164,6 +223,7 @@ static lps_status add_entry(lps_prunable_list *list, const lps_graph *g, const w
     p->rank = init->tensor.rank;
     memcpy(p->dims, init->tensor.dims, sizeof p->dims);
     p->layout = use->layout;
+    p->rows_in_order = use->rows_in_order;
     p->fan_in = use->layout.row_len;
     p->taps = use->taps;
     list->count++;
@@ -193,8 +253,8 @@ static lps_status record_use(lps_prunable_list *list, const lps_graph *g, const 
 /* Records every weight node i takes, by its def's weights[] entries. A
  * node without a def (unsupported, custom domain) has no weights here;
  * compiling it is what reports it. */
-static lps_status node_weights(lps_prunable_list *list, const lps_graph *g, int64_t opset,
-                               size_t i, lps_error *err)
+static lps_status node_weights(lps_prunable_list *list, const lps_graph *g,
+                               lps_view_tracer *tracer, int64_t opset, size_t i, lps_error *err)
 {
     const lps_node *n = &g->nodes[i];
     const lps_op_def *def = lps_op_find(n->domain, n->op_type, opset);
@@ -203,16 +263,16 @@ static lps_status node_weights(lps_prunable_list *list, const lps_graph *g, int6
     node_label(n, i, label, sizeof label);
     for (int k = 0; def && k < LPS_OP_MAX_WEIGHTS && def->weights[k].role; k++) {
         const lps_op_weight *spec = &def->weights[k];
-        weight_use use;
-        bool found;
+        weight_use uses[LPS_VIEW_MAX_SOURCES];
+        size_t n_uses = 0;
         if (spec->fallback && matched)
             continue;
-        lps_status st = entry_use(g, n, label, def, spec, &use, &found, err);
-        if (st == LPS_OK && found)
-            st = record_use(list, g, &use, i, label, err);
+        lps_status st = entry_uses(g, tracer, n, label, def, spec, uses, &n_uses, err);
+        for (size_t u = 0; st == LPS_OK && u < n_uses; u++)
+            st = record_use(list, g, &uses[u], i, label, err);
         if (st != LPS_OK)
             return st;
-        matched = matched || found;
+        matched = matched || n_uses > 0;
     }
     return LPS_OK;
 }
@@ -238,11 +298,15 @@ lps_status lps_prunable_find(const lps_model *m, lps_prunable_list *out, lps_err
     out->items = NULL;
     if (g->n_nodes == 0)
         return LPS_OK;
-    list.items = calloc(g->n_nodes * LPS_OP_MAX_WEIGHTS, sizeof *list.items);
-    if (!list.items)
+    list.items = calloc(g->n_initializers + 1, sizeof *list.items);
+    lps_view_tracer *tracer = list.items ? lps_view_tracer_new(g, opset, err) : NULL;
+    if (!tracer) {
+        free(list.items);
         return lps_fail(err, LPS_ERR_NOMEM, "out of memory listing prunable weights");
+    }
     for (size_t i = 0; i < g->n_nodes && st == LPS_OK; i++)
-        st = node_weights(&list, g, opset, i, err);
+        st = node_weights(&list, g, tracer, opset, i, err);
+    lps_view_tracer_free(tracer);
     if (st == LPS_OK) {
         *out = list;
         return LPS_OK;

@@ -35,6 +35,8 @@ typedef struct lps_prunable {
     int rank;
     int64_t dims[LPS_MAX_RANK];
     lps_row_layout layout;    /* unit j's row; layout.row_len is the fan-in */
+    bool rows_in_order;       /* row j feeds output unit j of `node` (false
+                                 when views reorder rows: an LSTM's gates) */
     int64_t fan_in;
     int64_t taps;             /* row positions per input channel: fan_in / taps input
                                  channels (docs/method.md, "N:M patterns") */

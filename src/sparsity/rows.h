@@ -115,13 +115,30 @@ static inline int64_t lps_row_offset(const lps_row_layout *l, int64_t row, int64
                              : i * l->elem_stride);
 }
 
-/* True when two layouts address the same rows in the same order. */
-static inline bool lps_rows_equal(const lps_row_layout *a, const lps_row_layout *b)
+/* l with the fields that do not change any offset reset: one group (or
+ * block) holding every row (position) is none, and a stride along an axis
+ * of length 1 is never used. */
+static inline lps_row_layout lps_rows_normalized(lps_row_layout l)
 {
-    return a->n_rows == b->n_rows && a->row_len == b->row_len &&
-           a->row_stride == b->row_stride && a->elem_stride == b->elem_stride &&
-           a->group_rows == b->group_rows && a->group_stride == b->group_stride &&
-           a->block_len == b->block_len && a->block_stride == b->block_stride;
+    if (l.group_rows >= l.n_rows)
+        l.group_rows = l.group_stride = 0;
+    if (l.block_len >= l.row_len)
+        l.block_len = l.block_stride = 0;
+    if ((l.group_rows ? l.group_rows : l.n_rows) <= 1)
+        l.row_stride = 0;
+    if ((l.block_len ? l.block_len : l.row_len) <= 1)
+        l.elem_stride = 0;
+    return l;
+}
+
+/* True when two layouts address the same rows in the same order. */
+static inline bool lps_rows_equal(const lps_row_layout *pa, const lps_row_layout *pb)
+{
+    lps_row_layout a = lps_rows_normalized(*pa), b = lps_rows_normalized(*pb);
+    return a.n_rows == b.n_rows && a.row_len == b.row_len && a.row_stride == b.row_stride &&
+           a.elem_stride == b.elem_stride && a.group_rows == b.group_rows &&
+           a.group_stride == b.group_stride && a.block_len == b.block_len &&
+           a.block_stride == b.block_stride;
 }
 
 #endif

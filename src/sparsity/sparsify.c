@@ -292,7 +292,8 @@ static lps_status build_stats(lps_sparsify *s, lps_error *err)
         s->bias_param[i] = SIZE_MAX;
         const lps_sparsify_layer *L = &s->layers[i];
         const lps_node *n = &g->nodes[L->weight->node_index];
-        if (L->excluded || L->weight->n_uses != 1 || n->n_inputs < 3 || !n->inputs[2][0] ||
+        if (L->excluded || L->weight->n_uses != 1 || !L->weight->rows_in_order ||
+            n->n_inputs < 3 || !n->inputs[2][0] ||
             n->n_outputs < 1 || feeds_graph_output(g, n->outputs[0]))
             continue;
         int64_t units = L->weight->layout.n_rows;

@@ -168,11 +168,10 @@ START_TEST(conflicting_and_unsupported_weights_fail)
     ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(err.msg, "double"));
 
-    /* a constant A of rank 3 (B computed) has no row form */
+    /* Gemm's B is a matrix: rank 3 has no row form */
     fixture_init(&f);
     add_init(&f, "W", LPS_DT_FLOAT, 3, r3);
-    char *a_in[] = {"W", "y"};
-    add_node(&f, "m", "MatMul", a_in, 2);
+    add_node(&f, "g", "Gemm", g_in, 2);
     ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(err.msg, "rank 3"));
 

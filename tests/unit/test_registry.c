@@ -88,6 +88,9 @@ static void check_weight_entry(const lps_op_def *d, const lps_op_weight *w)
     case LPS_ROWS_UNITS_LAST:
         ck_assert_msg(w->min_rank >= 2, "%s: units-last needs rank >= 2", d->name);
         break;
+    case LPS_ROWS_FANIN_LAST:
+        ck_assert_msg(w->min_rank >= 2, "%s: fan-in-last needs rank >= 2", d->name);
+        break;
     case LPS_ROWS_UNITS_SECOND_GROUPED:
         ck_assert_msg(w->group_attr && w->min_rank >= 2, "%s: grouped rows need group_attr",
                       d->name);
@@ -123,6 +126,11 @@ START_TEST(defs_keep_table_invariants)
                       "%s: update_state needs state_inputs among its inputs", d->name);
         for (int w = 0; w < LPS_OP_MAX_WEIGHTS && d->weights[w].role; w++)
             check_weight_entry(d, &d->weights[w]);
+        /* a view moves the elements of its differentiable inputs, the same
+         * ones every run (docs/method.md, "Weights behind views") */
+        ck_assert_msg(!d->weight_view || (d->differentiable && !d->stochastic),
+                      "%s: a weight view needs a differentiable input and no randomness",
+                      d->name);
     }
 }
 END_TEST
