@@ -116,6 +116,7 @@ def main():
         lines.append(f"| {model} | " + " | ".join(row) + " |")
     lines.append("\n## Failures\n")
     lines.append("The first failing check of each fixture that does not pass, with its message.\n")
+    failures = len(lines)
     for name, r in results.items():
         if r["expectation"][0] == "unsupported":
             continue
@@ -124,6 +125,8 @@ def main():
             # paths inside the test's work folder, relative to it
             message = re.sub(r"\S*/torch_fixtures/[^/\s]+/", "", r["checks"][first])
             lines.append(f"- `{name}` {first}: {message}")
+    if len(lines) == failures:
+        lines.append("None: every fixture passes every check.")
     refused = [e for e in fixtures if "export_error" in e]
     if refused:
         lines.append("\n## Not exportable with torch.onnx " + manifest["torch"] + "\n")
