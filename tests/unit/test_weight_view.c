@@ -184,6 +184,7 @@ START_TEST(sliced_and_reordered_rnn_weight)
     ck_assert_int_eq(p->layout.n_rows, 4 * hidden);
     ck_assert_int_eq(p->fan_in, inputs);
     ck_assert_int_eq(p->layout.row_stride, inputs);
+    ck_assert_int_eq(p->taps, 1);
     ck_assert(!p->rows_in_order);
     ck_assert(find_weight(&list, "R")->rows_in_order);
     lps_prunable_list_release(&list);
