@@ -106,6 +106,9 @@ static void put_weight(text *t, const lps_op_weight *w)
     case LPS_ROWS_UNITS_SECOND_GROUPED:
         put(t, ": units second, grouped by `%s`", w->group_attr ? w->group_attr : "group");
         break;
+    case LPS_ROWS_FANIN_LAST:
+        put(t, ": fan-in last");
+        break;
     }
     if (w->transpose_attr)
         put(t, ", swapped by `%s`", w->transpose_attr);
@@ -131,6 +134,10 @@ static void put_flags(text *t, const lps_op_def *d)
     }
     if (d->logits_passthrough) {
         put(t, "%slogits passthrough", sep);
+        sep = "; ";
+    }
+    if (d->weight_view) {
+        put(t, "%sweight view", sep);
         sep = "; ";
     }
     if (!*sep)
@@ -175,7 +182,9 @@ static void put_document(text *t)
            "included); \"differentiable\" lists the inputs a gradient reaches (\"all\": "
            "every input, variadic). Weights are the prunable inputs with their row form "
            "(docs/method.md section 1); flags are the behaviour the engine, trainer and "
-           "sparsifier read from the definition (`src/ops/op.h`).\n\n",
+           "sparsifier read from the definition (`src/ops/op.h`); \"weight view\": the op only "
+           "moves elements, so a weight behind it is its initializer's (docs/method.md, "
+           "\"Weights behind views\").\n\n",
            (int)LPS_OP_COUNT, LPS_OPSET_MIN, LPS_OPSET_MAX);
     put(t, "| operator | opsets | inputs | outputs | differentiable | weights (rows) | flags |\n"
            "| --- | --- | --- | --- | --- | --- | --- |\n");
