@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sparsity/lanes.h"
 #include "sparsity/unitpow.h"
 
 /* Nonzero when row j is the contiguous run [j * row_len, (j+1) * row_len). */
@@ -188,11 +189,26 @@ static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int
     const float mu = hp->momentum;
     const uint8_t *mask = st->mask + j * n;
     float *mom = st->momentum + j * n;
-    for (int64_t i = 0; i < n; i++)
+    int64_t i = 0;
+    for (; i + LPS_LANES <= n; i += LPS_LANES)
+        lps_vstore(d + i, lps_vselect(lps_vmask_bytes(mask + i), lps_vload(grad + i),
+                                      (lps_vec_f){0}));
+    for (; i < n; i++)
         d[i] = mask[i] ? grad[i] : 0.0f;
     st->dgain[j] = (float)dot_double(st->u + j * n, d, n, 0);
-    float dmax = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
+    /* the loop below, LPS_LANES at a time */
+    lps_vec_f vmax = {0};
+    for (i = 0; i + LPS_LANES <= n; i += LPS_LANES) {
+        lps_vec_i active = lps_vmask_bytes(mask + i);
+        lps_vec_f raw = g * lps_vload(d + i);
+        lps_vec_f b = lps_vselect(active, mu * lps_vload(mom + i) + raw, (lps_vec_f){0});
+        lps_vstore(mom + i, b);
+        lps_vec_f di = hp->nesterov ? raw + mu * b : b;
+        lps_vstore(d + i, di);
+        vmax = lps_vmax(lps_vabs(di), vmax);
+    }
+    float dmax = lps_vmax_lanes(vmax);
+    for (; i < n; i++) {
         float raw = g * d[i];
         float b = mask[i] ? mu * mom[i] + raw : 0.0f;
         mom[i] = b;
@@ -220,8 +236,15 @@ static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float
         double s = row_power_sum(d, u, n, 1.0f / dmax, q_minus_1);
         c = (float)((double)lr / ((double)dmax * pow(s, 1.0 / q)));
     }
-    float xmax = 0.0f;
-    for (int64_t i = 0; i < n; i++) {
+    lps_vec_f vmax = {0};
+    int64_t i = 0;
+    for (; i + LPS_LANES <= n; i += LPS_LANES) {
+        lps_vec_f x = (1.0f - lr) * lps_vload(v + i) - c * lps_vload(d + i);
+        lps_vstore(d + i, x);
+        vmax = lps_vmax(lps_vabs(x), vmax);
+    }
+    float xmax = lps_vmax_lanes(vmax);
+    for (; i < n; i++) {
         float x = (1.0f - lr) * v[i] - c * d[i];
         d[i] = x;
         float ax = fabsf(x);
@@ -237,10 +260,34 @@ static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float
     double s = row_power_sum(d, u, n, 1.0f / xmax, q_minus_1);
     const float inv_norm = (float)(1.0 / ((double)xmax * pow(s, 1.0 / q)));
     const float u_scale = (float)pow(s, -1.0 / st->p);
-    for (int64_t i = 0; i < n; i++) {
+    const lps_vec_u sign_bit = (lps_vec_u){0} + 0x80000000u;
+    for (i = 0; i + LPS_LANES <= n; i += LPS_LANES) {
+        lps_vec_f di = lps_vload(d + i);
+        lps_vstore(v + i, di * inv_norm);
+        /* copysignf: the magnitude's bits with d's sign bit */
+        lps_vec_u mag = (lps_vec_u)lps_vabs(lps_vload(u + i) * u_scale);
+        lps_vstore(u + i, (lps_vec_f)(mag | ((lps_vec_u)di & sign_bit)));
+    }
+    for (; i < n; i++) {
         v[i] = d[i] * inv_norm;
         u[i] = copysignf(u[i] * u_scale, d[i]);
     }
+}
+
+/* Index of the first non-finite x[k], or -1 when all are finite. Lanes
+ * test !(|x| <= FLT_MAX), true for infinities and NaNs, a block at a time. */
+static int64_t first_non_finite(const float *x, int64_t n)
+{
+    int64_t k = 0;
+    for (; k + LPS_LANES <= n; k += LPS_LANES) {
+        lps_vec_i finite = lps_vabs(lps_vload(x + k)) <= FLT_MAX;
+        if ((finite[0] & finite[1] & finite[2] & finite[3]) == 0)
+            break;
+    }
+    for (; k < n; k++)
+        if (!isfinite(x[k]))
+            return k;
+    return -1;
 }
 
 lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lpsgd_hparams *hp,
@@ -255,10 +302,10 @@ lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lp
         lps_lpsgd_pack(st, grad_w, st->work);
         grad = st->work;
     }
-    for (int64_t k = 0; k < st->numel; k++)
-        if (!isfinite(grad[k]))
-            return lps_fail(err, LPS_ERR_RUNTIME, "lpsgd: non-finite gradient in row %lld",
-                            (long long)(k / n));
+    int64_t bad = first_non_finite(grad, st->numel);
+    if (bad >= 0)
+        return lps_fail(err, LPS_ERR_RUNTIME, "lpsgd: non-finite gradient in row %lld",
+                        (long long)(bad / n));
     for (int64_t j = 0; j < st->layout.n_rows; j++) {
         float *d = st->work + j * n;
         float dmax = row_direction(st, hp, j, grad + j * n, d);
@@ -273,11 +320,17 @@ lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lp
 void lps_lpsgd_export(const lps_lpsgd_state *st, float *w)
 {
     const lps_row_layout *l = &st->layout;
+    bool contiguous = rows_contiguous(l);
     for (int64_t j = 0; j < l->n_rows; j++) {
         const float g = st->gain[j];
         const float *u = st->u + j * l->row_len;
         const uint8_t *mask = st->mask + j * l->row_len;
-        for (int64_t i = 0; i < l->row_len; i++)
+        int64_t i = 0;
+        for (float *row = w + j * l->row_len; contiguous && i + LPS_LANES <= l->row_len;
+             i += LPS_LANES)
+            lps_vstore(row + i, lps_vselect(lps_vmask_bytes(mask + i), g * lps_vload(u + i),
+                                            (lps_vec_f){0}));
+        for (; i < l->row_len; i++)
             w[lps_row_offset(l, j, i)] = mask[i] ? g * u[i] : 0.0f;
     }
 }

@@ -2,12 +2,7 @@
 
 #include <string.h>
 
-/* Four lanes: one SSE2/NEON register, the baseline of x86-64 and aarch64
- * (wider vectors would change the psABI without -mavx). */
-#define POW_LANES 4
-typedef float vec_f __attribute__((vector_size(POW_LANES * sizeof(float))));
-typedef int32_t vec_i __attribute__((vector_size(POW_LANES * sizeof(int32_t))));
-typedef uint32_t vec_u __attribute__((vector_size(POW_LANES * sizeof(uint32_t))));
+#include "sparsity/lanes.h"
 
 static const float SQRT2_F = 1.41421356f;
 static const float LOG2E_F = 1.44269504f;
@@ -20,52 +15,47 @@ static const uint32_t FLOAT_ONE_BITS = 0x3f800000u;
 static const int FLOAT_MANTISSA_BITS = 23;
 static const int32_t FLOAT_EXP_BIAS = 127;
 
-/* Lane-wise mask ? a : b for a mask of all-ones / all-zeros lanes. */
-static inline vec_f select_f(vec_i mask, vec_f a, vec_f b)
-{
-    return (vec_f)(((vec_i)a & mask) | ((vec_i)b & ~mask));
-}
 
 /* log2(t) for t >= 0 (t = 0 and subnormals give about -127): the exponent
  * from the bits plus ln(m) on m in [sqrt(1/2), sqrt(2)) from the atanh series
  * 2 (s + s^3/3 + s^5/5 + s^7/7 + s^9/9), s = (m-1)/(m+1), |s| <= 0.172, whose
  * truncation error (< 4e-10) is far below float rounding. */
-static inline vec_f log2_unit(vec_f t)
+static inline lps_vec_f log2_unit(lps_vec_f t)
 {
-    vec_u bits = (vec_u)t & FLOAT_ABS_MASK;
-    vec_i e = (vec_i)(bits >> FLOAT_MANTISSA_BITS) - FLOAT_EXP_BIAS;
-    vec_f m = (vec_f)((bits & FLOAT_MANTISSA_MASK) | FLOAT_ONE_BITS);
-    vec_i big = m > SQRT2_F;
-    m = select_f(big, 0.5f * m, m);
+    lps_vec_u bits = (lps_vec_u)t & FLOAT_ABS_MASK;
+    lps_vec_i e = (lps_vec_i)(bits >> FLOAT_MANTISSA_BITS) - FLOAT_EXP_BIAS;
+    lps_vec_f m = (lps_vec_f)((bits & FLOAT_MANTISSA_MASK) | FLOAT_ONE_BITS);
+    lps_vec_i big = m > SQRT2_F;
+    m = lps_vselect(big, 0.5f * m, m);
     e -= big; /* big lanes are -1 */
-    vec_f s = (m - 1.0f) / (m + 1.0f);
-    vec_f s2 = s * s;
-    vec_f series = 1.0f + s2 * (1.0f / 3.0f + s2 * (1.0f / 5.0f + s2 * (1.0f / 7.0f +
+    lps_vec_f s = (m - 1.0f) / (m + 1.0f);
+    lps_vec_f s2 = s * s;
+    lps_vec_f series = 1.0f + s2 * (1.0f / 3.0f + s2 * (1.0f / 5.0f + s2 * (1.0f / 7.0f +
                    s2 * (1.0f / 9.0f))));
-    return __builtin_convertvector(e, vec_f) + 2.0f * s * series * LOG2E_F;
+    return __builtin_convertvector(e, lps_vec_f) + 2.0f * s * series * LOG2E_F;
 }
 
 /* 2^x for x <= ~0.5: 2^n * e^(f ln 2) with n the nearest integer and
  * |f| <= 1/2; the degree-7 Taylor polynomial's error is below 6e-9.
  * Arguments under -126 give 0. */
-static inline vec_f exp2_nonpositive(vec_f x)
+static inline lps_vec_f exp2_nonpositive(lps_vec_f x)
 {
-    vec_i flush = x < EXP2_MIN_ARG;
-    x = select_f(flush, (vec_f){0} + EXP2_MIN_ARG, x);
+    lps_vec_i flush = x < EXP2_MIN_ARG;
+    x = lps_vselect(flush, (lps_vec_f){0} + EXP2_MIN_ARG, x);
     /* 0.5 - x > 0, so truncation is floor and n = round(x). */
-    vec_i n = -__builtin_convertvector(0.5f - x, vec_i);
-    vec_f y = (x - __builtin_convertvector(n, vec_f)) * LN2_F;
-    vec_f poly = 1.0f + y * (1.0f + y * (1.0f / 2.0f + y * (1.0f / 6.0f + y * (1.0f / 24.0f +
+    lps_vec_i n = -__builtin_convertvector(0.5f - x, lps_vec_i);
+    lps_vec_f y = (x - __builtin_convertvector(n, lps_vec_f)) * LN2_F;
+    lps_vec_f poly = 1.0f + y * (1.0f + y * (1.0f / 2.0f + y * (1.0f / 6.0f + y * (1.0f / 24.0f +
                  y * (1.0f / 120.0f + y * (1.0f / 720.0f + y * (1.0f / 5040.0f)))))));
-    vec_f scale = (vec_f)((vec_u)(n + FLOAT_EXP_BIAS) << FLOAT_MANTISSA_BITS);
-    return (vec_f)((vec_i)(poly * scale) & ~flush);
+    lps_vec_f scale = (lps_vec_f)((lps_vec_u)(n + FLOAT_EXP_BIAS) << FLOAT_MANTISSA_BITS);
+    return (lps_vec_f)((lps_vec_i)(poly * scale) & ~flush);
 }
 
 void lps_pow_unit_inplace(float *x, int64_t n, float a)
 {
     int64_t i = 0;
-    vec_f v;
-    for (; i + POW_LANES <= n; i += POW_LANES) {
+    lps_vec_f v;
+    for (; i + LPS_LANES <= n; i += LPS_LANES) {
         memcpy(&v, x + i, sizeof v);
         v = exp2_nonpositive(a * log2_unit(v));
         memcpy(x + i, &v, sizeof v);
@@ -73,7 +63,7 @@ void lps_pow_unit_inplace(float *x, int64_t n, float a)
     if (i < n) {
         /* The tail runs through the same lanes, padded with zeros. */
         size_t rest = (size_t)(n - i) * sizeof(float);
-        v = (vec_f){0};
+        v = (lps_vec_f){0};
         memcpy(&v, x + i, rest);
         v = exp2_nonpositive(a * log2_unit(v));
         memcpy(x + i, &v, rest);

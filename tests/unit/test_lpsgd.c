@@ -1,5 +1,6 @@
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,6 +281,13 @@ START_TEST(rejects_bad_input_and_keeps_state)
     ck_assert_int_eq(lps_lpsgd_step(&st, grad, &PLAIN, &err), LPS_ERR_RUNTIME);
     ck_assert_ptr_nonnull(strstr(err.msg, "row 2"));
     ck_assert_mem_eq(u_before, st.u, sizeof u_before);
+    /* an infinity in the last element (the scan's lanes and its tail) */
+    grad[2 * LEN + 3] = 0.0f;
+    grad[NUMEL - 1] = -INFINITY;
+    ck_assert_int_eq(lps_lpsgd_step(&st, grad, &PLAIN, &err), LPS_ERR_RUNTIME);
+    char last_row[32];
+    snprintf(last_row, sizeof last_row, "row %d", (int)((NUMEL - 1) / LEN));
+    ck_assert_ptr_nonnull(strstr(err.msg, last_row));
     lps_lpsgd_free(&st);
     lps_lpsgd_free(NULL);
 }

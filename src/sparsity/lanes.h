@@ -1,0 +1,66 @@
+/* Four-lane float vectors (GCC/Clang vector extensions) for the element-wise
+ * loops of LpSGD. Four lanes are one SSE2/NEON register, the baseline of
+ * x86-64 and aarch64 (wider vectors would change the psABI without -mavx).
+ * gcc's -O2 cost model vectorises none of these loops by itself (masks of
+ * uint8, max reductions), so they are written lane-wise. Every operation is
+ * plain IEEE float arithmetic on each lane, so a lane computes exactly what
+ * the scalar loop did and results do not change. */
+#ifndef LPS_SPARSITY_LANES_H
+#define LPS_SPARSITY_LANES_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define LPS_LANES 4
+typedef float lps_vec_f __attribute__((vector_size(LPS_LANES * sizeof(float))));
+typedef int32_t lps_vec_i __attribute__((vector_size(LPS_LANES * sizeof(int32_t))));
+typedef uint32_t lps_vec_u __attribute__((vector_size(LPS_LANES * sizeof(uint32_t))));
+
+/* Unaligned load and store of LPS_LANES floats. */
+static inline lps_vec_f lps_vload(const float *p)
+{
+    lps_vec_f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void lps_vstore(float *p, lps_vec_f v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* Lane-wise mask ? a : b for a mask of all-ones / all-zeros lanes. */
+static inline lps_vec_f lps_vselect(lps_vec_i mask, lps_vec_f a, lps_vec_f b)
+{
+    return (lps_vec_f)(((lps_vec_i)a & mask) | ((lps_vec_i)b & ~mask));
+}
+
+/* All-ones lanes where the bytes m[0..3] are nonzero. */
+static inline lps_vec_i lps_vmask_bytes(const uint8_t *m)
+{
+    lps_vec_i v = {m[0], m[1], m[2], m[3]};
+    return v != 0;
+}
+
+/* |v| lane-wise (clears the sign bits). */
+static inline lps_vec_f lps_vabs(lps_vec_f v)
+{
+    return (lps_vec_f)((lps_vec_u)v & 0x7fffffffu);
+}
+
+/* Lane-wise a > b ? a : b, the scalar loops' max step. */
+static inline lps_vec_f lps_vmax(lps_vec_f a, lps_vec_f b)
+{
+    return lps_vselect(a > b, a, b);
+}
+
+/* The largest lane. */
+static inline float lps_vmax_lanes(lps_vec_f v)
+{
+    float m = v[0];
+    for (int k = 1; k < LPS_LANES; k++)
+        m = v[k] > m ? v[k] : m;
+    return m;
+}
+
+#endif
