@@ -147,6 +147,35 @@ lps_status lps_plan_each_state(const lps_plan *p, lps_model *m,
                                lps_status (*fn)(lps_tensor *t, void *user, lps_error *err),
                                void *user, lps_error *err);
 
+/* Calibration (docs/method.md, "Calibration"): the activations a node
+ * multiplied one of its weight inputs with in the last forward, as the
+ * operator's def views them. The weight's rows fall into `groups` equal
+ * groups of consecutive units; group g's rows all multiply a matrix of
+ * chunks * positions positions, each a vector of `features` entries (the
+ * weight row's positions, in row order). */
+typedef struct lps_activation_view {
+    int64_t groups;     /* Conv's group; 1 otherwise */
+    int64_t features;   /* the weight's row length */
+    int64_t chunks;     /* pieces the positions come in (Conv: images) */
+    int64_t positions;  /* positions per chunk */
+} lps_activation_view;
+
+/* Fills *v for node `node` (index in graph.nodes) and its weight at input
+ * `input`. The node's inputs must still be readable: a training plan keeps
+ * them, an inference plan needs lps_plan_keep_value on each. Returns
+ * LPS_ERR_UNSUPPORTED naming the node when its def defines no view of the
+ * weight (ConvTranspose, the RNNs, Gather) or not of this form (a batched
+ * MatMul operand), LPS_ERR_INVALID when an input was not computed. */
+lps_status lps_plan_activation_view(const lps_plan *p, size_t node, int input,
+                                    lps_activation_view *v, lps_error *err);
+
+/* After a successful lps_plan_activation_view of the same forward: writes
+ * chunk c of group g as [positions, features] row-major into x (one
+ * position's vector contiguous), using work (features * positions floats)
+ * as scratch. */
+void lps_plan_activation_chunk(const lps_plan *p, size_t node, int input, int64_t c, int64_t g,
+                               float *x, float *work);
+
 /* Count of nodes folded to constants at compile time, and nodes run. */
 size_t lps_plan_n_folded(const lps_plan *p);
 size_t lps_plan_n_scheduled(const lps_plan *p);

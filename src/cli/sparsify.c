@@ -46,8 +46,15 @@ enum sparsify_option_code {
     OPT_PRUNE_EVERY,
     OPT_STATS_FIX,
     OPT_PRUNE_EMBEDDINGS,
-    OPT_PATTERN
+    OPT_PATTERN,
+    OPT_CALIBRATION,
+    OPT_SPARSEGPT_BLOCK,
+    OPT_SPARSEGPT_DAMP,
+    OPT_WANDA_GROUP
 };
+
+/* Upper bound of --calibration and --sparsegpt-block. */
+#define CALIBRATION_MAX 100000000
 
 /* Upper bound of --prune-every: any run shorter than this many steps can
  * ask for a single update. */
@@ -65,9 +72,15 @@ void lps_cmd_sparsify_help(FILE *out)
             "  -o, --output FILE      the sparse model (default MODEL-sparse.onnx)\n"
             "  --report FILE|-        the JSON report (docs/report.md)\n"
             "  --html FILE            the same report as a self-contained HTML page\n"
-            "  --method M             lpss (default), gmp or magnitude\n"
+            "  --method M             lpss (default), gmp, magnitude, wanda or sparsegpt\n"
             "  --pattern N:M          at most N non-zero in every M consecutive input channels\n"
             "                         (2:4 for TensorRT); sets the target to 1 - N/M\n"
+            "  --calibration N        wanda, sparsegpt: training samples to calibrate on\n"
+            "                         (default 128)\n"
+            "  --wanda-group G        wanda: prune the lowest scores of each row (default)\n"
+            "                         or of the whole layer (layer)\n"
+            "  --sparsegpt-block N    sparsegpt: columns per lazy update (default 128)\n"
+            "  --sparsegpt-damp F     sparsegpt: dampening, fraction of mean diag (default 0.01)\n"
             "  --p P                  LpSS exponent in (1, 2] for every layer (default: from S)\n"
             "  --p-layer NAME=P       exponent for one layer (initializer or node name)\n"
             "  --layer-target NAME=S  own target for one layer\n"
@@ -86,7 +99,9 @@ void lps_cmd_sparsify_help(FILE *out)
             "  -q, --quiet            no progress output\n"
             "  -h, --help             show this help\n\n%s\n%s\n"
             "Sparsify's own training defaults: --epochs %d, --lr %g (biases and gains;\n"
-            "LpSGD follows the same schedule). Unlabeled data selects --distill.\n\n"
+            "LpSGD follows the same schedule). Unlabeled data selects --distill.\n"
+            "--epochs 0 (magnitude, wanda, sparsegpt) writes the one-shot result untrained;\n"
+            "more epochs fine-tune it with the mask frozen.\n\n"
             "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or input, 3 accuracy guard,\n"
             "130 interrupted.\n",
             LPS_PROGRAM, LPS_PROGRAM, LPS_CLI_DATA_HELP, LPS_CLI_TRAIN_HELP,
@@ -99,6 +114,7 @@ typedef struct sparsify_args {
     const char *report;
     const char *html;         /* NULL: no page */
     bool quiet;
+    bool allocation_given;    /* wanda and sparsegpt default to per-layer */
     double max_drop;          /* percentage points; NAN = no guard */
     lps_storage storage;
     lps_cli_data data;
@@ -162,9 +178,13 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
             o->method = LPS_METHOD_GMP;
         else if (strcmp(arg, "magnitude") == 0)
             o->method = LPS_METHOD_MAGNITUDE;
+        else if (strcmp(arg, "wanda") == 0)
+            o->method = LPS_METHOD_WANDA;
+        else if (strcmp(arg, "sparsegpt") == 0)
+            o->method = LPS_METHOD_SPARSEGPT;
         else
-            return lps_fail(err, LPS_ERR_INVALID, "--method: '%s' is not lpss, gmp or magnitude",
-                            arg);
+            return lps_fail(err, LPS_ERR_INVALID,
+                            "--method: '%s' is not lpss, gmp, magnitude, wanda or sparsegpt", arg);
         return LPS_OK;
     case OPT_STORAGE:
         if (strcmp(arg, "auto") == 0)
@@ -180,6 +200,7 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
     case OPT_MAX_DROP:
         return lps_cli_parse_double("--max-drop", arg, 0, false, PERCENT, false, &a->max_drop, err);
     case OPT_ALLOCATION:
+        a->allocation_given = true;
         if (strcmp(arg, "global") == 0)
             o->allocation = LPS_ALLOC_GLOBAL;
         else if (strcmp(arg, "per-layer") == 0)
@@ -213,6 +234,21 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
         if (lps_pattern_parse(arg, &o->pattern, err) != LPS_OK)
             return lps_error_prefix(err, "--pattern");
         return LPS_OK;
+    case OPT_CALIBRATION:
+        return lps_cli_parse_int("--calibration", arg, 1, CALIBRATION_MAX, &o->calibration.samples,
+                                 err);
+    case OPT_WANDA_GROUP:
+        if (strcmp(arg, "row") == 0 || strcmp(arg, "layer") == 0) {
+            o->wanda_per_layer = strcmp(arg, "layer") == 0;
+            return LPS_OK;
+        }
+        return lps_fail(err, LPS_ERR_INVALID, "--wanda-group: '%s' is not row or layer", arg);
+    case OPT_SPARSEGPT_BLOCK:
+        return lps_cli_parse_int("--sparsegpt-block", arg, 1, CALIBRATION_MAX, &o->sparsegpt.block,
+                                 err);
+    case OPT_SPARSEGPT_DAMP:
+        return lps_cli_parse_double("--sparsegpt-damp", arg, 0, true, 1, false, &o->sparsegpt.damp,
+                                    err);
     }
     return lps_fail(err, LPS_ERR_INVALID, "unknown option");
 }
@@ -252,6 +288,10 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
         {"stats-fix", required_argument, NULL, OPT_STATS_FIX},
         {"prune-embeddings", no_argument, NULL, OPT_PRUNE_EMBEDDINGS},
         {"pattern", required_argument, NULL, OPT_PATTERN},
+        {"calibration", required_argument, NULL, OPT_CALIBRATION},
+        {"wanda-group", required_argument, NULL, OPT_WANDA_GROUP},
+        {"sparsegpt-block", required_argument, NULL, OPT_SPARSEGPT_BLOCK},
+        {"sparsegpt-damp", required_argument, NULL, OPT_SPARSEGPT_DAMP},
         {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -275,6 +315,8 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
             a->quiet = true;
         } else if (c == '?' || c == ':') {
             return lps_cli_option_error(argv[0], c, argv);
+        } else if (c == LPS_OPT_EPOCHS && strcmp(optarg, "0") == 0) {
+            a->train.epochs = 0; /* sparsify only: the one-shot result, untrained */
         } else {
             batch_given = batch_given || c == LPS_OPT_BATCH;
             if (lps_cli_data_option(&a->data, c, optarg, &handled, &err) != LPS_OK ||
@@ -292,6 +334,12 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
         return lps_cli_report(&err);
     if (a->sparse.target == 0.0)
         return lps_cli_usage_error(argv[0], "--target S is required (or --pattern N:M)");
+    if ((a->sparse.method == LPS_METHOD_WANDA || a->sparse.method == LPS_METHOD_SPARSEGPT) &&
+        !a->allocation_given)
+        a->sparse.allocation = LPS_ALLOC_PER_LAYER;
+    if (a->train.epochs == 0 && !lps_sparsify_method_is_oneshot(a->sparse.method))
+        return lps_cli_usage_error(argv[0], "--epochs 0 needs a one-shot --method (magnitude, "
+                                            "wanda or sparsegpt)");
     if (batch_given)
         a->train.batch_size = a->data.batch;
     a->train.preprocess = a->data.preprocess;
@@ -384,6 +432,10 @@ static cJSON *build_report(const sparsify_args *a, const lps_model *m, const lps
     cJSON_AddNumberToObject(rep, "ranks", lps_dist_size());
     cJSON_AddNumberToObject(rep, "global_batch", (double)r->global_batch);
     cJSON_AddStringToObject(rep, "method", lps_sparsify_method_name(a->sparse.method));
+    lps_oneshot_stats oneshot;
+    bool calibrated = lps_sparsify_oneshot_stats(s, &oneshot);
+    lps_json_add_number(rep, "calibration_samples", calibrated ? (double)oneshot.samples : NAN);
+    lps_json_add_number(rep, "oneshot_seconds", calibrated ? oneshot.seconds : NAN);
     cJSON_AddNumberToObject(rep, "target", a->sparse.target);
     lps_json_add_number(rep, "achieved", r->achieved);
     cJSON_AddItemToObject(rep, "accuracy",
@@ -406,6 +458,7 @@ static cJSON *build_report(const sparsify_args *a, const lps_model *m, const lps
             continue;
         double p = L->p > 0 ? L->p : NAN;
         lps_json_add_number(layer, "p", p);
+        lps_json_add_number(layer, "reconstruction_error", L->recon_error);
         lps_json_add_number(layer, "hoyer_expected_p",
                             isfinite(p) ? lps_hoyer_expected((double)L->weight->fan_in,
                                                              lps_gamma_k_from_p(p))
@@ -531,7 +584,15 @@ int lps_cmd_sparsify(int argc, char **argv)
         a.train.distill = true;
     /* The trainer refuses NaN or infinite weights naming them, before the
      * dense evaluation would trip over their non-finite logits. */
-    if (!(t = lps_trainer_create(m, train, eval, &a.train, &err)) ||
+    a.sparse.calibration.data = train;
+    a.sparse.calibration.preprocess = a.train.preprocess;
+    a.sparse.calibration.batch = a.train.batch_size;
+    a.sparse.calibration.seed = a.train.seed;
+    /* --epochs 0 compiles the same training plan and runs no epoch */
+    lps_train_options plan_opt = a.train;
+    if (plan_opt.epochs == 0)
+        plan_opt.epochs = 1;
+    if (!(t = lps_trainer_create(m, train, eval, &plan_opt, &err)) ||
         lps_evaluate_model(m, eval, &a.train.preprocess, a.train.batch_size, &r.dense, &err) !=
             LPS_OK ||
         (held_out && lps_evaluate_model(m, &splits.test, &a.train.preprocess, a.train.batch_size,
@@ -541,7 +602,7 @@ int lps_cmd_sparsify(int argc, char **argv)
     lps_cli_print_pattern_misfits(s, &a.sparse, a.quiet);
     r.n_epochs = a.train.epochs;
     r.global_batch = lps_trainer_batch(t) * lps_dist_size();
-    r.epochs = calloc((size_t)r.n_epochs, sizeof *r.epochs);
+    r.epochs = calloc((size_t)r.n_epochs + 1, sizeof *r.epochs);
     if (!r.epochs) {
         lps_fail(&err, LPS_ERR_NOMEM, "out of memory");
         goto failed;
@@ -556,7 +617,7 @@ int lps_cmd_sparsify(int argc, char **argv)
     hooks.display_user = &display;
     /* After the dense evaluation: resuming changes the model's running statistics. */
     if (lps_cli_checkpoint_start(&a.checkpoint, a.model, t, &hooks, &err) != LPS_OK ||
-        lps_trainer_run(t, &hooks, r.epochs, &err) != LPS_OK ||
+        (r.n_epochs > 0 && lps_trainer_run(t, &hooks, r.epochs, &err) != LPS_OK) ||
         lps_sparsify_finish(s, &err) != LPS_OK ||
         lps_trainer_evaluate(t, eval, &r.sparse, &err) != LPS_OK ||
         (held_out && lps_trainer_evaluate(t, &splits.test, &r.sparse_test, &err) != LPS_OK) ||

@@ -21,6 +21,7 @@
 #include "ops/conv.h"
 #include "ops/im2col.h"
 #include "ops/op.h"
+#include "ops/op_util.h"
 #include "ops/spatial.h"
 
 /* Inputs and their gradients. */
@@ -474,6 +475,37 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     return LPS_OK;
 }
 
+/* docs/method.md "Calibration": group g's rows multiply the im2col matrix
+ * of the group's input channels, one position per output pixel of each
+ * image (one chunk per image). */
+static lps_status conv_act_shape(const lps_op_node *op, const lps_tensor *const *in,
+                                 lps_op_activations *a, lps_error *err)
+{
+    conv_dims cd;
+    lps_status st = conv_dims_of(op, in, &cd, err);
+    if (st == LPS_OK)
+        *a = (lps_op_activations){.groups = ((const conv_params *)op->params)->group,
+                                  .features = cd.rows, .chunks = cd.batch,
+                                  .positions = cd.g.out_size};
+    return st;
+}
+
+static void conv_act_chunk(const lps_op_node *op, const lps_tensor *const *in, int64_t c,
+                           int64_t g, float *x, float *work)
+{
+    conv_dims cd;
+    lps_error ignored = {0};
+    /* shape succeeded on the same inputs */
+    if (conv_dims_of(op, in, &cd, &ignored) != LPS_OK)
+        return;
+    const float *image = lps_tensor_f32(in[CONV_X]) +
+                         (c * cd.in_ch + g * cd.in_per_group) * cd.g.in_size;
+    lps_im2col(image, cd.in_per_group, &cd.g, work);
+    lps_op_transpose_f32(work, cd.rows, cd.g.out_size, x);
+}
+
+static const lps_op_calibration conv_calibration = {conv_act_shape, conv_act_chunk};
+
 const lps_op_def lps_op_def_conv = {
     .name = "Conv",
     .min_opset = LPS_OPSET_MIN,
@@ -489,5 +521,6 @@ const lps_op_def lps_op_def_conv = {
     .backward = conv_backward,
     /* docs/method.md: a row per output channel over (C/group, k...) */
     .weights = {{.role = LPS_WEIGHT_LAYER, .input = CONV_W, .min_rank = 3,
-                 .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_UNITS_FIRST, .unit_axes = 1}},
+                 .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_UNITS_FIRST, .unit_axes = 1,
+                 .calibration = &conv_calibration}},
 };

@@ -3,6 +3,7 @@
  * opset) broadcasts unidirectionally to [M, N]: a scalar, [N], [1, N],
  * [M, 1], [1, 1] or [M, N]. The products go through cblas_sgemm. */
 #include "ops/op.h"
+#include "ops/op_util.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -217,6 +218,34 @@ static lps_status gemm_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     return LPS_OK;
 }
 
+/* docs/method.md "Calibration": B multiplies op(A), one position per row
+ * of op(A). */
+static lps_status gemm_act_shape(const lps_op_node *op, const lps_tensor *const *in,
+                                 lps_op_activations *a, lps_error *err)
+{
+    gemm_dims d;
+    lps_status st = gemm_dims_of(op, in, &d, err);
+    if (st == LPS_OK)
+        *a = (lps_op_activations){.groups = 1, .features = d.k, .chunks = 1, .positions = d.m};
+    return st;
+}
+
+static void gemm_act_chunk(const lps_op_node *op, const lps_tensor *const *in, int64_t c,
+                           int64_t g, float *x, float *work)
+{
+    const gemm_params *p = op->params;
+    const lps_tensor *a = in[GEMM_A];
+    (void)c;
+    (void)g;
+    (void)work;
+    if (p->trans_a)
+        lps_op_transpose_f32(lps_tensor_f32(a), a->dims[0], a->dims[1], x);
+    else
+        memcpy(x, a->data, (size_t)(a->dims[0] * a->dims[1]) * sizeof(float));
+}
+
+static const lps_op_calibration gemm_calibration = {gemm_act_shape, gemm_act_chunk};
+
 const lps_op_def lps_op_def_gemm = {
     .name = "Gemm",
     .min_opset = LPS_OPSET_MIN,
@@ -232,5 +261,6 @@ const lps_op_def lps_op_def_gemm = {
     .backward = gemm_backward,
     /* docs/method.md: B is [in, out], or [out, in] with transB */
     .weights = {{.role = LPS_WEIGHT_LAYER, .input = GEMM_B, .min_rank = 2, .max_rank = 2,
-                 .rows = LPS_ROWS_UNITS_LAST, .transpose_attr = "transB"}},
+                 .rows = LPS_ROWS_UNITS_LAST, .transpose_attr = "transB",
+                 .calibration = &gemm_calibration}},
 };

@@ -4,6 +4,7 @@
  * cblas_sgemm; when B has no batch dims the batch is folded into M so the
  * whole op is a single GEMM (the common Linear-layer case). */
 #include "ops/op.h"
+#include "ops/op_util.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -224,6 +225,68 @@ static lps_status mm_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
     return LPS_OK;
 }
 
+/* docs/method.md "Calibration". A constant B [in, out] multiplies every
+ * row of A [..., in]: one position per row. A batched B has one weight
+ * matrix per batch slot, which the one-shot methods do not calibrate. */
+static lps_status mm_b_act_shape(const lps_op_node *op, const lps_tensor *const *in,
+                                 lps_op_activations *a, lps_error *err)
+{
+    mm_plan p;
+    lps_status st = mm_plan_of(op, in, &p, err);
+    if (st != LPS_OK)
+        return st;
+    if (in[MM_B]->rank != 2)
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED,
+                           "one-shot calibration of a batched constant operand B (rank %d) is "
+                           "not supported; --exclude it", in[MM_B]->rank);
+    *a = (lps_op_activations){.groups = 1, .features = p.k, .chunks = 1,
+                              .positions = lps_tensor_numel(in[MM_A]) / (p.k ? p.k : 1)};
+    return LPS_OK;
+}
+
+static void mm_b_act_chunk(const lps_op_node *op, const lps_tensor *const *in, int64_t c,
+                           int64_t g, float *x, float *work)
+{
+    (void)op;
+    (void)c;
+    (void)g;
+    (void)work;
+    memcpy(x, in[MM_A]->data, (size_t)lps_tensor_numel(in[MM_A]) * sizeof(float));
+}
+
+/* A constant A [out, in] multiplies every column of each matrix of B
+ * [..., in, n]: one chunk per matrix, one position per column. */
+static lps_status mm_a_act_shape(const lps_op_node *op, const lps_tensor *const *in,
+                                 lps_op_activations *a, lps_error *err)
+{
+    mm_plan p;
+    lps_status st = mm_plan_of(op, in, &p, err);
+    if (st == LPS_OK && in[MM_A]->rank != 2)
+        return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED,
+                           "one-shot calibration of a batched constant operand A (rank %d) is "
+                           "not supported; --exclude it", in[MM_A]->rank);
+    if (st == LPS_OK)
+        *a = (lps_op_activations){.groups = 1, .features = p.k,
+                                  .chunks = lps_tensor_numel(in[MM_B]) / ((int64_t)p.k * p.n),
+                                  .positions = p.n};
+    return st;
+}
+
+static void mm_a_act_chunk(const lps_op_node *op, const lps_tensor *const *in, int64_t c,
+                           int64_t g, float *x, float *work)
+{
+    const lps_tensor *b = in[MM_B];
+    int64_t k = b->rank == 1 ? b->dims[0] : b->dims[b->rank - 2];
+    int64_t n = b->rank == 1 ? 1 : b->dims[b->rank - 1];
+    (void)op;
+    (void)g;
+    (void)work;
+    lps_op_transpose_f32(lps_tensor_f32(b) + c * k * n, k, n, x);
+}
+
+static const lps_op_calibration mm_b_calibration = {mm_b_act_shape, mm_b_act_chunk};
+static const lps_op_calibration mm_a_calibration = {mm_a_act_shape, mm_a_act_chunk};
+
 const lps_op_def lps_op_def_matmul = {
     .name = "MatMul",
     .min_opset = LPS_OPSET_MIN,
@@ -242,7 +305,9 @@ const lps_op_def lps_op_def_matmul = {
      * (every Linear of a Transformer); a constant A [b..., M, K] (B
      * computed) a row per output row (b, m) over K. */
     .weights = {{.role = LPS_WEIGHT_LAYER, .input = MM_B, .min_rank = 2,
-                 .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_UNITS_LAST},
+                 .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_UNITS_LAST,
+                 .calibration = &mm_b_calibration},
                 {.role = LPS_WEIGHT_LAYER, .input = MM_A, .min_rank = 2,
-                 .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_FANIN_LAST, .fallback = true}},
+                 .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_FANIN_LAST, .fallback = true,
+                 .calibration = &mm_a_calibration}},
 };

@@ -150,6 +150,29 @@ typedef enum lps_weight_rows {
     LPS_ROWS_FANIN_LAST
 } lps_weight_rows;
 
+/* The activations a weight multiplies, as calibration sees them
+ * (docs/method.md, "Calibration"): the rows of the weight fall into
+ * `groups` equal groups of consecutive units (Conv's group), and group g's
+ * rows all multiply the matrix X_g with `features` entries per position
+ * (the weight row's positions, in row order) and chunks * positions
+ * positions. */
+typedef struct lps_op_activations {
+    int64_t groups, features, chunks, positions;
+} lps_op_activations;
+
+/* How an op exposes a weight's activations after a forward; in[] are the
+ * node's inputs of that forward (weights included). shape fills *a and
+ * fails naming the node for a form it cannot view (a batched weight);
+ * chunk writes chunk c of group g as [positions, features] row-major (one
+ * fan-in vector per position) into x, using work (features * positions
+ * floats) as scratch. */
+typedef struct lps_op_calibration {
+    lps_status (*shape)(const lps_op_node *op, const lps_tensor *const *in,
+                        lps_op_activations *a, lps_error *err);
+    void (*chunk)(const lps_op_node *op, const lps_tensor *const *in, int64_t c, int64_t g,
+                  float *x, float *work);
+} lps_op_calibration;
+
 /* One weight input of an op. It applies when the input is a float
  * initializer of rank >= min_rank; a lower rank is not this weight (a
  * MatMul vector operand), a rank above max_rank is an error. A non-float
@@ -168,6 +191,9 @@ typedef struct lps_op_weight {
     /* Applies only when no earlier entry of the list did (MatMul: A is the
      * weight only when B is not a constant). */
     bool fallback;
+    /* Its activations for one-shot pruning; NULL: not defined, the
+     * one-shot methods refuse the layer naming the node. */
+    const lps_op_calibration *calibration;
 } lps_op_weight;
 
 #define LPS_OP_MAX_WEIGHTS 3

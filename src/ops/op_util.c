@@ -42,3 +42,10 @@ lps_status lps_op_read_ints(const lps_op_node *op, const lps_tensor *t, int inde
     *n = (int)count;
     return LPS_OK;
 }
+
+void lps_op_transpose_f32(const float *src, int64_t rows, int64_t cols, float *dst)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            dst[c * rows + r] = src[r * cols + c];
+}

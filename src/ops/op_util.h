@@ -20,4 +20,7 @@ lps_status lps_op_normalize_axis(const lps_op_node *op, int64_t axis, int rank, 
 lps_status lps_op_read_ints(const lps_op_node *op, const lps_tensor *t, int index, int64_t *out,
                             int max, int *n, lps_error *err);
 
+/* dst [cols, rows] = transpose of the row-major src [rows, cols]. */
+void lps_op_transpose_f32(const float *src, int64_t rows, int64_t cols, float *dst);
+
 #endif

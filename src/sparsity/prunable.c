@@ -16,6 +16,7 @@ typedef struct weight_use {
     size_t init_index;
     const char *op_type;      /* the def's name: static */
     lps_weight_role role;
+    int input;                /* the node's input index holding it */
     lps_row_layout layout;
     int64_t taps;             /* positions per input channel of a row */
     bool rows_in_order;       /* row j feeds the node's output unit j */
@@ -152,6 +153,7 @@ static lps_status view_uses(lps_view_tracer *tracer, const lps_node *n, const ch
         u->layout = src[k].layout;
         u->taps = src[k].taps;
         u->rows_in_order = src[k].rows_in_order;
+        u->input = -1; /* behind a view: not the node's input itself */
     }
 cleanup:
     lps_tensor_release(&traced);
@@ -187,6 +189,7 @@ static lps_status entry_uses(const lps_graph *g, lps_view_tracer *tracer, const 
     u->op_type = def->name;
     u->role = spec->role;
     u->rows_in_order = true;
+    u->input = spec->input;
     return layout_of(n, label, spec, &w->tensor, &u->layout, &u->taps, err);
 }
 
@@ -216,6 +219,7 @@ static lps_status add_entry(lps_prunable_list *list, const lps_graph *g, const w
     }
     p->init_index = use->init_index;
     p->node_index = node_index;
+    p->input = use->input;
     p->op_type = use->op_type;
     p->role = use->role;
     p->excluded = use->role != LPS_WEIGHT_LAYER;

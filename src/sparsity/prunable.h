@@ -25,6 +25,7 @@ typedef struct lps_prunable {
     char *node;               /* first node using it as a weight (owned copy);
                                  an unnamed node is called "<op_type>#<index>" */
     size_t node_index;        /* that node's index in graph.nodes */
+    int input;                /* the input of that node it feeds; -1 behind a view */
     const char *op_type;      /* the op's def name (static): "Conv", "Gemm", ... */
     lps_weight_role role;     /* LPS_WEIGHT_LAYER or LPS_WEIGHT_EMBEDDING */
     bool excluded;            /* trained but not pruned nor counted: set for

@@ -31,6 +31,14 @@ void lps_sparsify_options_default(lps_sparsify_options *o)
     o->gmp.begin = DEFAULT_WINDOW_BEGIN;
     o->gmp.end = DEFAULT_WINDOW_END;
     o->gmp.frequency = DEFAULT_GMP_FREQUENCY;
+    o->calibration.samples = LPS_CALIBRATION_DEFAULT_SAMPLES;
+    o->sparsegpt.block = LPS_SPARSEGPT_DEFAULT_BLOCK;
+    o->sparsegpt.damp = LPS_SPARSEGPT_DEFAULT_DAMP;
+}
+
+bool lps_sparsify_method_is_oneshot(lps_sparsify_method m)
+{
+    return m == LPS_METHOD_MAGNITUDE || m == LPS_METHOD_WANDA || m == LPS_METHOD_SPARSEGPT;
 }
 
 const char *lps_sparsify_method_name(lps_sparsify_method m)
@@ -39,6 +47,8 @@ const char *lps_sparsify_method_name(lps_sparsify_method m)
     case LPS_METHOD_LPSS: return "lpss";
     case LPS_METHOD_GMP: return "gmp";
     case LPS_METHOD_MAGNITUDE: return "magnitude";
+    case LPS_METHOD_WANDA: return "wanda";
+    case LPS_METHOD_SPARSEGPT: return "sparsegpt";
     }
     return "unknown";
 }
@@ -63,7 +73,8 @@ struct lps_sparsify {
     lps_semiprune_state semi;
     lps_stats_layer *stats;   /* [n_layers]; value_id < 0: not corrected */
     size_t *bias_param;       /* [n_layers] plan parameter of the bias, or SIZE_MAX */
-    bool pruned_once;         /* magnitude: the one-shot pruning happened */
+    bool pruned_once;         /* one-shot methods: the pruning happened */
+    lps_oneshot_stats oneshot;
     bool masks_final;         /* the projection (LpSS) or the last GMP update happened */
     size_t n_floats;          /* of the plan's flat parameters (momentum) */
     /* The divergence guard's copy (hook_save / hook_restore), allocated on
@@ -309,6 +320,18 @@ static lps_status build_stats(lps_sparsify *s, lps_error *err)
     return LPS_OK;
 }
 
+static lps_status check_calibration(const lps_sparsify_options *opt, lps_error *err)
+{
+    const lps_calibration *c = &opt->calibration;
+    if (!c->data || c->samples < 1 || c->batch < 1)
+        return lps_fail(err, LPS_ERR_INVALID, "%s needs calibration data: at least one sample "
+                        "(--calibration) of a training split", lps_sparsify_method_name(opt->method));
+    if (opt->sparsegpt.block < 1 || !(opt->sparsegpt.damp > 0.0))
+        return lps_fail(err, LPS_ERR_INVALID, "sparsegpt: block %lld and dampening %g must be "
+                        "positive", (long long)opt->sparsegpt.block, opt->sparsegpt.damp);
+    return LPS_OK;
+}
+
 lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
                                   const lps_sparsify_options *opt,
                                   const lps_train_options *train_opt, lps_error *err)
@@ -344,6 +367,7 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
         s->layers[i].weight = &s->weights.items[i];
         s->layers[i].excluded = s->weights.items[i].excluded && !opt->prune_embeddings;
         s->layers[i].target = LPS_PRUNE_GLOBAL_TARGET;
+        s->layers[i].recon_error = NAN;
         s->layers[i].p = opt->method != LPS_METHOD_LPSS ? 0.0
                          : opt->p > 0                   ? opt->p
                                                         : lps_lpsgd_default_p(opt->target, i == 0);
@@ -366,13 +390,15 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
                       "not split into its groups dense)", m->path ? m->path : "model");
         goto done;
     }
-    if (opt->method == LPS_METHOD_LPSS)
+    if (opt->method == LPS_METHOD_WANDA || opt->method == LPS_METHOD_SPARSEGPT)
+        st = check_calibration(opt, err);
+    else if (opt->method == LPS_METHOD_LPSS)
         st = lps_semiprune_config_check(&opt->semi, err);
     else if (opt->method == LPS_METHOD_GMP)
         st = lps_gmp_config_check(&opt->gmp, err);
     if (st == LPS_OK && opt->method == LPS_METHOD_LPSS)
         st = lps_semiprune_state_init(&s->semi, s->n_views, &opt->semi, err);
-    if (st == LPS_OK && opt->stats_fix && opt->method != LPS_METHOD_MAGNITUDE)
+    if (st == LPS_OK && opt->stats_fix && !lps_sparsify_method_is_oneshot(opt->method))
         st = build_stats(s, err);
 done:
     if (st != LPS_OK) {
@@ -395,9 +421,58 @@ static void apply_masks(lps_sparsify *s)
     }
 }
 
+/* Global allocation for the calibrated methods: each layer's target is
+ * the sparsity global magnitude pruning would give it (docs/method.md,
+ * "One-shot pruning from calibration"). targets[v] per view. */
+static lps_status magnitude_allocation(lps_sparsify *s, double *targets, lps_error *err)
+{
+    lps_status st = lps_magnitude_prune(s->views, s->n_views, s->opt.target, LPS_ALLOC_GLOBAL, err);
+    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
+        int64_t zeros = 0;
+        for (int64_t k = 0; k < s->views[v].numel; k++)
+            zeros += !s->views[v].mask[k];
+        targets[v] = (double)zeros / (double)s->views[v].numel;
+    }
+    return st;
+}
+
+/* Wanda / SparseGPT over the counted layers, in graph order, each to its
+ * own target. */
+static lps_status calibrated_prune(lps_sparsify *s, lps_error *err)
+{
+    lps_oneshot_config cfg = {s->opt.method == LPS_METHOD_WANDA ? LPS_ONESHOT_WANDA
+                                                                : LPS_ONESHOT_SPARSEGPT,
+                              s->opt.calibration, s->opt.sparsegpt, s->opt.wanda_per_layer};
+    lps_oneshot_layer *ls = calloc((size_t)s->n_views + 1, sizeof *ls);
+    double *targets = calloc((size_t)s->n_views + 1, sizeof *targets);
+    lps_status st = LPS_OK;
+    if (!ls || !targets)
+        st = lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+    if (st == LPS_OK && s->opt.allocation == LPS_ALLOC_GLOBAL)
+        st = magnitude_allocation(s, targets, err);
+    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
+        const lps_sparsify_layer *L = &s->layers[s->view_layer[v]];
+        double t = L->target >= 0 ? L->target
+                   : s->opt.allocation == LPS_ALLOC_GLOBAL ? targets[v]
+                                                           : s->opt.target;
+        ls[v] = (lps_oneshot_layer){L->weight, param_slice(s->plan, L->param), s->views[v].mask,
+                                    t, NAN};
+    }
+    if (st == LPS_OK)
+        st = lps_oneshot_prune(s->plan, &cfg, ls, s->n_views, &s->oneshot, err);
+    for (int v = 0; v < s->n_views && st == LPS_OK; v++)
+        s->layers[s->view_layer[v]].recon_error = ls[v].recon_error;
+    free(ls);
+    free(targets);
+    return st;
+}
+
 static lps_status one_shot(lps_sparsify *s, lps_error *err)
 {
-    lps_status st = lps_magnitude_prune(s->views, s->n_views, s->opt.target, s->opt.allocation, err);
+    lps_status st = s->opt.method == LPS_METHOD_MAGNITUDE
+                        ? lps_magnitude_prune(s->views, s->n_views, s->opt.target,
+                                              s->opt.allocation, err)
+                        : calibrated_prune(s, err);
     if (st == LPS_OK) {
         apply_masks(s);
         s->pruned_once = true;
@@ -410,7 +485,7 @@ static lps_status hook_begin(void *user, lps_plan *plan, int64_t total_steps, lp
     lps_sparsify *s = user;
     (void)plan;
     (void)total_steps;
-    return s->opt.method == LPS_METHOD_MAGNITUDE ? one_shot(s, err) : LPS_OK;
+    return lps_sparsify_method_is_oneshot(s->opt.method) ? one_shot(s, err) : LPS_OK;
 }
 
 /* Plain SGD on every parameter the sparsifier does not own. */
@@ -538,6 +613,8 @@ static lps_status hook_update(void *user, lps_plan *plan, int64_t step, int64_t 
         fix_stats(s, step, total);
         return st;
     case LPS_METHOD_MAGNITUDE:
+    case LPS_METHOD_WANDA:
+    case LPS_METHOD_SPARSEGPT:
         sgd_others(s, lr, true);
         apply_masks(s);
         return LPS_OK;
@@ -663,6 +740,18 @@ static lps_status transfer_guard_copy(lps_sparsify *s, lps_ckpt *c, lps_error *e
     return st;
 }
 
+/* Wanda / SparseGPT: what the report says of the one-shot pass, which a
+ * resumed run does not repeat. */
+static lps_status transfer_oneshot(lps_sparsify *s, lps_ckpt *c, lps_error *err)
+{
+    lps_status st = lps_ckpt_i64(c, "sparsify.calibration_samples", &s->oneshot.samples, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_f64(c, "sparsify.oneshot_seconds", &s->oneshot.seconds, err);
+    for (size_t i = 0; i < s->n_layers && st == LPS_OK; i++)
+        st = lps_ckpt_f64(c, "sparsify.reconstruction_error", &s->layers[i].recon_error, err);
+    return st;
+}
+
 /* Checkpoint and resume: the momentum of the parameters the session
  * trains, the method's state (LpSGD latents and masks, semi-pruning grow
  * fractions, GMP and magnitude masks, the statistics correction) and the
@@ -681,6 +770,8 @@ static lps_status hook_transfer(void *user, lps_ckpt *c, lps_error *err)
                  ? lps_lpsgd_transfer(&s->lpsgd[i], c, err)
                  : lps_ckpt_bytes(c, "sparsify.mask", s->masks[i], (size_t)s->views[v].numel, err);
     }
+    if (st == LPS_OK && (s->opt.method == LPS_METHOD_WANDA || s->opt.method == LPS_METHOD_SPARSEGPT))
+        st = transfer_oneshot(s, c, err);
     if (st == LPS_OK && s->semi.grow_fraction)
         st = lps_semiprune_state_transfer(&s->semi, c, err);
     for (size_t i = 0; s->stats && i < s->n_layers && st == LPS_OK; i++)
@@ -714,7 +805,7 @@ void lps_sparsify_hooks(lps_sparsify *s, lps_train_hooks *hooks)
 
 lps_status lps_sparsify_finish(lps_sparsify *s, lps_error *err)
 {
-    if (s->opt.method == LPS_METHOD_MAGNITUDE && !s->pruned_once)
+    if (lps_sparsify_method_is_oneshot(s->opt.method) && !s->pruned_once)
         return one_shot(s, err);
     /* Every update already exported g * u; before any step this writes the
      * input model's weights back as the session sees them (step 0). */
@@ -726,6 +817,14 @@ lps_status lps_sparsify_finish(lps_sparsify *s, lps_error *err)
 }
 
 size_t lps_sparsify_n_layers(const lps_sparsify *s) { return s->n_layers; }
+
+bool lps_sparsify_oneshot_stats(const lps_sparsify *s, lps_oneshot_stats *stats)
+{
+    bool calibrated = s->pruned_once && s->opt.method != LPS_METHOD_MAGNITUDE;
+    if (calibrated)
+        *stats = s->oneshot;
+    return calibrated;
+}
 
 const lps_sparsify_layer *lps_sparsify_layer_info(const lps_sparsify *s, size_t i)
 {

@@ -10,6 +10,7 @@
 
 #include "lpsparsify/engine.h"
 #include "lpsparsify/model.h"
+#include "sparsity/oneshot.h"
 #include "sparsity/prunable.h"
 #include "sparsity/prune.h"
 #include "train/trainer.h"
@@ -17,8 +18,14 @@
 typedef enum lps_sparsify_method {
     LPS_METHOD_LPSS = 0,
     LPS_METHOD_GMP,
-    LPS_METHOD_MAGNITUDE
+    LPS_METHOD_MAGNITUDE,
+    LPS_METHOD_WANDA,       /* one-shot from calibration (sparsity/oneshot.h) */
+    LPS_METHOD_SPARSEGPT
 } lps_sparsify_method;
+
+/* Whether the method prunes once before training (then fine-tunes with the
+ * mask frozen) rather than while training. */
+bool lps_sparsify_method_is_oneshot(lps_sparsify_method m);
 
 /* A per-layer value given on the command line as NAME=VALUE; NAME matches
  * the initializer name or the node name. */
@@ -57,6 +64,12 @@ typedef struct lps_sparsify_options {
      * has its own --layer-target (pruned unstructured); an own target on a
      * layer that splits is an error (docs/method.md, "N:M patterns"). */
     lps_pattern pattern;
+    /* Wanda and SparseGPT: the samples they calibrate on (calibration.data
+     * is the caller's training split) and SparseGPT's settings. Every
+     * layer is pruned to its own target (allocation is per layer). */
+    lps_calibration calibration;
+    lps_sparsegpt_config sparsegpt;
+    bool wanda_per_layer;              /* --wanda-group layer */
 } lps_sparsify_options;
 
 /* Defaults (docs/method.md): LpSS, global allocation, p from the target,
@@ -72,6 +85,7 @@ typedef struct lps_sparsify_layer {
     bool excluded;
     bool patterned;        /* its mask follows the options' N:M pattern */
     bool pattern_misfit;   /* --pattern given, its rows do not split into groups */
+    double recon_error;    /* Wanda, SparseGPT: ||W X - W' X|| / ||W X||; NAN otherwise */
 } lps_sparsify_layer;
 
 typedef struct lps_sparsify lps_sparsify;
@@ -103,6 +117,10 @@ size_t lps_sparsify_n_layers(const lps_sparsify *s);
 const lps_sparsify_layer *lps_sparsify_layer_info(const lps_sparsify *s, size_t i);
 
 const char *lps_sparsify_method_name(lps_sparsify_method m);
+
+/* Wanda, SparseGPT: the one-shot pass's calibration samples and time, once
+ * it ran (false before, and for the other methods). */
+bool lps_sparsify_oneshot_stats(const lps_sparsify *s, lps_oneshot_stats *stats);
 
 /* Frees the session. NULL is accepted. */
 void lps_sparsify_free(lps_sparsify *s);

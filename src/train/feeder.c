@@ -142,6 +142,17 @@ lps_status lps_feeder_next(lps_feeder *f, int64_t *count, lps_error *err)
     return LPS_OK;
 }
 
+void lps_feeder_limit(lps_feeder *f, int64_t n)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        lps_feed_input *in = &f->in[i];
+        if (n >= in->view.dims[0])
+            continue;
+        in->view.nbytes = in->view.nbytes / (size_t)in->view.dims[0] * (size_t)n;
+        in->view.dims[0] = n;
+    }
+}
+
 lps_status lps_feeder_bind(const lps_feeder *f, lps_plan *plan, lps_error *err)
 {
     for (size_t i = 0; i < f->n; i++) {

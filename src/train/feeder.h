@@ -41,6 +41,10 @@ lps_status lps_feeder_init(lps_feeder *f, const lps_plan *plan, const lps_datase
 /* Next batch into every f->in[i].view; *count is 0 at the end of the epoch. */
 lps_status lps_feeder_next(lps_feeder *f, int64_t *count, lps_error *err);
 
+/* Keeps only the first n samples of the current batch (n <= its count):
+ * calibration takes an exact number of samples. */
+void lps_feeder_limit(lps_feeder *f, int64_t n);
+
 /* Binds the current batch to plan's inputs. */
 lps_status lps_feeder_bind(const lps_feeder *f, lps_plan *plan, lps_error *err);
 

@@ -50,3 +50,9 @@ if(LPS_NODE)
   set_tests_properties(e2e_sparsify_ort PROPERTIES SKIP_RETURN_CODE 77
                        ENVIRONMENT "NODE_PATH=${CMAKE_SOURCE_DIR}/tests/interop/node_modules")
 endif()
+
+# The calibrated one-shot methods (Wanda's masks recomputed with numpy),
+# --epochs 0 and fine-tuning with the mask frozen.
+add_test(NAME e2e_sparsify_oneshot
+         COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_oneshot.py
+                 $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/oneshot)

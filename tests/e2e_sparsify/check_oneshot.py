@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""End-to-end checks of the calibrated one-shot methods (docs/method.md,
+"One-shot pruning from calibration") on check_sparsify.py's generated
+Conv + Gemm model:
+
+- --epochs 0 with wanda and sparsegpt writes a valid model, every layer at
+  its target (per-layer allocation), no epoch in the report, and the
+  report keys calibration_samples, oneshot_seconds and per-layer
+  reconstruction_error;
+- Wanda's masks are recomputed here with numpy from the whole training
+  split (--calibration 512 takes every sample, so the shuffle does not
+  matter): the Conv's from its im2col columns, fc1's from the outputs of
+  the already pruned Conv;
+- one epoch after the one-shot result keeps its mask frozen;
+- --epochs 0 with a method that prunes while training is a usage error.
+
+Usage: check_oneshot.py LPSPARSIFY WORKDIR
+"""
+import os
+import sys
+
+import numpy as np
+import onnx
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import check_sparsify as cs  # noqa: E402
+
+
+def im2col(x):
+    """[N, C, 8, 8] padded by 1 -> [N * 64, C * 9] rows ordered (c, kh, kw)."""
+    pad = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    cols = np.stack([pad[:, :, i:i + 8, j:j + 8] for i in range(3) for j in range(3)], axis=2)
+    n, c = x.shape[:2]
+    return cols.reshape(n, c * 9, 64).transpose(0, 2, 1).reshape(n * 64, c * 9)
+
+
+def wanda_mask(w2d, x, target):
+    """Kept (True) positions of w2d [rows, fan-in] for activations x [positions, fan-in]."""
+    score = np.abs(w2d.astype(np.float64)) * np.sqrt((x.astype(np.float64) ** 2).sum(axis=0))
+    keep = np.ones_like(w2d, dtype=bool)
+    cols = w2d.shape[1]
+    for r in range(w2d.shape[0]):
+        # llround: halves away from zero (Python's round() rounds them to even)
+        n_prune = int(np.floor(target * (r + 1) * cols + 0.5)) - int(np.floor(target * r * cols + 0.5))
+        keep[r, np.argsort(score[r], kind="stable")[:n_prune]] = False
+    return keep
+
+
+def fc1_inputs(w, x):
+    b = w["conv.bias"]
+    y = np.einsum("pk,mk->pm", im2col(x), w["conv.weight"].reshape(8, 9)) + b
+    y = np.maximum(y, 0).reshape(x.shape[0], 64, 8).transpose(0, 2, 1).reshape(-1, 8, 8, 8)
+    return y.reshape(-1, 8, 4, 2, 4, 2).max(axis=(3, 5)).reshape(x.shape[0], -1)
+
+
+def check_wanda(w_in, w_out, data, target):
+    x = np.load(os.path.join(data, "train.npy"))
+    conv = w_in["conv.weight"].reshape(8, 9)
+    want = wanda_mask(conv, im2col(x), target)
+    got = w_out["conv.weight"].reshape(8, 9) != 0
+    assert (want == got).all(), f"conv mask differs at {np.argwhere(want != got)[:5]}"
+    want = wanda_mask(w_in["fc1.weight"], fc1_inputs(w_out, x), target)
+    got = w_out["fc1.weight"] != 0
+    assert (want == got).mean() > 0.999, f"fc1 masks agree on {(want == got).mean():.4f}"
+    # no weight update: kept weights are the input's
+    for name in cs.PRUNABLE:
+        kept = w_out[name] != 0
+        assert np.array_equal(w_out[name][kept], w_in[name][kept]), name
+
+
+def check_oneshot_report(rep, method, target, w):
+    assert rep["method"] == method and rep["epochs"] == []
+    assert rep["calibration_samples"] == 512, rep["calibration_samples"]
+    assert 0 <= rep["oneshot_seconds"] < 60
+    for layer in rep["layers"]:
+        err = layer["reconstruction_error"]
+        assert isinstance(err, float) and 0 < err < 1, (layer["name"], err)
+        got = cs.sparsity(w, [layer["name"]])
+        # SparseGPT also zeroes the weights of inputs that never fire
+        assert got >= target - cs.TARGET_TOL and (method != "wanda" or got <= target + cs.TARGET_TOL), \
+            (method, layer["name"], got)
+
+
+def case_oneshot(tool, workdir):
+    path, data = cs.setup(workdir)
+    w_in = cs.weights_of(onnx.load(path))
+    target = 0.5
+    for method in ("wanda", "sparsegpt"):
+        out, report = cs.sparsify(tool, path, data, workdir, method, "--target", str(target),
+                                  "--method", method, "--calibration", "512", "--epochs", "0")
+        w = cs.check_output(path, out)
+        check_oneshot_report(cs.strict_json(report), method, target, w)
+        if method == "wanda":
+            check_wanda(w_in, w, data, target)
+        # fine-tuning afterwards: same zeros, trained survivors
+        tuned, report = cs.sparsify(tool, path, data, workdir, method + "_tuned", "--target",
+                                    str(target), "--method", method, "--calibration", "512",
+                                    "--epochs", "1")
+        wt = cs.check_output(path, tuned)
+        rep = cs.strict_json(report)
+        assert len(rep["epochs"]) == 1 and rep["calibration_samples"] == 512
+        for name in cs.PRUNABLE:
+            assert np.array_equal(wt[name] == 0, w[name] == 0), f"{method}: {name} mask moved"
+        assert any(not np.array_equal(wt[n], w[n]) for n in cs.PRUNABLE), "nothing was trained"
+        print(f"{method}: accuracy {rep['accuracy']['dense']:.4f} -> one-shot, tuned "
+              f"{rep['accuracy']['sparse']:.4f}")
+    # magnitude has no calibration: the keys are null
+    out, report = cs.sparsify(tool, path, data, workdir, "magnitude", "--target", "0.5",
+                              "--method", "magnitude", "--epochs", "0")
+    rep = cs.strict_json(report)
+    assert rep["calibration_samples"] is None and rep["oneshot_seconds"] is None
+    assert all(l["reconstruction_error"] is None for l in rep["layers"])
+    res = cs.run(tool, path, "--data", data, "--target", "0.5", "--epochs", "0",
+                 "-o", os.path.join(workdir, "never.onnx"), "-q")
+    cs.expect(res, cs.EXIT_USAGE)
+    assert "--epochs 0" in res.stderr and not os.path.exists(os.path.join(workdir, "never.onnx"))
+
+
+def main():
+    tool, workdir = sys.argv[1:3]
+    case_oneshot(tool, os.path.abspath(workdir))
+    print("oneshot: ok")
+
+
+if __name__ == "__main__":
+    main()
