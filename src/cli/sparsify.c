@@ -337,9 +337,11 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
     if ((a->sparse.method == LPS_METHOD_WANDA || a->sparse.method == LPS_METHOD_SPARSEGPT) &&
         !a->allocation_given)
         a->sparse.allocation = LPS_ALLOC_PER_LAYER;
-    if (a->train.epochs == 0 && !lps_sparsify_method_is_oneshot(a->sparse.method))
-        return lps_cli_usage_error(argv[0], "--epochs 0 needs a one-shot --method (magnitude, "
-                                            "wanda or sparsegpt)");
+    if (a->train.epochs == 0 && !lps_sparsify_method_is_oneshot(a->sparse.method)) {
+        lps_fail(&err, LPS_ERR_INVALID, "--epochs: 0 needs a one-shot --method (magnitude, wanda "
+                 "or sparsegpt)");
+        return lps_cli_report(&err);
+    }
     if (batch_given)
         a->train.batch_size = a->data.batch;
     a->train.preprocess = a->data.preprocess;

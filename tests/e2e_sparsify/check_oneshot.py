@@ -113,7 +113,7 @@ def case_oneshot(tool, workdir):
     res = cs.run(tool, path, "--data", data, "--target", "0.5", "--epochs", "0",
                  "-o", os.path.join(workdir, "never.onnx"), "-q")
     cs.expect(res, cs.EXIT_USAGE)
-    assert "--epochs 0" in res.stderr and not os.path.exists(os.path.join(workdir, "never.onnx"))
+    assert "--epochs: 0 needs a one-shot" in res.stderr and not os.path.exists(os.path.join(workdir, "never.onnx"))
 
 
 def main():
