@@ -64,14 +64,6 @@ static void scatter_rows(const lps_row_layout *l, const float *w, const uint8_t 
         }
 }
 
-/* Positions between consecutive input channels of a row: a Conv-style
- * [M, C/g, k...] weight's taps, 1 for matrices. */
-static int64_t channel_stride(const lps_prunable *w)
-{
-    bool spatial = w->rank > 2 && lps_rows_simple(&w->layout) && w->layout.elem_stride == 1;
-    return spatial && w->dims[1] > 0 ? w->layout.row_len / w->dims[1] : 1;
-}
-
 /* Runs the method on each row group of one calibrated layer. */
 static lps_status prune_groups(const lps_oneshot_config *cfg, lps_oneshot_layer *L,
                                const lps_layer_acts *a, float *w, uint8_t *keep, const float *w0,
@@ -82,7 +74,7 @@ static lps_status prune_groups(const lps_oneshot_config *cfg, lps_oneshot_layer 
     double num2 = 0.0, den2 = 0.0;
     for (int64_t g = 0; g < a->groups; g++) {
         lps_oneshot_rows r = {w + g * rows * cols, keep + g * rows * cols, rows, cols,
-                              g * rows * cols, channel_stride(L->weight), L->target};
+                              g * rows * cols, L->weight->taps, L->pattern, L->target};
         const float *xxt = a->xxt + (size_t)(g * cols * cols);
         lps_status st = cfg->method == LPS_ONESHOT_WANDA
                             ? lps_wanda_prune(&r, a->sq_norm + g * cols, cfg->wanda_per_layer, err)

@@ -11,6 +11,7 @@
 
 #include "lpsparsify/engine.h"
 #include "sparsity/calibrate.h"
+#include "sparsity/pattern.h"
 #include "sparsity/prunable.h"
 
 typedef enum lps_oneshot_method {
@@ -38,7 +39,8 @@ typedef struct lps_oneshot_rows {
     uint8_t *keep;
     int64_t rows, cols;
     int64_t start;
-    int64_t channel_stride;  /* lps_select_run's */
+    int64_t taps;            /* lps_select_run's */
+    lps_pattern pattern;     /* N:M (m == 0: unstructured, to target) */
     double target;
 } lps_oneshot_rows;
 
@@ -68,6 +70,7 @@ typedef struct lps_oneshot_layer {
     float *data;             /* the weight in the plan, in its tensor layout */
     uint8_t *mask;           /* [numel] in the same layout: written */
     double target;           /* in [0, 1] */
+    lps_pattern pattern;     /* N:M the mask follows (m == 0: none); the rows must fit it */
     double recon_error;      /* out: ||W X - W' X|| / ||W X|| on its calibration inputs */
 } lps_oneshot_layer;
 

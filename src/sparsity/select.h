@@ -9,24 +9,30 @@
 #include <stdint.h>
 
 #include "lpsparsify/error.h"
+#include "sparsity/pattern.h"
 
 /* Where the scores come from: `rows` rows (one for Wanda, a block's for
- * SparseGPT) at positions [first, first + len) of rows whose consecutive
- * input channels are channel_stride positions apart (Conv: its kernel
- * taps; 1 for Gemm/MatMul), so that a structured pattern can find its
- * groups of input channels. */
+ * SparseGPT) at positions [first, first + len) of rows with `taps`
+ * positions per input channel (Conv: its kernel taps; 1 for Gemm/MatMul),
+ * and the N:M pattern the mask must follow (m == 0: unstructured). Under a
+ * pattern, first and len are whole multiples of m * taps, so that every
+ * group of the run lies inside it (sparsity/pattern.h). */
 typedef struct lps_select_run {
     int64_t rows;
     int64_t first;
     int64_t len;
-    int64_t channel_stride;
+    int64_t taps;
+    lps_pattern pattern;
 } lps_select_run;
 
-/* score is [rows, len] row-major; keep is [rows, keep_ld >= len]. Sets
- * keep = 0 for the n_prune lowest scores of the whole run and 1 for the
- * rest (n_prune clamped to [0, rows * len]); ties go to the lower index
- * first, so the choice is reproducible. Returns LPS_ERR_NOMEM (keep
- * unchanged) or LPS_ERR_RUNTIME for a NaN score. */
+/* score is [rows, len] row-major; keep is [rows, keep_ld >= len].
+ * Unstructured: sets keep = 0 for the n_prune lowest scores of the whole
+ * run and 1 for the rest (n_prune clamped to [0, rows * len]); ties go to
+ * the lower index first, so the choice is reproducible. Under a pattern:
+ * keeps the N highest of every group of each row (lps_pattern_row_mask),
+ * n_prune unused. Returns LPS_ERR_NOMEM (keep unchanged), LPS_ERR_RUNTIME
+ * for a NaN score, LPS_ERR_INVALID for a run the pattern's groups do not
+ * tile. */
 lps_status lps_select_keep(const float *score, const lps_select_run *run, int64_t n_prune,
                            uint8_t *keep, int64_t keep_ld, lps_error *err);
 

@@ -12,20 +12,17 @@
 #include "sparsity/select.h"
 
 /* H = 2 X X^T / n, dead inputs (zero diagonal: no activation ever) set to
- * 1 on the diagonal with their weights zeroed, plus damp * mean diagonal. */
-static void build_hessian(const lps_oneshot_rows *r, const float *xxt, int64_t n, double damp,
-                          float *h)
+ * 1 on the diagonal, plus damp * mean diagonal. Unlike the published code
+ * their weights are not zeroed: the mask alone decides the zeros, so every
+ * layer ends at exactly its target or pattern (docs/method.md). */
+static void build_hessian(int64_t f, const float *xxt, int64_t n, double damp, float *h)
 {
-    int64_t f = r->cols;
     double scale = 2.0 / (double)(n > 0 ? n : 1), mean = 0.0;
     for (int64_t k = 0; k < f * f; k++)
         h[k] = (float)(scale * xxt[k]);
     for (int64_t j = 0; j < f; j++) {
-        if (h[j * f + j] == 0.0f) {
+        if (h[j * f + j] == 0.0f)
             h[j * f + j] = 1.0f;
-            for (int64_t i = 0; i < r->rows; i++)
-                r->w[i * f + j] = 0.0f;
-        }
         mean += h[j * f + j];
     }
     mean /= (double)(f > 0 ? f : 1);
@@ -59,7 +56,7 @@ static lps_status block_masks(lps_oneshot_rows *r, const float *u, int64_t c0, i
                               float *score, lps_error *err)
 {
     int64_t f = r->cols, len = c1 - c0;
-    lps_select_run run = {r->rows, c0, len, r->channel_stride};
+    lps_select_run run = {r->rows, c0, len, r->taps, r->pattern};
     for (int64_t i = 0; i < r->rows; i++) {
         const float *w = r->w + i * f + c0;
         for (int64_t j = 0; j < len; j++) {
@@ -100,6 +97,11 @@ lps_status lps_sparsegpt_prune(lps_oneshot_rows *r, const float *xxt, int64_t po
                                const lps_sparsegpt_config *cfg, lps_error *err)
 {
     int64_t f = r->cols, block = cfg->block > 0 ? cfg->block : LPS_SPARSEGPT_DEFAULT_BLOCK;
+    if (lps_pattern_on(r->pattern)) {
+        /* whole groups per block: a group spans m * taps columns */
+        int64_t span = (int64_t)r->pattern.m * r->taps;
+        block = block < span ? span : block - block % span;
+    }
     if (block > f)
         block = f > 0 ? f : 1;
     float *h = malloc((size_t)(f * f > 0 ? f * f : 1) * sizeof *h);
@@ -111,7 +113,7 @@ lps_status lps_sparsegpt_prune(lps_oneshot_rows *r, const float *xxt, int64_t po
                       (long long)f, (long long)f);
         goto cleanup;
     }
-    build_hessian(r, xxt, positions, cfg->damp, h);
+    build_hessian(f, xxt, positions, cfg->damp, h);
     if ((st = inverse_factor(h, f, err)) != LPS_OK)
         goto cleanup;
     for (int64_t c0 = 0; c0 < f; c0 += block) {

@@ -456,7 +456,7 @@ static lps_status calibrated_prune(lps_sparsify *s, lps_error *err)
                    : s->opt.allocation == LPS_ALLOC_GLOBAL ? targets[v]
                                                            : s->opt.target;
         ls[v] = (lps_oneshot_layer){L->weight, param_slice(s->plan, L->param), s->views[v].mask,
-                                    t, NAN};
+                                    t, s->views[v].pattern, NAN};
     }
     if (st == LPS_OK)
         st = lps_oneshot_prune(s->plan, &cfg, ls, s->n_views, &s->oneshot, err);

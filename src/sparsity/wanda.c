@@ -18,9 +18,9 @@ lps_status lps_wanda_prune(lps_oneshot_rows *r, const double *sq_norm, bool per_
         for (int64_t j = 0; j < r->cols; j++)
             score[i * r->cols + j] = (float)(fabs((double)r->w[i * r->cols + j]) * sqrt(sq_norm[j]));
     /* a group of rows_per_run rows shares one selection */
-    int64_t rows_per_run = per_layer ? r->rows : 1;
+    int64_t rows_per_run = per_layer && !lps_pattern_on(r->pattern) ? r->rows : 1;
     for (int64_t i = 0; i < r->rows && st == LPS_OK; i += rows_per_run) {
-        lps_select_run run = {rows_per_run, 0, r->cols, r->channel_stride};
+        lps_select_run run = {rows_per_run, 0, r->cols, r->taps, r->pattern};
         int64_t offset = i * r->cols;
         st = lps_select_keep(score + offset, &run,
                              lps_select_share(r->target, r->start + offset, rows_per_run * r->cols),

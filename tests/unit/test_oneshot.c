@@ -14,14 +14,15 @@
 /* Prunes W [2, 4] = {4, -3, 1, 0.5; 0.1, -0.1, 1, -1} with ||X_j||^2 =
  * 1, 1, 100, 1 (||X_j|| = 1, 1, 10, 1) and checks the mask against want
  * (pruned weights 0, kept ones unchanged). */
-static void wanda_case(bool per_layer, double target, const uint8_t want[8])
+static void wanda_case(bool per_layer, double target, lps_pattern pattern, const uint8_t want[8])
 {
     const float w0[8] = {4.0f, -3.0f, 1.0f, 0.5f, 0.1f, -0.1f, 1.0f, -1.0f};
     float w[8];
     uint8_t keep[8];
     const double sq_norm[4] = {1.0, 1.0, 100.0, 1.0};
     memcpy(w, w0, sizeof w);
-    lps_oneshot_rows r = {w, keep, 2, 4, 0, 1, target};
+    lps_oneshot_rows r = {.w = w, .keep = keep, .rows = 2, .cols = 4, .taps = 1,
+                          .pattern = pattern, .target = target};
     lps_error err = {0};
     ck_assert_int_eq(lps_wanda_prune(&r, sq_norm, per_layer, &err), LPS_OK);
     for (int k = 0; k < 8; k++) {
@@ -35,7 +36,7 @@ static void wanda_case(bool per_layer, double target, const uint8_t want[8])
  *   row 1: 0.1, 0.1, 10, 1 -> prune j = 0, 1 */
 START_TEST(wanda_scores_by_hand)
 {
-    wanda_case(false, 0.5, (const uint8_t[8]){1, 0, 1, 0, 0, 0, 1, 1});
+    wanda_case(false, 0.5, (lps_pattern){0, 0}, (const uint8_t[8]){1, 0, 1, 0, 0, 0, 1, 1});
 }
 END_TEST
 
@@ -44,8 +45,16 @@ END_TEST
  * each row alone would lose one. */
 START_TEST(wanda_per_layer_group)
 {
-    wanda_case(true, 0.5, (const uint8_t[8]){1, 1, 1, 0, 0, 0, 1, 0});
-    wanda_case(true, 0.25, (const uint8_t[8]){1, 1, 1, 1, 0, 0, 1, 1});
+    wanda_case(true, 0.5, (lps_pattern){0, 0}, (const uint8_t[8]){1, 1, 1, 0, 0, 0, 1, 0});
+    wanda_case(true, 0.25, (lps_pattern){0, 0}, (const uint8_t[8]){1, 1, 1, 1, 0, 0, 1, 1});
+}
+END_TEST
+
+/* Under 2:4 each row keeps its two best of the group of four, whatever
+ * the comparison group: the row-wise choice, not the per-layer one. */
+START_TEST(wanda_follows_the_pattern)
+{
+    wanda_case(true, 0.5, (lps_pattern){2, 4}, (const uint8_t[8]){1, 0, 1, 0, 0, 0, 1, 1});
 }
 END_TEST
 
@@ -62,7 +71,7 @@ START_TEST(shares_add_up_to_the_layer_count)
     /* ties go to the lower index */
     const float score[4] = {1.0f, 1.0f, 1.0f, 2.0f};
     uint8_t keep[4];
-    lps_select_run run = {1, 0, 4, 1};
+    lps_select_run run = {.rows = 1, .len = 4, .taps = 1};
     lps_error err = {0};
     ck_assert_int_eq(lps_select_keep(score, &run, 2, keep, 4, &err), LPS_OK);
     ck_assert(keep[0] == 0 && keep[1] == 0 && keep[2] == 1 && keep[3] == 1);
@@ -116,7 +125,10 @@ static double recon(const float *w0, const float *w, const float *xxt)
     return sqrt(num2 / den2);
 }
 
-START_TEST(sparsegpt_reconstructs_better_than_magnitude)
+/* Magnitude and SparseGPT under the same pattern (m == 0: unstructured):
+ * SparseGPT keeps the count (every group of 4 at 2 zeros under 2:4) and
+ * reconstructs the layer clearly better. */
+static void sparsegpt_vs_magnitude(lps_pattern pattern)
 {
     unsigned seed = 99;
     float *xxt = correlated_xxt(seed);
@@ -129,14 +141,15 @@ START_TEST(sparsegpt_reconstructs_better_than_magnitude)
     memcpy(gpt, w0, sizeof w0);
     for (int k = 0; k < ROWS * COLS; k++)
         score[k] = fabsf(w0[k]);
-    lps_select_run run = {ROWS, 0, COLS, 1};
+    lps_select_run run = {.rows = ROWS, .len = COLS, .taps = 1, .pattern = pattern};
     ck_assert_int_eq(lps_select_keep(score, &run, ROWS * COLS / 2, keep, COLS, &err), LPS_OK);
     for (int k = 0; k < ROWS * COLS; k++)
         if (!keep[k])
             mag[k] = 0.0f;
     /* blocks of 16 columns: the lazy update across blocks is exercised */
     lps_sparsegpt_config cfg = {16, LPS_SPARSEGPT_DEFAULT_DAMP};
-    lps_oneshot_rows r = {gpt, keep, ROWS, COLS, 0, 1, 0.5};
+    lps_oneshot_rows r = {.w = gpt, .keep = keep, .rows = ROWS, .cols = COLS, .taps = 1,
+                          .pattern = pattern, .target = 0.5};
     ck_assert_int_eq(lps_sparsegpt_prune(&r, xxt, POS, &cfg, &err), LPS_OK);
     int zeros = 0;
     for (int k = 0; k < ROWS * COLS; k++) {
@@ -144,10 +157,24 @@ START_TEST(sparsegpt_reconstructs_better_than_magnitude)
         ck_assert(keep[k] || gpt[k] == 0.0f);
     }
     ck_assert_int_eq(zeros, ROWS * COLS / 2);
+    for (int g = 0; lps_pattern_on(pattern) && g < ROWS * COLS / 4; g++)
+        ck_assert_int_eq((gpt[4 * g] == 0.0f) + (gpt[4 * g + 1] == 0.0f) + (gpt[4 * g + 2] == 0.0f) +
+                             (gpt[4 * g + 3] == 0.0f), 2);
     double e_mag = recon(w0, mag, xxt), e_gpt = recon(w0, gpt, xxt);
     /* the OBS update compensates a good part of the error (0.10 vs 0.17 here) */
     ck_assert_msg(e_gpt < 0.75 * e_mag, "sparsegpt %g vs magnitude %g", e_gpt, e_mag);
     free(xxt);
+}
+
+START_TEST(sparsegpt_reconstructs_better_than_magnitude)
+{
+    sparsegpt_vs_magnitude((lps_pattern){0, 0});
+}
+END_TEST
+
+START_TEST(sparsegpt_reconstructs_better_under_2_4)
+{
+    sparsegpt_vs_magnitude((lps_pattern){2, 4});
 }
 END_TEST
 
@@ -157,7 +184,7 @@ START_TEST(sparsegpt_refuses_a_non_finite_hessian)
     float xxt[4] = {1.0f, NAN, NAN, 1.0f}, w[2] = {1.0f, 2.0f};
     uint8_t keep[2];
     lps_sparsegpt_config cfg = {LPS_SPARSEGPT_DEFAULT_BLOCK, LPS_SPARSEGPT_DEFAULT_DAMP};
-    lps_oneshot_rows r = {w, keep, 1, 2, 0, 1, 0.5};
+    lps_oneshot_rows r = {.w = w, .keep = keep, .rows = 1, .cols = 2, .taps = 1, .target = 0.5};
     lps_error err = {0};
     ck_assert_int_ne(lps_sparsegpt_prune(&r, xxt, 4, &cfg, &err), LPS_OK);
     ck_assert_ptr_nonnull(strstr(err.msg, "Hessian"));
@@ -171,7 +198,9 @@ int main(void)
     tcase_add_test(tc, wanda_scores_by_hand);
     tcase_add_test(tc, wanda_per_layer_group);
     tcase_add_test(tc, shares_add_up_to_the_layer_count);
+    tcase_add_test(tc, wanda_follows_the_pattern);
     tcase_add_test(tc, sparsegpt_reconstructs_better_than_magnitude);
+    tcase_add_test(tc, sparsegpt_reconstructs_better_under_2_4);
     tcase_add_test(tc, sparsegpt_refuses_a_non_finite_hessian);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
