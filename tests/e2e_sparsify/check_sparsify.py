@@ -12,7 +12,7 @@ ASan). Every figure the tool claims is recounted here with numpy and onnx:
 - the default output is MODEL-sparse.onnx, the input is never overwritten;
 - unlabeled data selects distillation;
 - (case sequence) constant MatMul operands under 4-D and 3-D activations
-  (the Linear layers of a Transformer) are layers pruned to the target; a
+  (the Linear layers of a Transformer) are layers pruned to the target (lpss, gmp, and wanda and sparsegpt calibrated on them); a
   positional parameter is trained but not listed, and the totals count the
   prunable and the other trained parameters;
 - (case embeddings) an embedding table (Gather over a constant) is trained,
@@ -475,7 +475,8 @@ def case_sequence(tool, workdir):
         np.save(os.path.join(data, f"{split}.npy"), x)
         np.save(os.path.join(data, f"{split}_labels.npy"), forward_np(x).argmax(axis=1).astype(np.int64))
     layers = ["w1", "w2", "fc.weight"]
-    for method in ("lpss", "gmp"):
+    # wanda, sparsegpt: calibration of MatMul constants under 4-D and 3-D activations
+    for method in ("lpss", "gmp", "wanda", "sparsegpt"):
         out, report = sparsify(tool, path, data, workdir, method, "--target", "0.6",
                                "--method", method)
         b = onnx.load(out)
