@@ -147,7 +147,8 @@ lps_status lps_plan_each_state(const lps_plan *p, lps_model *m,
                                lps_status (*fn)(lps_tensor *t, void *user, lps_error *err),
                                void *user, lps_error *err);
 
-/* Calibration (docs/method.md, "Calibration"): the activations a node
+/* Calibration (docs/method.md, "One-shot pruning from calibration"): the
+ * activations a node
  * multiplied one of its weight inputs with in the last forward, as the
  * operator's def views them. The weight's rows fall into `groups` equal
  * groups of consecutive units; group g's rows all multiply a matrix of

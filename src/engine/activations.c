@@ -1,5 +1,5 @@
-/* Calibration views of weight activations (docs/method.md, "Calibration"):
- * the engine hands a node's inputs of the last forward to its op def's
+/* Calibration views of weight activations (docs/method.md, "One-shot
+ * pruning from calibration"): the engine hands a node's inputs of the last forward to its op def's
  * calibration functions, so the sparsifier never runs an op itself. */
 #include <string.h>
 
@@ -36,7 +36,7 @@ lps_status lps_plan_activation_view(const lps_plan *p, size_t node, int input,
     if (!w || !w->calibration)
         return lps_fail(err, LPS_ERR_UNSUPPORTED,
                         "%s: the one-shot methods define no calibration for its weight input %d "
-                        "(docs/method.md, \"Calibration\"); --exclude it",
+                        "(docs/method.md, \"One-shot pruning from calibration\"); --exclude it",
                         n->op.label, input);
     if (n->folded || !node_inputs(p, n, in))
         return lps_fail(err, LPS_ERR_INVALID, "%s: its inputs were not computed by the last forward",

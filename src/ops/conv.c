@@ -475,9 +475,11 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     return LPS_OK;
 }
 
-/* docs/method.md "Calibration": group g's rows multiply the im2col matrix
- * of the group's input channels, one position per output pixel of each
- * image (one chunk per image). */
+/* docs/method.md "One-shot pruning from calibration": group g's rows
+ * multiply the im2col matrix of the group's input channels over the whole
+ * kernel (every tap of the weight row, also those the forward crops
+ * because they only read padding: their activations are 0), one position
+ * per output pixel of each image (one chunk per image). */
 static lps_status conv_act_shape(const lps_op_node *op, const lps_tensor *const *in,
                                  lps_op_activations *a, lps_error *err)
 {
@@ -485,7 +487,8 @@ static lps_status conv_act_shape(const lps_op_node *op, const lps_tensor *const 
     lps_status st = conv_dims_of(op, in, &cd, err);
     if (st == LPS_OK)
         *a = (lps_op_activations){.groups = ((const conv_params *)op->params)->group,
-                                  .features = cd.rows, .chunks = cd.batch,
+                                  .features = cd.in_per_group * cd.g.kernel_size,
+                                  .chunks = cd.batch,
                                   .positions = cd.g.out_size};
     return st;
 }
@@ -501,7 +504,7 @@ static void conv_act_chunk(const lps_op_node *op, const lps_tensor *const *in, i
     const float *image = lps_tensor_f32(in[CONV_X]) +
                          (c * cd.in_ch + g * cd.in_per_group) * cd.g.in_size;
     lps_im2col(image, cd.in_per_group, &cd.g, work);
-    lps_op_transpose_f32(work, cd.rows, cd.g.out_size, x);
+    lps_op_transpose_f32(work, cd.in_per_group * cd.g.kernel_size, cd.g.out_size, x);
 }
 
 static const lps_op_calibration conv_calibration = {conv_act_shape, conv_act_chunk};

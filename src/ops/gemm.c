@@ -218,7 +218,7 @@ static lps_status gemm_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     return LPS_OK;
 }
 
-/* docs/method.md "Calibration": B multiplies op(A), one position per row
+/* docs/method.md "One-shot pruning from calibration": B multiplies op(A), one position per row
  * of op(A). */
 static lps_status gemm_act_shape(const lps_op_node *op, const lps_tensor *const *in,
                                  lps_op_activations *a, lps_error *err)

@@ -225,7 +225,8 @@ static lps_status mm_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
     return LPS_OK;
 }
 
-/* docs/method.md "Calibration". A constant B [in, out] multiplies every
+/* docs/method.md "One-shot pruning from calibration". A constant B [in,
+ * out] multiplies every
  * row of A [..., in]: one position per row. A batched B has one weight
  * matrix per batch slot, which the one-shot methods do not calibrate. */
 static lps_status mm_b_act_shape(const lps_op_node *op, const lps_tensor *const *in,

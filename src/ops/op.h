@@ -151,7 +151,7 @@ typedef enum lps_weight_rows {
 } lps_weight_rows;
 
 /* The activations a weight multiplies, as calibration sees them
- * (docs/method.md, "Calibration"): the rows of the weight fall into
+ * (docs/method.md, "One-shot pruning from calibration"): the rows of the weight fall into
  * `groups` equal groups of consecutive units (Conv's group), and group g's
  * rows all multiply the matrix X_g with `features` entries per position
  * (the weight row's positions, in row order) and chunks * positions

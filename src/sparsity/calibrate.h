@@ -1,4 +1,5 @@
-/* Calibration statistics of one layer (docs/method.md, "Calibration"):
+/* Calibration statistics of one layer (docs/method.md, "One-shot pruning
+ * from calibration"):
  * calibration samples of the training split run forward through the plan
  * as it is now (the layers before already pruned), and the activations the
  * layer's weight multiplies, viewed as its op def declares them (Gemm /

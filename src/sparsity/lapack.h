@@ -1,4 +1,5 @@
-/* The two LAPACK routines SparseGPT needs (docs/method.md, "SparseGPT"),
+/* The two LAPACK routines SparseGPT needs (docs/method.md, "One-shot
+ * pruning from calibration"),
  * from OpenBLAS's bundled LAPACK (libopenblas exports them; no extra
  * package). Fortran calling convention: every argument by pointer, and
  * gfortran's hidden length of each CHARACTER argument passed last. */

@@ -1,4 +1,5 @@
-/* SparseGPT (docs/method.md, "SparseGPT"): the mask of each block of
+/* SparseGPT (docs/method.md, "One-shot pruning from calibration"): the
+ * mask of each block of
  * columns by w^2 / [U]_jj^2, and the optimal-brain-surgeon update of the
  * remaining columns through the upper Cholesky factor U of H^-1, lazily
  * per block. Factorisations are LAPACK's (sparsity/lapack.h). */

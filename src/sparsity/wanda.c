@@ -1,4 +1,5 @@
-/* Wanda (docs/method.md, "Wanda"): |W_ij| * ||X_j||_2, the lowest pruned
+/* Wanda (docs/method.md, "One-shot pruning from calibration"):
+ * |W_ij| * ||X_j||_2, the lowest pruned
  * within each output row (the default) or within the whole layer. */
 #include <math.h>
 #include <stdlib.h>
