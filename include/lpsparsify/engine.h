@@ -148,9 +148,8 @@ lps_status lps_plan_each_state(const lps_plan *p, lps_model *m,
                                void *user, lps_error *err);
 
 /* Calibration (docs/method.md, "One-shot pruning from calibration"): the
- * activations a node
- * multiplied one of its weight inputs with in the last forward, as the
- * operator's def views them. The weight's rows fall into `groups` equal
+ * activations a node multiplied one of its weight inputs with in the last
+ * forward, as the operator's def views them. The weight's rows fall into `groups` equal
  * groups of consecutive units; group g's rows all multiply a matrix of
  * chunks * positions positions, each a vector of `features` entries (the
  * weight row's positions, in row order). */
