@@ -15,6 +15,7 @@
 #include "report/report.h"
 #include "sparsity/hoyer.h"
 #include "sparsity/sparsify.h"
+#include "sparsity/train_bn.h"
 #include "train/dist.h"
 
 #define PERCENT 100.0
@@ -45,6 +46,7 @@ enum sparsify_option_code {
     OPT_FREEZE_GAIN,
     OPT_PRUNE_EVERY,
     OPT_STATS_FIX,
+    OPT_TRAIN_BN,
     OPT_PRUNE_EMBEDDINGS,
     OPT_PATTERN,
     OPT_CALIBRATION,
@@ -93,6 +95,8 @@ void lps_cmd_sparsify_help(FILE *out)
             "                         step on short runs, 100 to 200 updates otherwise)\n"
             "  --stats-fix on|off     pull layer output statistics back to the dense ones\n"
             "                         while pruning (default off; method.md, BN-folded graphs)\n"
+            "  --train-bn on|off      a BatchNorm after each biased layer while training, folded\n"
+            "                         back on write (default on; method.md, BN-folded graphs)\n"
             "  --storage M            auto (default), dense or sparse initializers\n"
             "  --max-drop PTS         exit 3 without writing the model if accuracy falls by more\n"
             "                         than PTS percentage points\n"
@@ -121,6 +125,7 @@ typedef struct sparsify_args {
     lps_train_options train;
     lps_sparsify_options sparse;
     lps_cli_checkpoint checkpoint;
+    bool train_bn;            /* training-only BatchNorms (sparsity/train_bn.h) */
     char command[MAX_COMMAND_LINE];
 } sparsify_args;
 
@@ -142,6 +147,15 @@ static lps_status parse_layer_value(const char *option, const char *arg, double 
     v->name = arg;
     (*count)++;
     return LPS_OK;
+}
+
+static lps_status parse_on_off(const char *option, const char *arg, bool *out, lps_error *err)
+{
+    if (strcmp(arg, "on") == 0 || strcmp(arg, "off") == 0) {
+        *out = strcmp(arg, "on") == 0;
+        return LPS_OK;
+    }
+    return lps_fail(err, LPS_ERR_INVALID, "%s: '%s' is not on or off", option, arg);
 }
 
 static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_error *err)
@@ -215,11 +229,9 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
         o->freeze_gain = true;
         return LPS_OK;
     case OPT_STATS_FIX:
-        if (strcmp(arg, "on") == 0 || strcmp(arg, "off") == 0) {
-            o->stats_fix = strcmp(arg, "on") == 0;
-            return LPS_OK;
-        }
-        return lps_fail(err, LPS_ERR_INVALID, "--stats-fix: '%s' is not on or off", arg);
+        return parse_on_off("--stats-fix", arg, &o->stats_fix, err);
+    case OPT_TRAIN_BN:
+        return parse_on_off("--train-bn", arg, &a->train_bn, err);
     case OPT_PRUNE_EVERY: {
         int64_t every = 0;
         lps_status st = lps_cli_parse_int("--prune-every", arg, 0, PRUNE_EVERY_MAX, &every, err);
@@ -286,6 +298,7 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
         {"freeze-gain", no_argument, NULL, OPT_FREEZE_GAIN},
         {"prune-every", required_argument, NULL, OPT_PRUNE_EVERY},
         {"stats-fix", required_argument, NULL, OPT_STATS_FIX},
+        {"train-bn", required_argument, NULL, OPT_TRAIN_BN},
         {"prune-embeddings", no_argument, NULL, OPT_PRUNE_EMBEDDINGS},
         {"pattern", required_argument, NULL, OPT_PATTERN},
         {"calibration", required_argument, NULL, OPT_CALIBRATION},
@@ -526,6 +539,7 @@ int lps_cmd_sparsify(int argc, char **argv)
     lps_model *m = NULL;
     lps_trainer *t = NULL;
     lps_sparsify *s = NULL;
+    lps_train_bn bn = {0};
     char *output = NULL;
     sparsify_outcome r;
     lps_progress_display display;
@@ -539,6 +553,7 @@ int lps_cmd_sparsify(int argc, char **argv)
     a.train.lr.base_lr = SPARSIFY_DEFAULT_LR;
     a.train.epochs = SPARSIFY_DEFAULT_EPOCHS;
     lps_sparsify_options_default(&a.sparse);
+    a.train_bn = true;
     code = parse_args(argc, argv, &a);
     if (code >= 0) {
         lps_cli_checkpoint_release(&a.checkpoint);
@@ -576,7 +591,9 @@ int lps_cmd_sparsify(int argc, char **argv)
     }
     if (lps_cli_check_input_file(a.model, &err) != LPS_OK ||
         !(m = lps_model_load(a.model, &err)) ||
-        lps_cli_open_splits(&a.data, m, a.train.seed, &splits, &err) != LPS_OK)
+        lps_cli_open_splits(&a.data, m, a.train.seed, &splits, &err) != LPS_OK ||
+        (a.train_bn && lps_train_bn_insert(&bn, m, &splits.train, &a.train.preprocess,
+                                           a.train.batch_size, &err) != LPS_OK))
         goto failed;
     lps_cli_print_adaptation(&splits, m, a.quiet);
     lps_dataset *train = &splits.train, *eval = splits.eval;
@@ -621,9 +638,11 @@ int lps_cmd_sparsify(int argc, char **argv)
     if (lps_cli_checkpoint_start(&a.checkpoint, a.model, t, &hooks, &err) != LPS_OK ||
         (r.n_epochs > 0 && lps_trainer_run(t, &hooks, r.epochs, &err) != LPS_OK) ||
         lps_sparsify_finish(s, &err) != LPS_OK ||
+        lps_train_bn_recalibrate(&bn, m, lps_trainer_plan(t), train, &a.train.preprocess,
+                                 a.train.batch_size, &err) != LPS_OK ||
         lps_trainer_evaluate(t, eval, &r.sparse, &err) != LPS_OK ||
         (held_out && lps_trainer_evaluate(t, &splits.test, &r.sparse_test, &err) != LPS_OK) ||
-        lps_trainer_write(t, &err) != LPS_OK)
+        lps_trainer_write(t, &err) != LPS_OK || lps_train_bn_fold(&bn, m, &err) != LPS_OK)
         goto failed;
     r.achieved = lps_sparsify_achieved(s);
     r.splits = &splits;
@@ -638,6 +657,7 @@ cleanup:
     free(output);
     lps_sparsify_free(s);
     lps_trainer_free(t);
+    lps_train_bn_release(&bn, m);
     lps_cli_splits_release(&splits);
     lps_model_free(m);
     return code;

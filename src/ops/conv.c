@@ -525,5 +525,6 @@ const lps_op_def lps_op_def_conv = {
     /* docs/method.md: a row per output channel over (C/group, k...) */
     .weights = {{.role = LPS_WEIGHT_LAYER, .input = CONV_W, .min_rank = 3,
                  .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_UNITS_FIRST, .unit_axes = 1,
-                 .calibration = &conv_calibration}},
+                 .calibration = &conv_calibration,
+                 .bias_input = CONV_B}},
 };

@@ -349,5 +349,5 @@ const lps_op_def lps_op_def_conv_transpose = {
      * (C/group, k...), a strided row of the [C, M/group, k...] tensor */
     .weights = {{.role = LPS_WEIGHT_LAYER, .input = CT_W, .min_rank = 3,
                  .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_UNITS_SECOND_GROUPED,
-                 .group_attr = "group"}},
+                 .group_attr = "group", .bias_input = CT_B}},
 };

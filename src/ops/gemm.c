@@ -262,5 +262,6 @@ const lps_op_def lps_op_def_gemm = {
     /* docs/method.md: B is [in, out], or [out, in] with transB */
     .weights = {{.role = LPS_WEIGHT_LAYER, .input = GEMM_B, .min_rank = 2, .max_rank = 2,
                  .rows = LPS_ROWS_UNITS_LAST, .transpose_attr = "transB",
-                 .calibration = &gemm_calibration}},
+                 .calibration = &gemm_calibration,
+                 .bias_input = GEMM_C}},
 };

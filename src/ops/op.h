@@ -194,6 +194,11 @@ typedef struct lps_op_weight {
     /* Its activations for one-shot pruning; NULL: not defined, the
      * one-shot methods refuse the layer naming the node. */
     const lps_op_calibration *calibration;
+    /* Input holding a bias of one value per unit that is added to output
+     * 0, whose axis 1 enumerates the units (Conv, ConvTranspose, Gemm); 0:
+     * none (input 0 is never a bias). Training-only BatchNorm folds into
+     * weight and bias (docs/method.md, "BN-folded graphs"). */
+    int bias_input;
 } lps_op_weight;
 
 #define LPS_OP_MAX_WEIGHTS 3

@@ -20,6 +20,7 @@ typedef struct weight_use {
     lps_row_layout layout;
     int64_t taps;             /* positions per input channel of a row */
     bool rows_in_order;       /* row j feeds the node's output unit j */
+    size_t bias_index;        /* SIZE_MAX: none */
 } weight_use;
 
 /* The node's name, or "<op_type>#<index>" when ONNX left it empty. */
@@ -154,6 +155,7 @@ static lps_status view_uses(lps_view_tracer *tracer, const lps_node *n, const ch
         u->taps = src[k].taps;
         u->rows_in_order = src[k].rows_in_order;
         u->input = -1; /* behind a view: not the node's input itself */
+        u->bias_index = SIZE_MAX; /* a view's bias is not a per-row vector of the initializer */
     }
 cleanup:
     lps_tensor_release(&traced);
@@ -190,7 +192,15 @@ static lps_status entry_uses(const lps_graph *g, lps_view_tracer *tracer, const 
     u->role = spec->role;
     u->rows_in_order = true;
     u->input = spec->input;
-    return layout_of(n, label, spec, &w->tensor, &u->layout, &u->taps, err);
+    st = layout_of(n, label, spec, &w->tensor, &u->layout, &u->taps, err);
+    size_t b_index;
+    const lps_initializer *b =
+        spec->bias_input > 0 ? const_input(g, n, (size_t)spec->bias_input, &b_index) : NULL;
+    u->bias_index = b && b->tensor.dtype == LPS_DT_FLOAT && b->tensor.rank == 1 &&
+                            b->tensor.dims[0] == u->layout.n_rows
+                        ? b_index
+                        : SIZE_MAX;
+    return st;
 }
 
 /* The entry already listed for initializer init_index, or NULL. */
@@ -230,6 +240,7 @@ static lps_status add_entry(lps_prunable_list *list, const lps_graph *g, const w
     p->rows_in_order = use->rows_in_order;
     p->fan_in = use->layout.row_len;
     p->taps = use->taps;
+    p->bias_index = use->bias_index;
     list->count++;
     return LPS_OK;
 }
@@ -355,4 +366,22 @@ void lps_prunable_list_release(lps_prunable_list *list)
     free(list->items);
     list->count = 0;
     list->items = NULL;
+}
+
+bool lps_prunable_reaches_output(const lps_graph *g, const char *name)
+{
+    for (size_t o = 0; o < g->n_outputs; o++)
+        if (strcmp(g->outputs[o].name, name) == 0)
+            return true;
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        const lps_node *n = &g->nodes[k];
+        bool reads = false;
+        for (size_t i = 0; i < n->n_inputs && !reads; i++)
+            reads = strcmp(n->inputs[i], name) == 0;
+        for (size_t j = 0; reads && j < n->n_outputs; j++)
+            for (size_t o = 0; o < g->n_outputs; o++)
+                if (strcmp(g->outputs[o].name, n->outputs[j]) == 0)
+                    return true;
+    }
+    return false;
 }

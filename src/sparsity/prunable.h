@@ -11,6 +11,7 @@
 #ifndef LPS_SPARSITY_PRUNABLE_H
 #define LPS_SPARSITY_PRUNABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,9 @@ typedef struct lps_prunable {
     int64_t fan_in;
     int64_t taps;             /* row positions per input channel: fan_in / taps input
                                  channels (docs/method.md, "N:M patterns") */
+    /* The first node's per-unit bias (its def's bias_input): a 1-D float
+     * initializer of layout.n_rows values, or SIZE_MAX. */
+    size_t bias_index;
 } lps_prunable;
 
 typedef struct lps_prunable_list {
@@ -63,6 +67,10 @@ lps_status lps_prunable_find(const lps_model *m, lps_prunable_list *out, lps_err
  * def marks differentiable: what training updates (the engine's trainable
  * parameters), prunable or not. LPS_ERR_NOMEM on allocation failure. */
 lps_status lps_trainable_params(const lps_model *m, int64_t *params, lps_error *err);
+
+/* Whether value `name` is a graph output or is read by a node one of whose
+ * outputs is (a classifier's logits, possibly behind a Softmax). */
+bool lps_prunable_reaches_output(const lps_graph *g, const char *name);
 
 /* Frees the entries and zeroes the list. NULL is accepted. */
 void lps_prunable_list_release(lps_prunable_list *list);

@@ -257,25 +257,6 @@ static lps_status build_views(lps_sparsify *s, lps_error *err)
     return lps_prune_check(s->views, s->n_views, s->opt.target, err);
 }
 
-/* Whether some graph output is `name` or is computed by a node reading it. */
-static bool feeds_graph_output(const lps_graph *g, const char *name)
-{
-    for (size_t o = 0; o < g->n_outputs; o++)
-        if (strcmp(g->outputs[o].name, name) == 0)
-            return true;
-    for (size_t k = 0; k < g->n_nodes; k++) {
-        const lps_node *n = &g->nodes[k];
-        bool reads = false;
-        for (size_t i = 0; i < n->n_inputs && !reads; i++)
-            reads = strcmp(n->inputs[i], name) == 0;
-        for (size_t j = 0; reads && j < n->n_outputs; j++)
-            for (size_t o = 0; o < g->n_outputs; o++)
-                if (strcmp(g->outputs[o].name, n->outputs[j]) == 0)
-                    return true;
-    }
-    return false;
-}
-
 /* The plan parameter holding initializer `name` with `numel` floats, or SIZE_MAX. */
 static size_t param_named(const lps_sparsify *s, const char *name, int64_t numel)
 {
@@ -305,7 +286,7 @@ static lps_status build_stats(lps_sparsify *s, lps_error *err)
         const lps_node *n = &g->nodes[L->weight->node_index];
         if (L->excluded || L->weight->n_uses != 1 || !L->weight->rows_in_order ||
             n->n_inputs < 3 || !n->inputs[2][0] ||
-            n->n_outputs < 1 || feeds_graph_output(g, n->outputs[0]))
+            n->n_outputs < 1 || lps_prunable_reaches_output(g, n->outputs[0]))
             continue;
         int64_t units = L->weight->layout.n_rows;
         size_t bias = param_named(s, n->inputs[2], units);

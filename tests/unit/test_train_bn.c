@@ -1,0 +1,254 @@
+/* Training-only BatchNorms (sparsity/train_bn.h) on a hand-built CNN:
+ * inserted after the biased layers that are not the logits, they leave the
+ * inference function as it was; a sparsification run trains them; folding
+ * them back gives the graph as loaded (same nodes, initializers and names)
+ * whose weights compute what the trained network with its BatchNorms
+ * computed, with the zeros kept. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lpsparsify/engine.h"
+#include "sparsity/sparsify.h"
+#include "sparsity/train_bn.h"
+#include "test_node.h"
+#include "train/trainer.h"
+
+#define CH_IN 2
+#define SIDE 4
+#define CH_CONV 6
+#define N_HIDDEN 16
+#define N_CLASSES 4
+#define N_SAMPLES 256
+#define BATCH 32
+#define N_NODES 6
+#define N_INITS 6
+/* conv and fc2 have biases and do not produce the logits; fc3 does. */
+#define N_UNITS 2
+/* Step 0 and the fold reproduce the function to float rounding. */
+#define REL_TOL 1e-5
+
+/* x [N, 2, 4, 4] -> Conv(w1 [6, 2, 3, 3], b1, pads 1) -> Relu -> Flatten
+ * -> Gemm(w2 [96, 16], b2) -> Relu -> Gemm(w3 [4, 16], b3, transB=1) -> logits */
+static lps_model *cnn(bool biases)
+{
+    lps_model *m = test_model_new(17, "x", CH_IN, "logits");
+    lps_value_info *in = &m->graph.inputs[0];
+    in->rank = 4;
+    in->dims[2].value = SIDE;
+    in->dims[3].value = SIDE;
+    lps_node *conv = test_node_new("Conv", biases ? 3 : 2, 1);
+    lps_node *relu1 = test_node_new("Relu", 1, 1), *flat = test_node_new("Flatten", 1, 1);
+    lps_node *fc2 = test_node_new("Gemm", biases ? 3 : 2, 1), *relu2 = test_node_new("Relu", 1, 1);
+    lps_node *fc3 = test_node_new("Gemm", 3, 1);
+    test_node_set_io(conv, "conv", (const char *[]){"x", "w1", "b1"}, "h1");
+    test_node_attr_ints(conv, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
+    test_node_set_io(relu1, "relu1", (const char *[]){"h1"}, "a1");
+    test_node_set_io(flat, "flat", (const char *[]){"a1"}, "f1");
+    test_node_set_io(fc2, "fc2", (const char *[]){"f1", "w2", "b2"}, "h2");
+    test_node_set_io(relu2, "relu2", (const char *[]){"h2"}, "a2");
+    test_node_set_io(fc3, "fc3", (const char *[]){"a2", "w3", "b3"}, "logits");
+    test_node_attr_int(fc3, "transB", 1);
+    lps_node *nodes[N_NODES] = {conv, relu1, flat, fc2, relu2, fc3};
+    for (int k = 0; k < N_NODES; k++)
+        test_model_add_node(m, nodes[k]);
+    test_model_add_random_init(m, "w1", 4, (int64_t[]){CH_CONV, CH_IN, 3, 3}, 1);
+    test_model_add_random_init(m, "w2", 2, (int64_t[]){CH_CONV * SIDE * SIDE, N_HIDDEN}, 3);
+    test_model_add_random_init(m, "w3", 2, (int64_t[]){N_CLASSES, N_HIDDEN}, 4);
+    test_model_add_random_init(m, "b3", 1, (int64_t[]){N_CLASSES}, 5);
+    if (biases) {
+        test_model_add_random_init(m, "b1", 1, (int64_t[]){CH_CONV}, 2);
+        test_model_add_random_init(m, "b2", 1, (int64_t[]){N_HIDDEN}, 6);
+    }
+    return m;
+}
+
+/* Random images labelled by the sign pattern of two pixels. */
+static void dataset(lps_dataset *ds)
+{
+    int64_t dims[4] = {N_SAMPLES, CH_IN, SIDE, SIDE};
+    lps_tensor *x = test_tensor_random(4, dims, -1.0f, 1.0f, 7);
+    int64_t lab[N_SAMPLES];
+    const float *xf = lps_tensor_f32(x);
+    const int64_t per = CH_IN * SIDE * SIDE;
+    for (int i = 0; i < N_SAMPLES; i++)
+        lab[i] = (xf[i * per] > 0) * 2 + (xf[i * per + per - 1] > 0);
+    lps_tensor *labels = test_tensor_from(LPS_DT_INT64, 1, (int64_t[]){N_SAMPLES}, lab);
+    lps_error err;
+    ck_assert_int_eq(lps_dataset_from_tensors(ds, "px", x, "px-labels", labels, &err), LPS_OK);
+    lps_tensor_free(x);
+    lps_tensor_free(labels);
+}
+
+static void train_options(lps_train_options *o)
+{
+    lps_train_options_default(o);
+    o->epochs = 2;
+    o->batch_size = BATCH;
+    o->seed = 3;
+    o->lr.base_lr = 0.05;
+    o->preprocess.has_scale = true;
+    o->preprocess.scale = 1.0;
+}
+
+/* The model's logits on every sample, in a buffer the caller frees. */
+static float *logits_of(const lps_model *m, const lps_dataset *ds)
+{
+    lps_error err = {0};
+    lps_exec_ctx *ctx = lps_exec_ctx_new(NULL, &err);
+    lps_plan *plan = lps_plan_compile(m, NULL, &err);
+    ck_assert_msg(plan != NULL, "%s", err.msg);
+    ck_assert_int_eq(lps_plan_set_input(plan, 0, &ds->samples, &err), LPS_OK);
+    ck_assert_msg(lps_plan_forward(plan, ctx, &err) == LPS_OK, "%s", err.msg);
+    const lps_tensor *out = lps_plan_output(plan, 0);
+    ck_assert_int_eq(lps_tensor_numel(out), N_SAMPLES * N_CLASSES);
+    float *copy = malloc(N_SAMPLES * N_CLASSES * sizeof *copy);
+    memcpy(copy, lps_tensor_f32(out), N_SAMPLES * N_CLASSES * sizeof *copy);
+    lps_exec_ctx_free(ctx);
+    lps_plan_free(plan);
+    return copy;
+}
+
+static void assert_close(const float *a, const float *b, const char *what)
+{
+    double max_abs = 0.0, max_diff = 0.0;
+    for (int k = 0; k < N_SAMPLES * N_CLASSES; k++) {
+        max_abs = fmax(max_abs, fabs(a[k]));
+        max_diff = fmax(max_diff, fabs((double)a[k] - b[k]));
+    }
+    ck_assert_msg(max_diff <= REL_TOL * max_abs, "%s: outputs differ by %g (max %g)", what,
+                  max_diff, max_abs);
+}
+
+static const lps_initializer *init_named(const lps_model *m, const char *name)
+{
+    const lps_initializer *init = lps_graph_find_initializer(&m->graph, name);
+    ck_assert_msg(init != NULL, "no initializer '%s'", name);
+    return init;
+}
+
+static int64_t zeros_of(const lps_model *m, const char *name)
+{
+    const lps_tensor *t = &init_named(m, name)->tensor;
+    int64_t z = 0;
+    for (int64_t k = 0; k < lps_tensor_numel(t); k++)
+        z += lps_tensor_f32(t)[k] == 0.0f;
+    return z;
+}
+
+START_TEST(insertion_keeps_the_function)
+{
+    lps_dataset ds;
+    lps_error err = {0};
+    lps_train_options to;
+    dataset(&ds);
+    train_options(&to);
+    lps_model *m = cnn(true);
+    float *before = logits_of(m, &ds);
+    lps_train_bn bn = {0};
+    ck_assert_msg(lps_train_bn_insert(&bn, m, &ds, &to.preprocess, BATCH, &err) == LPS_OK, "%s",
+                  err.msg);
+    ck_assert_uint_eq(bn.n_units, N_UNITS);
+    ck_assert_uint_eq(m->graph.n_nodes, N_NODES + N_UNITS);
+    ck_assert_str_ne(m->graph.nodes[0].outputs[0], "h1");
+    float *after = logits_of(m, &ds);
+    assert_close(before, after, "with training BatchNorms");
+    lps_train_bn_release(&bn, m);
+    ck_assert_uint_eq(m->graph.n_nodes, N_NODES);
+    ck_assert_uint_eq(m->graph.n_initializers, N_INITS);
+    ck_assert_str_eq(m->graph.nodes[0].outputs[0], "h1");
+    free(before);
+    free(after);
+    lps_model_free(m);
+    lps_dataset_release(&ds);
+}
+END_TEST
+
+START_TEST(layers_without_bias_get_none)
+{
+    lps_dataset ds;
+    lps_error err = {0};
+    lps_train_options to;
+    dataset(&ds);
+    train_options(&to);
+    lps_model *m = cnn(false);
+    lps_train_bn bn = {0};
+    ck_assert_int_eq(lps_train_bn_insert(&bn, m, &ds, &to.preprocess, BATCH, &err), LPS_OK);
+    ck_assert_uint_eq(bn.n_units, 0);
+    ck_assert_uint_eq(m->graph.n_nodes, N_NODES);
+    ck_assert_int_eq(lps_train_bn_fold(&bn, m, &err), LPS_OK);
+    lps_train_bn_release(&bn, m);
+    lps_model_free(m);
+    lps_dataset_release(&ds);
+}
+END_TEST
+
+START_TEST(fold_computes_the_trained_network)
+{
+    lps_dataset ds;
+    lps_error err = {0};
+    lps_train_options to;
+    lps_sparsify_options so;
+    dataset(&ds);
+    train_options(&to);
+    lps_sparsify_options_default(&so);
+    so.method = LPS_METHOD_GMP;
+    so.target = 0.5;
+    lps_model *m = cnn(true);
+    lps_train_bn bn = {0};
+    ck_assert_int_eq(lps_train_bn_insert(&bn, m, &ds, &to.preprocess, BATCH, &err), LPS_OK);
+    const char *scale = "h1.lps_train_bn.scale";
+    float scale0 = lps_tensor_f32(&init_named(m, scale)->tensor)[0];
+    lps_trainer *t = lps_trainer_create(m, &ds, NULL, &to, &err);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    lps_sparsify *s = lps_sparsify_create(m, lps_trainer_plan(t), &so, &to, &err);
+    ck_assert_msg(s != NULL, "%s", err.msg);
+    lps_train_hooks hooks = {0};
+    lps_sparsify_hooks(s, &hooks);
+    lps_epoch_stats stats[2];
+    ck_assert_msg(lps_trainer_run(t, &hooks, stats, &err) == LPS_OK, "%s", err.msg);
+    ck_assert_int_eq(lps_sparsify_finish(s, &err), LPS_OK);
+    ck_assert_msg(lps_train_bn_recalibrate(&bn, m, lps_trainer_plan(t), &ds, &to.preprocess,
+                                           BATCH, &err) == LPS_OK, "%s", err.msg);
+    ck_assert_int_eq(lps_trainer_write(t, &err), LPS_OK);
+    ck_assert_msg(lps_tensor_f32(&init_named(m, scale)->tensor)[0] != scale0,
+                  "the BatchNorm scale was not trained");
+    float *with_bn = logits_of(m, &ds);
+    int64_t z1 = zeros_of(m, "w1"), z2 = zeros_of(m, "w2");
+    ck_assert_int_gt(z1 + z2, 0);
+    ck_assert_int_eq(lps_train_bn_fold(&bn, m, &err), LPS_OK);
+    ck_assert_uint_eq(m->graph.n_nodes, N_NODES);
+    ck_assert_uint_eq(m->graph.n_initializers, N_INITS);
+    ck_assert_str_eq(m->graph.nodes[0].outputs[0], "h1");
+    ck_assert_ptr_null(lps_graph_find_initializer(&m->graph, scale));
+    ck_assert(init_named(m, "w1")->modified && init_named(m, "b2")->modified);
+    ck_assert_int_eq(zeros_of(m, "w1"), z1);
+    ck_assert_int_eq(zeros_of(m, "w2"), z2);
+    float *folded = logits_of(m, &ds);
+    assert_close(with_bn, folded, "folded");
+    free(with_bn);
+    free(folded);
+    lps_sparsify_free(s);
+    lps_trainer_free(t);
+    lps_train_bn_release(&bn, m);
+    lps_model_free(m);
+    lps_dataset_release(&ds);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("train_bn");
+    TCase *tc = tcase_create("train_bn");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, insertion_keeps_the_function);
+    tcase_add_test(tc, layers_without_bias_get_none);
+    tcase_add_test(tc, fold_computes_the_trained_network);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
