@@ -1,5 +1,7 @@
 #include "test_node.h"
 
+#include "lpsparsify/engine.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,4 +198,23 @@ void test_model_add_random_init(lps_model *m, const char *name, int rank, const 
     lps_tensor *t = test_tensor_random(rank, dims, -0.5f, 0.5f, seed);
     init->tensor = *t;
     free(t);
+}
+
+float *test_model_output(const lps_model *m, const lps_tensor *x, int64_t numel)
+{
+    lps_error err = {0};
+    lps_exec_ctx *ctx = lps_exec_ctx_new(NULL, &err);
+    ck_assert_ptr_nonnull(ctx);
+    lps_plan *plan = lps_plan_compile(m, NULL, &err);
+    ck_assert_msg(plan != NULL, "%s", err.msg);
+    ck_assert_int_eq(lps_plan_set_input(plan, 0, x, &err), LPS_OK);
+    ck_assert_msg(lps_plan_forward(plan, ctx, &err) == LPS_OK, "%s", err.msg);
+    const lps_tensor *out = lps_plan_output(plan, 0);
+    ck_assert_int_eq(out->dtype, LPS_DT_FLOAT);
+    ck_assert_int_eq(lps_tensor_numel(out), numel);
+    float *copy = xcalloc((size_t)numel, sizeof *copy);
+    memcpy(copy, lps_tensor_f32(out), (size_t)numel * sizeof *copy);
+    lps_exec_ctx_free(ctx);
+    lps_plan_free(plan);
+    return copy;
 }

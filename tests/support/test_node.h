@@ -36,6 +36,11 @@ void test_node_set_io(lps_node *n, const char *name, const char *const *inputs,
  * `output`. Free with lps_model_free. */
 lps_model *test_model_new(int64_t opset, const char *input, int64_t features, const char *output);
 
+/* Runs m in inference mode on x (bound to input 0) and returns a malloc'd
+ * copy of output 0, which must hold `numel` floats (the test fails
+ * otherwise). */
+float *test_model_output(const lps_model *m, const lps_tensor *x, int64_t numel);
+
 /* Appends node n to the graph, taking over its contents (n is freed). */
 void test_model_add_node(lps_model *m, lps_node *n);
 

@@ -81,25 +81,10 @@ static void train_options(lps_train_options *o, int epochs)
     o->preprocess.scale = 1.0;
 }
 
-/* The model's logits on the first N_SAMPLES rows of ds, copied to a new
- * buffer the caller frees. */
+/* The model's logits on the N_SAMPLES rows of ds (caller frees). */
 static float *logits_of(const lps_model *m, const lps_dataset *ds)
 {
-    lps_error err = {0};
-    lps_exec_ctx *ctx = lps_exec_ctx_new(NULL, &err);
-    ck_assert_ptr_nonnull(ctx);
-    lps_plan *plan = lps_plan_compile(m, NULL, &err);
-    ck_assert_msg(plan != NULL, "%s", err.msg);
-    ck_assert_int_eq(lps_plan_set_input(plan, 0, &ds->samples, &err), LPS_OK);
-    ck_assert_msg(lps_plan_forward(plan, ctx, &err) == LPS_OK, "%s", err.msg);
-    const lps_tensor *out = lps_plan_output(plan, 0);
-    ck_assert_int_eq(out->rank, 2);
-    ck_assert_int_eq(out->dims[0] * out->dims[1], N_SAMPLES * N_CLASSES);
-    float *copy = malloc(N_SAMPLES * N_CLASSES * sizeof *copy);
-    memcpy(copy, lps_tensor_f32(out), N_SAMPLES * N_CLASSES * sizeof *copy);
-    lps_exec_ctx_free(ctx);
-    lps_plan_free(plan);
-    return copy;
+    return test_model_output(m, &ds->samples, N_SAMPLES * N_CLASSES);
 }
 
 /* Creates the trainer and session; the caller frees both. */

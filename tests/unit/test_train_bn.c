@@ -92,22 +92,10 @@ static void train_options(lps_train_options *o)
     o->preprocess.scale = 1.0;
 }
 
-/* The model's logits on every sample, in a buffer the caller frees. */
+/* The model's logits on every sample (caller frees). */
 static float *logits_of(const lps_model *m, const lps_dataset *ds)
 {
-    lps_error err = {0};
-    lps_exec_ctx *ctx = lps_exec_ctx_new(NULL, &err);
-    lps_plan *plan = lps_plan_compile(m, NULL, &err);
-    ck_assert_msg(plan != NULL, "%s", err.msg);
-    ck_assert_int_eq(lps_plan_set_input(plan, 0, &ds->samples, &err), LPS_OK);
-    ck_assert_msg(lps_plan_forward(plan, ctx, &err) == LPS_OK, "%s", err.msg);
-    const lps_tensor *out = lps_plan_output(plan, 0);
-    ck_assert_int_eq(lps_tensor_numel(out), N_SAMPLES * N_CLASSES);
-    float *copy = malloc(N_SAMPLES * N_CLASSES * sizeof *copy);
-    memcpy(copy, lps_tensor_f32(out), N_SAMPLES * N_CLASSES * sizeof *copy);
-    lps_exec_ctx_free(ctx);
-    lps_plan_free(plan);
-    return copy;
+    return test_model_output(m, &ds->samples, N_SAMPLES * N_CLASSES);
 }
 
 static void assert_close(const float *a, const float *b, const char *what)
