@@ -97,7 +97,7 @@ static lps_status measure(const lps_train_bn *bn, const lps_model *m, lps_plan *
     if (st != LPS_OK)
         goto cleanup;
     lps_batch_iter_start_epoch(&f.it, 0);
-    int64_t samples;
+    int64_t samples = 0;
     for (int b = 0; b < LPS_TRAIN_BN_CALIBRATION_BATCHES; b++) {
         if ((st = lps_feeder_next(&f, &samples, err)) != LPS_OK || samples == 0 ||
             (st = lps_feeder_bind(&f, plan, err)) != LPS_OK ||
@@ -314,7 +314,7 @@ lps_status lps_train_bn_recalibrate(lps_train_bn *bn, lps_model *m, lps_plan *pl
 {
     if (bn->n_units == 0 || bn->detached)
         return LPS_OK;
-    double *mean, *var;
+    double *mean = NULL, *var = NULL;
     lps_status st = alloc_moments(bn, &mean, &var, err);
     if (st != LPS_OK)
         return st;
