@@ -125,7 +125,11 @@ typedef struct sparsify_args {
     lps_train_options train;
     lps_sparsify_options sparse;
     lps_cli_checkpoint checkpoint;
-    bool train_bn;            /* training-only BatchNorms (sparsity/train_bn.h) */
+    /* Training-only BatchNorms (sparsity/train_bn.h): on by default in one
+     * process; with several MPI ranks each would normalise with its own
+     * shard's batch statistics (no synchronised BatchNorm), so off there. */
+    bool train_bn;
+    bool train_bn_given;
     char command[MAX_COMMAND_LINE];
 } sparsify_args;
 
@@ -231,6 +235,7 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
     case OPT_STATS_FIX:
         return parse_on_off("--stats-fix", arg, &o->stats_fix, err);
     case OPT_TRAIN_BN:
+        a->train_bn_given = true;
         return parse_on_off("--train-bn", arg, &a->train_bn, err);
     case OPT_PRUNE_EVERY: {
         int64_t every = 0;
@@ -553,8 +558,14 @@ int lps_cmd_sparsify(int argc, char **argv)
     a.train.lr.base_lr = SPARSIFY_DEFAULT_LR;
     a.train.epochs = SPARSIFY_DEFAULT_EPOCHS;
     lps_sparsify_options_default(&a.sparse);
-    a.train_bn = true;
+    a.train_bn = lps_dist_size() == 1;
     code = parse_args(argc, argv, &a);
+    if (code < 0 && a.train_bn && a.train_bn_given && lps_dist_size() > 1) {
+        lps_fail(&err, LPS_ERR_INVALID, "--train-bn on: each of the %d ranks would normalise "
+                 "with its own batch statistics; use --train-bn off or one process",
+                 lps_dist_size());
+        code = lps_cli_report(&err);
+    }
     if (code >= 0) {
         lps_cli_checkpoint_release(&a.checkpoint);
         return code;
