@@ -560,6 +560,10 @@ int lps_cmd_sparsify(int argc, char **argv)
     lps_sparsify_options_default(&a.sparse);
     a.train_bn = lps_dist_size() == 1;
     code = parse_args(argc, argv, &a);
+    /* With --epochs 0 nothing trains: the one-shot result is written as the
+     * method left it, so no training-only BatchNorm by default. */
+    if (code < 0 && !a.train_bn_given)
+        a.train_bn = a.train_bn && a.train.epochs > 0;
     if (code < 0 && a.train_bn && a.train_bn_given && lps_dist_size() > 1) {
         lps_fail(&err, LPS_ERR_INVALID, "--train-bn on: each of the %d ranks would normalise "
                  "with its own batch statistics; use --train-bn off or one process",
