@@ -11,6 +11,7 @@
 #include "cli/options.h"
 #include "cli/pattern_cli.h"
 #include "cli/progress.h"
+#include "cli/recipe.h"
 #include "report/html.h"
 #include "report/report.h"
 #include "sparsity/hoyer.h"
@@ -52,7 +53,8 @@ enum sparsify_option_code {
     OPT_CALIBRATION,
     OPT_SPARSEGPT_BLOCK,
     OPT_SPARSEGPT_DAMP,
-    OPT_WANDA_GROUP
+    OPT_WANDA_GROUP,
+    OPT_RECIPE
 };
 
 /* Upper bound of --calibration and --sparsegpt-block. */
@@ -83,6 +85,8 @@ void lps_cmd_sparsify_help(FILE *out)
             "                         or of the whole layer (layer)\n"
             "  --sparsegpt-block N    sparsegpt: columns per lazy update (default 128)\n"
             "  --sparsegpt-damp F     sparsegpt: dampening, fraction of mean diag (default 0.01)\n"
+            "  --recipe FILE.json     options and per-layer rules from a file (docs/recipe.md);\n"
+            "                         options on the command line override it\n"
             "  --p P                  LpSS exponent in (1, 2] for every layer (default: from S)\n"
             "  --p-layer NAME=P       exponent for one layer (initializer or node name)\n"
             "  --layer-target NAME=S  own target for one layer\n"
@@ -130,6 +134,7 @@ typedef struct sparsify_args {
      * shard's batch statistics (no synchronised BatchNorm), so off there. */
     bool train_bn;
     bool train_bn_given;
+    cJSON *recipe;            /* --recipe's tree: option strings point into it */
     char command[MAX_COMMAND_LINE];
 } sparsify_args;
 
@@ -270,6 +275,83 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
     return lps_fail(err, LPS_ERR_INVALID, "unknown option");
 }
 
+static const struct option SPARSIFY_OPTIONS[] = {
+    LPS_CLI_DATA_OPTIONS,
+    LPS_CLI_TRAIN_OPTIONS,
+    {"target", required_argument, NULL, OPT_TARGET},
+    {"report", required_argument, NULL, OPT_REPORT},
+    {"html", required_argument, NULL, OPT_HTML},
+    {"p", required_argument, NULL, OPT_P},
+    {"p-layer", required_argument, NULL, OPT_P_LAYER},
+    {"layer-target", required_argument, NULL, OPT_LAYER_TARGET},
+    {"exclude", required_argument, NULL, OPT_EXCLUDE},
+    {"method", required_argument, NULL, OPT_METHOD},
+    {"storage", required_argument, NULL, OPT_STORAGE},
+    {"max-drop", required_argument, NULL, OPT_MAX_DROP},
+    {"allocation", required_argument, NULL, OPT_ALLOCATION},
+    {"lpsgd-lr", required_argument, NULL, OPT_LPSGD_LR},
+    {"freeze-gain", no_argument, NULL, OPT_FREEZE_GAIN},
+    {"prune-every", required_argument, NULL, OPT_PRUNE_EVERY},
+    {"stats-fix", required_argument, NULL, OPT_STATS_FIX},
+    {"prune-embeddings", no_argument, NULL, OPT_PRUNE_EMBEDDINGS},
+    {"train-bn", required_argument, NULL, OPT_TRAIN_BN},
+    {"pattern", required_argument, NULL, OPT_PATTERN},
+    {"calibration", required_argument, NULL, OPT_CALIBRATION},
+    {"wanda-group", required_argument, NULL, OPT_WANDA_GROUP},
+    {"sparsegpt-block", required_argument, NULL, OPT_SPARSEGPT_BLOCK},
+    {"sparsegpt-damp", required_argument, NULL, OPT_SPARSEGPT_DAMP},
+    {"recipe", required_argument, NULL, OPT_RECIPE},
+    {"output", required_argument, NULL, 'o'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* getopt's state for apply_option (lps_recipe_option_fn). */
+typedef struct option_context {
+    sparsify_args *args;
+    bool batch_given;
+} option_context;
+
+/* One option, from the command line or a recipe. */
+static lps_status apply_option(void *user, int c, char *arg, lps_error *err)
+{
+    option_context *x = user;
+    bool handled;
+    x->batch_given = x->batch_given || c == LPS_OPT_BATCH;
+    if (c == LPS_OPT_EPOCHS && strcmp(arg, "0") == 0) {
+        x->args->train.epochs = 0; /* sparsify only: the one-shot result, untrained */
+        return LPS_OK;
+    }
+    lps_status st = lps_cli_data_option(&x->args->data, c, arg, &handled, err);
+    if (st == LPS_OK && !handled)
+        st = lps_cli_train_option(&x->args->train, c, arg, &handled, err);
+    if (st == LPS_OK && !handled)
+        st = lps_cli_checkpoint_option(&x->args->checkpoint, c, arg, &handled, err);
+    if (st == LPS_OK && !handled)
+        st = parse_sparsify_option(x->args, c, arg, err);
+    return st;
+}
+
+/* First pass over argv: the --recipe file, applied before the command
+ * line so that every option given there overrides it (docs/recipe.md). */
+static lps_status load_recipe(int argc, char **argv, option_context *x, lps_error *err)
+{
+    const char *path = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, ":ho:q", SPARSIFY_OPTIONS, NULL)) != -1)
+        if (c == OPT_RECIPE) {
+            if (path)
+                return lps_fail(err, LPS_ERR_INVALID, "--recipe: given twice");
+            path = optarg;
+        }
+    optind = 0; /* glibc: a full re-initialisation for the second pass */
+    if (!path)
+        return LPS_OK;
+    return lps_recipe_load(path, SPARSIFY_OPTIONS, apply_option, x, &x->args->sparse,
+                           &x->args->recipe, err);
+}
+
 static void record_command(sparsify_args *a, int argc, char **argv)
 {
     size_t used = (size_t)snprintf(a->command, sizeof a->command, "%s", LPS_PROGRAM);
@@ -285,45 +367,18 @@ static void record_command(sparsify_args *a, int argc, char **argv)
 /* Returns -1 to go on, or an exit code. */
 static int parse_args(int argc, char **argv, sparsify_args *a)
 {
-    static const struct option options[] = {
-        LPS_CLI_DATA_OPTIONS,
-        LPS_CLI_TRAIN_OPTIONS,
-        {"target", required_argument, NULL, OPT_TARGET},
-        {"report", required_argument, NULL, OPT_REPORT},
-        {"html", required_argument, NULL, OPT_HTML},
-        {"p", required_argument, NULL, OPT_P},
-        {"p-layer", required_argument, NULL, OPT_P_LAYER},
-        {"layer-target", required_argument, NULL, OPT_LAYER_TARGET},
-        {"exclude", required_argument, NULL, OPT_EXCLUDE},
-        {"method", required_argument, NULL, OPT_METHOD},
-        {"storage", required_argument, NULL, OPT_STORAGE},
-        {"max-drop", required_argument, NULL, OPT_MAX_DROP},
-        {"allocation", required_argument, NULL, OPT_ALLOCATION},
-        {"lpsgd-lr", required_argument, NULL, OPT_LPSGD_LR},
-        {"freeze-gain", no_argument, NULL, OPT_FREEZE_GAIN},
-        {"prune-every", required_argument, NULL, OPT_PRUNE_EVERY},
-        {"stats-fix", required_argument, NULL, OPT_STATS_FIX},
-        {"train-bn", required_argument, NULL, OPT_TRAIN_BN},
-        {"prune-embeddings", no_argument, NULL, OPT_PRUNE_EMBEDDINGS},
-        {"pattern", required_argument, NULL, OPT_PATTERN},
-        {"calibration", required_argument, NULL, OPT_CALIBRATION},
-        {"wanda-group", required_argument, NULL, OPT_WANDA_GROUP},
-        {"sparsegpt-block", required_argument, NULL, OPT_SPARSEGPT_BLOCK},
-        {"sparsegpt-damp", required_argument, NULL, OPT_SPARSEGPT_DAMP},
-        {"output", required_argument, NULL, 'o'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     lps_error err = {0};
-    bool handled, batch_given = false;
+    option_context ctx = {a, false};
     int c;
     record_command(a, argc, argv);
     /* Before the parse, which cuts NAME=VALUE arguments in two. */
-    if (lps_cli_checkpoint_identity(&a->checkpoint, argc, argv, options, ":ho:q", &err) != LPS_OK)
+    if (lps_cli_checkpoint_identity(&a->checkpoint, argc, argv, SPARSIFY_OPTIONS, ":ho:q",
+                                    &err) != LPS_OK)
         return lps_cli_report(&err);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":ho:q", options, NULL)) != -1) {
+    if (load_recipe(argc, argv, &ctx, &err) != LPS_OK)
+        return lps_cli_report(&err);
+    while ((c = getopt_long(argc, argv, ":ho:q", SPARSIFY_OPTIONS, NULL)) != -1) {
         if (c == 'h') {
             lps_cmd_sparsify_help(stdout);
             return 0;
@@ -333,16 +388,8 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
             a->quiet = true;
         } else if (c == '?' || c == ':') {
             return lps_cli_option_error(argv[0], c, argv);
-        } else if (c == LPS_OPT_EPOCHS && strcmp(optarg, "0") == 0) {
-            a->train.epochs = 0; /* sparsify only: the one-shot result, untrained */
-        } else {
-            batch_given = batch_given || c == LPS_OPT_BATCH;
-            if (lps_cli_data_option(&a->data, c, optarg, &handled, &err) != LPS_OK ||
-                (!handled && lps_cli_train_option(&a->train, c, optarg, &handled, &err) != LPS_OK) ||
-                (!handled && lps_cli_checkpoint_option(&a->checkpoint, c, optarg, &handled,
-                                                       &err) != LPS_OK) ||
-                (!handled && parse_sparsify_option(a, c, optarg, &err) != LPS_OK))
-                return lps_cli_report(&err);
+        } else if (c != OPT_RECIPE && apply_option(&ctx, c, optarg, &err) != LPS_OK) {
+            return lps_cli_report(&err);
         }
     }
     if (optind + 1 != argc)
@@ -360,7 +407,7 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
                  "or sparsegpt)");
         return lps_cli_report(&err);
     }
-    if (batch_given)
+    if (ctx.batch_given)
         a->train.batch_size = a->data.batch;
     a->train.preprocess = a->data.preprocess;
     a->model = argv[optind];
@@ -572,6 +619,7 @@ int lps_cmd_sparsify(int argc, char **argv)
     }
     if (code >= 0) {
         lps_cli_checkpoint_release(&a.checkpoint);
+        cJSON_Delete(a.recipe);
         return code;
     }
     a.quiet = a.quiet || lps_dist_rank() != 0; /* one progress display: rank 0's */
@@ -675,5 +723,6 @@ cleanup:
     lps_train_bn_release(&bn, m);
     lps_cli_splits_release(&splits);
     lps_model_free(m);
+    cJSON_Delete(a.recipe);
     return code;
 }

@@ -39,6 +39,13 @@ bool lps_json_add_number(cJSON *obj, const char *key, double value);
  * LPS_ERR_NOMEM or LPS_ERR_IO with a message naming path on failure. */
 lps_status lps_report_write(const cJSON *report, const char *path, lps_error *err);
 
+/* Reads and parses the JSON file at path (a regular file of at most
+ * max_bytes). Returns the tree (caller frees with cJSON_Delete), or NULL
+ * with err set: LPS_ERR_INVALID "PATH: reason" for a missing, oversized or
+ * non-JSON file ("PATH: not valid JSON (at byte N)"), LPS_ERR_IO,
+ * LPS_ERR_NOMEM. */
+cJSON *lps_json_read(const char *path, size_t max_bytes, lps_error *err);
+
 /* Reads the report written to path (by --report or --json) and checks it
  * the way the HTML page reads it (lps_report_html_check). Returns the tree
  * (caller frees with cJSON_Delete), or NULL with err set: LPS_ERR_INVALID

@@ -14,7 +14,7 @@
 
 /* Reads the whole regular file at path. Returns the bytes (caller frees)
  * and their count, or NULL with err set ("PATH: reason"). */
-static char *read_text(const char *path, size_t *len, lps_error *err)
+static char *read_text(const char *path, size_t max_bytes, size_t *len, lps_error *err)
 {
     struct stat st;
     FILE *f = fopen(path, "rb");
@@ -27,9 +27,9 @@ static char *read_text(const char *path, size_t *len, lps_error *err)
         lps_fail(err, LPS_ERR_INVALID, "%s: not a regular file", path);
         goto cleanup;
     }
-    if ((unsigned long long)st.st_size > REPORT_MAX_BYTES) {
-        lps_fail(err, LPS_ERR_INVALID, "%s: %lld bytes is too large for a report", path,
-                 (long long)st.st_size);
+    if ((unsigned long long)st.st_size > max_bytes) {
+        lps_fail(err, LPS_ERR_INVALID, "%s: %lld bytes is too large (at most %zu)", path,
+                 (long long)st.st_size, max_bytes);
         goto cleanup;
     }
     text = malloc((size_t)st.st_size + 1);
@@ -50,23 +50,28 @@ cleanup:
     return text;
 }
 
-cJSON *lps_report_read(const char *path, lps_error *err)
+cJSON *lps_json_read(const char *path, size_t max_bytes, lps_error *err)
 {
     size_t len = 0;
-    char *text = read_text(path, &len, err);
+    char *text = read_text(path, max_bytes, &len, err);
     if (!text)
         return NULL;
     const char *end = NULL;
-    cJSON *report = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!report) {
-        /* cJSON points end at the first byte it could not take. */
+    cJSON *json = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!json) /* cJSON points end at the first byte it could not take. */
         lps_fail(err, LPS_ERR_INVALID, "%s: not valid JSON (at byte %td)", path,
                  end ? end - text : (ptrdiff_t)0);
-    } else if (lps_report_html_check(report, err) != LPS_OK) {
+    free(text);
+    return json;
+}
+
+cJSON *lps_report_read(const char *path, lps_error *err)
+{
+    cJSON *report = lps_json_read(path, REPORT_MAX_BYTES, err);
+    if (report && lps_report_html_check(report, err) != LPS_OK) {
         lps_error_prefix(err, "%s", path);
         cJSON_Delete(report);
         report = NULL;
     }
-    free(text);
     return report;
 }

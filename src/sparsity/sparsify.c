@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <regex.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,11 +93,61 @@ static bool matches(const char *pattern_name, const lps_prunable *w)
     return strcmp(pattern_name, w->initializer) == 0 || strcmp(pattern_name, w->node) == 0;
 }
 
+/* Sets hit[i] for the layers whose initializer or node name matches regex.
+ * LPS_ERR_INVALID naming `what` for a bad regex or one matching nothing. */
+static lps_status match_layers(const lps_sparsify *s, const char *what, const char *regex,
+                               bool *hit, lps_error *err)
+{
+    regex_t re;
+    bool used = false;
+    if (regcomp(&re, regex, REG_EXTENDED | REG_NOSUB) != 0)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: '%s' is not a valid regex", what, regex);
+    for (size_t i = 0; i < s->n_layers; i++) {
+        const lps_prunable *w = s->layers[i].weight;
+        hit[i] = regexec(&re, w->initializer, 0, NULL, 0) == 0 ||
+                 regexec(&re, w->node, 0, NULL, 0) == 0;
+        used = used || hit[i];
+    }
+    regfree(&re);
+    if (!used)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: '%s' matches no prunable layer", what, regex);
+    return LPS_OK;
+}
+
+/* The rules, in order: a layer takes each matching rule's values. */
+static lps_status apply_rules(lps_sparsify *s, bool *hit, lps_error *err)
+{
+    char what[LPS_ERROR_MSG_MAX];
+    for (int k = 0; k < s->opt.n_rules; k++) {
+        const lps_layer_rule *r = &s->opt.rules[k];
+        snprintf(what, sizeof what, "%s: layers[%d].match", r->file ? r->file : "rules",
+                 r->index);
+        lps_status st = match_layers(s, what, r->match, hit, err);
+        if (st != LPS_OK)
+            return st;
+        for (size_t i = 0; i < s->n_layers; i++) {
+            lps_sparsify_layer *L = &s->layers[i];
+            if (!hit[i])
+                continue;
+            if (!isnan(r->target))
+                L->target = r->target;
+            if (!isnan(r->p) && s->opt.method == LPS_METHOD_LPSS)
+                L->p = r->p;
+            L->excluded = L->excluded || r->exclude;
+        }
+    }
+    return LPS_OK;
+}
+
 /* Every override must name a layer, so a typo is an error, not a no-op. */
 static lps_status apply_overrides(lps_sparsify *s, lps_error *err)
 {
     const lps_sparsify_options *o = &s->opt;
-    for (int k = 0; k < o->n_p_layer; k++) {
+    bool *hit = calloc(s->n_layers + 1, sizeof *hit);
+    if (!hit)
+        return lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+    lps_status st = apply_rules(s, hit, err);
+    for (int k = 0; k < o->n_p_layer && st == LPS_OK; k++) {
         bool used = false;
         for (size_t i = 0; i < s->n_layers; i++)
             if (matches(o->p_layer[k].name, s->layers[i].weight)) {
@@ -104,10 +155,10 @@ static lps_status apply_overrides(lps_sparsify *s, lps_error *err)
                 used = true;
             }
         if (!used)
-            return lps_fail(err, LPS_ERR_INVALID, "--p-layer: no prunable layer is called '%s'",
-                            o->p_layer[k].name);
+            st = lps_fail(err, LPS_ERR_INVALID, "--p-layer: no prunable layer is called '%s'",
+                          o->p_layer[k].name);
     }
-    for (int k = 0; k < o->n_layer_target; k++) {
+    for (int k = 0; k < o->n_layer_target && st == LPS_OK; k++) {
         bool used = false;
         for (size_t i = 0; i < s->n_layers; i++)
             if (matches(o->layer_target[k].name, s->layers[i].weight)) {
@@ -115,30 +166,16 @@ static lps_status apply_overrides(lps_sparsify *s, lps_error *err)
                 used = true;
             }
         if (!used)
-            return lps_fail(err, LPS_ERR_INVALID,
-                            "--layer-target: no prunable layer is called '%s'",
-                            o->layer_target[k].name);
+            st = lps_fail(err, LPS_ERR_INVALID, "--layer-target: no prunable layer is called '%s'",
+                          o->layer_target[k].name);
     }
-    for (int k = 0; k < o->n_exclude; k++) {
-        regex_t re;
-        bool used = false;
-        if (regcomp(&re, o->exclude[k], REG_EXTENDED | REG_NOSUB) != 0)
-            return lps_fail(err, LPS_ERR_INVALID, "--exclude: '%s' is not a valid regex",
-                            o->exclude[k]);
-        for (size_t i = 0; i < s->n_layers; i++) {
-            const lps_prunable *w = s->layers[i].weight;
-            if (regexec(&re, w->initializer, 0, NULL, 0) == 0 ||
-                regexec(&re, w->node, 0, NULL, 0) == 0) {
-                s->layers[i].excluded = true;
-                used = true;
-            }
-        }
-        regfree(&re);
-        if (!used)
-            return lps_fail(err, LPS_ERR_INVALID, "--exclude: '%s' matches no prunable layer",
-                            o->exclude[k]);
+    for (int k = 0; k < o->n_exclude && st == LPS_OK; k++) {
+        st = match_layers(s, "--exclude", o->exclude[k], hit, err);
+        for (size_t i = 0; i < s->n_layers && st == LPS_OK; i++)
+            s->layers[i].excluded = s->layers[i].excluded || hit[i];
     }
-    return LPS_OK;
+    free(hit);
+    return st;
 }
 
 /* --pattern: the layers whose rows split into N:M groups take the pattern

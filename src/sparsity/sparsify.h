@@ -36,6 +36,18 @@ typedef struct lps_layer_value {
 
 #define LPS_SPARSIFY_MAX_OVERRIDES 64
 
+/* A per-layer rule (a recipe's layers[i], docs/recipe.md): the layers whose
+ * initializer or node name matches the regex take its values. Rules apply
+ * in order (a later rule wins), before the by-name overrides. */
+typedef struct lps_layer_rule {
+    const char *file;    /* names the rule in messages: "FILE: layers[index]" */
+    int index;
+    const char *match;   /* POSIX extended regex */
+    double target;       /* own target in [0, 1], or NAN: unchanged */
+    double p;            /* LpSS exponent in (1, 2], or NAN: unchanged */
+    bool exclude;        /* never prune nor count */
+} lps_layer_rule;
+
 typedef struct lps_sparsify_options {
     lps_sparsify_method method;
     double target;                     /* global target sparsity in (0, 1) */
@@ -46,6 +58,8 @@ typedef struct lps_sparsify_options {
     lps_layer_value layer_target[LPS_SPARSIFY_MAX_OVERRIDES];
     int n_exclude;
     const char *exclude[LPS_SPARSIFY_MAX_OVERRIDES]; /* POSIX extended regexes */
+    int n_rules;
+    lps_layer_rule rules[LPS_SPARSIFY_MAX_OVERRIDES];
     lps_prune_allocation allocation;
     double lpsgd_lr_scale;             /* LpSGD lr = scale * (p - 1) * schedule factor */
     bool freeze_gain;
@@ -92,8 +106,8 @@ typedef struct lps_sparsify lps_sparsify;
 
 /* Prepares a session for the prunable weights of m as the trainer's plan
  * holds them. train_opt supplies the SGD settings and base lr of the other
- * parameters. Errors: LPS_ERR_INVALID for a bad option or an override or
- * --exclude naming no layer, LPS_ERR_UNSUPPORTED when the model has no
+ * parameters. Errors: LPS_ERR_INVALID for a bad option or an override,
+ * --exclude or rule naming no layer, LPS_ERR_UNSUPPORTED when the model has no
  * prunable weight. */
 lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
                                   const lps_sparsify_options *opt,

@@ -39,6 +39,13 @@ if(NOT EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
   set_tests_properties(e2e_sparsify_pattern_bundled PROPERTIES DISABLED TRUE)
 endif()
 
+# --recipe FILE.json: round trip against the flags, overrides, every error
+# class, and docs/recipe.md against `sparsify --help`.
+add_test(NAME e2e_sparsify_recipe
+         COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_recipe.py
+                 $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/recipe
+                 ${CMAKE_SOURCE_DIR})
+
 # onnxruntime-node (npm, tests/interop/package.json) as the independent
 # runtime; the test reports SKIP while the module is not installed.
 find_program(LPS_NODE NAMES node nodejs)
