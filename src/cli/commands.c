@@ -14,6 +14,8 @@ static const lps_command COMMANDS[] = {
      lps_cmd_report_help},
     {"run", "run a model on input tensors and write its raw outputs", lps_cmd_run,
      lps_cmd_run_help},
+    {"sensitivity", "accuracy drop of each layer pruned alone; suggested per-layer targets",
+     lps_cmd_sensitivity, lps_cmd_sensitivity_help},
 };
 
 const lps_command *lps_cli_commands(size_t *count)

@@ -40,6 +40,8 @@ int lps_cmd_train(int argc, char **argv);
 void lps_cmd_train_help(FILE *out);
 int lps_cmd_report(int argc, char **argv);
 void lps_cmd_report_help(FILE *out);
+int lps_cmd_sensitivity(int argc, char **argv);
+void lps_cmd_sensitivity_help(FILE *out);
 int lps_cmd_sparsify(int argc, char **argv);
 void lps_cmd_sparsify_help(FILE *out);
 

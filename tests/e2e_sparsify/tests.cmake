@@ -46,6 +46,12 @@ add_test(NAME e2e_sparsify_recipe
                  $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/recipe
                  ${CMAKE_SOURCE_DIR})
 
+# sensitivity: every point recomputed with numpy, --samples subsets, the
+# suggested recipe re-run through sparsify --recipe, the usage errors.
+add_test(NAME e2e_sparsify_sensitivity
+         COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_sensitivity.py
+                 $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/sensitivity)
+
 # onnxruntime-node (npm, tests/interop/package.json) as the independent
 # runtime; the test reports SKIP while the module is not installed.
 find_program(LPS_NODE NAMES node nodejs)
