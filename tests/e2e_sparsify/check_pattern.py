@@ -24,25 +24,17 @@ import gzip
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from cli_helpers import expect, run
+
 EXIT_USAGE = 2
 METHODS = ("lpss", "gmp", "magnitude")
 FAST = ["--epochs", "1", "--batch", "64", "-q"]
-
-
-def run(tool, *args):
-    return subprocess.run([tool, *args], capture_output=True, text=True)
-
-
-def expect(res, code):
-    assert res.returncode == code, \
-        f"exit {res.returncode} != {code}\nstdout: {res.stdout}\nstderr: {res.stderr}"
 
 
 def attr(node, name, default):

@@ -20,24 +20,16 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from cli_helpers import expect, run
+
 EXIT_USAGE = 2
 SCHEMA = "lpsparsify.recipe/1"
-
-
-def run(tool, *args):
-    return subprocess.run([tool, *args], capture_output=True, text=True)
-
-
-def expect(res, code):
-    assert res.returncode == code, \
-        f"exit {res.returncode} != {code}\nstdout: {res.stdout}\nstderr: {res.stderr}"
 
 
 def make_model(rng, path):

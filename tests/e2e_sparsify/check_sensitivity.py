@@ -18,26 +18,18 @@ Usage: check_sensitivity.py LPSPARSIFY WORKDIR
 import json
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from cli_helpers import expect, run
+
 EXIT_USAGE = 2
 TARGET_TOL = 0.005
 GRID = (0.5, 0.7, 0.9)
 N = 300
-
-
-def run(tool, *args):
-    return subprocess.run([tool, *args], capture_output=True, text=True)
-
-
-def expect(res, code):
-    assert res.returncode == code, \
-        f"exit {res.returncode} != {code}\nstdout: {res.stdout}\nstderr: {res.stderr}"
 
 
 def make_model(rng, path):
