@@ -33,7 +33,8 @@ void lps_oneshot_recon_terms(const float *w0, const float *w, int64_t rows, int6
                              const float *xxt, double *num2, double *den2)
 {
     size_t n = (size_t)(rows * cols > 0 ? rows * cols : 1);
-    float *d = malloc(n * sizeof *d), *t = malloc(n * sizeof *t);
+    /* calloc: GCC -O3 cannot see that d is written before it is read */
+    float *d = calloc(n, sizeof *d), *t = malloc(n * sizeof *t);
     *num2 = *den2 = NAN;
     if (d && t) {
         for (int64_t k = 0; k < rows * cols; k++)
