@@ -337,7 +337,9 @@ lps_status lps_train_bn_recalibrate(lps_train_bn *bn, lps_model *m, lps_plan *pl
  * plan compiled with them). */
 static lps_status detach(lps_train_bn *bn, lps_model *m, lps_error *err)
 {
-    if (bn->detached)
+    /* Nothing inserted (the flag off, or insert never ran): the graph's
+     * counts are not ours to reset. */
+    if (bn->detached || bn->n_units == 0)
         return LPS_OK;
     lps_graph *g = &m->graph;
     size_t n_inits = BN_PARAMS * bn->n_units;

@@ -141,6 +141,26 @@ static lps_status session_transfer(void *user, lps_ckpt *c, lps_error *err)
     return st == LPS_OK ? lps_ckpt_bool(c, "poison.poisoned", &p->poisoned, err) : st;
 }
 
+/* The hooks session_* do not change run on the sparsifier itself. */
+static lps_status session_begin(void *user, lps_plan *plan, int64_t total, lps_error *err)
+{
+    poisoned_session *p = user;
+    return p->inner.begin(p->inner.user, plan, total, err);
+}
+
+static lps_status session_end_epoch(void *user, lps_plan *plan, lps_epoch_stats *stats,
+                                    lps_error *err)
+{
+    poisoned_session *p = user;
+    return p->inner.end_epoch(p->inner.user, plan, stats, err);
+}
+
+static uint64_t session_state_hash(void *user)
+{
+    poisoned_session *p = user;
+    return p->inner.state_hash(p->inner.user);
+}
+
 typedef struct stop_at {
     volatile sig_atomic_t flag;
     int64_t after;            /* steps; 0: never */
@@ -208,6 +228,9 @@ static void run(const run_setup *r, run_result *out)
             hooks.save = session_save;
             hooks.restore = session_restore;
             hooks.transfer = session_transfer;
+            hooks.begin = session_begin;
+            hooks.end_epoch = session_end_epoch;
+            hooks.state_hash = session_state_hash;
         }
     } else if (r->method == POISON_METHOD) {
         lps_plan_param_data(lps_trainer_plan(t), &poison.n);
