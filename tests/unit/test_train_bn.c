@@ -172,6 +172,21 @@ START_TEST(layers_without_bias_get_none)
 }
 END_TEST
 
+/* --train-bn off, or a run that failed before the insert: the release must
+ * leave the graph's nodes and initializers to lps_model_free. */
+START_TEST(release_without_insert_keeps_the_graph)
+{
+    lps_model *m = cnn(true);
+    size_t n_inits = m->graph.n_initializers;
+    lps_train_bn bn = {0};
+    lps_train_bn_release(&bn, m);
+    ck_assert_uint_eq(m->graph.n_nodes, N_NODES);
+    ck_assert_uint_eq(m->graph.n_initializers, n_inits);
+    lps_train_bn_release(NULL, m);
+    lps_model_free(m);
+}
+END_TEST
+
 START_TEST(fold_computes_the_trained_network)
 {
     lps_dataset ds;
@@ -232,6 +247,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, insertion_keeps_the_function);
     tcase_add_test(tc, layers_without_bias_get_none);
+    tcase_add_test(tc, release_without_insert_keeps_the_graph);
     tcase_add_test(tc, fold_computes_the_trained_network);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
