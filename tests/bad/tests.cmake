@@ -1,23 +1,17 @@
 # The catalogue of bad inputs (tests/bad/cases.py, driver tests/bad/bad.py):
 # one ctest per case. Each checks the exit code, the one-line message and
 # that nothing is left behind or modified. Needs python3 with onnx and numpy
-# (Debian python3-onnx, python3-numpy); /usr/bin/python3 is preferred
-# because a user-level python often lacks the Debian modules.
-if(NOT TARGET lpsparsify_cli)
-  return()
-endif()
-find_program(LPS_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-find_program(LPS_PYTHON3 NAMES python3)
-if(NOT LPS_PYTHON3)
-  message(WARNING "python3 not found: the bad-input catalogue is not built")
+# (Debian python3-onnx, python3-numpy).
+lps_python_suite_ready(LPS_BAD_PYTHON_OK "the bad-input catalogue" IMPORTS onnx numpy)
+if(NOT LPS_BAD_PYTHON_OK)
   return()
 endif()
 set(LPS_BAD_DRIVER ${CMAKE_CURRENT_LIST_DIR}/bad.py)
 execute_process(COMMAND ${LPS_PYTHON3} ${LPS_BAD_DRIVER} lpsparsify --list
-                RESULT_VARIABLE LPS_BAD_LIST_STATUS OUTPUT_VARIABLE LPS_BAD_CASES ERROR_QUIET)
+                RESULT_VARIABLE LPS_BAD_LIST_STATUS OUTPUT_VARIABLE LPS_BAD_CASES
+                ERROR_VARIABLE LPS_BAD_LIST_ERROR)
 if(NOT LPS_BAD_LIST_STATUS EQUAL 0)
-  message(WARNING "${LPS_PYTHON3} cannot import onnx and numpy: the bad-input catalogue is not built")
-  return()
+  message(FATAL_ERROR "${LPS_BAD_DRIVER} --list failed (${LPS_BAD_LIST_STATUS}): ${LPS_BAD_LIST_ERROR}")
 endif()
 set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/cases.py)
 string(REPLACE "\n" ";" LPS_BAD_CASES "${LPS_BAD_CASES}")

@@ -3,7 +3,6 @@
 # and lists each unsupported one with its reason. known_differences.txt
 # lists the cases where ONNX's reference and onnxruntime disagree and we
 # follow onnxruntime (those run as interop tests instead).
-set(LPS_ONNX_TESTDATA /usr/share/libonnx-testdata/data CACHE PATH "ONNX conformance data")
 set(LPS_CONFORMANCE_ROOTS
   ${LPS_ONNX_TESTDATA}/node
   ${LPS_ONNX_TESTDATA}/pytorch-converted

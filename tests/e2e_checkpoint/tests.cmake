@@ -3,18 +3,8 @@
 # LPS_TEST_SIGINT_AFTER_STEP) and resumed gives the same model and report,
 # byte for byte (wall-clock fields aside), as an uninterrupted one; other
 # options, another model and damaged checkpoints are refused (exit 2).
-if(NOT TARGET lpsparsify_cli)
-  return()
-endif()
-find_program(LPS_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-find_program(LPS_PYTHON3 NAMES python3)
-if(NOT LPS_PYTHON3)
-  return()
-endif()
-execute_process(COMMAND ${LPS_PYTHON3} -c "import onnx, numpy"
-                RESULT_VARIABLE LPS_CHECKPOINT_PY_OK OUTPUT_QUIET ERROR_QUIET)
-if(NOT LPS_CHECKPOINT_PY_OK EQUAL 0)
-  message(WARNING "${LPS_PYTHON3} cannot import onnx and numpy: e2e checkpoint tests are not built")
+lps_python_suite_ready(LPS_CHECKPOINT_PYTHON_OK "the e2e checkpoint tests" IMPORTS onnx numpy)
+if(NOT LPS_CHECKPOINT_PYTHON_OK)
   return()
 endif()
 foreach(case lpss_mlp gmp_cnn train_cnn refusals)

@@ -1,18 +1,8 @@
 # End-to-end checks of the sparsify command (tests/e2e_sparsify): a small
 # generated Conv + Gemm model and NPY dataset, two epochs per run, every
 # figure recounted with numpy and onnx (python3-onnx, python3-numpy).
-if(NOT TARGET lpsparsify_cli)
-  return()
-endif()
-find_program(LPS_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-find_program(LPS_PYTHON3 NAMES python3)
-if(NOT LPS_PYTHON3)
-  return()
-endif()
-execute_process(COMMAND ${LPS_PYTHON3} -c "import onnx, numpy"
-                RESULT_VARIABLE LPS_SPARSIFY_PY_OK OUTPUT_QUIET ERROR_QUIET)
-if(NOT LPS_SPARSIFY_PY_OK EQUAL 0)
-  message(WARNING "${LPS_PYTHON3} cannot import onnx and numpy: e2e sparsify tests are not built")
+lps_python_suite_ready(LPS_SPARSIFY_PYTHON_OK "the e2e sparsify tests" IMPORTS onnx numpy)
+if(NOT LPS_SPARSIFY_PYTHON_OK)
   return()
 endif()
 foreach(case methods layers max_drop output_name distill sequence embeddings)
@@ -54,7 +44,6 @@ add_test(NAME e2e_sparsify_sensitivity
 
 # onnxruntime-node (npm, tests/interop/package.json) as the independent
 # runtime; the test reports SKIP while the module is not installed.
-find_program(LPS_NODE NAMES node nodejs)
 if(LPS_NODE)
   add_test(NAME e2e_sparsify_ort
            COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_sparsify.py ort
@@ -62,6 +51,8 @@ if(LPS_NODE)
                    ${CMAKE_SOURCE_DIR} ${LPS_NODE} ${CMAKE_CURRENT_LIST_DIR}/ort_accuracy.js)
   set_tests_properties(e2e_sparsify_ort PROPERTIES SKIP_RETURN_CODE 77
                        ENVIRONMENT "NODE_PATH=${CMAKE_SOURCE_DIR}/tests/interop/node_modules")
+else()
+  message(WARNING "node not found: e2e_sparsify_ort is not built")
 endif()
 
 # The calibrated one-shot methods (Wanda's masks recomputed with numpy),

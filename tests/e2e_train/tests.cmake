@@ -1,13 +1,8 @@
 # End-to-end checks of train, eval and run (tests/e2e_train) on the bundled
 # LeNet-300-100 and a small generated dataset: training determinism for a
 # fixed seed and thread count, eval's JSON, run against a numpy forward.
-if(NOT TARGET lpsparsify_cli)
-  return()
-endif()
-find_program(LPS_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-find_program(LPS_PYTHON3 NAMES python3)
-if(NOT LPS_PYTHON3)
-  message(WARNING "python3 not found: the e2e train tests are not built")
+lps_python_suite_ready(LPS_TRAIN_PYTHON_OK "the e2e train tests")
+if(NOT LPS_TRAIN_PYTHON_OK)
   return()
 endif()
 foreach(case determinism eval run)
@@ -18,7 +13,6 @@ endforeach()
 
 # Sequence datasets (int64 tokens with a mask, float sequences into an
 # LSTM) against onnxruntime-node, installed by scripts/install-deps.sh.
-find_program(LPS_NODE NAMES node nodejs)
 foreach(case tokens lstm)
   add_test(NAME e2e_sequences_${case}
            COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_sequences.py ${case}

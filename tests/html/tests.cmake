@@ -3,14 +3,8 @@
 # installed by scripts/install-deps.sh. One ctest per case of check_html.py;
 # screenshots are kept in <build>/html-artifacts. A missing chromium, node or
 # playwright-core makes these tests FAIL with the install hint, never skip.
-if(NOT TARGET lpsparsify_cli)
-  return()
-endif()
-find_program(LPS_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-find_program(LPS_PYTHON3 NAMES python3)
-find_program(LPS_NODE NAMES node nodejs)
-if(NOT LPS_PYTHON3)
-  message(WARNING "python3 not found: the HTML report browser tests are not built")
+lps_python_suite_ready(LPS_HTML_PYTHON_OK "the HTML report browser tests")
+if(NOT LPS_HTML_PYTHON_OK)
   return()
 endif()
 foreach(case bundled hostile large)

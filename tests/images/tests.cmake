@@ -2,13 +2,8 @@
 # NPY accuracy, sparsify from a folder with augmentation and a validation
 # split, --skip-bad, Fashion-MNIST into a 3x32x32 model. Needs python3 with
 # numpy, onnx and PIL (Debian python3-pil, installed by scripts/install-deps.sh).
-if(NOT TARGET lpsparsify_cli)
-  return()
-endif()
-find_program(LPS_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-find_program(LPS_PYTHON3 NAMES python3)
-if(NOT LPS_PYTHON3)
-  message(WARNING "python3 not found: the image folder tests are not built")
+lps_python_suite_ready(LPS_IMAGES_PYTHON_OK "the image folder tests")
+if(NOT LPS_IMAGES_PYTHON_OK)
   return()
 endif()
 foreach(case folder_vs_npy sparsify skip_bad fashion_rgb32)

@@ -8,21 +8,13 @@
 # configure time), the generated exporter patterns of gen_models.py, and a
 # sample of conformance cases the engine supports, chosen to cover every
 # operator family and attribute form (inputs from their test_data_set_0).
-if(NOT TARGET lpsparsify_cli)
-  return()
-endif()
-
-find_program(LPS_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-find_program(LPS_PYTHON3 NAMES python3)
-find_program(LPS_NODE NAMES node nodejs)
-if(NOT LPS_PYTHON3)
-  message(WARNING "python3 not found: the interop tests are not built")
+lps_python_suite_ready(LPS_INTEROP_PYTHON_OK "the interop tests")
+if(NOT LPS_INTEROP_PYTHON_OK)
   return()
 endif()
 
 set(LPS_INTEROP_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(LPS_INTEROP_WORK ${CMAKE_BINARY_DIR}/interop)
-set(LPS_ONNX_TESTDATA /usr/share/libonnx-testdata/data CACHE PATH "ONNX conformance data")
 
 function(lps_interop_test name kind target)
   add_test(NAME interop/${name}

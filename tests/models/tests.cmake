@@ -31,11 +31,8 @@ add_test(NAME models_torch_fresh
                  -DHASH_FILE=${LPS_TORCH_FIXTURES}/SCRIPT_SHA256 -P ${CMAKE_CURRENT_LIST_DIR}/check_fresh.cmake)
 set_tests_properties(models_torch_fresh PROPERTIES LABELS torch)
 
-find_program(LPS_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-find_program(LPS_PYTHON3 NAMES python3)
-find_program(LPS_NODE NAMES node nodejs)
-if(NOT LPS_PYTHON3)
-  message(WARNING "python3 not found: the real-export fixture tests are not built")
+lps_python_suite_ready(LPS_TORCH_PYTHON_OK "the real-export fixture tests")
+if(NOT LPS_TORCH_PYTHON_OK)
   return()
 endif()
 file(GLOB LPS_TORCH_EXPORTS CONFIGURE_DEPENDS ${LPS_TORCH_FIXTURES}/*/op*.onnx)

@@ -1,6 +1,5 @@
 # Round trip: every ONNX model of libonnx's test data loads and serializes
 # back byte-identical when nothing was changed.
-set(LPS_ONNX_TESTDATA /usr/share/libonnx-testdata/data)
 set(LPS_ONNX_TESTDATA_MIN_MODELS 1072)
 add_executable(roundtrip_all ${CMAKE_CURRENT_LIST_DIR}/roundtrip_all.c)
 target_link_libraries(roundtrip_all PRIVATE lpsparsify)
@@ -23,7 +22,7 @@ set(LPS_ROUNDTRIP_SAVED linear_dense.onnx linear_auto.onnx matmul_dense.onnx
     matmul_sparse.onnx matmul_resparse_dense.onnx)
 list(TRANSFORM LPS_ROUNDTRIP_SAVED PREPEND ${LPS_ROUNDTRIP_OUT}/)
 add_test(NAME roundtrip_onnx_checker
-         COMMAND /usr/bin/python3 -c
+         COMMAND ${LPS_PYTHON3} -c
            "import sys, onnx; [onnx.checker.check_model(onnx.load(p)) for p in sys.argv[1:]]; print('onnx.checker accepted', len(sys.argv) - 1, 'files')"
            ${LPS_ROUNDTRIP_SAVED})
 set_tests_properties(roundtrip_onnx_checker PROPERTIES FIXTURES_REQUIRED lps_roundtrip_saved)
