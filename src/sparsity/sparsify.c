@@ -1,4 +1,4 @@
-#include "sparsity/sparsify.h"
+#include "sparsity/sparsify_internal.h"
 
 #include <math.h>
 #include <regex.h>
@@ -54,39 +54,6 @@ const char *lps_sparsify_method_name(lps_sparsify_method m)
     return "unknown";
 }
 
-struct lps_sparsify {
-    const lps_model *model;
-    lps_plan *plan;
-    lps_sparsify_options opt;
-    lps_train_options topt;
-    lps_prunable_list weights;
-    size_t n_layers;
-    lps_sparsify_layer *layers;
-    bool *param_is_pruned;    /* [n_params]: trained by the sparsifier, not plain SGD */
-    float *momentum;          /* flat, like the parameters */
-    lps_lpsgd_state *lpsgd;   /* [n_layers] (LpSS, counted layers) */
-    uint8_t **masks;          /* [n_layers] (GMP, magnitude) */
-    float **view_weight;      /* [n_layers] row-order latent weights (LpSS) */
-    float **view_grad;        /* [n_layers] row-order gradients (LpSS) */
-    lps_prune_tensor *views;  /* counted layers only */
-    int *view_layer;          /* view -> layer */
-    int n_views;
-    lps_semiprune_state semi;
-    lps_stats_layer *stats;   /* [n_layers]; value_id < 0: not corrected */
-    size_t *bias_param;       /* [n_layers] plan parameter of the bias, or SIZE_MAX */
-    bool pruned_once;         /* one-shot methods: the pruning happened */
-    lps_oneshot_stats oneshot;
-    bool masks_final;         /* the projection (LpSS) or the last GMP update happened */
-    size_t n_floats;          /* of the plan's flat parameters (momentum) */
-    /* The divergence guard's copy (hook_save / hook_restore), allocated on
-     * the first save. */
-    lps_lpsgd_state *saved_lpsgd; /* [n_layers] (LpSS) */
-    uint8_t **saved_masks;        /* [n_layers] (GMP, magnitude) */
-    float *saved_momentum;
-    double *saved_grow;           /* [n_views] grow fractions */
-    double saved_pool_grow;
-    bool saved_final;
-};
 
 static bool matches(const char *pattern_name, const lps_prunable *w)
 {
@@ -239,6 +206,11 @@ static float *param_slice(lps_plan *plan, size_t k)
     return lps_plan_param_data(plan, NULL) + lps_plan_param(plan, k)->offset;
 }
 
+float *lps_sparsify_layer_weights(const lps_sparsify *s, size_t i)
+{
+    return param_slice(s->plan, s->layers[i].param);
+}
+
 static float *grad_slice(lps_plan *plan, size_t k)
 {
     return lps_plan_grad_data(plan, NULL) + lps_plan_param(plan, k)->offset;
@@ -338,18 +310,6 @@ static lps_status build_stats(lps_sparsify *s, lps_error *err)
     return LPS_OK;
 }
 
-static lps_status check_calibration(const lps_sparsify_options *opt, lps_error *err)
-{
-    const lps_calibration *c = &opt->calibration;
-    if (!c->data || c->samples < 1 || c->batch < 1)
-        return lps_fail(err, LPS_ERR_INVALID, "%s needs calibration data: at least one sample "
-                        "(--calibration) of a training split", lps_sparsify_method_name(opt->method));
-    if (opt->sparsegpt.block < 1 || !(opt->sparsegpt.damp > 0.0))
-        return lps_fail(err, LPS_ERR_INVALID, "sparsegpt: block %lld and dampening %g must be "
-                        "positive", (long long)opt->sparsegpt.block, opt->sparsegpt.damp);
-    return LPS_OK;
-}
-
 lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
                                   const lps_sparsify_options *opt,
                                   const lps_train_options *train_opt, lps_error *err)
@@ -409,7 +369,7 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
         goto done;
     }
     if (opt->method == LPS_METHOD_WANDA || opt->method == LPS_METHOD_SPARSEGPT)
-        st = check_calibration(opt, err);
+        st = lps_sparsify_check_calibration(opt, err);
     else if (opt->method == LPS_METHOD_LPSS)
         st = lps_semiprune_config_check(&opt->semi, err);
     else if (opt->method == LPS_METHOD_GMP)
@@ -427,7 +387,7 @@ done:
 }
 
 /* Pruned positions are exactly 0 in the forward weights. */
-static void apply_masks(lps_sparsify *s)
+void lps_sparsify_apply_masks(lps_sparsify *s)
 {
     for (int v = 0; v < s->n_views; v++) {
         const lps_sparsify_layer *L = &s->layers[s->view_layer[v]];
@@ -439,71 +399,14 @@ static void apply_masks(lps_sparsify *s)
     }
 }
 
-/* Global allocation for the calibrated methods: each layer's target is
- * the sparsity global magnitude pruning would give it (docs/method.md,
- * "One-shot pruning from calibration"). targets[v] per view. */
-static lps_status magnitude_allocation(lps_sparsify *s, double *targets, lps_error *err)
-{
-    lps_status st = lps_magnitude_prune(s->views, s->n_views, s->opt.target, LPS_ALLOC_GLOBAL, err);
-    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
-        int64_t zeros = 0;
-        for (int64_t k = 0; k < s->views[v].numel; k++)
-            zeros += !s->views[v].mask[k];
-        targets[v] = (double)zeros / (double)s->views[v].numel;
-    }
-    return st;
-}
-
-/* Wanda / SparseGPT over the counted layers, in graph order, each to its
- * own target. */
-static lps_status calibrated_prune(lps_sparsify *s, lps_error *err)
-{
-    lps_oneshot_config cfg = {s->opt.method == LPS_METHOD_WANDA ? LPS_ONESHOT_WANDA
-                                                                : LPS_ONESHOT_SPARSEGPT,
-                              s->opt.calibration, s->opt.sparsegpt, s->opt.wanda_per_layer};
-    lps_oneshot_layer *ls = calloc((size_t)s->n_views + 1, sizeof *ls);
-    double *targets = calloc((size_t)s->n_views + 1, sizeof *targets);
-    lps_status st = LPS_OK;
-    if (!ls || !targets)
-        st = lps_fail(err, LPS_ERR_NOMEM, "out of memory");
-    if (st == LPS_OK && s->opt.allocation == LPS_ALLOC_GLOBAL)
-        st = magnitude_allocation(s, targets, err);
-    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
-        const lps_sparsify_layer *L = &s->layers[s->view_layer[v]];
-        double t = L->target >= 0 ? L->target
-                   : s->opt.allocation == LPS_ALLOC_GLOBAL ? targets[v]
-                                                           : s->opt.target;
-        ls[v] = (lps_oneshot_layer){L->weight, param_slice(s->plan, L->param), s->views[v].mask,
-                                    t, s->views[v].pattern, NAN};
-    }
-    if (st == LPS_OK)
-        st = lps_oneshot_prune(s->plan, &cfg, ls, s->n_views, &s->oneshot, err);
-    for (int v = 0; v < s->n_views && st == LPS_OK; v++)
-        s->layers[s->view_layer[v]].recon_error = ls[v].recon_error;
-    free(ls);
-    free(targets);
-    return st;
-}
-
-static lps_status one_shot(lps_sparsify *s, lps_error *err)
-{
-    lps_status st = s->opt.method == LPS_METHOD_MAGNITUDE
-                        ? lps_magnitude_prune(s->views, s->n_views, s->opt.target,
-                                              s->opt.allocation, err)
-                        : calibrated_prune(s, err);
-    if (st == LPS_OK) {
-        apply_masks(s);
-        s->pruned_once = true;
-    }
-    return st;
-}
 
 static lps_status hook_begin(void *user, lps_plan *plan, int64_t total_steps, lps_error *err)
 {
     lps_sparsify *s = user;
     (void)plan;
     (void)total_steps;
-    return lps_sparsify_method_is_oneshot(s->opt.method) ? one_shot(s, err) : LPS_OK;
+    return lps_sparsify_method_is_oneshot(s->opt.method) ? lps_sparsify_one_shot(s, err)
+                                                         : LPS_OK;
 }
 
 /* Plain SGD on every parameter the sparsifier does not own. */
@@ -619,14 +522,14 @@ static lps_status hook_update(void *user, lps_plan *plan, int64_t step, int64_t 
         return lpss_update(s, step, total, lr, err);
     case LPS_METHOD_GMP:
         sgd_others(s, lr, true);
-        apply_masks(s);
+        lps_sparsify_apply_masks(s);
         if (lps_gmp_due(&s->opt.gmp, step, total) ||
             (!s->masks_final && lps_gmp_sparsity(&s->opt.gmp, 1.0, step, total) == 1.0)) {
             /* the second case: a back-off restored masks from before the last update */
             s->masks_final = lps_gmp_sparsity(&s->opt.gmp, 1.0, step, total) == 1.0;
             st = lps_gmp_update(&s->opt.gmp, s->views, s->n_views, s->opt.target,
                                 s->opt.allocation, step, total, err);
-            apply_masks(s);
+            lps_sparsify_apply_masks(s);
         }
         fix_stats(s, step, total);
         return st;
@@ -634,7 +537,7 @@ static lps_status hook_update(void *user, lps_plan *plan, int64_t step, int64_t 
     case LPS_METHOD_WANDA:
     case LPS_METHOD_SPARSEGPT:
         sgd_others(s, lr, true);
-        apply_masks(s);
+        lps_sparsify_apply_masks(s);
         return LPS_OK;
     }
     return LPS_OK;
@@ -673,158 +576,23 @@ static lps_status hook_end_epoch(void *user, lps_plan *plan, lps_epoch_stats *st
     return LPS_OK;
 }
 
-/* Allocates the guard's copy on the first save. */
-static lps_status snapshot_alloc(lps_sparsify *s, lps_error *err)
-{
-    s->saved_lpsgd = calloc(s->n_layers + 1, sizeof *s->saved_lpsgd);
-    s->saved_masks = calloc(s->n_layers + 1, sizeof *s->saved_masks);
-    s->saved_momentum = malloc((s->n_floats + 1) * sizeof *s->saved_momentum);
-    s->saved_grow = malloc((size_t)(s->n_views + 1) * sizeof *s->saved_grow);
-    if (!s->saved_lpsgd || !s->saved_masks || !s->saved_momentum || !s->saved_grow)
-        return lps_fail(err, LPS_ERR_NOMEM, "out of memory for the divergence guard's copy");
-    for (int v = 0; v < s->n_views; v++) {
-        int i = s->view_layer[v];
-        if (s->masks[i] && !(s->saved_masks[i] = malloc((size_t)s->views[v].numel)))
-            return lps_fail(err, LPS_ERR_NOMEM, "out of memory for the divergence guard's copy");
-    }
-    return LPS_OK;
-}
-
-static lps_status hook_save(void *user, lps_error *err)
-{
-    lps_sparsify *s = user;
-    lps_status st = LPS_OK;
-    if (!s->saved_momentum && (st = snapshot_alloc(s, err)) != LPS_OK)
-        return st;
-    memcpy(s->saved_momentum, s->momentum, s->n_floats * sizeof *s->momentum);
-    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
-        int i = s->view_layer[v];
-        if (s->opt.method == LPS_METHOD_LPSS)
-            st = lps_lpsgd_snapshot(&s->lpsgd[i], &s->saved_lpsgd[i], err);
-        else
-            memcpy(s->saved_masks[i], s->masks[i], (size_t)s->views[v].numel);
-    }
-    for (int v = 0; v < s->n_views && s->semi.grow_fraction; v++)
-        s->saved_grow[v] = s->semi.grow_fraction[v];
-    s->saved_pool_grow = s->semi.pool_grow_fraction;
-    s->saved_final = s->masks_final;
-    return st;
-}
-
-static void hook_restore(void *user)
-{
-    lps_sparsify *s = user;
-    if (!s->saved_momentum)
-        return;
-    memcpy(s->momentum, s->saved_momentum, s->n_floats * sizeof *s->momentum);
-    for (int v = 0; v < s->n_views; v++) {
-        int i = s->view_layer[v];
-        if (s->opt.method == LPS_METHOD_LPSS)
-            lps_lpsgd_restore(&s->lpsgd[i], &s->saved_lpsgd[i]);
-        else
-            memcpy(s->masks[i], s->saved_masks[i], (size_t)s->views[v].numel);
-    }
-    for (int v = 0; v < s->n_views && s->semi.grow_fraction; v++)
-        s->semi.grow_fraction[v] = s->saved_grow[v];
-    s->semi.pool_grow_fraction = s->saved_pool_grow;
-    s->masks_final = s->saved_final;
-}
-
-/* The guard's copy (hook_save), when one was taken. */
-static lps_status transfer_guard_copy(lps_sparsify *s, lps_ckpt *c, lps_error *err)
-{
-    bool saved = s->saved_momentum != NULL;
-    lps_status st = lps_ckpt_bool(c, "sparsify.guard_copy", &saved, err);
-    if (st != LPS_OK || !saved)
-        return st;
-    if (!s->saved_momentum && (st = snapshot_alloc(s, err)) != LPS_OK)
-        return st;
-    st = lps_ckpt_floats(c, "sparsify.guard_momentum", s->saved_momentum, s->n_floats, err);
-    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
-        int i = s->view_layer[v];
-        if (s->opt.method != LPS_METHOD_LPSS)
-            st = lps_ckpt_bytes(c, "sparsify.guard_mask", s->saved_masks[i],
-                                (size_t)s->views[v].numel, err);
-        else if (!lps_ckpt_reading(c) ||   /* reading: allocate the copy, then fill it */
-                 (st = lps_lpsgd_snapshot(&s->lpsgd[i], &s->saved_lpsgd[i], err)) == LPS_OK)
-            st = lps_lpsgd_transfer(&s->saved_lpsgd[i], c, err);
-    }
-    if (st == LPS_OK && s->semi.grow_fraction)
-        st = lps_ckpt_doubles(c, "sparsify.guard_grow", s->saved_grow, (size_t)s->n_views, err);
-    if (st == LPS_OK)
-        st = lps_ckpt_f64(c, "sparsify.guard_pool_grow", &s->saved_pool_grow, err);
-    if (st == LPS_OK)
-        st = lps_ckpt_bool(c, "sparsify.guard_final", &s->saved_final, err);
-    return st;
-}
-
-/* Wanda / SparseGPT: what the report says of the one-shot pass, which a
- * resumed run does not repeat. */
-static lps_status transfer_oneshot(lps_sparsify *s, lps_ckpt *c, lps_error *err)
-{
-    lps_status st = lps_ckpt_i64(c, "sparsify.calibration_samples", &s->oneshot.samples, err);
-    if (st == LPS_OK)
-        st = lps_ckpt_f64(c, "sparsify.oneshot_seconds", &s->oneshot.seconds, err);
-    for (size_t i = 0; i < s->n_layers && st == LPS_OK; i++)
-        st = lps_ckpt_f64(c, "sparsify.reconstruction_error", &s->layers[i].recon_error, err);
-    return st;
-}
-
-/* Checkpoint and resume: the momentum of the parameters the session
- * trains, the method's state (LpSGD latents and masks, semi-pruning grow
- * fractions, GMP and magnitude masks, the statistics correction) and the
- * divergence guard's copy. */
-static lps_status hook_transfer(void *user, lps_ckpt *c, lps_error *err)
-{
-    lps_sparsify *s = user;
-    lps_status st = lps_ckpt_floats(c, "sparsify.momentum", s->momentum, s->n_floats, err);
-    if (st == LPS_OK)
-        st = lps_ckpt_bool(c, "sparsify.pruned_once", &s->pruned_once, err);
-    if (st == LPS_OK)
-        st = lps_ckpt_bool(c, "sparsify.masks_final", &s->masks_final, err);
-    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
-        int i = s->view_layer[v];
-        st = s->opt.method == LPS_METHOD_LPSS
-                 ? lps_lpsgd_transfer(&s->lpsgd[i], c, err)
-                 : lps_ckpt_bytes(c, "sparsify.mask", s->masks[i], (size_t)s->views[v].numel, err);
-    }
-    if (st == LPS_OK && (s->opt.method == LPS_METHOD_WANDA || s->opt.method == LPS_METHOD_SPARSEGPT))
-        st = transfer_oneshot(s, c, err);
-    if (st == LPS_OK && s->semi.grow_fraction)
-        st = lps_semiprune_state_transfer(&s->semi, c, err);
-    for (size_t i = 0; s->stats && i < s->n_layers && st == LPS_OK; i++)
-        if (s->stats[i].value_id >= 0)
-            st = lps_stats_layer_transfer(&s->stats[i], c, err);
-    return st == LPS_OK ? transfer_guard_copy(s, c, err) : st;
-}
-
-/* The masks, which every data-parallel rank must hold alike
- * (docs/distributed.md); the weights are checked with the plan's. */
-static uint64_t hook_state_hash(void *user)
-{
-    const lps_sparsify *s = user;
-    uint64_t h = LPS_DIST_HASH_INIT;
-    for (int v = 0; v < s->n_views; v++)
-        h = lps_dist_hash(h, s->views[v].mask, (size_t)s->views[v].numel);
-    return h;
-}
 
 void lps_sparsify_hooks(lps_sparsify *s, lps_train_hooks *hooks)
 {
-    hooks->transfer = hook_transfer;
-    hooks->state_hash = hook_state_hash;
+    hooks->transfer = lps_sparsify_hook_transfer;
+    hooks->state_hash = lps_sparsify_hook_state_hash;
     hooks->user = s;
     hooks->begin = hook_begin;
     hooks->update = hook_update;
     hooks->end_epoch = hook_end_epoch;
-    hooks->save = hook_save;
-    hooks->restore = hook_restore;
+    hooks->save = lps_sparsify_hook_save;
+    hooks->restore = lps_sparsify_hook_restore;
 }
 
 lps_status lps_sparsify_finish(lps_sparsify *s, lps_error *err)
 {
     if (lps_sparsify_method_is_oneshot(s->opt.method) && !s->pruned_once)
-        return one_shot(s, err);
+        return lps_sparsify_one_shot(s, err);
     /* Every update already exported g * u; before any step this writes the
      * input model's weights back as the session sees them (step 0). */
     for (int v = 0; v < s->n_views && s->opt.method == LPS_METHOD_LPSS; v++) {
@@ -836,13 +604,6 @@ lps_status lps_sparsify_finish(lps_sparsify *s, lps_error *err)
 
 size_t lps_sparsify_n_layers(const lps_sparsify *s) { return s->n_layers; }
 
-bool lps_sparsify_oneshot_stats(const lps_sparsify *s, lps_oneshot_stats *stats)
-{
-    bool calibrated = s->pruned_once && s->opt.method != LPS_METHOD_MAGNITUDE;
-    if (calibrated)
-        *stats = s->oneshot;
-    return calibrated;
-}
 
 const lps_sparsify_layer *lps_sparsify_layer_info(const lps_sparsify *s, size_t i)
 {
