@@ -269,7 +269,6 @@ lps_status lps_train_bn_insert(lps_train_bn *bn, lps_model *m, const lps_dataset
     lps_plan *plan = NULL;
     bn->n_nodes = g->n_nodes;
     bn->n_initializers = g->n_initializers;
-    bn->detached = true;
     lps_status st = find_units(bn, m, err);
     if (st != LPS_OK || bn->n_units == 0)
         goto cleanup;
@@ -295,7 +294,7 @@ lps_status lps_train_bn_insert(lps_train_bn *bn, lps_model *m, const lps_dataset
         free(inits);
         nodes = NULL;
         inits = NULL;
-        bn->detached = false;
+        bn->inserted = true;
     }
 cleanup:
     lps_plan_free(plan);
@@ -312,7 +311,7 @@ lps_status lps_train_bn_recalibrate(lps_train_bn *bn, lps_model *m, lps_plan *pl
                                     const lps_dataset *train, const lps_preprocess_opts *pp,
                                     int64_t batch, lps_error *err)
 {
-    if (bn->n_units == 0 || bn->detached)
+    if (!bn->inserted)
         return LPS_OK;
     double *mean = NULL, *var = NULL;
     lps_status st = alloc_moments(bn, &mean, &var, err);
@@ -337,9 +336,9 @@ lps_status lps_train_bn_recalibrate(lps_train_bn *bn, lps_model *m, lps_plan *pl
  * plan compiled with them). */
 static lps_status detach(lps_train_bn *bn, lps_model *m, lps_error *err)
 {
-    /* Nothing inserted (the flag off, or insert never ran): the graph's
-     * counts are not ours to reset. */
-    if (bn->detached || bn->n_units == 0)
+    /* Only a committed insert changed the graph; a zeroed bn, or one whose
+     * insert failed, leaves its counts and names to lps_model_free. */
+    if (!bn->inserted)
         return LPS_OK;
     lps_graph *g = &m->graph;
     size_t n_inits = BN_PARAMS * bn->n_units;
@@ -362,13 +361,13 @@ static lps_status detach(lps_train_bn *bn, lps_model *m, lps_error *err)
     }
     g->n_nodes = bn->n_nodes;
     g->n_initializers = bn->n_initializers;
-    bn->detached = true;
+    bn->inserted = false;
     return LPS_OK;
 }
 
 lps_status lps_train_bn_fold(lps_train_bn *bn, lps_model *m, lps_error *err)
 {
-    if (bn->n_units == 0 || bn->detached)
+    if (!bn->inserted)
         return LPS_OK;
     lps_graph *g = &m->graph;
     for (size_t u = 0; u < bn->n_units; u++) {
@@ -399,7 +398,7 @@ void lps_train_bn_release(lps_train_bn *bn, lps_model *m)
         return;
     /* Out of memory detaching: the graph keeps the inserted entries and
      * lps_model_free frees them; the layers keep the renamed outputs. */
-    if (!bn->detached && m)
+    if (m)
         detach(bn, m, NULL);
     release_nodes(bn->nodes, bn->nodes ? bn->n_units : 0);
     release_inits(bn->inits, bn->inits ? BN_PARAMS * bn->n_units : 0);

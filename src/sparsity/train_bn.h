@@ -45,7 +45,7 @@ typedef struct lps_train_bn {
     size_t n_units;
     lps_train_bn_unit *units;
     size_t n_nodes, n_initializers; /* of the graph before the insertion */
-    bool detached;             /* the graph is the input's again */
+    bool inserted;             /* the graph holds the BatchNorms (false when zeroed) */
     lps_node *nodes;           /* inserted nodes, once detached */
     lps_initializer *inits;    /* inserted initializers, once detached */
 } lps_train_bn;

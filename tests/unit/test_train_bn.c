@@ -187,6 +187,31 @@ START_TEST(release_without_insert_keeps_the_graph)
 }
 END_TEST
 
+/* An insert that fails after finding its layers (the last inserted name is
+ * taken) has put nothing in: neither it nor the release may touch the graph. */
+START_TEST(failed_insert_keeps_the_graph)
+{
+    lps_dataset ds;
+    lps_error err = {0};
+    lps_train_options to;
+    dataset(&ds);
+    train_options(&to);
+    lps_model *m = cnn(true);
+    test_model_add_random_init(m, "h2.lps_train_bn.var", 1, (int64_t[]){N_HIDDEN}, 8);
+    lps_train_bn bn = {0};
+    ck_assert_int_eq(lps_train_bn_insert(&bn, m, &ds, &to.preprocess, BATCH, &err),
+                     LPS_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "h2.lps_train_bn.var") != NULL, "%s", err.msg);
+    lps_train_bn_release(&bn, m);
+    ck_assert_uint_eq(m->graph.n_nodes, N_NODES);
+    ck_assert_uint_eq(m->graph.n_initializers, N_INITS + 1);
+    ck_assert_str_eq(m->graph.nodes[0].outputs[0], "h1");
+    ck_assert_str_eq(m->graph.nodes[3].outputs[0], "h2");
+    lps_model_free(m);
+    lps_dataset_release(&ds);
+}
+END_TEST
+
 START_TEST(fold_computes_the_trained_network)
 {
     lps_dataset ds;
@@ -248,6 +273,7 @@ int main(void)
     tcase_add_test(tc, insertion_keeps_the_function);
     tcase_add_test(tc, layers_without_bias_get_none);
     tcase_add_test(tc, release_without_insert_keeps_the_graph);
+    tcase_add_test(tc, failed_insert_keeps_the_graph);
     tcase_add_test(tc, fold_computes_the_trained_network);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
