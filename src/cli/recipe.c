@@ -52,7 +52,7 @@ static const recipe_key KEYS[] = {
     {"temperature", KIND_NUMBER},    {"bn-frozen", KIND_FLAG},
     {"train-bn", KIND_STRING},       {"calibration", KIND_NUMBER},
     {"wanda-group", KIND_STRING},    {"sparsegpt-block", KIND_NUMBER},
-    {"sparsegpt-damp", KIND_NUMBER},
+    {"sparsegpt-damp", KIND_NUMBER}, {"finetune", KIND_STRING},
 };
 
 static const char *kind_name(value_kind k)

@@ -54,7 +54,8 @@ enum sparsify_option_code {
     OPT_SPARSEGPT_BLOCK,
     OPT_SPARSEGPT_DAMP,
     OPT_WANDA_GROUP,
-    OPT_RECIPE
+    OPT_RECIPE,
+    OPT_FINETUNE
 };
 
 /* Upper bound of --calibration and --sparsegpt-block. */
@@ -85,6 +86,8 @@ void lps_cmd_sparsify_help(FILE *out)
             "                         or of the whole layer (layer)\n"
             "  --sparsegpt-block N    sparsegpt: columns per lazy update (default 128)\n"
             "  --sparsegpt-damp F     sparsegpt: dampening, fraction of mean diag (default 0.01)\n"
+            "  --finetune F           after magnitude, wanda, sparsegpt: frozen (default: the\n"
+            "                         one-shot mask kept) or lpss (semi-pruning from it)\n"
             "  --recipe FILE.json     options and per-layer rules from a file (docs/recipe.md);\n"
             "                         options on the command line override it\n"
             "  --p P                  LpSS exponent in (1, 2] for every layer (default: from S)\n"
@@ -109,7 +112,7 @@ void lps_cmd_sparsify_help(FILE *out)
             "Sparsify's own training defaults: --epochs %d, --lr %g (biases and gains;\n"
             "LpSGD follows the same schedule). Unlabeled data selects --distill.\n"
             "--epochs 0 (magnitude, wanda, sparsegpt) writes the one-shot result untrained;\n"
-            "more epochs fine-tune it with the mask frozen.\n\n"
+            "more epochs fine-tune it (--finetune).\n\n"
             "Exit codes: 0 ok, 1 runtime failure, 2 bad usage or input, 3 accuracy guard,\n"
             "130 interrupted.\n",
             LPS_PROGRAM, LPS_PROGRAM, LPS_CLI_DATA_HELP, LPS_CLI_TRAIN_HELP,
@@ -268,6 +271,12 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
     case OPT_SPARSEGPT_BLOCK:
         return lps_cli_parse_int("--sparsegpt-block", arg, 1, CALIBRATION_MAX, &o->sparsegpt.block,
                                  err);
+    case OPT_FINETUNE:
+        if (strcmp(arg, "frozen") == 0 || strcmp(arg, "lpss") == 0) {
+            o->finetune = strcmp(arg, "lpss") == 0 ? LPS_FINETUNE_LPSS : LPS_FINETUNE_FROZEN;
+            return LPS_OK;
+        }
+        return lps_fail(err, LPS_ERR_INVALID, "--finetune: '%s' is not frozen or lpss", arg);
     case OPT_SPARSEGPT_DAMP:
         return lps_cli_parse_double("--sparsegpt-damp", arg, 0, true, 1, false, &o->sparsegpt.damp,
                                     err);
@@ -300,6 +309,7 @@ static const struct option SPARSIFY_OPTIONS[] = {
     {"wanda-group", required_argument, NULL, OPT_WANDA_GROUP},
     {"sparsegpt-block", required_argument, NULL, OPT_SPARSEGPT_BLOCK},
     {"sparsegpt-damp", required_argument, NULL, OPT_SPARSEGPT_DAMP},
+    {"finetune", required_argument, NULL, OPT_FINETUNE},
     {"recipe", required_argument, NULL, OPT_RECIPE},
     {"output", required_argument, NULL, 'o'},
     {"quiet", no_argument, NULL, 'q'},
@@ -503,6 +513,10 @@ static cJSON *build_report(const sparsify_args *a, const lps_model *m, const lps
     bool calibrated = lps_sparsify_oneshot_stats(s, &oneshot);
     lps_json_add_number(rep, "calibration_samples", calibrated ? (double)oneshot.samples : NAN);
     lps_json_add_number(rep, "oneshot_seconds", calibrated ? oneshot.seconds : NAN);
+    if (lps_sparsify_method_is_oneshot(a->sparse.method) && a->train.epochs > 0)
+        cJSON_AddStringToObject(rep, "finetune", lps_finetune_name(a->sparse.finetune));
+    else
+        cJSON_AddNullToObject(rep, "finetune");
     cJSON_AddNumberToObject(rep, "target", a->sparse.target);
     lps_json_add_number(rep, "achieved", r->achieved);
     cJSON_AddItemToObject(rep, "accuracy",

@@ -42,6 +42,19 @@ bool lps_sparsify_method_is_oneshot(lps_sparsify_method m)
     return m == LPS_METHOD_MAGNITUDE || m == LPS_METHOD_WANDA || m == LPS_METHOD_SPARSEGPT;
 }
 
+const char *lps_finetune_name(lps_finetune f)
+{
+    return f == LPS_FINETUNE_LPSS ? "lpss" : "frozen";
+}
+
+/* LpSS, or a one-shot method then --finetune lpss: the session trains
+ * LpSGD states (from the start, or from the one-shot pass on). */
+static bool trains_lpsgd(const lps_sparsify_options *o)
+{
+    return o->method == LPS_METHOD_LPSS ||
+           (lps_sparsify_method_is_oneshot(o->method) && o->finetune == LPS_FINETUNE_LPSS);
+}
+
 const char *lps_sparsify_method_name(lps_sparsify_method m)
 {
     switch (m) {
@@ -98,7 +111,7 @@ static lps_status apply_rules(lps_sparsify *s, bool *hit, lps_error *err)
                 continue;
             if (!isnan(r->target))
                 L->target = r->target;
-            if (!isnan(r->p) && s->opt.method == LPS_METHOD_LPSS)
+            if (!isnan(r->p) && trains_lpsgd(&s->opt))
                 L->p = r->p;
             L->excluded = L->excluded || r->exclude;
         }
@@ -216,6 +229,27 @@ static float *grad_slice(lps_plan *plan, size_t k)
     return lps_plan_grad_data(plan, NULL) + lps_plan_param(plan, k)->offset;
 }
 
+lps_status lps_sparsify_lpsgd_view(lps_sparsify *s, int v, lps_error *err)
+{
+    int i = s->view_layer[v];
+    const lps_sparsify_layer *L = &s->layers[i];
+    const lps_prunable *w = L->weight;
+    lps_prune_tensor *t = &s->views[v];
+    lps_status st = lps_lpsgd_init(&s->lpsgd[i], param_slice(s->plan, L->param), w->layout,
+                                   t->numel, L->p, err);
+    if (st != LPS_OK)
+        return lps_error_prefix(err, "weight '%s'", w->initializer);
+    s->view_weight[i] = malloc((size_t)t->numel * sizeof(float));
+    s->view_grad[i] = malloc((size_t)t->numel * sizeof(float));
+    if (!s->view_weight[i] || !s->view_grad[i])
+        return lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+    t->layout = lps_lpsgd_packed_layout(&s->lpsgd[i]);
+    t->weight = s->view_weight[i];
+    t->grad = s->view_grad[i];
+    t->mask = s->lpsgd[i].mask;
+    return LPS_OK;
+}
+
 /* The prune views: LpSS sees its row-order buffers, the others the weight. */
 static lps_status build_views(lps_sparsify *s, lps_error *err)
 {
@@ -239,19 +273,11 @@ static lps_status build_views(lps_sparsify *s, lps_error *err)
         v->target = L->target;
         v->pattern = L->patterned ? s->opt.pattern : (lps_pattern){0, 0};
         v->taps = w->taps;
+        s->view_layer[s->n_views] = (int)i;
         if (s->opt.method == LPS_METHOD_LPSS) {
-            lps_status st = lps_lpsgd_init(&s->lpsgd[i], param_slice(s->plan, L->param), w->layout,
-                                           numel, L->p, err);
+            lps_status st = lps_sparsify_lpsgd_view(s, s->n_views, err);
             if (st != LPS_OK)
-                return lps_error_prefix(err, "weight '%s'", w->initializer);
-            s->view_weight[i] = malloc((size_t)numel * sizeof(float));
-            s->view_grad[i] = malloc((size_t)numel * sizeof(float));
-            if (!s->view_weight[i] || !s->view_grad[i])
-                return lps_fail(err, LPS_ERR_NOMEM, "out of memory");
-            v->layout = lps_lpsgd_packed_layout(&s->lpsgd[i]);
-            v->weight = s->view_weight[i];
-            v->grad = s->view_grad[i];
-            v->mask = s->lpsgd[i].mask;
+                return st;
         } else {
             s->masks[i] = malloc((size_t)numel);
             if (!s->masks[i])
@@ -261,8 +287,9 @@ static lps_status build_views(lps_sparsify *s, lps_error *err)
             v->weight = param_slice(s->plan, L->param);
             v->mask = s->masks[i];
         }
-        s->view_layer[s->n_views++] = (int)i;
+        s->n_views++;
     }
+    s->lpsgd_views = s->opt.method == LPS_METHOD_LPSS;
     return lps_prune_check(s->views, s->n_views, s->opt.target, err);
 }
 
@@ -328,6 +355,8 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
         st = lps_fail(err, LPS_ERR_INVALID, "--target %g is outside (0, 1)", opt->target);
         goto done;
     }
+    if ((st = lps_sparsify_check_finetune(opt, train_opt, err)) != LPS_OK)
+        goto done;
     if ((st = lps_prunable_find(m, &s->weights, err)) != LPS_OK)
         goto done;
     if (s->weights.count == 0) {
@@ -346,9 +375,9 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
         s->layers[i].excluded = s->weights.items[i].excluded && !opt->prune_embeddings;
         s->layers[i].target = LPS_PRUNE_GLOBAL_TARGET;
         s->layers[i].recon_error = NAN;
-        s->layers[i].p = opt->method != LPS_METHOD_LPSS ? 0.0
-                         : opt->p > 0                   ? opt->p
-                                                        : lps_lpsgd_default_p(opt->target, i == 0);
+        s->layers[i].p = !trains_lpsgd(opt) ? 0.0
+                         : opt->p > 0        ? opt->p
+                                             : lps_lpsgd_default_p(opt->target, i == 0);
     }
     size_t n_floats;
     lps_plan_param_data(plan, &n_floats);
@@ -370,11 +399,11 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
     }
     if (opt->method == LPS_METHOD_WANDA || opt->method == LPS_METHOD_SPARSEGPT)
         st = lps_sparsify_check_calibration(opt, err);
-    else if (opt->method == LPS_METHOD_LPSS)
-        st = lps_semiprune_config_check(&opt->semi, err);
     else if (opt->method == LPS_METHOD_GMP)
         st = lps_gmp_config_check(&opt->gmp, err);
-    if (st == LPS_OK && opt->method == LPS_METHOD_LPSS)
+    if (st == LPS_OK && trains_lpsgd(opt))
+        st = lps_semiprune_config_check(&opt->semi, err);
+    if (st == LPS_OK && trains_lpsgd(opt))
         st = lps_semiprune_state_init(&s->semi, s->n_views, &opt->semi, err);
     if (st == LPS_OK && opt->stats_fix && !lps_sparsify_method_is_oneshot(opt->method))
         st = build_stats(s, err);
@@ -405,8 +434,11 @@ static lps_status hook_begin(void *user, lps_plan *plan, int64_t total_steps, lp
     lps_sparsify *s = user;
     (void)plan;
     (void)total_steps;
-    return lps_sparsify_method_is_oneshot(s->opt.method) ? lps_sparsify_one_shot(s, err)
-                                                         : LPS_OK;
+    if (!lps_sparsify_method_is_oneshot(s->opt.method))
+        return LPS_OK;
+    lps_status st = lps_sparsify_one_shot(s, err);
+    return st == LPS_OK && s->opt.finetune == LPS_FINETUNE_LPSS ? lps_sparsify_start_lpss(s, err)
+                                                                : st;
 }
 
 /* Plain SGD on every parameter the sparsifier does not own. */
@@ -459,7 +491,7 @@ static void fix_stats(lps_sparsify *s, int64_t step, int64_t total)
 {
     if (!s->stats)
         return;
-    double begin = s->opt.method == LPS_METHOD_LPSS ? s->opt.semi.begin : s->opt.gmp.begin;
+    double begin = s->lpsgd_views ? s->opt.semi.begin : s->opt.gmp.begin;
     bool dense = step < (int64_t)floor(begin * (double)total);
     for (size_t i = 0; i < s->n_layers; i++) {
         lps_stats_layer *L = &s->stats[i];
@@ -472,7 +504,7 @@ static void fix_stats(lps_sparsify *s, int64_t step, int64_t total)
         for (int64_t c = 0; c < L->channels; c++) {
             float a;
             lps_stats_layer_correction(L, c, &a, &bias[c]);
-            if (s->opt.method == LPS_METHOD_LPSS)
+            if (s->lpsgd_views)
                 s->lpsgd[i].gain[c] *= a;
             else
                 for (int64_t k = 0; k < l->row_len; k++)
@@ -517,9 +549,11 @@ static lps_status hook_update(void *user, lps_plan *plan, int64_t step, int64_t 
     lps_sparsify *s = user;
     lps_status st = LPS_OK;
     (void)plan;
-    switch (s->opt.method) {
-    case LPS_METHOD_LPSS:
+    if (s->lpsgd_views) /* LpSS, or a one-shot method's --finetune lpss */
         return lpss_update(s, step, total, lr, err);
+    switch (s->opt.method) {
+    case LPS_METHOD_LPSS: /* lpsgd_views */
+        return LPS_OK;
     case LPS_METHOD_GMP:
         sgd_others(s, lr, true);
         lps_sparsify_apply_masks(s);
@@ -595,7 +629,7 @@ lps_status lps_sparsify_finish(lps_sparsify *s, lps_error *err)
         return lps_sparsify_one_shot(s, err);
     /* Every update already exported g * u; before any step this writes the
      * input model's weights back as the session sees them (step 0). */
-    for (int v = 0; v < s->n_views && s->opt.method == LPS_METHOD_LPSS; v++) {
+    for (int v = 0; v < s->n_views && s->lpsgd_views; v++) {
         int i = s->view_layer[v];
         lps_lpsgd_export(&s->lpsgd[i], param_slice(s->plan, s->layers[i].param));
     }

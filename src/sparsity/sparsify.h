@@ -23,9 +23,19 @@ typedef enum lps_sparsify_method {
     LPS_METHOD_SPARSEGPT
 } lps_sparsify_method;
 
-/* Whether the method prunes once before training (then fine-tunes with the
- * mask frozen) rather than while training. */
+/* Whether the method prunes once before training (then fine-tunes, see
+ * lps_finetune) rather than while training. */
 bool lps_sparsify_method_is_oneshot(lps_sparsify_method m);
+
+/* How the epochs after a one-shot method's pruning train the surviving
+ * weights (docs/method.md, "One-shot pruning from calibration"). */
+typedef enum lps_finetune {
+    LPS_FINETUNE_FROZEN = 0, /* momentum SGD, the one-shot mask kept */
+    LPS_FINETUNE_LPSS        /* LpSGD with semi-pruning from the one-shot mask, projected to
+                              * the targets at the window's end, as LpSS does */
+} lps_finetune;
+
+const char *lps_finetune_name(lps_finetune f);
 
 /* A per-layer value given on the command line as NAME=VALUE; NAME matches
  * the initializer name or the node name. */
@@ -84,6 +94,7 @@ typedef struct lps_sparsify_options {
     lps_calibration calibration;
     lps_sparsegpt_config sparsegpt;
     bool wanda_per_layer;              /* --wanda-group layer */
+    lps_finetune finetune;             /* one-shot methods; LPSS needs epochs > 0 */
 } lps_sparsify_options;
 
 /* Defaults (docs/method.md): LpSS, global allocation, p from the target,
@@ -106,8 +117,9 @@ typedef struct lps_sparsify lps_sparsify;
 
 /* Prepares a session for the prunable weights of m as the trainer's plan
  * holds them. train_opt supplies the SGD settings and base lr of the other
- * parameters. Errors: LPS_ERR_INVALID for a bad option or an override,
- * --exclude or rule naming no layer, LPS_ERR_UNSUPPORTED when the model has no
+ * parameters. Errors: LPS_ERR_INVALID for a bad option, an override,
+ * --exclude or rule naming no layer, or LPS_FINETUNE_LPSS without a
+ * one-shot method or with train_opt->epochs 0; LPS_ERR_UNSUPPORTED when the model has no
  * prunable weight. */
 lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
                                   const lps_sparsify_options *opt,

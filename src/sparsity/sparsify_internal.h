@@ -30,6 +30,8 @@ struct lps_sparsify {
     size_t *bias_param;       /* [n_layers] plan parameter of the bias, or SIZE_MAX */
     bool pruned_once;         /* one-shot methods: the pruning happened */
     lps_oneshot_stats oneshot;
+    bool lpsgd_views;         /* the views are the LpSGD states' (LpSS; a one-shot method's
+                               * --finetune lpss once pruned), else masks[] */
     bool masks_final;         /* the projection (LpSS) or the last GMP update happened */
     size_t n_floats;          /* of the plan's flat parameters (momentum) */
     /* The divergence guard's copy (hook_save / hook_restore), allocated on
@@ -45,12 +47,28 @@ struct lps_sparsify {
 /* The plan's parameters of layer i (lps_prunable order), as the forward reads them. */
 float *lps_sparsify_layer_weights(const lps_sparsify *s, size_t i);
 
+/* Initialises view v's LpSGD state from the layer's weights as the plan
+ * holds them, with its row-order buffers, and points the view at them
+ * (lps_lpsgd_init's errors, prefixed with the weight). */
+lps_status lps_sparsify_lpsgd_view(lps_sparsify *s, int v, lps_error *err);
+
 /* Pruned positions are exactly 0 in the forward weights. */
 void lps_sparsify_apply_masks(lps_sparsify *s);
 
 /* Wanda, SparseGPT: LPS_ERR_INVALID naming the option when the calibration
  * or SparseGPT settings cannot work. */
 lps_status lps_sparsify_check_calibration(const lps_sparsify_options *opt, lps_error *err);
+
+/* LPS_ERR_INVALID naming --finetune when lpss is asked without a one-shot
+ * method or with no epoch to fine-tune. */
+lps_status lps_sparsify_check_finetune(const lps_sparsify_options *opt,
+                                       const lps_train_options *train_opt, lps_error *err);
+
+/* --finetune lpss after the one-shot pass: every view becomes an LpSGD
+ * state of the pruned weights whose mask is the one-shot mask (row order);
+ * the tensor-layout masks are freed. On failure the session can only be
+ * freed. */
+lps_status lps_sparsify_start_lpss(lps_sparsify *s, lps_error *err);
 
 /* The one-shot methods' pruning (magnitude, Wanda, SparseGPT), applied to
  * the forward weights; sets pruned_once. Errors as lps_magnitude_prune and

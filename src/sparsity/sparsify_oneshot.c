@@ -85,3 +85,36 @@ bool lps_sparsify_oneshot_stats(const lps_sparsify *s, lps_oneshot_stats *stats)
         *stats = s->oneshot;
     return calibrated;
 }
+
+lps_status lps_sparsify_check_finetune(const lps_sparsify_options *opt,
+                                       const lps_train_options *train_opt, lps_error *err)
+{
+    if (opt->finetune != LPS_FINETUNE_LPSS)
+        return LPS_OK;
+    if (!lps_sparsify_method_is_oneshot(opt->method))
+        return lps_fail(err, LPS_ERR_INVALID, "--finetune lpss: fine-tunes after a one-shot "
+                        "--method (magnitude, wanda or sparsegpt), not %s",
+                        lps_sparsify_method_name(opt->method));
+    if (train_opt->epochs < 1)
+        return lps_fail(err, LPS_ERR_INVALID, "--finetune lpss: needs --epochs > 0 (--epochs 0 "
+                        "writes the one-shot result untrained)");
+    return LPS_OK;
+}
+
+lps_status lps_sparsify_start_lpss(lps_sparsify *s, lps_error *err)
+{
+    for (int v = 0; v < s->n_views; v++) {
+        int i = s->view_layer[v];
+        const lps_row_layout *l = &s->layers[i].weight->layout;
+        lps_status st = lps_sparsify_lpsgd_view(s, v, err);
+        if (st != LPS_OK)
+            return st;
+        for (int64_t r = 0; r < l->n_rows; r++)
+            for (int64_t k = 0; k < l->row_len; k++)
+                s->lpsgd[i].mask[r * l->row_len + k] = s->masks[i][lps_row_offset(l, r, k)];
+        free(s->masks[i]);
+        s->masks[i] = NULL;
+    }
+    s->lpsgd_views = true;
+    return LPS_OK;
+}

@@ -33,7 +33,7 @@ lps_status lps_sparsify_hook_save(void *user, lps_error *err)
     memcpy(s->saved_momentum, s->momentum, s->n_floats * sizeof *s->momentum);
     for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
         int i = s->view_layer[v];
-        if (s->opt.method == LPS_METHOD_LPSS)
+        if (s->lpsgd_views)
             st = lps_lpsgd_snapshot(&s->lpsgd[i], &s->saved_lpsgd[i], err);
         else
             memcpy(s->saved_masks[i], s->masks[i], (size_t)s->views[v].numel);
@@ -53,7 +53,7 @@ void lps_sparsify_hook_restore(void *user)
     memcpy(s->momentum, s->saved_momentum, s->n_floats * sizeof *s->momentum);
     for (int v = 0; v < s->n_views; v++) {
         int i = s->view_layer[v];
-        if (s->opt.method == LPS_METHOD_LPSS)
+        if (s->lpsgd_views)
             lps_lpsgd_restore(&s->lpsgd[i], &s->saved_lpsgd[i]);
         else
             memcpy(s->masks[i], s->saved_masks[i], (size_t)s->views[v].numel);
@@ -76,7 +76,7 @@ static lps_status transfer_guard_copy(lps_sparsify *s, lps_ckpt *c, lps_error *e
     st = lps_ckpt_floats(c, "sparsify.guard_momentum", s->saved_momentum, s->n_floats, err);
     for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
         int i = s->view_layer[v];
-        if (s->opt.method != LPS_METHOD_LPSS)
+        if (!s->lpsgd_views)
             st = lps_ckpt_bytes(c, "sparsify.guard_mask", s->saved_masks[i],
                                 (size_t)s->views[v].numel, err);
         else if (!lps_ckpt_reading(c) ||   /* reading: allocate the copy, then fill it */
@@ -116,9 +116,13 @@ lps_status lps_sparsify_hook_transfer(void *user, lps_ckpt *c, lps_error *err)
         st = lps_ckpt_bool(c, "sparsify.pruned_once", &s->pruned_once, err);
     if (st == LPS_OK)
         st = lps_ckpt_bool(c, "sparsify.masks_final", &s->masks_final, err);
+    /* a resumed run skips hook_begin: the states are read next */
+    if (st == LPS_OK && lps_ckpt_reading(c) && s->pruned_once && !s->lpsgd_views &&
+        s->opt.finetune == LPS_FINETUNE_LPSS)
+        st = lps_sparsify_start_lpss(s, err);
     for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
         int i = s->view_layer[v];
-        st = s->opt.method == LPS_METHOD_LPSS
+        st = s->lpsgd_views
                  ? lps_lpsgd_transfer(&s->lpsgd[i], c, err)
                  : lps_ckpt_bytes(c, "sparsify.mask", s->masks[i], (size_t)s->views[v].numel, err);
     }

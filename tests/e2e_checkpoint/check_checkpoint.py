@@ -2,11 +2,13 @@
 """Checkpoint and resume of `lpsparsify` runs (docs/cli.md, "Checkpoint and
 resume") on the bundled models and a small generated dataset:
 
-- (lpss_mlp, gmp_cnn, train_cnn) a run interrupted by SIGINT in the middle
-  of its second epoch exits 130 with a checkpoint and no model or report;
-  resumed with --resume it writes the same model, byte for byte, and the
-  same report but for the wall-clock `seconds` of each epoch, as the
-  uninterrupted run with the same options;
+- (lpss_mlp, gmp_cnn, train_cnn, wanda_lpss_cnn: Wanda then --finetune
+  lpss, whose LpSGD states start at the one-shot pass) a run interrupted
+  by SIGINT in the middle of its second epoch exits 130 with a checkpoint
+  and no model or report; resumed with --resume it writes the same model,
+  byte for byte, and the same report but for the wall-clock `seconds` of
+  each epoch and `oneshot_seconds`, as the uninterrupted run with the same
+  options;
 - (refusals) resuming with another --target or --method, another model, a
   damaged or truncated checkpoint or none is refused with one line naming
   the cause, exit 2, and nothing written.
@@ -70,8 +72,10 @@ def read(path):
 
 
 def without_wall_clock(report):
-    """The report with each epoch's `seconds` (wall clock) removed."""
+    """The report with each epoch's `seconds` and `oneshot_seconds` (wall
+    clock) removed."""
     rep = json.loads(report)
+    rep.pop("oneshot_seconds")
     for epoch in rep.get("epochs", []):
         assert epoch.pop("seconds", None) is not None
     return rep
@@ -112,6 +116,12 @@ def case_lpss_mlp(tool, workdir, source):
 def case_gmp_cnn(tool, workdir, source):
     check_resume(tool, workdir, source, "sparsify", "cnn.onnx",
                  ["--target", "0.8", "--method", "gmp"])
+
+
+def case_wanda_lpss_cnn(tool, workdir, source):
+    check_resume(tool, workdir, source, "sparsify", "cnn.onnx",
+                 ["--target", "0.7", "--method", "wanda", "--calibration", "64",
+                  "--finetune", "lpss"])
 
 
 def case_train_cnn(tool, workdir, source):
@@ -168,7 +178,7 @@ def case_refusals(tool, workdir, source):
 def main():
     case, tool, workdir, source = sys.argv[1:5]
     {"lpss_mlp": case_lpss_mlp, "gmp_cnn": case_gmp_cnn, "train_cnn": case_train_cnn,
-     "refusals": case_refusals}[case](tool, workdir, source)
+     "wanda_lpss_cnn": case_wanda_lpss_cnn, "refusals": case_refusals}[case](tool, workdir, source)
     print(f"{case}: ok")
 
 

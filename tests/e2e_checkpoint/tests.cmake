@@ -7,7 +7,7 @@ lps_python_suite_ready(LPS_CHECKPOINT_PYTHON_OK "the e2e checkpoint tests" IMPOR
 if(NOT LPS_CHECKPOINT_PYTHON_OK)
   return()
 endif()
-foreach(case lpss_mlp gmp_cnn train_cnn refusals)
+foreach(case lpss_mlp gmp_cnn train_cnn wanda_lpss_cnn refusals)
   add_test(NAME e2e_checkpoint_${case}
            COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_checkpoint.py ${case}
                    $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_checkpoint/${case}

@@ -12,6 +12,10 @@ Conv + Gemm model:
   matter): the Conv's from its im2col columns, fc1's from the outputs of
   the already pruned Conv;
 - one epoch after the one-shot result keeps its mask frozen;
+- --finetune lpss after Wanda: the report has the frozen path's keys and
+  the same one-shot figures, semi-pruning moves the one-shot mask and every
+  layer ends at its target; lpss without a one-shot method or with
+  --epochs 0 is a usage error;
 - --pattern 2:4 with wanda and sparsegpt passes check_pattern.py's
   independent N:M check on the written file;
 - --epochs 0 with a method that prunes while training is a usage error.
@@ -82,6 +86,42 @@ def check_oneshot_report(rep, method, target, w):
         assert abs(got - target) <= cs.TARGET_TOL, (method, layer["name"], got)
 
 
+def check_finetune_lpss(tool, path, data, workdir, w_oneshot, target):
+    args = ("--target", str(target), "--method", "wanda", "--calibration", "512",
+            "--epochs", "4", "--lpsgd-lr", "0.5")  # 32 steps that move the survivors
+    runs = {}
+    for finetune in ("frozen", "lpss"):
+        out, report = cs.sparsify(tool, path, data, workdir, "wanda_ft_" + finetune, *args,
+                                  "--finetune", finetune)
+        runs[finetune] = (cs.check_output(path, out), cs.strict_json(report))
+    (w_frozen, frozen), (w_lpss, lpss) = runs["frozen"], runs["lpss"]
+    assert frozen["finetune"] == "frozen" and lpss["finetune"] == "lpss"
+    assert set(frozen) == set(lpss), set(frozen) ^ set(lpss)
+    for key in ("method", "calibration_samples", "target"):
+        assert frozen[key] == lpss[key], key
+    for a, b in zip(frozen["layers"], lpss["layers"]):
+        assert set(a) == set(b), set(a) ^ set(b)
+        # the same one-shot pass on both paths
+        assert a["reconstruction_error"] == b["reconstruction_error"], a["name"]
+        assert a["p"] is None and b["p"] > 1, (a["p"], b["p"])
+    moved = 0
+    for name in cs.PRUNABLE:
+        assert np.array_equal(w_frozen[name] == 0, w_oneshot[name] == 0), f"frozen: {name} moved"
+        got = cs.sparsity(w_lpss, [name])
+        assert abs(got - target) <= cs.TARGET_TOL, (name, got)
+        moved += int(((w_lpss[name] == 0) != (w_oneshot[name] == 0)).sum())
+    assert moved > 0, "--finetune lpss left the one-shot mask as it was"
+    print(f"finetune lpss: {moved} mask positions moved, accuracy frozen "
+          f"{frozen['accuracy']['sparse']:.4f}, lpss {lpss['accuracy']['sparse']:.4f}")
+    never = os.path.join(workdir, "never.onnx")
+    for extra, message in ((["--method", "lpss", "--epochs", "1"], "fine-tunes after a one-shot"),
+                           (["--method", "wanda", "--epochs", "0"], "needs --epochs > 0")):
+        res = cs.run(tool, path, "--data", data, "--target", "0.5", "--finetune", "lpss", *extra,
+                     "-o", never, "-q")
+        cs.expect(res, cs.EXIT_USAGE)
+        assert message in res.stderr and not os.path.exists(never), res.stderr
+
+
 def case_oneshot(tool, workdir):
     path, data = cs.setup(workdir)
     w_in = cs.weights_of(onnx.load(path))
@@ -93,6 +133,7 @@ def case_oneshot(tool, workdir):
         check_oneshot_report(cs.strict_json(report), method, target, w)
         if method == "wanda":
             check_wanda(w_in, w, data, target)
+            check_finetune_lpss(tool, path, data, workdir, w, target)
         # fine-tuning afterwards: same zeros, trained survivors
         tuned, report = cs.sparsify(tool, path, data, workdir, method + "_tuned", "--target",
                                     str(target), "--method", method, "--calibration", "512",

@@ -294,6 +294,168 @@ START_TEST(lpss_prunes_progressively)
 }
 END_TEST
 
+/* Zero positions of every prunable weight, in LAYER_INIT order: of the
+ * plan's parameters (plan) or of the model's initializers (plan NULL). */
+static void zeros_of(const lps_model *m, lps_plan *plan, uint8_t *out[N_LAYERS])
+{
+    for (int l = 0; l < N_LAYERS; l++) {
+        const float *w = NULL;
+        int64_t n = 0;
+        for (size_t k = 0; plan && k < lps_plan_n_params(plan); k++) {
+            const lps_param *p = lps_plan_param(plan, k);
+            if (strcmp(p->name, LAYER_INIT[l]) == 0) {
+                w = lps_plan_param_data(plan, NULL) + p->offset;
+                n = (int64_t)p->numel;
+            }
+        }
+        for (size_t i = 0; !plan && i < m->graph.n_initializers; i++)
+            if (strcmp(m->graph.initializers[i].name, LAYER_INIT[l]) == 0) {
+                w = lps_tensor_f32(&m->graph.initializers[i].tensor);
+                n = lps_tensor_numel(&m->graph.initializers[i].tensor);
+            }
+        ck_assert_msg(w != NULL, "no weight '%s'", LAYER_INIT[l]);
+        out[l] = malloc((size_t)n);
+        for (int64_t k = 0; k < n; k++)
+            out[l][k] = w[k] == 0.0f;
+    }
+}
+
+/* Hooks that forward to the session's and record the zeros after step 0. */
+typedef struct step0_probe {
+    lps_train_hooks inner;
+    const lps_model *m;
+    uint8_t *zeros[N_LAYERS];
+} step0_probe;
+
+static lps_status probe_begin(void *user, lps_plan *plan, int64_t total, lps_error *err)
+{
+    step0_probe *p = user;
+    return p->inner.begin(p->inner.user, plan, total, err);
+}
+
+static lps_status probe_update(void *user, lps_plan *plan, int64_t step, int64_t total, double lr,
+                               lps_error *err)
+{
+    step0_probe *p = user;
+    lps_status st = p->inner.update(p->inner.user, plan, step, total, lr, err);
+    if (st == LPS_OK && step == 0)
+        zeros_of(p->m, plan, p->zeros);
+    return st;
+}
+
+static lps_status probe_end_epoch(void *user, lps_plan *plan, lps_epoch_stats *stats,
+                                  lps_error *err)
+{
+    step0_probe *p = user;
+    return p->inner.end_epoch(p->inner.user, plan, stats, err);
+}
+
+/* Number of positions where the zero sets a and b differ, over the layers. */
+static int64_t zeros_moved(uint8_t *a[N_LAYERS], uint8_t *b[N_LAYERS], const lps_model *m)
+{
+    int64_t moved = 0;
+    for (int l = 0; l < N_LAYERS; l++) {
+        int64_t z = 0, n = 0;
+        sparsity_of(m, LAYER_INIT[l], &z, &n);
+        for (int64_t k = 0; k < n; k++)
+            moved += a[l][k] != b[l][k];
+    }
+    return moved;
+}
+
+/* A one-shot method then --finetune lpss starts LpSGD from the one-shot
+ * result: after step 0 the zeros are the one-shot mask's; semi-pruning then
+ * moves the mask, and the run ends at the target. --finetune frozen keeps
+ * the mask. */
+START_TEST(finetune_lpss_starts_from_the_oneshot_mask)
+{
+    lps_dataset ds;
+    lps_error err = {0};
+    lps_train_options to;
+    lps_sparsify_options so;
+    uint8_t *oneshot[N_LAYERS], *final[N_LAYERS];
+    dataset(&ds);
+    lps_sparsify_options_default(&so);
+    so.method = LPS_METHOD_MAGNITUDE;
+    so.target = 0.8;
+    so.semi.frequency = 1;
+    so.lpsgd_lr_scale = 0.5; /* moves the surviving weights enough to drop some in 32 steps */
+    lps_model *m = mlp();
+    lps_trainer *t;
+    lps_sparsify *s;
+    train_options(&to, 1); /* the plan: lps_sparsify_finish alone prunes, as --epochs 0 */
+    session(m, &ds, &to, &so, &t, &s);
+    ck_assert_int_eq(lps_sparsify_finish(s, &err), LPS_OK);
+    ck_assert_int_eq(lps_trainer_write(t, &err), LPS_OK);
+    zeros_of(m, NULL, oneshot);
+    lps_sparsify_free(s);
+    lps_trainer_free(t);
+    lps_model_free(m);
+    train_options(&to, 4);
+    for (int ft = LPS_FINETUNE_FROZEN; ft <= LPS_FINETUNE_LPSS; ft++) {
+        so.finetune = (lps_finetune)ft;
+        m = mlp();
+        session(m, &ds, &to, &so, &t, &s);
+        step0_probe probe = {{0}, m, {NULL}};
+        lps_sparsify_hooks(s, &probe.inner);
+        lps_train_hooks hooks = {.user = &probe, .begin = probe_begin, .update = probe_update,
+                                 .end_epoch = probe_end_epoch};
+        ck_assert_msg(lps_trainer_run(t, &hooks, NULL, &err) == LPS_OK, "%s", err.msg);
+        ck_assert_int_eq(lps_sparsify_finish(s, &err), LPS_OK);
+        ck_assert_int_eq(lps_trainer_write(t, &err), LPS_OK);
+        zeros_of(m, NULL, final);
+        ck_assert_msg(zeros_moved(oneshot, probe.zeros, m) == 0, "%s: step 0 is not the one-shot "
+                      "mask", lps_finetune_name(so.finetune));
+        int64_t moved = zeros_moved(oneshot, final, m);
+        if (ft == LPS_FINETUNE_FROZEN)
+            ck_assert_msg(moved == 0, "frozen: %lld zeros moved", (long long)moved);
+        else
+            ck_assert_msg(moved > 0, "lpss: the mask never moved");
+        ck_assert_double_eq_tol(lps_sparsify_achieved(s), so.target, TARGET_TOL);
+        ck_assert(ft == LPS_FINETUNE_FROZEN ? lps_sparsify_layer_info(s, 0)->p == 0.0
+                                            : lps_sparsify_layer_info(s, 0)->p > 1.0);
+        for (int l = 0; l < N_LAYERS; l++) {
+            free(probe.zeros[l]);
+            free(final[l]);
+        }
+        lps_sparsify_free(s);
+        lps_trainer_free(t);
+        lps_model_free(m);
+    }
+    for (int l = 0; l < N_LAYERS; l++)
+        free(oneshot[l]);
+    lps_dataset_release(&ds);
+}
+END_TEST
+
+/* lpss fine-tuning needs a one-shot method and an epoch. */
+START_TEST(finetune_lpss_is_refused_without_oneshot_or_epochs)
+{
+    lps_dataset ds;
+    lps_error err = {0};
+    lps_train_options to;
+    lps_sparsify_options so;
+    dataset(&ds);
+    train_options(&to, 1);
+    lps_model *m = mlp();
+    lps_trainer *t = lps_trainer_create(m, &ds, NULL, &to, &err);
+    ck_assert_msg(t != NULL, "%s", err.msg);
+    lps_sparsify_options_default(&so);
+    so.target = 0.5;
+    so.finetune = LPS_FINETUNE_LPSS;
+    ck_assert(lps_sparsify_create(m, lps_trainer_plan(t), &so, &to, &err) == NULL);
+    ck_assert_int_eq(err.status, LPS_ERR_INVALID);
+    ck_assert_msg(strstr(err.msg, "one-shot") != NULL, "%s", err.msg);
+    so.method = LPS_METHOD_WANDA;
+    to.epochs = 0;
+    ck_assert(lps_sparsify_create(m, lps_trainer_plan(t), &so, &to, &err) == NULL);
+    ck_assert_msg(strstr(err.msg, "--epochs > 0") != NULL, "%s", err.msg);
+    lps_trainer_free(t);
+    lps_model_free(m);
+    lps_dataset_release(&ds);
+}
+END_TEST
+
 /* The correction moves the std by the damped ratio and the mean halfway. */
 START_TEST(stats_correction_is_damped)
 {
@@ -320,6 +482,8 @@ int main(void)
     tcase_add_test(tc, step0_outputs_equal_the_input_model);
     tcase_add_test(tc, lpss_prunes_progressively);
     tcase_add_test(tc, stats_correction_is_damped);
+    tcase_add_test(tc, finetune_lpss_starts_from_the_oneshot_mask);
+    tcase_add_test(tc, finetune_lpss_is_refused_without_oneshot_or_epochs);
     tcase_add_loop_test(tc, achieved_sparsity_is_the_target, 0,
                         (int)(sizeof TARGET_CASES / sizeof TARGET_CASES[0]));
     suite_add_tcase(s, tc);
