@@ -315,10 +315,8 @@ static void bn_grad_sums(const float *x, const float *dy, const bn_view *v, cons
         double s = 0.0, sx = 0.0;
         for (int64_t n = 0; n < v->outer; n++) {
             size_t off = (size_t)((n * v->channels + c) * v->inner);
-            for (int64_t i = 0; i < v->inner; i++) {
-                s += dy[off + i];
-                sx += dy[off + i] * (x[off + i] - mean[c]);
-            }
+            s += bn_row_dot(dy + off, 0.0f, NULL, 0.0f, v->inner);
+            sx += bn_row_dot(dy + off, 0.0f, x + off, mean[c], v->inner);
         }
         sum_dy[c] = (float)s;
         sum_dy_xhat[c] = (float)sx * invstd[c];

@@ -246,9 +246,7 @@ static const float *conv_block_col(const conv_dims *cd, const conv_block *blk, c
     int64_t in_img = cd->in_ch * cd->g.in_size;
     if (cd->pointwise && blk->images == 1)
         return x + n0 * in_img;
-    for (int64_t i = 0; i < count; i++)
-        lps_im2col_ld(x + (n0 + i) * in_img, cd->in_ch, &cd->live, blk->col + i * cd->g.out_size,
-                      blk->ld);
+    lps_im2col_images(x + n0 * in_img, count, cd->in_ch, &cd->live, blk->col, blk->ld);
     return blk->col;
 }
 
@@ -427,9 +425,8 @@ static void conv_backward_blocks(const conv_dims *cd, int64_t group, const conv_
                         blk->w_live + grp * cd->out_per_group * cd->rows, rows,
                         dyb + grp * cd->out_per_group * blk->ld, ld, direct ? 1.0f : 0.0f,
                         dcol + grp * cd->rows * blk->ld, ld);
-        for (int64_t i = 0; !direct && i < count; i++)
-            lps_col2im_ld(blk->col + i * out_size, cd->in_ch, &cd->live,
-                          dx + (n0 + i) * in_img, blk->ld);
+        if (!direct)
+            lps_col2im_images(blk->col, count, cd->in_ch, &cd->live, dx + n0 * in_img, blk->ld);
     }
     conv_block_finish_dw(cd, blk, dw);
 }

@@ -95,8 +95,12 @@ walk_line(const walk_args *a, int64_t base, int64_t off, int64_t lo, int64_t hi,
     case WALK_COL2IM: {
         const float *row = a->row_in + seg + lo;
         float *im = a->im_out + first;
-        for (int64_t j = 0; j < len; j++)
-            im[j * s] += row[j];
+        if (s == 1) /* the common case, as its own loop: it vectorises */
+            for (int64_t j = 0; j < len; j++)
+                im[j] += row[j];
+        else
+            for (int64_t j = 0; j < len; j++)
+                im[j * s] += row[j];
         break;
     }
     case WALK_DOT: {
@@ -249,6 +253,20 @@ void lps_col2im_ld(const float *col, int64_t channels, const lps_spatial_geom *g
 {
     walk_args a = {.op = WALK_COL2IM, .im_out = im, .row_in = col, .ld = ld};
     walk(g, channels, &a);
+}
+
+void lps_im2col_images(const float *x, int64_t images, int64_t channels,
+                       const lps_spatial_geom *g, float *col, int64_t ld)
+{
+    for (int64_t i = 0; i < images; i++)
+        lps_im2col_ld(x + i * channels * g->in_size, channels, g, col + i * g->out_size, ld);
+}
+
+void lps_col2im_images(const float *col, int64_t images, int64_t channels,
+                       const lps_spatial_geom *g, float *dx, int64_t ld)
+{
+    for (int64_t i = 0; i < images; i++)
+        lps_col2im_ld(col + i * g->out_size, channels, g, dx + i * channels * g->in_size, ld);
 }
 
 void lps_window_dot(const float *im, const lps_spatial_geom *g, const float *w, float *out)

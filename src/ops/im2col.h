@@ -32,6 +32,17 @@ void lps_col2im(const float *col, int64_t channels, const lps_spatial_geom *geom
 void lps_col2im_ld(const float *col, int64_t channels, const lps_spatial_geom *geom, float *im,
                    int64_t ld);
 
+/* lps_im2col_ld of `images` consecutive images of x (each channels *
+ * in_size floats) into one block matrix, image i at columns [i * O, (i + 1)
+ * * O) of rows ld floats apart. */
+void lps_im2col_images(const float *x, int64_t images, int64_t channels,
+                       const lps_spatial_geom *geom, float *col, int64_t ld);
+
+/* The adjoint of lps_im2col_images: accumulates each image's columns into
+ * its image of dx. */
+void lps_col2im_images(const float *col, int64_t images, int64_t channels,
+                       const lps_spatial_geom *geom, float *dx, int64_t ld);
+
 /* out[o] += sum over taps t of w[t] * (tap t of window o) for one
  * (D1..Dn) image: a one-channel convolution, w being kernel_size weights in
  * row-major tap order. out has geom->out_size floats and is accumulated. */
