@@ -109,6 +109,20 @@ static bool depends_on_params(const lps_model *m, size_t upto, const bool *depen
     return false;
 }
 
+/* The tensor of value `name` after the last forward; for the output of a
+ * producer whose activation was fused into it (lps_plan_n_fused), which
+ * has none, the activation's output: same shape. NULL when neither. */
+static const lps_tensor *output_tensor(const lps_model *m, const lps_plan *plan, const char *name)
+{
+    const lps_tensor *t = lps_plan_value(plan, lps_plan_find_value(plan, name));
+    for (size_t i = 0; !t && i < m->graph.n_nodes; i++) {
+        const lps_node *n = &m->graph.nodes[i];
+        if (n->n_inputs == 1 && n->n_outputs >= 1 && strcmp(n->inputs[0], name) == 0)
+            t = lps_plan_value(plan, lps_plan_find_value(plan, n->outputs[0]));
+    }
+    return t;
+}
+
 /* The GEMMs of one training step, read off the shapes the plan saw in its
  * last forward (a full batch). Mirrors src/ops/gemm.c and src/ops/conv.c.
  * Only transA = 0 Gemm and 2-D Conv are handled; others are an error. */
@@ -130,7 +144,7 @@ static lps_status collect_gemms(const lps_model *m, const lps_plan *plan, gemm_l
             continue;
         const lps_tensor *x = lps_plan_value(plan, lps_plan_find_value(plan, node->inputs[0]));
         const lps_tensor *w = lps_plan_value(plan, lps_plan_find_value(plan, node->inputs[1]));
-        const lps_tensor *y = lps_plan_value(plan, lps_plan_find_value(plan, node->outputs[0]));
+        const lps_tensor *y = output_tensor(m, plan, node->outputs[0]);
         bool dx = depends_on_params(m, i, depends, node->inputs[0]);
         if (!x || !w || !y) {
             st = lps_fail(err, LPS_ERR_RUNTIME, "%s: no tensors after the training run", node->name);

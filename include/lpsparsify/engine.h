@@ -102,7 +102,8 @@ int lps_plan_find_value(const lps_plan *p, const char *name);
 /* Keeps value id readable after a forward: in inference mode intermediate
  * buffers are otherwise recycled once their last reader ran. Call it before
  * the first forward for every intermediate you read (e.g. the logits that
- * feed a trailing Softmax). */
+ * feed a trailing Softmax). A value an activation fused into its producer
+ * would never hold (lps_plan_n_fused) is computed again. */
 void lps_plan_keep_value(lps_plan *p, int id);
 /* The current tensor of a value id (NULL when not computed). */
 const lps_tensor *lps_plan_value(const lps_plan *p, int id);
@@ -179,6 +180,10 @@ void lps_plan_activation_chunk(const lps_plan *p, size_t node, int input, int64_
 /* Count of nodes folded to constants at compile time, and nodes run. */
 size_t lps_plan_n_folded(const lps_plan *p);
 size_t lps_plan_n_scheduled(const lps_plan *p);
+/* Activations applied by the node producing their input (docs/
+ * architecture.md, "Fused activations"): scheduled, but never run; the
+ * producer's own output has no value unless lps_plan_keep_value asks. */
+size_t lps_plan_n_fused(const lps_plan *p);
 
 /* Scheduled nodes computed from constants and runtime shapes alone (the
  * Shape -> Gather -> Unsqueeze -> Concat -> Reshape chains of PyTorch

@@ -283,14 +283,15 @@ static void mark_shape_nodes(lps_plan *p)
     }
 }
 
-static void plan_liveness(lps_plan *p)
+void lps_plan_liveness(lps_plan *p)
 {
     for (size_t s = 0; s < p->n_schedule; s++) {
         lps_plan_node *n = &p->nodes[p->schedule[s]];
         for (size_t i = 0; i < n->op.n_inputs; i++)
             if (n->in[i] >= 0)
                 p->values[n->in[i]].last_reader = (int)s;
-        if (!p->training)
+        /* an absorbed activation's output is its producer's */
+        if (!p->training || n->absorbed)
             continue;
         bool grad = false;
         for (size_t i = 0; i < n->op.n_inputs; i++)
@@ -372,8 +373,10 @@ lps_plan *lps_plan_compile(const lps_model *m, const lps_plan_options *opt, lps_
         st = build_params(p, err);
     if (st == LPS_OK) {
         mark_shape_nodes(p);
-        plan_liveness(p);
+        st = lps_plan_fuse_activations(p, err);
     }
+    if (st == LPS_OK)
+        lps_plan_liveness(p);
     if (st != LPS_OK) {
         /* The user needs to know which file is at fault, not only the node. */
         if (m->path)
@@ -417,6 +420,7 @@ void lps_plan_free(lps_plan *p)
 }
 
 size_t lps_plan_n_folded(const lps_plan *p) { return p->n_folded; }
+size_t lps_plan_n_fused(const lps_plan *p) { return p->n_fused; }
 size_t lps_plan_n_scheduled(const lps_plan *p) { return p->n_schedule; }
 size_t lps_plan_n_shape_cached(const lps_plan *p) { return p->n_shape_cached; }
 size_t lps_plan_n_last_run(const lps_plan *p) { return p->n_last_run; }

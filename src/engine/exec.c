@@ -258,7 +258,7 @@ static lps_status run_schedule(lps_plan *p, lps_exec_ctx *ctx, lps_error *err)
     p->n_last_run = 0;
     for (size_t s = 0; s < p->n_schedule; s++) {
         lps_plan_node *n = &p->nodes[p->schedule[s]];
-        if (n->shape_role == LPS_SHAPE_DEPENDENT && !shapes_changed)
+        if (n->absorbed || (n->shape_role == LPS_SHAPE_DEPENDENT && !shapes_changed))
             continue;
         for (size_t i = 0; i < n->op.n_inputs; i++)
             if (n->in[i] >= 0 && p->values[n->in[i]].t.dtype == LPS_DT_UNDEFINED)
@@ -308,8 +308,10 @@ int lps_plan_find_value(const lps_plan *p, const char *name)
 
 void lps_plan_keep_value(lps_plan *p, int id)
 {
-    if (id >= 0 && (size_t)id < p->n_values)
-        p->values[id].is_output = true;
+    if (id < 0 || (size_t)id >= p->n_values)
+        return;
+    lps_plan_unfuse_value(p, id);
+    p->values[id].is_output = true;
 }
 
 const lps_tensor *lps_plan_value(const lps_plan *p, int id)
@@ -377,6 +379,8 @@ static lps_status backward_nodes(lps_plan *p, lps_exec_ctx *ctx, int seed,
     memcpy(sv->grad.data, dseed->data, sv->grad.nbytes);
     for (size_t s = p->n_schedule; s-- > 0;) {
         lps_plan_node *n = &p->nodes[p->schedule[s]];
+        if (n->absorbed)
+            continue;
         bool any = false;
         for (size_t j = 0; j < n->op.n_outputs; j++) {
             int v = n->out[j];

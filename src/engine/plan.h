@@ -53,6 +53,13 @@ typedef struct lps_plan_node {
     const lps_tensor **dout_t;
     lps_tensor **din_t;
     bool folded;
+    /* Fused activations (docs/architecture.md): a producer applies node
+     * fused_act's activation (-1: none) and writes that node's output, its
+     * own output 0 (pre_out) then has no value; an absorbed node never
+     * runs. */
+    int fused_act;
+    int pre_out;
+    bool absorbed;
     lps_shape_role shape_role;
     lps_tensor *seen;    /* SOURCE: copies of the outputs of the last forward */
 } lps_plan_node;
@@ -73,6 +80,7 @@ struct lps_plan {
     size_t n_schedule;
     int *schedule;
     size_t n_folded;
+    size_t n_fused;            /* activations applied by their producers */
     size_t n_shape_cached;     /* LPS_SHAPE_DEPENDENT nodes */
     size_t n_last_run;         /* nodes the last forward ran */
     bool shape_cache_valid;    /* the last forward succeeded: dependents hold its values */
@@ -95,6 +103,17 @@ struct lps_plan {
     size_t pool_capacity;
     bool ran;
 };
+
+/* compile.c: each value's last reader and, in training, whether a
+ * gradient reaches it; rerun after the plan's wiring changes. */
+void lps_plan_liveness(lps_plan *p);
+/* fuse.c: lets every producer whose def fuses_epilogue apply the
+ * activation that alone reads its output 0 (docs/architecture.md, "Fused
+ * activations"). LPS_ERR_NOMEM on allocation failure. */
+lps_status lps_plan_fuse_activations(lps_plan *p, lps_error *err);
+/* fuse.c: undoes the fusion that took value id's producer its output, so
+ * the value is computed again (a caller keeps it); nothing otherwise. */
+void lps_plan_unfuse_value(lps_plan *p, int id);
 
 /* exec.c: releases the buffers and per-node arrays the plan owns. */
 void lps_plan_release_runtime(lps_plan *p);

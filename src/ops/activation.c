@@ -194,7 +194,41 @@ static lps_status activation_prepare(lps_op_node *op, lps_error *err)
 /* Clip: data plus optional min and max from opset 11. */
 #define CLIP_MAX_INPUTS 3
 
-const lps_op_def lps_op_def_relu = LPS_UNARY_OP("Relu", LPS_OPSET_MIN, activation_prepare);
+/* Relu as a producer's fused activation (docs/architecture.md, "Fused
+ * activations"): the same kernels, the gradient masked by the output
+ * (y > 0 exactly where x > 0). */
+static void relu_epilogue_fwd(const lps_op_node *act, float *y, int64_t n)
+{
+    (void)act;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = masked(y[i], y[i] > 0.0f);
+}
+
+static void relu_epilogue_bwd(const lps_op_node *act, const float *y, const float *dy, float *g,
+                              int64_t n)
+{
+    (void)act;
+    for (int64_t i = 0; i < n; i++)
+        g[i] = masked(dy[i], y[i] > 0.0f);
+}
+
+static const lps_op_epilogue relu_epilogue = {relu_epilogue_fwd, relu_epilogue_bwd};
+
+const lps_op_def lps_op_def_relu = {
+    .name = "Relu",
+    .min_opset = LPS_OPSET_MIN,
+    .max_opset = LPS_OPSET_MAX,
+    .min_inputs = 1,
+    .max_inputs = 1,
+    .min_outputs = 1,
+    .max_outputs = 1,
+    .differentiable = 1u,
+    .prepare = activation_prepare,
+    .shape = lps_unary_shape,
+    .forward = lps_unary_forward,
+    .backward = lps_unary_backward,
+    .epilogue = &relu_epilogue,
+};
 const lps_op_def lps_op_def_leaky_relu =
     LPS_UNARY_OP("LeakyRelu", LPS_OPSET_MIN, activation_prepare);
 const lps_op_def lps_op_def_sigmoid = LPS_UNARY_OP("Sigmoid", LPS_OPSET_MIN, activation_prepare);

@@ -36,6 +36,7 @@
  * parameters: no gradient reaches them, but gradients arriving at the
  * statistic outputs flow into X when those depend on it. */
 #include "ops/op.h"
+#include "ops/op_util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -204,9 +205,11 @@ static void bn_batch_moments(const float *x, const bn_view *v, float *mean, floa
     }
 }
 
-/* y = x * a[c] + b[c] with a = scale * invstd and b = B - mean * a. */
-static void bn_apply(const float *x, float *y, const bn_view *v, const float *mean,
-                     const float *invstd, const float *scale, const float *bias)
+/* y = x * a[c] + b[c] with a = scale * invstd and b = B - mean * a, and
+ * op's fused activation (op_util.h) on each row while it is in cache. */
+static void bn_apply(const lps_op_node *op, const float *x, float *y, const bn_view *v,
+                     const float *mean, const float *invstd, const float *scale,
+                     const float *bias)
 {
     for (int64_t n = 0; n < v->outer; n++)
         for (int64_t c = 0; c < v->channels; c++) {
@@ -214,6 +217,7 @@ static void bn_apply(const float *x, float *y, const bn_view *v, const float *me
             size_t off = (size_t)((n * v->channels + c) * v->inner);
             for (int64_t i = 0; i < v->inner; i++)
                 y[off + i] = x[off + i] * a + b;
+            lps_op_epilogue_apply(op, y + off, v->inner);
         }
 }
 
@@ -268,8 +272,8 @@ static lps_status bn_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tenso
         const float *var = lps_tensor_f32(in[BN_VAR]);
         for (int64_t c = 0; c < nc; c++)
             invstd[c] = 1.0f / sqrtf(var[c] + p->epsilon);
-        bn_apply(x, lps_tensor_f32(out[BN_Y]), &v, lps_tensor_f32(in[BN_MEAN]), invstd, scale,
-                 bias);
+        bn_apply(op, x, lps_tensor_f32(out[BN_Y]), &v, lps_tensor_f32(in[BN_MEAN]), invstd,
+                 scale, bias);
         bn_write_stat_outputs(op, in, out, NULL, NULL, nc);
         return LPS_OK;
     }
@@ -283,7 +287,7 @@ static lps_status bn_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tenso
     bn_batch_moments(x, &v, mean, var);
     for (int64_t c = 0; c < nc; c++)
         invstd[c] = 1.0f / sqrtf(var[c] + p->epsilon);
-    bn_apply(x, lps_tensor_f32(out[BN_Y]), &v, mean, invstd, scale, bias);
+    bn_apply(op, x, lps_tensor_f32(out[BN_Y]), &v, mean, invstd, scale, bias);
     bn_write_stat_outputs(op, in, out, mean, var, nc);
     return LPS_OK;
 }
@@ -307,41 +311,62 @@ static void bn_stat_output_grads(const lps_op_node *op, const lps_tensor *const 
     }
 }
 
-/* Per channel: sum(dy) and sum(dy * xhat), xhat = (x - mean) * invstd. */
-static void bn_grad_sums(const float *x, const float *dy, const bn_view *v, const float *mean,
-                         const float *invstd, float *sum_dy, float *sum_dy_xhat)
+/* What the backward passes read: X, the gradient at output Y (NULL when
+ * only the statistic outputs carry one) and, for a fused activation, Y
+ * (the activation's output) and one row of scratch for the gradient taken
+ * back through it (lps_op_epilogue_grad). */
+typedef struct bn_grad_rows {
+    const lps_op_node *op;
+    bn_view v;
+    const float *x, *dy, *y;
+    float *tmp;
+} bn_grad_rows;
+
+/* The gradient at BatchNorm's own Y over the row at off. */
+static const float *bn_dy_row(const bn_grad_rows *r, size_t off)
 {
+    return lps_op_epilogue_grad(r->op, r->y + off, r->dy + off, r->tmp, r->v.inner);
+}
+
+/* Per channel: sum(dy) and sum(dy * xhat), xhat = (x - mean) * invstd. */
+static void bn_grad_sums(const bn_grad_rows *r, const float *mean, const float *invstd,
+                         float *sum_dy, float *sum_dy_xhat)
+{
+    const bn_view *v = &r->v;
     for (int64_t c = 0; c < v->channels; c++) {
         double s = 0.0, sx = 0.0;
         for (int64_t n = 0; n < v->outer; n++) {
             size_t off = (size_t)((n * v->channels + c) * v->inner);
-            s += bn_row_dot(dy + off, 0.0f, NULL, 0.0f, v->inner);
-            sx += bn_row_dot(dy + off, 0.0f, x + off, mean[c], v->inner);
+            const float *dy = bn_dy_row(r, off);
+            s += bn_row_dot(dy, 0.0f, NULL, 0.0f, v->inner);
+            sx += bn_row_dot(dy, 0.0f, r->x + off, mean[c], v->inner);
         }
         sum_dy[c] = (float)s;
         sum_dy_xhat[c] = (float)sx * invstd[c];
     }
 }
 
-/* dy may be NULL when only the statistic outputs carry gradient.
- * With batch statistics xhat depends on every x of its channel:
+/* With batch statistics xhat depends on every x of its channel:
  *   dx = scale * invstd / M * (M dy - sum(dy) - xhat sum(dy xhat))
  *        + dmean / M + dvar * 2 (x - mean) / M
  * (the last two from gradients at the statistic outputs). With fixed
  * statistics dx = dy * scale * invstd. */
-static void bn_backward_x(const float *x, const float *dy, float *dx, const bn_view *v,
-                          const float *mean, const float *invstd, const float *scale,
-                          const float *sum_dy, const float *sum_dy_xhat, const float *dmean,
-                          const float *dvar, bool batch)
+static void bn_backward_x(const bn_grad_rows *r, float *dx, const float *mean,
+                          const float *invstd, const float *scale, const float *sum_dy,
+                          const float *sum_dy_xhat, const float *dmean, const float *dvar,
+                          bool batch)
 {
+    const bn_view *v = &r->v;
+    const float *x = r->x;
     float m = (float)(v->outer * v->inner);
     for (int64_t n = 0; n < v->outer; n++)
         for (int64_t c = 0; c < v->channels; c++) {
             size_t off = (size_t)((n * v->channels + c) * v->inner);
+            const float *dy = r->dy ? bn_dy_row(r, off) : NULL;
             float k = scale[c] * invstd[c];
             if (!batch) {
                 for (int64_t i = 0; i < v->inner; i++)
-                    dx[off + i] += dy[off + i] * k;
+                    dx[off + i] += dy[i] * k;
                 continue;
             }
             float a = k / m * sum_dy_xhat[c] * invstd[c], b = k / m * sum_dy[c];
@@ -349,7 +374,7 @@ static void bn_backward_x(const float *x, const float *dy, float *dx, const bn_v
             if (dy)
                 for (int64_t i = 0; i < v->inner; i++) {
                     float xc = x[off + i] - mean[c];
-                    dx[off + i] += k * dy[off + i] - b - a * xc + cm + cv * xc;
+                    dx[off + i] += k * dy[i] - b - a * xc + cm + cv * xc;
                 }
             else
                 for (int64_t i = 0; i < v->inner; i++)
@@ -361,7 +386,6 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
                               const lps_tensor *const *out, const lps_tensor *const *dout,
                               lps_tensor *const *din, lps_error *err)
 {
-    (void)out;
     const bn_params *p = op->params;
     bn_view v;
     lps_status st = bn_view_of(op, in, &v, err);
@@ -373,7 +397,8 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
                   lps_tensor_numel(&op->saved[BN_SAVED_MEAN]) != nc))
         return lps_op_fail(op, err, LPS_ERR_RUNTIME,
                            "backward with batch statistics needs a training forward first");
-    float *scratch = lps_ctx_workspace(ctx, BN_SCRATCH_ARRAYS * (size_t)nc, err);
+    float *scratch = lps_ctx_workspace(ctx, BN_SCRATCH_ARRAYS * (size_t)nc + (size_t)v.inner,
+                                       err);
     if (!scratch)
         return nc > 0 ? lps_error_prefix(err, "%s", op->label) : LPS_OK;
     float *invstd = scratch, *sum_dy = scratch + nc, *sum_dy_xhat = scratch + 2 * nc;
@@ -389,10 +414,11 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
         for (int64_t c = 0; c < nc; c++)
             invstd[c] = 1.0f / sqrtf(var[c] + p->epsilon);
     }
-    const float *x = lps_tensor_f32(in[BN_X]);
-    const float *dy = dout[BN_Y] ? lps_tensor_f32(dout[BN_Y]) : NULL;
-    if (dy)
-        bn_grad_sums(x, dy, &v, mean, invstd, sum_dy, sum_dy_xhat);
+    bn_grad_rows rows = {.op = op, .v = v, .x = lps_tensor_f32(in[BN_X]),
+                         .dy = dout[BN_Y] ? lps_tensor_f32(dout[BN_Y]) : NULL,
+                         .y = lps_tensor_f32(out[BN_Y]), .tmp = scratch + BN_SCRATCH_ARRAYS * nc};
+    if (rows.dy)
+        bn_grad_sums(&rows, mean, invstd, sum_dy, sum_dy_xhat);
     else
         memset(sum_dy, 0, 2 * (size_t)nc * sizeof *sum_dy);
     for (int64_t c = 0; c < nc; c++) {
@@ -401,8 +427,8 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
         if (din[BN_B])
             lps_tensor_f32(din[BN_B])[c] += sum_dy[c];
     }
-    if (din[BN_X] && (dy || batch))
-        bn_backward_x(x, dy, lps_tensor_f32(din[BN_X]), &v, mean, invstd,
+    if (din[BN_X] && (rows.dy || batch))
+        bn_backward_x(&rows, lps_tensor_f32(din[BN_X]), mean, invstd,
                       lps_tensor_f32(in[BN_SCALE]), sum_dy, sum_dy_xhat, dmean, dvar, batch);
     return LPS_OK;
 }
@@ -450,4 +476,5 @@ const lps_op_def lps_op_def_batch_normalization = {
     .backward = bn_backward,
     .update_state = bn_update_state,
     .state_inputs = (1u << BN_MEAN) | (1u << BN_VAR),
+    .fuses_epilogue = true,
 };

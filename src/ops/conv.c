@@ -12,7 +12,9 @@
  * unit stride and no padding no im2col: the input channels already are
  * col_g. Taps that only ever read padding (small planes) are cropped from
  * the kernel first and the GEMMs run on a copy of W's live taps. Depthwise
- * convs take a direct path (depthwise_forward). */
+ * convs take a direct path (depthwise_forward). A fused activation
+ * (docs/architecture.md, "Fused activations") is applied in the scatter
+ * and taken back in the gather, so a block always gathers then. */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -250,10 +252,11 @@ static const float *conv_block_col(const conv_dims *cd, const conv_block *blk, c
     return blk->col;
 }
 
-/* y[n0 + i, m, :] = blk[m, i * O ...] + b[m] for the block's images; blk
- * may be y itself (a one-image block), then only the bias is added. */
-static void conv_block_scatter(const conv_dims *cd, const float *src, int64_t ld,
-                               const float *b, float *y, int64_t n0, int64_t count)
+/* y[n0 + i, m, :] = f(blk[m, i * O ...] + b[m]) for the block's images,
+ * f the fused activation or none; blk may be y itself (a one-image block),
+ * then the bias and f are applied in place. */
+static void conv_block_scatter(const lps_op_node *op, const conv_dims *cd, const float *src,
+                               int64_t ld, const float *b, float *y, int64_t n0, int64_t count)
 {
     int64_t o_size = cd->g.out_size;
     for (int64_t i = 0; i < count; i++)
@@ -261,26 +264,50 @@ static void conv_block_scatter(const conv_dims *cd, const float *src, int64_t ld
             const float *from = src + m * ld + i * o_size;
             float *to = y + ((n0 + i) * cd->out_ch + m) * o_size;
             float bias = b ? b[m] : 0.0f;
-            if (from == to && !b)
-                continue;
-            for (int64_t o = 0; o < o_size; o++)
-                to[o] = from[o] + bias;
+            if (from != to || b)
+                for (int64_t o = 0; o < o_size; o++)
+                    to[o] = from[o] + bias;
+            lps_op_epilogue_apply(op, to, o_size);
         }
 }
 
-/* The transpose of conv_block_scatter without bias: dy of the block's
- * images as [out_ch, ld], or dy itself for a one-image block. */
-static const float *conv_block_gather(const conv_dims *cd, const conv_block *blk,
-                                      const float *dy, int64_t n0, int64_t count)
+/* The transpose of conv_block_scatter without bias: the gradient at the
+ * conv's own output for the block's images as [out_ch, ld] (taken back
+ * through the fused activation, y being its output), or dy itself for a
+ * one-image block without one. */
+static const float *conv_block_gather(const lps_op_node *op, const conv_dims *cd,
+                                      const conv_block *blk, const float *y, const float *dy,
+                                      int64_t n0, int64_t count)
 {
     int64_t o_size = cd->g.out_size;
-    if (blk->images == 1)
+    if (blk->images == 1 && !op->epilogue)
         return dy + n0 * cd->out_ch * o_size;
     for (int64_t i = 0; i < count; i++)
-        for (int64_t m = 0; m < cd->out_ch; m++)
-            memcpy(blk->tmp + m * blk->ld + i * o_size, dy + ((n0 + i) * cd->out_ch + m) * o_size,
-                   (size_t)o_size * sizeof *dy);
+        for (int64_t m = 0; m < cd->out_ch; m++) {
+            int64_t at = ((n0 + i) * cd->out_ch + m) * o_size;
+            float *to = blk->tmp + m * blk->ld + i * o_size;
+            if (op->epilogue)
+                lps_op_epilogue_grad(op, y + at, dy + at, to, o_size);
+            else
+                memcpy(to, dy + at, (size_t)o_size * sizeof *dy);
+        }
     return blk->tmp;
+}
+
+/* dB[m] += sum over the block's images and positions of its gathered
+ * gradient (conv_block_gather), image by image as conv_bias_grad adds. */
+static void conv_block_bias_grad(const conv_dims *cd, const float *dyb, int64_t ld,
+                                 int64_t count, float *db)
+{
+    int64_t out_size = cd->g.out_size;
+    for (int64_t i = 0; i < count; i++)
+        for (int64_t m = 0; m < cd->out_ch; m++) {
+            const float *row = dyb + m * ld + i * out_size;
+            double sum = 0.0;
+            for (int64_t o = 0; o < out_size; o++)
+                sum += row[o];
+            db[m] += (float)sum;
+        }
 }
 
 /* Depthwise convs (one input channel per group) skip im2col and BLAS: per
@@ -360,6 +387,7 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
         } else {
             depthwise_forward(&cd, x, w, b, y);
         }
+        lps_op_epilogue_apply(op, y, lps_tensor_numel(out[0]));
         return LPS_OK;
     }
     conv_block blk;
@@ -378,42 +406,39 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
                         rows, 1.0f, blk.w_live + grp * cd.out_per_group * cd.rows, rows,
                         col + grp * cd.rows * blk.ld, ld, 0.0f,
                         dst + grp * cd.out_per_group * blk.ld, ld);
-        conv_block_scatter(&cd, dst, blk.ld, b, y, n0, count);
+        conv_block_scatter(op, &cd, dst, blk.ld, b, y, n0, count);
     }
     return LPS_OK;
 }
 
-/* dB[m] += sum over images and positions of dY[n, m, :]. */
-static void conv_bias_grad(const conv_dims *cd, const float *dy, float *db)
-{
-    int64_t out_size = cd->g.out_size;
-    for (int64_t n = 0; n < cd->batch; n++)
-        for (int64_t m = 0; m < cd->out_ch; m++) {
-            const float *row = dy + (n * cd->out_ch + m) * out_size;
-            double sum = 0.0;
-            for (int64_t o = 0; o < out_size; o++)
-                sum += row[o];
-            db[m] += (float)sum;
-        }
-}
+/* The forward values and gradients backward reads and accumulates: X,
+ * the output (the fused activation's when there is one) and its gradient,
+ * and dX, dW, dB, each NULL when not wanted. */
+typedef struct conv_grads {
+    const float *x, *y, *dy;
+    float *dx, *dw, *db;
+} conv_grads;
 
-/* dW (dw non-NULL) and dX (dx non-NULL) of the GEMM path, block by block
- * in blk's workspace. */
-static void conv_backward_blocks(const conv_dims *cd, int64_t group, const conv_block *blk,
-                                 const float *x, const float *dy, float *dx, float *dw)
+/* dB (g->db non-NULL), dW (g->dw) and dX (g->dx) of the GEMM path, block
+ * by block in blk's workspace. */
+static void conv_backward_blocks(const lps_op_node *op, const conv_dims *cd, int64_t group,
+                                 const conv_block *blk, const conv_grads *g)
 {
     int64_t in_img = cd->in_ch * cd->g.in_size, out_size = cd->g.out_size;
     int mg = (int)cd->out_per_group, rows = (int)cd->rows, ld = (int)blk->ld;
+    float *dx = g->dx, *dw = blk->dw_live;
     for (int64_t n0 = 0; n0 < cd->batch; n0 += blk->images) {
         int64_t count = cd->batch - n0 < blk->images ? cd->batch - n0 : blk->images;
         int cols = (int)(count * out_size);
-        const float *dyb = conv_block_gather(cd, blk, dy, n0, count);
-        const float *col = dw ? conv_block_col(cd, blk, x, n0, count) : NULL;
-        for (int64_t grp = 0; dw && grp < group; grp++)
+        const float *dyb = conv_block_gather(op, cd, blk, g->y, g->dy, n0, count);
+        if (g->db)
+            conv_block_bias_grad(cd, dyb, blk->ld, count, g->db);
+        const float *col = g->dw ? conv_block_col(cd, blk, g->x, n0, count) : NULL;
+        for (int64_t grp = 0; g->dw && grp < group; grp++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mg, rows, cols, 1.0f,
                         dyb + grp * cd->out_per_group * blk->ld, ld,
                         col + grp * cd->rows * blk->ld, ld, 1.0f,
-                        blk->dw_live + grp * cd->out_per_group * cd->rows, rows);
+                        dw + grp * cd->out_per_group * cd->rows, rows);
         if (!dx)
             continue;
         /* a one-image pointwise block accumulates straight into dX; else
@@ -428,14 +453,52 @@ static void conv_backward_blocks(const conv_dims *cd, int64_t group, const conv_
         if (!direct)
             lps_col2im_images(blk->col, count, cd->in_ch, &cd->live, dx + n0 * in_img, blk->ld);
     }
-    conv_block_finish_dw(cd, blk, dw);
+    conv_block_finish_dw(cd, blk, g->dw);
+}
+
+/* The depthwise paths read the gradient at the conv's own output whole:
+ * with a fused activation it is taken back through it into op->saved[0]
+ * first. NULL and err set (naming the node) when out of memory. */
+static const float *conv_own_grad(lps_op_node *op, const lps_tensor *y, const lps_tensor *dy,
+                                  lps_error *err)
+{
+    if (!op->epilogue)
+        return lps_tensor_f32(dy);
+    if (lps_tensor_alloc(&op->saved[0], LPS_DT_FLOAT, dy->rank, dy->dims, err) != LPS_OK) {
+        lps_error_prefix(err, "%s", op->label);
+        return NULL;
+    }
+    float *g = lps_tensor_f32(&op->saved[0]);
+    lps_op_epilogue_grad(op, lps_tensor_f32(y), lps_tensor_f32(dy), g, lps_tensor_numel(dy));
+    return g;
+}
+
+/* Depthwise dX and dW, and dB through the per-image bias sums. */
+static lps_status conv_backward_depthwise(lps_op_node *op, lps_exec_ctx *ctx,
+                                          const conv_dims *cd, const lps_tensor *y,
+                                          const lps_tensor *dout, const float *w, conv_grads *g,
+                                          lps_error *err)
+{
+    const float *dy = conv_own_grad(op, y, dout, err);
+    if (!dy)
+        return err ? err->status : LPS_ERR_NOMEM;
+    for (int64_t n = 0; g->db && n < cd->batch; n++)
+        conv_block_bias_grad(cd, dy + n * cd->out_ch * cd->g.out_size, cd->g.out_size, 1, g->db);
+    if (conv_depthwise_channels_last(cd)) {
+        float *ws = lps_ctx_workspace(ctx, lps_depthwise_workspace(&cd->g, cd->in_ch), err);
+        if (!ws)
+            return lps_error_prefix(err, "%s", op->label);
+        lps_depthwise_backward(&cd->g, cd->batch, cd->in_ch, g->x, w, dy, g->dx, g->dw, ws);
+    } else {
+        depthwise_backward(cd, g->x, w, dy, g->dx, g->dw);
+    }
+    return LPS_OK;
 }
 
 static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
                                 const lps_tensor *const *out, const lps_tensor *const *dout,
                                 lps_tensor *const *din, lps_error *err)
 {
-    (void)out;
     const conv_params *p = op->params;
     conv_dims cd;
     lps_status st = conv_dims_of(op, in, &cd, err);
@@ -443,32 +506,23 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
         return st;
     if (!dout[0] || cd.batch == 0 || cd.out_ch == 0 || cd.g.out_size == 0)
         return LPS_OK;
-    const float *dy = lps_tensor_f32(dout[0]);
-    if (op->n_inputs > CONV_B && din[CONV_B] && in[CONV_B])
-        conv_bias_grad(&cd, dy, lps_tensor_f32(din[CONV_B]));
-    float *dw = din[CONV_W] ? lps_tensor_f32(din[CONV_W]) : NULL;
-    float *dx = din[CONV_X] ? lps_tensor_f32(din[CONV_X]) : NULL;
-    if (!dw && !dx)
+    conv_grads g = {
+        .x = lps_tensor_f32(in[CONV_X]), .y = lps_tensor_f32(out[0]),
+        .dy = lps_tensor_f32(dout[0]),
+        .dx = din[CONV_X] ? lps_tensor_f32(din[CONV_X]) : NULL,
+        .dw = din[CONV_W] ? lps_tensor_f32(din[CONV_W]) : NULL,
+        .db = op->n_inputs > CONV_B && din[CONV_B] && in[CONV_B] ? lps_tensor_f32(din[CONV_B])
+                                                                 : NULL};
+    if (!g.dw && !g.dx && !g.db)
         return LPS_OK;
-    const float *x = lps_tensor_f32(in[CONV_X]);
     const float *w = lps_tensor_f32(in[CONV_W]);
-    if (conv_is_depthwise(p, &cd)) {
-        float *ws = NULL;
-        if (conv_depthwise_channels_last(&cd)) {
-            ws = lps_ctx_workspace(ctx, lps_depthwise_workspace(&cd.g, cd.in_ch), err);
-            if (!ws)
-                return lps_error_prefix(err, "%s", op->label);
-            lps_depthwise_backward(&cd.g, cd.batch, cd.in_ch, x, w, dy, dx, dw, ws);
-        } else {
-            depthwise_backward(&cd, x, w, dy, dx, dw);
-        }
-        return LPS_OK;
-    }
+    if (conv_is_depthwise(p, &cd))
+        return conv_backward_depthwise(op, ctx, &cd, out[0], dout[0], w, &g, err);
     conv_block blk;
-    st = conv_block_init(op, ctx, &cd, w, dw, &blk, err);
+    st = conv_block_init(op, ctx, &cd, w, g.dw, &blk, err);
     if (st != LPS_OK)
         return st;
-    conv_backward_blocks(&cd, p->group, &blk, x, dy, dx, dw);
+    conv_backward_blocks(op, &cd, p->group, &blk, &g);
     return LPS_OK;
 }
 
@@ -524,4 +578,5 @@ const lps_op_def lps_op_def_conv = {
                  .max_rank = LPS_MAX_RANK, .rows = LPS_ROWS_UNITS_FIRST, .unit_axes = 1,
                  .calibration = &conv_calibration,
                  .bias_input = CONV_B}},
+    .fuses_epilogue = true,
 };

@@ -1,7 +1,9 @@
 /* Gemm (opsets 7..21): Y = alpha * op(A) * op(B) + beta * C, where op()
  * optionally transposes and C (optional from opset 11; accepted at every
  * opset) broadcasts unidirectionally to [M, N]: a scalar, [N], [1, N],
- * [M, 1], [1, 1] or [M, N]. The products go through cblas_sgemm. */
+ * [M, 1], [1, 1] or [M, N]. The products go through cblas_sgemm; a fused
+ * activation (docs/architecture.md, "Fused activations") is applied to Y
+ * after them. */
 #include "ops/op.h"
 #include "ops/op_util.h"
 
@@ -154,6 +156,7 @@ static lps_status gemm_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
                 p->trans_b ? CblasTrans : CblasNoTrans, d.m, d.n, d.k, p->alpha,
                 lps_tensor_f32(in[GEMM_A]), ld(p->trans_a ? d.m : d.k), lps_tensor_f32(in[GEMM_B]),
                 ld(p->trans_b ? d.k : d.n), 1.0f, y, ld(d.n));
+    lps_op_epilogue_apply(op, y, (int64_t)mn);
     return LPS_OK;
 }
 
@@ -182,14 +185,20 @@ static lps_status gemm_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
                                 const lps_tensor *const *out, const lps_tensor *const *dout,
                                 lps_tensor *const *din, lps_error *err)
 {
-    (void)ctx;
-    (void)out;
     const gemm_params *p = op->params;
     gemm_dims d;
     lps_status st = gemm_dims_of(op, in, &d, err);
     if (st != LPS_OK || !dout[0])
         return st;
     const float *dy = lps_tensor_f32(dout[0]);
+    if (op->epilogue) {
+        /* the gradient at Y itself, through the fused activation */
+        size_t mn = (size_t)d.m * (size_t)d.n;
+        float *g = lps_ctx_workspace(ctx, mn > 0 ? mn : 1, err);
+        if (!g)
+            return lps_error_prefix(err, "%s", op->label);
+        dy = lps_op_epilogue_grad(op, lps_tensor_f32(out[0]), dy, g, (int64_t)mn);
+    }
     const float *a = lps_tensor_f32(in[GEMM_A]);
     const float *b = lps_tensor_f32(in[GEMM_B]);
     int lda = ld(p->trans_a ? d.m : d.k);
@@ -264,4 +273,5 @@ const lps_op_def lps_op_def_gemm = {
                  .rows = LPS_ROWS_UNITS_LAST, .transpose_attr = "transB",
                  .calibration = &gemm_calibration,
                  .bias_input = GEMM_C}},
+    .fuses_epilogue = true,
 };

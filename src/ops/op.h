@@ -92,9 +92,23 @@ typedef enum lps_op_kind {
 #define LPS_OP_MAX_IO 8
 
 typedef struct lps_exec_ctx lps_exec_ctx;
+typedef struct lps_op_node lps_op_node;
+
+/* An element-wise activation of one float input, applied by its producer
+ * in the pass that writes the producer's output 0 instead of as a node of
+ * its own (docs/architecture.md, "Fused activations"). act is the
+ * activation's node (its params from prepare). */
+typedef struct lps_op_epilogue {
+    /* y[i] = f(y[i]) in place. */
+    void (*forward)(const lps_op_node *act, float *y, int64_t n);
+    /* g[i] = dy[i] * f'(x[i]), written through y[i] = f(x[i]) (the fused
+     * output); g may be dy. */
+    void (*backward)(const lps_op_node *act, const float *y, const float *dy, float *g,
+                     int64_t n);
+} lps_op_epilogue;
 
 /* One node as the engine runs it. */
-typedef struct lps_op_node {
+struct lps_op_node {
     const lps_node *node;   /* the graph node: names, attributes */
     lps_op_kind kind;
     int64_t opset;          /* default-domain opset the model imports */
@@ -103,7 +117,11 @@ typedef struct lps_op_node {
     size_t n_outputs;
     void *params;           /* from prepare; free()d with the node */
     lps_tensor saved[LPS_OP_MAX_SAVED];
-} lps_op_node;
+    /* Set by the compile plan on a def with fuses_epilogue: the activation
+     * whose node (epilogue_op) it absorbed; NULL for none. */
+    const lps_op_epilogue *epilogue;
+    const lps_op_node *epilogue_op;
+};
 
 typedef struct lps_shape {
     lps_dtype dtype;
@@ -245,6 +263,17 @@ typedef struct lps_op_def {
      * (docs/method.md, "Weights behind views"). Not for ops that repeat
      * an element (Expand, Tile): a weight element must feed one row. */
     bool weight_view;
+    /* This op is an element-wise activation of its single input 0 that a
+     * producer with fuses_epilogue may apply instead (Relu): when its input
+     * is a producer's output 0 that nothing else reads, the compile plan
+     * lets the producer write this node's output and skips the node. */
+    const lps_op_epilogue *epilogue;
+    /* Forward applies op->epilogue (when set) to output 0 in the pass that
+     * writes it; backward then receives the activation's output as out[0]
+     * and its gradient as dout[0], and applies epilogue->backward to it
+     * before its own backward (lps_op_epilogue_grad, op_util.h). Output 0
+     * must be float. */
+    bool fuses_epilogue;
 } lps_op_def;
 
 /* Whether a gradient can flow to input i. Inputs past the mask's last bit

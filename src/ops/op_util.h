@@ -23,4 +23,25 @@ lps_status lps_op_read_ints(const lps_op_node *op, const lps_tensor *t, int inde
 /* dst [cols, rows] = transpose of the row-major src [rows, cols]. */
 void lps_op_transpose_f32(const float *src, int64_t rows, int64_t cols, float *dst);
 
+/* Applies op's fused activation (lps_op_def.fuses_epilogue) to the n
+ * floats at y; nothing when it has none. */
+static inline void lps_op_epilogue_apply(const lps_op_node *op, float *y, int64_t n)
+{
+    if (op->epilogue)
+        op->epilogue->forward(op->epilogue_op, y, n);
+}
+
+/* The gradient at op's own output 0 for n elements: dy (the fused
+ * activation's output gradient) through the activation into g, which is
+ * returned; dy itself when op has no fused activation. y is the fused
+ * output. */
+static inline const float *lps_op_epilogue_grad(const lps_op_node *op, const float *y,
+                                                const float *dy, float *g, int64_t n)
+{
+    if (!op->epilogue)
+        return dy;
+    op->epilogue->backward(op->epilogue_op, y, dy, g, n);
+    return g;
+}
+
 #endif

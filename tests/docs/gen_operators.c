@@ -140,6 +140,14 @@ static void put_flags(text *t, const lps_op_def *d)
         put(t, "%sweight view", sep);
         sep = "; ";
     }
+    if (d->epilogue) {
+        put(t, "%sfusable activation", sep);
+        sep = "; ";
+    }
+    if (d->fuses_epilogue) {
+        put(t, "%sfuses a following activation", sep);
+        sep = "; ";
+    }
     if (!*sep)
         put(t, "-");
 }
@@ -184,7 +192,9 @@ static void put_document(text *t)
            "(docs/method.md section 1); flags are the behaviour the engine, trainer and "
            "sparsifier read from the definition (`src/ops/op.h`); \"weight view\": the op only "
            "moves elements, so a weight behind it is its initializer's (docs/method.md, "
-           "\"Weights behind views\").\n\n",
+           "\"Weights behind views\"); \"fusable activation\" / \"fuses a following "
+           "activation\": the compile plan lets the second apply the first in its own pass "
+           "(docs/architecture.md, \"Fused activations\").\n\n",
            (int)LPS_OP_COUNT, LPS_OPSET_MIN, LPS_OPSET_MAX);
     put(t, "| operator | opsets | inputs | outputs | differentiable | weights (rows) | flags |\n"
            "| --- | --- | --- | --- | --- | --- | --- |\n");

@@ -1,0 +1,221 @@
+/* Fused activations (docs/architecture.md, "Fused activations"): a Relu
+ * reading only the output of a Conv, BatchNormalization or Gemm is applied
+ * by that node, and forward and backward give what the unfused graph
+ * gives. The unfused reference is the same plan with the producer's own
+ * output kept (lps_plan_keep_value undoes the fusion). */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lpsparsify/engine.h"
+#include "test_node.h"
+
+#define FUSION_OPSET 15
+#define BATCH 3
+#define CHANNELS 4
+#define PLANE 5
+#define FEATURES 6
+#define SEED_X 11
+#define SEED_DY 12
+
+typedef enum producer { CONV, BATCHNORM, GEMM } producer;
+
+static void add_node(lps_model *m, const char *op, const char *name, int n_in,
+                     const char *const *in, const char *out)
+{
+    lps_node *n = test_node_new(op, n_in, 1);
+    test_node_set_io(n, name, in, out);
+    if (strcmp(op, "BatchNormalization") == 0)
+        test_node_attr_int(n, "training_mode", 1);
+    if (strcmp(op, "Conv") == 0) {
+        test_node_attr_ints(n, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
+        test_node_attr_ints(n, "kernel_shape", (const int64_t[]){3, 3}, 2);
+    }
+    test_model_add_node(m, n);
+}
+
+/* x -> producer -> "pre" -> Relu -> "y"; with `also_read`, "pre" also
+ * feeds a second output "z" (Neg), which rules the fusion out. */
+static lps_model *relu_after(producer kind, bool also_read)
+{
+    lps_model *m = test_model_new(FUSION_OPSET, "x", FEATURES, "y");
+    m->graph.inputs[0].rank = -1;
+    int64_t c = CHANNELS, w_conv[] = {CHANNELS, CHANNELS, 3, 3}, w_gemm[] = {FEATURES, FEATURES};
+    switch (kind) {
+    case CONV:
+        test_model_add_random_init(m, "w", 4, w_conv, 1);
+        test_model_add_random_init(m, "b", 1, &c, 2);
+        add_node(m, "Conv", "conv", 3, (const char *const[]){"x", "w", "b"}, "pre");
+        break;
+    case BATCHNORM:
+        test_model_add_random_init(m, "scale", 1, &c, 3);
+        test_model_add_random_init(m, "bias", 1, &c, 4);
+        test_model_add_random_init(m, "mean", 1, &c, 5);
+        test_model_add_random_init(m, "var", 1, &c, 6);
+        add_node(m, "BatchNormalization", "bn", 5,
+                 (const char *const[]){"x", "scale", "bias", "mean", "var"}, "pre");
+        break;
+    case GEMM:
+        test_model_add_random_init(m, "w", 2, w_gemm, 7);
+        test_model_add_random_init(m, "b", 1, &w_gemm[1], 8);
+        add_node(m, "Gemm", "fc", 3, (const char *const[]){"x", "w", "b"}, "pre");
+        break;
+    }
+    add_node(m, "Relu", "act", 1, (const char *const[]){"pre"}, "y");
+    if (also_read) {
+        add_node(m, "Neg", "other", 1, (const char *const[]){"pre"}, "z");
+        m->graph.n_outputs = 2;
+        m->graph.outputs = realloc(m->graph.outputs, 2 * sizeof *m->graph.outputs);
+        memset(&m->graph.outputs[1], 0, sizeof m->graph.outputs[1]);
+        m->graph.outputs[1].name = strdup("z");
+        m->graph.outputs[1].rank = -1;
+    }
+    return m;
+}
+
+/* One training step's results: output y and the flat parameter gradient. */
+typedef struct step {
+    float *y, *grads;
+    size_t n_y, n_grads;
+    size_t fused;
+} step;
+
+static float *copy_floats(const lps_tensor *t, size_t *n)
+{
+    *n = (size_t)lps_tensor_numel(t);
+    float *c = malloc(*n * sizeof *c + 1);
+    ck_assert_ptr_nonnull(c);
+    memcpy(c, t->data, *n * sizeof *c);
+    return c;
+}
+
+/* Compiles m for training, keeping "pre" when `unfused`, and runs one
+ * forward and backward (seed: a random gradient at y). */
+static step run_step(const lps_model *m, producer kind, bool unfused)
+{
+    lps_error err = {0};
+    lps_plan_options popt = {.training = true};
+    lps_plan *p = lps_plan_compile(m, &popt, &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    if (unfused)
+        lps_plan_keep_value(p, lps_plan_find_value(p, "pre"));
+    lps_run_options ropt = {.training = true, .bn_batch_stats = true};
+    lps_exec_ctx *ctx = lps_exec_ctx_new(&ropt, &err);
+    ck_assert_ptr_nonnull(ctx);
+    int64_t conv_dims[] = {BATCH, CHANNELS, PLANE, PLANE}, gemm_dims[] = {BATCH, FEATURES};
+    lps_tensor *x = kind == GEMM ? test_tensor_random(2, gemm_dims, -1, 1, SEED_X)
+                                 : test_tensor_random(4, conv_dims, -1, 1, SEED_X);
+    ck_assert_int_eq(lps_plan_set_input(p, 0, x, &err), LPS_OK);
+    ck_assert_msg(lps_plan_forward(p, ctx, &err) == LPS_OK, "%s", err.msg);
+    step r = {.fused = lps_plan_n_fused(p)};
+    int y_id = lps_plan_find_value(p, "y");
+    r.y = copy_floats(lps_plan_value(p, y_id), &r.n_y);
+    const lps_tensor *y = lps_plan_value(p, y_id);
+    lps_tensor *dy = test_tensor_random(y->rank, y->dims, -1, 1, SEED_DY);
+    lps_plan_zero_grads(p);
+    ck_assert_msg(lps_plan_backward(p, ctx, y_id, dy, &err) == LPS_OK, "%s", err.msg);
+    float *g = lps_plan_grad_data(p, &r.n_grads);
+    r.grads = malloc(r.n_grads * sizeof *r.grads + 1);
+    memcpy(r.grads, g, r.n_grads * sizeof *g);
+    lps_tensor_free(dy);
+    lps_tensor_free(x);
+    lps_exec_ctx_free(ctx);
+    lps_plan_free(p);
+    return r;
+}
+
+static void expect_equal(const float *a, const float *b, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(a[i] == b[i], "%s[%zu]: fused %g, unfused %g", what, i, a[i], b[i]);
+}
+
+static void step_release(step *s)
+{
+    free(s->y);
+    free(s->grads);
+}
+
+static void check_fusion(producer kind)
+{
+    lps_model *m = relu_after(kind, false);
+    step fused = run_step(m, kind, false), plain = run_step(m, kind, true);
+    ck_assert_uint_eq(fused.fused, 1);
+    ck_assert_uint_eq(plain.fused, 0);
+    ck_assert_uint_eq(fused.n_y, plain.n_y);
+    ck_assert_uint_eq(fused.n_grads, plain.n_grads);
+    ck_assert_uint_gt(fused.n_grads, 0);
+    expect_equal(fused.y, plain.y, fused.n_y, "y");
+    expect_equal(fused.grads, plain.grads, fused.n_grads, "parameter gradient");
+    step_release(&fused);
+    step_release(&plain);
+    lps_model_free(m);
+}
+
+START_TEST(conv_relu_fuses) { check_fusion(CONV); }
+END_TEST
+
+START_TEST(batchnorm_relu_fuses) { check_fusion(BATCHNORM); }
+END_TEST
+
+START_TEST(gemm_relu_fuses) { check_fusion(GEMM); }
+END_TEST
+
+/* A producer output read by another node too is computed as before. */
+START_TEST(shared_output_does_not_fuse)
+{
+    lps_model *m = relu_after(CONV, true);
+    lps_error err = {0};
+    lps_plan *p = lps_plan_compile(m, NULL, &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    ck_assert_uint_eq(lps_plan_n_fused(p), 0);
+    lps_plan_free(p);
+    lps_model_free(m);
+}
+END_TEST
+
+/* Inference: the fused plan's output is the unfused one's, and the model
+ * the plan was compiled from still has its Relu node. */
+START_TEST(inference_output_unchanged)
+{
+    lps_model *m = relu_after(CONV, false);
+    int64_t dims[] = {BATCH, CHANNELS, PLANE, PLANE};
+    lps_tensor *x = test_tensor_random(4, dims, -1, 1, SEED_X);
+    int64_t numel = BATCH * CHANNELS * PLANE * PLANE;
+    float *fused = test_model_output(m, x, numel);
+    lps_error err = {0};
+    lps_plan *p = lps_plan_compile(m, NULL, &err);
+    ck_assert_msg(p != NULL, "%s", err.msg);
+    ck_assert_uint_eq(lps_plan_n_fused(p), 1);
+    lps_plan_keep_value(p, lps_plan_find_value(p, "pre"));
+    ck_assert_uint_eq(lps_plan_n_fused(p), 0);
+    lps_exec_ctx *ctx = lps_exec_ctx_new(NULL, &err);
+    ck_assert_int_eq(lps_plan_set_input(p, 0, x, &err), LPS_OK);
+    ck_assert_msg(lps_plan_forward(p, ctx, &err) == LPS_OK, "%s", err.msg);
+    expect_equal(fused, lps_tensor_f32(lps_plan_output(p, 0)), (size_t)numel, "y");
+    ck_assert_uint_eq(m->graph.n_nodes, 2);
+    ck_assert_str_eq(m->graph.nodes[1].op_type, "Relu");
+    free(fused);
+    lps_tensor_free(x);
+    lps_exec_ctx_free(ctx);
+    lps_plan_free(p);
+    lps_model_free(m);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("fusion");
+    TCase *tc = tcase_create("relu");
+    tcase_add_test(tc, conv_relu_fuses);
+    tcase_add_test(tc, batchnorm_relu_fuses);
+    tcase_add_test(tc, gemm_relu_fuses);
+    tcase_add_test(tc, shared_output_does_not_fuse);
+    tcase_add_test(tc, inference_output_unchanged);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
