@@ -214,21 +214,8 @@ static void relu_epilogue_bwd(const lps_op_node *act, const float *y, const floa
 
 static const lps_op_epilogue relu_epilogue = {relu_epilogue_fwd, relu_epilogue_bwd};
 
-const lps_op_def lps_op_def_relu = {
-    .name = "Relu",
-    .min_opset = LPS_OPSET_MIN,
-    .max_opset = LPS_OPSET_MAX,
-    .min_inputs = 1,
-    .max_inputs = 1,
-    .min_outputs = 1,
-    .max_outputs = 1,
-    .differentiable = 1u,
-    .prepare = activation_prepare,
-    .shape = lps_unary_shape,
-    .forward = lps_unary_forward,
-    .backward = lps_unary_backward,
-    .epilogue = &relu_epilogue,
-};
+const lps_op_def lps_op_def_relu = LPS_UNARY_OP_FUSABLE(
+    "Relu", LPS_OPSET_MIN, activation_prepare, 1u, lps_unary_backward, &relu_epilogue);
 const lps_op_def lps_op_def_leaky_relu =
     LPS_UNARY_OP("LeakyRelu", LPS_OPSET_MIN, activation_prepare);
 const lps_op_def lps_op_def_sigmoid = LPS_UNARY_OP("Sigmoid", LPS_OPSET_MIN, activation_prepare);

@@ -100,7 +100,8 @@ lps_status lps_unary_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
  *     const lps_op_def lps_op_def_erf = LPS_UNARY_OP("Erf", 9, math_prepare);
  * The _NOGRAD form is for piecewise-constant ops (Floor, Sign): no gradient
  * flows through them. */
-#define LPS_UNARY_OP_WITH(onnx_name, since, prepare_fn, mask, grad)                               \
+/* epi: the def's epilogue (docs/architecture.md, "Fused activations") or NULL. */
+#define LPS_UNARY_OP_FUSABLE(onnx_name, since, prepare_fn, mask, grad, epi)                       \
     {                                                                                             \
         .name = onnx_name,                                                                        \
         .min_opset = since,                                                                       \
@@ -114,7 +115,10 @@ lps_status lps_unary_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
         .shape = lps_unary_shape,                                                                 \
         .forward = lps_unary_forward,                                                             \
         .backward = grad,                                                                         \
+        .epilogue = epi,                                                                          \
     }
+#define LPS_UNARY_OP_WITH(onnx_name, since, prepare_fn, mask, grad)                               \
+    LPS_UNARY_OP_FUSABLE(onnx_name, since, prepare_fn, mask, grad, NULL)
 #define LPS_UNARY_OP(onnx_name, since, prepare_fn)                                                \
     LPS_UNARY_OP_WITH(onnx_name, since, prepare_fn, 1u, lps_unary_backward)
 #define LPS_UNARY_OP_NOGRAD(onnx_name, since, prepare_fn)                                         \
