@@ -10,6 +10,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define OPSET 13
 /* Clip's attribute form is checked at the last opset that has it. */
@@ -312,23 +313,16 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("activation");
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient_unary, 0, N_GRAD_CASES);
-    tcase_add_test(grad, gradient_clip_attribute_form);
-    tcase_add_loop_test(grad, gradient_clip_input_form, 0, 3);
-    suite_add_tcase(s, grad);
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, forward_values);
-    tcase_add_test(fwd, forward_sqrt);
-    tcase_add_test(fwd, forward_values_since_opset);
-    tcase_add_test(fwd, gelu_opset_and_mode_errors);
-    tcase_add_test(fwd, forward_clip_forms);
-    tcase_add_test(fwd, unknown_attribute_and_dtype_fail);
-    suite_add_tcase(s, fwd);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"gradient", gradient_unary, N_GRAD_CASES},
+        {"gradient", gradient_clip_attribute_form, 1},
+        {"gradient", gradient_clip_input_form, 3},
+        {"forward", forward_values, 1},
+        {"forward", forward_sqrt, 1},
+        {"forward", forward_values_since_opset, 1},
+        {"forward", gelu_opset_and_mode_errors, 1},
+        {"forward", forward_clip_forms, 1},
+        {"forward", unknown_attribute_and_dtype_fail, 1},
+    };
+    return test_run_table("activation", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

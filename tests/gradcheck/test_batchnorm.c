@@ -9,6 +9,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define BN_OPSET_SPATIAL 7
 #define BN_OPSET_OLD 9
@@ -293,21 +294,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("batchnorm");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, inference_values);
-    tcase_add_test(fwd, batch_stats_and_running_outputs);
-    tcase_add_test(fwd, training_mode_node_in_evaluation);
-    tcase_add_test(fwd, update_running_for_trainer);
-    tcase_add_test(fwd, old_opset_saved_outputs);
-    tcase_add_test(fwd, spatial_zero_per_position);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient, 0, (int)(sizeof grad_cases / sizeof grad_cases[0]));
-    suite_add_tcase(s, grad);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", inference_values, 1},
+        {"forward", batch_stats_and_running_outputs, 1},
+        {"forward", training_mode_node_in_evaluation, 1},
+        {"forward", update_running_for_trainer, 1},
+        {"forward", old_opset_saved_outputs, 1},
+        {"forward", spatial_zero_per_position, 1},
+        {"gradient", gradient, (int)(sizeof grad_cases / sizeof grad_cases[0])},
+    };
+    return test_run_table("batchnorm", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -7,6 +7,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define OPSET 13
 /* Exact arithmetic on small values: any error is a bug, not rounding. */
@@ -194,21 +195,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("binary");
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient_broadcast, 0, N_BINARY_OPS * N_BCAST_CASES);
-    tcase_add_test(grad, gradient_one_input_only);
-    suite_add_tcase(s, grad);
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, forward_bias_broadcast);
-    tcase_add_test(fwd, forward_both_sides);
-    tcase_add_test(fwd, forward_int64_shape_arithmetic);
-    tcase_add_test(fwd, int64_division_by_zero_is_an_error);
-    tcase_add_test(fwd, mismatched_shapes_and_types_fail);
-    suite_add_tcase(s, fwd);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"gradient", gradient_broadcast, N_BINARY_OPS * N_BCAST_CASES},
+        {"gradient", gradient_one_input_only, 1},
+        {"forward", forward_bias_broadcast, 1},
+        {"forward", forward_both_sides, 1},
+        {"forward", forward_int64_shape_arithmetic, 1},
+        {"forward", int64_division_by_zero_is_an_error, 1},
+        {"forward", mismatched_shapes_and_types_fail, 1},
+    };
+    return test_run_table("binary", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

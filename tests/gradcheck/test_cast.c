@@ -10,6 +10,7 @@
 #include "lpsparsify/engine.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define OPSET 13
 #define CAST_LIKE_OPSET 15
@@ -229,21 +230,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("cast");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, float_to_integers_and_bool);
-    tcase_add_test(fwd, integers_wrap_and_keep_int64_exact);
-    tcase_add_test(fwd, half_precision);
-    tcase_add_test(fwd, cast_like_takes_the_target_type);
-    tcase_add_test(fwd, attribute_errors);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_test(grad, gradient_float_to_float);
-    tcase_add_test(grad, training_skips_integer_values);
-    suite_add_tcase(s, grad);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", float_to_integers_and_bool, 1},
+        {"forward", integers_wrap_and_keep_int64_exact, 1},
+        {"forward", half_precision, 1},
+        {"forward", cast_like_takes_the_target_type, 1},
+        {"forward", attribute_errors, 1},
+        {"gradient", gradient_float_to_float, 1},
+        {"gradient", training_skips_integer_values, 1},
+    };
+    return test_run_table("cast", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

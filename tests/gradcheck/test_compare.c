@@ -11,6 +11,7 @@
 #include "op_forward.h"
 #include "ops/op.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define OPSET 13
 #define WHERE_OPSET 16
@@ -220,20 +221,13 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("compare");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, comparisons_broadcast_every_dtype);
-    tcase_add_test(fwd, int64_compares_exactly);
-    tcase_add_test(fwd, logic_and_not);
-    tcase_add_test(fwd, type_errors);
-    tcase_add_test(fwd, where_selects_any_dtype);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient_where, 0, N_WHERE_CASES);
-    suite_add_tcase(s, grad);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", comparisons_broadcast_every_dtype, 1},
+        {"forward", int64_compares_exactly, 1},
+        {"forward", logic_and_not, 1},
+        {"forward", type_errors, 1},
+        {"forward", where_selects_any_dtype, 1},
+        {"gradient", gradient_where, N_WHERE_CASES},
+    };
+    return test_run_table("compare", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

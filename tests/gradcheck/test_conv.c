@@ -7,6 +7,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 /* Conv is linear in each input, so central differences are exact up to
  * float rounding of the summed loss. */
@@ -484,42 +485,35 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("conv");
-    TCase *grad = tcase_create("gradcheck");
-    tcase_add_test(grad, grad_2d_plain_with_bias);
-    tcase_add_test(grad, grad_2d_stride_asymmetric_pads);
-    tcase_add_test(grad, grad_2d_dilation_no_bias);
-    tcase_add_test(grad, grad_2d_group);
-    tcase_add_test(grad, grad_2d_depthwise_same_upper_stride);
-    tcase_add_test(grad, grad_depthwise_multiplier_dilation_wide_pads);
-    tcase_add_test(grad, grad_depthwise_1d_and_3d);
-    tcase_add_test(grad, grad_2d_same_lower_even_kernel);
-    tcase_add_test(grad, grad_2d_valid);
-    tcase_add_test(grad, grad_2d_pointwise);
-    tcase_add_test(grad, grad_2d_pointwise_single_image);
-    tcase_add_test(grad, grad_2d_larger_batch);
-    tcase_add_test(grad, grad_2d_pointwise_stride);
-    tcase_add_test(grad, grad_2d_image_blocks);
-    tcase_add_test(grad, grad_2d_depthwise_channels_last);
-    tcase_add_test(grad, grad_2d_dead_taps);
-    tcase_add_test(grad, grad_2d_weight_only);
-    tcase_add_test(grad, grad_1d_bias_stride_dilation);
-    tcase_add_test(grad, grad_1d_no_bias_group);
-    tcase_add_test(grad, grad_3d);
-    suite_add_tcase(s, grad);
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, fwd_2d_with_and_without_padding);
-    tcase_add_test(fwd, fwd_1d_dilation);
-    tcase_add_test(fwd, fwd_2d_dead_taps);
-    tcase_add_test(fwd, fwd_1d_depthwise_bias);
-    tcase_add_test(fwd, fwd_1d_same_upper_lower);
-    tcase_add_test(fwd, fwd_1d_depthwise_all_padding_windows);
-    tcase_add_test(fwd, fwd_3d_and_pointwise);
-    tcase_add_test(fwd, errors_name_the_node);
-    suite_add_tcase(s, fwd);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"gradcheck", grad_2d_plain_with_bias, 1},
+        {"gradcheck", grad_2d_stride_asymmetric_pads, 1},
+        {"gradcheck", grad_2d_dilation_no_bias, 1},
+        {"gradcheck", grad_2d_group, 1},
+        {"gradcheck", grad_2d_depthwise_same_upper_stride, 1},
+        {"gradcheck", grad_depthwise_multiplier_dilation_wide_pads, 1},
+        {"gradcheck", grad_depthwise_1d_and_3d, 1},
+        {"gradcheck", grad_2d_same_lower_even_kernel, 1},
+        {"gradcheck", grad_2d_valid, 1},
+        {"gradcheck", grad_2d_pointwise, 1},
+        {"gradcheck", grad_2d_pointwise_single_image, 1},
+        {"gradcheck", grad_2d_larger_batch, 1},
+        {"gradcheck", grad_2d_pointwise_stride, 1},
+        {"gradcheck", grad_2d_image_blocks, 1},
+        {"gradcheck", grad_2d_depthwise_channels_last, 1},
+        {"gradcheck", grad_2d_dead_taps, 1},
+        {"gradcheck", grad_2d_weight_only, 1},
+        {"gradcheck", grad_1d_bias_stride_dilation, 1},
+        {"gradcheck", grad_1d_no_bias_group, 1},
+        {"gradcheck", grad_3d, 1},
+        {"forward", fwd_2d_with_and_without_padding, 1},
+        {"forward", fwd_1d_dilation, 1},
+        {"forward", fwd_2d_dead_taps, 1},
+        {"forward", fwd_1d_depthwise_bias, 1},
+        {"forward", fwd_1d_same_upper_lower, 1},
+        {"forward", fwd_1d_depthwise_all_padding_windows, 1},
+        {"forward", fwd_3d_and_pointwise, 1},
+        {"forward", errors_name_the_node, 1},
+    };
+    return test_run_table("conv", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -9,6 +9,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define CT_OPSET 11
 #define CT_FWD_TOL 1e-4f
@@ -185,17 +186,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("conv_transpose");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_loop_test(fwd, values_against_reference, 0, sizeof fwd_cases / sizeof fwd_cases[0]);
-    tcase_add_test(fwd, attribute_errors);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient, 0, sizeof grad_cases / sizeof grad_cases[0]);
-    suite_add_tcase(s, grad);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", values_against_reference, sizeof fwd_cases / sizeof fwd_cases[0]},
+        {"forward", attribute_errors, 1},
+        {"gradient", gradient, sizeof grad_cases / sizeof grad_cases[0]},
+    };
+    return test_run_table("conv_transpose", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

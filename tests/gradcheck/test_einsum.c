@@ -10,6 +10,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define ES_OPSET 12
 #define ES_FWD_TOL 1e-4f
@@ -308,21 +309,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("einsum");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_loop_test(fwd, forward_matches_naive, 0, N_CASES);
-    tcase_add_test(fwd, output_shapes);
-    tcase_add_test(fwd, double_operands);
-    tcase_add_test(fwd, empty_contraction_gives_zeros);
-    tcase_add_test(fwd, rejects);
-    tcase_add_test(fwd, rejects_integer_operands);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient, 0, N_CASES);
-    suite_add_tcase(s, grad);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", forward_matches_naive, N_CASES},
+        {"forward", output_shapes, 1},
+        {"forward", double_operands, 1},
+        {"forward", empty_contraction_gives_zeros, 1},
+        {"forward", rejects, 1},
+        {"forward", rejects_integer_operands, 1},
+        {"gradient", gradient, N_CASES},
+    };
+    return test_run_table("einsum", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

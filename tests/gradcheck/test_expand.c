@@ -8,6 +8,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define OPSET 13
 
@@ -214,19 +215,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("expand");
-    TCase *tc = tcase_create("expand_tile");
-    tcase_add_test(tc, expand_both_ways);
-    tcase_add_test(tc, tile_values_and_gradient);
-    tcase_add_test(tc, tile_bool_mask);
-    suite_add_tcase(s, tc);
-    TCase *gen = tcase_create("generate");
-    tcase_add_test(gen, constant_of_shape_values);
-    tcase_add_test(gen, range_types);
-    suite_add_tcase(s, gen);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"expand_tile", expand_both_ways, 1},
+        {"expand_tile", tile_values_and_gradient, 1},
+        {"expand_tile", tile_bool_mask, 1},
+        {"generate", constant_of_shape_values, 1},
+        {"generate", range_types, 1},
+    };
+    return test_run_table("expand", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -7,6 +7,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define GEMM_OPSET 13
 #define GEMM_FWD_TOL 1e-5f
@@ -148,20 +149,13 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("gemm");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, forward_values);
-    tcase_add_test(fwd, empty_inner_dim_leaves_beta_c);
-    tcase_add_test(fwd, rejects_bad_shapes_and_attrs);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_test(grad, grad_transposes_no_c);
-    tcase_add_test(grad, grad_transposes_alpha_beta_full_c);
-    tcase_add_test(grad, grad_c_broadcast_forms);
-    suite_add_tcase(s, grad);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", forward_values, 1},
+        {"forward", empty_inner_dim_leaves_beta_c, 1},
+        {"forward", rejects_bad_shapes_and_attrs, 1},
+        {"gradient", grad_transposes_no_c, 1},
+        {"gradient", grad_transposes_alpha_beta_full_c, 1},
+        {"gradient", grad_c_broadcast_forms, 1},
+    };
+    return test_run_table("gemm", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

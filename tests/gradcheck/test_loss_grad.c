@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_suite.h"
 #include "train/loss.h"
 
 enum { BATCH = 3, CLASSES = 5, N = BATCH * CLASSES };
@@ -206,19 +207,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("loss");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, cross_entropy_gradient);
-    tcase_add_test(tc, cross_entropy_known_values_and_large_logits);
-    tcase_add_test(tc, cross_entropy_rejects_bad_input);
-    tcase_add_test(tc, mse_gradient_and_value);
-    tcase_add_test(tc, distillation_gradient_pure_and_mixed);
-    tcase_add_test(tc, distillation_values);
-    tcase_add_test(tc, top1_counts_first_max);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", cross_entropy_gradient, 1},
+        {"core", cross_entropy_known_values_and_large_logits, 1},
+        {"core", cross_entropy_rejects_bad_input, 1},
+        {"core", mse_gradient_and_value, 1},
+        {"core", distillation_gradient_pure_and_mixed, 1},
+        {"core", distillation_values, 1},
+        {"core", top1_counts_first_max, 1},
+    };
+    return test_run_table("loss", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -7,6 +7,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define MM_OPSET 13
 #define MM_FWD_TOL 1e-4f
@@ -169,20 +170,13 @@ END_TEST
 int main(void)
 {
     int n_cases = (int)(sizeof cases / sizeof cases[0]);
-    Suite *s = suite_create("matmul");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_loop_test(fwd, forward_shapes, 0, n_cases);
-    tcase_add_test(fwd, forward_matches_naive);
-    tcase_add_test(fwd, forward_dot_value);
-    tcase_add_test(fwd, empty_inner_dim_gives_zeros);
-    tcase_add_test(fwd, rejects_mismatch);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient, 0, n_cases);
-    suite_add_tcase(s, grad);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", forward_shapes, n_cases},
+        {"forward", forward_matches_naive, 1},
+        {"forward", forward_dot_value, 1},
+        {"forward", empty_inner_dim_gives_zeros, 1},
+        {"forward", rejects_mismatch, 1},
+        {"gradient", gradient, n_cases},
+    };
+    return test_run_table("matmul", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

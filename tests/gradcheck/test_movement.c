@@ -8,6 +8,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define MOVE_OPSET 13
 #define MOVE_OPSET_ALLOWZERO 14
@@ -585,34 +586,25 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("movement");
-    TCase *shape = tcase_create("reshaping");
-    tcase_add_test(shape, flatten_axes);
-    tcase_add_test(shape, reshape_zero_and_infer);
-    tcase_add_test(shape, reshape_allowzero);
-    tcase_add_test(shape, reshape_rejects);
-    tcase_add_test(shape, identity_int64);
-    tcase_add_test(shape, grad_flatten_reshape_identity);
-    suite_add_tcase(s, shape);
     int n_transpose = (int)(sizeof transpose_cases / sizeof transpose_cases[0]);
-    TCase *tr = tcase_create("transpose_concat");
-    tcase_add_loop_test(tr, transpose_values, 0, n_transpose);
-    tcase_add_loop_test(tr, transpose_gradient, 0, n_transpose);
-    tcase_add_test(tr, transpose_bytes_and_bad_perm);
-    tcase_add_test(tr, concat_values);
-    tcase_add_test(tr, concat_int64_shapes);
-    tcase_add_loop_test(tr, concat_gradient, 0, 4);
-    suite_add_tcase(s, tr);
-    TCase *dc = tcase_create("dropout_constant");
-    tcase_add_test(dc, dropout_inference_is_identity);
-    tcase_add_test(dc, dropout_training_masks);
-    tcase_add_test(dc, dropout_gradient);
-    tcase_add_test(dc, constant_value_tensor);
-    tcase_add_test(dc, constant_typed_attributes);
-    suite_add_tcase(s, dc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"reshaping", flatten_axes, 1},
+        {"reshaping", reshape_zero_and_infer, 1},
+        {"reshaping", reshape_allowzero, 1},
+        {"reshaping", reshape_rejects, 1},
+        {"reshaping", identity_int64, 1},
+        {"reshaping", grad_flatten_reshape_identity, 1},
+        {"transpose_concat", transpose_values, n_transpose},
+        {"transpose_concat", transpose_gradient, n_transpose},
+        {"transpose_concat", transpose_bytes_and_bad_perm, 1},
+        {"transpose_concat", concat_values, 1},
+        {"transpose_concat", concat_int64_shapes, 1},
+        {"transpose_concat", concat_gradient, 4},
+        {"dropout_constant", dropout_inference_is_identity, 1},
+        {"dropout_constant", dropout_training_masks, 1},
+        {"dropout_constant", dropout_gradient, 1},
+        {"dropout_constant", constant_value_tensor, 1},
+        {"dropout_constant", constant_typed_attributes, 1},
+    };
+    return test_run_table("movement", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -11,6 +11,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define LN_OPSET 17
 #define IN_OPSET 7
@@ -204,18 +205,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("normalization");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, layer_norm_broadcast_scale_and_stats);
-    tcase_add_test(fwd, layer_norm_errors);
-    tcase_add_test(fwd, group_norm_opsets_and_instance_norm);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient, 0, sizeof grad_cases / sizeof grad_cases[0]);
-    suite_add_tcase(s, grad);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", layer_norm_broadcast_scale_and_stats, 1},
+        {"forward", layer_norm_errors, 1},
+        {"forward", group_norm_opsets_and_instance_norm, 1},
+        {"gradient", gradient, sizeof grad_cases / sizeof grad_cases[0]},
+    };
+    return test_run_table("normalization", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

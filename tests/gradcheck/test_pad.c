@@ -7,6 +7,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define ATTR_OPSET 10
 #define INPUT_OPSET 13
@@ -225,21 +226,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("pad");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, constant_attribute_form);
-    tcase_add_test(fwd, edge_reflect_wrap);
-    tcase_add_test(fwd, negative_pads_crop_first);
-    tcase_add_test(fwd, axes_input_and_int64_constant);
-    tcase_add_test(fwd, errors_name_the_problem);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient_every_mode, 0, 4);
-    tcase_add_test(grad, gradient_attribute_form);
-    suite_add_tcase(s, grad);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", constant_attribute_form, 1},
+        {"forward", edge_reflect_wrap, 1},
+        {"forward", negative_pads_crop_first, 1},
+        {"forward", axes_input_and_int64_constant, 1},
+        {"forward", errors_name_the_problem, 1},
+        {"gradient", gradient_every_mode, 4},
+        {"gradient", gradient_attribute_form, 1},
+    };
+    return test_run_table("pad", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -7,6 +7,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define POOL_GRAD_ATOL 1e-3
 #define POOL_GRAD_RTOL 1e-2
@@ -418,33 +419,26 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("pool");
-    TCase *grad = tcase_create("gradcheck");
-    tcase_add_test(grad, grad_max_2d_basic);
-    tcase_add_test(grad, grad_max_2d_overlapping_pads);
-    tcase_add_test(grad, grad_max_2d_ceil_dilation_training_indices);
-    tcase_add_test(grad, grad_max_2d_same_upper_and_lower);
-    tcase_add_test(grad, grad_max_1d_and_3d);
-    tcase_add_test(grad, grad_avg_2d_pads_exclude_and_include);
-    tcase_add_test(grad, grad_avg_2d_ceil_mode);
-    tcase_add_test(grad, grad_avg_2d_dilation_same_upper);
-    tcase_add_test(grad, grad_avg_1d_and_3d);
-    tcase_add_test(grad, grad_global_avg);
-    suite_add_tcase(s, grad);
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, fwd_max_2d_with_indices_both_orders);
-    tcase_add_test(fwd, fwd_max_ceil_mode);
-    tcase_add_test(fwd, fwd_max_dilation_and_pads_ignored);
-    tcase_add_test(fwd, fwd_avg_count_include_pad);
-    tcase_add_test(fwd, fwd_avg_ceil_mode);
-    tcase_add_test(fwd, fwd_avg_same_and_dilation);
-    tcase_add_test(fwd, fwd_3d_and_global);
-    tcase_add_test(fwd, fwd_max_int8_with_indices);
-    tcase_add_test(fwd, errors_name_the_node);
-    suite_add_tcase(s, fwd);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"gradcheck", grad_max_2d_basic, 1},
+        {"gradcheck", grad_max_2d_overlapping_pads, 1},
+        {"gradcheck", grad_max_2d_ceil_dilation_training_indices, 1},
+        {"gradcheck", grad_max_2d_same_upper_and_lower, 1},
+        {"gradcheck", grad_max_1d_and_3d, 1},
+        {"gradcheck", grad_avg_2d_pads_exclude_and_include, 1},
+        {"gradcheck", grad_avg_2d_ceil_mode, 1},
+        {"gradcheck", grad_avg_2d_dilation_same_upper, 1},
+        {"gradcheck", grad_avg_1d_and_3d, 1},
+        {"gradcheck", grad_global_avg, 1},
+        {"forward", fwd_max_2d_with_indices_both_orders, 1},
+        {"forward", fwd_max_ceil_mode, 1},
+        {"forward", fwd_max_dilation_and_pads_ignored, 1},
+        {"forward", fwd_avg_count_include_pad, 1},
+        {"forward", fwd_avg_ceil_mode, 1},
+        {"forward", fwd_avg_same_and_dilation, 1},
+        {"forward", fwd_3d_and_global, 1},
+        {"forward", fwd_max_int8_with_indices, 1},
+        {"forward", errors_name_the_node, 1},
+    };
+    return test_run_table("pool", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

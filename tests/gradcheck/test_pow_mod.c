@@ -9,6 +9,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define OPSET 13
 #define VALUE_TOL 1e-5f
@@ -210,20 +211,13 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("pow_mod");
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient_pow, 0, N_BCAST);
-    tcase_add_test(grad, gradient_mod);
-    tcase_add_test(grad, gradient_prelu);
-    suite_add_tcase(s, grad);
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, pow_mixed_types);
-    tcase_add_test(fwd, mod_signs);
-    tcase_add_test(fwd, mod_errors);
-    suite_add_tcase(s, fwd);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"gradient", gradient_pow, N_BCAST},
+        {"gradient", gradient_mod, 1},
+        {"gradient", gradient_prelu, 1},
+        {"forward", pow_mixed_types, 1},
+        {"forward", mod_signs, 1},
+        {"forward", mod_errors, 1},
+    };
+    return test_run_table("pow_mod", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -7,6 +7,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define ATTR_OPSET 13
 #define INPUT_OPSET 18
@@ -176,18 +177,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("reduce");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, attribute_form);
-    tcase_add_test(fwd, input_form_and_noop);
-    tcase_add_test(fwd, errors_name_the_problem);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient, 0, N_GRAD_CASES);
-    suite_add_tcase(s, grad);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", attribute_form, 1},
+        {"forward", input_form_and_noop, 1},
+        {"forward", errors_name_the_problem, 1},
+        {"gradient", gradient, N_GRAD_CASES},
+    };
+    return test_run_table("reduce", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

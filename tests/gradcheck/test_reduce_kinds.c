@@ -10,6 +10,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define ATTR_OPSET 13
 #define INPUT_OPSET 18
@@ -147,16 +148,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("reduce_kinds");
-    TCase *tc = tcase_create("reduce");
-    tcase_add_test(tc, values_both_forms);
-    tcase_add_test(tc, integer_and_bool_data);
-    tcase_add_test(tc, empty_reductions);
-    tcase_add_test(tc, gradients);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"reduce", values_both_forms, 1},
+        {"reduce", integer_and_bool_data, 1},
+        {"reduce", empty_reductions, 1},
+        {"reduce", gradients, 1},
+    };
+    return test_run_table("reduce_kinds", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

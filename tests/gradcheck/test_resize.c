@@ -10,6 +10,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define RZ_FWD_TOL 1e-5f
 
@@ -184,19 +185,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *su = suite_create("resize");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, axes_and_aspect_ratio);
-    tcase_add_test(fwd, half_pixel_symmetric_nearest);
-    tcase_add_test(fwd, upsample_attribute_scales);
-    tcase_add_test(fwd, errors);
-    suite_add_tcase(su, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient, 0, sizeof grad_cases / sizeof grad_cases[0]);
-    suite_add_tcase(su, grad);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", axes_and_aspect_ratio, 1},
+        {"forward", half_pixel_symmetric_nearest, 1},
+        {"forward", upsample_attribute_scales, 1},
+        {"forward", errors, 1},
+        {"gradient", gradient, sizeof grad_cases / sizeof grad_cases[0]},
+    };
+    return test_run_table("resize", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -12,6 +12,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define RNN_OPSET 14
 #define SEQ 4
@@ -335,21 +336,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("rnn");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, rnn_one_step_values);
-    tcase_add_test(fwd, layout_batch_first);
-    tcase_add_test(fwd, rejects_unsupported);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_test(grad, grad_lstm);
-    tcase_add_test(grad, grad_gru);
-    tcase_add_test(grad, grad_rnn);
-    tcase_add_test(grad, grad_clip);
-    suite_add_tcase(s, grad);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", rnn_one_step_values, 1},
+        {"forward", layout_batch_first, 1},
+        {"forward", rejects_unsupported, 1},
+        {"gradient", grad_lstm, 1},
+        {"gradient", grad_gru, 1},
+        {"gradient", grad_rnn, 1},
+        {"gradient", grad_clip, 1},
+    };
+    return test_run_table("rnn", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

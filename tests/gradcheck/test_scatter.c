@@ -8,6 +8,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define OPSET 13
 #define REDUCTION_OPSET 16
@@ -136,16 +137,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("scatter");
-    TCase *tc = tcase_create("index_ops");
-    tcase_add_test(tc, gather_elements_values_and_gradient);
-    tcase_add_loop_test(tc, scatter_nd_reductions, 0,
-                        (int)(sizeof scatter_cases / sizeof scatter_cases[0]));
-    tcase_add_test(tc, scatter_nd_int64_and_errors);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"index_ops", gather_elements_values_and_gradient, 1},
+        {"index_ops", scatter_nd_reductions, (int)(sizeof scatter_cases / sizeof scatter_cases[0])},
+        {"index_ops", scatter_nd_int64_and_errors, 1},
+    };
+    return test_run_table("scatter", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

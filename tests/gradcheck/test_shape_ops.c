@@ -7,6 +7,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define OPSET 13
 /* Last opsets with the older forms. */
@@ -284,22 +285,15 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("shape_ops");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, shape_plain_and_sliced);
-    tcase_add_test(fwd, gather_forward_int64_shape_data);
-    tcase_add_test(fwd, gather_forward_axis1_int32_indices);
-    tcase_add_test(fwd, gather_errors);
-    tcase_add_test(fwd, unsqueeze_attribute_and_input_forms);
-    tcase_add_test(fwd, squeeze_attribute_input_and_all);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gather_gradient, 0, 3);
-    tcase_add_test(grad, unsqueeze_squeeze_gradient);
-    suite_add_tcase(s, grad);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", shape_plain_and_sliced, 1},
+        {"forward", gather_forward_int64_shape_data, 1},
+        {"forward", gather_forward_axis1_int32_indices, 1},
+        {"forward", gather_errors, 1},
+        {"forward", unsqueeze_attribute_and_input_forms, 1},
+        {"forward", squeeze_attribute_input_and_all, 1},
+        {"gradient", gather_gradient, 3},
+        {"gradient", unsqueeze_squeeze_gradient, 1},
+    };
+    return test_run_table("shape_ops", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -9,6 +9,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define SLICE_ATTR_OPSET 9
 #define SLICE_OPSET 13
@@ -233,19 +234,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("slice");
-    TCase *sl = tcase_create("slice");
-    tcase_add_loop_test(sl, slice_input_form, 0, (int)(sizeof slice_cases / sizeof slice_cases[0]));
-    tcase_add_test(sl, slice_attribute_form_and_int64_bool);
-    tcase_add_test(sl, slice_errors);
-    suite_add_tcase(s, sl);
-    TCase *sp = tcase_create("split");
-    tcase_add_test(sp, split_forms);
-    tcase_add_test(sp, split_int64_equal_parts);
-    suite_add_tcase(s, sp);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"slice", slice_input_form, (int)(sizeof slice_cases / sizeof slice_cases[0])},
+        {"slice", slice_attribute_form_and_int64_bool, 1},
+        {"slice", slice_errors, 1},
+        {"split", split_forms, 1},
+        {"split", split_int64_equal_parts, 1},
+    };
+    return test_run_table("slice", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -8,6 +8,7 @@
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define OLD_OPSET 11
 #define NEW_OPSET 13
@@ -150,20 +151,13 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("softmax");
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, values_and_log);
-    tcase_add_test(fwd, large_inputs_are_stable);
-    tcase_add_test(fwd, old_axis_coerces_to_2d);
-    tcase_add_test(fwd, new_axis_is_single_dim);
-    tcase_add_test(fwd, rejects_bad_axis);
-    suite_add_tcase(s, fwd);
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient, 0, (int)(sizeof grad_cases / sizeof grad_cases[0]));
-    suite_add_tcase(s, grad);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"forward", values_and_log, 1},
+        {"forward", large_inputs_are_stable, 1},
+        {"forward", old_axis_coerces_to_2d, 1},
+        {"forward", new_axis_is_single_dim, 1},
+        {"forward", rejects_bad_axis, 1},
+        {"gradient", gradient, (int)(sizeof grad_cases / sizeof grad_cases[0])},
+    };
+    return test_run_table("softmax", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

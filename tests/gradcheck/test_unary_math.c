@@ -9,6 +9,7 @@
 #include "op_forward.h"
 #include "ops/op.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define OPSET 13
 /* Transcendental results compared with reference decimals. */
@@ -131,19 +132,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("unary_math");
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient_unary_math, 0, N_GRAD_CASES);
-    tcase_add_test(grad, piecewise_constant_ops_have_no_gradient);
-    suite_add_tcase(s, grad);
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, forward_values);
-    tcase_add_test(fwd, forward_log_reciprocal);
-    tcase_add_test(fwd, integer_input_fails);
-    suite_add_tcase(s, fwd);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"gradient", gradient_unary_math, N_GRAD_CASES},
+        {"gradient", piecewise_constant_ops_have_no_gradient, 1},
+        {"forward", forward_values, 1},
+        {"forward", forward_log_reciprocal, 1},
+        {"forward", integer_input_fails, 1},
+    };
+    return test_run_table("unary_math", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -11,6 +11,7 @@
 #include "op_forward.h"
 #include "ops/op.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define OPSET 13
 #define OLD_OPSET 7
@@ -154,18 +155,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("variadic");
-    TCase *grad = tcase_create("gradient");
-    tcase_add_loop_test(grad, gradient_three_inputs_broadcast, 0, N_VARIADIC);
-    tcase_add_test(grad, max_ties_split_evenly);
-    suite_add_tcase(s, grad);
-    TCase *fwd = tcase_create("forward");
-    tcase_add_test(fwd, forward_integers_nan_and_mean);
-    tcase_add_test(fwd, no_broadcast_before_opset_8);
-    suite_add_tcase(s, fwd);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"gradient", gradient_three_inputs_broadcast, N_VARIADIC},
+        {"gradient", max_ties_split_evenly, 1},
+        {"forward", forward_integers_nan_and_mean, 1},
+        {"forward", no_broadcast_before_opset_8, 1},
+    };
+    return test_run_table("variadic", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
