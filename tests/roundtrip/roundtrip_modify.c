@@ -12,6 +12,7 @@
 #include "lpsparsify/model.h"
 #include "pb_build.h"
 #include "test_fs.h"
+#include "test_suite.h"
 
 #define REAL_MODEL "/usr/share/libonnx-testdata/data/pytorch-converted/test_Linear/model.onnx"
 #define REAL_WEIGHT "1"
@@ -136,14 +137,9 @@ int main(void)
         perror(dir);
         return EXIT_FAILURE;
     }
-    Suite *s = suite_create("roundtrip_modify");
-    TCase *tc = tcase_create("modify");
-    tcase_add_test(tc, real_model_dense);
-    tcase_add_test(tc, built_model_all_storages);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"modify", real_model_dense, 1},
+        {"modify", built_model_all_storages, 1},
+    };
+    return test_run_table("roundtrip_modify", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

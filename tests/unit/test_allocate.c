@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sparsity/allocate.h"
+#include "test_suite.h"
 
 static const double GRID[] = {0.5, 0.7, 0.9};
 
@@ -91,16 +92,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("allocate");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, budget_is_met_exactly);
-    tcase_add_test(tc, convex_curves_get_the_cheapest_grid_choice);
-    tcase_add_test(tc, a_concave_step_is_taken_whole);
-    tcase_add_test(tc, unreachable_and_bad_curves_are_errors);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", budget_is_met_exactly, 1},
+        {"core", convex_curves_get_the_cheapest_grid_choice, 1},
+        {"core", a_concave_step_is_taken_whole, 1},
+        {"core", unreachable_and_bad_curves_are_errors, 1},
+    };
+    return test_run_table("allocate", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/atomic_file.h"
+#include "test_suite.h"
 
 #define PATH_BUF 512
 
@@ -90,14 +91,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("atomic_file");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, writes_and_replaces_without_leftovers);
-    tcase_add_test(tc, failures_name_the_file_and_leave_nothing);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", writes_and_replaces_without_leftovers, 1},
+        {"core", failures_name_the_file_and_leave_nothing, 1},
+    };
+    return test_run_table("atomic_file", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

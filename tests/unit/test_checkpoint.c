@@ -17,6 +17,7 @@
 #include "test_fs.h"
 #include "test_blobs.h"
 #include "test_node.h"
+#include "test_suite.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -411,19 +412,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("checkpoint");
-    TCase *tc = tcase_create("resume");
-    tcase_add_test(tc, dense_resume_is_exact);
-    tcase_add_test(tc, sparsify_resume_is_exact);
-    tcase_add_test(tc, back_off_after_resume_is_exact);
-    tcase_add_test(tc, sparsify_back_off_after_resume_is_exact);
-    tcase_add_test(tc, periodic_checkpoint_resumes);
-    tcase_add_test(tc, other_identity_is_refused);
-    tcase_add_test(tc, missing_checkpoint_is_named);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"resume", dense_resume_is_exact, 1},
+        {"resume", sparsify_resume_is_exact, 1},
+        {"resume", back_off_after_resume_is_exact, 1},
+        {"resume", sparsify_back_off_after_resume_is_exact, 1},
+        {"resume", periodic_checkpoint_resumes, 1},
+        {"resume", other_identity_is_refused, 1},
+        {"resume", missing_checkpoint_is_named, 1},
+    };
+    return test_run_table("checkpoint", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -10,6 +10,7 @@
 #include "core/ckpt_stream.h"
 #include "sparsity/lpsgd.h"
 #include "test_fs.h"
+#include "test_suite.h"
 
 #define N_VALUES 5
 
@@ -209,17 +210,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("ckpt_stream");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, records_round_trip);
-    tcase_add_test(tc, truncated_and_damaged_files_are_refused);
-    tcase_add_test(tc, unexpected_records_are_refused);
-    tcase_add_test(tc, an_abandoned_write_leaves_nothing);
-    tcase_add_test(tc, lpsgd_state_round_trips);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", records_round_trip, 1},
+        {"core", truncated_and_damaged_files_are_refused, 1},
+        {"core", unexpected_records_are_refused, 1},
+        {"core", an_abandoned_write_leaves_nothing, 1},
+        {"core", lpsgd_state_round_trips, 1},
+    };
+    return test_run_table("ckpt_stream", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -8,6 +8,7 @@
 #include "data/rng.h"
 #include "data_test_files.h"
 #include "lpsparsify/data.h"
+#include "test_suite.h"
 
 /* A dataset of n samples of shape [channels, side] holding uint8 values
  * sample*10 + element (mod 256) and labels sample % classes. */
@@ -353,20 +354,15 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("data_batch");
-    TCase *tc = tcase_create("batch");
-    tcase_add_test(tc, preprocess_per_channel_math);
-    tcase_add_test(tc, value_lists_parse_and_reject);
-    tcase_add_test(tc, shuffle_is_deterministic_and_a_permutation);
-    tcase_add_test(tc, partial_last_batch_is_kept);
-    tcase_add_test(tc, shards_split_every_global_batch);
-    tcase_add_test(tc, from_tensors_validates);
-    tcase_add_test(tc, shape_check_allows_squeeze_and_flatten_only);
-    tcase_add_test(tc, rng_below_stays_in_range);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"batch", preprocess_per_channel_math, 1},
+        {"batch", value_lists_parse_and_reject, 1},
+        {"batch", shuffle_is_deterministic_and_a_permutation, 1},
+        {"batch", partial_last_batch_is_kept, 1},
+        {"batch", shards_split_every_global_batch, 1},
+        {"batch", from_tensors_validates, 1},
+        {"batch", shape_check_allows_squeeze_and_flatten_only, 1},
+        {"batch", rng_below_stays_in_range, 1},
+    };
+    return test_run_table("data_batch", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

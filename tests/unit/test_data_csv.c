@@ -6,6 +6,7 @@
 
 #include "data_test_files.h"
 #include "lpsparsify/data.h"
+#include "test_suite.h"
 
 static lps_data_options label_column(int column)
 {
@@ -145,15 +146,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("data_csv");
-    TCase *tc = tcase_create("csv");
-    tcase_add_test(tc, csv_header_labels_and_layout);
-    tcase_add_test(tc, csv_malformed_files_name_file_and_line);
-    tcase_add_test(tc, spec_resolves_directories_and_files);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"csv", csv_header_labels_and_layout, 1},
+        {"csv", csv_malformed_files_name_file_and_line, 1},
+        {"csv", spec_resolves_directories_and_files, 1},
+    };
+    return test_run_table("data_csv", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -10,6 +10,7 @@
 #include "data/formats.h"
 #include "data_test_files.h"
 #include "lpsparsify/data.h"
+#include "test_suite.h"
 
 #define FMNIST_TRAIN 60000
 #define FMNIST_TEST 10000
@@ -257,17 +258,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("data_idx");
-    TCase *tc = tcase_create("idx");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, fashion_mnist_both_splits);
-    tcase_add_test(tc, idx_raw_and_gzip_round_trip);
-    tcase_add_test(tc, idx_malformed_files_name_the_file);
-    tcase_add_test(tc, idx_from_memory);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"idx", fashion_mnist_both_splits, 1},
+        {"idx", idx_raw_and_gzip_round_trip, 1},
+        {"idx", idx_malformed_files_name_the_file, 1},
+        {"idx", idx_from_memory, 1},
+    };
+    return test_run_table("data_idx", tests, TEST_COUNT(tests), 60);
 }

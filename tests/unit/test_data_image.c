@@ -16,6 +16,7 @@
 #include "data/adapt.h"
 #include "data/image.h"
 #include "test_fs.h"
+#include "test_suite.h"
 
 #define SIDE 8
 #define JPEG_QUALITY 95
@@ -349,20 +350,15 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("data_image");
-    TCase *tc = tcase_create("image");
-    tcase_add_test(tc, decodes_every_png_and_jpeg_kind);
-    tcase_add_test(tc, bad_images_are_one_line_errors);
-    tcase_add_test(tc, adaptation_keeps_same_size_and_converts_channels);
-    tcase_add_test(tc, resize_of_flat_image_stays_flat_and_flip_mirrors);
-    tcase_add_test(tc, augmentation_depends_on_seed_epoch_and_index_only);
-    tcase_add_test(tc, folder_index_sorts_classes_and_splits_validation);
-    tcase_add_test(tc, folder_bad_inputs_name_the_file);
-    tcase_add_test(tc, augmented_batches_do_not_depend_on_threads);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"image", decodes_every_png_and_jpeg_kind, 1},
+        {"image", bad_images_are_one_line_errors, 1},
+        {"image", adaptation_keeps_same_size_and_converts_channels, 1},
+        {"image", resize_of_flat_image_stays_flat_and_flip_mirrors, 1},
+        {"image", augmentation_depends_on_seed_epoch_and_index_only, 1},
+        {"image", folder_index_sorts_classes_and_splits_validation, 1},
+        {"image", folder_bad_inputs_name_the_file, 1},
+        {"image", augmented_batches_do_not_depend_on_threads, 1},
+    };
+    return test_run_table("data_image", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

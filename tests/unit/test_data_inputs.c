@@ -9,6 +9,7 @@
 
 #include "lpsparsify/data.h"
 #include "test_fs.h"
+#include "test_suite.h"
 
 #define N 5
 #define T 3
@@ -195,16 +196,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("data_inputs");
-    TCase *tc = tcase_create("inputs");
-    tcase_add_test(tc, directory_with_one_file_per_input);
-    tcase_add_test(tc, pairs_spec_and_its_errors);
-    tcase_add_test(tc, directory_missing_one_input);
-    tcase_add_test(tc, float_sequences_and_int64_batches);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"inputs", directory_with_one_file_per_input, 1},
+        {"inputs", pairs_spec_and_its_errors, 1},
+        {"inputs", directory_missing_one_input, 1},
+        {"inputs", float_sequences_and_int64_batches, 1},
+    };
+    return test_run_table("data_inputs", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

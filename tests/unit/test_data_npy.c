@@ -8,6 +8,7 @@
 #include "data/formats.h"
 #include "data_test_files.h"
 #include "lpsparsify/data.h"
+#include "test_suite.h"
 
 #define NPY_ALIGN 64
 #define BUF_BYTES 1024
@@ -171,15 +172,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("data_npy");
-    TCase *tc = tcase_create("npy");
-    tcase_add_test(tc, npy_versions_and_dtypes);
-    tcase_add_test(tc, npy_malformed_files_name_the_file);
-    tcase_add_test(tc, npy_from_memory_respects_budget);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"npy", npy_versions_and_dtypes, 1},
+        {"npy", npy_malformed_files_name_the_file, 1},
+        {"npy", npy_from_memory_respects_budget, 1},
+    };
+    return test_run_table("data_npy", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

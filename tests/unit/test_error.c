@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "lpsparsify/error.h"
+#include "test_suite.h"
 
 START_TEST(control_characters_in_names_are_replaced)
 {
@@ -35,14 +36,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("error");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, control_characters_in_names_are_replaced);
-    tcase_add_test(tc, statuses_map_to_exit_codes);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", control_characters_in_names_are_replaced, 1},
+        {"core", statuses_map_to_exit_codes, 1},
+    };
+    return test_run_table("error", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "sparsity/hoyer.h"
+#include "test_suite.h"
 
 #define REF_TOL 1e-4
 
@@ -203,22 +204,17 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("hoyer");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, expected_matches_reference_values);
-    tcase_add_test(tc, expected_tends_to_limit_and_rejects_bad_args);
-    tcase_add_test(tc, polygamma_known_values);
-    tcase_add_test(tc, uniform_magnitude_row_is_zero_and_one_hot_is_one);
-    tcase_add_test(tc, column_layout_reads_columns);
-    tcase_add_test(tc, all_zero_row_is_skipped_and_counted);
-    tcase_add_test(tc, rows_of_length_one_have_no_hoyer);
-    tcase_add_test(tc, ml_fit_recovers_gamma_shape);
-    tcase_add_test(tc, ml_fit_solves_likelihood_equation);
-    tcase_add_test(tc, ml_fit_undefined_cases);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", expected_matches_reference_values, 1},
+        {"core", expected_tends_to_limit_and_rejects_bad_args, 1},
+        {"core", polygamma_known_values, 1},
+        {"core", uniform_magnitude_row_is_zero_and_one_hot_is_one, 1},
+        {"core", column_layout_reads_columns, 1},
+        {"core", all_zero_row_is_skipped_and_counted, 1},
+        {"core", rows_of_length_one_have_no_hoyer, 1},
+        {"core", ml_fit_recovers_gamma_shape, 1},
+        {"core", ml_fit_solves_likelihood_equation, 1},
+        {"core", ml_fit_undefined_cases, 1},
+    };
+    return test_run_table("hoyer", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

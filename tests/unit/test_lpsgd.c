@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sparsity/lpsgd.h"
+#include "test_suite.h"
 
 enum { ROWS = 6, LEN = 37, NUMEL = ROWS * LEN };
 
@@ -335,22 +336,17 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("lpsgd");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, init_then_export_reproduces_weight);
-    tcase_add_test(tc, rows_stay_on_the_unit_sphere);
-    tcase_add_test(tc, p2_step_matches_closed_form);
-    tcase_add_test(tc, converges_to_the_linear_loss_minimiser);
-    tcase_add_test(tc, zero_row_is_left_unchanged);
-    tcase_add_test(tc, masked_positions_decay_and_ignore_gradient);
-    tcase_add_test(tc, gain_takes_an_sgd_step_on_its_gradient);
-    tcase_add_test(tc, rejects_bad_input_and_keeps_state);
-    tcase_add_test(tc, default_p_interpolates_published_points);
-    tcase_add_test(tc, subnormal_gradient_counts_as_none);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", init_then_export_reproduces_weight, 1},
+        {"core", rows_stay_on_the_unit_sphere, 1},
+        {"core", p2_step_matches_closed_form, 1},
+        {"core", converges_to_the_linear_loss_minimiser, 1},
+        {"core", zero_row_is_left_unchanged, 1},
+        {"core", masked_positions_decay_and_ignore_gradient, 1},
+        {"core", gain_takes_an_sgd_step_on_its_gradient, 1},
+        {"core", rejects_bad_input_and_keeps_state, 1},
+        {"core", default_p_interpolates_published_points, 1},
+        {"core", subnormal_gradient_counts_as_none, 1},
+    };
+    return test_run_table("lpsgd", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

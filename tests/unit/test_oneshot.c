@@ -10,6 +10,7 @@
 
 #include "sparsity/oneshot.h"
 #include "sparsity/select.h"
+#include "test_suite.h"
 
 /* Prunes W [2, 4] = {4, -3, 1, 0.5; 0.1, -0.1, 1, -1} with ||X_j||^2 =
  * 1, 1, 100, 1 (||X_j|| = 1, 1, 10, 1) and checks the mask against want
@@ -193,19 +194,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("oneshot");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, wanda_scores_by_hand);
-    tcase_add_test(tc, wanda_per_layer_group);
-    tcase_add_test(tc, shares_add_up_to_the_layer_count);
-    tcase_add_test(tc, wanda_follows_the_pattern);
-    tcase_add_test(tc, sparsegpt_reconstructs_better_than_magnitude);
-    tcase_add_test(tc, sparsegpt_reconstructs_better_under_2_4);
-    tcase_add_test(tc, sparsegpt_refuses_a_non_finite_hessian);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", wanda_scores_by_hand, 1},
+        {"core", wanda_per_layer_group, 1},
+        {"core", shares_add_up_to_the_layer_count, 1},
+        {"core", wanda_follows_the_pattern, 1},
+        {"core", sparsegpt_reconstructs_better_than_magnitude, 1},
+        {"core", sparsegpt_reconstructs_better_under_2_4, 1},
+        {"core", sparsegpt_refuses_a_non_finite_hessian, 1},
+    };
+    return test_run_table("oneshot", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -10,6 +10,7 @@
 #include "lpsparsify/model.h"
 #include "pb_build.h"
 #include "test_fs.h"
+#include "test_suite.h"
 
 #define TESTDATA "/usr/share/libonnx-testdata/data"
 #define REAL_MODEL TESTDATA "/pytorch-converted/test_Linear/model.onnx"
@@ -508,27 +509,20 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("onnx_load");
-    TCase *bad = tcase_create("bad_input");
-    tcase_add_test(bad, missing_file_is_invalid);
-    tcase_add_test(bad, empty_file_is_invalid);
-    tcase_add_test(bad, random_bytes_are_invalid);
-    tcase_add_test(bad, truncated_real_model_is_invalid);
-    tcase_add_test(bad, tensor_pb_is_not_a_model);
-    tcase_add_test(bad, raw_data_length_mismatch);
-    tcase_add_test(bad, negative_and_overflowing_dims);
-    tcase_add_test(bad, typed_count_and_range_checked);
-    tcase_add_test(bad, external_data_escaping_or_broken_is_invalid);
-    suite_add_tcase(s, bad);
-    TCase *good = tcase_create("decoding");
-    tcase_add_test(good, external_data_loads_inside_folder);
-    tcase_add_test(good, model_structures_are_filled);
-    tcase_add_test(good, sparse_initializers_are_densified);
-    tcase_add_test(good, tensor_pb_files_load);
-    suite_add_tcase(s, good);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"bad_input", missing_file_is_invalid, 1},
+        {"bad_input", empty_file_is_invalid, 1},
+        {"bad_input", random_bytes_are_invalid, 1},
+        {"bad_input", truncated_real_model_is_invalid, 1},
+        {"bad_input", tensor_pb_is_not_a_model, 1},
+        {"bad_input", raw_data_length_mismatch, 1},
+        {"bad_input", negative_and_overflowing_dims, 1},
+        {"bad_input", typed_count_and_range_checked, 1},
+        {"bad_input", external_data_escaping_or_broken_is_invalid, 1},
+        {"decoding", external_data_loads_inside_folder, 1},
+        {"decoding", model_structures_are_filled, 1},
+        {"decoding", sparse_initializers_are_densified, 1},
+        {"decoding", tensor_pb_files_load, 1},
+    };
+    return test_run_table("onnx_load", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

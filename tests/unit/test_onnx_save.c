@@ -9,6 +9,7 @@
 #include "lpsparsify/model.h"
 #include "pb_build.h"
 #include "test_fs.h"
+#include "test_suite.h"
 
 #define DT_FLOAT 1
 #define DT_INT64 7
@@ -466,22 +467,17 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("onnx_save");
-    TCase *tc = tcase_create("save");
-    tcase_add_test(tc, unchanged_model_saves_identical);
-    tcase_add_test(tc, noncanonical_encodings_survive_a_modification);
-    tcase_add_test(tc, dense_sparse_and_auto_storage);
-    tcase_add_test(tc, auto_picks_the_smaller_encoding);
-    tcase_add_test(tc, sparse_needs_ir_6);
-    tcase_add_test(tc, save_refuses_the_input_file);
-    tcase_add_test(tc, failed_save_leaves_nothing);
-    tcase_add_test(tc, string_initializers_load_but_cannot_be_rewritten);
-    tcase_add_test(tc, external_data_follows_the_save);
-    tcase_add_test(tc, external_attribute_tensor_pins_the_folder);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"save", unchanged_model_saves_identical, 1},
+        {"save", noncanonical_encodings_survive_a_modification, 1},
+        {"save", dense_sparse_and_auto_storage, 1},
+        {"save", auto_picks_the_smaller_encoding, 1},
+        {"save", sparse_needs_ir_6, 1},
+        {"save", save_refuses_the_input_file, 1},
+        {"save", failed_save_leaves_nothing, 1},
+        {"save", string_initializers_load_but_cannot_be_rewritten, 1},
+        {"save", external_data_follows_the_save, 1},
+        {"save", external_attribute_tensor_pins_the_folder, 1},
+    };
+    return test_run_table("onnx_save", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

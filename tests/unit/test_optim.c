@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_suite.h"
 #include "train/optim.h"
 
 START_TEST(sgd_plain_momentum_matches_hand_computation)
@@ -136,19 +137,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("optim");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, sgd_plain_momentum_matches_hand_computation);
-    tcase_add_test(tc, sgd_nesterov_looks_ahead);
-    tcase_add_test(tc, weight_decay_modes_differ_as_documented);
-    tcase_add_test(tc, sgd_config_rejects_bad_values);
-    tcase_add_test(tc, global_norm_clipping);
-    tcase_add_test(tc, schedules_hit_their_endpoints);
-    tcase_add_test(tc, piecewise_warmup_from_text);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", sgd_plain_momentum_matches_hand_computation, 1},
+        {"core", sgd_nesterov_looks_ahead, 1},
+        {"core", weight_decay_modes_differ_as_documented, 1},
+        {"core", sgd_config_rejects_bad_values, 1},
+        {"core", global_norm_clipping, 1},
+        {"core", schedules_hit_their_endpoints, 1},
+        {"core", piecewise_warmup_from_text, 1},
+    };
+    return test_run_table("optim", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

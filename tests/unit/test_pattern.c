@@ -5,6 +5,7 @@
 
 #include "sparsity/pattern.h"
 #include "sparsity/prune.h"
+#include "test_suite.h"
 
 /* A conv weight [OUT, C, 3] (rows contiguous, 3 taps per channel) and a
  * Gemm transB=0 weight [IN, COLS] (column rows, strided positions). */
@@ -242,19 +243,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("pattern");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, parse_accepts_n_of_m_only);
-    tcase_add_test(tc, fits_needs_whole_channel_groups);
-    tcase_add_test(tc, row_mask_keeps_the_best_of_each_group_at_each_tap);
-    tcase_add_test(tc, magnitude_prune_makes_the_pattern);
-    tcase_add_test(tc, ramp_and_floor_stay_inside_the_pattern);
-    tcase_add_test(tc, exact_projection_prefers_active_positions);
-    tcase_add_test(tc, check_refuses_a_pattern_the_rows_do_not_fit);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", parse_accepts_n_of_m_only, 1},
+        {"core", fits_needs_whole_channel_groups, 1},
+        {"core", row_mask_keeps_the_best_of_each_group_at_each_tap, 1},
+        {"core", magnitude_prune_makes_the_pattern, 1},
+        {"core", ramp_and_floor_stay_inside_the_pattern, 1},
+        {"core", exact_projection_prefers_active_positions, 1},
+        {"core", check_refuses_a_pattern_the_rows_do_not_fit, 1},
+    };
+    return test_run_table("pattern", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

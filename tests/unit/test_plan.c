@@ -5,6 +5,7 @@
 
 #include "lpsparsify/engine.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 /* A model whose graph has the given nodes (taken over) and one input "x". */
 static lps_model *model_with(lps_node **nodes, size_t n, const char *output)
@@ -98,17 +99,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("plan");
-    TCase *tc = tcase_create("compile");
-    tcase_add_test(tc, dangling_input_names_node);
-    tcase_add_test(tc, duplicate_output_names_node);
-    tcase_add_test(tc, cycle_names_node);
-    tcase_add_test(tc, unknown_op_names_node);
-    tcase_add_test(tc, missing_graph_output);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"compile", dangling_input_names_node, 1},
+        {"compile", duplicate_output_names_node, 1},
+        {"compile", cycle_names_node, 1},
+        {"compile", unknown_op_names_node, 1},
+        {"compile", missing_graph_output, 1},
+    };
+    return test_run_table("plan", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

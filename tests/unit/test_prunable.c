@@ -4,6 +4,7 @@
 
 #include "sparsity/layer_stats.h"
 #include "sparsity/prunable.h"
+#include "test_suite.h"
 
 /* Hand-built graphs: prunable discovery only reads names, op types, input
  * lists, attributes and initializer dtype/shape, so no tensor data or file
@@ -315,20 +316,15 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("prunable");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, gemm_layout_follows_trans_b);
-    tcase_add_test(tc, conv_fan_in_and_batchnorm_ignored);
-    tcase_add_test(tc, matmul_constant_operand_and_sharing);
-    tcase_add_test(tc, conflicting_and_unsupported_weights_fail);
-    tcase_add_test(tc, custom_domain_nodes_are_not_weights);
-    tcase_add_test(tc, layer_stats_count_zeros_and_rows);
-    tcase_add_test(tc, row_forms_of_rnn_batched_and_transposed_weights);
-    tcase_add_test(tc, batched_matmul_embeddings_and_trainable_count);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", gemm_layout_follows_trans_b, 1},
+        {"core", conv_fan_in_and_batchnorm_ignored, 1},
+        {"core", matmul_constant_operand_and_sharing, 1},
+        {"core", conflicting_and_unsupported_weights_fail, 1},
+        {"core", custom_domain_nodes_are_not_weights, 1},
+        {"core", layer_stats_count_zeros_and_rows, 1},
+        {"core", row_forms_of_rnn_batched_and_transposed_weights, 1},
+        {"core", batched_matmul_embeddings_and_trainable_count, 1},
+    };
+    return test_run_table("prunable", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -5,6 +5,7 @@
 
 #include "sparsity/lpsgd.h"
 #include "sparsity/prune.h"
+#include "test_suite.h"
 
 /* Three tensors: a [20, 30] unit-major, a [30, 10] column-major (Gemm
  * transB=0) and a small [4, 3, 2, 2] conv. */
@@ -481,28 +482,23 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("prune");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, global_projection_hits_exact_count);
-    tcase_add_test(tc, per_layer_projection_hits_each_count);
-    tcase_add_test(tc, selection_resolves_the_low_key_bits);
-    tcase_add_test(tc, ties_are_broken_by_order);
-    tcase_add_test(tc, excluded_and_override_tensors);
-    tcase_add_test(tc, projection_keeps_the_mask_it_can);
-    tcase_add_test(tc, non_finite_weight_is_an_error_and_changes_nothing);
-    tcase_add_test(tc, drop_uses_row_mean_of_active_weights);
-    tcase_add_test(tc, grow_picks_largest_row_normalised_gradient);
-    tcase_add_test(tc, schedule_phases_and_h);
-    tcase_add_test(tc, grow_fraction_adapts_toward_target);
-    tcase_add_test(tc, semi_pruning_run_then_projection);
-    tcase_add_test(tc, schedule_interval_scales_with_the_run);
-    tcase_add_test(tc, gmp_schedule_and_update);
-    tcase_add_test(tc, floor_projection_only_masks_more);
-    tcase_add_test(tc, lpsgd_tensor_through_the_packed_view);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", global_projection_hits_exact_count, 1},
+        {"core", per_layer_projection_hits_each_count, 1},
+        {"core", selection_resolves_the_low_key_bits, 1},
+        {"core", ties_are_broken_by_order, 1},
+        {"core", excluded_and_override_tensors, 1},
+        {"core", projection_keeps_the_mask_it_can, 1},
+        {"core", non_finite_weight_is_an_error_and_changes_nothing, 1},
+        {"core", drop_uses_row_mean_of_active_weights, 1},
+        {"core", grow_picks_largest_row_normalised_gradient, 1},
+        {"core", schedule_phases_and_h, 1},
+        {"core", grow_fraction_adapts_toward_target, 1},
+        {"core", semi_pruning_run_then_projection, 1},
+        {"core", schedule_interval_scales_with_the_run, 1},
+        {"core", gmp_schedule_and_update, 1},
+        {"core", floor_projection_only_masks_more, 1},
+        {"core", lpsgd_tensor_through_the_packed_view, 1},
+    };
+    return test_run_table("prune", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -13,6 +13,7 @@
 #include "op_forward.h"
 #include "op_spec.h"
 #include "ops/op.h"
+#include "test_suite.h"
 
 typedef struct list_line {
     const char *kind; /* KIND of LPS_OP(KIND, def) */
@@ -293,29 +294,17 @@ START_TEST(test_entry_runs)
 }
 END_TEST
 
-static Suite *registry_suite(void)
-{
-    Suite *s = suite_create("registry");
-    TCase *tc = tcase_create("table");
-    tcase_add_test(tc, every_kind_has_a_def);
-    tcase_add_test(tc, kind_names_match_defs);
-    tcase_add_test(tc, defs_keep_table_invariants);
-    tcase_add_test(tc, no_name_has_overlapping_opsets);
-    tcase_add_test(tc, every_def_in_src_ops_is_listed);
-    tcase_add_test(tc, every_def_has_a_test_entry);
-    tcase_add_test(tc, every_test_entry_names_a_def);
-    suite_add_tcase(s, tc);
-    TCase *runs = tcase_create("entries");
-    tcase_add_loop_test(runs, test_entry_runs, 0, N_OP_CASES);
-    suite_add_tcase(s, runs);
-    return s;
-}
-
 int main(void)
 {
-    SRunner *sr = srunner_create(registry_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    const test_entry tests[] = {
+        {"table", every_kind_has_a_def, 1},
+        {"table", kind_names_match_defs, 1},
+        {"table", defs_keep_table_invariants, 1},
+        {"table", no_name_has_overlapping_opsets, 1},
+        {"table", every_def_in_src_ops_is_listed, 1},
+        {"table", every_def_has_a_test_entry, 1},
+        {"table", every_test_entry_names_a_def, 1},
+        {"entries", test_entry_runs, N_OP_CASES},
+    };
+    return test_run_table("registry", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

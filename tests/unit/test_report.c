@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "report/report.h"
+#include "test_suite.h"
 
 /* A hand-built model with two Gemm layers: fc1 [out=2, in=3] (transB=1)
  * with an all-zero row, and fc2 [in=2, out=1] that is entirely zero so
@@ -173,15 +174,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("report");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, report_has_documented_keys);
-    tcase_add_test(tc, empty_model_has_null_sparsity);
-    tcase_add_test(tc, table_is_aligned_and_shows_extension_columns);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", report_has_documented_keys, 1},
+        {"core", empty_model_has_null_sparsity, 1},
+        {"core", table_is_aligned_and_shows_extension_columns, 1},
+    };
+    return test_run_table("report", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

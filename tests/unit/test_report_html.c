@@ -8,6 +8,7 @@
 
 #include "report/html.h"
 #include "report/html_buf.h"
+#include "test_suite.h"
 
 #define LARGE_LAYERS 500
 
@@ -177,19 +178,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("report_html");
-    TCase *tc = tcase_create("html");
-    tcase_add_test(tc, text_is_escaped);
-    tcase_add_test(tc, hostile_names_never_become_markup);
-    tcase_add_test(tc, one_row_per_layer_flat_and_grouped);
-    tcase_add_test(tc, numbers_are_the_json_digits);
-    tcase_add_test(tc, overlay_adds_difference_table);
-    tcase_add_test(tc, report_count_is_bounded);
-    tcase_add_test(tc, check_names_the_field);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"html", text_is_escaped, 1},
+        {"html", hostile_names_never_become_markup, 1},
+        {"html", one_row_per_layer_flat_and_grouped, 1},
+        {"html", numbers_are_the_json_digits, 1},
+        {"html", overlay_adds_difference_table, 1},
+        {"html", report_count_is_bounded, 1},
+        {"html", check_names_the_field, 1},
+    };
+    return test_run_table("report_html", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

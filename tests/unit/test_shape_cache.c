@@ -8,6 +8,7 @@
 
 #include "lpsparsify/engine.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define CACHE_OPSET 13
 /* Shape, Gather, Unsqueeze, Concat and Reshape are scheduled; the two
@@ -142,15 +143,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("shape_cache");
-    TCase *tc = tcase_create("cache");
-    tcase_add_test(tc, inference_folds_once_per_shape);
-    tcase_add_test(tc, training_folds_once_per_shape);
-    tcase_add_test(tc, failed_forward_recomputes);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"cache", inference_folds_once_per_shape, 1},
+        {"cache", training_folds_once_per_shape, 1},
+        {"cache", failed_forward_recomputes, 1},
+    };
+    return test_run_table("shape_cache", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

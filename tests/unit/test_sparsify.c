@@ -13,6 +13,7 @@
 #include "sparsity/sparsify.h"
 #include "sparsity/stats_fix.h"
 #include "test_node.h"
+#include "test_suite.h"
 #include "train/trainer.h"
 
 #define N_FEATURES 12
@@ -476,20 +477,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("sparsify");
-    TCase *tc = tcase_create("session");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, step0_outputs_equal_the_input_model);
-    tcase_add_test(tc, lpss_prunes_progressively);
-    tcase_add_test(tc, stats_correction_is_damped);
-    tcase_add_test(tc, finetune_lpss_starts_from_the_oneshot_mask);
-    tcase_add_test(tc, finetune_lpss_is_refused_without_oneshot_or_epochs);
-    tcase_add_loop_test(tc, achieved_sparsity_is_the_target, 0,
-                        (int)(sizeof TARGET_CASES / sizeof TARGET_CASES[0]));
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"session", step0_outputs_equal_the_input_model, 1},
+        {"session", lpss_prunes_progressively, 1},
+        {"session", stats_correction_is_damped, 1},
+        {"session", finetune_lpss_starts_from_the_oneshot_mask, 1},
+        {"session", finetune_lpss_is_refused_without_oneshot_or_epochs, 1},
+        {"session", achieved_sparsity_is_the_target,
+         (int)(sizeof TARGET_CASES / sizeof TARGET_CASES[0])},
+    };
+    return test_run_table("sparsify", tests, TEST_COUNT(tests), 60);
 }

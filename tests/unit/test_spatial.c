@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ops/spatial.h"
+#include "test_suite.h"
 
 /* A bare op node: lps_spatial_resolve only needs its label for messages. */
 static lps_op_node labelled_op(void)
@@ -206,18 +207,13 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("spatial");
-    TCase *tc = tcase_create("geometry");
-    tcase_add_test(tc, same_modes_split_the_odd_pad);
-    tcase_add_test(tc, valid_and_explicit_pads);
-    tcase_add_test(tc, ceil_mode_drops_windows_starting_in_end_pad);
-    tcase_add_test(tc, crop_keeps_the_hull_of_live_taps);
-    tcase_add_test(tc, errors_name_the_node);
-    tcase_add_test(tc, window_clips_to_the_input);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"geometry", same_modes_split_the_odd_pad, 1},
+        {"geometry", valid_and_explicit_pads, 1},
+        {"geometry", ceil_mode_drops_windows_starting_in_end_pad, 1},
+        {"geometry", crop_keeps_the_hull_of_live_taps, 1},
+        {"geometry", errors_name_the_node, 1},
+        {"geometry", window_clips_to_the_input, 1},
+    };
+    return test_run_table("spatial", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

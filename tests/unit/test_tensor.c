@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "lpsparsify/tensor.h"
+#include "test_suite.h"
 
 START_TEST(numel_rejects_negative_and_overflow)
 {
@@ -36,14 +37,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("tensor");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, numel_rejects_negative_and_overflow);
-    tcase_add_test(tc, alloc_reuses_and_zeroes);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", numel_rejects_negative_and_overflow, 1},
+        {"core", alloc_reuses_and_zeroes, 1},
+    };
+    return test_run_table("tensor", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -13,6 +13,7 @@
 #include "sparsity/sparsify.h"
 #include "sparsity/train_bn.h"
 #include "test_node.h"
+#include "test_suite.h"
 #include "train/trainer.h"
 
 #define CH_IN 2
@@ -267,18 +268,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("train_bn");
-    TCase *tc = tcase_create("train_bn");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, insertion_keeps_the_function);
-    tcase_add_test(tc, layers_without_bias_get_none);
-    tcase_add_test(tc, release_without_insert_keeps_the_graph);
-    tcase_add_test(tc, failed_insert_keeps_the_graph);
-    tcase_add_test(tc, fold_computes_the_trained_network);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"train_bn", insertion_keeps_the_function, 1},
+        {"train_bn", layers_without_bias_get_none, 1},
+        {"train_bn", release_without_insert_keeps_the_graph, 1},
+        {"train_bn", failed_insert_keeps_the_graph, 1},
+        {"train_bn", fold_computes_the_trained_network, 1},
+    };
+    return test_run_table("train_bn", tests, TEST_COUNT(tests), 60);
 }

@@ -7,6 +7,7 @@
 
 #include "test_blobs.h"
 #include "test_node.h"
+#include "test_suite.h"
 #include "train/trainer.h"
 
 #define N_FEATURES 4
@@ -257,19 +258,13 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("trainer");
-    TCase *tc = tcase_create("loop");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, learns_blobs);
-    tcase_add_test(tc, same_seed_same_weights);
-    tcase_add_test(tc, trailing_softmax);
-    tcase_add_test(tc, non_finite_weights_are_refused);
-    tcase_add_test(tc, divergence_backs_off_and_recovers);
-    tcase_add_test(tc, divergence_that_persists_names_step_and_layer);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"loop", learns_blobs, 1},
+        {"loop", same_seed_same_weights, 1},
+        {"loop", trailing_softmax, 1},
+        {"loop", non_finite_weights_are_refused, 1},
+        {"loop", divergence_backs_off_and_recovers, 1},
+        {"loop", divergence_that_persists_names_step_and_layer, 1},
+    };
+    return test_run_table("trainer", tests, TEST_COUNT(tests), 60);
 }

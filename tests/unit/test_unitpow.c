@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "sparsity/unitpow.h"
+#include "test_suite.h"
 
 /* The accuracy promised in sparsity/unitpow.h. */
 static const double REL_TOL = 3e-6;
@@ -62,14 +63,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("unitpow");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, matches_double_pow);
-    tcase_add_test(tc, tiny_and_subnormal_inputs_flush_to_zero);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const test_entry tests[] = {
+        {"core", matches_double_pow, 1},
+        {"core", tiny_and_subnormal_inputs_flush_to_zero, 1},
+    };
+    return test_run_table("unitpow", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

@@ -4,6 +4,7 @@
 
 #include "sparsity/prunable.h"
 #include "sparsity/weight_view.h"
+#include "test_suite.h"
 
 /* Weights behind views (docs/method.md, "Weights behind views"): the
  * graphs are what torch.onnx writes in training mode, built by hand. Float
@@ -297,26 +298,16 @@ START_TEST(constant_batched_a_has_a_row_per_output_row)
 }
 END_TEST
 
-static Suite *weight_view_suite(void)
-{
-    Suite *s = suite_create("weight_view");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, transposed_linear_weight_is_its_initializer);
-    tcase_add_test(tc, chain_of_views_is_followed);
-    tcase_add_test(tc, sliced_and_reordered_rnn_weight);
-    tcase_add_test(tc, directions_concatenated_are_two_weights);
-    tcase_add_test(tc, rows_split_by_a_view_are_not_weights);
-    tcase_add_test(tc, layout_from_axes_matches_the_row_forms);
-    tcase_add_test(tc, constant_batched_a_has_a_row_per_output_row);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    SRunner *sr = srunner_create(weight_view_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    const test_entry tests[] = {
+        {"core", transposed_linear_weight_is_its_initializer, 1},
+        {"core", chain_of_views_is_followed, 1},
+        {"core", sliced_and_reordered_rnn_weight, 1},
+        {"core", directions_concatenated_are_two_weights, 1},
+        {"core", rows_split_by_a_view_are_not_weights, 1},
+        {"core", layout_from_axes_matches_the_row_forms, 1},
+        {"core", constant_batched_a_has_a_row_per_output_row, 1},
+    };
+    return test_run_table("weight_view", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
