@@ -27,7 +27,9 @@ enum sensitivity_option_code {
     OPT_SAMPLES,
     OPT_METHOD,
     OPT_SUGGEST,
-    OPT_RECIPE_OUT
+    OPT_RECIPE_OUT,
+    OPT_CALIBRATION,
+    OPT_WANDA_GROUP
 };
 
 static const double DEFAULT_GRID[] = {0.5, 0.7, 0.8, 0.9, 0.95};
@@ -42,14 +44,31 @@ void lps_cmd_sensitivity_help(FILE *out)
             "per-layer targets reaching a global target at the least measured loss.\n\n"
             "  --grid S,S,...         targets, increasing in (0, 1) (default 0.5,0.7,0.8,0.9,0.95)\n"
             "  --samples N            evaluation samples (default %d; all when fewer)\n"
-            "  --method M             magnitude (the one-shot pruning of each layer)\n"
+            "  --method M             magnitude (default), wanda or sparsegpt: how each layer\n"
+            "                         is pruned one-shot\n"
+            "  --calibration N        wanda, sparsegpt: training samples to calibrate on\n"
+            "                         (default %d)\n"
+            "  --wanda-group G        wanda: row (default) or layer\n"
             "  --seed N               seed of the sample subset (default 0)\n"
             "  --json FILE|-          write the measurements as JSON (atomically)\n"
             "  --suggest S            per-layer targets for global target S (by parameters)\n"
             "  --recipe-out FILE      write the suggestion as a recipe (docs/recipe.md)\n"
             "  -q, --quiet            no table on stdout\n"
             "  -h, --help             show this help\n\n%s",
-            LPS_PROGRAM, DEFAULT_SAMPLES, LPS_CLI_DATA_HELP);
+            LPS_PROGRAM, DEFAULT_SAMPLES, LPS_CALIBRATION_DEFAULT_SAMPLES, LPS_CLI_DATA_HELP);
+}
+
+static lps_status parse_method(const char *arg, lps_sparsify_method *out, lps_error *err)
+{
+    static const lps_sparsify_method methods[] = {LPS_METHOD_MAGNITUDE, LPS_METHOD_WANDA,
+                                                  LPS_METHOD_SPARSEGPT};
+    for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++)
+        if (strcmp(arg, lps_sparsify_method_name(methods[k])) == 0) {
+            *out = methods[k];
+            return LPS_OK;
+        }
+    return lps_fail(err, LPS_ERR_INVALID, "--method: '%s' is not magnitude, wanda or sparsegpt "
+                    "(the one-shot methods)", arg);
 }
 
 /* Parses the command line into a; returns -1 to go on, or an exit code. */
@@ -64,6 +83,8 @@ static int parse_args(int argc, char **argv, lps_sensitivity_args *a)
         {"json", required_argument, NULL, LPS_OPT_JSON},
         {"suggest", required_argument, NULL, OPT_SUGGEST},
         {"recipe-out", required_argument, NULL, OPT_RECIPE_OUT},
+        {"calibration", required_argument, NULL, OPT_CALIBRATION},
+        {"wanda-group", required_argument, NULL, OPT_WANDA_GROUP},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -92,9 +113,16 @@ static int parse_args(int argc, char **argv, lps_sensitivity_args *a)
             st = lps_cli_parse_int("--samples", optarg, 1, MAX_SAMPLES, &a->samples, &err);
             break;
         case OPT_METHOD:
-            if (strcmp(optarg, "magnitude") != 0)
-                st = lps_fail(&err, LPS_ERR_INVALID,
-                              "--method: '%s' is not available for sensitivity (magnitude)",
+            st = parse_method(optarg, &a->method, &err);
+            break;
+        case OPT_CALIBRATION:
+            st = lps_cli_parse_int("--calibration", optarg, 1, MAX_SAMPLES, &a->calibration, &err);
+            break;
+        case OPT_WANDA_GROUP:
+            if (strcmp(optarg, "row") == 0 || strcmp(optarg, "layer") == 0)
+                a->wanda_per_layer = strcmp(optarg, "layer") == 0;
+            else
+                st = lps_fail(&err, LPS_ERR_INVALID, "--wanda-group: '%s' is not row or layer",
                               optarg);
             break;
         case LPS_OPT_SEED:
@@ -178,6 +206,8 @@ int lps_cmd_sensitivity(int argc, char **argv)
     memset(&s, 0, sizeof s);
     lps_cli_data_default(&a.data);
     a.samples = DEFAULT_SAMPLES;
+    a.method = LPS_METHOD_MAGNITUDE;
+    a.calibration = LPS_CALIBRATION_DEFAULT_SAMPLES;
     a.n_grid = (int)(sizeof DEFAULT_GRID / sizeof DEFAULT_GRID[0]);
     memcpy(a.grid, DEFAULT_GRID, sizeof DEFAULT_GRID);
     code = parse_args(argc, argv, &a);
@@ -198,7 +228,7 @@ int lps_cmd_sensitivity(int argc, char **argv)
         lps_cli_open_splits(&a.data, m, a.seed, &splits, &err) != LPS_OK)
         goto failed;
     lps_cli_print_dataset_adaptation("eval", splits.eval, m, a.quiet);
-    if (lps_sensitivity_measure(m, splits.eval, &a, &s, &err) != LPS_OK ||
+    if (lps_sensitivity_measure(m, &splits.train, splits.eval, &a, &s, &err) != LPS_OK ||
         (a.suggest > 0 && lps_sensitivity_suggest(&s, a.suggest, &err) != LPS_OK) ||
         !(json = lps_sensitivity_json(&s, &a, &err)) ||
         (a.recipe_out && !(recipe = lps_sensitivity_recipe(&s, &err))))

@@ -13,6 +13,7 @@
 #include "lpsparsify/data.h"
 #include "lpsparsify/model.h"
 #include "sparsity/prunable.h"
+#include "sparsity/sparsify.h"
 #include "train/trainer.h"
 
 #define LPS_SENSITIVITY_MAX_GRID 32
@@ -26,6 +27,9 @@ typedef struct lps_sensitivity_args {
     int64_t samples;         /* --samples */
     uint64_t seed;           /* --seed: the subset */
     double suggest;          /* --suggest S; 0: none */
+    lps_sparsify_method method; /* --method: magnitude, wanda or sparsegpt */
+    int64_t calibration;     /* --calibration: wanda, sparsegpt */
+    bool wanda_per_layer;    /* --wanda-group layer */
     int n_grid;
     double grid[LPS_SENSITIVITY_MAX_GRID];
     lps_cli_data data;
@@ -46,6 +50,7 @@ typedef struct lps_sensitivity {
     int n_grid;
     double grid[LPS_SENSITIVITY_MAX_GRID];
     lps_dataset subset;              /* the --samples part, when smaller than the split */
+    int64_t calibration_samples;     /* wanda, sparsegpt: samples each layer calibrated on */
     double suggest;
     bool suggested;
 } lps_sensitivity;
@@ -55,11 +60,15 @@ typedef struct lps_sensitivity {
 lps_status lps_sensitivity_parse_grid(const char *text, double *grid, int *n, lps_error *err);
 
 /* Measures m (its weights are restored afterwards) on a seeded subset of
- * eval with each counted layer pruned alone by magnitude to each grid
- * target. eval must have labels (LPS_ERR_INVALID otherwise) and may lose
- * samples to the subset. Release s with lps_sensitivity_release. */
-lps_status lps_sensitivity_measure(lps_model *m, lps_dataset *eval, const lps_sensitivity_args *a,
-                                   lps_sensitivity *s, lps_error *err);
+ * eval with each counted layer pruned alone to each grid target by
+ * a->method: magnitude, or Wanda / SparseGPT calibrated once per layer on
+ * a->calibration samples of train through the dense model (docs/method.md,
+ * "Sensitivity and suggested targets"). eval must have labels
+ * (LPS_ERR_INVALID otherwise) and may lose samples to the subset; errors of
+ * the calibration name the layer. Release s with lps_sensitivity_release. */
+lps_status lps_sensitivity_measure(lps_model *m, const lps_dataset *train, lps_dataset *eval,
+                                   const lps_sensitivity_args *a, lps_sensitivity *s,
+                                   lps_error *err);
 
 /* Per-layer targets for global target S (lps_allocate_targets over the
  * measured costs: the accuracy drop, ties broken by the loss increase). */

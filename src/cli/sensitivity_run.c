@@ -7,6 +7,7 @@
 #include "cli/sensitivity.h"
 #include "report/report.h"
 #include "sparsity/allocate.h"
+#include "sparsity/oneshot.h"
 #include "sparsity/prune.h"
 
 /* The loss increase only breaks ties between equal accuracy drops (a
@@ -15,11 +16,22 @@
 /* Characters a POSIX extended regex gives a meaning. */
 #define REGEX_SPECIAL ".[]()*+?{}|^$\\"
 
-/* Prunes weight w (data in place) to target t by magnitude; the caller
- * restores it. */
-static lps_status prune_layer(const lps_prunable *w, float *data, uint8_t *mask, double t,
-                              lps_error *err)
+/* How layers are pruned: by magnitude (plan NULL), or by Wanda /
+ * SparseGPT on calibration statistics from plan, the dense model. */
+typedef struct pruner {
+    lps_plan *plan;
+    lps_oneshot_config cfg;
+} pruner;
+
+/* Prunes weight w (data in place) to target t, by magnitude or from the
+ * layer's calibration statistics acts; the caller restores it. */
+static lps_status prune_layer(const pruner *p, const lps_layer_acts *acts, const lps_prunable *w,
+                              float *data, uint8_t *mask, double t, lps_error *err)
 {
+    if (p->plan) {
+        lps_oneshot_layer L = {w, data, mask, t, {0, 0}, NAN};
+        return lps_oneshot_prune_layer(&p->cfg, &L, acts, err);
+    }
     int64_t numel = w->layout.n_rows * w->layout.row_len;
     lps_prune_tensor v = {.name = w->initializer, .layout = w->layout, .numel = numel,
                           .weight = data, .mask = mask, .target = t};
@@ -33,34 +45,67 @@ static lps_status prune_layer(const lps_prunable *w, float *data, uint8_t *mask,
 
 /* Every grid target of one layer; the weight is restored on return. */
 static lps_status measure_layer(lps_model *m, const lps_dataset *ds, const lps_sensitivity_args *a,
-                                lps_sensitivity_layer *L, lps_error *err)
+                                const pruner *p, lps_sensitivity *s, lps_sensitivity_layer *L,
+                                lps_error *err)
 {
     lps_tensor *t = &m->graph.initializers[L->weight->init_index].tensor;
     float *data = t->data;
     float *saved = malloc((size_t)L->params * sizeof *saved);
     uint8_t *mask = malloc((size_t)L->params);
+    lps_layer_acts acts = {0};
     lps_status st = LPS_OK;
     if (!saved || !mask) {
         st = lps_fail(err, LPS_ERR_NOMEM, "sensitivity: out of memory for '%s'",
                       L->weight->initializer);
         goto cleanup;
     }
+    if (p->plan) {
+        lps_oneshot_layer one = {.weight = L->weight};
+        if ((st = lps_oneshot_calibrate(p->plan, &p->cfg, &one, &acts, err)) != LPS_OK) {
+            lps_error_prefix(err, "%s: layer '%s' (node '%s')",
+                             lps_oneshot_method_name(p->cfg.method), L->weight->initializer,
+                             L->weight->node);
+            goto cleanup;
+        }
+        s->calibration_samples = acts.samples;
+    }
     memcpy(saved, data, (size_t)L->params * sizeof *saved);
     for (int k = 0; k < a->n_grid && st == LPS_OK; k++) {
-        st = prune_layer(L->weight, data, mask, a->grid[k], err);
+        st = prune_layer(p, &acts, L->weight, data, mask, a->grid[k], err);
         if (st == LPS_OK)
             st = lps_evaluate_model(m, ds, &a->data.preprocess, a->data.batch, &L->results[k],
                                     err);
         memcpy(data, saved, (size_t)L->params * sizeof *saved);
     }
 cleanup:
+    lps_layer_acts_release(&acts);
     free(saved);
     free(mask);
     return st;
 }
 
-lps_status lps_sensitivity_measure(lps_model *m, lps_dataset *eval, const lps_sensitivity_args *a,
-                                   lps_sensitivity *s, lps_error *err)
+/* Wanda, SparseGPT: a training plan of the dense model (calibration keeps
+ * the inputs of every layer) and the method's settings. */
+static lps_status pruner_init(pruner *p, const lps_model *m, const lps_dataset *train,
+                              const lps_sensitivity_args *a, lps_error *err)
+{
+    memset(p, 0, sizeof *p);
+    if (a->method == LPS_METHOD_MAGNITUDE)
+        return LPS_OK;
+    p->cfg.method = a->method == LPS_METHOD_WANDA ? LPS_ONESHOT_WANDA : LPS_ONESHOT_SPARSEGPT;
+    p->cfg.calibration = (lps_calibration){train, a->data.preprocess, a->calibration,
+                                           a->data.batch, a->seed};
+    p->cfg.sparsegpt = (lps_sparsegpt_config){LPS_SPARSEGPT_DEFAULT_BLOCK,
+                                              LPS_SPARSEGPT_DEFAULT_DAMP};
+    p->cfg.wanda_per_layer = a->wanda_per_layer;
+    lps_plan_options popt = {.training = true};
+    p->plan = lps_plan_compile(m, &popt, err);
+    return p->plan ? LPS_OK : err->status;
+}
+
+lps_status lps_sensitivity_measure(lps_model *m, const lps_dataset *train, lps_dataset *eval,
+                                   const lps_sensitivity_args *a, lps_sensitivity *s,
+                                   lps_error *err)
 {
     s->n_grid = a->n_grid;
     memcpy(s->grid, a->grid, (size_t)a->n_grid * sizeof *a->grid);
@@ -91,8 +136,12 @@ lps_status lps_sensitivity_measure(lps_model *m, lps_dataset *eval, const lps_se
                       m->path ? m->path : "model");
     if (st == LPS_OK)
         st = lps_evaluate_model(m, ds, &a->data.preprocess, a->data.batch, &s->dense, err);
+    pruner p = {0};
+    if (st == LPS_OK)
+        st = pruner_init(&p, m, train, a, err);
     for (size_t i = 0; i < s->n_layers && st == LPS_OK; i++)
-        st = measure_layer(m, ds, a, &s->layers[i], err);
+        st = measure_layer(m, ds, a, &p, s, &s->layers[i], err);
+    lps_plan_free(p.plan);
     return st;
 }
 
@@ -184,7 +233,9 @@ cJSON *lps_sensitivity_json(const lps_sensitivity *s, const lps_sensitivity_args
     }
     cJSON_AddStringToObject(root, "schema", LPS_SENSITIVITY_SCHEMA);
     cJSON_AddStringToObject(root, "model", a->model);
-    cJSON_AddStringToObject(root, "method", "magnitude");
+    cJSON_AddStringToObject(root, "method", lps_sparsify_method_name(a->method));
+    lps_json_add_number(root, "calibration_samples",
+                        a->method == LPS_METHOD_MAGNITUDE ? NAN : (double)s->calibration_samples);
     cJSON_AddNumberToObject(root, "samples", (double)s->dense.samples);
     cJSON_AddNumberToObject(root, "seed", (double)a->seed);
     lps_json_add_number(dense, "accuracy", s->dense.accuracy);

@@ -91,47 +91,61 @@ static lps_status prune_groups(const lps_oneshot_config *cfg, lps_oneshot_layer 
     return LPS_OK;
 }
 
-static lps_status prune_layer(lps_plan *plan, const lps_oneshot_config *cfg, lps_oneshot_layer *L,
-                              int64_t *samples, lps_error *err)
+lps_status lps_oneshot_calibrate(lps_plan *plan, const lps_oneshot_config *cfg,
+                                 const lps_oneshot_layer *L, lps_layer_acts *acts, lps_error *err)
 {
     const lps_prunable *pw = L->weight;
     const lps_row_layout *l = &pw->layout;
-    size_t numel = (size_t)(l->n_rows * l->row_len);
-    lps_layer_acts a = {0};
-    float *w = NULL, *w0 = NULL;
-    uint8_t *keep = NULL;
+    memset(acts, 0, sizeof *acts);
     if (pw->input < 0)
         return lps_fail(err, LPS_ERR_UNSUPPORTED, "the weight reaches the node through a view "
                         "(docs/method.md, \"Weights behind views\"), which calibration does not "
                         "follow; --exclude it");
     lps_status st = lps_calibrate_layer(plan, &cfg->calibration, pw->node_index, pw->input, true,
-                                        &a, err);
-    if (st != LPS_OK)
-        goto cleanup;
-    *samples = a.samples;
-    if (a.features != l->row_len || a.groups < 1 || l->n_rows % a.groups != 0) {
+                                        acts, err);
+    if (st == LPS_OK &&
+        (acts->features != l->row_len || acts->groups < 1 || l->n_rows % acts->groups != 0))
         st = lps_fail(err, LPS_ERR_UNSUPPORTED,
                       "its activations have %lld features in %lld groups, the weight has %lld "
-                      "rows of %lld", (long long)a.features, (long long)a.groups,
+                      "rows of %lld", (long long)acts->features, (long long)acts->groups,
                       (long long)l->n_rows, (long long)l->row_len);
-        goto cleanup;
-    }
-    w = malloc((numel ? numel : 1) * sizeof *w);
-    w0 = malloc((numel ? numel : 1) * sizeof *w0);
-    keep = malloc(numel ? numel : 1);
+    return st;
+}
+
+lps_status lps_oneshot_prune_layer(const lps_oneshot_config *cfg, lps_oneshot_layer *L,
+                                   const lps_layer_acts *acts, lps_error *err)
+{
+    const lps_row_layout *l = &L->weight->layout;
+    size_t numel = (size_t)(l->n_rows * l->row_len);
+    float *w = malloc((numel ? numel : 1) * sizeof *w);
+    float *w0 = malloc((numel ? numel : 1) * sizeof *w0);
+    uint8_t *keep = malloc(numel ? numel : 1);
+    lps_status st = LPS_OK;
     if (!w || !w0 || !keep) {
         st = lps_fail(err, LPS_ERR_NOMEM, "out of memory");
         goto cleanup;
     }
     gather_rows(l, L->data, w);
     memcpy(w0, w, numel * sizeof *w);
-    if ((st = prune_groups(cfg, L, &a, w, keep, w0, err)) == LPS_OK)
+    if ((st = prune_groups(cfg, L, acts, w, keep, w0, err)) == LPS_OK)
         scatter_rows(l, w, keep, L->data, L->mask);
 cleanup:
-    lps_layer_acts_release(&a);
     free(w);
     free(w0);
     free(keep);
+    return st;
+}
+
+static lps_status prune_layer(lps_plan *plan, const lps_oneshot_config *cfg, lps_oneshot_layer *L,
+                              int64_t *samples, lps_error *err)
+{
+    lps_layer_acts a;
+    lps_status st = lps_oneshot_calibrate(plan, cfg, L, &a, err);
+    if (st == LPS_OK) {
+        *samples = a.samples;
+        st = lps_oneshot_prune_layer(cfg, L, &a, err);
+    }
+    lps_layer_acts_release(&a);
     return st;
 }
 

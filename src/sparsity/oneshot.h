@@ -86,6 +86,20 @@ typedef struct lps_oneshot_stats {
     double seconds;          /* wall time of the whole one-shot pass */
 } lps_oneshot_stats;
 
+/* Calibrates layer L on plan as it is now (lps_calibrate_layer, X X^T
+ * included) into *acts, which the caller releases with
+ * lps_layer_acts_release, also after a failure. Errors: those of
+ * lps_calibrate_layer, LPS_ERR_UNSUPPORTED for a weight behind a view or
+ * activations that do not match the weight's rows. */
+lps_status lps_oneshot_calibrate(lps_plan *plan, const lps_oneshot_config *cfg,
+                                 const lps_oneshot_layer *L, lps_layer_acts *acts, lps_error *err);
+
+/* Prunes L alone to L->target from its inputs' statistics acts
+ * (lps_oneshot_calibrate): writes L->data, L->mask and L->recon_error.
+ * Errors of the method, LPS_ERR_NOMEM; L->data is unchanged on failure. */
+lps_status lps_oneshot_prune_layer(const lps_oneshot_config *cfg, lps_oneshot_layer *L,
+                                   const lps_layer_acts *acts, lps_error *err);
+
 /* Prunes every layer in order (layers[] in graph order), writing the
  * weights in the plan and the masks. Errors name the layer: those of
  * lps_calibrate_layer and the methods, LPS_ERR_UNSUPPORTED for activations

@@ -5,12 +5,17 @@
   magnitude in numpy, the model run in numpy, top-1 accuracy on the same
   samples (all of them);
 - the JSON has the documented keys; the table has a row per layer;
+- --method wanda: every point recomputed the same way with Wanda's masks
+  from the dense model's inputs to the layer (--calibration covering the
+  whole train split); --method sparsegpt runs and reports its calibration;
+  a Wanda suggestion re-run through `sparsify --method wanda --recipe`
+  reaches its target;
 - --samples takes a seeded subset (the same seed, the same numbers);
 - --suggest S writes a recipe whose per-layer targets reach S by parameter
   count, and `sparsify --recipe` on it reaches its stated target within 0.5
   points (magnitude and lpss);
 - errors: --recipe-out without --suggest, a bad --grid, a target the grid
-  cannot reach, an unavailable method, unlabelled data: exit 2, one line,
+  cannot reach, a method that is not one-shot, unlabelled data: exit 2, one line,
   nothing written.
 
 Usage: check_sensitivity.py LPSPARSIFY WORKDIR
@@ -64,6 +69,62 @@ def magnitude(wt, target):
     order = np.argsort(np.abs(flat), kind="stable")
     flat[order[:k]] = 0
     return flat.reshape(wt.shape)
+
+
+def layer_inputs(w, x, name):
+    """The dense model's activations that weight `name` multiplies."""
+    h = x
+    for layer in ("fc1", "fc2", "fc3"):
+        if name == layer + ".weight":
+            return h
+        h = np.maximum(h @ w[layer + ".weight"].T + w[layer + ".bias"], 0)
+    raise KeyError(name)
+
+
+def wanda(wt, inputs, target):
+    """Per row, the lowest |w_ij| ||X_j|| pruned (round of the flat positions, ties to the lower index)."""
+    score = np.abs(wt.astype(np.float64)) * np.sqrt((inputs.astype(np.float64) ** 2).sum(axis=0))
+    out = wt.copy()
+    cols = wt.shape[1]
+    for r in range(wt.shape[0]):
+        # llround: halves away from zero (Python's round() rounds them to even)
+        k = int(np.floor(target * (r + 1) * cols + 0.5)) - int(np.floor(target * r * cols + 0.5))
+        out[r, np.argsort(score[r], kind="stable")[:k]] = 0
+    return out
+
+
+def check_calibrated(tool, work, model, data, w, x, y, magnitude_report):
+    out = os.path.join(work, "sens_wanda.json")
+    expect(run(tool, "sensitivity", model, "--data", data, "--grid", ",".join(map(str, GRID)),
+               "--method", "wanda", "--calibration", str(N), "--json", out, "-q"), 0)
+    r = json.load(open(out))
+    assert r["method"] == "wanda" and r["calibration_samples"] == N, r
+    assert magnitude_report["calibration_samples"] is None
+    assert set(r) == set(magnitude_report), set(r) ^ set(magnitude_report)
+    differs = False
+    for layer, mag in zip(r["layers"], magnitude_report["layers"]):
+        for point, mag_point in zip(layer["results"], mag["results"]):
+            pruned = dict(w)
+            pruned[layer["name"]] = wanda(w[layer["name"]], layer_inputs(w, x, layer["name"]),
+                                          point["target"])
+            acc = (forward(pruned, x).argmax(1) == y).mean()
+            assert abs(point["accuracy"] - acc) <= 1.0 / N + 1e-9, (layer["name"], point, acc)
+            differs = differs or point["loss"] != mag_point["loss"]
+    assert differs, "wanda measured what magnitude measured"
+    out = os.path.join(work, "sens_sparsegpt.json")
+    expect(run(tool, "sensitivity", model, "--data", data, "--grid", ",".join(map(str, GRID)),
+               "--method", "sparsegpt", "--calibration", "64", "--json", out, "-q"), 0)
+    r = json.load(open(out))
+    assert r["method"] == "sparsegpt" and r["calibration_samples"] == 64, r
+    assert all(0 <= p["accuracy"] <= 1 for l in r["layers"] for p in l["results"])
+    recipe = os.path.join(work, "suggest_wanda.json")
+    expect(run(tool, "sensitivity", model, "--data", data, "--grid", "0.5,0.7,0.9",
+               "--method", "wanda", "--suggest", "0.8", "--recipe-out", recipe, "-q"), 0)
+    rep = os.path.join(work, "rerun_wanda.json")
+    expect(run(tool, model, "--data", data, "--recipe", recipe, "--method", "wanda",
+               "--epochs", "0", "-q", "-o", os.path.join(work, "rerun.onnx"), "--report", rep), 0)
+    achieved = json.load(open(rep))["achieved"]
+    assert abs(achieved - 0.8) <= TARGET_TOL, achieved
 
 
 def check_measurements(tool, work, model, data, w, x, y):
@@ -134,7 +195,7 @@ def check_errors(tool, work, model, data, unlabelled):
              (["--grid", "0.9,0.5"], "--grid: targets must increase"),
              (["--grid", "0.5,1"], "--grid: targets must increase"),
              (["--suggest", "0.97"], "--suggest 0.97: allocation: the grid reaches at most 0.95"),
-             (["--method", "wanda"], "--method: 'wanda' is not available"),
+             (["--method", "lpss"], "--method: 'lpss' is not magnitude, wanda or sparsegpt"),
              (["--samples", "0"], "--samples")]
     for args, text in cases:
         res = run(tool, "sensitivity", model, "--data", data, "--json", out, *args)
@@ -165,7 +226,8 @@ def main():
             np.save(os.path.join(d, f"{split}.npy"), x)
             if d == data:
                 np.save(os.path.join(d, f"{split}_labels.npy"), y.astype(np.int64))
-    check_measurements(tool, work, model, data, w, x, y)
+    r = check_measurements(tool, work, model, data, w, x, y)
+    check_calibrated(tool, work, model, data, w, x, y, r)
     check_subset(tool, work, model, data)
     check_suggestion(tool, work, model, data, w)
     check_errors(tool, work, model, data, unlabelled)
