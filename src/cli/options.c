@@ -191,8 +191,8 @@ static lps_status parse_schedule(lps_train_options *o, const char *arg, lps_erro
     return LPS_OK;
 }
 
-lps_status lps_cli_train_option(lps_train_options *o, int c, const char *arg, bool *handled,
-                                lps_error *err)
+lps_status lps_cli_train_option(lps_train_options *o, int64_t min_epochs, int c, const char *arg,
+                                bool *handled, lps_error *err)
 {
     /* Zero, not indeterminate, when a parse fails before storing. */
     double v = 0;
@@ -201,7 +201,7 @@ lps_status lps_cli_train_option(lps_train_options *o, int c, const char *arg, bo
     *handled = true;
     switch (c) {
     case LPS_OPT_EPOCHS:
-        st = lps_cli_parse_int("--epochs", arg, 1, MAX_EPOCHS, &o->epochs, err);
+        st = lps_cli_parse_int("--epochs", arg, min_epochs, MAX_EPOCHS, &o->epochs, err);
         break;
     case LPS_OPT_LR:
         st = lps_cli_parse_double("--lr", arg, 0, true, HUGE_VAL, false, &o->lr.base_lr, err);

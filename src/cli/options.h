@@ -107,9 +107,10 @@ void lps_cli_data_default(lps_cli_data *d);
 lps_status lps_cli_data_option(lps_cli_data *d, int c, const char *arg, bool *handled,
                                lps_error *err);
 
-/* Same for the training options, into o. */
-lps_status lps_cli_train_option(lps_train_options *o, int c, const char *arg, bool *handled,
-                                lps_error *err);
+/* Same for the training options, into o; --epochs below min_epochs is
+ * refused (train needs 1; sparsify's one-shot methods accept 0). */
+lps_status lps_cli_train_option(lps_train_options *o, int64_t min_epochs, int c, const char *arg,
+                                bool *handled, lps_error *err);
 
 /* Loads a split of d->spec for model m (whose input names select the
  * files of a multi-input dataset). Errors name the files. */

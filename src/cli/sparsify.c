@@ -30,6 +30,9 @@
  * at 90% within about 0.2 points in half a minute of CPU; more epochs help
  * at higher targets (--epochs). */
 #define SPARSIFY_DEFAULT_EPOCHS 5
+/* --epochs 0: the one-shot result, untrained (refused later for the
+ * methods that prune while training). */
+#define SPARSIFY_MIN_EPOCHS 0
 
 enum sparsify_option_code {
     OPT_TARGET = LPS_OPT_FIRST_COMMAND_SPECIFIC,
@@ -329,13 +332,9 @@ static lps_status apply_option(void *user, int c, char *arg, lps_error *err)
     option_context *x = user;
     bool handled;
     x->batch_given = x->batch_given || c == LPS_OPT_BATCH;
-    if (c == LPS_OPT_EPOCHS && strcmp(arg, "0") == 0) {
-        x->args->train.epochs = 0; /* sparsify only: the one-shot result, untrained */
-        return LPS_OK;
-    }
     lps_status st = lps_cli_data_option(&x->args->data, c, arg, &handled, err);
     if (st == LPS_OK && !handled)
-        st = lps_cli_train_option(&x->args->train, c, arg, &handled, err);
+        st = lps_cli_train_option(&x->args->train, SPARSIFY_MIN_EPOCHS, c, arg, &handled, err);
     if (st == LPS_OK && !handled)
         st = lps_cli_checkpoint_option(&x->args->checkpoint, c, arg, &handled, err);
     if (st == LPS_OK && !handled)

@@ -12,6 +12,8 @@
 #include "train/trainer.h"
 
 #define PERCENT 100.0
+/* train runs at least one epoch (lps_trainer_create refuses 0). */
+#define TRAIN_MIN_EPOCHS 1
 
 void lps_cmd_train_help(FILE *out)
 {
@@ -64,7 +66,7 @@ int lps_cmd_train(int argc, char **argv)
         } else {
             batch_given = batch_given || c == LPS_OPT_BATCH;
             if (lps_cli_data_option(&data, c, optarg, &handled, &err) != LPS_OK ||
-                (!handled && lps_cli_train_option(&opt, c, optarg, &handled, &err) != LPS_OK) ||
+                (!handled && lps_cli_train_option(&opt, TRAIN_MIN_EPOCHS, c, optarg, &handled, &err) != LPS_OK) ||
                 (!handled && lps_cli_checkpoint_option(&ck, c, optarg, &handled, &err) != LPS_OK))
                 return lps_cli_report(&err);
         }

@@ -572,6 +572,10 @@ CASES = {
     "p_below_one": case(base, sparsify("--p", "0.5"), 2, r"--p: .*"),
     "p_above_two": case(base, sparsify("--p", "2.5"), 2, r"--p: .*"),
     "epochs_zero": case(base, sparsify("--epochs", "0"), 2, r"--epochs: .*"),
+    "epochs_negative": case(base, sparsify("--epochs", "-1"), 2,
+                            r"--epochs: -1 is outside 0\.\..*"),
+    "train_epochs_zero": case(base, ["train", "model.onnx", "-o", "out/dense.onnx"] + CSV_DATA
+                              + QUICK + ["--epochs", "0"], 2, r"--epochs: 0 is outside 1\.\..*"),
     "batch_overflow": case(base, sparsify("--batch", "99999999999999999999999"), 2,
                            r"--batch: .*"),
     "lr_negative": case(base, sparsify("--lr", "-1"), 2, r"--lr: .*"),

@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!handled) {
         lps_train_options o;
         lps_train_options_default(&o);
-        if (lps_cli_train_option(&o, code, text, &handled, &err) != LPS_OK)
+        if (lps_cli_train_option(&o, 0, code, text, &handled, &err) != LPS_OK)
             check_refusal(&err, "--");
     }
     bare_parsers(text);
