@@ -21,15 +21,16 @@
 #include <string.h>
 
 #include "ops/conv.h"
+#include "ops/conv_shape.h"
 #include "ops/im2col.h"
 #include "ops/op.h"
 #include "ops/op_util.h"
 #include "ops/spatial.h"
 
 /* Inputs and their gradients. */
-enum { CONV_X = 0, CONV_W = 1, CONV_B = 2 };
+enum { CONV_X = LPS_CONV_IN_X, CONV_W = LPS_CONV_IN_W, CONV_B = LPS_CONV_IN_B };
 /* Rank of N and C in front of the spatial dims. */
-#define CONV_LEADING_DIMS 2
+#define CONV_LEADING_DIMS LPS_CONV_LEADING_DIMS
 /* Largest matrix dimension handed to cblas (its int parameters). */
 #define CONV_BLAS_DIM_MAX INT_MAX
 
@@ -90,20 +91,10 @@ static lps_status conv_dims_of(const lps_op_node *op, const lps_tensor *const *i
                                lps_error *err)
 {
     const conv_params *p = op->params;
-    const lps_tensor *x = in[CONV_X], *w = in[CONV_W], *b = conv_bias(op, in);
-    lps_status st = lps_op_expect_dtype(op, x, CONV_X, LPS_DT_FLOAT, err);
-    if (st == LPS_OK)
-        st = lps_op_expect_dtype(op, w, CONV_W, LPS_DT_FLOAT, err);
-    if (st == LPS_OK && b)
-        st = lps_op_expect_dtype(op, b, CONV_B, LPS_DT_FLOAT, err);
+    const lps_tensor *x = in[CONV_X], *w = in[CONV_W];
+    lps_status st = lps_conv_check_inputs(op, in, err);
     if (st != LPS_OK)
         return st;
-    if (x->rank <= CONV_LEADING_DIMS)
-        return lps_op_fail(op, err, LPS_ERR_INVALID,
-                           "input X has rank %d, expected (N, C, spatial...)", x->rank);
-    if (w->rank != x->rank)
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "weight W has rank %d, input X has rank %d",
-                           w->rank, x->rank);
     cd->batch = x->dims[0];
     cd->in_ch = x->dims[1];
     cd->out_ch = w->dims[0];
@@ -115,9 +106,9 @@ static lps_status conv_dims_of(const lps_op_node *op, const lps_tensor *const *i
                            "group is %lld",
                            (long long)w->dims[0], (long long)w->dims[1], (long long)cd->in_ch,
                            (long long)p->group);
-    if (b && (b->rank != 1 || b->dims[0] != cd->out_ch))
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "bias B must have shape [%lld]",
-                           (long long)cd->out_ch);
+    st = lps_conv_check_bias(op, conv_bias(op, in), cd->out_ch, err);
+    if (st != LPS_OK)
+        return st;
     st = lps_spatial_resolve(op, &p->win, x->rank - CONV_LEADING_DIMS,
                              x->dims + CONV_LEADING_DIMS, w->dims + CONV_LEADING_DIMS, false,
                              &cd->g, err);
@@ -141,11 +132,7 @@ static lps_status conv_shape(const lps_op_node *op, const lps_tensor *const *in,
     lps_status st = conv_dims_of(op, in, &cd, err);
     if (st != LPS_OK)
         return st;
-    out[0].dtype = LPS_DT_FLOAT;
-    out[0].rank = in[CONV_X]->rank;
-    out[0].dims[0] = cd.batch;
-    out[0].dims[1] = cd.out_ch;
-    memcpy(out[0].dims + CONV_LEADING_DIMS, cd.g.out, (size_t)cd.g.n * sizeof cd.g.out[0]);
+    lps_conv_output_shape(&out[0], cd.batch, cd.out_ch, cd.g.n, cd.g.out);
     return LPS_OK;
 }
 

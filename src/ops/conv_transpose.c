@@ -26,12 +26,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/conv_shape.h"
 #include "ops/im2col.h"
 #include "ops/op.h"
 #include "ops/spatial.h"
 
-enum { CT_X = 0, CT_W = 1, CT_B = 2 };
-#define CT_LEADING_DIMS 2
+enum { CT_X = LPS_CONV_IN_X, CT_W = LPS_CONV_IN_W, CT_B = LPS_CONV_IN_B };
+#define CT_LEADING_DIMS LPS_CONV_LEADING_DIMS
 #define CT_BLAS_DIM_MAX INT_MAX
 
 typedef struct ct_params {
@@ -170,18 +171,9 @@ static lps_status ct_dims_of(const lps_op_node *op, const lps_tensor *const *in,
 {
     const ct_params *p = op->params;
     const lps_tensor *x = in[CT_X], *w = in[CT_W];
-    const lps_tensor *b = op->n_inputs > CT_B ? in[CT_B] : NULL;
-    lps_status st = lps_op_expect_dtype(op, x, CT_X, LPS_DT_FLOAT, err);
-    if (st == LPS_OK)
-        st = lps_op_expect_dtype(op, w, CT_W, LPS_DT_FLOAT, err);
-    if (st == LPS_OK && b)
-        st = lps_op_expect_dtype(op, b, CT_B, LPS_DT_FLOAT, err);
+    lps_status st = lps_conv_check_inputs(op, in, err);
     if (st != LPS_OK)
         return st;
-    if (x->rank <= CT_LEADING_DIMS || w->rank != x->rank)
-        return lps_op_fail(op, err, LPS_ERR_INVALID,
-                           "X has rank %d and W rank %d; expected equal ranks above 2", x->rank,
-                           w->rank);
     int n = x->rank - CT_LEADING_DIMS;
     cd->batch = x->dims[0];
     cd->in_ch = x->dims[1];
@@ -195,10 +187,9 @@ static lps_status ct_dims_of(const lps_op_node *op, const lps_tensor *const *in,
     if (p->n_output_shape == n + CT_LEADING_DIMS && p->output_shape[1] != cd->out_ch)
         return lps_op_fail(op, err, LPS_ERR_INVALID, "output_shape has %lld channels, W gives %lld",
                            (long long)p->output_shape[1], (long long)cd->out_ch);
-    if (b && (b->rank != 1 || b->dims[0] != cd->out_ch))
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "bias B must have shape [%lld]",
-                           (long long)cd->out_ch);
-    st = ct_check_counts(op, p, n, err);
+    st = lps_conv_check_bias(op, op->n_inputs > CT_B ? in[CT_B] : NULL, cd->out_ch, err);
+    if (st == LPS_OK)
+        st = ct_check_counts(op, p, n, err);
     memset(&cd->g, 0, sizeof cd->g);
     cd->g.n = n;
     for (int d = 0; d < n && st == LPS_OK; d++)
@@ -227,11 +218,7 @@ static lps_status ct_shape(const lps_op_node *op, const lps_tensor *const *in, l
     lps_status st = ct_dims_of(op, in, &cd, err);
     if (st != LPS_OK)
         return st;
-    out[0].dtype = LPS_DT_FLOAT;
-    out[0].rank = in[CT_X]->rank;
-    out[0].dims[0] = cd.batch;
-    out[0].dims[1] = cd.out_ch;
-    memcpy(out[0].dims + CT_LEADING_DIMS, cd.g.in, (size_t)cd.g.n * sizeof cd.g.in[0]);
+    lps_conv_output_shape(&out[0], cd.batch, cd.out_ch, cd.g.n, cd.g.in);
     return LPS_OK;
 }
 
