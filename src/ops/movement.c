@@ -55,14 +55,7 @@ static lps_status copy_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
 
 static lps_status flatten_prepare(lps_op_node *op, lps_error *err)
 {
-    static const char *const known[] = {"axis", NULL};
-    int64_t axis;
-    lps_status st = lps_op_check_attrs(op, known, err);
-    if (st == LPS_OK)
-        st = lps_op_attr_int(op, "axis", 1, &axis, err);
-    if (st == LPS_OK)
-        st = lps_op_store_params(op, &axis, sizeof axis, err);
-    return st;
+    return lps_op_prepare_axis(op, 1, err);
 }
 
 static lps_status flatten_shape(const lps_op_node *op, const lps_tensor *const *in,
@@ -365,18 +358,13 @@ const lps_op_def lps_op_def_transpose = {
  * mask's last bit share it (lps_op_input_differentiable). */
 #define CONCAT_MAX_INPUTS INT_MAX
 
+/* Concat's axis has no default; the params stored before the check are
+ * freed with the node. */
 static lps_status concat_prepare(lps_op_node *op, lps_error *err)
 {
-    static const char *const known[] = {"axis", NULL};
-    lps_status st = lps_op_check_attrs(op, known, err);
-    if (st != LPS_OK)
-        return st;
-    if (!lps_node_attr(op->node, "axis"))
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "attribute 'axis' is required");
-    int64_t axis;
-    st = lps_op_attr_int(op, "axis", 0, &axis, err);
-    if (st == LPS_OK)
-        st = lps_op_store_params(op, &axis, sizeof axis, err);
+    lps_status st = lps_op_prepare_axis(op, 0, err);
+    if (st == LPS_OK && !lps_node_attr(op->node, "axis"))
+        st = lps_op_fail(op, err, LPS_ERR_INVALID, "attribute 'axis' is required");
     return st;
 }
 

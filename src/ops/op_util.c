@@ -13,6 +13,18 @@ lps_status lps_op_store_params(lps_op_node *op, const void *p, size_t size, lps_
     return LPS_OK;
 }
 
+lps_status lps_op_prepare_axis(lps_op_node *op, int64_t default_axis, lps_error *err)
+{
+    static const char *const known[] = {"axis", NULL};
+    int64_t axis = default_axis;
+    lps_status st = lps_op_check_attrs(op, known, err);
+    if (st == LPS_OK)
+        st = lps_op_attr_int(op, "axis", default_axis, &axis, err);
+    if (st == LPS_OK)
+        st = lps_op_store_params(op, &axis, sizeof axis, err);
+    return st;
+}
+
 lps_status lps_op_normalize_axis(const lps_op_node *op, int64_t axis, int rank, bool allow_end,
                                  int *out, lps_error *err)
 {

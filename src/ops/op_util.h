@@ -9,6 +9,12 @@
  * LPS_ERR_NOMEM naming the node on allocation failure. */
 lps_status lps_op_store_params(lps_op_node *op, const void *p, size_t size, lps_error *err);
 
+/* The prepare of an op whose only attribute is the int "axis" (default
+ * default_axis): stores it as an int64 in op->params, still to be
+ * normalized against the input rank. Fails naming the node on another
+ * attribute, a non-int axis or no memory. */
+lps_status lps_op_prepare_axis(lps_op_node *op, int64_t default_axis, lps_error *err);
+
 /* Makes an axis counted from the back when negative non-negative. Valid
  * axes are [-rank, rank - 1], plus rank itself when allow_end (Flatten).
  * LPS_ERR_INVALID naming the node otherwise. */

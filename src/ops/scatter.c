@@ -55,14 +55,7 @@ enum { GE_DATA, GE_INDICES, GE_INPUTS };
 
 static lps_status gather_elements_prepare(lps_op_node *op, lps_error *err)
 {
-    static const char *const known[] = {"axis", NULL};
-    int64_t axis = 0;
-    lps_status st = lps_op_check_attrs(op, known, err);
-    if (st == LPS_OK)
-        st = lps_op_attr_int(op, "axis", 0, &axis, err);
-    if (st == LPS_OK)
-        st = lps_op_store_params(op, &axis, sizeof axis, err);
-    return st;
+    return lps_op_prepare_axis(op, 0, err);
 }
 
 static lps_status gather_elements_shape(const lps_op_node *op, const lps_tensor *const *in,

@@ -112,14 +112,7 @@ enum { GATHER_DATA = 0, GATHER_INDICES = 1 };
 
 static lps_status gather_prepare(lps_op_node *op, lps_error *err)
 {
-    static const char *const known[] = {"axis", NULL};
-    int64_t axis = 0;
-    lps_status st = lps_op_check_attrs(op, known, err);
-    if (st == LPS_OK)
-        st = lps_op_attr_int(op, "axis", 0, &axis, err);
-    if (st == LPS_OK)
-        st = lps_op_store_params(op, &axis, sizeof axis, err);
-    return st;
+    return lps_op_prepare_axis(op, 0, err);
 }
 
 /* Output layout: data dims before axis, index dims, data dims after axis. */

@@ -89,6 +89,22 @@ START_TEST(unknown_op_names_node)
 }
 END_TEST
 
+/* The axis-only prepares (Gather, GatherElements, Flatten, Concat) refuse
+ * any other attribute; Concat's axis has no default. */
+START_TEST(axis_ops_check_their_attributes)
+{
+    lps_node *g = test_node_new("Gather", 2, 1);
+    test_node_set_io(g, "pick", (const char *[]){"x", "x"}, "y");
+    test_node_attr_int(g, "batch_dims", 0);
+    expect_compile_error(model_with(&g, 1, "y"), LPS_ERR_UNSUPPORTED,
+                         "node 'pick' (Gather): attribute 'batch_dims' is not supported");
+    lps_node *c = test_node_new("Concat", 1, 1);
+    rename_io(c, "join", "x", "y");
+    expect_compile_error(model_with(&c, 1, "y"), LPS_ERR_INVALID,
+                         "node 'join' (Concat): attribute 'axis' is required");
+}
+END_TEST
+
 START_TEST(missing_graph_output)
 {
     lps_node *a = test_node_new("Relu", 1, 1);
@@ -104,6 +120,7 @@ int main(void)
         {"compile", duplicate_output_names_node, 1},
         {"compile", cycle_names_node, 1},
         {"compile", unknown_op_names_node, 1},
+        {"compile", axis_ops_check_their_attributes, 1},
         {"compile", missing_graph_output, 1},
     };
     return test_run_table("plan", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
