@@ -302,6 +302,19 @@ void lps_plan_liveness(lps_plan *p)
             if (n->out[j] >= 0)
                 p->values[n->out[j]].needs_grad = grad;
     }
+    /* A view (aliases_input, docs/architecture.md "Views") reads its
+     * input's storage until its own last reader: backwards, so chains of
+     * views pass the extension on. */
+    for (size_t s = p->n_schedule; s-- > 0;) {
+        const lps_plan_node *n = &p->nodes[p->schedule[s]];
+        if (!n->def->aliases_input || n->absorbed || n->op.n_outputs != 1 || n->out[0] < 0 ||
+            n->in[0] < 0)
+            continue;
+        lps_value *src = &p->values[n->in[0]];
+        int until = p->values[n->out[0]].last_reader;
+        if (until > src->last_reader)
+            src->last_reader = until;
+    }
 }
 
 static lps_status build_params(lps_plan *p, lps_error *err)

@@ -173,6 +173,32 @@ static lps_status shape_tensor(lps_plan *p, lps_value *val, lps_tensor *t, const
     return LPS_OK;
 }
 
+/* Makes output 0 of an aliases_input node a view of input 0's storage
+ * (docs/architecture.md, "Views"): true when done. A graph output or kept
+ * value stays a copy, since the caller may read it after input 0's buffer
+ * is recycled or after the caller's own input tensor is gone. */
+static bool view_output(lps_plan *p, lps_plan_node *n, const lps_shape *s)
+{
+    if (!n->def->aliases_input || n->op.n_outputs != 1 || n->out[0] < 0 || !n->in_t[0])
+        return false;
+    lps_value *val = &p->values[n->out[0]];
+    const lps_tensor *src = n->in_t[0];
+    int64_t numel = lps_numel_of(s->rank, s->dims);
+    if (val->is_output || s->dtype != src->dtype || numel < 0 ||
+        (size_t)numel * lps_dtype_size(s->dtype) != src->nbytes)
+        return false;
+    lps_tensor *t = &val->t;
+    t->dtype = s->dtype;
+    t->rank = s->rank;
+    memset(t->dims, 0, sizeof t->dims);
+    memcpy(t->dims, s->dims, (size_t)s->rank * sizeof *t->dims);
+    t->data = src->data;
+    t->nbytes = src->nbytes;
+    t->owns_data = false;
+    n->out_t[0] = t;
+    return true;
+}
+
 lps_status lps_plan_run_node(lps_plan *p, lps_plan_node *n, lps_exec_ctx *ctx, lps_error *err)
 {
     lps_shape stack_shapes[LPS_OP_MAX_IO];
@@ -188,7 +214,7 @@ lps_status lps_plan_run_node(lps_plan *p, lps_plan_node *n, lps_exec_ctx *ctx, l
     for (size_t i = 0; i < n->op.n_inputs; i++)
         n->in_t[i] = n->in[i] >= 0 ? &p->values[n->in[i]].t : NULL;
     st = n->def->shape(&n->op, n->in_t, shapes, err);
-    if (st != LPS_OK)
+    if (st != LPS_OK || view_output(p, n, &shapes[0]))
         goto cleanup;
     for (size_t j = 0; j < n->op.n_outputs; j++) {
         if (n->out[j] >= 0) {
@@ -312,6 +338,7 @@ void lps_plan_keep_value(lps_plan *p, int id)
         return;
     lps_plan_unfuse_value(p, id);
     p->values[id].is_output = true;
+    lps_plan_liveness(p);
 }
 
 const lps_tensor *lps_plan_value(const lps_plan *p, int id)

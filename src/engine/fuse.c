@@ -85,5 +85,4 @@ void lps_plan_unfuse_value(lps_plan *p, int id)
     pa->op.epilogue = NULL;
     pa->op.epilogue_op = NULL;
     p->n_fused--;
-    lps_plan_liveness(p);
 }

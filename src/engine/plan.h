@@ -112,7 +112,8 @@ void lps_plan_liveness(lps_plan *p);
  * activations"). LPS_ERR_NOMEM on allocation failure. */
 lps_status lps_plan_fuse_activations(lps_plan *p, lps_error *err);
 /* fuse.c: undoes the fusion that took value id's producer its output, so
- * the value is computed again (a caller keeps it); nothing otherwise. */
+ * the value is computed again (a caller keeps it); nothing otherwise.
+ * lps_plan_liveness must run after it. */
 void lps_plan_unfuse_value(lps_plan *p, int id);
 
 /* exec.c: releases the buffers and per-node arrays the plan owns. */

@@ -89,6 +89,7 @@ const lps_op_def lps_op_def_flatten = {
     .forward = copy_forward,
     .backward = copy_backward,
     .weight_view = true,
+    .aliases_input = true,
 };
 
 /* ---- Reshape ----------------------------------------------------------- */
@@ -194,6 +195,7 @@ const lps_op_def lps_op_def_reshape = {
     .forward = copy_forward,
     .backward = copy_backward,
     .weight_view = true,
+    .aliases_input = true,
 };
 
 /* ---- Identity ---------------------------------------------------------- */
@@ -230,6 +232,7 @@ const lps_op_def lps_op_def_identity = {
     .forward = copy_forward,
     .backward = copy_backward,
     .weight_view = true,
+    .aliases_input = true,
 };
 
 /* ---- Transpose --------------------------------------------------------- */

@@ -274,6 +274,12 @@ typedef struct lps_op_def {
      * before its own backward (lps_op_epilogue_grad, op_util.h). Output 0
      * must be float. */
     bool fuses_epilogue;
+    /* Output 0 is input 0's bytes in the same order under another shape
+     * (Identity, Reshape, Flatten, Squeeze, Unsqueeze): the executor makes
+     * it a view of input 0's storage instead of calling forward
+     * (docs/architecture.md, "Views"); forward still copies, for callers
+     * that run the op alone. */
+    bool aliases_input;
 } lps_op_def;
 
 /* Whether a gradient can flow to input i. Inputs past the mask's last bit

@@ -446,6 +446,7 @@ const lps_op_def lps_op_def_unsqueeze = {
     .forward = copy_forward,
     .backward = copy_backward,
     .weight_view = true,
+    .aliases_input = true,
 };
 
 const lps_op_def lps_op_def_squeeze = {
@@ -462,4 +463,5 @@ const lps_op_def lps_op_def_squeeze = {
     .forward = copy_forward,
     .backward = copy_backward,
     .weight_view = true,
+    .aliases_input = true,
 };

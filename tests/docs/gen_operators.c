@@ -140,6 +140,10 @@ static void put_flags(text *t, const lps_op_def *d)
         put(t, "%sweight view", sep);
         sep = "; ";
     }
+    if (d->aliases_input) {
+        put(t, "%sstorage view", sep);
+        sep = "; ";
+    }
     if (d->epilogue) {
         put(t, "%sfusable activation", sep);
         sep = "; ";
@@ -194,7 +198,8 @@ static void put_document(text *t)
            "moves elements, so a weight behind it is its initializer's (docs/method.md, "
            "\"Weights behind views\"); \"fusable activation\" / \"fuses a following "
            "activation\": the compile plan lets the second apply the first in its own pass "
-           "(docs/architecture.md, \"Fused activations\").\n\n",
+           "(docs/architecture.md, \"Fused activations\"); \"storage view\": output 0 shares "
+           "input 0's storage inside a plan (docs/architecture.md, \"Views\").\n\n",
            (int)LPS_OP_COUNT, LPS_OPSET_MIN, LPS_OPSET_MAX);
     put(t, "| operator | opsets | inputs | outputs | differentiable | weights (rows) | flags |\n"
            "| --- | --- | --- | --- | --- | --- | --- |\n");
