@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ops/unary.h"
+#include "ops/simd.h"
 
 /* LeakyRelu's alpha when the attribute is absent (every opset). */
 #define LEAKY_RELU_DEFAULT_ALPHA 0.01f
@@ -49,6 +50,7 @@ static inline float masked(float v, bool keep)
 }
 
 /* Like the select, maps NaN and -0 to +0. */
+LPS_VECTOR_CLONES
 static void relu_fwd(const float *restrict x, float *restrict y, int64_t n,
                      const lps_unary_params *p)
 {
@@ -57,6 +59,7 @@ static void relu_fwd(const float *restrict x, float *restrict y, int64_t n,
         y[i] = masked(x[i], x[i] > 0.0f);
 }
 
+LPS_VECTOR_CLONES
 static void relu_bwd(const float *restrict x, const float *restrict y, const float *restrict dy,
                      float *restrict dx, int64_t n, const lps_unary_params *p)
 {
@@ -197,6 +200,7 @@ static lps_status activation_prepare(lps_op_node *op, lps_error *err)
 /* Relu as a producer's fused activation (docs/architecture.md, "Fused
  * activations"): the same kernels, the gradient masked by the output
  * (y > 0 exactly where x > 0). */
+LPS_VECTOR_CLONES
 static void relu_epilogue_fwd(const lps_op_node *act, float *y, int64_t n)
 {
     (void)act;
@@ -204,6 +208,7 @@ static void relu_epilogue_fwd(const lps_op_node *act, float *y, int64_t n)
         y[i] = masked(y[i], y[i] > 0.0f);
 }
 
+LPS_VECTOR_CLONES
 static void relu_epilogue_bwd(const lps_op_node *act, const float *y, const float *dy, float *g,
                               int64_t n)
 {

@@ -37,6 +37,7 @@
  * statistic outputs flow into X when those depend on it. */
 #include "ops/op.h"
 #include "ops/op_util.h"
+#include "ops/simd.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -164,6 +165,7 @@ static bool bn_uses_batch_stats(const bn_params *p, const lps_exec_ctx *ctx)
 
 /* Sum over a row of (a[i] - shift) * (b[i] - shift_b), or of a[i] alone
  * when b is NULL. */
+LPS_VECTOR_CLONES
 static double bn_row_dot(const float *a, float shift, const float *b, float shift_b, int64_t n)
 {
     float lane[BN_LANES] = {0};
@@ -207,6 +209,7 @@ static void bn_batch_moments(const float *x, const bn_view *v, float *mean, floa
 
 /* y = x * a[c] + b[c] with a = scale * invstd and b = B - mean * a, and
  * op's fused activation (op_util.h) on each row while it is in cache. */
+LPS_VECTOR_CLONES
 static void bn_apply(const lps_op_node *op, const float *x, float *y, const bn_view *v,
                      const float *mean, const float *invstd, const float *scale,
                      const float *bias)
@@ -351,6 +354,7 @@ static void bn_grad_sums(const bn_grad_rows *r, const float *mean, const float *
  *        + dmean / M + dvar * 2 (x - mean) / M
  * (the last two from gradients at the statistic outputs). With fixed
  * statistics dx = dy * scale * invstd. */
+LPS_VECTOR_CLONES
 static void bn_backward_x(const bn_grad_rows *r, float *dx, const float *mean,
                           const float *invstd, const float *scale, const float *sum_dy,
                           const float *sum_dy_xhat, const float *dmean, const float *dvar,

@@ -7,6 +7,7 @@
  * of output positions computed once per tap; likewise the lines whose tap
  * row lies inside the input are one range of the second-to-last dim. */
 #include "ops/im2col.h"
+#include "ops/simd.h"
 
 #include <string.h>
 
@@ -248,6 +249,7 @@ void lps_col2im(const float *col, int64_t channels, const lps_spatial_geom *g, f
     lps_col2im_ld(col, channels, g, im, g->out_size);
 }
 
+LPS_VECTOR_CLONES
 void lps_col2im_ld(const float *col, int64_t channels, const lps_spatial_geom *g, float *im,
                    int64_t ld)
 {

@@ -1,0 +1,17 @@
+/* Wider vectors for the hot element-wise loops. The build targets baseline
+ * x86-64 (SSE2: 4 floats per instruction); a function marked
+ * LPS_VECTOR_CLONES is also compiled for AVX2 (8 floats) and the loader
+ * picks the variant the CPU runs (GCC target_clones, an ifunc). AVX2
+ * without FMA: no multiply-add is contracted, so every variant rounds
+ * exactly as the baseline one and results do not depend on the machine.
+ * Other compilers (clang: the fuzz build) get the baseline only. */
+#ifndef LPS_OPS_SIMD_H
+#define LPS_OPS_SIMD_H
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define LPS_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define LPS_VECTOR_CLONES
+#endif
+
+#endif
