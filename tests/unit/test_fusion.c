@@ -9,6 +9,7 @@
 
 #include "lpsparsify/engine.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define FUSION_OPSET 15
 #define BATCH 3
@@ -205,17 +206,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("fusion");
-    TCase *tc = tcase_create("relu");
-    tcase_add_test(tc, conv_relu_fuses);
-    tcase_add_test(tc, batchnorm_relu_fuses);
-    tcase_add_test(tc, gemm_relu_fuses);
-    tcase_add_test(tc, shared_output_does_not_fuse);
-    tcase_add_test(tc, inference_output_unchanged);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    const test_entry tests[] = {
+        {"relu", conv_relu_fuses, 1},
+        {"relu", batchnorm_relu_fuses, 1},
+        {"relu", gemm_relu_fuses, 1},
+        {"relu", shared_output_does_not_fuse, 1},
+        {"relu", inference_output_unchanged, 1},
+    };
+    return test_run_table("fusion", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

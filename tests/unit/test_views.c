@@ -8,6 +8,7 @@
 
 #include "lpsparsify/engine.h"
 #include "test_node.h"
+#include "test_suite.h"
 
 #define VIEW_OPSET 13
 #define BATCH 2
@@ -122,15 +123,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("views");
-    TCase *tc = tcase_create("views");
-    tcase_add_test(tc, inference_view_outlives_its_reader);
-    tcase_add_test(tc, view_shares_storage);
-    tcase_add_test(tc, kept_view_is_a_copy);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    const test_entry tests[] = {
+        {"views", inference_view_outlives_its_reader, 1},
+        {"views", view_shares_storage, 1},
+        {"views", kept_view_is_a_copy, 1},
+    };
+    return test_run_table("views", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
