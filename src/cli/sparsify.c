@@ -416,6 +416,8 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
                  "or sparsegpt)");
         return lps_cli_report(&err);
     }
+    if (lps_sparsify_check_method_options(&a->sparse, &a->train, &err) != LPS_OK)
+        return lps_cli_report(&err);
     if (ctx.batch_given)
         a->train.batch_size = a->data.batch;
     a->train.preprocess = a->data.preprocess;

@@ -355,7 +355,7 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
         st = lps_fail(err, LPS_ERR_INVALID, "--target %g is outside (0, 1)", opt->target);
         goto done;
     }
-    if ((st = lps_sparsify_check_finetune(opt, train_opt, err)) != LPS_OK)
+    if ((st = lps_sparsify_check_method_options(opt, train_opt, err)) != LPS_OK)
         goto done;
     if ((st = lps_prunable_find(m, &s->weights, err)) != LPS_OK)
         goto done;
@@ -405,7 +405,7 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
         st = lps_semiprune_config_check(&opt->semi, err);
     if (st == LPS_OK && trains_lpsgd(opt))
         st = lps_semiprune_state_init(&s->semi, s->n_views, &opt->semi, err);
-    if (st == LPS_OK && opt->stats_fix && !lps_sparsify_method_is_oneshot(opt->method))
+    if (st == LPS_OK && opt->stats_fix)
         st = build_stats(s, err);
 done:
     if (st != LPS_OK) {

@@ -115,11 +115,19 @@ typedef struct lps_sparsify_layer {
 
 typedef struct lps_sparsify lps_sparsify;
 
+/* The method-dependent options that cannot be combined, checked before any
+ * model is loaded: LPS_ERR_INVALID naming --stats-fix when it is on with a
+ * one-shot method (it corrects statistics during LpSS and GMP only), and
+ * naming --finetune when lpss is asked without a one-shot method or with no
+ * epoch to fine-tune. lps_sparsify_create checks the same. */
+lps_status lps_sparsify_check_method_options(const lps_sparsify_options *opt,
+                                             const lps_train_options *train_opt, lps_error *err);
+
 /* Prepares a session for the prunable weights of m as the trainer's plan
  * holds them. train_opt supplies the SGD settings and base lr of the other
  * parameters. Errors: LPS_ERR_INVALID for a bad option, an override,
- * --exclude or rule naming no layer, or LPS_FINETUNE_LPSS without a
- * one-shot method or with train_opt->epochs 0; LPS_ERR_UNSUPPORTED when the model has no
+ * --exclude or rule naming no layer, or the option combinations of
+ * lps_sparsify_check_method_options; LPS_ERR_UNSUPPORTED when the model has no
  * prunable weight. */
 lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
                                   const lps_sparsify_options *opt,

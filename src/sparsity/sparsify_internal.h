@@ -59,11 +59,6 @@ void lps_sparsify_apply_masks(lps_sparsify *s);
  * or SparseGPT settings cannot work. */
 lps_status lps_sparsify_check_calibration(const lps_sparsify_options *opt, lps_error *err);
 
-/* LPS_ERR_INVALID naming --finetune when lpss is asked without a one-shot
- * method or with no epoch to fine-tune. */
-lps_status lps_sparsify_check_finetune(const lps_sparsify_options *opt,
-                                       const lps_train_options *train_opt, lps_error *err);
-
 /* --finetune lpss after the one-shot pass: every view becomes an LpSGD
  * state of the pruned weights whose mask is the one-shot mask (row order);
  * the tensor-layout masks are freed. On failure the session can only be

@@ -86,9 +86,13 @@ bool lps_sparsify_oneshot_stats(const lps_sparsify *s, lps_oneshot_stats *stats)
     return calibrated;
 }
 
-lps_status lps_sparsify_check_finetune(const lps_sparsify_options *opt,
-                                       const lps_train_options *train_opt, lps_error *err)
+lps_status lps_sparsify_check_method_options(const lps_sparsify_options *opt,
+                                             const lps_train_options *train_opt, lps_error *err)
 {
+    if (opt->stats_fix && lps_sparsify_method_is_oneshot(opt->method))
+        return lps_fail(err, LPS_ERR_INVALID, "--stats-fix on: corrects statistics while LpSS or "
+                        "GMP prune, not after the one-shot --method %s",
+                        lps_sparsify_method_name(opt->method));
     if (opt->finetune != LPS_FINETUNE_LPSS)
         return LPS_OK;
     if (!lps_sparsify_method_is_oneshot(opt->method))

@@ -114,12 +114,17 @@ def check_finetune_lpss(tool, path, data, workdir, w_oneshot, target):
     print(f"finetune lpss: {moved} mask positions moved, accuracy frozen "
           f"{frozen['accuracy']['sparse']:.4f}, lpss {lpss['accuracy']['sparse']:.4f}")
     never = os.path.join(workdir, "never.onnx")
+    # Refused before the model is read: a missing model gets the same message.
+    missing = os.path.join(workdir, "missing.onnx")
     for extra, message in ((["--method", "lpss", "--epochs", "1"], "fine-tunes after a one-shot"),
-                           (["--method", "wanda", "--epochs", "0"], "needs --epochs > 0")):
-        res = cs.run(tool, path, "--data", data, "--target", "0.5", "--finetune", "lpss", *extra,
-                     "-o", never, "-q")
-        cs.expect(res, cs.EXIT_USAGE)
-        assert message in res.stderr and not os.path.exists(never), res.stderr
+                           (["--method", "wanda", "--epochs", "0"], "needs --epochs > 0"),
+                           (["--method", "magnitude", "--epochs", "1", "--stats-fix", "on"],
+                            "--stats-fix on: corrects statistics while LpSS or GMP prune")):
+        for model in (path, missing):
+            res = cs.run(tool, model, "--data", data, "--target", "0.5", "--finetune", "lpss",
+                         *extra, "-o", never, "-q")
+            cs.expect(res, cs.EXIT_USAGE)
+            assert message in res.stderr and not os.path.exists(never), res.stderr
 
 
 def case_oneshot(tool, workdir):
