@@ -21,36 +21,6 @@ static void add_into(float *dst, const float *src, size_t n)
         dst[i] += src[i];
 }
 
-/* Forward of the ops whose output holds the input's bytes unchanged. */
-static lps_status copy_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
-                               lps_tensor *const *out, lps_error *err)
-{
-    (void)op;
-    (void)ctx;
-    (void)err;
-    size_t n = in[0]->nbytes;
-    if (n > 0)
-        memcpy(out[0]->data, in[0]->data, n);
-    return LPS_OK;
-}
-
-/* Backward of the same ops: the gradient keeps its element order. */
-static lps_status copy_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
-                                const lps_tensor *const *out, const lps_tensor *const *dout,
-                                lps_tensor *const *din, lps_error *err)
-{
-    (void)ctx;
-    (void)in;
-    (void)out;
-    if (!din[0] || !dout[0])
-        return LPS_OK;
-    lps_status st = lps_op_expect_float_grad(op, din[0], err);
-    if (st == LPS_OK)
-        add_into(lps_tensor_f32(din[0]), lps_tensor_f32(dout[0]),
-                 (size_t)lps_tensor_numel(din[0]));
-    return st;
-}
-
 /* ---- Flatten ----------------------------------------------------------- */
 
 static lps_status flatten_prepare(lps_op_node *op, lps_error *err)
@@ -86,8 +56,8 @@ const lps_op_def lps_op_def_flatten = {
     .differentiable = 1u,
     .prepare = flatten_prepare,
     .shape = flatten_shape,
-    .forward = copy_forward,
-    .backward = copy_backward,
+    .forward = lps_op_copy_forward,
+    .backward = lps_op_copy_backward,
     .weight_view = true,
     .aliases_input = true,
 };
@@ -192,8 +162,8 @@ const lps_op_def lps_op_def_reshape = {
     .differentiable = 1u,
     .prepare = reshape_prepare,
     .shape = reshape_shape,
-    .forward = copy_forward,
-    .backward = copy_backward,
+    .forward = lps_op_copy_forward,
+    .backward = lps_op_copy_backward,
     .weight_view = true,
     .aliases_input = true,
 };
@@ -229,8 +199,8 @@ const lps_op_def lps_op_def_identity = {
     .differentiable = 1u,
     .prepare = identity_prepare,
     .shape = identity_shape,
-    .forward = copy_forward,
-    .backward = copy_backward,
+    .forward = lps_op_copy_forward,
+    .backward = lps_op_copy_backward,
     .weight_view = true,
     .aliases_input = true,
 };

@@ -61,3 +61,46 @@ void lps_op_transpose_f32(const float *src, int64_t rows, int64_t cols, float *d
         for (int64_t c = 0; c < cols; c++)
             dst[c * rows + r] = src[r * cols + c];
 }
+
+int64_t lps_op_index_at(const lps_tensor *t, int64_t i)
+{
+    return t->dtype == LPS_DT_INT64 ? lps_tensor_i64(t)[i]
+                                    : (int64_t)((const int32_t *)t->data)[i];
+}
+
+lps_status lps_op_resolve_index(const lps_op_node *op, int64_t v, int64_t dim, int axis,
+                                int64_t *out, lps_error *err)
+{
+    if (v < -dim || v >= dim)
+        return lps_op_fail(op, err, LPS_ERR_INVALID, "index %lld is outside [%lld, %lld] for axis %d",
+                           (long long)v, (long long)-dim, (long long)(dim - 1), axis);
+    *out = v < 0 ? v + dim : v;
+    return LPS_OK;
+}
+
+lps_status lps_op_copy_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                               lps_tensor *const *out, lps_error *err)
+{
+    (void)op, (void)ctx, (void)err;
+    if (in[0]->nbytes > 0)
+        memcpy(out[0]->data, in[0]->data, in[0]->nbytes);
+    return LPS_OK;
+}
+
+lps_status lps_op_copy_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                                const lps_tensor *const *out, const lps_tensor *const *dout,
+                                lps_tensor *const *din, lps_error *err)
+{
+    (void)ctx, (void)in, (void)out;
+    if (!din[0] || !dout[0])
+        return LPS_OK;
+    lps_status st = lps_op_expect_float_grad(op, din[0], err);
+    if (st != LPS_OK)
+        return st;
+    float *gx = lps_tensor_f32(din[0]);
+    const float *gy = lps_tensor_f32(dout[0]);
+    int64_t n = lps_tensor_numel(din[0]);
+    for (int64_t i = 0; i < n; i++)
+        gx[i] += gy[i];
+    return LPS_OK;
+}

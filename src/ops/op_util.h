@@ -15,6 +15,25 @@ lps_status lps_op_store_params(lps_op_node *op, const void *p, size_t size, lps_
  * attribute, a non-int axis or no memory. */
 lps_status lps_op_prepare_axis(lps_op_node *op, int64_t default_axis, lps_error *err);
 
+/* Element i of an int32 or int64 index tensor, as int64. */
+int64_t lps_op_index_at(const lps_tensor *t, int64_t i);
+
+/* Index v of an axis of size dim made non-negative (v < 0 counts from the
+ * end) into *out. LPS_ERR_INVALID naming the node, the index and the axis
+ * when v is outside [-dim, dim - 1]; *out is then untouched. */
+lps_status lps_op_resolve_index(const lps_op_node *op, int64_t v, int64_t dim, int axis,
+                                int64_t *out, lps_error *err);
+
+/* Forward and backward of the ops whose output holds input 0's elements in
+ * the same order (Identity, Reshape, Flatten, Squeeze, Unsqueeze): the
+ * bytes are copied, and backward adds dY into dX. Backward fails naming the
+ * node when dX is not float; it does nothing without dX or dY. */
+lps_status lps_op_copy_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                               lps_tensor *const *out, lps_error *err);
+lps_status lps_op_copy_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
+                                const lps_tensor *const *out, const lps_tensor *const *dout,
+                                lps_tensor *const *din, lps_error *err);
+
 /* Makes an axis counted from the back when negative non-negative. Valid
  * axes are [-rank, rank - 1], plus rank itself when allow_end (Flatten).
  * LPS_ERR_INVALID naming the node otherwise. */

@@ -19,13 +19,6 @@
 #define SCATTER_REDUCTION_OPSET 16
 #define SCATTER_EXTREMA_OPSET 18
 
-/* Reads element i of an int32/int64 index tensor. */
-static int64_t index_at(const lps_tensor *t, int64_t i)
-{
-    return t->dtype == LPS_DT_INT64 ? lps_tensor_i64(t)[i]
-                                    : (int64_t)((const int32_t *)t->data)[i];
-}
-
 static lps_status expect_indices(const lps_op_node *op, const lps_tensor *t, int index,
                                  lps_error *err)
 {
@@ -35,17 +28,6 @@ static lps_status expect_indices(const lps_op_node *op, const lps_tensor *t, int
         return lps_op_fail(op, err, LPS_ERR_UNSUPPORTED,
                            "indices have type %s, expected int64 or int32",
                            lps_dtype_name(t->dtype));
-    return LPS_OK;
-}
-
-/* v made non-negative against a dim of size dim; LPS_ERR_INVALID outside. */
-static lps_status resolve_index(const lps_op_node *op, int64_t v, int64_t dim, int axis,
-                                int64_t *out, lps_error *err)
-{
-    if (v < -dim || v >= dim)
-        return lps_op_fail(op, err, LPS_ERR_INVALID, "index %lld is outside [%lld, %lld] for axis %d",
-                           (long long)v, (long long)-dim, (long long)(dim - 1), axis);
-    *out = v < 0 ? v + dim : v;
     return LPS_OK;
 }
 
@@ -108,7 +90,7 @@ static lps_status gather_elements_offsets(const lps_op_node *op, const lps_tenso
     }
     for (int64_t i = 0; i < n; i++) {
         int64_t a = 0, off = 0;
-        st = resolve_index(op, index_at(idx, i), data->dims[axis], axis, &a, err);
+        st = lps_op_resolve_index(op, lps_op_index_at(idx, i), data->dims[axis], axis, &a, err);
         if (st != LPS_OK) {
             free(o);
             return st;
@@ -270,7 +252,7 @@ static lps_status scatter_nd_plan(const lps_op_node *op, const lps_tensor *const
         int64_t off = 0;
         for (int d = 0; d < k && st == LPS_OK; d++) {
             int64_t a = 0;
-            st = resolve_index(op, iv[j * k + d], data->dims[d], d, &a, err);
+            st = lps_op_resolve_index(op, iv[j * k + d], data->dims[d], d, &a, err);
             off += a * stride[d];
         }
         if (st != LPS_OK) {

@@ -185,15 +185,12 @@ static lps_status resolve_indices(const lps_op_node *op, const lps_tensor *idx,
         return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for %lld indices",
                            (long long)g->n_indices);
     for (int64_t i = 0; i < g->n_indices; i++) {
-        int64_t v = idx->dtype == LPS_DT_INT64 ? lps_tensor_i64(idx)[i]
-                                               : (int64_t)((const int32_t *)idx->data)[i];
-        if (v < -g->axis_dim || v >= g->axis_dim) {
+        lps_status st = lps_op_resolve_index(op, lps_op_index_at(idx, i), g->axis_dim, g->axis,
+                                             &r[i], err);
+        if (st != LPS_OK) {
             free(r);
-            return lps_op_fail(op, err, LPS_ERR_INVALID,
-                               "index %lld is outside [%lld, %lld] for axis %d", (long long)v,
-                               (long long)-g->axis_dim, (long long)(g->axis_dim - 1), g->axis);
+            return st;
         }
-        r[i] = v < 0 ? v + g->axis_dim : v;
     }
     *out = r;
     return LPS_OK;
@@ -400,35 +397,6 @@ static lps_status squeeze_shape(const lps_op_node *op, const lps_tensor *const *
     return LPS_OK;
 }
 
-/* Unsqueeze and Squeeze keep the bytes in order. */
-static lps_status copy_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
-                               lps_tensor *const *out, lps_error *err)
-{
-    (void)op, (void)ctx, (void)err;
-    size_t n = (size_t)lps_tensor_numel(in[0]) * lps_dtype_size(in[0]->dtype);
-    if (n > 0)
-        memcpy(out[0]->data, in[0]->data, n);
-    return LPS_OK;
-}
-
-static lps_status copy_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
-                                const lps_tensor *const *out, const lps_tensor *const *dout,
-                                lps_tensor *const *din, lps_error *err)
-{
-    (void)ctx, (void)in, (void)out;
-    if (!din[0] || !dout[0])
-        return LPS_OK;
-    lps_status st = lps_op_expect_float_grad(op, din[0], err);
-    if (st != LPS_OK)
-        return st;
-    float *gx = lps_tensor_f32(din[0]);
-    const float *gy = lps_tensor_f32(dout[0]);
-    int64_t n = lps_tensor_numel(din[0]);
-    for (int64_t i = 0; i < n; i++)
-        gx[i] += gy[i];
-    return LPS_OK;
-}
-
 /* Data plus the axes input from opset 13. */
 #define AXES_OP_MAX_INPUTS 2
 
@@ -443,8 +411,8 @@ const lps_op_def lps_op_def_unsqueeze = {
     .differentiable = 1u << AXES_OP_DATA,
     .prepare = unsqueeze_prepare,
     .shape = unsqueeze_shape,
-    .forward = copy_forward,
-    .backward = copy_backward,
+    .forward = lps_op_copy_forward,
+    .backward = lps_op_copy_backward,
     .weight_view = true,
     .aliases_input = true,
 };
@@ -460,8 +428,8 @@ const lps_op_def lps_op_def_squeeze = {
     .differentiable = 1u << AXES_OP_DATA,
     .prepare = squeeze_prepare,
     .shape = squeeze_shape,
-    .forward = copy_forward,
-    .backward = copy_backward,
+    .forward = lps_op_copy_forward,
+    .backward = lps_op_copy_backward,
     .weight_view = true,
     .aliases_input = true,
 };

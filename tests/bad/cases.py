@@ -339,8 +339,9 @@ def token_model():
     return make_model(nodes, inputs, outputs, inits)
 
 
-def token_folder(mask_rows=N_ROWS, mask_name="mask"):
-    """tokens.onnx and seq/{train,test}.{ids,<mask_name>}.npy plus labels."""
+def token_folder(mask_rows=N_ROWS, mask_name="mask", id_end=VOCAB):
+    """tokens.onnx and seq/{train,test}.{ids,<mask_name>}.npy plus labels;
+    the ids are drawn from [0, id_end)."""
     def setup(folder):
         base(folder)
         write(folder, "tokens.onnx", token_model().SerializeToString())
@@ -348,7 +349,7 @@ def token_folder(mask_rows=N_ROWS, mask_name="mask"):
         rng = np.random.default_rng(7)
         for split in ("train", "test"):
             np.save(os.path.join(folder, "seq", f"{split}.ids.npy"),
-                    rng.integers(0, VOCAB, (N_ROWS, SEQ), dtype=np.int64))
+                    rng.integers(0, id_end, (N_ROWS, SEQ), dtype=np.int64))
             np.save(os.path.join(folder, "seq", f"{split}.{mask_name}.npy"),
                     np.ones((mask_rows, SEQ), np.float32))
             np.save(os.path.join(folder, "seq", f"{split}_labels.npy"),
@@ -556,6 +557,10 @@ CASES = {
                                 evaluate("tokens.onnx", ["--data", "seq"]), 2,
                                 r"seq: no test\.mask\.npy for model input 'mask' \(found files for "
                                 r"1 of the model's 2 inputs\)"),
+    "inputs_id_outside_vocabulary": case(token_folder(id_end=VOCAB + 3),
+                                         evaluate("tokens.onnx", ["--data", "seq"]), 2,
+                                         r"tokens\.onnx: node 'embed' \(Gather\): "
+                                         r"index \d+ is outside \[-7, 6\] for axis 0"),
     "inputs_unknown_name": case(token_folder(),
                                 evaluate("tokens.onnx", ["--data", "ids=seq/test.ids.npy,"
                                                          "masks=seq/test.mask.npy"]), 2,
