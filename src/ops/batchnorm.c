@@ -192,6 +192,11 @@ static double bn_row_dot(const float *a, float shift, const float *b, float shif
 static void bn_batch_moments(const float *x, const bn_view *v, float *mean, float *var)
 {
     double count = (double)(v->outer * v->inner);
+    if (count == 0) { /* an empty batch: x may be NULL, no row to offset */
+        for (int64_t c = 0; c < v->channels; c++)
+            mean[c] = var[c] = 0.0f;
+        return;
+    }
     for (int64_t c = 0; c < v->channels; c++) {
         double s = 0.0;
         for (int64_t n = 0; n < v->outer; n++)
@@ -214,6 +219,8 @@ static void bn_apply(const lps_op_node *op, const float *x, float *y, const bn_v
                      const float *mean, const float *invstd, const float *scale,
                      const float *bias)
 {
+    if (v->inner == 0) /* an empty tensor: x and y may be NULL, no row to offset */
+        return;
     for (int64_t n = 0; n < v->outer; n++)
         for (int64_t c = 0; c < v->channels; c++) {
             float a = scale[c] * invstd[c], b = bias[c] - mean[c] * a;
@@ -401,6 +408,8 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
                   lps_tensor_numel(&op->saved[BN_SAVED_MEAN]) != nc))
         return lps_op_fail(op, err, LPS_ERR_RUNTIME,
                            "backward with batch statistics needs a training forward first");
+    if (v.outer * v.inner == 0) /* an empty batch adds nothing, and its rows may be NULL */
+        return LPS_OK;
     float *scratch = lps_ctx_workspace(ctx, BN_SCRATCH_ARRAYS * (size_t)nc + (size_t)v.inner,
                                        err);
     if (!scratch)
