@@ -225,6 +225,21 @@ static void mark_params(lps_plan *p)
     }
 }
 
+/* Inference plans tell each node which inputs are constants
+ * (lps_op_node.const_inputs; docs/architecture.md, "Constant-input
+ * caches"). A training plan marks none: its parameters change every step
+ * and BatchNorm's statistics are updated in place. */
+static void mark_const_inputs(lps_plan *p)
+{
+    enum { MASK_BITS = 32 };
+    for (size_t k = 0; k < p->n_nodes && !p->training; k++) {
+        lps_plan_node *n = &p->nodes[k];
+        for (size_t i = 0; i < n->op.n_inputs && i < MASK_BITS; i++)
+            if (n->in[i] >= 0 && p->values[n->in[i]].kind == LPS_VALUE_CONST)
+                n->op.const_inputs |= 1u << i;
+    }
+}
+
 static lps_status fold_constants(lps_plan *p, lps_error *err)
 {
     lps_exec_ctx *ctx = lps_exec_ctx_new(NULL, err);
@@ -388,8 +403,10 @@ lps_plan *lps_plan_compile(const lps_model *m, const lps_plan_options *opt, lps_
         mark_shape_nodes(p);
         st = lps_plan_fuse_activations(p, err);
     }
-    if (st == LPS_OK)
+    if (st == LPS_OK) {
+        mark_const_inputs(p);
         lps_plan_liveness(p);
+    }
     if (st != LPS_OK) {
         /* The user needs to know which file is at fault, not only the node. */
         if (m->path)

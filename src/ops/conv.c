@@ -164,41 +164,72 @@ typedef struct conv_block {
 } conv_block;
 
 /* Walks the [out_ch * in_per_group] kernels of W (full kernel shape) and of
- * its live copy (cd->live's kernel) in step: to_live copies the live taps
- * out of full, else adds live onto them. */
+ * its live copy (cd->live's kernel) in step, kernel by kernel (each is a
+ * few contiguous floats on both sides): to_live copies the live taps out of
+ * full, else adds live onto them. */
 static void conv_live_taps(const conv_dims *cd, float *full, float *live, bool to_live)
 {
     const lps_spatial_geom *g = &cd->g, *l = &cd->live;
     int64_t kernels = cd->out_ch * cd->in_per_group;
-    int64_t k[LPS_SPATIAL_MAX] = {0}, t = 0;
-    do {
-        int64_t at = 0;
-        for (int d = 0; d < g->n; d++)
-            at = at * g->kernel[d] + cd->live_first[d] + k[d];
-        for (int64_t i = 0; i < kernels; i++) {
-            float *f = full + i * g->kernel_size + at, *v = live + i * l->kernel_size + t;
+    for (int64_t i = 0; i < kernels; i++) {
+        float *f = full + i * g->kernel_size, *v = live + i * l->kernel_size;
+        int64_t k[LPS_SPATIAL_MAX] = {0};
+        do {
+            int64_t at = 0;
+            for (int d = 0; d < g->n; d++)
+                at = at * g->kernel[d] + cd->live_first[d] + k[d];
             if (to_live)
-                *v = *f;
+                *v = f[at];
             else
-                *f += *v;
-        }
-        t++;
-    } while (lps_spatial_next_pos(l->n, l->kernel, k));
+                f[at] += *v;
+            v++;
+        } while (lps_spatial_next_pos(l->n, l->kernel, k));
+    }
+}
+
+_Static_assert(2 * LPS_SPATIAL_MAX <= LPS_OP_CACHE_KEY_MAX, "a crop key fits an op cache key");
+
+/* W's live taps [out_ch, rows] for a forward of a cropped kernel. While W
+ * is a constant of the plan they are gathered once per crop (the crop
+ * depends on the input's spatial dims) into op->cache (docs/architecture.md,
+ * "Constant-input caches"); else into scratch. NULL, err set naming the
+ * node, when out of memory. */
+static const float *conv_live_weights(lps_op_node *op, const conv_dims *cd, const float *w,
+                                      float *scratch, lps_error *err)
+{
+    if (!lps_op_input_const(op, CONV_W)) {
+        conv_live_taps(cd, (float *)w, scratch, true);
+        return scratch;
+    }
+    int64_t key[LPS_OP_CACHE_KEY_MAX];
+    size_t n_key = 0;
+    for (int d = 0; d < cd->live.n; d++) {
+        key[n_key++] = cd->live_first[d];
+        key[n_key++] = cd->live.kernel[d];
+    }
+    const float *cached = lps_op_cache_find(op, key, n_key);
+    if (cached)
+        return cached;
+    float *made = lps_op_cache_make(op, key, n_key, (size_t)cd->out_ch * (size_t)cd->rows, err);
+    if (made)
+        conv_live_taps(cd, (float *)w, made, true);
+    return made;
 }
 
 /* Chooses the block size (lps_conv_block_images) and gets its workspace:
- * the block matrices and, for a cropped kernel, W's live taps and (dw
- * non-NULL) their zeroed gradient. LPS_ERR_NOMEM naming the node on
- * allocation failure. */
-static lps_status conv_block_init(const lps_op_node *op, lps_exec_ctx *ctx, const conv_dims *cd,
+ * the block matrices and, for a cropped kernel, W's live taps (cached for
+ * a constant W in a forward, conv_live_weights) and (dw non-NULL) their
+ * zeroed gradient. LPS_ERR_NOMEM naming the node on allocation failure. */
+static lps_status conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const conv_dims *cd,
                                   const float *w, float *dw, conv_block *blk, lps_error *err)
 {
     const conv_params *p = op->params;
     int64_t col_rows = p->group * cd->rows;
     int64_t images = lps_conv_block_images(cd->batch, cd->g.out_size, col_rows, cd->out_ch);
     size_t block = (size_t)(col_rows + cd->out_ch) * (size_t)(images * cd->g.out_size);
+    bool cached = cd->cropped && !dw && lps_op_input_const(op, CONV_W);
     size_t weights = cd->cropped ? (size_t)cd->out_ch * (size_t)cd->rows : 0;
-    size_t floats = block + weights * (dw ? 2 : 1);
+    size_t floats = block + (cached ? 0 : weights * (dw ? 2 : 1));
     float *ws = lps_ctx_workspace(ctx, floats > 0 ? floats : 1, err);
     if (!ws)
         return lps_error_prefix(err, "%s", op->label);
@@ -208,14 +239,14 @@ static lps_status conv_block_init(const lps_op_node *op, lps_exec_ctx *ctx, cons
     blk->tmp = ws + (size_t)col_rows * (size_t)blk->ld;
     blk->w_live = w;
     blk->dw_live = dw;
-    if (cd->cropped) {
+    if (cd->cropped && dw) {
         float *w_live = ws + block;
         conv_live_taps(cd, (float *)w, w_live, true);
         blk->w_live = w_live;
-        if (dw) {
-            blk->dw_live = w_live + weights;
-            memset(blk->dw_live, 0, weights * sizeof *blk->dw_live);
-        }
+        blk->dw_live = w_live + weights;
+        memset(blk->dw_live, 0, weights * sizeof *blk->dw_live);
+    } else if (cd->cropped && !(blk->w_live = conv_live_weights(op, cd, w, ws + block, err))) {
+        return err ? err->status : LPS_ERR_NOMEM;
     }
     return LPS_OK;
 }
@@ -348,6 +379,54 @@ static void depthwise_backward(const conv_dims *cd, const float *x, const float 
     }
 }
 
+/* Outside training, an output of one position per image (a 1x1 plane, as
+ * in the last stages of ResNet and MobileNet at small inputs) is one matrix
+ * product over the whole batch in Y's own layout: image n's im2col column
+ * is row n of colT [N, rows], so Y [N, M] = colT * W^T, with no scatter;
+ * a pointwise input already is colT. At batch 1 it is a matrix-vector
+ * product, which unlike sgemm does not pack W first (the packing was a
+ * third of a batch-1 ResNet-18 forward). The training forward keeps the
+ * block path its backward mirrors. */
+static bool conv_single_position(const lps_exec_ctx *ctx, const conv_params *p,
+                                 const conv_dims *cd)
+{
+    return cd->g.out_size == 1 && p->group == 1 && cd->batch <= CONV_BLAS_DIM_MAX &&
+           cd->out_ch <= CONV_BLAS_DIM_MAX && !lps_ctx_training(ctx);
+}
+
+static lps_status conv_forward_single_position(lps_op_node *op, lps_exec_ctx *ctx,
+                                               const conv_dims *cd, const float *x,
+                                               const float *w, const float *b, float *y,
+                                               lps_error *err)
+{
+    int64_t in_img = cd->in_ch * cd->g.in_size, rows = cd->rows, m_out = cd->out_ch;
+    size_t col = cd->pointwise ? 0 : (size_t)cd->batch * (size_t)rows;
+    size_t weights = cd->cropped ? (size_t)m_out * (size_t)rows : 0;
+    float *ws = lps_ctx_workspace(ctx, col + weights + 1, err);
+    if (!ws)
+        return lps_error_prefix(err, "%s", op->label);
+    const float *w_live = cd->cropped ? conv_live_weights(op, cd, w, ws + col, err) : w;
+    if (!w_live)
+        return err ? err->status : LPS_ERR_NOMEM;
+    const float *col_t = x;
+    if (!cd->pointwise) {
+        for (int64_t n = 0; n < cd->batch; n++)
+            lps_im2col(x + n * in_img, cd->in_ch, &cd->live, ws + n * rows);
+        col_t = ws;
+    }
+    if (cd->batch == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m_out, (int)rows, 1.0f, w_live, (int)rows,
+                    col_t, 1, 0.0f, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cd->batch, (int)m_out,
+                    (int)rows, 1.0f, col_t, (int)rows, w_live, (int)rows, 0.0f, y, (int)m_out);
+    for (int64_t n = 0; b && n < cd->batch; n++)
+        for (int64_t m = 0; m < m_out; m++)
+            y[n * m_out + m] += b[m];
+    lps_op_epilogue_apply(op, y, cd->batch * m_out);
+    return LPS_OK;
+}
+
 static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
                                lps_tensor *const *out, lps_error *err)
 {
@@ -377,6 +456,8 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
         lps_op_epilogue_apply(op, y, lps_tensor_numel(out[0]));
         return LPS_OK;
     }
+    if (conv_single_position(ctx, p, &cd))
+        return conv_forward_single_position(op, ctx, &cd, x, w, b, y, err);
     conv_block blk;
     st = conv_block_init(op, ctx, &cd, w, NULL, &blk, err);
     if (st != LPS_OK)

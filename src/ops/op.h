@@ -107,6 +107,20 @@ typedef struct lps_op_epilogue {
                      int64_t n);
 } lps_op_epilogue;
 
+/* Most int64 values an lps_op_cache key holds. */
+#define LPS_OP_CACHE_KEY_MAX 16
+
+/* Floats a forward derived from its constant inputs (lps_op_node
+ * const_inputs), kept for the next forward: Conv's cropped weights. key
+ * identifies what they were made for (the shapes they depend on); made and
+ * found through lps_op_cache_make / lps_op_cache_find (op_util.h). */
+typedef struct lps_op_cache {
+    float *data;
+    size_t n;
+    size_t n_key;
+    int64_t key[LPS_OP_CACHE_KEY_MAX];
+} lps_op_cache;
+
 /* One node as the engine runs it. */
 struct lps_op_node {
     const lps_node *node;   /* the graph node: names, attributes */
@@ -121,6 +135,13 @@ struct lps_op_node {
      * whose node (epilogue_op) it absorbed; NULL for none. */
     const lps_op_epilogue *epilogue;
     const lps_op_node *epilogue_op;
+    /* Set by an inference plan (docs/architecture.md, "Constant-input
+     * caches"): bit i when input i is a constant of the plan (an
+     * initializer or a folded value), whose values stay the same while the
+     * plan lives; inputs past bit 31 are never marked. Forward may then
+     * keep data derived from it in cache, freed with the node. */
+    uint32_t const_inputs;
+    lps_op_cache cache;
 };
 
 typedef struct lps_shape {

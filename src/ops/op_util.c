@@ -104,3 +104,33 @@ lps_status lps_op_copy_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
         gx[i] += gy[i];
     return LPS_OK;
 }
+
+/* Contract in op_util.h. */
+const float *lps_op_cache_find(const lps_op_node *op, const int64_t *key, size_t n_key)
+{
+    const lps_op_cache *c = &op->cache;
+    if (!c->data || c->n_key != n_key || memcmp(c->key, key, n_key * sizeof *key) != 0)
+        return NULL;
+    return c->data;
+}
+
+/* Contract in op_util.h. */
+float *lps_op_cache_make(lps_op_node *op, const int64_t *key, size_t n_key, size_t n,
+                         lps_error *err)
+{
+    lps_op_cache *c = &op->cache;
+    free(c->data);
+    *c = (lps_op_cache){0};
+    if (n_key > LPS_OP_CACHE_KEY_MAX) {
+        lps_op_fail(op, err, LPS_ERR_RUNTIME, "cache key of %zu values", n_key);
+        return NULL;
+    }
+    if (!(c->data = malloc((n ? n : 1) * sizeof *c->data))) {
+        lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for %zu cached floats", n);
+        return NULL;
+    }
+    c->n = n;
+    c->n_key = n_key;
+    memcpy(c->key, key, n_key * sizeof *key);
+    return c->data;
+}

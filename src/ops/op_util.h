@@ -48,6 +48,24 @@ lps_status lps_op_read_ints(const lps_op_node *op, const lps_tensor *t, int inde
 /* dst [cols, rows] = transpose of the row-major src [rows, cols]. */
 void lps_op_transpose_f32(const float *src, int64_t rows, int64_t cols, float *dst);
 
+/* Whether input i of op is a constant of its plan (lps_op_node
+ * const_inputs): data derived from it may be cached between forwards. */
+static inline bool lps_op_input_const(const lps_op_node *op, int i)
+{
+    return i >= 0 && i < 32 && ((op->const_inputs >> i) & 1u);
+}
+
+/* op->cache's floats when they were made for key (n_key values), else
+ * NULL. */
+const float *lps_op_cache_find(const lps_op_node *op, const int64_t *key, size_t n_key);
+
+/* Replaces op->cache by n floats (contents undefined) made for key and
+ * returns them for the caller to fill before the next find. n_key must be
+ * at most LPS_OP_CACHE_KEY_MAX. NULL (cache empty, err set naming the node)
+ * when out of memory. */
+float *lps_op_cache_make(lps_op_node *op, const int64_t *key, size_t n_key, size_t n,
+                         lps_error *err);
+
 /* Applies op's fused activation (lps_op_def.fuses_epilogue) to the n
  * floats at y; nothing when it has none. */
 static inline void lps_op_epilogue_apply(const lps_op_node *op, float *y, int64_t n)

@@ -104,6 +104,8 @@ void lps_op_node_release(lps_op_node *op)
     op->params = NULL;
     for (int i = 0; i < LPS_OP_MAX_SAVED; i++)
         lps_tensor_release(&op->saved[i]);
+    free(op->cache.data);
+    op->cache = (lps_op_cache){0};
 }
 
 lps_status lps_op_run_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
