@@ -7,7 +7,10 @@
  * where x_* = X_t W_*^T + Wb_* and h_* = H_{t-1} R_*^T + Rb_*. clip bounds
  * the gate pre-activations (not C_t); input_forget=1 couples f = 1 - i, as
  * onnxruntime does. The tape's extra floats per unit are C_t and h(C_t). */
+#include <string.h>
+
 #include "ops/rnn.h"
+#include "ops/simd.h"
 
 enum { GATE_I, GATE_O, GATE_F, GATE_C, LSTM_GATES };
 enum { PEEP_I, PEEP_O, PEEP_F };
@@ -32,79 +35,126 @@ static int lstm_rec_gates(const rnn_params *p)
     return LSTM_GATES;
 }
 
-/* The peephole weight of gate `which` for unit j, 0 without P. */
-static float peep(const rnn_step *s, int which, int64_t j)
+/* Row b of one forward step, a gate block at a time (rnn_act.c's array
+ * forms): the gate pre-activations, i, f and c, C_t, then o (whose
+ * peephole reads C_t) and H_t. */
+static void lstm_row_forward(const rnn_step *s, int64_t b)
 {
-    return s->peep ? s->peep[which * s->hidden + j] : 0.0f;
+    const rnn_params *p = s->p;
+    const rnn_act *act = p->act[s->dir];
+    int64_t H = s->hidden;
+    const float *c_prev = s->c_prev + b * s->ld, *peep = s->peep;
+    float *gate = s->pre + b * s->ld, *cell = s->extra + b * s->ld, *hc = cell + H;
+    float *i = gate + GATE_I * H, *o = gate + GATE_O * H, *f = gate + GATE_F * H;
+    float *g = gate + GATE_C * H;
+    lps_rnn_add_rows(gate, s->gx + b * LSTM_GATES * H, s->gh + b * LSTM_GATES * H,
+                     LSTM_GATES * H);
+    if (peep) {
+        lps_rnn_mul_acc_rows(i, peep + PEEP_I * H, c_prev, H);
+        lps_rnn_mul_acc_rows(f, peep + PEEP_F * H, c_prev, H);
+        lps_rnn_gate_rows(p, act[ACT_F], i, H);
+        lps_rnn_gate_rows(p, act[ACT_F], f, H);
+    } else {
+        lps_rnn_gate_rows(p, act[ACT_F], gate, (GATE_F + 1) * H); /* i, o, f: adjacent */
+    }
+    if (p->input_forget)
+        for (int64_t j = 0; j < H; j++)
+            f[j] = 1.0f - i[j];
+    lps_rnn_gate_rows(p, act[ACT_G], g, H);
+    lps_rnn_mul_rows(cell, f, c_prev, H);
+    lps_rnn_mul_acc_rows(cell, i, g, H);
+    memcpy(s->c + b * H, cell, (size_t)H * sizeof *cell);
+    if (peep) {
+        lps_rnn_mul_acc_rows(o, peep + PEEP_O * H, cell, H);
+        lps_rnn_gate_rows(p, act[ACT_F], o, H);
+    }
+    memcpy(hc, cell, (size_t)H * sizeof *cell);
+    lps_rnn_act_rows(act[ACT_H], hc, H);
+    lps_rnn_mul_rows(s->h + b * H, o, hc, H);
 }
 
 static void lstm_step_forward(const rnn_step *s)
 {
-    const rnn_params *p = s->p;
-    const rnn_act *act = p->act[s->dir];
-    int64_t H = s->hidden;
-    for (int64_t b = 0; b < s->batch; b++) {
-        const float *gx = s->gx + b * LSTM_GATES * H, *gh = s->gh + b * LSTM_GATES * H;
-        const float *c_prev = s->c_prev + b * s->ld;
-        float *gate = s->pre + b * s->ld, *cell = s->extra + b * s->ld, *hc = cell + H;
-        float *h = s->h + b * H, *c = s->c + b * H;
-        for (int64_t j = 0; j < H; j++) {
-            float xi = gx[GATE_I * H + j] + gh[GATE_I * H + j] + peep(s, PEEP_I, j) * c_prev[j];
-            float xf = gx[GATE_F * H + j] + gh[GATE_F * H + j] + peep(s, PEEP_F, j) * c_prev[j];
-            float i = lps_rnn_gate(p, act[ACT_F], xi);
-            float f = p->input_forget ? 1.0f - i : lps_rnn_gate(p, act[ACT_F], xf);
-            float g = lps_rnn_gate(p, act[ACT_G], gx[GATE_C * H + j] + gh[GATE_C * H + j]);
-            c[j] = cell[j] = f * c_prev[j] + i * g;
-            float xo = gx[GATE_O * H + j] + gh[GATE_O * H + j] + peep(s, PEEP_O, j) * cell[j];
-            float o = lps_rnn_gate(p, act[ACT_F], xo);
-            hc[j] = lps_rnn_act(act[ACT_H], cell[j]);
-            h[j] = o * hc[j];
-            gate[GATE_I * H + j] = i;
-            gate[GATE_O * H + j] = o;
-            gate[GATE_F * H + j] = f;
-            gate[GATE_C * H + j] = g;
-        }
+    for (int64_t b = 0; b < s->batch; b++)
+        lstm_row_forward(s, b);
+}
+
+/* d_o (f'(o) on entry) becomes dL/d(o's pre-activation) and d_cell
+ * dL/dC_t without the peephole term; dhc = h'(C_t). */
+LPS_VECTOR_CLONES static void lstm_output_grad(const float *restrict dh, const float *restrict hc,
+                                               const float *restrict o, const float *restrict dhc,
+                                               const float *restrict dc, float *restrict d_o,
+                                               float *restrict d_cell, int64_t H)
+{
+    for (int64_t j = 0; j < H; j++) {
+        d_o[j] = dh[j] * hc[j] * d_o[j];
+        d_cell[j] = dc[j] + dh[j] * o[j] * dhc[j];
     }
 }
 
-static void lstm_step_backward(const rnn_step *s)
+/* dgx holds f'(i), f'(o), f'(f), g'(c) on entry; the i, f and c blocks
+ * become the gradients of their pre-activations and d_cell (dL/dC_t on
+ * entry) becomes d_cell . f, dL/dC_{t-1} without peepholes. */
+LPS_VECTOR_CLONES static void lstm_gate_grads(const float *restrict gate,
+                                              const float *restrict c_prev,
+                                              float *restrict dgx, float *restrict d_cell,
+                                              int64_t H, bool coupled)
+{
+    const float *i = gate + GATE_I * H, *f = gate + GATE_F * H, *g = gate + GATE_C * H;
+    float *d_i = dgx + GATE_I * H, *d_f = dgx + GATE_F * H, *d_c = dgx + GATE_C * H;
+    if (coupled) {
+        for (int64_t j = 0; j < H; j++) {
+            d_i[j] = (d_cell[j] * g[j] - d_cell[j] * c_prev[j]) * d_i[j];
+            d_f[j] = 0.0f;
+            d_c[j] = d_cell[j] * i[j] * d_c[j];
+            d_cell[j] = d_cell[j] * f[j];
+        }
+        return;
+    }
+    for (int64_t j = 0; j < H; j++) {
+        d_i[j] = d_cell[j] * g[j] * d_i[j];
+        d_f[j] = d_cell[j] * c_prev[j] * d_f[j];
+        d_c[j] = d_cell[j] * i[j] * d_c[j];
+        d_cell[j] = d_cell[j] * f[j];
+    }
+}
+
+/* Row b of one backward step: the activation derivatives from the tape's
+ * gate values, then the gates' gradients; peepholes add their terms. */
+static void lstm_row_backward(const rnn_step *s, int64_t b)
 {
     const rnn_params *p = s->p;
     const rnn_act *act = p->act[s->dir];
     int64_t H = s->hidden;
-    for (int64_t b = 0; b < s->batch; b++) {
-        const float *gate = s->pre + b * s->ld, *cell = s->extra + b * s->ld, *hc = cell + H;
-        const float *c_prev = s->c_prev + b * s->ld;
-        const float *dh = s->dh + b * H, *dc = s->dc + b * H;
-        float *dgx = s->dgx + b * LSTM_GATES * H, *dgh = s->dgh + b * LSTM_GATES * H;
-        for (int64_t j = 0; j < H; j++) {
-            float i = gate[GATE_I * H + j], o = gate[GATE_O * H + j];
-            float f = gate[GATE_F * H + j], g = gate[GATE_C * H + j];
-            float d_o = dh[j] * hc[j] * lps_rnn_gate_grad(p, act[ACT_F], o);
-            float d_cell = dc[j] + dh[j] * o * lps_rnn_act_grad(act[ACT_H], hc[j]) +
-                           d_o * peep(s, PEEP_O, j);
-            float d_i = d_cell * g, d_f = d_cell * c_prev[j];
-            float d_c = d_cell * i * lps_rnn_gate_grad(p, act[ACT_G], g);
-            if (p->input_forget) {
-                d_i -= d_f;
-                d_f = 0.0f;
-            } else {
-                d_f *= lps_rnn_gate_grad(p, act[ACT_F], f);
-            }
-            d_i *= lps_rnn_gate_grad(p, act[ACT_F], i);
-            s->dc_prev[b * H + j] = d_cell * f + d_i * peep(s, PEEP_I, j) + d_f * peep(s, PEEP_F, j);
-            s->dh_prev[b * H + j] = 0.0f;
-            if (s->dpeep) {
-                s->dpeep[PEEP_I * H + j] += d_i * c_prev[j];
-                s->dpeep[PEEP_F * H + j] += d_f * c_prev[j];
-                s->dpeep[PEEP_O * H + j] += d_o * cell[j];
-            }
-            dgx[GATE_I * H + j] = dgh[GATE_I * H + j] = d_i;
-            dgx[GATE_O * H + j] = dgh[GATE_O * H + j] = d_o;
-            dgx[GATE_F * H + j] = dgh[GATE_F * H + j] = d_f;
-            dgx[GATE_C * H + j] = dgh[GATE_C * H + j] = d_c;
-        }
+    const float *gate = s->pre + b * s->ld, *cell = s->extra + b * s->ld, *hc = cell + H;
+    const float *c_prev = s->c_prev + b * s->ld, *peep = s->peep;
+    float *dgx = s->dgx + b * LSTM_GATES * H, *dhc = s->scratch + b * H;
+    float *d_cell = s->dc_prev + b * H;
+    float *d_i = dgx + GATE_I * H, *d_o = dgx + GATE_O * H, *d_f = dgx + GATE_F * H;
+    lps_rnn_gate_grad_rows(p, act[ACT_F], gate, dgx, (GATE_F + 1) * H);
+    lps_rnn_gate_grad_rows(p, act[ACT_G], gate + GATE_C * H, dgx + GATE_C * H, H);
+    lps_rnn_gate_grad_rows(NULL, act[ACT_H], hc, dhc, H);
+    lstm_output_grad(s->dh + b * H, hc, gate + GATE_O * H, dhc, s->dc + b * H, d_o, d_cell, H);
+    if (peep)
+        lps_rnn_mul_acc_rows(d_cell, d_o, peep + PEEP_O * H, H);
+    lstm_gate_grads(gate, c_prev, dgx, d_cell, H, p->input_forget);
+    if (peep) {
+        lps_rnn_mul_acc_rows(d_cell, d_i, peep + PEEP_I * H, H);
+        lps_rnn_mul_acc_rows(d_cell, d_f, peep + PEEP_F * H, H);
     }
+    if (s->dpeep) {
+        lps_rnn_mul_acc_rows(s->dpeep + PEEP_I * H, d_i, c_prev, H);
+        lps_rnn_mul_acc_rows(s->dpeep + PEEP_F * H, d_f, c_prev, H);
+        lps_rnn_mul_acc_rows(s->dpeep + PEEP_O * H, d_o, cell, H);
+    }
+    memset(s->dh_prev + b * H, 0, (size_t)H * sizeof *s->dh_prev);
+    memcpy(s->dgh + b * LSTM_GATES * H, dgx, (size_t)(LSTM_GATES * H) * sizeof *dgx);
+}
+
+static void lstm_step_backward(const rnn_step *s)
+{
+    for (int64_t b = 0; b < s->batch; b++)
+        lstm_row_backward(s, b);
 }
 
 static const char *const lstm_attrs[] = {"input_forget", NULL};

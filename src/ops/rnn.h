@@ -28,6 +28,8 @@
 #define LPS_OPS_RNN_H
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "ops/op.h"
 
@@ -139,19 +141,59 @@ static inline int lps_rnn_ld(int64_t cols)
     return cols > 0 ? (int)cols : 1;
 }
 
-/* tanh from one expf: glibc's tanhf (through expm1f) was a third of an
- * LSTM's training time. Near 0, where 1 - e^{-2|x|} would cancel, the odd
- * Taylor series to x^5 (relative error below 1e-8 for |x| < 0.1). */
+/* e^x from a degree-6 polynomial on [-ln2/2, ln2/2] and an exponent shift
+ * (Cephes' expf scheme): plain float arithmetic with no libm call, so the
+ * array loops in rnn_act.c vectorise it and every element, scalar or
+ * vector, rounds the same way (rnn_act.c; a gate value compared with
+ * clip_bounds must be bit-equal however it was computed). x is clamped to
+ * [RNN_EXP_LO, RNN_EXP_HI], where 2^n stays a normal float; NaN stays NaN.
+ * Relative error about 2 ulp. */
+#define RNN_EXP_HI 88.0f
+#define RNN_EXP_LO -87.0f
+#define RNN_LOG2E 1.44269504088896341f
+#define RNN_LN2_HI 0.693359375f      /* ln 2 in two parts: n * LN2_HI is exact */
+#define RNN_LN2_LO -2.12194440e-4f
+#define RNN_ROUND_MAGIC 12582912.0f  /* 1.5 * 2^23: adding it rounds to an integer */
+#define RNN_FLOAT_BIAS 127
+#define RNN_FLOAT_MANT_BITS 23
+static inline float lps_rnn_exp(float x)
+{
+    x = x > RNN_EXP_HI ? RNN_EXP_HI : (x < RNN_EXP_LO ? RNN_EXP_LO : x);
+    float n = (x * RNN_LOG2E + RNN_ROUND_MAGIC) - RNN_ROUND_MAGIC;
+    n = n == n ? n : 0.0f; /* NaN: any finite shift, r carries the NaN */
+    float r = x - n * RNN_LN2_HI;
+    r = r - n * RNN_LN2_LO;
+    float q = 1.9875691500e-4f;
+    q = q * r + 1.3981999507e-3f;
+    q = q * r + 8.3334519073e-3f;
+    q = q * r + 4.1665795894e-2f;
+    q = q * r + 1.6666665459e-1f;
+    q = q * r + 5.0000001201e-1f;
+    q = q * (r * r) + r + 1.0f;
+    uint32_t bits = (uint32_t)((int32_t)n + RNN_FLOAT_BIAS) << RNN_FLOAT_MANT_BITS;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return q * scale;
+}
+
+/* tanh from one exponential: glibc's tanhf (through expm1f) was a third of
+ * an LSTM's training time. Near 0, where 1 - e^{-2|x|} would cancel, the
+ * odd Taylor series to x^5 (relative error below 1e-8 for |x| < 0.1).
+ * Branch-free so that array loops vectorise it. */
 #define RNN_TANH_SERIES_BELOW 0.1f
 static inline float lps_rnn_tanh(float x)
 {
-    float a = fabsf(x);
-    if (a < RNN_TANH_SERIES_BELOW) {
-        float x2 = x * x;
-        return x * (1.0f - x2 * (1.0f / 3.0f - x2 * (2.0f / 15.0f)));
-    }
-    float e = expf(-2.0f * a);
-    return copysignf((1.0f - e) / (1.0f + e), x);
+    float a = fabsf(x), x2 = x * x;
+    float series = x * (1.0f - x2 * (1.0f / 3.0f - x2 * (2.0f / 15.0f)));
+    float e = lps_rnn_exp(-2.0f * a);
+    float t = copysignf((1.0f - e) / (1.0f + e), x);
+    return a < RNN_TANH_SERIES_BELOW ? series : t;
+}
+
+/* The logistic function 1 / (1 + e^-x). */
+static inline float lps_rnn_sigmoid(float x)
+{
+    return 1.0f / (1.0f + lps_rnn_exp(-x));
 }
 
 /* The unclipped activation (LSTM's h(C_t)). */
@@ -159,7 +201,7 @@ static inline float lps_rnn_act(rnn_act act, float x)
 {
     switch (act) {
     case RNN_ACT_SIGMOID:
-        return 1.0f / (1.0f + expf(-x));
+        return lps_rnn_sigmoid(x);
     case RNN_ACT_TANH:
         return lps_rnn_tanh(x);
     case RNN_ACT_RELU:
@@ -202,5 +244,24 @@ static inline float lps_rnn_gate_grad(const rnn_params *p, rnn_act act, float y)
         return 0.0f;
     return lps_rnn_act_grad(act, y);
 }
+
+/* Array forms (rnn_act.c), each element exactly as the scalar function
+ * above computes it; x, y, a, b of one call never overlap unless stated. */
+/* x[k] = act(x[k]) in place (LSTM's h(C_t): unclipped). */
+void lps_rnn_act_rows(rnn_act act, float *x, int64_t n);
+/* x[k] = lps_rnn_gate(p, act, x[k]) in place. */
+void lps_rnn_gate_rows(const rnn_params *p, rnn_act act, float *x, int64_t n);
+/* g[k] = lps_rnn_gate_grad(p, act, y[k]) (clip: NULL for the unclipped
+ * lps_rnn_act_grad). */
+void lps_rnn_gate_grad_rows(const rnn_params *clip, rnn_act act, const float *y, float *g,
+                            int64_t n);
+/* y[k] = a[k] + b[k]. */
+void lps_rnn_add_rows(float *y, const float *a, const float *b, int64_t n);
+/* y[k] = a[k] * b[k]. */
+void lps_rnn_mul_rows(float *y, const float *a, const float *b, int64_t n);
+/* y[k] += a[k] * b[k]. */
+void lps_rnn_mul_acc_rows(float *y, const float *a, const float *b, int64_t n);
+/* y[k] += x[k]. */
+void lps_rnn_acc_rows(float *y, const float *x, int64_t n);
 
 #endif

@@ -5,11 +5,34 @@
 
 #include <cblas.h>
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 
-/* One tape in op->saved[] between a training forward and backward. */
-enum { RNN_SAVED_TAPE = 0 };
+/* op->saved[]: the tape between a training forward and backward, and the
+ * workspaces of forward and backward (rnn_bufs, and backward's
+ * rnn_back.dgh_all), kept between calls so that
+ * a training step does not map and fault in megabytes of fresh pages. */
+enum { RNN_SAVED_TAPE = 0, RNN_SAVED_WORK = 1, RNN_SAVED_DGH = 2 };
+
+/* Makes t a float tensor of n elements in *data, reusing its storage when
+ * it already is one; zeroed when `zero` (new storage always is). Fails
+ * (LPS_ERR_NOMEM, naming the node and what) leaving t empty. */
+static lps_status keep_floats(lps_op_node *op, lps_tensor *t, int64_t n, bool zero,
+                              const char *what, float **data, lps_error *err)
+{
+    if (t->dtype == LPS_DT_FLOAT && t->data && lps_tensor_numel(t) == (n > 0 ? n : 1)) {
+        if (zero)
+            memset(t->data, 0, (size_t)n * sizeof(float));
+        *data = lps_tensor_f32(t);
+        return LPS_OK;
+    }
+    lps_tensor_release(t);
+    int64_t dims[1] = {n > 0 ? n : 1};
+    lps_status st = lps_tensor_alloc(t, LPS_DT_FLOAT, 1, dims, err);
+    if (st != LPS_OK)
+        return lps_error_prefix(err, "%s: %s", op->label, what);
+    *data = lps_tensor_f32(t);
+    return LPS_OK;
+}
 
 /* Sizes of one call, from the inputs. */
 typedef struct rnn_dims {
@@ -189,25 +212,27 @@ static int64_t step_time(const rnn_params *p, const rnn_dims *d, int dir, int64_
 typedef struct rnn_bufs {
     float *block;
     float *proj;            /* [seq * batch, dirs * G*H]: the input projection, or its gradient */
+    float *proj_bias;       /* [dirs * G*H]: the bias row of proj (forward) */
     float *gx, *gh;         /* [batch, G*H], [batch, rec*H] one step's projections (gh: dgh) */
     float *h, *c, *h2, *c2; /* [batch, H] state before / after a step (backward: their grads) */
     float *scratch;         /* [batch, G*H] */
     float *cell_scratch;    /* [batch, H] rnn_step.scratch */
 } rnn_bufs;
 
-static lps_status bufs_alloc(const lps_op_node *op, const rnn_dims *d, bool zero, rnn_bufs *u,
+/* Points u into op's workspace; zeroed when `zero`. */
+static lps_status bufs_alloc(lps_op_node *op, const rnn_dims *d, bool zero, rnn_bufs *u,
                              lps_error *err)
 {
-    size_t proj = (size_t)(d->seq * d->batch * d->dirs * d->gh);
-    size_t step = (size_t)(d->batch * d->gh), state = (size_t)(d->batch * d->hidden);
-    size_t total = proj + 3 * step + 5 * state;
-    u->block = zero ? calloc(total ? total : 1, sizeof(float))
-                    : malloc((total ? total : 1) * sizeof(float));
-    if (!u->block)
-        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for %zu floats of workspace",
-                           total);
+    int64_t proj = d->seq * d->batch * d->dirs * d->gh, bias_row = d->dirs * d->gh;
+    int64_t step = d->batch * d->gh, state = d->batch * d->hidden;
+    lps_status st = keep_floats(op, &op->saved[RNN_SAVED_WORK],
+                                proj + bias_row + 3 * step + 5 * state, zero, "workspace",
+                                &u->block, err);
+    if (st != LPS_OK)
+        return st;
     u->proj = u->block;
-    u->gx = u->proj + proj;
+    u->proj_bias = u->proj + proj;
+    u->gx = u->proj_bias + bias_row;
     u->gh = u->gx + step;
     u->scratch = u->gh + step;
     u->h = u->scratch + step;
@@ -218,26 +243,27 @@ static lps_status bufs_alloc(const lps_op_node *op, const rnn_dims *d, bool zero
     return LPS_OK;
 }
 
-/* proj = X W^T + bias for all time steps and directions in one GEMM; the
- * bias row is Wb, plus Rb for gate rows the recurrent GEMM does not cover. */
+/* proj = X W^T for all time steps and directions in one GEMM, and the
+ * bias row step_inputs adds to it: Wb, plus Rb for gate rows the recurrent
+ * GEMM does not cover. */
 static void project_inputs(const rnn_dims *d, const lps_tensor *const *in, const lps_tensor *bias,
-                           float *proj)
+                           float *proj, float *proj_bias)
 {
     int64_t rows = d->seq * d->batch, cols = d->dirs * d->gh;
-    if (rows == 0 || cols == 0)
-        return;
     for (int64_t k = 0; k < cols; k++) {
         int64_t dir = k / d->gh, g = k % d->gh;
         const float *wb = bias ? lps_tensor_f32(bias) + dir * 2 * d->gh : NULL;
-        proj[k] = wb ? wb[g] + (g >= d->rec * d->hidden ? wb[d->gh + g] : 0.0f) : 0.0f;
+        proj_bias[k] = wb ? wb[g] + (g >= d->rec * d->hidden ? wb[d->gh + g] : 0.0f) : 0.0f;
     }
-    for (int64_t i = 1; i < rows; i++)
-        memcpy(proj + i * cols, proj, (size_t)cols * sizeof *proj);
-    if (d->input == 0)
+    if (rows == 0 || cols == 0)
         return;
+    if (d->input == 0) {
+        memset(proj, 0, (size_t)(rows * cols) * sizeof *proj);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)d->input, 1.0f,
                 lps_tensor_f32(in[RNN_IN_X]), lps_rnn_ld(d->input), lps_tensor_f32(in[RNN_IN_W]),
-                lps_rnn_ld(d->input), 1.0f, proj, lps_rnn_ld(cols));
+                lps_rnn_ld(d->input), 0.0f, proj, lps_rnn_ld(cols));
 }
 
 /* gh = h R[:rec*H]^T + Rb[:rec*H] for one step of direction dir. */
@@ -246,9 +272,12 @@ static void recurrent_product(const rnn_dims *d, const lps_tensor *const *in,
 {
     int64_t n = d->rec * d->hidden;
     const float *rb = bias ? lps_tensor_f32(bias) + dir * 2 * d->gh + d->gh : NULL;
-    for (int64_t b = 0; b < d->batch; b++)
-        for (int64_t k = 0; k < n; k++)
-            gh[b * n + k] = rb ? rb[k] : 0.0f;
+    for (int64_t b = 0; b < d->batch; b++) {
+        if (rb)
+            memcpy(gh + b * n, rb, (size_t)n * sizeof *gh);
+        else
+            memset(gh + b * n, 0, (size_t)n * sizeof *gh);
+    }
     if (d->batch == 0 || n == 0 || d->hidden == 0)
         return;
     const float *r = lps_tensor_f32(in[RNN_IN_R]) + dir * d->gh * d->hidden;
@@ -301,7 +330,7 @@ static void bind_tape(rnn_step *s, const rnn_dims *d, bool has_c, float *rows)
 
 /* What one forward pass reads and writes. */
 typedef struct rnn_pass {
-    const lps_op_node *op;
+    lps_op_node *op;
     const lps_tensor *const *in;
     rnn_dims d;
     rnn_bufs u;
@@ -319,7 +348,7 @@ static void step_inputs(rnn_pass *ps, rnn_step *s, int dir, int64_t step)
         int64_t t = step_time(p, d, dir, step, b);
         const float *src =
             ps->u.proj + x_row(p, d, t < 0 ? 0 : t, b) * d->dirs * d->gh + dir * d->gh;
-        memcpy(ps->u.gx + b * d->gh, src, (size_t)d->gh * sizeof(float));
+        lps_rnn_add_rows(ps->u.gx + b * d->gh, src, ps->u.proj_bias + dir * d->gh, d->gh);
         memcpy((float *)s->h_prev + b * d->width, ps->u.h + b * d->hidden,
                (size_t)d->hidden * sizeof(float));
         if (s->c_prev)
@@ -398,16 +427,14 @@ static void run_direction(rnn_pass *ps, int dir)
 static lps_status run_forward(rnn_pass *ps, lps_error *err)
 {
     const rnn_dims *d = &ps->d;
-    lps_status st = bufs_alloc(ps->op, d, true, &ps->u, err);
+    lps_status st = bufs_alloc(ps->op, d, false, &ps->u, err);
     if (st != LPS_OK)
         return st;
-    project_inputs(d, ps->in, input_of(ps->op, ps->in, RNN_IN_B), ps->u.proj);
+    project_inputs(d, ps->in, input_of(ps->op, ps->in, RNN_IN_B), ps->u.proj, ps->u.proj_bias);
     if (ps->y)
         memset(ps->y, 0, (size_t)(d->seq * d->dirs * d->batch * d->hidden) * sizeof(float));
     for (int dir = 0; dir < d->dirs; dir++)
         run_direction(ps, dir);
-    free(ps->u.block);
-    ps->u.block = NULL;
     return LPS_OK;
 }
 
@@ -427,14 +454,11 @@ lps_status lps_rnn_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor 
     if (st != LPS_OK)
         return st;
     lps_tensor *saved = &op->saved[RNN_SAVED_TAPE];
-    lps_tensor_release(saved);
     ps.full_tape = ctx && lps_ctx_training(ctx);
     int64_t steps = ps.full_tape ? ps.d.dirs * ps.d.seq : 1;
-    int64_t tape_dims[1] = {steps * ps.d.batch * ps.d.width};
-    st = lps_tensor_alloc(saved, LPS_DT_FLOAT, 1, tape_dims, err);
+    st = keep_floats(op, saved, steps * ps.d.batch * ps.d.width, false, "tape", &ps.tape, err);
     if (st != LPS_OK)
-        return lps_error_prefix(err, "%s: tape", op->label);
-    ps.tape = lps_tensor_f32(saved);
+        return st;
     ps.y = output_data(op, out, RNN_OUT_Y);
     ps.y_h = output_data(op, out, RNN_OUT_Y_H);
     ps.y_c = output_data(op, out, RNN_OUT_Y_C);
@@ -550,8 +574,7 @@ static void recurrent_weight_grads(rnn_back *bk, int dir)
         return;
     float *rb = bk->db + dir * 2 * d->gh + d->gh;
     for (int64_t i = 0; i < rows; i++)
-        for (int64_t k = 0; k < n; k++)
-            rb[k] += bk->dgh_all[i * n + k];
+        lps_rnn_acc_rows(rb, bk->dgh_all + i * n, n);
 }
 
 /* Backpropagates direction dir from its last step to its first. */
@@ -605,13 +628,13 @@ static void input_grads(rnn_back *bk, lps_tensor *const *din)
                     lps_rnn_ld(d->input));
     if (!bk->db)
         return;
+    int64_t rec = d->rec * d->hidden;
     for (int64_t i = 0; i < rows; i++)
-        for (int64_t k = 0; k < cols; k++) {
-            int64_t dir = k / d->gh, g = k % d->gh;
-            float v = dp[i * cols + k];
-            bk->db[dir * 2 * d->gh + g] += v;
-            if (g >= d->rec * d->hidden)
-                bk->db[dir * 2 * d->gh + d->gh + g] += v;
+        for (int64_t dir = 0; dir < d->dirs; dir++) {
+            const float *v = dp + i * cols + dir * d->gh;
+            float *wb = bk->db + dir * 2 * d->gh;
+            lps_rnn_acc_rows(wb, v, d->gh);
+            lps_rnn_acc_rows(wb + d->gh + rec, v + rec, d->gh - rec);
         }
 }
 
@@ -644,12 +667,10 @@ lps_status lps_rnn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor
     if (st != LPS_OK)
         return st;
     bk.tape = lps_tensor_f32(&op->saved[RNN_SAVED_TAPE]);
-    size_t dgh = (size_t)(bk.d.seq * bk.d.batch * bk.d.rec * bk.d.hidden);
-    bk.dgh_all = malloc((dgh ? dgh : 1) * sizeof(float));
-    if (!bk.dgh_all) {
-        st = lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for %zu floats of gradients", dgh);
-        goto cleanup;
-    }
+    st = keep_floats(op, &op->saved[RNN_SAVED_DGH], bk.d.seq * bk.d.batch * bk.d.rec * bk.d.hidden,
+                     false, "gradient workspace", &bk.dgh_all, err);
+    if (st != LPS_OK)
+        return st;
     bk.dy = dout_data(op, dout, RNN_OUT_Y);
     bk.dy_h = dout_data(op, dout, RNN_OUT_Y_H);
     bk.dy_c = dout_data(op, dout, RNN_OUT_Y_C);
@@ -661,8 +682,5 @@ lps_status lps_rnn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor
     for (int dir = 0; dir < bk.d.dirs; dir++)
         back_direction(&bk, dir);
     input_grads(&bk, din);
-cleanup:
-    free(bk.dgh_all);
-    free(bk.u.block);
-    return st;
+    return LPS_OK;
 }
