@@ -20,8 +20,15 @@ Conv + Gemm model:
   independent N:M check on the written file;
 - --epochs 0 with a method that prunes while training is a usage error.
 
-Usage: check_oneshot.py LPSPARSIFY WORKDIR
+The lenet case recomputes Wanda on the bundled LeNet-300-100 and the
+Fashion-MNIST training split (all 60,000 samples calibrate, so the shuffle
+does not matter), per row and with --wanda-group layer: every layer's
+input is the previous pruned layer's output, computed here.
+
+Usage: check_oneshot.py generated LPSPARSIFY WORKDIR
+       check_oneshot.py lenet LPSPARSIFY WORKDIR SOURCE_DIR
 """
+import gzip
 import os
 import sys
 
@@ -41,15 +48,22 @@ def im2col(x):
     return cols.reshape(n, c * 9, 64).transpose(0, 2, 1).reshape(n * 64, c * 9)
 
 
-def wanda_mask(w2d, x, target):
-    """Kept (True) positions of w2d [rows, fan-in] for activations x [positions, fan-in]."""
+def share(target, start, length):
+    """lps_select_share: llround rounds halves away from zero (Python's round() to even)."""
+    return int(np.floor(target * (start + length) + 0.5)) - int(np.floor(target * start + 0.5))
+
+
+def wanda_mask(w2d, x, target, per_layer=False):
+    """Kept (True) positions of w2d [rows, fan-in] for activations x [positions, fan-in]:
+    the lowest |W_ij| * ||X_j||_2 pruned per row, or over the whole layer (ties by position)."""
     score = np.abs(w2d.astype(np.float64)) * np.sqrt((x.astype(np.float64) ** 2).sum(axis=0))
     keep = np.ones_like(w2d, dtype=bool)
+    if per_layer:
+        keep.ravel()[np.argsort(score.ravel(), kind="stable")[:share(target, 0, w2d.size)]] = False
+        return keep
     cols = w2d.shape[1]
     for r in range(w2d.shape[0]):
-        # llround: halves away from zero (Python's round() rounds them to even)
-        n_prune = int(np.floor(target * (r + 1) * cols + 0.5)) - int(np.floor(target * r * cols + 0.5))
-        keep[r, np.argsort(score[r], kind="stable")[:n_prune]] = False
+        keep[r, np.argsort(score[r], kind="stable")[:share(target, r * cols, cols)]] = False
     return keep
 
 
@@ -168,10 +182,42 @@ def case_oneshot(tool, workdir):
     assert "--epochs: 0 needs a one-shot" in res.stderr and not os.path.exists(os.path.join(workdir, "never.onnx"))
 
 
+def case_lenet(tool, workdir, source):
+    model = os.path.join(source, "models", "lenet300.onnx")
+    with gzip.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784) / 255.0
+    w_in = cs.weights_of(onnx.load(model))
+    target = 0.5
+    for group in ("row", "layer"):
+        out, report = cs.sparsify(tool, model, "fashion-mnist", workdir, "lenet_" + group,
+                                  "--target", str(target), "--method", "wanda", "--wanda-group",
+                                  group, "--calibration", str(len(x)), "--epochs", "0")
+        w = cs.weights_of(onnx.load(out))
+        assert cs.strict_json(report)["calibration_samples"] == len(x)
+        h = x
+        for layer in ("fc1", "fc2", "fc3"):
+            name = layer + ".weight"
+            want = wanda_mask(w_in[name], h, target, per_layer=group == "layer")
+            got = w[name] != 0
+            assert np.array_equal(want, got), \
+                f"{group}: {name} differs at {(want != got).sum()} of {got.size} positions"
+            assert np.array_equal(w[name][got], w_in[name][got]), f"{group}: {name} updated"
+            h = h @ w[name].T.astype(np.float64) + w[layer + ".bias"]
+            h = np.maximum(h, 0) if layer != "fc3" else h
+        print(f"lenet wanda --wanda-group {group}: masks equal the numpy recount")
+
+
 def main():
-    tool, workdir = sys.argv[1:3]
-    case_oneshot(tool, os.path.abspath(workdir))
-    print("oneshot: ok")
+    case, tool, workdir = sys.argv[1:4]
+    workdir = os.path.abspath(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    if case == "generated":
+        case_oneshot(tool, workdir)
+    elif case == "lenet":
+        case_lenet(tool, workdir, sys.argv[4])
+    else:
+        raise SystemExit(f"check_oneshot.py: unknown case '{case}'")
+    print(f"oneshot {case}: ok")
 
 
 if __name__ == "__main__":

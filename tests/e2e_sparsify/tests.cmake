@@ -56,7 +56,15 @@ else()
 endif()
 
 # The calibrated one-shot methods (Wanda's masks recomputed with numpy),
-# --epochs 0 and fine-tuning with the mask frozen.
+# --epochs 0 and fine-tuning with the mask frozen; Wanda per row and per
+# layer recomputed on the bundled LeNet-300-100 over Fashion-MNIST.
 add_test(NAME e2e_sparsify_oneshot
-         COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_oneshot.py
+         COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_oneshot.py generated
                  $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/oneshot)
+add_test(NAME e2e_sparsify_oneshot_lenet
+         COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_oneshot.py lenet
+                 $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/oneshot_lenet
+                 ${CMAKE_SOURCE_DIR})
+if(NOT EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
+  set_tests_properties(e2e_sparsify_oneshot_lenet PROPERTIES DISABLED TRUE)
+endif()
