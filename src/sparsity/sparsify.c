@@ -543,37 +543,39 @@ static lps_status lpss_update(lps_sparsify *s, int64_t step, int64_t total, doub
     return st;
 }
 
+/* GMP's step: SGD on every weight under the current masks, then the
+ * schedule's mask update when one is due. */
+static lps_status gmp_update(lps_sparsify *s, int64_t step, int64_t total, double lr,
+                             lps_error *err)
+{
+    lps_status st = LPS_OK;
+    sgd_others(s, lr, true);
+    lps_sparsify_apply_masks(s);
+    if (lps_gmp_due(&s->opt.gmp, step, total) ||
+        (!s->masks_final && lps_gmp_sparsity(&s->opt.gmp, 1.0, step, total) == 1.0)) {
+        /* the second case: a back-off restored masks from before the last update */
+        s->masks_final = lps_gmp_sparsity(&s->opt.gmp, 1.0, step, total) == 1.0;
+        st = lps_gmp_update(&s->opt.gmp, s->views, s->n_views, s->opt.target, s->opt.allocation,
+                            step, total, err);
+        lps_sparsify_apply_masks(s);
+    }
+    fix_stats(s, step, total);
+    return st;
+}
+
 static lps_status hook_update(void *user, lps_plan *plan, int64_t step, int64_t total, double lr,
                               lps_error *err)
 {
     lps_sparsify *s = user;
-    lps_status st = LPS_OK;
     (void)plan;
     if (s->lpsgd_views) /* LpSS, or a one-shot method's --finetune lpss */
         return lpss_update(s, step, total, lr, err);
-    switch (s->opt.method) {
-    case LPS_METHOD_LPSS: /* lpsgd_views */
-        return LPS_OK;
-    case LPS_METHOD_GMP:
-        sgd_others(s, lr, true);
-        lps_sparsify_apply_masks(s);
-        if (lps_gmp_due(&s->opt.gmp, step, total) ||
-            (!s->masks_final && lps_gmp_sparsity(&s->opt.gmp, 1.0, step, total) == 1.0)) {
-            /* the second case: a back-off restored masks from before the last update */
-            s->masks_final = lps_gmp_sparsity(&s->opt.gmp, 1.0, step, total) == 1.0;
-            st = lps_gmp_update(&s->opt.gmp, s->views, s->n_views, s->opt.target,
-                                s->opt.allocation, step, total, err);
-            lps_sparsify_apply_masks(s);
-        }
-        fix_stats(s, step, total);
-        return st;
-    case LPS_METHOD_MAGNITUDE:
-    case LPS_METHOD_WANDA:
-    case LPS_METHOD_SPARSEGPT:
-        sgd_others(s, lr, true);
-        lps_sparsify_apply_masks(s);
-        return LPS_OK;
-    }
+    if (s->opt.method == LPS_METHOD_GMP)
+        return gmp_update(s, step, total, lr, err);
+    /* magnitude, wanda, sparsegpt fine-tuned with --finetune frozen: the
+     * one-shot mask stays */
+    sgd_others(s, lr, true);
+    lps_sparsify_apply_masks(s);
     return LPS_OK;
 }
 

@@ -30,7 +30,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from cli_helpers import expect, run
+from cli_helpers import expect, run, sparsify_into
 
 EXIT_USAGE = 2
 METHODS = ("lpss", "gmp", "magnitude")
@@ -118,11 +118,7 @@ def check_pattern(path, report_path, n, m):
 
 
 def sparsify(tool, work, model, data, tag, *extra, code=0):
-    out = os.path.join(work, f"{tag}.onnx")
-    rep = os.path.join(work, f"{tag}.json")
-    res = run(tool, model, "--data", data, "-o", out, "--report", rep, *FAST, *extra)
-    expect(res, code)
-    return out, rep
+    return sparsify_into(tool, model, data, work, tag, FAST, *extra, code=code)
 
 
 def save_split(data, split, x, y):

@@ -38,7 +38,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from cli_helpers import expect, run
+from cli_helpers import expect, run, sparsify_into
 
 TARGET_TOL = 0.005          # half a percentage point
 AUTO_MARGIN = 0.1           # relative size gap beyond which --storage auto must pick the smaller
@@ -242,11 +242,7 @@ def check_report(rep, *, method, target, achieved, w, in_path, out_path, epochs,
 
 
 def sparsify(tool, path, data, workdir, tag, *extra, code=0):
-    out = os.path.join(workdir, f"{tag}.onnx")
-    report = os.path.join(workdir, f"{tag}.json")
-    res = run(tool, path, "--data", data, "-o", out, "--report", report, *FAST, *extra)
-    expect(res, code)
-    return out, report
+    return sparsify_into(tool, path, data, workdir, tag, FAST, *extra, code=code)
 
 
 def sparsify_verified(tool, path, data, workdir, tag, target, *extra, method="lpss",
