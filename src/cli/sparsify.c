@@ -12,6 +12,7 @@
 #include "cli/pattern_cli.h"
 #include "cli/progress.h"
 #include "cli/recipe.h"
+#include "cli/unused_options.h"
 #include "report/html.h"
 #include "report/report.h"
 #include "sparsity/hoyer.h"
@@ -128,7 +129,7 @@ typedef struct sparsify_args {
     const char *report;
     const char *html;         /* NULL: no page */
     bool quiet;
-    bool allocation_given;    /* wanda and sparsegpt default to per-layer */
+    lps_cli_given given;      /* set on the command line or in the --recipe */
     double max_drop;          /* percentage points; NAN = no guard */
     lps_storage storage;
     lps_cli_data data;
@@ -139,7 +140,6 @@ typedef struct sparsify_args {
      * process; with several MPI ranks each would normalise with its own
      * shard's batch statistics (no synchronised BatchNorm), so off there. */
     bool train_bn;
-    bool train_bn_given;
     cJSON *recipe;            /* --recipe's tree: option strings point into it */
     char command[MAX_COMMAND_LINE];
 } sparsify_args;
@@ -229,7 +229,6 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
     case OPT_MAX_DROP:
         return lps_cli_parse_double("--max-drop", arg, 0, false, PERCENT, false, &a->max_drop, err);
     case OPT_ALLOCATION:
-        a->allocation_given = true;
         if (strcmp(arg, "global") == 0)
             o->allocation = LPS_ALLOC_GLOBAL;
         else if (strcmp(arg, "per-layer") == 0)
@@ -246,7 +245,6 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
     case OPT_STATS_FIX:
         return parse_on_off("--stats-fix", arg, &o->stats_fix, err);
     case OPT_TRAIN_BN:
-        a->train_bn_given = true;
         return parse_on_off("--train-bn", arg, &a->train_bn, err);
     case OPT_PRUNE_EVERY: {
         int64_t every = 0;
@@ -320,31 +318,25 @@ static const struct option SPARSIFY_OPTIONS[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* getopt's state for apply_option (lps_recipe_option_fn). */
-typedef struct option_context {
-    sparsify_args *args;
-    bool batch_given;
-} option_context;
-
-/* One option, from the command line or a recipe. */
+/* One option, from the command line or a recipe (lps_recipe_option_fn). */
 static lps_status apply_option(void *user, int c, char *arg, lps_error *err)
 {
-    option_context *x = user;
+    sparsify_args *a = user;
     bool handled;
-    x->batch_given = x->batch_given || c == LPS_OPT_BATCH;
-    lps_status st = lps_cli_data_option(&x->args->data, c, arg, &handled, err);
+    lps_cli_given_mark(&a->given, c);
+    lps_status st = lps_cli_data_option(&a->data, c, arg, &handled, err);
     if (st == LPS_OK && !handled)
-        st = lps_cli_train_option(&x->args->train, SPARSIFY_MIN_EPOCHS, c, arg, &handled, err);
+        st = lps_cli_train_option(&a->train, SPARSIFY_MIN_EPOCHS, c, arg, &handled, err);
     if (st == LPS_OK && !handled)
-        st = lps_cli_checkpoint_option(&x->args->checkpoint, c, arg, &handled, err);
+        st = lps_cli_checkpoint_option(&a->checkpoint, c, arg, &handled, err);
     if (st == LPS_OK && !handled)
-        st = parse_sparsify_option(x->args, c, arg, err);
+        st = parse_sparsify_option(a, c, arg, err);
     return st;
 }
 
 /* First pass over argv: the --recipe file, applied before the command
  * line so that every option given there overrides it (docs/recipe.md). */
-static lps_status load_recipe(int argc, char **argv, option_context *x, lps_error *err)
+static lps_status load_recipe(int argc, char **argv, sparsify_args *a, lps_error *err)
 {
     const char *path = NULL;
     int c;
@@ -357,8 +349,11 @@ static lps_status load_recipe(int argc, char **argv, option_context *x, lps_erro
     optind = 0; /* glibc: a full re-initialisation for the second pass */
     if (!path)
         return LPS_OK;
-    return lps_recipe_load(path, SPARSIFY_OPTIONS, apply_option, x, &x->args->sparse,
-                           &x->args->recipe, err);
+    lps_cli_given_begin_recipe(&a->given, path);
+    lps_status st = lps_recipe_load(path, SPARSIFY_OPTIONS, apply_option, a, &a->sparse,
+                                    &a->recipe, err);
+    lps_cli_given_end_recipe(&a->given);
+    return st;
 }
 
 static void record_command(sparsify_args *a, int argc, char **argv)
@@ -377,7 +372,6 @@ static void record_command(sparsify_args *a, int argc, char **argv)
 static int parse_args(int argc, char **argv, sparsify_args *a)
 {
     lps_error err = {0};
-    option_context ctx = {a, false};
     int c;
     record_command(a, argc, argv);
     /* Before the parse, which cuts NAME=VALUE arguments in two. */
@@ -385,7 +379,7 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
                                     &err) != LPS_OK)
         return lps_cli_report(&err);
     opterr = 0;
-    if (load_recipe(argc, argv, &ctx, &err) != LPS_OK)
+    if (load_recipe(argc, argv, a, &err) != LPS_OK)
         return lps_cli_report(&err);
     while ((c = getopt_long(argc, argv, ":ho:q", SPARSIFY_OPTIONS, NULL)) != -1) {
         if (c == 'h') {
@@ -397,7 +391,7 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
             a->quiet = true;
         } else if (c == '?' || c == ':') {
             return lps_cli_option_error(argv[0], c, argv);
-        } else if (c != OPT_RECIPE && apply_option(&ctx, c, optarg, &err) != LPS_OK) {
+        } else if (c != OPT_RECIPE && apply_option(a, c, optarg, &err) != LPS_OK) {
             return lps_cli_report(&err);
         }
     }
@@ -409,16 +403,18 @@ static int parse_args(int argc, char **argv, sparsify_args *a)
     if (a->sparse.target == 0.0)
         return lps_cli_usage_error(argv[0], "--target S is required (or --pattern N:M)");
     if ((a->sparse.method == LPS_METHOD_WANDA || a->sparse.method == LPS_METHOD_SPARSEGPT) &&
-        !a->allocation_given)
+        !lps_cli_given_has(&a->given, OPT_ALLOCATION))
         a->sparse.allocation = LPS_ALLOC_PER_LAYER;
     if (a->train.epochs == 0 && !lps_sparsify_method_is_oneshot(a->sparse.method)) {
         lps_fail(&err, LPS_ERR_INVALID, "--epochs: 0 needs a one-shot --method (magnitude, wanda "
                  "or sparsegpt)");
         return lps_cli_report(&err);
     }
-    if (lps_sparsify_check_method_options(&a->sparse, &a->train, &err) != LPS_OK)
+    if (lps_sparsify_check_method_options(&a->sparse, &a->train, &err) != LPS_OK ||
+        lps_cli_check_unused_options(&a->given, SPARSIFY_OPTIONS, &a->sparse, &a->train, &err) !=
+            LPS_OK)
         return lps_cli_report(&err);
-    if (ctx.batch_given)
+    if (lps_cli_given_has(&a->given, LPS_OPT_BATCH))
         a->train.batch_size = a->data.batch;
     a->train.preprocess = a->data.preprocess;
     a->model = argv[optind];
@@ -624,9 +620,9 @@ int lps_cmd_sparsify(int argc, char **argv)
     code = parse_args(argc, argv, &a);
     /* With --epochs 0 nothing trains: the one-shot result is written as the
      * method left it, so no training-only BatchNorm by default. */
-    if (code < 0 && !a.train_bn_given)
+    if (code < 0 && !lps_cli_given_has(&a.given, OPT_TRAIN_BN))
         a.train_bn = a.train_bn && a.train.epochs > 0;
-    if (code < 0 && a.train_bn && a.train_bn_given && lps_dist_size() > 1) {
+    if (code < 0 && a.train_bn && lps_cli_given_has(&a.given, OPT_TRAIN_BN) && lps_dist_size() > 1) {
         lps_fail(&err, LPS_ERR_INVALID, "--train-bn on: each of the %d ranks would normalise "
                  "with its own batch statistics; use --train-bn off or one process",
                  lps_dist_size());

@@ -47,9 +47,7 @@ const char *lps_finetune_name(lps_finetune f)
     return f == LPS_FINETUNE_LPSS ? "lpss" : "frozen";
 }
 
-/* LpSS, or a one-shot method then --finetune lpss: the session trains
- * LpSGD states (from the start, or from the one-shot pass on). */
-static bool trains_lpsgd(const lps_sparsify_options *o)
+bool lps_sparsify_trains_lpsgd(const lps_sparsify_options *o)
 {
     return o->method == LPS_METHOD_LPSS ||
            (lps_sparsify_method_is_oneshot(o->method) && o->finetune == LPS_FINETUNE_LPSS);
@@ -111,7 +109,7 @@ static lps_status apply_rules(lps_sparsify *s, bool *hit, lps_error *err)
                 continue;
             if (!isnan(r->target))
                 L->target = r->target;
-            if (!isnan(r->p) && trains_lpsgd(&s->opt))
+            if (!isnan(r->p) && lps_sparsify_trains_lpsgd(&s->opt))
                 L->p = r->p;
             L->excluded = L->excluded || r->exclude;
         }
@@ -375,7 +373,7 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
         s->layers[i].excluded = s->weights.items[i].excluded && !opt->prune_embeddings;
         s->layers[i].target = LPS_PRUNE_GLOBAL_TARGET;
         s->layers[i].recon_error = NAN;
-        s->layers[i].p = !trains_lpsgd(opt) ? 0.0
+        s->layers[i].p = !lps_sparsify_trains_lpsgd(opt) ? 0.0
                          : opt->p > 0        ? opt->p
                                              : lps_lpsgd_default_p(opt->target, i == 0);
     }
@@ -401,9 +399,9 @@ lps_sparsify *lps_sparsify_create(const lps_model *m, lps_plan *plan,
         st = lps_sparsify_check_calibration(opt, err);
     else if (opt->method == LPS_METHOD_GMP)
         st = lps_gmp_config_check(&opt->gmp, err);
-    if (st == LPS_OK && trains_lpsgd(opt))
+    if (st == LPS_OK && lps_sparsify_trains_lpsgd(opt))
         st = lps_semiprune_config_check(&opt->semi, err);
-    if (st == LPS_OK && trains_lpsgd(opt))
+    if (st == LPS_OK && lps_sparsify_trains_lpsgd(opt))
         st = lps_semiprune_state_init(&s->semi, s->n_views, &opt->semi, err);
     if (st == LPS_OK && opt->stats_fix)
         st = build_stats(s, err);

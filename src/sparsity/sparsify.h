@@ -102,6 +102,11 @@ typedef struct lps_sparsify_options {
  * GMP ramp over the same 20%..80% window. */
 void lps_sparsify_options_default(lps_sparsify_options *o);
 
+/* LpSS, or a one-shot method then --finetune lpss: the session trains
+ * LpSGD states (from the start, or from the one-shot pass on), and reads
+ * the exponents and LpSGD's options. */
+bool lps_sparsify_trains_lpsgd(const lps_sparsify_options *o);
+
 typedef struct lps_sparsify_layer {
     const lps_prunable *weight;
     size_t param;          /* index in the plan's parameters */

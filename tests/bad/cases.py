@@ -7,6 +7,7 @@ A case is (setup, command line, exit code, message regex after
 "lpsparsify: "). Exit codes: 1 runtime failure, 2 bad usage or bad input.
 """
 import collections
+import json
 import os
 import struct
 
@@ -107,6 +108,14 @@ def with_report(text):
     def setup(folder):
         base(folder)
         write(folder, "r.json", text)
+    return setup
+
+
+def with_recipe(keys):
+    """The valid setup plus r.json, a recipe (docs/recipe.md) holding keys."""
+    def setup(folder):
+        base(folder)
+        write(folder, "r.json", json.dumps(dict({"schema": "lpsparsify.recipe/1"}, **keys)))
     return setup
 
 
@@ -576,6 +585,51 @@ CASES = {
     "p_one": case(base, sparsify("--p", "1"), 2, r"--p: .*"),
     "p_below_one": case(base, sparsify("--p", "0.5"), 2, r"--p: .*"),
     "p_above_two": case(base, sparsify("--p", "2.5"), 2, r"--p: .*"),
+    # Options the chosen method never reads (docs/cli.md, "Options only some methods read").
+    "p_with_gmp": case(base, sparsify("--method", "gmp", "--p", "1.5"), 2,
+                       r"--p: sets the LpSS exponent of every layer, which only LpSGD reads "
+                       r"\(--method lpss, or --finetune lpss after a one-shot method\); "
+                       r"unused with --method gmp"),
+    "p_layer_with_gmp": case(base, sparsify("--method", "gmp", "--p-layer", "w1=1.5"), 2,
+                             r"--p-layer: sets a layer's LpSS exponent, .*; "
+                             r"unused with --method gmp"),
+    "lpsgd_lr_with_finetune_frozen": case(base, sparsify("--method", "magnitude", "--finetune",
+                                                         "frozen", "--lpsgd-lr", "0.1"), 2,
+                                          r"--lpsgd-lr: sets the LpSGD step, which only LpSGD "
+                                          r"reads .*; unused with --method magnitude without "
+                                          r"--finetune lpss"),
+    "freeze_gain_with_wanda": case(base, sparsify("--method", "wanda", "--freeze-gain"), 2,
+                                   r"--freeze-gain: keeps the LpSGD gains fixed, .*; unused with "
+                                   r"--method wanda without --finetune lpss"),
+    "prune_every_with_sparsegpt": case(base, sparsify("--method", "sparsegpt", "--prune-every",
+                                                      "5"), 2,
+                                       r"--prune-every: sets the steps between mask updates, "
+                                       r"which only LpSS, GMP and --finetune lpss read; unused "
+                                       r"with --method sparsegpt without --finetune lpss"),
+    "finetune_frozen_with_lpss": case(base, sparsify("--finetune", "frozen"), 2,
+                                      r"--finetune frozen: fine-tunes after a one-shot --method "
+                                      r"\(magnitude, wanda or sparsegpt\), not lpss"),
+    "finetune_frozen_with_gmp": case(base, sparsify("--method", "gmp", "--finetune", "frozen"), 2,
+                                     r"--finetune frozen: fine-tunes after a one-shot --method "
+                                     r"\(magnitude, wanda or sparsegpt\), not gmp"),
+    "finetune_frozen_epochs_zero": case(base, sparsify("--method", "magnitude", "--epochs", "0",
+                                                       "--finetune", "frozen"), 2,
+                                        r"--finetune frozen: needs --epochs > 0 \(--epochs 0 "
+                                        r"writes the one-shot result untrained\)"),
+    "recipe_p_with_gmp": case(with_recipe({"p": 1.5}),
+                              sparsify("--method", "gmp", "--recipe", "r.json"), 2,
+                              r"r\.json: p: sets the LpSS exponent of every layer, .*; unused "
+                              r"with --method gmp"),
+    "recipe_finetune_frozen_with_lpss": case(with_recipe({"finetune": "frozen"}),
+                                             sparsify("--recipe", "r.json"), 2,
+                                             r"r\.json: finetune frozen: fine-tunes after a "
+                                             r"one-shot --method .*, not lpss"),
+    "recipe_freeze_gain_given_again": case(with_recipe({"freeze-gain": True}),
+                                           sparsify("--recipe", "r.json", "--method", "magnitude",
+                                                    "--freeze-gain"), 2,
+                                           r"--freeze-gain: keeps the LpSGD gains fixed, .*; "
+                                           r"unused with --method magnitude without --finetune "
+                                           r"lpss"),
     "epochs_zero": case(base, sparsify("--epochs", "0"), 2, r"--epochs: .*"),
     "epochs_negative": case(base, sparsify("--epochs", "-1"), 2,
                             r"--epochs: -1 is outside 0\.\..*"),
