@@ -4,50 +4,13 @@
 
 #include "sparsity/layer_stats.h"
 #include "sparsity/prunable.h"
+#include "test_graph.h"
 #include "test_suite.h"
 
-/* Hand-built graphs: prunable discovery only reads names, op types, input
- * lists, attributes and initializer dtype/shape, so no tensor data or file
- * is needed. Strings are literals owned by the test. */
-#define MAX_ITEMS 8
-
-typedef struct fixture {
-    lps_model m;
-    lps_initializer inits[MAX_ITEMS];
-    lps_node nodes[MAX_ITEMS];
-} fixture;
-
-static void add_init(fixture *f, char *name, lps_dtype dtype, int rank, const int64_t *dims)
+/* A node without outputs: discovery reads the inputs of the consumers. */
+static lps_node *add_node(test_graph *f, char *name, char *op, char **inputs, size_t n_inputs)
 {
-    lps_initializer *i = &f->inits[f->m.graph.n_initializers++];
-    memset(i, 0, sizeof *i);
-    i->name = name;
-    i->tensor.dtype = dtype;
-    i->tensor.rank = rank;
-    memcpy(i->tensor.dims, dims, (size_t)rank * sizeof *dims);
-}
-
-static lps_node *add_node(fixture *f, char *name, char *op, char **inputs, size_t n_inputs)
-{
-    lps_node *n = &f->nodes[f->m.graph.n_nodes++];
-    memset(n, 0, sizeof *n);
-    n->name = name;
-    n->op_type = op;
-    n->domain = "";
-    n->inputs = inputs;
-    n->n_inputs = n_inputs;
-    return n;
-}
-
-static lps_opset default_opset = {.domain = "", .version = 13};
-
-static void fixture_init(fixture *f)
-{
-    memset(f, 0, sizeof *f);
-    f->m.opsets = &default_opset;
-    f->m.n_opsets = 1;
-    f->m.graph.initializers = f->inits;
-    f->m.graph.nodes = f->nodes;
+    return test_graph_add_node(f, name, op, inputs, n_inputs, NULL, 0);
 }
 
 static lps_attr trans_b_one = {.name = "transB", .type = LPS_ATTR_INT, .i = 1};
@@ -55,12 +18,12 @@ static lps_attr trans_b_float = {.name = "transB", .type = LPS_ATTR_FLOAT, .f = 
 
 START_TEST(gemm_layout_follows_trans_b)
 {
-    fixture f;
-    fixture_init(&f);
+    test_graph f;
+    test_graph_init(&f);
     int64_t out_in[] = {4, 3}, in_out[] = {3, 5}, bias[] = {4};
-    add_init(&f, "fc1.weight", LPS_DT_FLOAT, 2, out_in);
-    add_init(&f, "fc1.bias", LPS_DT_FLOAT, 1, bias);
-    add_init(&f, "fc2.weight", LPS_DT_FLOAT, 2, in_out);
+    test_graph_add_init(&f, "fc1.weight", LPS_DT_FLOAT, 2, out_in);
+    test_graph_add_init(&f, "fc1.bias", LPS_DT_FLOAT, 1, bias);
+    test_graph_add_init(&f, "fc2.weight", LPS_DT_FLOAT, 2, in_out);
     char *in1[] = {"x", "fc1.weight", "fc1.bias"};
     char *in2[] = {"h", "fc2.weight"};
     lps_node *g1 = add_node(&f, "", "Gemm", in1, 3);
@@ -90,14 +53,14 @@ END_TEST
 
 START_TEST(conv_fan_in_and_batchnorm_ignored)
 {
-    fixture f;
-    fixture_init(&f);
+    test_graph f;
+    test_graph_init(&f);
     int64_t w[] = {8, 2, 3, 3}, c[] = {8};
-    add_init(&f, "conv.w", LPS_DT_FLOAT, 4, w);
-    add_init(&f, "bn.scale", LPS_DT_FLOAT, 1, c);
-    add_init(&f, "bn.bias", LPS_DT_FLOAT, 1, c);
-    add_init(&f, "bn.mean", LPS_DT_FLOAT, 1, c);
-    add_init(&f, "bn.var", LPS_DT_FLOAT, 1, c);
+    test_graph_add_init(&f, "conv.w", LPS_DT_FLOAT, 4, w);
+    test_graph_add_init(&f, "bn.scale", LPS_DT_FLOAT, 1, c);
+    test_graph_add_init(&f, "bn.bias", LPS_DT_FLOAT, 1, c);
+    test_graph_add_init(&f, "bn.mean", LPS_DT_FLOAT, 1, c);
+    test_graph_add_init(&f, "bn.var", LPS_DT_FLOAT, 1, c);
     char *cin[] = {"x", "conv.w"};
     char *bin[] = {"y", "bn.scale", "bn.bias", "bn.mean", "bn.var"};
     add_node(&f, "conv", "Conv", cin, 2);
@@ -116,12 +79,12 @@ END_TEST
 
 START_TEST(matmul_constant_operand_and_sharing)
 {
-    fixture f;
-    fixture_init(&f);
+    test_graph f;
+    test_graph_init(&f);
     int64_t b[] = {6, 4}, a[] = {2, 6}, v[] = {6};
-    add_init(&f, "B", LPS_DT_FLOAT, 2, b);
-    add_init(&f, "A", LPS_DT_FLOAT, 2, a);
-    add_init(&f, "vec", LPS_DT_FLOAT, 1, v);
+    test_graph_add_init(&f, "B", LPS_DT_FLOAT, 2, b);
+    test_graph_add_init(&f, "A", LPS_DT_FLOAT, 2, a);
+    test_graph_add_init(&f, "vec", LPS_DT_FLOAT, 1, v);
     char *mm1[] = {"x", "B"}, *mm2[] = {"A", "y"}, *mm3[] = {"z", "B"};
     char *mm4[] = {"p", "q"}, *mm5[] = {"r", "vec"};
     add_node(&f, "mm1", "MatMul", mm1, 2);
@@ -152,9 +115,9 @@ START_TEST(conflicting_and_unsupported_weights_fail)
     lps_prunable_list list;
     lps_error err;
 
-    fixture f;
-    fixture_init(&f);
-    add_init(&f, "W", LPS_DT_FLOAT, 2, sq);
+    test_graph f;
+    test_graph_init(&f);
+    test_graph_add_init(&f, "W", LPS_DT_FLOAT, 2, sq);
     lps_node *g = add_node(&f, "g", "Gemm", g_in, 2);
     g->attrs = &trans_b_one;
     g->n_attrs = 1;
@@ -163,21 +126,21 @@ START_TEST(conflicting_and_unsupported_weights_fail)
     ck_assert_ptr_nonnull(strstr(err.msg, "'W'"));
     ck_assert_uint_eq(list.count, 0);
 
-    fixture_init(&f);
-    add_init(&f, "W", LPS_DT_DOUBLE, 2, sq);
+    test_graph_init(&f);
+    test_graph_add_init(&f, "W", LPS_DT_DOUBLE, 2, sq);
     add_node(&f, "m", "MatMul", m_in, 2);
     ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(err.msg, "double"));
 
     /* Gemm's B is a matrix: rank 3 has no row form */
-    fixture_init(&f);
-    add_init(&f, "W", LPS_DT_FLOAT, 3, r3);
+    test_graph_init(&f);
+    test_graph_add_init(&f, "W", LPS_DT_FLOAT, 3, r3);
     add_node(&f, "g", "Gemm", g_in, 2);
     ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(err.msg, "rank 3"));
 
-    fixture_init(&f);
-    add_init(&f, "W", LPS_DT_FLOAT, 2, sq);
+    test_graph_init(&f);
+    test_graph_add_init(&f, "W", LPS_DT_FLOAT, 2, sq);
     lps_node *t = add_node(&f, "g", "Gemm", g_in, 2);
     t->attrs = &trans_b_float;
     t->n_attrs = 1;
@@ -188,10 +151,10 @@ END_TEST
 
 START_TEST(custom_domain_nodes_are_not_weights)
 {
-    fixture f;
-    fixture_init(&f);
+    test_graph f;
+    test_graph_init(&f);
     int64_t w[] = {8, 2, 3, 3};
-    add_init(&f, "conv.w", LPS_DT_FLOAT, 4, w);
+    test_graph_add_init(&f, "conv.w", LPS_DT_FLOAT, 4, w);
     char *cin[] = {"x", "conv.w"};
     lps_node *n = add_node(&f, "conv", "Conv", cin, 2);
     n->domain = "com.example";
@@ -253,13 +216,13 @@ END_TEST
  * the defs' differentiable inputs. */
 START_TEST(batched_matmul_embeddings_and_trainable_count)
 {
-    fixture f;
-    fixture_init(&f);
+    test_graph f;
+    test_graph_init(&f);
     int64_t heads[] = {2, 4, 3}, table[] = {10, 4}, ids[] = {5, 2}, pos[] = {1, 7, 4};
-    add_init(&f, "attn.w", LPS_DT_FLOAT, 3, heads);
-    add_init(&f, "tok.emb", LPS_DT_FLOAT, 2, table);
-    add_init(&f, "index", LPS_DT_INT64, 2, ids);
-    add_init(&f, "pos", LPS_DT_FLOAT, 3, pos);
+    test_graph_add_init(&f, "attn.w", LPS_DT_FLOAT, 3, heads);
+    test_graph_add_init(&f, "tok.emb", LPS_DT_FLOAT, 2, table);
+    test_graph_add_init(&f, "index", LPS_DT_INT64, 2, ids);
+    test_graph_add_init(&f, "pos", LPS_DT_FLOAT, 3, pos);
     char *mm[] = {"h", "attn.w"}, *g1[] = {"tok.emb", "x"}, *g2[] = {"index", "x"};
     char *add[] = {"e", "pos"}, *tied[] = {"z", "tok.emb"};
     add_node(&f, "mm", "MatMul", mm, 2);

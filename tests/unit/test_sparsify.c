@@ -14,6 +14,7 @@
 #include "sparsity/stats_fix.h"
 #include "test_node.h"
 #include "test_suite.h"
+#include "test_train.h"
 #include "train/trainer.h"
 
 #define N_FEATURES 12
@@ -71,32 +72,29 @@ static void dataset(lps_dataset *ds)
     lps_tensor_free(labels);
 }
 
-static void train_options(lps_train_options *o, int epochs)
+/* A session of so on a fresh MLP and the dataset, trained for `epochs`. */
+typedef struct mlp_run {
+    lps_dataset ds;
+    lps_train_options to;
+    lps_model *m;
+    lps_trainer *t;
+    lps_sparsify *s;
+} mlp_run;
+
+static void run_start(mlp_run *r, const lps_sparsify_options *so, int64_t epochs)
 {
-    lps_train_options_default(o);
-    o->epochs = epochs;
-    o->batch_size = BATCH;
-    o->seed = 3;
-    o->lr.base_lr = 0.05;
-    o->preprocess.has_scale = true;
-    o->preprocess.scale = 1.0;
+    dataset(&r->ds);
+    test_train_options(&r->to, epochs, BATCH);
+    r->m = mlp();
+    test_sparsify_session(r->m, &r->ds, &r->to, so, &r->t, &r->s);
 }
 
-/* The model's logits on the N_SAMPLES rows of ds (caller frees). */
-static float *logits_of(const lps_model *m, const lps_dataset *ds)
+static void run_release(mlp_run *r)
 {
-    return test_model_output(m, &ds->samples, N_SAMPLES * N_CLASSES);
-}
-
-/* Creates the trainer and session; the caller frees both. */
-static void session(lps_model *m, const lps_dataset *ds, const lps_train_options *to,
-                    const lps_sparsify_options *so, lps_trainer **t, lps_sparsify **s)
-{
-    lps_error err = {0};
-    *t = lps_trainer_create(m, ds, NULL, to, &err);
-    ck_assert_msg(*t != NULL, "%s", err.msg);
-    *s = lps_sparsify_create(m, lps_trainer_plan(*t), so, to, &err);
-    ck_assert_msg(*s != NULL, "%s", err.msg);
+    lps_sparsify_free(r->s);
+    lps_trainer_free(r->t);
+    lps_model_free(r->m);
+    lps_dataset_release(&r->ds);
 }
 
 START_TEST(step0_outputs_equal_the_input_model)
@@ -107,19 +105,19 @@ START_TEST(step0_outputs_equal_the_input_model)
     lps_train_options to;
     lps_sparsify_options so;
     dataset(&ds);
-    train_options(&to, 1);
+    test_train_options(&to, 1, BATCH);
     for (size_t pi = 0; pi < sizeof ps / sizeof ps[0]; pi++) {
         lps_model *m = mlp();
-        float *before = logits_of(m, &ds);
+        float *before = test_logits_of(m, &ds);
         lps_sparsify_options_default(&so);
         so.target = 0.9;
         so.p = ps[pi];
         lps_trainer *t;
         lps_sparsify *s;
-        session(m, &ds, &to, &so, &t, &s);
+        test_sparsify_session(m, &ds, &to, &so, &t, &s);
         ck_assert_int_eq(lps_sparsify_finish(s, &err), LPS_OK);
         ck_assert_int_eq(lps_trainer_write(t, &err), LPS_OK);
-        float *after = logits_of(m, &ds);
+        float *after = test_logits_of(m, &ds);
         double max_abs = 0.0, max_diff = 0.0;
         for (int k = 0; k < N_SAMPLES * N_CLASSES; k++) {
             max_abs = fmax(max_abs, fabs(before[k]));
@@ -185,13 +183,8 @@ static const char *const LAYER_NODE[N_LAYERS] = {"fc1", "mm2", "fc3"};
 START_TEST(achieved_sparsity_is_the_target)
 {
     const target_case *c = &TARGET_CASES[_i];
-    lps_dataset ds;
     lps_error err = {0};
-    lps_train_options to;
     lps_sparsify_options so;
-    dataset(&ds);
-    train_options(&to, 2);
-    lps_model *m = mlp();
     lps_sparsify_options_default(&so);
     so.method = c->method;
     so.allocation = c->alloc;
@@ -208,14 +201,12 @@ START_TEST(achieved_sparsity_is_the_target)
         so.exclude[0] = c->exclude;
         so.n_exclude = 1;
     }
-    lps_trainer *t;
-    lps_sparsify *s;
-    session(m, &ds, &to, &so, &t, &s);
-    lps_train_hooks hooks = {0};
-    lps_sparsify_hooks(s, &hooks);
-    ck_assert_msg(lps_trainer_run(t, &hooks, NULL, &err) == LPS_OK, "%s", err.msg);
-    ck_assert_int_eq(lps_sparsify_finish(s, &err), LPS_OK);
-    ck_assert_int_eq(lps_trainer_write(t, &err), LPS_OK);
+    mlp_run r;
+    run_start(&r, &so, 2);
+    lps_model *m = r.m;
+    lps_sparsify *s = r.s;
+    test_sparsify_train(r.t, s, NULL, NULL);
+    ck_assert_int_eq(lps_trainer_write(r.t, &err), LPS_OK);
     int64_t pool_zeros = 0, pool_total = 0, all_zeros = 0, all_total = 0;
     for (int l = 0; l < N_LAYERS; l++) {
         int64_t z = 0, n = 0;
@@ -247,10 +238,7 @@ START_TEST(achieved_sparsity_is_the_target)
                       (double)pool_zeros / (double)pool_total, c->target);
     ck_assert_double_eq_tol(lps_sparsify_achieved(s), (double)all_zeros / (double)all_total,
                             1e-12);
-    lps_sparsify_free(s);
-    lps_trainer_free(t);
-    lps_model_free(m);
-    lps_dataset_release(&ds);
+    run_release(&r);
 }
 END_TEST
 
@@ -259,23 +247,14 @@ END_TEST
 START_TEST(lpss_prunes_progressively)
 {
     enum { EPOCHS = 4, STEPS_PER_EPOCH = N_SAMPLES / BATCH, TOTAL = EPOCHS * STEPS_PER_EPOCH };
-    lps_dataset ds;
-    lps_error err = {0};
-    lps_train_options to;
     lps_sparsify_options so;
     lps_epoch_stats stats[EPOCHS];
-    dataset(&ds);
-    train_options(&to, EPOCHS);
-    lps_model *m = mlp();
     lps_sparsify_options_default(&so);
     so.target = 0.9;
     so.semi.frequency = 2;
-    lps_trainer *t;
-    lps_sparsify *s;
-    session(m, &ds, &to, &so, &t, &s);
-    lps_train_hooks hooks = {0};
-    lps_sparsify_hooks(s, &hooks);
-    ck_assert_msg(lps_trainer_run(t, &hooks, stats, &err) == LPS_OK, "%s", err.msg);
+    mlp_run r;
+    run_start(&r, &so, EPOCHS);
+    test_sparsify_train(r.t, r.s, NULL, stats);
     /* the last topology update of epoch 2 */
     int64_t first = (int64_t)floor(so.semi.begin * TOTAL), last = 2 * STEPS_PER_EPOCH - 1;
     int64_t update = last - (last - first) % so.semi.frequency;
@@ -288,10 +267,7 @@ START_TEST(lpss_prunes_progressively)
     ck_assert_msg(stats[0].sparsity < stats[1].sparsity && stats[1].sparsity < so.target,
                   "sparsity %.4f, %.4f is not progressive", stats[0].sparsity, stats[1].sparsity);
     ck_assert_double_eq_tol(stats[EPOCHS - 1].sparsity, so.target, TARGET_TOL);
-    lps_sparsify_free(s);
-    lps_trainer_free(t);
-    lps_model_free(m);
-    lps_dataset_release(&ds);
+    run_release(&r);
 }
 END_TEST
 
@@ -370,40 +346,31 @@ static int64_t zeros_moved(uint8_t *a[N_LAYERS], uint8_t *b[N_LAYERS], const lps
  * the mask. */
 START_TEST(finetune_lpss_starts_from_the_oneshot_mask)
 {
-    lps_dataset ds;
     lps_error err = {0};
-    lps_train_options to;
     lps_sparsify_options so;
     uint8_t *oneshot[N_LAYERS], *final[N_LAYERS];
-    dataset(&ds);
     lps_sparsify_options_default(&so);
     so.method = LPS_METHOD_MAGNITUDE;
     so.target = 0.8;
     so.semi.frequency = 1;
     so.lpsgd_lr_scale = 0.5; /* moves the surviving weights enough to drop some in 32 steps */
-    lps_model *m = mlp();
-    lps_trainer *t;
-    lps_sparsify *s;
-    train_options(&to, 1); /* the plan: lps_sparsify_finish alone prunes, as --epochs 0 */
-    session(m, &ds, &to, &so, &t, &s);
-    ck_assert_int_eq(lps_sparsify_finish(s, &err), LPS_OK);
-    ck_assert_int_eq(lps_trainer_write(t, &err), LPS_OK);
-    zeros_of(m, NULL, oneshot);
-    lps_sparsify_free(s);
-    lps_trainer_free(t);
-    lps_model_free(m);
-    train_options(&to, 4);
+    mlp_run r;
+    run_start(&r, &so, 1); /* the plan: lps_sparsify_finish alone prunes, as --epochs 0 */
+    ck_assert_int_eq(lps_sparsify_finish(r.s, &err), LPS_OK);
+    ck_assert_int_eq(lps_trainer_write(r.t, &err), LPS_OK);
+    zeros_of(r.m, NULL, oneshot);
+    run_release(&r);
     for (int ft = LPS_FINETUNE_FROZEN; ft <= LPS_FINETUNE_LPSS; ft++) {
         so.finetune = (lps_finetune)ft;
-        m = mlp();
-        session(m, &ds, &to, &so, &t, &s);
+        run_start(&r, &so, 4);
+        lps_model *m = r.m;
+        lps_sparsify *s = r.s;
         step0_probe probe = {{0}, m, {NULL}};
         lps_sparsify_hooks(s, &probe.inner);
         lps_train_hooks hooks = {.user = &probe, .begin = probe_begin, .update = probe_update,
                                  .end_epoch = probe_end_epoch};
-        ck_assert_msg(lps_trainer_run(t, &hooks, NULL, &err) == LPS_OK, "%s", err.msg);
-        ck_assert_int_eq(lps_sparsify_finish(s, &err), LPS_OK);
-        ck_assert_int_eq(lps_trainer_write(t, &err), LPS_OK);
+        test_sparsify_train(r.t, s, &hooks, NULL);
+        ck_assert_int_eq(lps_trainer_write(r.t, &err), LPS_OK);
         zeros_of(m, NULL, final);
         ck_assert_msg(zeros_moved(oneshot, probe.zeros, m) == 0, "%s: step 0 is not the one-shot "
                       "mask", lps_finetune_name(so.finetune));
@@ -419,13 +386,10 @@ START_TEST(finetune_lpss_starts_from_the_oneshot_mask)
             free(probe.zeros[l]);
             free(final[l]);
         }
-        lps_sparsify_free(s);
-        lps_trainer_free(t);
-        lps_model_free(m);
+        run_release(&r);
     }
     for (int l = 0; l < N_LAYERS; l++)
         free(oneshot[l]);
-    lps_dataset_release(&ds);
 }
 END_TEST
 
@@ -437,7 +401,7 @@ START_TEST(finetune_lpss_is_refused_without_oneshot_or_epochs)
     lps_train_options to;
     lps_sparsify_options so;
     dataset(&ds);
-    train_options(&to, 1);
+    test_train_options(&to, 1, BATCH);
     lps_model *m = mlp();
     lps_trainer *t = lps_trainer_create(m, &ds, NULL, &to, &err);
     ck_assert_msg(t != NULL, "%s", err.msg);

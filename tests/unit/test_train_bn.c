@@ -14,6 +14,7 @@
 #include "sparsity/train_bn.h"
 #include "test_node.h"
 #include "test_suite.h"
+#include "test_train.h"
 #include "train/trainer.h"
 
 #define CH_IN 2
@@ -82,21 +83,35 @@ static void dataset(lps_dataset *ds)
     lps_tensor_free(labels);
 }
 
-static void train_options(lps_train_options *o)
+#define EPOCHS 2
+
+/* The CNN, the dataset and the training BatchNorms of one test. */
+typedef struct cnn_run {
+    lps_dataset ds;
+    lps_train_options to;
+    lps_model *m;
+    lps_train_bn bn;
+    lps_error err;
+} cnn_run;
+
+static void run_start(cnn_run *r, bool biases)
 {
-    lps_train_options_default(o);
-    o->epochs = 2;
-    o->batch_size = BATCH;
-    o->seed = 3;
-    o->lr.base_lr = 0.05;
-    o->preprocess.has_scale = true;
-    o->preprocess.scale = 1.0;
+    memset(r, 0, sizeof *r);
+    dataset(&r->ds);
+    test_train_options(&r->to, EPOCHS, BATCH);
+    r->m = cnn(biases);
 }
 
-/* The model's logits on every sample (caller frees). */
-static float *logits_of(const lps_model *m, const lps_dataset *ds)
+static lps_status run_insert(cnn_run *r)
 {
-    return test_model_output(m, &ds->samples, N_SAMPLES * N_CLASSES);
+    return lps_train_bn_insert(&r->bn, r->m, &r->ds, &r->to.preprocess, BATCH, &r->err);
+}
+
+static void run_release(cnn_run *r)
+{
+    lps_train_bn_release(&r->bn, r->m);
+    lps_model_free(r->m);
+    lps_dataset_release(&r->ds);
 }
 
 static void assert_close(const float *a, const float *b, const char *what)
@@ -128,48 +143,35 @@ static int64_t zeros_of(const lps_model *m, const char *name)
 
 START_TEST(insertion_keeps_the_function)
 {
-    lps_dataset ds;
-    lps_error err = {0};
-    lps_train_options to;
-    dataset(&ds);
-    train_options(&to);
-    lps_model *m = cnn(true);
-    float *before = logits_of(m, &ds);
-    lps_train_bn bn = {0};
-    ck_assert_msg(lps_train_bn_insert(&bn, m, &ds, &to.preprocess, BATCH, &err) == LPS_OK, "%s",
-                  err.msg);
-    ck_assert_uint_eq(bn.n_units, N_UNITS);
+    cnn_run r;
+    run_start(&r, true);
+    const lps_model *m = r.m;
+    float *before = test_logits_of(m, &r.ds);
+    ck_assert_msg(run_insert(&r) == LPS_OK, "%s", r.err.msg);
+    ck_assert_uint_eq(r.bn.n_units, N_UNITS);
     ck_assert_uint_eq(m->graph.n_nodes, N_NODES + N_UNITS);
     ck_assert_str_ne(m->graph.nodes[0].outputs[0], "h1");
-    float *after = logits_of(m, &ds);
+    float *after = test_logits_of(m, &r.ds);
     assert_close(before, after, "with training BatchNorms");
-    lps_train_bn_release(&bn, m);
+    lps_train_bn_release(&r.bn, r.m);
     ck_assert_uint_eq(m->graph.n_nodes, N_NODES);
     ck_assert_uint_eq(m->graph.n_initializers, N_INITS);
     ck_assert_str_eq(m->graph.nodes[0].outputs[0], "h1");
     free(before);
     free(after);
-    lps_model_free(m);
-    lps_dataset_release(&ds);
+    run_release(&r);
 }
 END_TEST
 
 START_TEST(layers_without_bias_get_none)
 {
-    lps_dataset ds;
-    lps_error err = {0};
-    lps_train_options to;
-    dataset(&ds);
-    train_options(&to);
-    lps_model *m = cnn(false);
-    lps_train_bn bn = {0};
-    ck_assert_int_eq(lps_train_bn_insert(&bn, m, &ds, &to.preprocess, BATCH, &err), LPS_OK);
-    ck_assert_uint_eq(bn.n_units, 0);
-    ck_assert_uint_eq(m->graph.n_nodes, N_NODES);
-    ck_assert_int_eq(lps_train_bn_fold(&bn, m, &err), LPS_OK);
-    lps_train_bn_release(&bn, m);
-    lps_model_free(m);
-    lps_dataset_release(&ds);
+    cnn_run r;
+    run_start(&r, false);
+    ck_assert_int_eq(run_insert(&r), LPS_OK);
+    ck_assert_uint_eq(r.bn.n_units, 0);
+    ck_assert_uint_eq(r.m->graph.n_nodes, N_NODES);
+    ck_assert_int_eq(lps_train_bn_fold(&r.bn, r.m, &r.err), LPS_OK);
+    run_release(&r);
 }
 END_TEST
 
@@ -192,61 +194,48 @@ END_TEST
  * taken) has put nothing in: neither it nor the release may touch the graph. */
 START_TEST(failed_insert_keeps_the_graph)
 {
-    lps_dataset ds;
-    lps_error err = {0};
-    lps_train_options to;
-    dataset(&ds);
-    train_options(&to);
-    lps_model *m = cnn(true);
-    test_model_add_random_init(m, "h2.lps_train_bn.var", 1, (int64_t[]){N_HIDDEN}, 8);
-    lps_train_bn bn = {0};
-    ck_assert_int_eq(lps_train_bn_insert(&bn, m, &ds, &to.preprocess, BATCH, &err),
-                     LPS_ERR_INVALID);
-    ck_assert_msg(strstr(err.msg, "h2.lps_train_bn.var") != NULL, "%s", err.msg);
-    lps_train_bn_release(&bn, m);
+    cnn_run r;
+    run_start(&r, true);
+    const lps_model *m = r.m;
+    test_model_add_random_init(r.m, "h2.lps_train_bn.var", 1, (int64_t[]){N_HIDDEN}, 8);
+    ck_assert_int_eq(run_insert(&r), LPS_ERR_INVALID);
+    ck_assert_msg(strstr(r.err.msg, "h2.lps_train_bn.var") != NULL, "%s", r.err.msg);
+    lps_train_bn_release(&r.bn, r.m);
     ck_assert_uint_eq(m->graph.n_nodes, N_NODES);
     ck_assert_uint_eq(m->graph.n_initializers, N_INITS + 1);
     ck_assert_str_eq(m->graph.nodes[0].outputs[0], "h1");
     ck_assert_str_eq(m->graph.nodes[3].outputs[0], "h2");
-    lps_model_free(m);
-    lps_dataset_release(&ds);
+    run_release(&r);
 }
 END_TEST
 
 START_TEST(fold_computes_the_trained_network)
 {
-    lps_dataset ds;
-    lps_error err = {0};
-    lps_train_options to;
     lps_sparsify_options so;
-    dataset(&ds);
-    train_options(&to);
     lps_sparsify_options_default(&so);
     so.method = LPS_METHOD_GMP;
     so.target = 0.5;
-    lps_model *m = cnn(true);
-    lps_train_bn bn = {0};
-    ck_assert_int_eq(lps_train_bn_insert(&bn, m, &ds, &to.preprocess, BATCH, &err), LPS_OK);
+    cnn_run r;
+    run_start(&r, true);
+    lps_model *m = r.m;
+    lps_error err = {0};
+    ck_assert_int_eq(run_insert(&r), LPS_OK);
     const char *scale = "h1.lps_train_bn.scale";
     float scale0 = lps_tensor_f32(&init_named(m, scale)->tensor)[0];
-    lps_trainer *t = lps_trainer_create(m, &ds, NULL, &to, &err);
-    ck_assert_msg(t != NULL, "%s", err.msg);
-    lps_sparsify *s = lps_sparsify_create(m, lps_trainer_plan(t), &so, &to, &err);
-    ck_assert_msg(s != NULL, "%s", err.msg);
-    lps_train_hooks hooks = {0};
-    lps_sparsify_hooks(s, &hooks);
-    lps_epoch_stats stats[2];
-    ck_assert_msg(lps_trainer_run(t, &hooks, stats, &err) == LPS_OK, "%s", err.msg);
-    ck_assert_int_eq(lps_sparsify_finish(s, &err), LPS_OK);
-    ck_assert_msg(lps_train_bn_recalibrate(&bn, m, lps_trainer_plan(t), &ds, &to.preprocess,
+    lps_trainer *t;
+    lps_sparsify *s;
+    test_sparsify_session(m, &r.ds, &r.to, &so, &t, &s);
+    lps_epoch_stats stats[EPOCHS];
+    test_sparsify_train(t, s, NULL, stats);
+    ck_assert_msg(lps_train_bn_recalibrate(&r.bn, m, lps_trainer_plan(t), &r.ds, &r.to.preprocess,
                                            BATCH, &err) == LPS_OK, "%s", err.msg);
     ck_assert_int_eq(lps_trainer_write(t, &err), LPS_OK);
     ck_assert_msg(lps_tensor_f32(&init_named(m, scale)->tensor)[0] != scale0,
                   "the BatchNorm scale was not trained");
-    float *with_bn = logits_of(m, &ds);
+    float *with_bn = test_logits_of(m, &r.ds);
     int64_t z1 = zeros_of(m, "w1"), z2 = zeros_of(m, "w2");
     ck_assert_int_gt(z1 + z2, 0);
-    ck_assert_int_eq(lps_train_bn_fold(&bn, m, &err), LPS_OK);
+    ck_assert_int_eq(lps_train_bn_fold(&r.bn, m, &err), LPS_OK);
     ck_assert_uint_eq(m->graph.n_nodes, N_NODES);
     ck_assert_uint_eq(m->graph.n_initializers, N_INITS);
     ck_assert_str_eq(m->graph.nodes[0].outputs[0], "h1");
@@ -254,15 +243,13 @@ START_TEST(fold_computes_the_trained_network)
     ck_assert(init_named(m, "w1")->modified && init_named(m, "b2")->modified);
     ck_assert_int_eq(zeros_of(m, "w1"), z1);
     ck_assert_int_eq(zeros_of(m, "w2"), z2);
-    float *folded = logits_of(m, &ds);
+    float *folded = test_logits_of(m, &r.ds);
     assert_close(with_bn, folded, "folded");
     free(with_bn);
     free(folded);
     lps_sparsify_free(s);
     lps_trainer_free(t);
-    lps_train_bn_release(&bn, m);
-    lps_model_free(m);
-    lps_dataset_release(&ds);
+    run_release(&r);
 }
 END_TEST
 

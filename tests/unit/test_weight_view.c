@@ -4,70 +4,32 @@
 
 #include "sparsity/prunable.h"
 #include "sparsity/weight_view.h"
+#include "test_graph.h"
 #include "test_suite.h"
 
 /* Weights behind views (docs/method.md, "Weights behind views"): the
  * graphs are what torch.onnx writes in training mode, built by hand. Float
  * weights need no data (tracing reads their shapes); the int64 inputs of
- * Slice and Unsqueeze carry values. */
-#define MAX_ITEMS 24
-
-typedef struct fixture {
-    lps_model m;
-    lps_initializer inits[MAX_ITEMS];
-    lps_node nodes[MAX_ITEMS];
-} fixture;
-
-static lps_opset opset_13 = {.domain = "", .version = 13};
-
-static void fixture_init(fixture *f)
+ * Slice and Unsqueeze carry values (test_graph.h). */
+static void add_weight(test_graph *f, char *name, int rank, const int64_t *dims)
 {
-    memset(f, 0, sizeof *f);
-    f->m.opsets = &opset_13;
-    f->m.n_opsets = 1;
-    f->m.graph.initializers = f->inits;
-    f->m.graph.nodes = f->nodes;
-}
-
-static void fixture_release(fixture *f)
-{
-    for (size_t i = 0; i < f->m.graph.n_initializers; i++)
-        lps_tensor_release(&f->inits[i].tensor);
-}
-
-static void add_weight(fixture *f, char *name, int rank, const int64_t *dims)
-{
-    lps_initializer *i = &f->inits[f->m.graph.n_initializers++];
-    memset(i, 0, sizeof *i);
-    i->name = name;
-    i->tensor.dtype = LPS_DT_FLOAT;
-    i->tensor.rank = rank;
-    memcpy(i->tensor.dims, dims, (size_t)rank * sizeof *dims);
+    test_graph_add_init(f, name, LPS_DT_FLOAT, rank, dims);
 }
 
 /* A 1-D int64 initializer holding one value. */
-static void add_int(fixture *f, char *name, int64_t value)
+static void add_int(test_graph *f, char *name, int64_t value)
 {
-    lps_initializer *i = &f->inits[f->m.graph.n_initializers++];
     int64_t one = 1;
-    memset(i, 0, sizeof *i);
-    i->name = name;
+    lps_initializer *i = test_graph_add_init(f, name, LPS_DT_INT64, 1, &one);
     ck_assert_int_eq(lps_tensor_alloc(&i->tensor, LPS_DT_INT64, 1, &one, NULL), LPS_OK);
     lps_tensor_i64(&i->tensor)[0] = value;
 }
 
-static lps_node *add_node(fixture *f, char *op, char **inputs, size_t n_inputs, char **output)
+/* A node named after its one output, or a "consumer" without outputs. */
+static lps_node *add_node(test_graph *f, char *op, char **inputs, size_t n_inputs, char **output)
 {
-    lps_node *n = &f->nodes[f->m.graph.n_nodes++];
-    memset(n, 0, sizeof *n);
-    n->name = output ? output[0] : "consumer";
-    n->op_type = op;
-    n->domain = "";
-    n->inputs = inputs;
-    n->n_inputs = n_inputs;
-    n->outputs = output;
-    n->n_outputs = output ? 1 : 0;
-    return n;
+    return test_graph_add_node(f, output ? output[0] : "consumer", op, inputs, n_inputs, output,
+                               output ? 1 : 0);
 }
 
 static int64_t zero_axis[] = {0};
@@ -79,6 +41,14 @@ static void set_attr(lps_node *n, lps_attr *a)
 {
     n->attrs = a;
     n->n_attrs = 1;
+}
+
+/* The weights lps_prunable_find finds in f, which must be count. */
+static void find_weights(test_graph *f, lps_prunable_list *list, size_t count)
+{
+    lps_error err;
+    ck_assert_msg(lps_prunable_find(&f->m, list, &err) == LPS_OK, "%s", err.msg);
+    ck_assert_uint_eq(list->count, count);
 }
 
 static lps_prunable *find_weight(lps_prunable_list *list, const char *name)
@@ -93,17 +63,15 @@ static lps_prunable *find_weight(lps_prunable_list *list, const char *name)
  * rows are W's rows, contiguous, in the order of the MatMul's outputs. */
 START_TEST(transposed_linear_weight_is_its_initializer)
 {
-    fixture f;
-    fixture_init(&f);
+    test_graph f;
+    test_graph_init(&f);
     int64_t w[] = {4, 3};
     add_weight(&f, "fc.weight", 2, w);
     char *t_in[] = {"fc.weight"}, *t_out[] = {"wt"}, *mm_in[] = {"x", "wt"};
     add_node(&f, "Transpose", t_in, 1, t_out);
     add_node(&f, "MatMul", mm_in, 2, NULL);
     lps_prunable_list list;
-    lps_error err;
-    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
-    ck_assert_uint_eq(list.count, 1);
+    find_weights(&f, &list, 1);
     lps_prunable *p = &list.items[0];
     ck_assert_str_eq(p->initializer, "fc.weight");
     ck_assert_str_eq(p->op_type, "MatMul");
@@ -113,15 +81,15 @@ START_TEST(transposed_linear_weight_is_its_initializer)
     ck_assert_int_eq(p->layout.elem_stride, 1);
     ck_assert(p->rows_in_order);
     lps_prunable_list_release(&list);
-    fixture_release(&f);
+    test_graph_release(&f);
 }
 END_TEST
 
 /* Identity -> Transpose -> Gemm(transB=0): the chain is followed. */
 START_TEST(chain_of_views_is_followed)
 {
-    fixture f;
-    fixture_init(&f);
+    test_graph f;
+    test_graph_init(&f);
     int64_t w[] = {5, 2};
     add_weight(&f, "W", 2, w);
     char *i_in[] = {"W"}, *i_out[] = {"w1"}, *t_in[] = {"w1"}, *t_out[] = {"wt"};
@@ -130,15 +98,13 @@ START_TEST(chain_of_views_is_followed)
     add_node(&f, "Transpose", t_in, 1, t_out);
     add_node(&f, "Gemm", g_in, 2, NULL);
     lps_prunable_list list;
-    lps_error err;
-    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
-    ck_assert_uint_eq(list.count, 1);
+    find_weights(&f, &list, 1);
     ck_assert_str_eq(list.items[0].initializer, "W");
     ck_assert_int_eq(list.items[0].layout.n_rows, 5);
     ck_assert_int_eq(list.items[0].fan_in, 2);
     ck_assert_int_eq(list.items[0].layout.elem_stride, 1);
     lps_prunable_list_release(&list);
-    fixture_release(&f);
+    test_graph_release(&f);
 }
 END_TEST
 
@@ -148,8 +114,8 @@ END_TEST
  * is a row of W, though not in the LSTM's order. */
 START_TEST(sliced_and_reordered_rnn_weight)
 {
-    fixture f;
-    fixture_init(&f);
+    test_graph f;
+    test_graph_init(&f);
     const int64_t hidden = 2, inputs = 3;
     int64_t w[] = {4 * hidden, inputs}, r[] = {1, 4 * hidden, hidden};
     add_weight(&f, "weight_ih", 2, w);
@@ -176,9 +142,7 @@ START_TEST(sliced_and_reordered_rnn_weight)
     static lps_attr hidden_size = {.name = "hidden_size", .type = LPS_ATTR_INT, .i = 2};
     set_attr(lstm, &hidden_size);
     lps_prunable_list list;
-    lps_error err;
-    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
-    ck_assert_uint_eq(list.count, 2);
+    find_weights(&f, &list, 2);
     lps_prunable *p = find_weight(&list, "weight_ih");
     ck_assert_ptr_nonnull(p);
     ck_assert_str_eq(p->op_type, "LSTM");
@@ -189,7 +153,7 @@ START_TEST(sliced_and_reordered_rnn_weight)
     ck_assert(!p->rows_in_order);
     ck_assert(find_weight(&list, "R")->rows_in_order);
     lps_prunable_list_release(&list);
-    fixture_release(&f);
+    test_graph_release(&f);
 }
 END_TEST
 
@@ -197,8 +161,8 @@ END_TEST
  * direction's initializer is its own weight. */
 START_TEST(directions_concatenated_are_two_weights)
 {
-    fixture f;
-    fixture_init(&f);
+    test_graph f;
+    test_graph_init(&f);
     int64_t w[] = {3, 2}, r[] = {2, 3, 3};
     add_weight(&f, "W_fwd", 2, w);
     add_weight(&f, "W_bwd", 2, w);
@@ -212,9 +176,7 @@ START_TEST(directions_concatenated_are_two_weights)
     static lps_attr hidden_size = {.name = "hidden_size", .type = LPS_ATTR_INT, .i = 3};
     set_attr(add_node(&f, "RNN", r_in, 3, NULL), &hidden_size);
     lps_prunable_list list;
-    lps_error err;
-    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
-    ck_assert_uint_eq(list.count, 3);
+    find_weights(&f, &list, 3);
     for (int k = 0; k < 2; k++) {
         lps_prunable *p = find_weight(&list, k ? "W_bwd" : "W_fwd");
         ck_assert_ptr_nonnull(p);
@@ -223,7 +185,7 @@ START_TEST(directions_concatenated_are_two_weights)
         ck_assert(!p->rows_in_order);
     }
     lps_prunable_list_release(&list);
-    fixture_release(&f);
+    test_graph_release(&f);
 }
 END_TEST
 
@@ -232,8 +194,8 @@ END_TEST
  * slice keeping part of an initializer. Both stay trained, not pruned. */
 START_TEST(rows_split_by_a_view_are_not_weights)
 {
-    fixture f;
-    fixture_init(&f);
+    test_graph f;
+    test_graph_init(&f);
     int64_t w[] = {2, 4};
     add_weight(&f, "top", 2, w);
     add_weight(&f, "bottom", 2, w);
@@ -246,11 +208,9 @@ START_TEST(rows_split_by_a_view_are_not_weights)
     add_node(&f, "Slice", s_in, 4, s_out);
     add_node(&f, "MatMul", m2_in, 2, NULL);
     lps_prunable_list list;
-    lps_error err;
-    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
-    ck_assert_uint_eq(list.count, 0);
+    find_weights(&f, &list, 0);
     lps_prunable_list_release(&list);
-    fixture_release(&f);
+    test_graph_release(&f);
 }
 END_TEST
 
@@ -280,21 +240,19 @@ END_TEST
  * (b, m) over K. */
 START_TEST(constant_batched_a_has_a_row_per_output_row)
 {
-    fixture f;
-    fixture_init(&f);
+    test_graph f;
+    test_graph_init(&f);
     int64_t a[] = {2, 4, 5};
     add_weight(&f, "A", 3, a);
     char *m_in[] = {"A", "y"};
     add_node(&f, "MatMul", m_in, 2, NULL);
     lps_prunable_list list;
-    lps_error err;
-    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
-    ck_assert_uint_eq(list.count, 1);
+    find_weights(&f, &list, 1);
     ck_assert_int_eq(list.items[0].layout.n_rows, 8);
     ck_assert_int_eq(list.items[0].fan_in, 5);
     ck_assert_int_eq(list.items[0].layout.row_stride, 5);
     lps_prunable_list_release(&list);
-    fixture_release(&f);
+    test_graph_release(&f);
 }
 END_TEST
 
