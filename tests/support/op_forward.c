@@ -4,6 +4,10 @@
 #include <math.h>
 
 #include "ops/op.h"
+#include "test_node.h"
+
+/* test_op_trains_input's w [F] and x [N, F]. */
+#define TRAINS_FEATURES 2
 
 lps_status test_op_forward(const lps_node *node, int64_t opset, lps_tensor *const *inputs,
                            lps_tensor *outs, size_t n_outputs, lps_error *err)
@@ -19,29 +23,41 @@ lps_status test_op_forward_mode(const lps_node *node, int64_t opset, bool traini
     return test_op_forward_run(node, opset, &run, inputs, outs, n_outputs, err);
 }
 
-/* Compiles node, and runs it forward when run is given, then the state
- * update when state is given. */
-static lps_status run_op(const lps_node *node, int64_t opset, const lps_run_options *run,
+/* What run_op does after compiling the node: a forward in a context made
+ * from run (when run is set), then the state update (when state is set)
+ * and backward from dout into din (when din is set). */
+typedef struct op_steps {
+    const lps_run_options *run;
+    lps_tensor *const *state;
+    const lps_tensor *const *dout;
+    lps_tensor *const *din;
+} op_steps;
+
+static lps_status run_op(const lps_node *node, int64_t opset, const op_steps *steps,
                          lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
-                         lps_tensor *const *state, lps_error *err)
+                         lps_error *err)
 {
     lps_op_node op;
     lps_tensor *out_ptrs[LPS_OP_MAX_IO] = {0};
+    const lps_tensor *out_read[LPS_OP_MAX_IO] = {0};
+    const lps_tensor *const *in = (const lps_tensor *const *)inputs;
     lps_exec_ctx *ctx = NULL;
     if (n_outputs > LPS_OP_MAX_IO)
         return lps_fail(err, LPS_ERR_INVALID, "too many outputs");
     for (size_t j = 0; j < n_outputs; j++)
-        out_ptrs[j] = &outs[j];
+        out_read[j] = out_ptrs[j] = &outs[j];
     lps_status st = lps_op_node_init(&op, node, 0, opset, err);
-    if (st == LPS_OK && run && !(ctx = lps_exec_ctx_new(run, err)))
+    const lps_op_def *def = st == LPS_OK ? lps_op_get(op.kind) : NULL;
+    if (st == LPS_OK && steps->run && !(ctx = lps_exec_ctx_new(steps->run, err)))
         st = LPS_ERR_NOMEM;
-    if (st == LPS_OK && run)
-        st = lps_op_run_forward(&op, ctx, (const lps_tensor *const *)inputs, out_ptrs, err);
-    if (st == LPS_OK && state) {
-        const lps_op_def *def = lps_op_get(op.kind);
-        st = def->update_state ? def->update_state(&op, state, err)
+    if (st == LPS_OK && steps->run)
+        st = lps_op_run_forward(&op, ctx, in, out_ptrs, err);
+    if (st == LPS_OK && steps->state)
+        st = def->update_state ? def->update_state(&op, steps->state, err)
                                : lps_fail(err, LPS_ERR_UNSUPPORTED, "%s has no state", def->name);
-    }
+    if (st == LPS_OK && steps->din)
+        st = def->backward ? def->backward(&op, ctx, in, out_read, steps->dout, steps->din, err)
+                           : lps_fail(err, LPS_ERR_UNSUPPORTED, "%s has no backward", def->name);
     lps_op_node_release(&op);
     lps_exec_ctx_free(ctx);
     return st;
@@ -52,14 +68,47 @@ lps_status test_op_forward_run(const lps_node *node, int64_t opset, const lps_ru
                                lps_error *err)
 {
     lps_run_options inference = {0};
-    return run_op(node, opset, run ? run : &inference, inputs, outs, n_outputs, NULL, err);
+    op_steps steps = {run ? run : &inference, NULL, NULL, NULL};
+    return run_op(node, opset, &steps, inputs, outs, n_outputs, err);
 }
 
 lps_status test_op_update_state(const lps_node *node, int64_t opset, const lps_run_options *run,
                                 lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
                                 lps_tensor *const *state, lps_error *err)
 {
-    return run_op(node, opset, run, inputs, outs, n_outputs, state, err);
+    op_steps steps = {run, state, NULL, NULL};
+    return run_op(node, opset, &steps, inputs, outs, n_outputs, err);
+}
+
+lps_status test_op_backward(const lps_node *node, int64_t opset, const lps_run_options *run,
+                            lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
+                            const lps_tensor *const *dout, lps_tensor *const *din, lps_error *err)
+{
+    lps_run_options inference = {0};
+    op_steps steps = {run ? run : &inference, NULL, dout, din};
+    return run_op(node, opset, &steps, inputs, outs, n_outputs, err);
+}
+
+bool test_op_trains_input(const char *op_type, int64_t opset, int n_inputs, int input)
+{
+    static const int64_t w_dims[] = {TRAINS_FEATURES};
+    const char *names[LPS_OP_MAX_IO];
+    lps_error err = {0};
+    ck_assert(n_inputs >= 1 && n_inputs <= LPS_OP_MAX_IO && input < n_inputs);
+    for (int i = 0; i < n_inputs; i++)
+        names[i] = i == input ? "w" : "x";
+    lps_model *m = test_model_new(opset, "x", TRAINS_FEATURES, "y");
+    lps_node *n = test_node_new(op_type, n_inputs, 1);
+    test_node_set_io(n, "probe", names, "y");
+    test_model_add_node(m, n);
+    test_model_add_random_init(m, "w", 1, w_dims, 1);
+    lps_plan_options training = {.training = true};
+    lps_plan *plan = lps_plan_compile(m, &training, &err);
+    ck_assert_msg(plan != NULL, "%s: %s", op_type, err.msg);
+    bool trains = lps_plan_n_params(plan) > 0;
+    lps_plan_free(plan);
+    lps_model_free(m);
+    return trains;
 }
 
 void test_expect_floats(const lps_tensor *t, const float *want, int64_t n, float tol)

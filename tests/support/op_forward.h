@@ -41,6 +41,23 @@ lps_status test_op_update_state(const lps_node *node, int64_t opset, const lps_r
                                 lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
                                 lps_tensor *const *state, lps_error *err);
 
+/* The op's backward as the engine calls it: compiles node, runs it forward
+ * in a context made from run (NULL: inference) into outs, then backward
+ * from dout (dout[j] for output j, NULL where none) into din (din[i] an
+ * allocated float tensor of input i's shape that the gradient is added
+ * to, NULL where none is wanted). Returns the first failing status;
+ * LPS_ERR_UNSUPPORTED when the op has no backward. */
+lps_status test_op_backward(const lps_node *node, int64_t opset, const lps_run_options *run,
+                            lps_tensor *const *inputs, lps_tensor *outs, size_t n_outputs,
+                            const lps_tensor *const *dout, lps_tensor *const *din, lps_error *err);
+
+/* Whether the engine trains a float initializer w [2] fed to input `input`
+ * of an op_type node whose other inputs (n_inputs in all) are the graph
+ * input x [N, 2]: lps_plan_compile in training mode finds w a parameter
+ * exactly when the op declares that input differentiable. Fails the test
+ * when the model does not compile. */
+bool test_op_trains_input(const char *op_type, int64_t opset, int n_inputs, int input);
+
 /* Fails the running Check test unless t has numel n and every element is
  * within tol of want[i]. */
 void test_expect_floats(const lps_tensor *t, const float *want, int64_t n, float tol);
