@@ -78,6 +78,47 @@ lps_status lps_op_resolve_index(const lps_op_node *op, int64_t v, int64_t dim, i
     return LPS_OK;
 }
 
+lps_status lps_op_resolve_indices(const lps_op_node *op, const lps_tensor *idx, int64_t dim,
+                                  int axis, int64_t **out, lps_error *err)
+{
+    int64_t n = lps_tensor_numel(idx);
+    *out = NULL;
+    int64_t *r = malloc((size_t)(n > 0 ? n : 1) * sizeof *r);
+    if (!r)
+        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for %lld indices",
+                           (long long)n);
+    for (int64_t i = 0; i < n; i++) {
+        lps_status st = lps_op_resolve_index(op, lps_op_index_at(idx, i), dim, axis, &r[i], err);
+        if (st != LPS_OK) {
+            free(r);
+            return st;
+        }
+    }
+    *out = r;
+    return LPS_OK;
+}
+
+void lps_op_gather_blocks(const lps_op_block_map *m, void *dst, const void *src,
+                          size_t elem_size)
+{
+    size_t bytes = (size_t)m->block * elem_size;
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    for (int64_t o = 0; o < m->outer && bytes > 0; o++)
+        for (int64_t j = 0; j < m->n; j++, d += bytes)
+            memcpy(d, s + (size_t)(o * m->stride + m->at[j]) * bytes, bytes);
+}
+
+void lps_op_scatter_add_blocks(const lps_op_block_map *m, float *dx, const float *dy)
+{
+    for (int64_t o = 0; o < m->outer; o++)
+        for (int64_t j = 0; j < m->n; j++, dy += m->block) {
+            float *row = dx + (o * m->stride + m->at[j]) * m->block;
+            for (int64_t k = 0; k < m->block; k++)
+                row[k] += dy[k];
+        }
+}
+
 lps_status lps_op_copy_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
                                lps_tensor *const *out, lps_error *err)
 {

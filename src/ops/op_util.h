@@ -24,6 +24,35 @@ int64_t lps_op_index_at(const lps_tensor *t, int64_t i);
 lps_status lps_op_resolve_index(const lps_op_node *op, int64_t v, int64_t dim, int axis,
                                 int64_t *out, lps_error *err);
 
+/* Every element of the int32 or int64 index tensor idx resolved against an
+ * axis of size dim (lps_op_resolve_index), into a malloc'd array *out of
+ * numel(idx) entries that the caller frees. On failure (LPS_ERR_NOMEM, or
+ * LPS_ERR_INVALID for the first index out of range, naming the node) *out
+ * is NULL. */
+lps_status lps_op_resolve_indices(const lps_op_node *op, const lps_tensor *idx, int64_t dim,
+                                  int axis, int64_t **out, lps_error *err);
+
+/* The blocks an index-addressed move pairs (Gather, GatherElements): for
+ * o < outer and j < n, block o * n + j of the indexed side (the output, or
+ * its gradient) is block o * stride + at[j] of the data side; a block is
+ * `block` consecutive elements. */
+typedef struct lps_op_block_map {
+    int64_t outer;
+    int64_t n;
+    int64_t stride;
+    int64_t block;
+    const int64_t *at;
+} lps_op_block_map;
+
+/* Forward: each indexed block of dst is a copy of its data block of src,
+ * elements of elem_size bytes (any fixed-size dtype). */
+void lps_op_gather_blocks(const lps_op_block_map *m, void *dst, const void *src,
+                          size_t elem_size);
+
+/* Backward: each indexed block of dy is added into its data block of dx
+ * (several indices may share a data block). */
+void lps_op_scatter_add_blocks(const lps_op_block_map *m, float *dx, const float *dy);
+
 /* Forward and backward of the ops whose output holds input 0's elements in
  * the same order (Identity, Reshape, Flatten, Squeeze, Unsqueeze): the
  * bytes are copied, and backward adds dY into dX. Backward fails naming the

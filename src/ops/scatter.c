@@ -68,7 +68,8 @@ static lps_status gather_elements_shape(const lps_op_node *op, const lps_tensor 
 }
 
 /* The data element offset of every index element (malloc'd into *offs,
- * freed by the caller; NULL on failure). */
+ * freed by the caller; NULL on failure): each index resolved along the
+ * axis, at the index element's own position on the other axes. */
 static lps_status gather_elements_offsets(const lps_op_node *op, const lps_tensor *data,
                                           const lps_tensor *idx, int64_t **offs, lps_error *err)
 {
@@ -78,30 +79,24 @@ static lps_status gather_elements_offsets(const lps_op_node *op, const lps_tenso
     *offs = NULL;
     lps_status st = lps_op_normalize_axis(op, *(const int64_t *)op->params, data->rank, false,
                                           &axis, err);
+    if (st == LPS_OK)
+        st = lps_op_resolve_indices(op, idx, data->dims[axis], axis, offs, err);
     if (st != LPS_OK)
         return st;
-    int64_t *o = malloc((size_t)(n > 0 ? n : 1) * sizeof *o);
-    if (!o)
-        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for %lld offsets", (long long)n);
     int64_t s = 1;
     for (int d = data->rank - 1; d >= 0; d--) {
         stride[d] = s;
         s *= data->dims[d];
     }
+    int64_t *o = *offs;
     for (int64_t i = 0; i < n; i++) {
-        int64_t a = 0, off = 0;
-        st = lps_op_resolve_index(op, lps_op_index_at(idx, i), data->dims[axis], axis, &a, err);
-        if (st != LPS_OK) {
-            free(o);
-            return st;
-        }
+        int64_t off = 0;
         for (int d = 0; d < data->rank; d++)
-            off += (d == axis ? a : pos[d]) * stride[d];
+            off += (d == axis ? o[i] : pos[d]) * stride[d];
         o[i] = off;
         for (int d = idx->rank - 1; d >= 0 && ++pos[d] == idx->dims[d]; d--)
             pos[d] = 0;
     }
-    *offs = o;
     return LPS_OK;
 }
 
@@ -115,11 +110,8 @@ static lps_status gather_elements_forward(lps_op_node *op, lps_exec_ctx *ctx,
     lps_status st = gather_elements_offsets(op, data, in[GE_INDICES], &offs, err);
     if (st != LPS_OK)
         return st;
-    size_t es = lps_dtype_size(data->dtype);
-    int64_t n = lps_tensor_numel(out[0]);
-    for (int64_t i = 0; i < n; i++)
-        memcpy((char *)out[0]->data + (size_t)i * es,
-               (const char *)data->data + (size_t)offs[i] * es, es);
+    lps_op_block_map map = {1, lps_tensor_numel(out[0]), 0, 1, offs};
+    lps_op_gather_blocks(&map, out[0]->data, data->data, lps_dtype_size(data->dtype));
     free(offs);
     return LPS_OK;
 }
@@ -139,11 +131,8 @@ static lps_status gather_elements_backward(lps_op_node *op, lps_exec_ctx *ctx,
         st = gather_elements_offsets(op, in[GE_DATA], in[GE_INDICES], &offs, err);
     if (st != LPS_OK)
         return st;
-    float *dx = lps_tensor_f32(din[GE_DATA]);
-    const float *dy = lps_tensor_f32(dout[0]);
-    int64_t n = lps_tensor_numel(dout[0]);
-    for (int64_t i = 0; i < n; i++)
-        dx[offs[i]] += dy[i];
+    lps_op_block_map map = {1, lps_tensor_numel(dout[0]), 0, 1, offs};
+    lps_op_scatter_add_blocks(&map, lps_tensor_f32(din[GE_DATA]), lps_tensor_f32(dout[0]));
     free(offs);
     return LPS_OK;
 }

@@ -173,27 +173,16 @@ static lps_status gather_shape(const lps_op_node *op, const lps_tensor *const *i
     return LPS_OK;
 }
 
-/* Reads the indices as int64, counts negative ones from the end and checks
- * the range. On success *out is a malloc'd array of n_indices entries the
- * caller frees; on failure *out is NULL. */
-static lps_status resolve_indices(const lps_op_node *op, const lps_tensor *idx,
-                                  const gather_layout *g, int64_t **out, lps_error *err)
+/* The layout and the resolved indices (*idx malloc'd, freed by the caller;
+ * NULL on failure) of Gather's data and indices inputs. */
+static lps_status gather_resolve(const lps_op_node *op, const lps_tensor *const *in,
+                                 gather_layout *g, int64_t **idx, lps_error *err)
 {
-    *out = NULL;
-    int64_t *r = malloc((size_t)(g->n_indices > 0 ? g->n_indices : 1) * sizeof *r);
-    if (!r)
-        return lps_op_fail(op, err, LPS_ERR_NOMEM, "out of memory for %lld indices",
-                           (long long)g->n_indices);
-    for (int64_t i = 0; i < g->n_indices; i++) {
-        lps_status st = lps_op_resolve_index(op, lps_op_index_at(idx, i), g->axis_dim, g->axis,
-                                             &r[i], err);
-        if (st != LPS_OK) {
-            free(r);
-            return st;
-        }
-    }
-    *out = r;
-    return LPS_OK;
+    *idx = NULL;
+    lps_status st = gather_layout_of(op, in[GATHER_DATA], in[GATHER_INDICES], g, err);
+    if (st == LPS_OK)
+        st = lps_op_resolve_indices(op, in[GATHER_INDICES], g->axis_dim, g->axis, idx, err);
+    return st;
 }
 
 static lps_status gather_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
@@ -202,18 +191,12 @@ static lps_status gather_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_t
     (void)ctx;
     gather_layout g = {0};
     int64_t *idx = NULL;
-    const lps_tensor *data = in[GATHER_DATA];
-    lps_status st = gather_layout_of(op, data, in[GATHER_INDICES], &g, err);
-    if (st == LPS_OK)
-        st = resolve_indices(op, in[GATHER_INDICES], &g, &idx, err);
+    lps_status st = gather_resolve(op, in, &g, &idx, err);
     if (st != LPS_OK)
         return st;
-    size_t block = (size_t)g.inner * lps_dtype_size(data->dtype);
-    const unsigned char *src = data->data;
-    unsigned char *dst = out[0]->data;
-    for (int64_t o = 0; o < g.outer && block > 0; o++)
-        for (int64_t j = 0; j < g.n_indices; j++, dst += block)
-            memcpy(dst, src + (size_t)(o * g.axis_dim + idx[j]) * block, block);
+    lps_op_block_map map = {g.outer, g.n_indices, g.axis_dim, g.inner, idx};
+    lps_op_gather_blocks(&map, out[0]->data, in[GATHER_DATA]->data,
+                         lps_dtype_size(in[GATHER_DATA]->dtype));
     free(idx);
     return LPS_OK;
 }
@@ -229,20 +212,11 @@ static lps_status gather_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_
         return LPS_OK;
     lps_status st = lps_op_expect_float_grad(op, din[GATHER_DATA], err);
     if (st == LPS_OK)
-        st = gather_layout_of(op, in[GATHER_DATA], in[GATHER_INDICES], &g, err);
-    if (st == LPS_OK)
-        st = resolve_indices(op, in[GATHER_INDICES], &g, &idx, err);
+        st = gather_resolve(op, in, &g, &idx, err);
     if (st != LPS_OK)
         return st;
-    const float *gy = lps_tensor_f32(dout[0]);
-    float *gx = lps_tensor_f32(din[GATHER_DATA]);
-    for (int64_t o = 0; o < g.outer; o++) {
-        for (int64_t j = 0; j < g.n_indices; j++, gy += g.inner) {
-            float *row = gx + (o * g.axis_dim + idx[j]) * g.inner;
-            for (int64_t k = 0; k < g.inner; k++)
-                row[k] += gy[k];
-        }
-    }
+    lps_op_block_map map = {g.outer, g.n_indices, g.axis_dim, g.inner, idx};
+    lps_op_scatter_add_blocks(&map, lps_tensor_f32(din[GATHER_DATA]), lps_tensor_f32(dout[0]));
     free(idx);
     return LPS_OK;
 }
