@@ -54,8 +54,8 @@ enum { BN_Y, BN_OUT_MEAN, BN_OUT_VAR, BN_OUT_SAVED_MEAN, BN_OUT_SAVED_VAR, BN_MA
 #define BN_DEFAULT_EPSILON 1e-5f
 #define BN_DEFAULT_MOMENTUM 0.9f
 /* Per-channel scratch arrays of backward: invstd (fixed statistics),
- * sum_dy, sum_dy_xhat, dmean, dvar. */
-#define BN_SCRATCH_ARRAYS 5
+ * dmean, dvar. */
+#define BN_SCRATCH_ARRAYS 3
 
 typedef struct bn_params {
     float epsilon, momentum;
@@ -160,14 +160,25 @@ static bool bn_uses_batch_stats(const bn_params *p, const lps_exec_ctx *ctx)
 /* The reductions below keep BN_LANES float partial sums per row (a fixed
  * order, so results do not depend on the machine, and one the compiler
  * vectorises, where a single running double sum is one dependent add per
- * element) and add each row's total into a double. */
+ * element) and add each row's total into a double. Rows shorter than
+ * BN_LANES (the small planes of deep layers) are summed in double alone:
+ * their lanes would stay zero. The row functions are inlined into the
+ * per-channel loops (LPS_VECTOR_CLONES), so a row of one or four values
+ * costs no call. */
 #define BN_LANES 16
+#define BN_ROW_INLINE static inline __attribute__((always_inline))
 
 /* Sum over a row of (a[i] - shift) * (b[i] - shift_b), or of a[i] alone
  * when b is NULL. */
-LPS_VECTOR_CLONES
-static double bn_row_dot(const float *a, float shift, const float *b, float shift_b, int64_t n)
+BN_ROW_INLINE double bn_row_dot(const float *a, float shift, const float *b, float shift_b,
+                                int64_t n)
 {
+    double s = 0.0;
+    if (n < BN_LANES) {
+        for (int64_t i = 0; i < n; i++)
+            s += b ? (double)(a[i] - shift) * (double)(b[i] - shift_b) : (double)a[i];
+        return s;
+    }
     float lane[BN_LANES] = {0};
     int64_t i = 0;
     if (b) {
@@ -179,7 +190,6 @@ static double bn_row_dot(const float *a, float shift, const float *b, float shif
             for (int j = 0; j < BN_LANES; j++)
                 lane[j] += a[i + j];
     }
-    double s = 0.0;
     for (; i < n; i++)
         s += b ? (double)(a[i] - shift) * (double)(b[i] - shift_b) : (double)a[i];
     for (int j = 0; j < BN_LANES; j++)
@@ -187,48 +197,116 @@ static double bn_row_dot(const float *a, float shift, const float *b, float shif
     return s;
 }
 
-/* Per-channel mean and population variance of x (two passes: a one-pass
- * sum of squares loses digits for large batches). */
-static void bn_batch_moments(const float *x, const bn_view *v, float *mean, float *var)
+/* bn_row_dot(dy, 0, NULL, 0, n) into *sum and bn_row_dot(dy, 0, x, mean,
+ * n) into *sum_x, in one pass over dy (the same additions in the same
+ * order as the two calls). */
+BN_ROW_INLINE void bn_row_dot2(const float *dy, const float *x, float mean, int64_t n,
+                               double *sum, double *sum_x)
+{
+    double s = 0.0, sx = 0.0;
+    if (n < BN_LANES) {
+        for (int64_t i = 0; i < n; i++) {
+            s += (double)dy[i];
+            sx += (double)dy[i] * (double)(x[i] - mean);
+        }
+    } else {
+        float lane[BN_LANES] = {0}, lane_x[BN_LANES] = {0};
+        int64_t i = 0;
+        for (; i + BN_LANES <= n; i += BN_LANES)
+            for (int j = 0; j < BN_LANES; j++) {
+                lane[j] += dy[i + j];
+                lane_x[j] += dy[i + j] * (x[i + j] - mean);
+            }
+        for (; i < n; i++) {
+            s += (double)dy[i];
+            sx += (double)dy[i] * (double)(x[i] - mean);
+        }
+        for (int j = 0; j < BN_LANES; j++) {
+            s += lane[j];
+            sx += lane_x[j];
+        }
+    }
+    *sum = s;
+    *sum_x = sx;
+}
+
+/* Mean and population variance of channel c of x (two passes over its
+ * rows: a one-pass sum of squares loses digits for large batches). */
+BN_ROW_INLINE void bn_channel_moments(const float *x, const bn_view *v, int64_t c, float *mean,
+                                      float *var)
 {
     double count = (double)(v->outer * v->inner);
-    if (count == 0) { /* an empty batch: x may be NULL, no row to offset */
-        for (int64_t c = 0; c < v->channels; c++)
-            mean[c] = var[c] = 0.0f;
-        return;
+    double s = 0.0;
+    for (int64_t n = 0; n < v->outer; n++)
+        s += bn_row_dot(x + (n * v->channels + c) * v->inner, 0.0f, NULL, 0.0f, v->inner);
+    double mu = s / count;
+    double q = 0.0;
+    for (int64_t n = 0; n < v->outer; n++) {
+        const float *row = x + (n * v->channels + c) * v->inner;
+        q += bn_row_dot(row, (float)mu, row, (float)mu, v->inner);
     }
-    for (int64_t c = 0; c < v->channels; c++) {
-        double s = 0.0;
-        for (int64_t n = 0; n < v->outer; n++)
-            s += bn_row_dot(x + (n * v->channels + c) * v->inner, 0.0f, NULL, 0.0f, v->inner);
-        double mu = count > 0 ? s / count : 0.0;
-        double q = 0.0;
-        for (int64_t n = 0; n < v->outer; n++) {
-            const float *row = x + (n * v->channels + c) * v->inner;
-            q += bn_row_dot(row, (float)mu, row, (float)mu, v->inner);
-        }
-        mean[c] = (float)mu;
-        var[c] = count > 0 ? (float)(q / count) : 0.0f;
+    *mean = (float)mu;
+    *var = (float)(q / count);
+}
+
+/* Channel c of y = x * a + b, and op's fused activation (op_util.h) on
+ * each row while it is in cache. */
+BN_ROW_INLINE void bn_apply_channel(const lps_op_node *op, const float *x, float *y,
+                                    const bn_view *v, int64_t c, float a, float b)
+{
+    for (int64_t n = 0; n < v->outer; n++) {
+        size_t off = (size_t)((n * v->channels + c) * v->inner);
+        for (int64_t i = 0; i < v->inner; i++)
+            y[off + i] = x[off + i] * a + b;
+        lps_op_epilogue_apply(op, y + off, v->inner);
     }
 }
 
-/* y = x * a[c] + b[c] with a = scale * invstd and b = B - mean * a, and
- * op's fused activation (op_util.h) on each row while it is in cache. */
+/* The per-channel affine map of normalizing with mean and invstd:
+ * y = x * a + b. */
+static inline void bn_affine(float mean, float invstd, float scale, float bias, float *a,
+                             float *b)
+{
+    *a = scale * invstd;
+    *b = bias - mean * *a;
+}
+
+/* y = x * a[c] + b[c] with a = scale * invstd and b = B - mean * a. */
 LPS_VECTOR_CLONES
 static void bn_apply(const lps_op_node *op, const float *x, float *y, const bn_view *v,
                      const float *mean, const float *invstd, const float *scale,
                      const float *bias)
 {
-    if (v->inner == 0) /* an empty tensor: x and y may be NULL, no row to offset */
+    if (v->inner == 0 || v->outer == 0) /* an empty tensor: x and y may be NULL */
         return;
-    for (int64_t n = 0; n < v->outer; n++)
-        for (int64_t c = 0; c < v->channels; c++) {
-            float a = scale[c] * invstd[c], b = bias[c] - mean[c] * a;
-            size_t off = (size_t)((n * v->channels + c) * v->inner);
-            for (int64_t i = 0; i < v->inner; i++)
-                y[off + i] = x[off + i] * a + b;
-            lps_op_epilogue_apply(op, y + off, v->inner);
-        }
+    for (int64_t c = 0; c < v->channels; c++) {
+        float a, b;
+        bn_affine(mean[c], invstd[c], scale[c], bias[c], &a, &b);
+        bn_apply_channel(op, x, y, v, c, a, b);
+    }
+}
+
+/* The batch-statistics forward, channel by channel: the moments, then the
+ * normalization while the channel's rows are still in cache (one pass over
+ * x from memory instead of two). An empty batch gets zero moments. */
+LPS_VECTOR_CLONES
+static void bn_normalize_batch(const lps_op_node *op, const float *x, float *y, const bn_view *v,
+                               const float *scale, const float *bias, float *mean,
+                               float *invstd, float *var)
+{
+    const bn_params *p = op->params;
+    bool empty = v->outer * v->inner == 0; /* x may be NULL, no row to offset */
+    for (int64_t c = 0; c < v->channels; c++) {
+        if (empty)
+            mean[c] = var[c] = 0.0f;
+        else
+            bn_channel_moments(x, v, c, &mean[c], &var[c]);
+        invstd[c] = 1.0f / sqrtf(var[c] + p->epsilon);
+        float a, b;
+        bn_affine(mean[c], invstd[c], scale[c], bias[c], &a, &b);
+        if (!empty)
+            bn_apply_channel(op, x, y, v, c, a, b);
+    }
 }
 
 /* Allocates op->saved[index] as [channels] floats. LPS_ERR_NOMEM on
@@ -294,10 +372,7 @@ static lps_status bn_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tenso
     float *mean = lps_tensor_f32(&op->saved[BN_SAVED_MEAN]);
     float *invstd = lps_tensor_f32(&op->saved[BN_SAVED_INVSTD]);
     float *var = lps_tensor_f32(&op->saved[BN_SAVED_VAR]);
-    bn_batch_moments(x, &v, mean, var);
-    for (int64_t c = 0; c < nc; c++)
-        invstd[c] = 1.0f / sqrtf(var[c] + p->epsilon);
-    bn_apply(op, x, lps_tensor_f32(out[BN_Y]), &v, mean, invstd, scale, bias);
+    bn_normalize_batch(op, x, lps_tensor_f32(out[BN_Y]), &v, scale, bias, mean, invstd, var);
     bn_write_stat_outputs(op, in, out, mean, var, nc);
     return LPS_OK;
 }
@@ -321,76 +396,95 @@ static void bn_stat_output_grads(const lps_op_node *op, const lps_tensor *const 
     }
 }
 
-/* What the backward passes read: X, the gradient at output Y (NULL when
- * only the statistic outputs carry one) and, for a fused activation, Y
- * (the activation's output) and one row of scratch for the gradient taken
- * back through it (lps_op_epilogue_grad). */
+/* What the backward pass reads and accumulates: X, the gradient at output
+ * Y (NULL when only the statistic outputs carry one) and, for a fused
+ * activation, Y (the activation's output) and one row of scratch for the
+ * gradient taken back through it (lps_op_epilogue_grad); the per-channel
+ * statistics and gradients at the statistic outputs; dX, dscale, dB
+ * (each NULL when not wanted). */
 typedef struct bn_grad_rows {
     const lps_op_node *op;
     bn_view v;
     const float *x, *dy, *y;
     float *tmp;
+    const float *mean, *invstd, *scale, *dmean, *dvar;
+    bool batch;
+    float *dx, *dscale, *dbias;
 } bn_grad_rows;
 
 /* The gradient at BatchNorm's own Y over the row at off. */
-static const float *bn_dy_row(const bn_grad_rows *r, size_t off)
+static inline const float *bn_dy_row(const bn_grad_rows *r, size_t off)
 {
     return lps_op_epilogue_grad(r->op, r->y + off, r->dy + off, r->tmp, r->v.inner);
 }
 
-/* Per channel: sum(dy) and sum(dy * xhat), xhat = (x - mean) * invstd. */
-static void bn_grad_sums(const bn_grad_rows *r, const float *mean, const float *invstd,
-                         float *sum_dy, float *sum_dy_xhat)
+/* Channel c's sum(dy) and sum(dy * xhat), xhat = (x - mean) * invstd. */
+BN_ROW_INLINE void bn_channel_grad_sums(const bn_grad_rows *r, int64_t c, float *sum_dy,
+                                        float *sum_dy_xhat)
 {
     const bn_view *v = &r->v;
-    for (int64_t c = 0; c < v->channels; c++) {
-        double s = 0.0, sx = 0.0;
-        for (int64_t n = 0; n < v->outer; n++) {
-            size_t off = (size_t)((n * v->channels + c) * v->inner);
-            const float *dy = bn_dy_row(r, off);
-            s += bn_row_dot(dy, 0.0f, NULL, 0.0f, v->inner);
-            sx += bn_row_dot(dy, 0.0f, r->x + off, mean[c], v->inner);
-        }
-        sum_dy[c] = (float)s;
-        sum_dy_xhat[c] = (float)sx * invstd[c];
+    double s = 0.0, sx = 0.0;
+    for (int64_t n = 0; n < v->outer; n++) {
+        size_t off = (size_t)((n * v->channels + c) * v->inner);
+        double row, row_x;
+        bn_row_dot2(bn_dy_row(r, off), r->x + off, r->mean[c], v->inner, &row, &row_x);
+        s += row;
+        sx += row_x;
     }
+    *sum_dy = (float)s;
+    *sum_dy_xhat = (float)sx * r->invstd[c];
 }
 
-/* With batch statistics xhat depends on every x of its channel:
+/* Channel c of dX. With batch statistics xhat depends on every x of its
+ * channel:
  *   dx = scale * invstd / M * (M dy - sum(dy) - xhat sum(dy xhat))
  *        + dmean / M + dvar * 2 (x - mean) / M
  * (the last two from gradients at the statistic outputs). With fixed
  * statistics dx = dy * scale * invstd. */
-LPS_VECTOR_CLONES
-static void bn_backward_x(const bn_grad_rows *r, float *dx, const float *mean,
-                          const float *invstd, const float *scale, const float *sum_dy,
-                          const float *sum_dy_xhat, const float *dmean, const float *dvar,
-                          bool batch)
+BN_ROW_INLINE void bn_channel_backward_x(const bn_grad_rows *r, int64_t c, float sum_dy,
+                                         float sum_dy_xhat)
 {
     const bn_view *v = &r->v;
     const float *x = r->x;
-    float m = (float)(v->outer * v->inner);
-    for (int64_t n = 0; n < v->outer; n++)
-        for (int64_t c = 0; c < v->channels; c++) {
-            size_t off = (size_t)((n * v->channels + c) * v->inner);
-            const float *dy = r->dy ? bn_dy_row(r, off) : NULL;
-            float k = scale[c] * invstd[c];
-            if (!batch) {
-                for (int64_t i = 0; i < v->inner; i++)
-                    dx[off + i] += dy[i] * k;
-                continue;
+    float *dx = r->dx, mean = r->mean[c], invstd = r->invstd[c];
+    float m = (float)(v->outer * v->inner), k = r->scale[c] * invstd;
+    float a = k / m * sum_dy_xhat * invstd, b = k / m * sum_dy;
+    float cm = r->batch ? r->dmean[c] / m : 0.0f, cv = r->batch ? 2.0f * r->dvar[c] / m : 0.0f;
+    for (int64_t n = 0; n < v->outer; n++) {
+        size_t off = (size_t)((n * v->channels + c) * v->inner);
+        const float *dy = r->dy ? bn_dy_row(r, off) : NULL;
+        if (!r->batch) {
+            for (int64_t i = 0; i < v->inner; i++)
+                dx[off + i] += dy[i] * k;
+        } else if (dy) {
+            for (int64_t i = 0; i < v->inner; i++) {
+                float xc = x[off + i] - mean;
+                dx[off + i] += k * dy[i] - b - a * xc + cm + cv * xc;
             }
-            float a = k / m * sum_dy_xhat[c] * invstd[c], b = k / m * sum_dy[c];
-            float cm = dmean[c] / m, cv = 2.0f * dvar[c] / m;
-            if (dy)
-                for (int64_t i = 0; i < v->inner; i++) {
-                    float xc = x[off + i] - mean[c];
-                    dx[off + i] += k * dy[i] - b - a * xc + cm + cv * xc;
-                }
-            else
-                for (int64_t i = 0; i < v->inner; i++)
-                    dx[off + i] += cm + cv * (x[off + i] - mean[c]);
+        } else {
+            for (int64_t i = 0; i < v->inner; i++)
+                dx[off + i] += cm + cv * (x[off + i] - mean);
         }
+    }
+}
+
+/* Backward channel by channel: the sums, dscale and dB, then dX while the
+ * channel's rows of dY and X are still in cache (one pass over them from
+ * memory instead of two). */
+LPS_VECTOR_CLONES
+static void bn_backward_channels(const bn_grad_rows *r)
+{
+    for (int64_t c = 0; c < r->v.channels; c++) {
+        float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+        if (r->dy)
+            bn_channel_grad_sums(r, c, &sum_dy, &sum_dy_xhat);
+        if (r->dscale)
+            r->dscale[c] += sum_dy_xhat;
+        if (r->dbias)
+            r->dbias[c] += sum_dy;
+        if (r->dx && (r->dy || r->batch))
+            bn_channel_backward_x(r, c, sum_dy, sum_dy_xhat);
+    }
 }
 
 static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
@@ -414,8 +508,7 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
                                        err);
     if (!scratch)
         return nc > 0 ? lps_error_prefix(err, "%s", op->label) : LPS_OK;
-    float *invstd = scratch, *sum_dy = scratch + nc, *sum_dy_xhat = scratch + 2 * nc;
-    float *dmean = scratch + 3 * nc, *dvar = scratch + 4 * nc;
+    float *invstd = scratch, *dmean = scratch + nc, *dvar = scratch + 2 * nc;
     const float *mean;
     if (batch) {
         mean = lps_tensor_f32(&op->saved[BN_SAVED_MEAN]);
@@ -427,22 +520,15 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
         for (int64_t c = 0; c < nc; c++)
             invstd[c] = 1.0f / sqrtf(var[c] + p->epsilon);
     }
-    bn_grad_rows rows = {.op = op, .v = v, .x = lps_tensor_f32(in[BN_X]),
-                         .dy = dout[BN_Y] ? lps_tensor_f32(dout[BN_Y]) : NULL,
-                         .y = lps_tensor_f32(out[BN_Y]), .tmp = scratch + BN_SCRATCH_ARRAYS * nc};
-    if (rows.dy)
-        bn_grad_sums(&rows, mean, invstd, sum_dy, sum_dy_xhat);
-    else
-        memset(sum_dy, 0, 2 * (size_t)nc * sizeof *sum_dy);
-    for (int64_t c = 0; c < nc; c++) {
-        if (din[BN_SCALE])
-            lps_tensor_f32(din[BN_SCALE])[c] += sum_dy_xhat[c];
-        if (din[BN_B])
-            lps_tensor_f32(din[BN_B])[c] += sum_dy[c];
-    }
-    if (din[BN_X] && (rows.dy || batch))
-        bn_backward_x(&rows, lps_tensor_f32(din[BN_X]), mean, invstd,
-                      lps_tensor_f32(in[BN_SCALE]), sum_dy, sum_dy_xhat, dmean, dvar, batch);
+    bn_grad_rows rows = {
+        .op = op, .v = v, .x = lps_tensor_f32(in[BN_X]),
+        .dy = dout[BN_Y] ? lps_tensor_f32(dout[BN_Y]) : NULL, .y = lps_tensor_f32(out[BN_Y]),
+        .tmp = scratch + BN_SCRATCH_ARRAYS * nc, .mean = mean, .invstd = invstd,
+        .scale = lps_tensor_f32(in[BN_SCALE]), .dmean = dmean, .dvar = dvar, .batch = batch,
+        .dx = din[BN_X] ? lps_tensor_f32(din[BN_X]) : NULL,
+        .dscale = din[BN_SCALE] ? lps_tensor_f32(din[BN_SCALE]) : NULL,
+        .dbias = din[BN_B] ? lps_tensor_f32(din[BN_B]) : NULL};
+    bn_backward_channels(&rows);
     return LPS_OK;
 }
 
