@@ -93,6 +93,67 @@ static int64_t attr_int(const lps_node *node, const char *name, int64_t fallback
     return a ? a->i : fallback;
 }
 
+/* attribute `name`'s value at index i, or fallback when absent. */
+static int64_t attr_ints_at(const lps_node *node, const char *name, size_t i, int64_t fallback)
+{
+    const lps_attr *a = lps_node_attr(node, name);
+    return a && i < a->n_ints ? a->ints[i] : fallback;
+}
+
+/* Whether a 2-D group-1 Conv node's backward takes the unit-stride path
+ * (lps_conv_flip_applies, conv_grad_flip.c), from its explicit attributes:
+ * a node with auto_pad counts as the general path. */
+static bool conv_flips(const lps_node *node, const lps_tensor *x, const lps_tensor *w,
+                       const lps_tensor *y)
+{
+    lps_spatial_geom g = {.n = 2, .in_size = 1, .out_size = 1, .kernel_size = 1};
+    if (lps_node_attr(node, "auto_pad") || attr_int(node, "group", 1) != 1)
+        return false;
+    for (int d = 0; d < 2; d++) {
+        g.in[d] = x->dims[2 + d];
+        g.out[d] = y->dims[2 + d];
+        g.kernel[d] = w->dims[2 + d];
+        g.stride[d] = attr_ints_at(node, "strides", (size_t)d, 1);
+        g.dilation[d] = attr_ints_at(node, "dilations", (size_t)d, 1);
+        g.pad_begin[d] = attr_ints_at(node, "pads", (size_t)d, 0);
+        g.pad_end[d] = attr_ints_at(node, "pads", (size_t)d + 2, 0);
+        g.in_size *= g.in[d];
+        g.out_size *= g.out[d];
+        g.kernel_size *= g.kernel[d];
+    }
+    g.in_stride[1] = 1;
+    g.in_stride[0] = g.in[1];
+    lps_spatial_geom live;
+    int64_t first[LPS_SPATIAL_MAX];
+    return !lps_spatial_crop_dead_taps(&g, &live, first) &&
+           lps_conv_flip_applies(&g, x->dims[1], w->dims[0]);
+}
+
+/* The unit-stride backward's GEMMs (conv_grad_flip.c): per block of images
+ * R [M * K, C] += T * X^T and dX [C, cols] = Wf * T over the im2col T of
+ * dY with M * K rows and the input planes as columns. */
+static lps_status add_flip_gemms(gemm_list *l, const lps_node *node, const lps_tensor *x,
+                                 const lps_tensor *w, lps_error *err)
+{
+    int64_t batch = x->dims[0], in_ch = x->dims[1];
+    int64_t rows = w->dims[0] * w->dims[2] * w->dims[3], in_size = x->dims[2] * x->dims[3];
+    int64_t images = lps_conv_block_images(batch, in_size, rows, 2 * in_ch);
+    int64_t counts[2] = {batch / images, batch % images ? 1 : 0};
+    int64_t widths[2] = {images, batch % images};
+    lps_status st = LPS_OK;
+    for (int part = 0; part < 2 && st == LPS_OK; part++) {
+        int64_t cols = widths[part] * in_size;
+        if (counts[part] == 0)
+            continue;
+        st = add_gemm(l, CblasNoTrans, CblasTrans, rows, in_ch, cols, (double)counts[part],
+                      "Conv dW", node->name, err);
+        if (st == LPS_OK)
+            st = add_gemm(l, CblasNoTrans, CblasNoTrans, in_ch, cols, rows,
+                          (double)counts[part], "Conv dX", node->name, err);
+    }
+    return st;
+}
+
 /* True when a value named `name` is computed from a float initializer, i.e.
  * the engine propagates a gradient into it. depends[] holds one flag per
  * earlier node output, in node order. */
@@ -168,6 +229,7 @@ static lps_status collect_gemms(const lps_model *m, const lps_plan *plan, gemm_l
             st = lps_fail(err, LPS_ERR_UNSUPPORTED, "%s: only 2-D convolutions are counted",
                           node->name);
         } else {
+            bool flips = dx && conv_flips(node, x, w, y);
             int64_t group = attr_int(node, "group", 1);
             int64_t batch = x->dims[0];
             int64_t out_per_group = w->dims[0] / group;
@@ -184,13 +246,15 @@ static lps_status collect_gemms(const lps_model *m, const lps_plan *plan, gemm_l
                     continue;
                 st = add_gemm(l, CblasNoTrans, CblasNoTrans, out_per_group, cols, rows, calls,
                               "Conv fwd", node->name, err);
-                if (st == LPS_OK)
+                if (st == LPS_OK && !flips)
                     st = add_gemm(l, CblasNoTrans, CblasTrans, out_per_group, rows, cols, calls,
                                   "Conv dW", node->name, err);
-                if (st == LPS_OK && dx)
+                if (st == LPS_OK && dx && !flips)
                     st = add_gemm(l, CblasTrans, CblasNoTrans, rows, cols, out_per_group, calls,
                                   "Conv dX", node->name, err);
             }
+            if (st == LPS_OK && flips)
+                st = add_flip_gemms(l, node, x, w, err);
         }
     }
     free(depends);

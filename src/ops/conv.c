@@ -313,19 +313,11 @@ static const float *conv_block_gather(const lps_op_node *op, const conv_dims *cd
 }
 
 /* dB[m] += sum over the block's images and positions of its gathered
- * gradient (conv_block_gather), image by image as conv_bias_grad adds. */
+ * gradient (conv_block_gather). */
 static void conv_block_bias_grad(const conv_dims *cd, const float *dyb, int64_t ld,
                                  int64_t count, float *db)
 {
-    int64_t out_size = cd->g.out_size;
-    for (int64_t i = 0; i < count; i++)
-        for (int64_t m = 0; m < cd->out_ch; m++) {
-            const float *row = dyb + m * ld + i * out_size;
-            double sum = 0.0;
-            for (int64_t o = 0; o < out_size; o++)
-                sum += row[o];
-            db[m] += (float)sum;
-        }
+    lps_conv_bias_grad(dyb, cd->out_ch, cd->g.out_size, ld, count, db);
 }
 
 /* Depthwise convs (one input channel per group) skip im2col and BLAS: per
@@ -586,6 +578,17 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     const float *w = lps_tensor_f32(in[CONV_W]);
     if (conv_is_depthwise(p, &cd))
         return conv_backward_depthwise(op, ctx, &cd, out[0], dout[0], w, &g, err);
+    /* the first layer (no dX) keeps the general path: its im2col of X
+     * has C * K rows, fewer than dY's M * K */
+    if (p->group == 1 && g.dx && !cd.cropped && lps_conv_flip_applies(&cd.g, cd.in_ch, cd.out_ch))
+        return lps_conv_backward_flip(op, ctx,
+                                      &(lps_conv_backward_args){.g = &cd.g, .batch = cd.batch,
+                                                                .in_ch = cd.in_ch,
+                                                                .out_ch = cd.out_ch, .x = g.x,
+                                                                .w = w, .y = g.y, .dy = g.dy,
+                                                                .dx = g.dx, .dw = g.dw,
+                                                                .db = g.db},
+                                      err);
     conv_block blk;
     st = conv_block_init(op, ctx, &cd, w, g.dw, &blk, err);
     if (st != LPS_OK)

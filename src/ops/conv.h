@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ops/op.h"
 #include "ops/spatial.h"
 
 /* Images per GEMM of a convolution: a block of images sits side by side in
@@ -40,5 +41,33 @@ void lps_depthwise_forward(const lps_spatial_geom *g, int64_t batch, int64_t cha
 void lps_depthwise_backward(const lps_spatial_geom *g, int64_t batch, int64_t channels,
                             const float *x, const float *w, const float *dy, float *dx,
                             float *dw, float *ws);
+
+/* What a convolution's backward reads and accumulates (group 1): the
+ * geometry, X [batch, in_ch, in], W [out_ch, in_ch, kernel], the output Y
+ * (the fused activation's when there is one) and its gradient dY, and dX,
+ * dW, dB, each NULL when not wanted. */
+typedef struct lps_conv_backward_args {
+    const lps_spatial_geom *g;
+    int64_t batch, in_ch, out_ch;
+    const float *x, *w, *y, *dy;
+    float *dx, *dw, *db;
+} lps_conv_backward_args;
+
+/* Whether lps_conv_backward_flip takes a group-1 convolution of geometry g
+ * (unit strides, pads within the dilated kernel, not pointwise, out_ch <=
+ * in_ch, matrices within BLAS's int sizes). */
+bool lps_conv_flip_applies(const lps_spatial_geom *g, int64_t in_ch, int64_t out_ch);
+
+/* Accumulates dX, dW and dB of a convolution lps_conv_flip_applies takes
+ * from one im2col of dY (conv_grad_flip.c), op's fused activation taken
+ * back first. LPS_ERR_NOMEM naming the node when the workspace cannot
+ * grow. */
+lps_status lps_conv_backward_flip(const lps_op_node *op, lps_exec_ctx *ctx,
+                                  const lps_conv_backward_args *a, lps_error *err);
+
+/* db[m] += sum of dy's row m over out_size positions, for count images
+ * side by side in rows ld floats apart, image by image. */
+void lps_conv_bias_grad(const float *dy, int64_t out_ch, int64_t out_size, int64_t ld,
+                        int64_t count, float *db);
 
 #endif

@@ -205,6 +205,35 @@ START_TEST(grad_2d_image_blocks)
 }
 END_TEST
 
+/* unit strides with out_ch <= in_ch: backward from one im2col of dY
+ * (conv_grad_flip.c): blocks of several images with a partial one,
+ * one-image blocks, asymmetric pads, dilation, 1-D and 3-D, each gradient
+ * alone */
+START_TEST(grad_unit_stride_flip)
+{
+    conv_case c = {.rank = 4, .x_dims = {5, 4, 10, 10}, .w_dims = {3, 4, 3, 3}, .bias = true,
+                   .n_pads = 4, .pads = {1, 1, 1, 1}, .mask = CHECK_X_W_B,
+                   .max_points = CONV_GRAD_SAMPLED_POINTS};
+    run_gradcheck(&c);
+    c.mask = CHECK_X_ONLY;
+    run_gradcheck(&c);
+    conv_case one = {.rank = 4, .x_dims = {2, 3, 17, 16}, .w_dims = {3, 3, 3, 3},
+                     .n_pads = 4, .pads = {2, 0, 1, 2}, .mask = CHECK_X_W_B,
+                     .max_points = CONV_GRAD_SAMPLED_POINTS};
+    run_gradcheck(&one);
+    conv_case dil = {.rank = 4, .x_dims = {2, 2, 7, 6}, .w_dims = {2, 2, 3, 2}, .bias = true,
+                     .n_dilations = 2, .dilations = {2, 1}, .n_pads = 4, .pads = {4, 0, 1, 1},
+                     .mask = CHECK_X_W_B};
+    run_gradcheck(&dil);
+    conv_case c1 = {.rank = 3, .x_dims = {3, 3, 9}, .w_dims = {2, 3, 4}, .bias = true,
+                    .n_pads = 2, .pads = {3, 0}, .mask = CHECK_X_W_B};
+    run_gradcheck(&c1);
+    conv_case c3 = {.rank = 5, .x_dims = {2, 2, 4, 3, 3}, .w_dims = {2, 2, 3, 2, 3},
+                    .n_pads = 6, .pads = {1, 0, 1, 1, 1, 1}, .mask = CHECK_X_W_B};
+    run_gradcheck(&c3);
+}
+END_TEST
+
 /* planes so small that some kernel taps only ever read padding (ResNet's
  * last stages): the GEMMs run on the live taps alone
  * (lps_spatial_crop_dead_taps) and dW must still reach every tap, 0 for
@@ -500,6 +529,7 @@ int main(void)
         {"gradcheck", grad_2d_larger_batch, 1},
         {"gradcheck", grad_2d_pointwise_stride, 1},
         {"gradcheck", grad_2d_image_blocks, 1},
+        {"gradcheck", grad_unit_stride_flip, 1},
         {"gradcheck", grad_2d_depthwise_channels_last, 1},
         {"gradcheck", grad_2d_dead_taps, 1},
         {"gradcheck", grad_2d_weight_only, 1},

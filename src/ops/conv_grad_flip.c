@@ -1,0 +1,212 @@
+/* Conv backward for unit strides without col2im (docs/architecture.md,
+ * "Operators: convolution and pooling").
+ *
+ * With unit strides the input gradient is the correlation of dY (the
+ * gradient at the conv's own output) with W flipped and transposed, over
+ * dY padded by (K - 1) * dilation - pad on each side (1-D, tap t):
+ *     dX[c, i] = sum_{m, t} W[m, c, t] dY[m, i - t * dilation + pad_begin].
+ * So one im2col of dY with the kernel reversed, T [(m, t'), i] =
+ * dY[m, i - (K - 1 - t') * dilation + pad_begin] (lps_im2col over the
+ * transposed geometry: dY's planes in, X's planes out), serves both
+ * gradients:
+ *     dX [C, I]   = Wf [C, M * K] * T [M * K, I],  Wf[c, (m, t')] = W[m, c, K-1-t']
+ *     R [M * K, C] = T * X^T,                      dW[m, c, t] += R[(m, K-1-t), c]
+ * (reversing every spatial dim of the kernel reverses its row-major tap
+ * index). The general path (conv.c) rebuilds im2col of X for dW and runs
+ * dX as a [C * K, O] GEMM then col2im; for M <= C this one writes no larger
+ * matrix than that im2col and skips the col2im pass, about a tenth of a
+ * residual CNN's training step. Images are blocked as in conv.c
+ * (lps_conv_block_images); sums run in a fixed order, so results depend on
+ * the shapes only. */
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+#include "ops/conv.h"
+#include "ops/im2col.h"
+#include "ops/op_util.h"
+
+/* The transposed geometry of g (unit strides): dY's planes swept by the
+ * same kernel and dilations give X's planes. false when g has a stride
+ * other than 1 or a pad wider than its dilated kernel. */
+static bool flip_geom(const lps_spatial_geom *g, lps_spatial_geom *t)
+{
+    *t = *g;
+    for (int d = 0; d < g->n; d++) {
+        int64_t reach = (g->kernel[d] - 1) * g->dilation[d];
+        if (g->stride[d] != 1 || g->pad_begin[d] > reach || g->pad_end[d] > reach)
+            return false;
+        t->in[d] = g->out[d];
+        t->out[d] = g->in[d];
+        t->pad_begin[d] = reach - g->pad_begin[d];
+        t->pad_end[d] = reach - g->pad_end[d];
+        if (t->in[d] + t->pad_begin[d] + t->pad_end[d] - reach != t->out[d])
+            return false;
+    }
+    t->in_size = g->out_size;
+    t->out_size = g->in_size;
+    t->in_stride[g->n - 1] = 1;
+    for (int d = g->n - 2; d >= 0; d--)
+        t->in_stride[d] = t->in_stride[d + 1] * t->in[d + 1];
+    return true;
+}
+
+/* Contract in conv.h. */
+bool lps_conv_flip_applies(const lps_spatial_geom *g, int64_t in_ch, int64_t out_ch)
+{
+    lps_spatial_geom t;
+    return g->n > 0 && out_ch <= in_ch && !lps_spatial_is_pointwise(g) && flip_geom(g, &t) &&
+           out_ch * g->kernel_size <= INT_MAX && in_ch <= INT_MAX &&
+           g->in_size <= INT_MAX - LPS_CONV_GEMM_COLS; /* a block's columns */
+}
+
+/* Contract in conv.h. */
+void lps_conv_bias_grad(const float *dy, int64_t out_ch, int64_t out_size, int64_t ld,
+                        int64_t count, float *db)
+{
+    for (int64_t i = 0; i < count; i++)
+        for (int64_t m = 0; m < out_ch; m++) {
+            const float *row = dy + m * ld + i * out_size;
+            double sum = 0.0;
+            for (int64_t o = 0; o < out_size; o++)
+                sum += row[o];
+            db[m] += (float)sum;
+        }
+}
+
+/* The flip path's workspace: T [M * K, ld], and for blocks of several
+ * images X's block [C, ld] and dX's [C, ld]; the gradient at the conv's
+ * own output for the block's images (a fused activation's taken back),
+ * R [M * K, C] and Wf [C, M * K]. */
+typedef struct flip_work {
+    lps_spatial_geom t;
+    int64_t images, ld, rows; /* rows = M * K */
+    float *col, *xb, *dxb, *grad, *r, *wf;
+} flip_work;
+
+static lps_status flip_work_init(const lps_op_node *op, lps_exec_ctx *ctx,
+                                 const lps_conv_backward_args *a, flip_work *k, lps_error *err)
+{
+    const lps_spatial_geom *g = a->g;
+    flip_geom(g, &k->t);
+    k->rows = a->out_ch * g->kernel_size;
+    k->images = lps_conv_block_images(a->batch, g->in_size, k->rows, 2 * a->in_ch);
+    k->ld = k->images * g->in_size;
+    size_t col = (size_t)k->rows * (size_t)k->ld;
+    size_t block = k->images > 1 ? (size_t)a->in_ch * (size_t)k->ld : 0;
+    size_t grad = op->epilogue ? (size_t)(k->images * a->out_ch * g->out_size) : 0;
+    size_t weights = (size_t)k->rows * (size_t)a->in_ch;
+    float *ws = lps_ctx_workspace(ctx, col + 2 * block + grad + 2 * weights, err);
+    if (!ws)
+        return lps_error_prefix(err, "%s", op->label);
+    k->col = ws;
+    k->xb = ws + col;
+    k->dxb = k->xb + block;
+    k->grad = k->dxb + block;
+    k->r = k->grad + grad;
+    k->wf = k->r + weights;
+    return LPS_OK;
+}
+
+/* wf[c, (m, t')] = w[m, c, K - 1 - t']. */
+static void flip_weights(const lps_conv_backward_args *a, float *wf)
+{
+    int64_t taps = a->g->kernel_size, rows = a->out_ch * taps;
+    for (int64_t m = 0; m < a->out_ch; m++)
+        for (int64_t c = 0; c < a->in_ch; c++)
+            for (int64_t t = 0; t < taps; t++)
+                wf[c * rows + m * taps + (taps - 1 - t)] = a->w[(m * a->in_ch + c) * taps + t];
+}
+
+/* dw[m, c, t] += r[(m, K - 1 - t), c]. */
+static void unflip_weight_grad(const lps_conv_backward_args *a, const float *r)
+{
+    int64_t taps = a->g->kernel_size;
+    for (int64_t m = 0; m < a->out_ch; m++)
+        for (int64_t c = 0; c < a->in_ch; c++)
+            for (int64_t t = 0; t < taps; t++)
+                a->dw[(m * a->in_ch + c) * taps + t] += r[(m * taps + taps - 1 - t) * a->in_ch + c];
+}
+
+/* The block's gradient at the conv's own output, images [n0, n0 + count)
+ * consecutive as in dY; dB accumulated from it image by image. */
+static const float *flip_block_grad(const lps_op_node *op, const lps_conv_backward_args *a,
+                                    const flip_work *k, int64_t n0, int64_t count)
+{
+    int64_t per_image = a->out_ch * a->g->out_size, at = n0 * per_image;
+    const float *grad = lps_op_epilogue_grad(op, a->y + at, a->dy + at, k->grad,
+                                             count * per_image);
+    for (int64_t i = 0; a->db && i < count; i++)
+        lps_conv_bias_grad(grad + i * per_image, a->out_ch, a->g->out_size, a->g->out_size, 1,
+                           a->db);
+    return grad;
+}
+
+/* xb [C, ld] = images [n0, n0 + count) of x side by side, or x itself for
+ * one image. */
+static const float *flip_block_x(const lps_conv_backward_args *a, const flip_work *k,
+                                 int64_t n0, int64_t count)
+{
+    int64_t size = a->g->in_size;
+    if (k->images == 1)
+        return a->x + n0 * a->in_ch * size;
+    for (int64_t i = 0; i < count; i++)
+        for (int64_t c = 0; c < a->in_ch; c++)
+            memcpy(k->xb + c * k->ld + i * size, a->x + ((n0 + i) * a->in_ch + c) * size,
+                   (size_t)size * sizeof *k->xb);
+    return k->xb;
+}
+
+/* dX of the block: straight into dx for one image, else through dxb. */
+static void flip_block_dx(const lps_conv_backward_args *a, const flip_work *k, int64_t n0,
+                          int64_t count)
+{
+    int64_t size = a->g->in_size;
+    int rows = (int)k->rows, cols = (int)(count * size), ld = (int)k->ld;
+    if (k->images == 1) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a->in_ch, cols, rows, 1.0f,
+                    k->wf, rows, k->col, ld, 1.0f, a->dx + n0 * a->in_ch * size, (int)size);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a->in_ch, cols, rows, 1.0f, k->wf,
+                rows, k->col, ld, 0.0f, k->dxb, ld);
+    for (int64_t i = 0; i < count; i++)
+        for (int64_t c = 0; c < a->in_ch; c++) {
+            float *to = a->dx + ((n0 + i) * a->in_ch + c) * size;
+            const float *from = k->dxb + c * k->ld + i * size;
+            for (int64_t j = 0; j < size; j++)
+                to[j] += from[j];
+        }
+}
+
+/* Contract in conv.h. */
+lps_status lps_conv_backward_flip(const lps_op_node *op, lps_exec_ctx *ctx,
+                                  const lps_conv_backward_args *a, lps_error *err)
+{
+    flip_work k;
+    lps_status st = flip_work_init(op, ctx, a, &k, err);
+    if (st != LPS_OK)
+        return st;
+    if (a->dx)
+        flip_weights(a, k.wf);
+    int rows = (int)k.rows, ld = (int)k.ld;
+    for (int64_t n0 = 0; n0 < a->batch; n0 += k.images) {
+        int64_t count = a->batch - n0 < k.images ? a->batch - n0 : k.images;
+        const float *grad = flip_block_grad(op, a, &k, n0, count);
+        if (!a->dw && !a->dx)
+            continue;
+        lps_im2col_images(grad, count, a->out_ch, &k.t, k.col, k.ld);
+        if (a->dw) {
+            const float *xb = flip_block_x(a, &k, n0, count);
+            int ldx = k.images == 1 ? (int)a->g->in_size : ld;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, (int)a->in_ch,
+                        (int)(count * a->g->in_size), 1.0f, k.col, ld, xb, ldx,
+                        n0 == 0 ? 0.0f : 1.0f, k.r, (int)a->in_ch);
+        }
+        if (a->dx)
+            flip_block_dx(a, &k, n0, count);
+    }
+    if (a->dw)
+        unflip_weight_grad(a, k.r);
+    return LPS_OK;
+}
