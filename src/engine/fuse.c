@@ -10,6 +10,26 @@
 
 #include "engine/plan.h"
 
+/* Whether activation node act's inputs besides input 0 are what its
+ * epilogue allows (const_inputs) and constant in the plan, and its bind
+ * accepts them. */
+static bool epilogue_inputs_bind(const lps_plan *p, lps_plan_node *act)
+{
+    const lps_op_epilogue *epi = act->def->epilogue;
+    const lps_tensor *in[LPS_OP_MAX_EPILOGUE_INPUTS] = {NULL};
+    if (act->op.n_inputs > LPS_OP_MAX_EPILOGUE_INPUTS)
+        return false;
+    for (size_t i = 1; i < act->op.n_inputs; i++) {
+        int v = act->in[i];
+        if (v < 0)
+            continue;
+        if (!(epi->const_inputs & (1u << i)) || p->values[v].kind != LPS_VALUE_CONST)
+            return false;
+        in[i] = &p->values[v].t;
+    }
+    return act->op.n_inputs == 1 || (epi->bind && epi->bind(&act->op, in));
+}
+
 /* Wires producer a to write the output of activation b. */
 static void fuse_pair(lps_plan *p, int a, int b)
 {
@@ -26,7 +46,7 @@ static void fuse_pair(lps_plan *p, int a, int b)
 /* The activation node that alone reads node k's output 0 and can be its
  * epilogue, or -1. readers[v] counts the scheduled reads of value v and
  * reader[v] is one of them. */
-static int epilogue_reader(const lps_plan *p, int k, const int *readers, const int *reader)
+static int epilogue_reader(lps_plan *p, int k, const int *readers, const int *reader)
 {
     const lps_plan_node *n = &p->nodes[k];
     if (!n->def->fuses_epilogue || n->shape_role != LPS_SHAPE_NONE || n->op.n_outputs < 1)
@@ -34,9 +54,10 @@ static int epilogue_reader(const lps_plan *p, int k, const int *readers, const i
     int v = n->out[0];
     if (v < 0 || p->values[v].is_output || readers[v] != 1)
         return -1;
-    const lps_plan_node *act = &p->nodes[reader[v]];
+    lps_plan_node *act = &p->nodes[reader[v]];
     if (!act->def->epilogue || act->absorbed || act->shape_role != LPS_SHAPE_NONE ||
-        act->op.n_inputs != 1 || act->in[0] != v || act->op.n_outputs < 1 || act->out[0] < 0)
+        act->op.n_inputs < 1 || act->in[0] != v || act->op.n_outputs < 1 || act->out[0] < 0 ||
+        !epilogue_inputs_bind(p, act))
         return -1;
     return reader[v];
 }

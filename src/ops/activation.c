@@ -217,7 +217,38 @@ static void relu_epilogue_bwd(const lps_op_node *act, const float *y, const floa
         g[i] = masked(dy[i], y[i] > 0.0f);
 }
 
-static const lps_op_epilogue relu_epilogue = {relu_epilogue_fwd, relu_epilogue_bwd};
+static const lps_op_epilogue relu_epilogue = {relu_epilogue_fwd, relu_epilogue_bwd, 0, NULL};
+
+/* Clip (MobileNet's ReLU6) as a fused activation, its bounds constant
+ * (attributes, or inputs bound at compile): the gradient passes where the
+ * output lies strictly inside the bounds, which is where the input does
+ * (clip_bwd's mask; with lo > hi neither holds anywhere). */
+LPS_VECTOR_CLONES
+static void clip_epilogue_fwd(const lps_op_node *act, float *y, int64_t n)
+{
+    const lps_unary_params *p = lps_unary_node_params(act);
+    float lo = p->lo, hi = p->hi;
+    for (int64_t i = 0; i < n; i++) {
+        float v = y[i] < lo ? lo : y[i];
+        y[i] = v > hi ? hi : v;
+    }
+}
+
+LPS_VECTOR_CLONES
+static void clip_epilogue_bwd(const lps_op_node *act, const float *y, const float *dy, float *g,
+                              int64_t n)
+{
+    const lps_unary_params *p = lps_unary_node_params(act);
+    float lo = p->lo, hi = p->hi;
+    for (int64_t i = 0; i < n; i++)
+        g[i] = masked(dy[i], (y[i] > lo) & (y[i] < hi));
+}
+
+/* Inputs 1 and 2, min and max. */
+#define CLIP_BOUND_INPUTS ((1u << 1) | (1u << 2))
+
+static const lps_op_epilogue clip_epilogue = {clip_epilogue_fwd, clip_epilogue_bwd,
+                                              CLIP_BOUND_INPUTS, lps_unary_bind_inputs};
 
 const lps_op_def lps_op_def_relu = LPS_UNARY_OP_FUSABLE(
     "Relu", LPS_OPSET_MIN, activation_prepare, 1u, lps_unary_backward, &relu_epilogue);
@@ -235,6 +266,7 @@ const lps_op_def lps_op_def_clip = {
     .min_outputs = 1,
     .max_outputs = 1,
     .differentiable = 1u, /* the data, not the bounds */
+    .epilogue = &clip_epilogue,
     .prepare = activation_prepare,
     .shape = lps_unary_shape,
     .forward = lps_unary_forward,

@@ -88,6 +88,8 @@ typedef enum lps_op_kind {
 /* Tensors an op may keep between forward and backward (masks, argmax
  * indices, batch statistics). Released by the executor. */
 #define LPS_OP_MAX_SAVED 4
+/* Inputs a fusable activation may have, input 0 included (Clip: 3). */
+#define LPS_OP_MAX_EPILOGUE_INPUTS 3
 /* Most inputs/outputs any supported op has (Clip, BatchNorm: 5). */
 #define LPS_OP_MAX_IO 8
 
@@ -105,6 +107,16 @@ typedef struct lps_op_epilogue {
      * output); g may be dy. */
     void (*backward)(const lps_op_node *act, const float *y, const float *dy, float *g,
                      int64_t n);
+    /* Inputs besides input 0 the activation may have (bit i for input i;
+     * Clip's bounds): the fusion then needs each of them constant in the
+     * plan (an initializer or folded), and bind receives them. 0: the
+     * activation fuses only with input 0 alone. */
+    uint32_t const_inputs;
+    /* Called once when the fusion is wired, with the activation's inputs
+     * (in[0] NULL: not computed yet; omitted inputs NULL): stores in act
+     * what forward and backward read. false leaves the activation unfused
+     * (its own forward then reports what is wrong with the inputs). */
+    bool (*bind)(lps_op_node *act, const lps_tensor *const *in);
 } lps_op_epilogue;
 
 /* Most int64 values an lps_op_cache key holds. */

@@ -12,7 +12,9 @@ const char *const lps_unary_no_attrs[] = {NULL};
 /* What prepare stores in op->params. */
 typedef struct unary_node {
     const lps_unary_kernel *kernel;
-    lps_unary_params params;    /* Clip's bounds from inputs are filled per run */
+    /* Clip's bounds from inputs are filled per run, and here by
+     * lps_unary_bind_inputs when they are constant */
+    lps_unary_params params;
 } unary_node;
 
 static bool bounds_are_inputs(const lps_op_node *op, const lps_unary_kernel *k)
@@ -127,6 +129,23 @@ static lps_unary_params resolved_params(const lps_op_node *op, const lps_tensor 
             p.hi = lps_tensor_f32(in[CLIP_IN_MAX])[0];
     }
     return p;
+}
+
+/* Contract in unary.h. */
+bool lps_unary_bind_inputs(lps_op_node *op, const lps_tensor *const *in)
+{
+    unary_node *node = op->params;
+    for (size_t i = 1; i < op->n_inputs; i++)
+        if (check_bound_input(op, in[i], (int)i, NULL) != LPS_OK)
+            return false;
+    node->params = resolved_params(op, in);
+    return true;
+}
+
+/* Contract in unary.h. */
+const lps_unary_params *lps_unary_node_params(const lps_op_node *op)
+{
+    return &((const unary_node *)op->params)->params;
 }
 
 lps_status lps_unary_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,

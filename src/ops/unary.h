@@ -95,6 +95,14 @@ lps_status lps_unary_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
                               const lps_tensor *const *out, const lps_tensor *const *dout,
                               lps_tensor *const *din, lps_error *err);
 
+/* An epilogue's bind (op.h) for Clip's constant bound inputs: checks them
+ * as shape does (float scalars) and stores them in op's parameters, where
+ * lps_unary_node_params reads them. false when one is not a float scalar. */
+bool lps_unary_bind_inputs(lps_op_node *op, const lps_tensor *const *in);
+
+/* The parameters prepare (and lps_unary_bind_inputs) stored in op. */
+const lps_unary_params *lps_unary_node_params(const lps_op_node *op);
+
 /* The initializer of one single-input unary operator's def, named
  * `onnx_name`, implemented from opset `since` with the family's prepare:
  *     const lps_op_def lps_op_def_erf = LPS_UNARY_OP("Erf", 9, math_prepare);

@@ -184,8 +184,7 @@ void test_model_add_node(lps_model *m, lps_node *n)
     free(n);
 }
 
-void test_model_add_random_init(lps_model *m, const char *name, int rank, const int64_t *dims,
-                                uint64_t seed)
+void test_model_add_init(lps_model *m, const char *name, lps_tensor *t)
 {
     lps_initializer *grown =
         realloc(m->graph.initializers, (m->graph.n_initializers + 1) * sizeof *grown);
@@ -195,9 +194,14 @@ void test_model_add_random_init(lps_model *m, const char *name, int rank, const 
     lps_initializer *init = &m->graph.initializers[m->graph.n_initializers++];
     memset(init, 0, sizeof *init);
     init->name = xstrdup(name);
-    lps_tensor *t = test_tensor_random(rank, dims, -0.5f, 0.5f, seed);
     init->tensor = *t;
     free(t);
+}
+
+void test_model_add_random_init(lps_model *m, const char *name, int rank, const int64_t *dims,
+                                uint64_t seed)
+{
+    test_model_add_init(m, name, test_tensor_random(rank, dims, -0.5f, 0.5f, seed));
 }
 
 float *test_model_output(const lps_model *m, const lps_tensor *x, int64_t numel)

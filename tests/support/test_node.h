@@ -44,6 +44,10 @@ float *test_model_output(const lps_model *m, const lps_tensor *x, int64_t numel)
 /* Appends node n to the graph, taking over its contents (n is freed). */
 void test_model_add_node(lps_model *m, lps_node *n);
 
+/* Appends an initializer holding t's values: the model takes over t's
+ * contents and t itself is freed. */
+void test_model_add_init(lps_model *m, const char *name, lps_tensor *t);
+
 /* Appends an initializer with uniform values in [-0.5, 0.5) from seed. */
 void test_model_add_random_init(lps_model *m, const char *name, int rank, const int64_t *dims,
                                 uint64_t seed);

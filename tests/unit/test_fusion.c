@@ -1,7 +1,7 @@
-/* Fused activations (docs/architecture.md, "Fused activations"): a Relu
- * reading only the output of a Conv, BatchNormalization or Gemm is applied
- * by that node, and forward and backward give what the unfused graph
- * gives. The unfused reference is the same plan with the producer's own
+/* Fused activations (docs/architecture.md, "Fused activations"): a Relu,
+ * or a Clip with constant bounds, reading only the output of a Conv,
+ * BatchNormalization or Gemm is applied by that node, and forward and
+ * backward give what the unfused graph gives. The unfused reference is the same plan with the producer's own
  * output kept (lps_plan_keep_value undoes the fusion). */
 #include <check.h>
 #include <stdlib.h>
@@ -19,7 +19,16 @@
 #define SEED_X 11
 #define SEED_DY 12
 
-typedef enum producer { CONV, BATCHNORM, GEMM } producer;
+/* CONV_DEEP: a Conv whose input gradient is wanted (it reads another
+ * Conv's output), the unit-stride backward of conv_grad_flip.c. */
+typedef enum producer { CONV, CONV_DEEP, BATCHNORM, GEMM } producer;
+
+/* The activation: Relu, or Clip (ReLU6's bounds) with its bounds as
+ * initializers, as Constant nodes, or a min computed at run time (no
+ * fusion). */
+typedef enum activation { RELU, CLIP_INIT, CLIP_CONSTANT, CLIP_RUNTIME_MIN } activation;
+#define CLIP_LO 0.0f
+#define CLIP_HI 0.5f
 
 static void add_node(lps_model *m, const char *op, const char *name, int n_in,
                      const char *const *in, const char *out)
@@ -35,14 +44,56 @@ static void add_node(lps_model *m, const char *op, const char *name, int n_in,
     test_model_add_node(m, n);
 }
 
-/* x -> producer -> "pre" -> Relu -> "y"; with `also_read`, "pre" also
+/* A scalar float initializer or Constant node output named name. */
+static void add_bound(lps_model *m, const char *name, float v, bool as_node)
+{
+    lps_tensor *t = test_tensor_from(LPS_DT_FLOAT, 0, NULL, &v);
+    if (!as_node) {
+        test_model_add_init(m, name, t);
+        return;
+    }
+    lps_node *n = test_node_new("Constant", 0, 1);
+    test_node_set_io(n, name, NULL, name);
+    test_node_attr_tensor(n, "value", t);
+    test_model_add_node(m, n);
+    lps_tensor_free(t);
+}
+
+/* "pre" -> act -> "y". */
+static void add_activation(lps_model *m, activation act)
+{
+    if (act == RELU) {
+        add_node(m, "Relu", "act", 1, (const char *const[]){"pre"}, "y");
+        return;
+    }
+    add_bound(m, "hi", CLIP_HI, act == CLIP_CONSTANT);
+    if (act == CLIP_RUNTIME_MIN) {
+        /* a float initializer feeding Neg is a parameter: "lo" is computed */
+        int64_t one = 1;
+        test_model_add_random_init(m, "lo_neg", 1, &one, 9);
+        add_node(m, "Neg", "lo_node", 1, (const char *const[]){"lo_neg"}, "lo_vec");
+        add_node(m, "ReduceMax", "lo_scalar", 1, (const char *const[]){"lo_vec"}, "lo");
+    } else {
+        add_bound(m, "lo", CLIP_LO, act == CLIP_CONSTANT);
+    }
+    add_node(m, "Clip", "act", 3, (const char *const[]){"pre", "lo", "hi"}, "y");
+}
+
+/* x -> producer -> "pre" -> act -> "y"; with `also_read`, "pre" also
  * feeds a second output "z" (Neg), which rules the fusion out. */
-static lps_model *relu_after(producer kind, bool also_read)
+static lps_model *act_after(producer kind, activation act, bool also_read)
 {
     lps_model *m = test_model_new(FUSION_OPSET, "x", FEATURES, "y");
     m->graph.inputs[0].rank = -1;
     int64_t c = CHANNELS, w_conv[] = {CHANNELS, CHANNELS, 3, 3}, w_gemm[] = {FEATURES, FEATURES};
     switch (kind) {
+    case CONV_DEEP:
+        test_model_add_random_init(m, "w0", 4, w_conv, 10);
+        add_node(m, "Conv", "conv0", 2, (const char *const[]){"x", "w0"}, "h");
+        test_model_add_random_init(m, "w", 4, w_conv, 1);
+        test_model_add_random_init(m, "b", 1, &c, 2);
+        add_node(m, "Conv", "conv", 3, (const char *const[]){"h", "w", "b"}, "pre");
+        break;
     case CONV:
         test_model_add_random_init(m, "w", 4, w_conv, 1);
         test_model_add_random_init(m, "b", 1, &c, 2);
@@ -62,7 +113,7 @@ static lps_model *relu_after(producer kind, bool also_read)
         add_node(m, "Gemm", "fc", 3, (const char *const[]){"x", "w", "b"}, "pre");
         break;
     }
-    add_node(m, "Relu", "act", 1, (const char *const[]){"pre"}, "y");
+    add_activation(m, act);
     if (also_read) {
         add_node(m, "Neg", "other", 1, (const char *const[]){"pre"}, "z");
         m->graph.n_outputs = 2;
@@ -137,11 +188,11 @@ static void step_release(step *s)
     free(s->grads);
 }
 
-static void check_fusion(producer kind)
+static void check_fusion(producer kind, activation act)
 {
-    lps_model *m = relu_after(kind, false);
+    lps_model *m = act_after(kind, act, false);
     step fused = run_step(m, kind, false), plain = run_step(m, kind, true);
-    ck_assert_uint_eq(fused.fused, 1);
+    ck_assert_uint_eq(fused.fused, act == CLIP_RUNTIME_MIN ? 0 : 1);
     ck_assert_uint_eq(plain.fused, 0);
     ck_assert_uint_eq(fused.n_y, plain.n_y);
     ck_assert_uint_eq(fused.n_grads, plain.n_grads);
@@ -153,19 +204,34 @@ static void check_fusion(producer kind)
     lps_model_free(m);
 }
 
-START_TEST(conv_relu_fuses) { check_fusion(CONV); }
+START_TEST(conv_relu_fuses) { check_fusion(CONV, RELU); }
 END_TEST
 
-START_TEST(batchnorm_relu_fuses) { check_fusion(BATCHNORM); }
+START_TEST(conv_with_input_grad_relu_fuses) { check_fusion(CONV_DEEP, RELU); }
 END_TEST
 
-START_TEST(gemm_relu_fuses) { check_fusion(GEMM); }
+START_TEST(batchnorm_relu_fuses) { check_fusion(BATCHNORM, RELU); }
+END_TEST
+
+START_TEST(gemm_relu_fuses) { check_fusion(GEMM, RELU); }
+END_TEST
+
+/* Clip's bounds bound at compile from initializers or Constant nodes; a
+ * bound computed at run time keeps Clip a node of its own (same results) */
+START_TEST(clip_constant_bounds_fuse)
+{
+    check_fusion(BATCHNORM, CLIP_INIT);
+    check_fusion(BATCHNORM, CLIP_CONSTANT);
+    check_fusion(CONV_DEEP, CLIP_CONSTANT);
+    check_fusion(GEMM, CLIP_INIT);
+    check_fusion(BATCHNORM, CLIP_RUNTIME_MIN);
+}
 END_TEST
 
 /* A producer output read by another node too is computed as before. */
 START_TEST(shared_output_does_not_fuse)
 {
-    lps_model *m = relu_after(CONV, true);
+    lps_model *m = act_after(CONV, RELU, true);
     lps_error err = {0};
     lps_plan *p = lps_plan_compile(m, NULL, &err);
     ck_assert_msg(p != NULL, "%s", err.msg);
@@ -179,7 +245,7 @@ END_TEST
  * the plan was compiled from still has its Relu node. */
 START_TEST(inference_output_unchanged)
 {
-    lps_model *m = relu_after(CONV, false);
+    lps_model *m = act_after(CONV, RELU, false);
     int64_t dims[] = {BATCH, CHANNELS, PLANE, PLANE};
     lps_tensor *x = test_tensor_random(4, dims, -1, 1, SEED_X);
     int64_t numel = BATCH * CHANNELS * PLANE * PLANE;
@@ -210,6 +276,8 @@ int main(void)
         {"relu", conv_relu_fuses, 1},
         {"relu", batchnorm_relu_fuses, 1},
         {"relu", gemm_relu_fuses, 1},
+        {"relu", conv_with_input_grad_relu_fuses, 1},
+        {"clip", clip_constant_bounds_fuse, 1},
         {"relu", shared_output_does_not_fuse, 1},
         {"relu", inference_output_unchanged, 1},
     };
