@@ -4,7 +4,11 @@
  * do shape arithmetic (Div of sizes, Mul of dims) on it. Both go through the
  * shared broadcast iterator, whose dim collapsing turns equal shapes into one
  * long row and bias/channel broadcasts into rows against a scalar or vector,
- * so the row kernels below are the fast paths. */
+ * so the row kernels below are the fast paths.
+ *
+ * Add applies a fused activation (docs/architecture.md, "Fused
+ * activations"; the Relu after a residual join) to each output row it
+ * writes, and backward takes the gradient back through it first. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -12,6 +16,7 @@
 #include "ops/broadcast.h"
 #include "ops/elementwise.h"
 #include "ops/op.h"
+#include "ops/op_util.h"
 
 typedef enum binary_kind { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV } binary_kind;
 
@@ -136,12 +141,17 @@ static lps_status binary_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_t
         return LPS_OK;
     int64_t sa = lps_bcast_inner_stride(&bc, OPD_A), sb = lps_bcast_inner_stride(&bc, OPD_B);
     lps_bcast_begin(&bc, &c);
+    /* the activation's own check, had it run as a node */
+    if (op->epilogue && out[0]->dtype != LPS_DT_FLOAT)
+        return lps_op_expect_dtype(op->epilogue_op, out[0], 0, LPS_DT_FLOAT, err);
     if (out[0]->dtype == LPS_DT_FLOAT) {
         const float *a = lps_tensor_f32(in[0]), *b = lps_tensor_f32(in[1]);
         float *y = lps_tensor_f32(out[0]);
-        for (int64_t r = 0; r < bc.rows; r++, lps_bcast_next(&bc, &c))
+        for (int64_t r = 0; r < bc.rows; r++, lps_bcast_next(&bc, &c)) {
             f32_row(kind, a + c.offset[OPD_A], sa, b + c.offset[OPD_B], sb,
                     y + c.offset[OPD_Y], n);
+            lps_op_epilogue_apply(op, y + c.offset[OPD_Y], n);
+        }
         return LPS_OK;
     }
     const int64_t *a = lps_tensor_i64(in[0]), *b = lps_tensor_i64(in[1]);
@@ -267,7 +277,9 @@ static lps_status binary_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_
     binary_kind kind = binary_kind_of(op);
     if (kind == BIN_MUL || kind == BIN_DIV)
         return product_backward(op, kind, in, out[0], dout[0], din, err);
-    const lps_tensor *g = dout[0];
+    const lps_tensor *g = lps_op_epilogue_grad_tensor(op, 0, out[0], dout[0], err);
+    if (!g)
+        return err ? err->status : LPS_ERR_NOMEM;
     for (int i = 0; i < 2; i++) {
         if (!din[i])
             continue;
@@ -293,6 +305,7 @@ const lps_op_def lps_op_def_add = {
     .shape = binary_shape,
     .forward = binary_forward,
     .backward = binary_backward,
+    .fuses_epilogue = true,
 };
 
 const lps_op_def lps_op_def_sub = {

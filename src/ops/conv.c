@@ -522,15 +522,8 @@ static void conv_backward_blocks(const lps_op_node *op, const conv_dims *cd, int
 static const float *conv_own_grad(lps_op_node *op, const lps_tensor *y, const lps_tensor *dy,
                                   lps_error *err)
 {
-    if (!op->epilogue)
-        return lps_tensor_f32(dy);
-    if (lps_tensor_alloc(&op->saved[0], LPS_DT_FLOAT, dy->rank, dy->dims, err) != LPS_OK) {
-        lps_error_prefix(err, "%s", op->label);
-        return NULL;
-    }
-    float *g = lps_tensor_f32(&op->saved[0]);
-    lps_op_epilogue_grad(op, lps_tensor_f32(y), lps_tensor_f32(dy), g, lps_tensor_numel(dy));
-    return g;
+    const lps_tensor *g = lps_op_epilogue_grad_tensor(op, 0, y, dy, err);
+    return g ? lps_tensor_f32(g) : NULL;
 }
 
 /* Depthwise dX and dW, and dB through the per-image bias sums. */

@@ -175,3 +175,19 @@ float *lps_op_cache_make(lps_op_node *op, const int64_t *key, size_t n_key, size
     memcpy(c->key, key, n_key * sizeof *key);
     return c->data;
 }
+
+/* Contract in op_util.h. */
+const lps_tensor *lps_op_epilogue_grad_tensor(lps_op_node *op, int slot, const lps_tensor *y,
+                                              const lps_tensor *dy, lps_error *err)
+{
+    if (!op->epilogue)
+        return dy;
+    lps_tensor *g = &op->saved[slot];
+    if (lps_tensor_alloc(g, LPS_DT_FLOAT, dy->rank, dy->dims, err) != LPS_OK) {
+        lps_error_prefix(err, "%s", op->label);
+        return NULL;
+    }
+    lps_op_epilogue_grad(op, lps_tensor_f32(y), lps_tensor_f32(dy), lps_tensor_f32(g),
+                         lps_tensor_numel(dy));
+    return g;
+}

@@ -116,4 +116,11 @@ static inline const float *lps_op_epilogue_grad(const lps_op_node *op, const flo
     return g;
 }
 
+/* The gradient at op's own output 0 as a whole tensor: dy itself when op
+ * has no fused activation, else dy taken back through it (y the fused
+ * output) into op->saved[slot], allocated here. NULL and err set, naming
+ * the node, when out of memory. */
+const lps_tensor *lps_op_epilogue_grad_tensor(lps_op_node *op, int slot, const lps_tensor *y,
+                                              const lps_tensor *dy, lps_error *err);
+
 #endif

@@ -1,6 +1,6 @@
 /* Fused activations (docs/architecture.md, "Fused activations"): a Relu,
  * or a Clip with constant bounds, reading only the output of a Conv,
- * BatchNormalization or Gemm is applied by that node, and forward and
+ * BatchNormalization, Gemm or Add is applied by that node, and forward and
  * backward give what the unfused graph gives. The unfused reference is the same plan with the producer's own
  * output kept (lps_plan_keep_value undoes the fusion). */
 #include <check.h>
@@ -20,8 +20,9 @@
 #define SEED_DY 12
 
 /* CONV_DEEP: a Conv whose input gradient is wanted (it reads another
- * Conv's output), the unit-stride backward of conv_grad_flip.c. */
-typedef enum producer { CONV, CONV_DEEP, BATCHNORM, GEMM } producer;
+ * Conv's output), the unit-stride backward of conv_grad_flip.c. ADD: a
+ * Conv's output plus a per-channel parameter (broadcast rows). */
+typedef enum producer { CONV, CONV_DEEP, BATCHNORM, GEMM, ADD } producer;
 
 /* The activation: Relu, or Clip (ReLU6's bounds) with its bounds as
  * initializers, as Constant nodes, or a min computed at run time (no
@@ -93,6 +94,12 @@ static lps_model *act_after(producer kind, activation act, bool also_read)
         test_model_add_random_init(m, "w", 4, w_conv, 1);
         test_model_add_random_init(m, "b", 1, &c, 2);
         add_node(m, "Conv", "conv", 3, (const char *const[]){"h", "w", "b"}, "pre");
+        break;
+    case ADD:
+        test_model_add_random_init(m, "w", 4, w_conv, 1);
+        add_node(m, "Conv", "conv", 2, (const char *const[]){"x", "w"}, "h");
+        test_model_add_random_init(m, "s", 3, (const int64_t[]){CHANNELS, 1, 1}, 13);
+        add_node(m, "Add", "join", 2, (const char *const[]){"h", "s"}, "pre");
         break;
     case CONV:
         test_model_add_random_init(m, "w", 4, w_conv, 1);
@@ -216,6 +223,9 @@ END_TEST
 START_TEST(gemm_relu_fuses) { check_fusion(GEMM, RELU); }
 END_TEST
 
+START_TEST(add_relu_fuses) { check_fusion(ADD, RELU); }
+END_TEST
+
 /* Clip's bounds bound at compile from initializers or Constant nodes; a
  * bound computed at run time keeps Clip a node of its own (same results) */
 START_TEST(clip_constant_bounds_fuse)
@@ -224,6 +234,7 @@ START_TEST(clip_constant_bounds_fuse)
     check_fusion(BATCHNORM, CLIP_CONSTANT);
     check_fusion(CONV_DEEP, CLIP_CONSTANT);
     check_fusion(GEMM, CLIP_INIT);
+    check_fusion(ADD, CLIP_CONSTANT);
     check_fusion(BATCHNORM, CLIP_RUNTIME_MIN);
 }
 END_TEST
@@ -277,6 +288,7 @@ int main(void)
         {"relu", batchnorm_relu_fuses, 1},
         {"relu", gemm_relu_fuses, 1},
         {"relu", conv_with_input_grad_relu_fuses, 1},
+        {"relu", add_relu_fuses, 1},
         {"clip", clip_constant_bounds_fuse, 1},
         {"relu", shared_output_does_not_fuse, 1},
         {"relu", inference_output_unchanged, 1},
