@@ -11,7 +11,7 @@
 #include "engine/plan.h"
 
 /* Whether activation node act's inputs besides input 0 are what its
- * epilogue allows (const_inputs) and constant in the plan, and its bind
+ * epilogue allows (bound_inputs) and constant in the plan, and its bind
  * accepts them. */
 static bool epilogue_inputs_bind(const lps_plan *p, lps_plan_node *act)
 {
@@ -23,7 +23,7 @@ static bool epilogue_inputs_bind(const lps_plan *p, lps_plan_node *act)
         int v = act->in[i];
         if (v < 0)
             continue;
-        if (!(epi->const_inputs & (1u << i)) || p->values[v].kind != LPS_VALUE_CONST)
+        if (!(epi->bound_inputs & (1u << i)) || p->values[v].kind != LPS_VALUE_CONST)
             return false;
         in[i] = &p->values[v].t;
     }

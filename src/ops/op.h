@@ -111,7 +111,7 @@ typedef struct lps_op_epilogue {
      * Clip's bounds): the fusion then needs each of them constant in the
      * plan (an initializer or folded), and bind receives them. 0: the
      * activation fuses only with input 0 alone. */
-    uint32_t const_inputs;
+    uint32_t bound_inputs;
     /* Called once when the fusion is wired, with the activation's inputs
      * (in[0] NULL: not computed yet; omitted inputs NULL): stores in act
      * what forward and backward read. false leaves the activation unfused
