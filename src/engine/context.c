@@ -74,12 +74,27 @@ float *lps_ctx_workspace(lps_exec_ctx *ctx, size_t n, lps_error *err)
     return ctx->workspace;
 }
 
-float lps_ctx_random(lps_exec_ctx *ctx)
+/* splitmix64: tiny, seedable, and good enough for dropout masks. Its
+ * i-th output depends only on seed + i * gamma, so a block of outputs
+ * needs no chain through the state. */
+#define SPLITMIX_GAMMA 0x9E3779B97F4A7C15ULL
+static float splitmix_uniform(uint64_t z)
 {
-    /* splitmix64: tiny, seedable, and good enough for dropout masks */
-    uint64_t z = (ctx->rng_state += 0x9E3779B97F4A7C15ULL);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     z ^= z >> 31;
     return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+float lps_ctx_random(lps_exec_ctx *ctx)
+{
+    return splitmix_uniform(ctx->rng_state += SPLITMIX_GAMMA);
+}
+
+void lps_ctx_random_fill(lps_exec_ctx *ctx, float *u, size_t n)
+{
+    uint64_t state = ctx->rng_state;
+    for (size_t i = 0; i < n; i++)
+        u[i] = splitmix_uniform(state + (uint64_t)(i + 1) * SPLITMIX_GAMMA);
+    ctx->rng_state = state + (uint64_t)n * SPLITMIX_GAMMA;
 }

@@ -23,6 +23,7 @@
  * uniform u_i; the mask is kept in op->saved[0] (bool) for backward.
  * Inactive: y = x and the mask output is all ones. */
 #include "ops/op.h"
+#include "ops/simd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,49 @@ static bool drop_active(const lps_op_node *op, const lps_exec_ctx *ctx,
     return lps_ctx_training(ctx) || *reference;
 }
 
+/* Uniforms drawn per block of this many, on the stack. */
+#define DROP_DRAW_BLOCK 256
+
+/* keep[i] = (u_i >= ratio) for the run generator's next n uniforms. */
+static void drop_draw_keep(lps_exec_ctx *ctx, float ratio, uint8_t *keep, size_t n)
+{
+    float u[DROP_DRAW_BLOCK];
+    for (size_t i0 = 0; i0 < n; i0 += DROP_DRAW_BLOCK) {
+        size_t m = n - i0 < DROP_DRAW_BLOCK ? n - i0 : DROP_DRAW_BLOCK;
+        lps_ctx_random_fill(ctx, u, m);
+        for (size_t i = 0; i < m; i++)
+            keep[i0 + i] = u[i] >= ratio;
+    }
+}
+
+/* v where keep (1), +0 where not (0): a bit mask rather than a branch, so
+ * the loops below vectorise. */
+static inline float drop_masked(float v, uint8_t keep)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    bits &= 0u - (uint32_t)keep;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+/* y = x * scale where kept, 0 elsewhere. */
+LPS_VECTOR_CLONES static void drop_apply(const float *restrict x, const uint8_t *restrict keep,
+                                         float scale, float *restrict y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = drop_masked(x[i] * scale, keep[i]);
+}
+
+/* dx += dy * scale where kept. */
+LPS_VECTOR_CLONES static void drop_apply_grad(const float *restrict dy,
+                                              const uint8_t *restrict keep, float scale,
+                                              float *restrict dx, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dx[i] += drop_masked(dy[i] * scale, keep[i]);
+}
+
 static lps_status drop_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
                                lps_tensor *const *out, lps_error *err)
 {
@@ -207,12 +251,13 @@ static lps_status drop_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     if (mt)
         mt_seed(mt, ((const drop_params *)op->params)->seed);
     uint8_t *keep = saved->data;
-    float scale = 1.0f / (1.0f - ratio);
-    for (size_t i = 0; i < n; i++) {
-        keep[i] = mt ? mt_double(mt) >= (double)ratio : lps_ctx_random(ctx) >= ratio;
-        y[i] = keep[i] ? x[i] * scale : 0.0f;
-    }
+    if (mt)
+        for (size_t i = 0; i < n; i++)
+            keep[i] = mt_double(mt) >= (double)ratio;
+    else
+        drop_draw_keep(ctx, ratio, keep, n);
     free(mt);
+    drop_apply(x, keep, 1.0f / (1.0f - ratio), y, n);
     if (mask_out)
         drop_write_mask(mask_out, keep, n);
     return LPS_OK;
@@ -241,10 +286,7 @@ static lps_status drop_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     lps_status st = drop_ratio(op, in, &ratio, err);
     if (st != LPS_OK)
         return st;
-    const uint8_t *keep = saved->data;
-    float scale = 1.0f / (1.0f - ratio);
-    for (size_t i = 0; i < n; i++)
-        dx[i] += keep[i] ? dy[i] * scale : 0.0f;
+    drop_apply_grad(dy, saved->data, 1.0f / (1.0f - ratio), dx, n);
     return LPS_OK;
 }
 

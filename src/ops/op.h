@@ -348,6 +348,9 @@ float *lps_ctx_workspace(lps_exec_ctx *ctx, size_t n, lps_error *err);
 
 /* Next uniform float in [0, 1) from the context's seeded generator. */
 float lps_ctx_random(lps_exec_ctx *ctx);
+/* u[0..n-1] = the next n values of lps_ctx_random, in order (the same
+ * values and the same state after as n calls). */
+void lps_ctx_random_fill(lps_exec_ctx *ctx, float *u, size_t n);
 
 /* The def of a kind; NULL outside 0..LPS_OP_COUNT-1. */
 const lps_op_def *lps_op_get(lps_op_kind kind);

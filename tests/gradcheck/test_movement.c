@@ -470,6 +470,43 @@ START_TEST(dropout_training_masks)
 }
 END_TEST
 
+/* The i-th uniform of the run generator seeded with `seed`: splitmix64 of
+ * seed + (i + 1) * gamma, 24 bits (the masks of a training run come
+ * from the run's seed alone, element by element in order). */
+static float splitmix_reference(uint64_t seed, uint64_t i)
+{
+    uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+/* A training mask over more elements than one drawn block (256) is the
+ * run generator's stream in element order. */
+START_TEST(dropout_mask_is_the_run_stream)
+{
+    int64_t d[] = {DROP_N}, one = 1;
+    float ratio = 0.5f;
+    lps_tensor *in[2] = {test_tensor_random(1, d, 0.5f, 1.5f, 1),
+                         test_tensor_from(LPS_DT_FLOAT, 0, &one, &ratio)};
+    lps_node *n = dropout_node(2);
+    lps_tensor a[2] = {{0}};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward_mode(n, DROP_OPSET_INPUTS, true, DROP_SEED, in, a, 2, &err),
+                     LPS_OK);
+    const uint8_t *mask = a[1].data;
+    for (int i = 0; i < DROP_N; i++)
+        ck_assert_msg(mask[i] == (splitmix_reference(DROP_SEED, (uint64_t)i) >= ratio),
+                      "element %d", i);
+    for (int j = 0; j < 2; j++)
+        lps_tensor_release(&a[j]);
+    test_node_free(n);
+    lps_tensor_free(in[0]);
+    lps_tensor_free(in[1]);
+}
+END_TEST
+
 START_TEST(dropout_gradient)
 {
     int64_t d[] = {4, 5}, one = 1;
@@ -602,6 +639,7 @@ int main(void)
         {"transpose_concat", concat_gradient, 4},
         {"dropout_constant", dropout_inference_is_identity, 1},
         {"dropout_constant", dropout_training_masks, 1},
+        {"dropout_constant", dropout_mask_is_the_run_stream, 1},
         {"dropout_constant", dropout_gradient, 1},
         {"dropout_constant", constant_value_tensor, 1},
         {"dropout_constant", constant_typed_attributes, 1},
