@@ -13,15 +13,30 @@ and measures, independently of lpsparsify's own figures:
 It prints a Markdown table (the one in docs/benchmarks.md) and writes every
 output model and report under --workdir.
 
+With --gemm-ratio BENCH_TRAIN it also prints, per run, the time the run's
+GEMMs alone take and the ratio run wall time / GEMM-only time (issue 11's
+"within 2x" goal for the default run): bench_train (bench/bench_train.c)
+times cblas_sgemm alone on exactly the GEMMs one training step of the
+model issues at the run's batch (forward, dW, dX; its "fwd" shapes are one
+evaluation batch), and the run's GEMM-only time is
+    epochs * ceil(train / batch) * step GEMMs
+    + (epochs + 2) * ceil(test / batch) * forward GEMMs
+(the dense evaluation, one per epoch and the final one, on the test split;
+the training-only BatchNorm's few calibration batches are left out).
+
 Usage:
   bench/sparsify/run.py --lpsparsify build/lpsparsify --model mlp=models/lenet300.onnx \\
       [--model cnn=models/cnn.onnx] [--targets 0.8,0.9,0.95] [--methods lpss,gmp] \\
-      [--epochs 10] [--epochs-for cnn=2] [--extra-target mlp=0.98] [--workdir /tmp/bench]
+      [--epochs 10] [--epochs-for cnn=2] [--extra-target mlp=0.98] [--workdir /tmp/bench] \\
+      [--gemm-ratio build-rel/bench/bench_train]
 Needs python3-onnx, python3-numpy, node and tests/interop/node_modules.
 """
 import argparse
+import gzip
 import json
+import math
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -92,6 +107,53 @@ def timed(cmd):
     return res, wall, cpu
 
 
+# One bench_train line per GEMM shape: node, what ("Gemm fwd", "Conv dW"),
+# transposes, m, n, k, calls per step and the sgemm rate.
+SHAPE_LINE = re.compile(r"^\s+\S+\s+(\S+ \S+)\s+[NT]{2} m=(\d+)\s+n=(\d+)\s+k=(\d+)\s+"
+                        r"x(\S+)\s+sgemm\s+(\S+) GFLOP/s")
+GIGA = 1e9
+
+
+def idx_count(path):
+    """Samples in an IDX file (the count after the magic)."""
+    with gzip.open(path, "rb") as f:
+        head = f.read(8)
+    return int.from_bytes(head[4:8], "big")
+
+
+def sgemm_seconds(bench_train, model, batch):
+    """(seconds of one training step's GEMMs, of its forward GEMMs) alone."""
+    res = subprocess.run([bench_train, "--batch", str(batch), "--steps", "2", "--data",
+                          "fashion-mnist", model], capture_output=True, text=True)
+    if res.returncode != 0:
+        sys.exit(f"{bench_train} {model}: exit {res.returncode}: {res.stderr.strip()}")
+    step = forward = 0.0
+    for line in res.stdout.splitlines():
+        m = SHAPE_LINE.match(line)
+        if not m:
+            continue
+        what, mm, n, k, calls, rate = m.groups()
+        seconds = 2.0 * int(mm) * int(n) * int(k) * float(calls) / (float(rate) * GIGA)
+        step += seconds
+        if what.endswith("fwd"):
+            forward += seconds
+    if step == 0.0:
+        sys.exit(f"{bench_train} {model}: no GEMM shapes in its output")
+    return step, forward
+
+
+def gemm_only_seconds(bench_train, model, report):
+    """The run's GEMM time at the sgemm rate (see the module docstring)."""
+    with open(report) as f:
+        r = json.load(f)
+    batch, epochs = r["global_batch"], len(r["epochs"])
+    train = idx_count(os.path.join(FMNIST, "train-images-idx3-ubyte.gz"))
+    test = idx_count(os.path.join(FMNIST, "t10k-images-idx3-ubyte.gz"))
+    step, forward = sgemm_seconds(bench_train, model, batch)
+    return (epochs * math.ceil(train / batch) * step +
+            (epochs + 2) * math.ceil(test / batch) * forward)
+
+
 def pairs(items):
     out = {}
     for item in items or []:
@@ -111,6 +173,8 @@ def main():
     ap.add_argument("--extra-target", action="append", help="NAME=S: one more target for NAME")
     ap.add_argument("--workdir", default="/tmp/lps-bench-sparsify")
     ap.add_argument("--json", help="also write the rows as JSON here")
+    ap.add_argument("--gemm-ratio", metavar="BENCH_TRAIN",
+                    help="also print each run's GEMM-only time and wall / GEMM-only")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     epochs_for = {k: int(v[-1]) for k, v in pairs(args.epochs_for).items()}
@@ -145,6 +209,12 @@ def main():
                       f"| {acc * PERCENT:.2f}% | {(acc - dense_acc) * PERCENT:+.2f} "
                       f"| {row['achieved'] * PERCENT:.2f}% | {wall:.1f} | {cpu:.1f} "
                       f"| {row['output_bytes']} |", flush=True)
+                if args.gemm_ratio:
+                    gemm = gemm_only_seconds(args.gemm_ratio, path, report)
+                    row["gemm_only_seconds"] = gemm
+                    print(f"{tag}: GEMM-only {gemm:.2f} s at the sgemm rate, run {wall:.1f} s "
+                          f"wall / {cpu:.1f} s CPU: wall / GEMM-only {wall / gemm:.2f}x, "
+                          f"CPU / GEMM-only {cpu / gemm:.2f}x", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
