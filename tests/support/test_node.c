@@ -151,6 +151,14 @@ void test_node_set_io(lps_node *n, const char *name, const char *const *inputs,
     n->outputs[0] = xstrdup(output);
 }
 
+lps_node *test_node_with_io(const char *op_type, const char *name, int n_inputs,
+                            const char *const *inputs, const char *output)
+{
+    lps_node *n = test_node_new(op_type, n_inputs, 1);
+    test_node_set_io(n, name, inputs, output);
+    return n;
+}
+
 lps_model *test_model_new(int64_t opset, const char *input, int64_t features, const char *output)
 {
     lps_model *m = xcalloc(1, sizeof *m);

@@ -31,6 +31,12 @@ lps_tensor *test_tensor_from(lps_dtype dtype, int rank, const int64_t *dims, con
 void test_node_set_io(lps_node *n, const char *name, const char *const *inputs,
                       const char *output);
 
+/* A node of op_type with n_inputs inputs and one output, named and wired
+ * as test_node_set_io does. Free with test_node_free (or hand it to
+ * test_model_add_node). */
+lps_node *test_node_with_io(const char *op_type, const char *name, int n_inputs,
+                            const char *const *inputs, const char *output);
+
 /* An empty model at the given default-domain opset with one float graph
  * input `input` of shape [N, features] (N symbolic) and one graph output
  * `output`. Free with lps_model_free. */

@@ -34,8 +34,7 @@ typedef enum activation { RELU, CLIP_INIT, CLIP_CONSTANT, CLIP_RUNTIME_MIN } act
 static void add_node(lps_model *m, const char *op, const char *name, int n_in,
                      const char *const *in, const char *out)
 {
-    lps_node *n = test_node_new(op, n_in, 1);
-    test_node_set_io(n, name, in, out);
+    lps_node *n = test_node_with_io(op, name, n_in, in, out);
     if (strcmp(op, "BatchNormalization") == 0)
         test_node_attr_int(n, "training_mode", 1);
     if (strcmp(op, "Conv") == 0) {

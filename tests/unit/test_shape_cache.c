@@ -17,19 +17,11 @@
 #define CHAIN_DEPENDENTS 3      /* Gather, Unsqueeze, Concat */
 #define CHAIN_EVERY_STEP 2      /* Shape (compared), Reshape (reads x) */
 
-static lps_node *node(const char *op, const char *name, int n_in, const char *const *in,
-                      const char *out)
-{
-    lps_node *n = test_node_new(op, n_in, 1);
-    test_node_set_io(n, name, in, out);
-    return n;
-}
-
 static lps_node *int64_constant(const char *name, int rank, int64_t value)
 {
     int64_t dims[] = {1};
     lps_tensor *t = test_tensor_from(LPS_DT_INT64, rank, dims, &value);
-    lps_node *n = node("Constant", name, 0, NULL, name);
+    lps_node *n = test_node_with_io("Constant", name, 0, NULL, name);
     test_node_attr_tensor(n, "value", t);
     lps_tensor_free(t);
     return n;
@@ -42,11 +34,12 @@ static lps_model *flatten_chain(void)
         int64_constant("zero", 0, 0),
         int64_constant("axes", 1, 0),
         int64_constant("minus_one", 1, -1),
-        node("Shape", "shape", 1, (const char *const[]){"x"}, "s"),
-        node("Gather", "batch", 2, (const char *const[]){"s", "zero"}, "n"),
-        node("Unsqueeze", "batch_1d", 2, (const char *const[]){"n", "axes"}, "n1"),
-        node("Concat", "target", 2, (const char *const[]){"n1", "minus_one"}, "target"),
-        node("Reshape", "flatten", 2, (const char *const[]){"x", "target"}, "y"),
+        test_node_with_io("Shape", "shape", 1, (const char *const[]){"x"}, "s"),
+        test_node_with_io("Gather", "batch", 2, (const char *const[]){"s", "zero"}, "n"),
+        test_node_with_io("Unsqueeze", "batch_1d", 2, (const char *const[]){"n", "axes"}, "n1"),
+        test_node_with_io("Concat", "target", 2, (const char *const[]){"n1", "minus_one"},
+                          "target"),
+        test_node_with_io("Reshape", "flatten", 2, (const char *const[]){"x", "target"}, "y"),
     };
     test_node_attr_int(nodes[6], "axis", 0);
     lps_model *m = test_model_new(CACHE_OPSET, "x", 0, "y");

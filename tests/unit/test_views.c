@@ -18,9 +18,7 @@
 static void add(lps_model *m, const char *op, const char *name, int n_in,
                 const char *const *in, const char *out)
 {
-    lps_node *n = test_node_new(op, n_in, 1);
-    test_node_set_io(n, name, in, out);
-    test_model_add_node(m, n);
+    test_model_add_node(m, test_node_with_io(op, name, n_in, in, out));
 }
 
 /* y = Flatten(Relu(x)) + Neg(Neg(Flatten(Relu(x)))) = 2 Relu(x), x [N, 8]:
