@@ -98,8 +98,7 @@ bool test_op_trains_input(const char *op_type, int64_t opset, int n_inputs, int 
     for (int i = 0; i < n_inputs; i++)
         names[i] = i == input ? "w" : "x";
     lps_model *m = test_model_new(opset, "x", TRAINS_FEATURES, "y");
-    lps_node *n = test_node_new(op_type, n_inputs, 1);
-    test_node_set_io(n, "probe", names, "y");
+    lps_node *n = test_node_with_io(op_type, "probe", n_inputs, names, "y");
     test_model_add_node(m, n);
     test_model_add_random_init(m, "w", 1, w_dims, 1);
     lps_plan_options training = {.training = true};

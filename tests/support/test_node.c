@@ -138,9 +138,10 @@ lps_tensor *test_tensor_from(lps_dtype dtype, int rank, const int64_t *dims, con
     return t;
 }
 
-void test_node_set_io(lps_node *n, const char *name, const char *const *inputs,
-                      const char *output)
+lps_node *test_node_with_io(const char *op_type, const char *name, int n_inputs,
+                            const char *const *inputs, const char *output)
 {
+    lps_node *n = test_node_new(op_type, n_inputs, 1);
     free(n->name);
     n->name = xstrdup(name);
     for (size_t i = 0; i < n->n_inputs; i++) {
@@ -149,13 +150,6 @@ void test_node_set_io(lps_node *n, const char *name, const char *const *inputs,
     }
     free(n->outputs[0]);
     n->outputs[0] = xstrdup(output);
-}
-
-lps_node *test_node_with_io(const char *op_type, const char *name, int n_inputs,
-                            const char *const *inputs, const char *output)
-{
-    lps_node *n = test_node_new(op_type, n_inputs, 1);
-    test_node_set_io(n, name, inputs, output);
     return n;
 }
 

@@ -27,13 +27,9 @@ lps_tensor *test_tensor_random(int rank, const int64_t *dims, float lo, float hi
 /* A heap tensor of dtype with the values copied from `values` (numel elements). */
 lps_tensor *test_tensor_from(lps_dtype dtype, int rank, const int64_t *dims, const void *values);
 
-/* Renames a node and sets its inputs (n->n_inputs names) and output 0. */
-void test_node_set_io(lps_node *n, const char *name, const char *const *inputs,
-                      const char *output);
-
-/* A node of op_type with n_inputs inputs and one output, named and wired
- * as test_node_set_io does. Free with test_node_free (or hand it to
- * test_model_add_node). */
+/* A node of op_type named `name`, with n_inputs inputs named by `inputs`
+ * (NULL when n_inputs is 0) and one output named `output`. Free with
+ * test_node_free (or hand it to test_model_add_node). */
 lps_node *test_node_with_io(const char *op_type, const char *name, int n_inputs,
                             const char *const *inputs, const char *output);
 

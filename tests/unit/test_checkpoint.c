@@ -38,15 +38,14 @@
 static lps_model *mlp(void)
 {
     lps_model *m = test_model_new(13, "x", N_FEATURES, "logits");
-    lps_node *fc1 = test_node_new("Gemm", 3, 1), *bn = test_node_new("BatchNormalization", 5, 1);
-    lps_node *relu = test_node_new("Relu", 1, 1), *drop = test_node_new("Dropout", 1, 1);
-    lps_node *fc2 = test_node_new("Gemm", 3, 1);
-    test_node_set_io(fc1, "fc1", (const char *[]){"x", "w1", "b1"}, "h");
+    lps_node *fc1 = test_node_with_io("Gemm", "fc1", 3, (const char *[]){"x", "w1", "b1"}, "h");
+    lps_node *bn = test_node_with_io("BatchNormalization", "bn", 5,
+                                     (const char *[]){"h", "gamma", "beta", "mean", "var"}, "hb");
+    lps_node *relu = test_node_with_io("Relu", "relu", 1, (const char *[]){"hb"}, "hr");
+    lps_node *drop = test_node_with_io("Dropout", "drop", 1, (const char *[]){"hr"}, "hd");
+    lps_node *fc2 = test_node_with_io("Gemm", "fc2", 3,
+                                      (const char *[]){"hd", "w2", "b2"}, "logits");
     test_node_attr_int(fc1, "transB", 1);
-    test_node_set_io(bn, "bn", (const char *[]){"h", "gamma", "beta", "mean", "var"}, "hb");
-    test_node_set_io(relu, "relu", (const char *[]){"hb"}, "hr");
-    test_node_set_io(drop, "drop", (const char *[]){"hr"}, "hd");
-    test_node_set_io(fc2, "fc2", (const char *[]){"hd", "w2", "b2"}, "logits");
     test_node_attr_int(fc2, "transB", 1);
     test_model_add_node(m, fc1);
     test_model_add_node(m, bn);

@@ -32,13 +32,12 @@ static lps_model *conv_model(void)
     int64_t w_dims[] = {OUT_CH, IN_CH, KERNEL, KERNEL}, b_dims[] = {OUT_CH};
     test_model_add_random_init(m, "w", 4, w_dims, SEED_W);
     test_model_add_random_init(m, "b", 1, b_dims, SEED_B);
-    lps_node *conv = test_node_new("Conv", 3, 1);
-    test_node_set_io(conv, "conv", (const char *const[]){"x", "w", "b"}, "pre");
+    lps_node *conv = test_node_with_io("Conv", "conv", 3,
+                                       (const char *const[]){"x", "w", "b"}, "pre");
     test_node_attr_ints(conv, "pads", (const int64_t[]){PAD, PAD, PAD, PAD}, 4);
     test_node_attr_ints(conv, "kernel_shape", (const int64_t[]){KERNEL, KERNEL}, 2);
     test_model_add_node(m, conv);
-    lps_node *relu = test_node_new("Relu", 1, 1);
-    test_node_set_io(relu, "act", (const char *const[]){"pre"}, "y");
+    lps_node *relu = test_node_with_io("Relu", "act", 1, (const char *const[]){"pre"}, "y");
     test_model_add_node(m, relu);
     return m;
 }

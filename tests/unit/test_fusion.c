@@ -52,8 +52,7 @@ static void add_bound(lps_model *m, const char *name, float v, bool as_node)
         test_model_add_init(m, name, t);
         return;
     }
-    lps_node *n = test_node_new("Constant", 0, 1);
-    test_node_set_io(n, name, NULL, name);
+    lps_node *n = test_node_with_io("Constant", name, 0, NULL, name);
     test_node_attr_tensor(n, "value", t);
     test_model_add_node(m, n);
     lps_tensor_free(t);

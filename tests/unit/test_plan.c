@@ -93,8 +93,7 @@ END_TEST
  * any other attribute; Concat's axis has no default. */
 START_TEST(axis_ops_check_their_attributes)
 {
-    lps_node *g = test_node_new("Gather", 2, 1);
-    test_node_set_io(g, "pick", (const char *[]){"x", "x"}, "y");
+    lps_node *g = test_node_with_io("Gather", "pick", 2, (const char *[]){"x", "x"}, "y");
     test_node_attr_int(g, "batch_dims", 0);
     expect_compile_error(model_with(&g, 1, "y"), LPS_ERR_UNSUPPORTED,
                          "node 'pick' (Gather): attribute 'batch_dims' is not supported");

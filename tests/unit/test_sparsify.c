@@ -34,14 +34,12 @@
 static lps_model *mlp(void)
 {
     lps_model *m = test_model_new(13, "x", N_FEATURES, "logits");
-    lps_node *fc1 = test_node_new("Gemm", 3, 1), *relu1 = test_node_new("Relu", 1, 1);
-    lps_node *mm2 = test_node_new("MatMul", 2, 1), *relu2 = test_node_new("Relu", 1, 1);
-    lps_node *fc3 = test_node_new("Gemm", 3, 1);
-    test_node_set_io(fc1, "fc1", (const char *[]){"x", "w1", "b1"}, "h1");
-    test_node_set_io(relu1, "relu1", (const char *[]){"h1"}, "a1");
-    test_node_set_io(mm2, "mm2", (const char *[]){"a1", "w2"}, "h2");
-    test_node_set_io(relu2, "relu2", (const char *[]){"h2"}, "a2");
-    test_node_set_io(fc3, "fc3", (const char *[]){"a2", "w3", "b3"}, "logits");
+    lps_node *fc1 = test_node_with_io("Gemm", "fc1", 3, (const char *[]){"x", "w1", "b1"}, "h1");
+    lps_node *relu1 = test_node_with_io("Relu", "relu1", 1, (const char *[]){"h1"}, "a1");
+    lps_node *mm2 = test_node_with_io("MatMul", "mm2", 2, (const char *[]){"a1", "w2"}, "h2");
+    lps_node *relu2 = test_node_with_io("Relu", "relu2", 1, (const char *[]){"h2"}, "a2");
+    lps_node *fc3 = test_node_with_io("Gemm", "fc3", 3,
+                                      (const char *[]){"a2", "w3", "b3"}, "logits");
     test_node_attr_int(fc3, "transB", 1);
     test_model_add_node(m, fc1);
     test_model_add_node(m, relu1);

@@ -40,17 +40,16 @@ static lps_model *cnn(bool biases)
     in->rank = 4;
     in->dims[2].value = SIDE;
     in->dims[3].value = SIDE;
-    lps_node *conv = test_node_new("Conv", biases ? 3 : 2, 1);
-    lps_node *relu1 = test_node_new("Relu", 1, 1), *flat = test_node_new("Flatten", 1, 1);
-    lps_node *fc2 = test_node_new("Gemm", biases ? 3 : 2, 1), *relu2 = test_node_new("Relu", 1, 1);
-    lps_node *fc3 = test_node_new("Gemm", 3, 1);
-    test_node_set_io(conv, "conv", (const char *[]){"x", "w1", "b1"}, "h1");
+    lps_node *conv = test_node_with_io("Conv", "conv", biases ? 3 : 2,
+                                       (const char *[]){"x", "w1", "b1"}, "h1");
+    lps_node *relu1 = test_node_with_io("Relu", "relu1", 1, (const char *[]){"h1"}, "a1");
+    lps_node *flat = test_node_with_io("Flatten", "flat", 1, (const char *[]){"a1"}, "f1");
+    lps_node *fc2 = test_node_with_io("Gemm", "fc2", biases ? 3 : 2,
+                                      (const char *[]){"f1", "w2", "b2"}, "h2");
+    lps_node *relu2 = test_node_with_io("Relu", "relu2", 1, (const char *[]){"h2"}, "a2");
+    lps_node *fc3 = test_node_with_io("Gemm", "fc3", 3,
+                                      (const char *[]){"a2", "w3", "b3"}, "logits");
     test_node_attr_ints(conv, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
-    test_node_set_io(relu1, "relu1", (const char *[]){"h1"}, "a1");
-    test_node_set_io(flat, "flat", (const char *[]){"a1"}, "f1");
-    test_node_set_io(fc2, "fc2", (const char *[]){"f1", "w2", "b2"}, "h2");
-    test_node_set_io(relu2, "relu2", (const char *[]){"h2"}, "a2");
-    test_node_set_io(fc3, "fc3", (const char *[]){"a2", "w3", "b3"}, "logits");
     test_node_attr_int(fc3, "transB", 1);
     lps_node *nodes[N_NODES] = {conv, relu1, flat, fc2, relu2, fc3};
     for (int k = 0; k < N_NODES; k++)

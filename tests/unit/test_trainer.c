@@ -20,12 +20,11 @@
 static lps_model *mlp(void)
 {
     lps_model *m = test_model_new(13, "x", N_FEATURES, "logits");
-    lps_node *fc1 = test_node_new("Gemm", 3, 1), *relu = test_node_new("Relu", 1, 1);
-    lps_node *fc2 = test_node_new("Gemm", 3, 1);
-    test_node_set_io(fc1, "fc1", (const char *[]){"x", "w1", "b1"}, "h");
+    lps_node *fc1 = test_node_with_io("Gemm", "fc1", 3, (const char *[]){"x", "w1", "b1"}, "h");
+    lps_node *relu = test_node_with_io("Relu", "relu", 1, (const char *[]){"h"}, "hr");
+    lps_node *fc2 = test_node_with_io("Gemm", "fc2", 3,
+                                      (const char *[]){"hr", "w2", "b2"}, "logits");
     test_node_attr_int(fc1, "transB", 1);
-    test_node_set_io(relu, "relu", (const char *[]){"h"}, "hr");
-    test_node_set_io(fc2, "fc2", (const char *[]){"hr", "w2", "b2"}, "logits");
     test_node_attr_int(fc2, "transB", 1);
     test_model_add_node(m, fc1);
     test_model_add_node(m, relu);
@@ -142,8 +141,7 @@ START_TEST(trailing_softmax)
     blobs(&ds);
     options(&o);
     lps_model *m = mlp();
-    lps_node *sm = test_node_new("Softmax", 1, 1);
-    test_node_set_io(sm, "softmax", (const char *[]){"logits"}, "prob");
+    lps_node *sm = test_node_with_io("Softmax", "softmax", 1, (const char *[]){"logits"}, "prob");
     test_model_add_node(m, sm);
     free(m->graph.outputs[0].name);
     m->graph.outputs[0].name = strdup("prob");
