@@ -178,8 +178,16 @@ def onnx_path(name, workdir):
         return os.path.join(ROOT, "models", "lenet300.onnx")
     path = os.path.join(workdir, name + ".onnx")
     if not os.path.exists(path):
-        export(name, path)
+        in_child(["--export", path, "--models", name])
     return path
+
+
+def in_child(argv):
+    """Runs this script with argv in a child process. The exports and the
+    data are made there, not in the driver: a measured child's ru_maxrss
+    starts at the driver's RSS when it forks, so a driver that had imported
+    torch (504 MiB) inflated both sides' peak RSS in a fresh workdir."""
+    subprocess.run([sys.executable, os.path.abspath(__file__)] + argv, check=True)
 
 
 def export(name, path):
@@ -199,16 +207,20 @@ def export(name, path):
 def data_dir(name, batch, steps, workdir):
     """NPY train split (float samples, int64 labels) for bench_train; the
     torch worker reads the same files."""
-    import numpy as np
     shape = input_shape(name)
     d = os.path.join(workdir, "data-%s-%d" % ("x".join(map(str, shape)), batch * steps))
     if not os.path.exists(os.path.join(d, "train_labels.npy")):
-        os.makedirs(d, exist_ok=True)
-        rng = np.random.default_rng(DATA_SEED)
-        n = batch * steps
-        np.save(os.path.join(d, "train.npy"), rng.random((n,) + shape, dtype=np.float32))
-        np.save(os.path.join(d, "train_labels.npy"), rng.integers(0, CLASSES, n, dtype=np.int64))
+        in_child(["--make-data", d, "--models", name, "--batches", str(batch),
+                  "--steps", str(steps)])
     return d
+
+
+def make_data(d, shape, n):
+    import numpy as np
+    os.makedirs(d, exist_ok=True)
+    rng = np.random.default_rng(DATA_SEED)
+    np.save(os.path.join(d, "train.npy"), rng.random((n,) + shape, dtype=np.float32))
+    np.save(os.path.join(d, "train_labels.npy"), rng.integers(0, CLASSES, n, dtype=np.int64))
 
 
 # ---------------------------------------------------------------- workers
@@ -349,7 +361,15 @@ def main():
     ap.add_argument("--json", help="also write the rows to this file")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
+    ap.add_argument("--export", help=argparse.SUPPRESS)
+    ap.add_argument("--make-data", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.export:
+        export(args.models, args.export)
+        return 0
+    if args.make_data:
+        make_data(args.make_data, input_shape(args.models), int(args.batches) * args.steps)
+        return 0
     if args.worker:
         args.model, args.batch, args.threads = args.models, int(args.batches), int(args.threads)
         torch_worker(args)
