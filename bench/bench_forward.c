@@ -10,6 +10,8 @@
  * Rates come from per-run times: the median run and the fastest run
  * describe the engine even on a loaded machine, where the mean mostly
  * measures how often the process was preempted.
+ * Threads: OpenBLAS's (OPENBLAS_NUM_THREADS) and OpenMP's (OMP_NUM_THREADS)
+ * from the environment.
  * Exit status 0 on success, 1 with a one-line message on stderr otherwise. */
 #include <stdint.h>
 #include <stdio.h>
@@ -80,6 +82,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s MODEL BATCH [MIN_SECONDS]\n", argv[0]);
         return EXIT_FAILURE;
     }
+    /* as the CLI does (src/cli/main.c): the engine's OpenMP workers sleep
+     * between parallel regions instead of spinning against OpenBLAS's
+     * threads; the user's setting wins */
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     char *end;
     long batch = strtol(argv[2], &end, 10);
     double min_seconds = argc == 4 ? strtod(argv[3], NULL) : DEFAULT_MIN_SECONDS;

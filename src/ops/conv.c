@@ -441,11 +441,11 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
             ws = lps_ctx_workspace(ctx, lps_depthwise_workspace(&cd.g, cd.in_ch), err);
             if (!ws)
                 return lps_error_prefix(err, "%s", op->label);
-            lps_depthwise_forward(&cd.g, cd.batch, cd.in_ch, x, w, b, y, ws);
+            lps_depthwise_forward(op, &cd.g, cd.batch, cd.in_ch, x, w, b, y, ws);
         } else {
             depthwise_forward(&cd, x, w, b, y);
+            lps_op_epilogue_apply(op, y, lps_tensor_numel(out[0]));
         }
-        lps_op_epilogue_apply(op, y, lps_tensor_numel(out[0]));
         return LPS_OK;
     }
     if (conv_single_position(ctx, p, &cd))

@@ -27,17 +27,22 @@ int64_t lps_conv_block_images(int64_t batch, int64_t out_size, int64_t col_rows,
 #define LPS_CONV_WORKSPACE_FLOATS ((size_t)16 << 20)
 
 /* Floats of workspace lps_depthwise_forward/_backward need for a 2-D
- * geometry g (g->n == 2) and channels channels, for any batch. */
+ * geometry g (g->n == 2) and channels channels, for any batch, at
+ * OpenMP's current thread count. */
 size_t lps_depthwise_workspace(const lps_spatial_geom *g, int64_t channels);
 
 /* Y [batch, channels, out] = depthwise conv of X [batch, channels, in] with
- * W [channels, 1, kh, kw] and the optional bias b (NULL: none); every
- * element of y is written. ws holds lps_depthwise_workspace floats. */
-void lps_depthwise_forward(const lps_spatial_geom *g, int64_t batch, int64_t channels,
-                           const float *x, const float *w, const float *b, float *y, float *ws);
+ * W [channels, 1, kh, kw] and the optional bias b (NULL: none), then op's
+ * fused activation (op NULL: none); every element of y is written. ws
+ * holds lps_depthwise_workspace floats. Runs on OpenMP's threads; results
+ * do not depend on their count. */
+void lps_depthwise_forward(const lps_op_node *op, const lps_spatial_geom *g, int64_t batch,
+                           int64_t channels, const float *x, const float *w, const float *b,
+                           float *y, float *ws);
 
 /* Accumulates dX (when dx is non-NULL) and dW (when dw is non-NULL) of
- * lps_depthwise_forward from dY; ws as above. */
+ * lps_depthwise_forward from dY (the gradient at the convolution's own
+ * output); ws as above, threads as above. */
 void lps_depthwise_backward(const lps_spatial_geom *g, int64_t batch, int64_t channels,
                             const float *x, const float *w, const float *dy, float *dx,
                             float *dw, float *ws);

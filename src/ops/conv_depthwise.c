@@ -3,25 +3,38 @@
  *
  * MobileNet's depthwise planes are small (16x16 down to 1x1 at 32x32
  * inputs), so a per-plane sweep spends its time on loop control over lines
- * of a few elements. Here each image (a block of DW_BLOCK_IMAGES) is
- * transposed to [position, channel]: every (output position, tap) pair is
- * then one multiply-add over all channels, contiguous and vectorisable,
- * and the weights are read as [tap, channel]. The transposes cost one pass
- * over each tensor. Sums run in a fixed order (taps, then positions, then
- * images), so results do not depend on the thread count. */
+ * of a few elements. Here a slice of channels of one image is transposed to
+ * [position, channel]: every (output position, tap) pair is then one
+ * multiply-add over the slice's channels, contiguous and vectorisable, and
+ * the weights are read as [tap, channel]. The transposes cost one pass over
+ * each tensor.
+ *
+ * Work is split over OpenMP threads by (image, channel slice) in the
+ * forward and by channel slice in the backward (dW sums over images, so
+ * each slice walks all images itself). Every channel's sums run in the same
+ * fixed order (taps, then positions, then images) whatever the slices are,
+ * so results do not depend on the thread count. */
 #include "ops/conv.h"
 
+#include <omp.h>
 #include <string.h>
 
-/* Channels-last block: P = images * channels floats per position. */
-typedef struct dw_block {
-    int64_t images, planes; /* planes = images * channels */
-} dw_block;
+#include "ops/op_util.h"
+#include "ops/simd.h"
 
 /* Side of the square tiles the transposes below move: a tile's rows are
  * whole cache lines on both sides, where an untiled transpose writes (or
  * reads) one float per cache line and was 60% of a MobileNetV2 forward. */
 #define DW_TILE 16
+
+/* Channels one forward accumulator block holds in registers: two AVX2
+ * vectors (four SSE ones), so the block's sums stay in registers across
+ * the taps and each output is stored once. */
+#define DW_LANES 16
+
+/* Channel slices are multiples of this, so a slice's rows stay whole
+ * vectors (one AVX2 vector). */
+#define DW_SLICE_ALIGN 8
 
 /* t[i * P + p] = src[p * size + i] for P planes of size elements. */
 static void to_channels_last(const float *restrict src, int64_t planes, int64_t size,
@@ -53,81 +66,165 @@ static void from_channels_last(const float *restrict t, int64_t planes, int64_t 
     }
 }
 
-/* Input position of tap (kh, kw) at output (oh, ow), or -1 in the padding. */
-static inline int64_t dw_input_pos(const lps_spatial_geom *g, int64_t oh, int64_t ow, int64_t kh,
-                                   int64_t kw)
+/* The window of one output position clipped to the input: taps
+ * (kh, kw) for kh in [kh_lo, kh_hi), kw in [kw_lo, kw_hi) land inside it,
+ * tap (kh, kw) at input position in0 + kh * step_h + kw * step_w (in0 may
+ * lie outside: only live taps are read). */
+typedef struct dw_window {
+    int64_t kh_lo, kh_hi, kw_lo, kw_hi;
+    int64_t in0, step_h, step_w, kernel_w;
+} dw_window;
+
+/* Kernel indices k in [0, kernel) with 0 <= base + k * step < size. */
+static void dw_live_range(int64_t base, int64_t step, int64_t size, int64_t kernel,
+                          int64_t *lo, int64_t *hi)
 {
-    int64_t ih = oh * g->stride[0] + kh * g->dilation[0] - g->pad_begin[0];
-    int64_t iw = ow * g->stride[1] + kw * g->dilation[1] - g->pad_begin[1];
-    if (ih < 0 || ih >= g->in[0] || iw < 0 || iw >= g->in[1])
-        return -1;
-    return ih * g->in[1] + iw;
+    *lo = base >= 0 ? 0 : (-base + step - 1) / step;
+    *hi = size - base <= 0 ? 0 : (size - base + step - 1) / step;
+    if (*hi > kernel)
+        *hi = kernel;
+    if (*lo > *hi)
+        *lo = *hi;
 }
 
-/* Which product one (output position, tap) pair contributes. */
-typedef enum dw_pass { DW_FORWARD, DW_INPUT_GRAD, DW_WEIGHT_GRAD } dw_pass;
-
-/* Runs one pass over all (output position, tap) pairs of a block. a is the
- * output-side tensor (yT or dyT, [out_size, P]), b the input-side one (xT or
- * dxT, [in_size, P]), wt the [taps, C] weights (read, or accumulated for
- * DW_WEIGHT_GRAD). */
-static void dw_sweep(const lps_spatial_geom *g, int64_t channels, const dw_block *blk,
-                     dw_pass pass, float *restrict a, float *restrict b, float *restrict wt)
+static void dw_window_of(const lps_spatial_geom *g, int64_t oh, int64_t ow, dw_window *t)
 {
-    int64_t P = blk->planes, C = channels;
+    int64_t ih = oh * g->stride[0] - g->pad_begin[0];
+    int64_t iw = ow * g->stride[1] - g->pad_begin[1];
+    dw_live_range(ih, g->dilation[0], g->in[0], g->kernel[0], &t->kh_lo, &t->kh_hi);
+    dw_live_range(iw, g->dilation[1], g->in[1], g->kernel[1], &t->kw_lo, &t->kw_hi);
+    t->in0 = ih * g->in[1] + iw;
+    t->step_h = g->dilation[0] * g->in[1];
+    t->step_w = g->dilation[1];
+    t->kernel_w = g->kernel[1];
+}
+
+/* A slice of a tensor's channels, channels-last: rows of width floats,
+ * the [taps, C] weights read with rows ldw = C apart. */
+typedef struct dw_slice {
+    int64_t width, ldw;
+} dw_slice;
+
+/* y[c] = b[c] + sum over the live taps (kernel order) of w[tap, c] *
+ * x[in, c] for lanes channels from c; inlined with lanes = DW_LANES into a
+ * register block. */
+static inline __attribute__((always_inline)) void
+dw_out_lanes(int64_t lanes, const dw_window *t, int64_t width, int64_t ldw, const float *b,
+             const float *wt, const float *xt, float *yo)
+{
+    float acc[DW_LANES];
+    for (int64_t l = 0; l < lanes; l++)
+        acc[l] = b ? b[l] : 0.0f;
+    for (int64_t kh = t->kh_lo; kh < t->kh_hi; kh++)
+        for (int64_t kw = t->kw_lo; kw < t->kw_hi; kw++) {
+            const float *xv = xt + (t->in0 + kh * t->step_h + kw * t->step_w) * width;
+            const float *wv = wt + (kh * t->kernel_w + kw) * ldw;
+            for (int64_t l = 0; l < lanes; l++)
+                acc[l] += wv[l] * xv[l];
+        }
+    for (int64_t l = 0; l < lanes; l++)
+        yo[l] = acc[l];
+}
+
+/* yT [out, width] of a slice from xT [in, width]: per output position and
+ * channel, the bias then the live taps in kernel order. b and wt point at
+ * the slice's first channel. */
+LPS_VECTOR_CLONES
+static void dw_forward_slice(const lps_spatial_geom *g, const dw_slice *s, const float *b,
+                             const float *wt, const float *xt, float *yt)
+{
+    dw_window t;
     for (int64_t oh = 0; oh < g->out[0]; oh++)
         for (int64_t ow = 0; ow < g->out[1]; ow++) {
-            float *a_o = a + (oh * g->out[1] + ow) * P;
-            for (int64_t kh = 0; kh < g->kernel[0]; kh++)
-                for (int64_t kw = 0; kw < g->kernel[1]; kw++) {
-                    int64_t i = dw_input_pos(g, oh, ow, kh, kw);
-                    if (i < 0)
-                        continue;
-                    float *b_i = b + i * P, *w_t = wt + (kh * g->kernel[1] + kw) * C;
-                    for (int64_t n = 0; n < blk->images; n++) {
-                        float *restrict av = a_o + n * C, *restrict bv = b_i + n * C;
-                        if (pass == DW_FORWARD)
-                            for (int64_t c = 0; c < C; c++)
-                                av[c] += w_t[c] * bv[c];
-                        else if (pass == DW_INPUT_GRAD)
-                            for (int64_t c = 0; c < C; c++)
-                                bv[c] += w_t[c] * av[c];
-                        else
-                            for (int64_t c = 0; c < C; c++)
-                                w_t[c] += av[c] * bv[c];
+            dw_window_of(g, oh, ow, &t);
+            float *yo = yt + (oh * g->out[1] + ow) * s->width;
+            int64_t c = 0;
+            for (; c + DW_LANES <= s->width; c += DW_LANES)
+                dw_out_lanes(DW_LANES, &t, s->width, s->ldw, b ? b + c : NULL, wt + c, xt + c,
+                             yo + c);
+            if (c < s->width)
+                dw_out_lanes(s->width - c, &t, s->width, s->ldw, b ? b + c : NULL, wt + c,
+                             xt + c, yo + c);
+        }
+}
+
+/* The backward products of one slice: dwt[tap, c] += dyT[out, c] * xT[in, c]
+ * (xt non-NULL) and dxT[in, c] += wt[tap, c] * dyT[out, c] (dxt non-NULL),
+ * over output positions then live taps in kernel order. */
+LPS_VECTOR_CLONES
+static void dw_backward_slice(const lps_spatial_geom *g, const dw_slice *s, const float *wt,
+                              const float *dyt, const float *xt, float *dwt, float *dxt)
+{
+    int64_t width = s->width;
+    dw_window t;
+    for (int64_t oh = 0; oh < g->out[0]; oh++)
+        for (int64_t ow = 0; ow < g->out[1]; ow++) {
+            dw_window_of(g, oh, ow, &t);
+            const float *restrict dyo = dyt + (oh * g->out[1] + ow) * width;
+            for (int64_t kh = t.kh_lo; kh < t.kh_hi; kh++)
+                for (int64_t kw = t.kw_lo; kw < t.kw_hi; kw++) {
+                    int64_t in = t.in0 + kh * t.step_h + kw * t.step_w;
+                    int64_t tap = kh * t.kernel_w + kw;
+                    if (xt) {
+                        const float *restrict xv = xt + in * width;
+                        float *restrict dwv = dwt + tap * width;
+                        for (int64_t c = 0; c < width; c++)
+                            dwv[c] += dyo[c] * xv[c];
+                    }
+                    if (dxt) {
+                        const float *restrict wv = wt + tap * s->ldw;
+                        float *restrict dxv = dxt + in * width;
+                        for (int64_t c = 0; c < width; c++)
+                            dxv[c] += wv[c] * dyo[c];
                     }
                 }
         }
 }
 
-/* Images per block. One: its channels-last rows are then C floats apart.
- * With several images side by side rows were images * C floats apart,
- * often a power of two times 4 KiB, and the transposes' tiles fell into
- * one L1 set (a MobileNetV2 forward: the depthwise kernel 40% of the time
- * with blocks of all images, 28% with one). */
-#define DW_BLOCK_IMAGES 1
+/* Threads the kernels below use: OpenMP's, as the next parallel region
+ * would get them. */
+static int64_t dw_threads(void)
+{
+    return omp_get_max_threads();
+}
+
+/* Slice width for channels split into about parts slices, rounded up to
+ * DW_SLICE_ALIGN. */
+static int64_t dw_slice_width(int64_t channels, int64_t parts)
+{
+    int64_t width = (channels + parts - 1) / parts;
+    width = (width + DW_SLICE_ALIGN - 1) / DW_SLICE_ALIGN * DW_SLICE_ALIGN;
+    return width < channels ? width : channels;
+}
+
+/* Per-thread workspace: xT [in, C], aT [out, C] (yT or dyT), dxT [in, C],
+ * dwT [taps, C], with the slice's width in place of C. */
+static size_t dw_thread_floats(const lps_spatial_geom *g, int64_t channels)
+{
+    return (size_t)(channels * (2 * g->in_size + g->out_size + g->kernel_size));
+}
 
 /* Contract in conv.h. */
 size_t lps_depthwise_workspace(const lps_spatial_geom *g, int64_t channels)
 {
-    int64_t images = DW_BLOCK_IMAGES;
-    return (size_t)(images * channels * (2 * g->in_size + g->out_size)) +
-           2 * (size_t)(g->kernel_size * channels);
+    return (size_t)(g->kernel_size * channels) +
+           (size_t)dw_threads() * dw_thread_floats(g, channels);
 }
 
-/* Workspace regions: xT [in, P], aT [out, P] (yT or dyT), dxT [in, P],
- * wt and dwt [taps, C]. */
 typedef struct dw_work {
-    float *xt, *at, *dxt, *wt, *dwt;
+    float *xt, *at, *dxt, *dwt;
 } dw_work;
 
-static dw_work dw_split(const lps_spatial_geom *g, int64_t channels, int64_t images, float *ws)
+/* Thread tid's regions (at a slice of width floats per row) of ws, past the
+ * shared [taps, C] weights. */
+static dw_work dw_split(const lps_spatial_geom *g, int64_t channels, int64_t width, int tid,
+                        float *ws)
 {
-    size_t in = (size_t)(images * channels * g->in_size);
-    size_t out = (size_t)(images * channels * g->out_size);
-    dw_work w = {.xt = ws, .at = ws + in, .dxt = ws + in + out};
-    w.wt = w.dxt + in;
-    w.dwt = w.wt + g->kernel_size * channels;
+    float *base = ws + g->kernel_size * channels + (size_t)tid * dw_thread_floats(g, channels);
+    dw_work w = {.xt = base};
+    w.at = w.xt + width * g->in_size;
+    w.dxt = w.at + width * g->out_size;
+    w.dwt = w.dxt + width * g->in_size;
     return w;
 }
 
@@ -140,23 +237,29 @@ static void weights_by_tap(const float *w, int64_t channels, int64_t taps, float
 }
 
 /* Contract in conv.h. */
-void lps_depthwise_forward(const lps_spatial_geom *g, int64_t batch, int64_t channels,
-                           const float *x, const float *w, const float *b, float *y, float *ws)
+void lps_depthwise_forward(const lps_op_node *op, const lps_spatial_geom *g, int64_t batch,
+                           int64_t channels, const float *x, const float *w, const float *b,
+                           float *y, float *ws)
 {
-    dw_block blk = {.images = DW_BLOCK_IMAGES};
-    dw_work k = dw_split(g, channels, blk.images, ws);
-    weights_by_tap(w, channels, g->kernel_size, k.wt);
-    for (int64_t n0 = 0; n0 < batch; n0 += blk.images) {
-        int64_t count = batch - n0 < blk.images ? batch - n0 : blk.images;
-        dw_block cur = {.images = count, .planes = count * channels};
-        to_channels_last(x + n0 * channels * g->in_size, cur.planes, g->in_size, k.xt);
-        for (int64_t o = 0; o < g->out_size; o++)
-            for (int64_t n = 0; n < count; n++)
-                for (int64_t c = 0; c < channels; c++)
-                    k.at[(o * count + n) * channels + c] = b ? b[c] : 0.0f;
-        dw_sweep(g, channels, &cur, DW_FORWARD, k.at, k.xt, k.wt);
-        from_channels_last(k.at, cur.planes, g->out_size, y + n0 * channels * g->out_size,
-                           false);
+    int64_t threads = dw_threads();
+    /* images alone feed the threads from a batch of a few times their count */
+    int64_t parts = batch >= 2 * threads ? 1 : threads;
+    int64_t width = dw_slice_width(channels, parts);
+    int64_t slices = (channels + width - 1) / width;
+    float *wt = ws;
+    weights_by_tap(w, channels, g->kernel_size, wt);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t item = 0; item < batch * slices; item++) {
+        int64_t n = item / slices, c0 = item % slices * width;
+        dw_slice s = {.width = channels - c0 < width ? channels - c0 : width,
+                      .ldw = channels};
+        dw_work k = dw_split(g, channels, s.width, omp_get_thread_num(), ws);
+        to_channels_last(x + (n * channels + c0) * g->in_size, s.width, g->in_size, k.xt);
+        dw_forward_slice(g, &s, b ? b + c0 : NULL, wt + c0, k.xt, k.at);
+        float *y_s = y + (n * channels + c0) * g->out_size;
+        from_channels_last(k.at, s.width, g->out_size, y_s, false);
+        if (op)
+            lps_op_epilogue_apply(op, y_s, s.width * g->out_size);
     }
 }
 
@@ -165,27 +268,32 @@ void lps_depthwise_backward(const lps_spatial_geom *g, int64_t batch, int64_t ch
                             const float *x, const float *w, const float *dy, float *dx,
                             float *dw, float *ws)
 {
-    dw_block blk = {.images = DW_BLOCK_IMAGES};
-    dw_work k = dw_split(g, channels, blk.images, ws);
-    int64_t taps = g->kernel_size;
-    weights_by_tap(w, channels, taps, k.wt);
-    memset(k.dwt, 0, (size_t)(taps * channels) * sizeof *k.dwt);
-    for (int64_t n0 = 0; n0 < batch; n0 += blk.images) {
-        int64_t count = batch - n0 < blk.images ? batch - n0 : blk.images;
-        dw_block cur = {.images = count, .planes = count * channels};
-        to_channels_last(dy + n0 * channels * g->out_size, cur.planes, g->out_size, k.at);
-        if (dw) {
-            to_channels_last(x + n0 * channels * g->in_size, cur.planes, g->in_size, k.xt);
-            dw_sweep(g, channels, &cur, DW_WEIGHT_GRAD, k.at, k.xt, k.dwt);
+    int64_t threads = dw_threads(), taps = g->kernel_size;
+    int64_t width = dw_slice_width(channels, threads);
+    int64_t slices = (channels + width - 1) / width;
+    float *wt = ws;
+    weights_by_tap(w, channels, taps, wt);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t sl = 0; sl < slices; sl++) {
+        int64_t c0 = sl * width;
+        dw_slice s = {.width = channels - c0 < width ? channels - c0 : width,
+                      .ldw = channels};
+        dw_work k = dw_split(g, channels, s.width, omp_get_thread_num(), ws);
+        if (dw)
+            memset(k.dwt, 0, (size_t)(taps * s.width) * sizeof *k.dwt);
+        for (int64_t n = 0; n < batch; n++) {
+            int64_t in_at = (n * channels + c0) * g->in_size;
+            to_channels_last(dy + (n * channels + c0) * g->out_size, s.width, g->out_size, k.at);
+            if (dw)
+                to_channels_last(x + in_at, s.width, g->in_size, k.xt);
+            if (dx)
+                memset(k.dxt, 0, (size_t)(s.width * g->in_size) * sizeof *k.dxt);
+            dw_backward_slice(g, &s, wt + c0, k.at, dw ? k.xt : NULL, k.dwt, dx ? k.dxt : NULL);
+            if (dx)
+                from_channels_last(k.dxt, s.width, g->in_size, dx + in_at, true);
         }
-        if (dx) {
-            memset(k.dxt, 0, (size_t)(cur.planes * g->in_size) * sizeof *k.dxt);
-            dw_sweep(g, channels, &cur, DW_INPUT_GRAD, k.at, k.dxt, k.wt);
-            from_channels_last(k.dxt, cur.planes, g->in_size, dx + n0 * channels * g->in_size,
-                               true);
-        }
+        for (int64_t c = 0; dw && c < s.width; c++)
+            for (int64_t t = 0; t < taps; t++)
+                dw[(c0 + c) * taps + t] += k.dwt[t * s.width + c];
     }
-    for (int64_t c = 0; dw && c < channels; c++)
-        for (int64_t t = 0; t < taps; t++)
-            dw[c * taps + t] += k.dwt[t * channels + c];
 }
