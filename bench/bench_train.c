@@ -490,6 +490,9 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
+    /* as `lpsparsify train` runs (src/cli/main.c): OpenMP workers sleep
+     * between the ops' parallel regions (docs/architecture.md, "Threads") */
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     int64_t batch = DEFAULT_BATCH, steps = DEFAULT_STEPS;
     const char *spec = LPS_FASHION_MNIST_SPEC;
     bool reference = true;

@@ -14,12 +14,17 @@
  * the kernel first and the GEMMs run on a copy of W's live taps. Depthwise
  * convs take a direct path (depthwise_forward). A fused activation
  * (docs/architecture.md, "Fused activations") is applied in the scatter
- * and taken back in the gather, so a block always gathers then. */
+ * and taken back in the gather, so a block always gathers then. The batch
+ * is cut into chunks of consecutive images, each blocked as above in a
+ * thread of its own with its own workspace, dW and dB summed per chunk
+ * and added in chunk order (lps_conv_split_batch; docs/architecture.md,
+ * "Threads"). */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/par.h"
 #include "ops/conv.h"
 #include "ops/conv_shape.h"
 #include "ops/im2col.h"
@@ -150,17 +155,34 @@ int64_t lps_conv_block_images(int64_t batch, int64_t out_size, int64_t col_rows,
     return images > 1 ? images : 1;
 }
 
+/* Contract in conv.h. */
+lps_conv_split lps_conv_split_batch(int64_t batch, double flops, int64_t out_size,
+                                    int64_t col_rows, int64_t out_rows)
+{
+    int chunks = lps_par_chunks(batch, flops);
+    int64_t largest = (batch + chunks - 1) / chunks;
+    return (lps_conv_split){chunks, lps_conv_block_images(largest, out_size, col_rows, out_rows)};
+}
+
 /* A block of images and the workspace it uses: col [group * rows, ld]
  * (im2col of every channel, or dcol), tmp [out_ch, ld] (Y or dY in the
- * same column layout). ld = images * O. */
+ * same column layout). ld = images * O. The batch is cut into `chunks`
+ * runs of consecutive images (lps_conv_split_batch) run on threads of
+ * their own (src/core/par.h), each with its own col and tmp chunk_floats
+ * further on (conv_block_of_chunk). */
 typedef struct conv_block {
     int64_t images, ld;
+    int chunks;
+    size_t chunk_floats;
     float *col, *tmp;
     /* W as the GEMMs read it, [out_ch, rows]: W itself, or its live taps
      * (cd->cropped); dw_live is where dW's GEMMs accumulate: dW itself, or
-     * a zeroed [out_ch, rows] that conv_block_finish_dw adds back. */
+     * a zeroed [out_ch, rows] that conv_block_finish_dw adds back. Chunk c
+     * accumulates dW and dB at lps_par_sum_at(&dw_sum / &db_sum, c), chunk
+     * 0 into dw_live and dB themselves. */
     const float *w_live;
     float *dw_live;
+    lps_par_sum dw_sum, db_sum;
 } conv_block;
 
 /* Walks the [out_ch * in_per_group] kernels of W (full kernel shape) and of
@@ -216,39 +238,60 @@ static const float *conv_live_weights(lps_op_node *op, const conv_dims *cd, cons
     return made;
 }
 
-/* Chooses the block size (lps_conv_block_images) and gets its workspace:
- * the block matrices and, for a cropped kernel, W's live taps (cached for
- * a constant W in a forward, conv_live_weights) and (dw non-NULL) their
- * zeroed gradient. LPS_ERR_NOMEM naming the node on allocation failure. */
+/* Cuts the batch (lps_conv_split_batch, for `flops` of GEMMs) and gets the
+ * workspace: every chunk's block matrices, for a cropped kernel W's live
+ * taps (cached for a constant W in a forward, conv_live_weights) and (dw
+ * non-NULL) their zeroed gradient, and the chunks' partial dW and dB (db
+ * non-NULL). LPS_ERR_NOMEM naming the node on allocation failure. */
 static lps_status conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const conv_dims *cd,
-                                  const float *w, float *dw, conv_block *blk, lps_error *err)
+                                  const float *w, float *dw, float *db, double flops,
+                                  conv_block *blk, lps_error *err)
 {
     const conv_params *p = op->params;
     int64_t col_rows = p->group * cd->rows;
-    int64_t images = lps_conv_block_images(cd->batch, cd->g.out_size, col_rows, cd->out_ch);
-    size_t block = (size_t)(col_rows + cd->out_ch) * (size_t)(images * cd->g.out_size);
+    lps_conv_split split =
+        lps_conv_split_batch(cd->batch, flops, cd->g.out_size, col_rows, cd->out_ch);
+    size_t block = (size_t)(col_rows + cd->out_ch) * (size_t)(split.images * cd->g.out_size);
     bool cached = cd->cropped && !dw && lps_op_input_const(op, CONV_W);
-    size_t weights = cd->cropped ? (size_t)cd->out_ch * (size_t)cd->rows : 0;
-    size_t floats = block + (cached ? 0 : weights * (dw ? 2 : 1));
+    size_t weights = (size_t)cd->out_ch * (size_t)cd->rows;
+    size_t live = cd->cropped ? weights : 0;
+    size_t dw_parts = dw ? lps_par_sum_floats(weights, split.chunks) : 0;
+    size_t db_parts = db ? lps_par_sum_floats((size_t)cd->out_ch, split.chunks) : 0;
+    size_t chunks = (size_t)split.chunks * block;
+    size_t floats = chunks + (cached ? 0 : live * (dw ? 2 : 1)) + dw_parts + db_parts;
     float *ws = lps_ctx_workspace(ctx, floats > 0 ? floats : 1, err);
     if (!ws)
         return lps_error_prefix(err, "%s", op->label);
-    blk->images = images;
-    blk->ld = images * cd->g.out_size;
+    float *parts = ws + chunks + (cached ? 0 : live * (dw ? 2 : 1));
+    blk->images = split.images;
+    blk->ld = split.images * cd->g.out_size;
+    blk->chunks = split.chunks;
+    blk->chunk_floats = block;
     blk->col = ws;
     blk->tmp = ws + (size_t)col_rows * (size_t)blk->ld;
     blk->w_live = w;
     blk->dw_live = dw;
     if (cd->cropped && dw) {
-        float *w_live = ws + block;
+        float *w_live = ws + chunks;
         conv_live_taps(cd, (float *)w, w_live, true);
         blk->w_live = w_live;
-        blk->dw_live = w_live + weights;
-        memset(blk->dw_live, 0, weights * sizeof *blk->dw_live);
-    } else if (cd->cropped && !(blk->w_live = conv_live_weights(op, cd, w, ws + block, err))) {
+        blk->dw_live = w_live + live;
+        memset(blk->dw_live, 0, live * sizeof *blk->dw_live);
+    } else if (cd->cropped && !(blk->w_live = conv_live_weights(op, cd, w, ws + chunks, err))) {
         return err ? err->status : LPS_ERR_NOMEM;
     }
+    blk->dw_sum = lps_par_sum_make(blk->dw_live, weights, split.chunks, parts);
+    blk->db_sum = lps_par_sum_make(db, (size_t)cd->out_ch, split.chunks, parts + dw_parts);
     return LPS_OK;
+}
+
+/* Chunk c's view of blk: its own col and tmp. */
+static conv_block conv_block_of_chunk(const conv_block *blk, int c)
+{
+    conv_block mine = *blk;
+    mine.col += (size_t)c * blk->chunk_floats;
+    mine.tmp += (size_t)c * blk->chunk_floats;
+    return mine;
 }
 
 /* Adds the live taps' gradient back onto dW when the kernel was cropped. */
@@ -310,14 +353,6 @@ static const float *conv_block_gather(const lps_op_node *op, const conv_dims *cd
                 memcpy(to, dy + at, (size_t)o_size * sizeof *dy);
         }
     return blk->tmp;
-}
-
-/* dB[m] += sum over the block's images and positions of its gathered
- * gradient (conv_block_gather). */
-static void conv_block_bias_grad(const conv_dims *cd, const float *dyb, int64_t ld,
-                                 int64_t count, float *db)
-{
-    lps_conv_bias_grad(dyb, cd->out_ch, cd->g.out_size, ld, count, db);
 }
 
 /* Depthwise convs (one input channel per group) skip im2col and BLAS: per
@@ -419,6 +454,58 @@ static lps_status conv_forward_single_position(lps_op_node *op, lps_exec_ctx *ct
     return LPS_OK;
 }
 
+/* The forward values and gradients backward reads and accumulates: X,
+ * the output (the fused activation's when there is one) and its gradient,
+ * and dX, dW, dB, each NULL when not wanted. */
+typedef struct conv_grads {
+    const float *x, *y, *dy;
+    float *dx, *dw, *db;
+} conv_grads;
+
+/* One GEMM-path pass over the batch, chunk by chunk (lps_par_for): what
+ * every chunk reads; x, b, y for forward, g for backward. */
+typedef struct conv_job {
+    const lps_op_node *op;
+    const conv_dims *cd;
+    int64_t group;
+    const conv_block *blk;
+    const float *x, *b;
+    float *y;
+    const conv_grads *g;
+} conv_job;
+
+/* Floating-point operations of one of the GEMM path's passes (forward, dW
+ * or dX) over the batch. */
+static double conv_gemm_flops(const conv_dims *cd)
+{
+    return 2.0 * (double)cd->batch * (double)cd->out_ch * (double)cd->rows *
+           (double)cd->g.out_size;
+}
+
+/* The forward of chunk `chunk`'s images, block by block. */
+static void conv_forward_chunk(void *arg, int chunk, int n_chunks)
+{
+    const conv_job *j = arg;
+    const conv_dims *cd = j->cd;
+    conv_block blk = conv_block_of_chunk(j->blk, chunk);
+    int64_t out_size = cd->g.out_size, first, end;
+    int rows = (int)cd->rows, ld = (int)blk.ld;
+    lps_par_range(cd->batch, chunk, n_chunks, &first, &end);
+    for (int64_t n0 = first; n0 < end; n0 += blk.images) {
+        int64_t count = end - n0 < blk.images ? end - n0 : blk.images;
+        const float *col = conv_block_col(cd, &blk, j->x, n0, count);
+        /* a one-image block is already in Y's layout */
+        float *dst = blk.images == 1 ? j->y + n0 * cd->out_ch * out_size : blk.tmp;
+        int cols = (int)(count * out_size);
+        for (int64_t grp = 0; grp < j->group; grp++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cd->out_per_group, cols,
+                        rows, 1.0f, blk.w_live + grp * cd->out_per_group * cd->rows, rows,
+                        col + grp * cd->rows * blk.ld, ld, 0.0f,
+                        dst + grp * cd->out_per_group * blk.ld, ld);
+        conv_block_scatter(j->op, cd, dst, blk.ld, j->b, j->y, n0, count);
+    }
+}
+
 static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
                                lps_tensor *const *out, lps_error *err)
 {
@@ -451,68 +538,66 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     if (conv_single_position(ctx, p, &cd))
         return conv_forward_single_position(op, ctx, &cd, x, w, b, y, err);
     conv_block blk;
-    st = conv_block_init(op, ctx, &cd, w, NULL, &blk, err);
+    st = conv_block_init(op, ctx, &cd, w, NULL, NULL, conv_gemm_flops(&cd), &blk, err);
     if (st != LPS_OK)
         return st;
-    int rows = (int)cd.rows, ld = (int)blk.ld;
-    for (int64_t n0 = 0; n0 < cd.batch; n0 += blk.images) {
-        int64_t count = cd.batch - n0 < blk.images ? cd.batch - n0 : blk.images;
-        const float *col = conv_block_col(&cd, &blk, x, n0, count);
-        /* a one-image block is already in Y's layout */
-        float *dst = blk.images == 1 ? y + n0 * cd.out_ch * out_size : blk.tmp;
-        int cols = (int)(count * out_size);
-        for (int64_t grp = 0; grp < p->group; grp++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cd.out_per_group, cols,
-                        rows, 1.0f, blk.w_live + grp * cd.out_per_group * cd.rows, rows,
-                        col + grp * cd.rows * blk.ld, ld, 0.0f,
-                        dst + grp * cd.out_per_group * blk.ld, ld);
-        conv_block_scatter(op, &cd, dst, blk.ld, b, y, n0, count);
-    }
+    conv_job job = {.op = op, .cd = &cd, .group = p->group, .blk = &blk, .x = x, .b = b, .y = y};
+    lps_par_for(blk.chunks, conv_forward_chunk, &job);
     return LPS_OK;
 }
 
-/* The forward values and gradients backward reads and accumulates: X,
- * the output (the fused activation's when there is one) and its gradient,
- * and dX, dW, dB, each NULL when not wanted. */
-typedef struct conv_grads {
-    const float *x, *y, *dy;
-    float *dx, *dw, *db;
-} conv_grads;
-
-/* dB (g->db non-NULL), dW (g->dw) and dX (g->dx) of the GEMM path, block
- * by block in blk's workspace. */
-static void conv_backward_blocks(const lps_op_node *op, const conv_dims *cd, int64_t group,
-                                 const conv_block *blk, const conv_grads *g)
+/* dB (g->db non-NULL), dW (g->dw) and dX (g->dx) of chunk `chunk`'s
+ * images on the GEMM path, block by block, dB and dW into the chunk's
+ * accumulators (conv_block). */
+static void conv_backward_chunk(void *arg, int chunk, int n_chunks)
 {
-    int64_t in_img = cd->in_ch * cd->g.in_size, out_size = cd->g.out_size;
-    int mg = (int)cd->out_per_group, rows = (int)cd->rows, ld = (int)blk->ld;
-    float *dx = g->dx, *dw = blk->dw_live;
-    for (int64_t n0 = 0; n0 < cd->batch; n0 += blk->images) {
-        int64_t count = cd->batch - n0 < blk->images ? cd->batch - n0 : blk->images;
+    const conv_job *j = arg;
+    const conv_dims *cd = j->cd;
+    const conv_grads *g = j->g;
+    conv_block blk = conv_block_of_chunk(j->blk, chunk);
+    int64_t in_img = cd->in_ch * cd->g.in_size, out_size = cd->g.out_size, first, end;
+    int mg = (int)cd->out_per_group, rows = (int)cd->rows, ld = (int)blk.ld;
+    float *dx = g->dx, *dw = lps_par_sum_at(&blk.dw_sum, chunk);
+    float *db = lps_par_sum_at(&blk.db_sum, chunk);
+    lps_par_range(cd->batch, chunk, n_chunks, &first, &end);
+    for (int64_t n0 = first; n0 < end; n0 += blk.images) {
+        int64_t count = end - n0 < blk.images ? end - n0 : blk.images;
         int cols = (int)(count * out_size);
-        const float *dyb = conv_block_gather(op, cd, blk, g->y, g->dy, n0, count);
-        if (g->db)
-            conv_block_bias_grad(cd, dyb, blk->ld, count, g->db);
-        const float *col = g->dw ? conv_block_col(cd, blk, g->x, n0, count) : NULL;
-        for (int64_t grp = 0; g->dw && grp < group; grp++)
+        const float *dyb = conv_block_gather(j->op, cd, &blk, g->y, g->dy, n0, count);
+        if (db)
+            lps_conv_bias_grad(dyb, cd->out_ch, out_size, blk.ld, count, db);
+        const float *col = dw ? conv_block_col(cd, &blk, g->x, n0, count) : NULL;
+        for (int64_t grp = 0; dw && grp < j->group; grp++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mg, rows, cols, 1.0f,
-                        dyb + grp * cd->out_per_group * blk->ld, ld,
-                        col + grp * cd->rows * blk->ld, ld, 1.0f,
+                        dyb + grp * cd->out_per_group * blk.ld, ld,
+                        col + grp * cd->rows * blk.ld, ld, 1.0f,
                         dw + grp * cd->out_per_group * cd->rows, rows);
         if (!dx)
             continue;
         /* a one-image pointwise block accumulates straight into dX; else
          * dcol goes to col (free again: dW is done with it) and col2im */
-        bool direct = cd->pointwise && blk->images == 1;
-        float *dcol = direct ? dx + n0 * in_img : blk->col;
-        for (int64_t grp = 0; grp < group; grp++)
+        bool direct = cd->pointwise && blk.images == 1;
+        float *dcol = direct ? dx + n0 * in_img : blk.col;
+        for (int64_t grp = 0; grp < j->group; grp++)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, cols, mg, 1.0f,
-                        blk->w_live + grp * cd->out_per_group * cd->rows, rows,
-                        dyb + grp * cd->out_per_group * blk->ld, ld, direct ? 1.0f : 0.0f,
-                        dcol + grp * cd->rows * blk->ld, ld);
+                        blk.w_live + grp * cd->out_per_group * cd->rows, rows,
+                        dyb + grp * cd->out_per_group * blk.ld, ld, direct ? 1.0f : 0.0f,
+                        dcol + grp * cd->rows * blk.ld, ld);
         if (!direct)
-            lps_col2im_images(blk->col, count, cd->in_ch, &cd->live, dx + n0 * in_img, blk->ld);
+            lps_col2im_images(blk.col, count, cd->in_ch, &cd->live, dx + n0 * in_img, blk.ld);
     }
+}
+
+/* The GEMM path's backward: the chunks (conv_backward_chunk), then their
+ * dB and dW partials added in chunk order and the live taps' dW added
+ * back. */
+static void conv_backward_blocks(const lps_op_node *op, const conv_dims *cd, int64_t group,
+                                 const conv_block *blk, const conv_grads *g)
+{
+    conv_job job = {.op = op, .cd = cd, .group = group, .blk = blk, .g = g};
+    lps_par_for(blk->chunks, conv_backward_chunk, &job);
+    lps_par_sum_finish(&blk->db_sum);
+    lps_par_sum_finish(&blk->dw_sum);
     conv_block_finish_dw(cd, blk, g->dw);
 }
 
@@ -536,7 +621,8 @@ static lps_status conv_backward_depthwise(lps_op_node *op, lps_exec_ctx *ctx,
     if (!dy)
         return err ? err->status : LPS_ERR_NOMEM;
     for (int64_t n = 0; g->db && n < cd->batch; n++)
-        conv_block_bias_grad(cd, dy + n * cd->out_ch * cd->g.out_size, cd->g.out_size, 1, g->db);
+        lps_conv_bias_grad(dy + n * cd->out_ch * cd->g.out_size, cd->out_ch, cd->g.out_size,
+                           cd->g.out_size, 1, g->db);
     if (conv_depthwise_channels_last(cd)) {
         float *ws = lps_ctx_workspace(ctx, lps_depthwise_workspace(&cd->g, cd->in_ch), err);
         if (!ws)
@@ -583,7 +669,8 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
                                                                 .db = g.db},
                                       err);
     conv_block blk;
-    st = conv_block_init(op, ctx, &cd, w, g.dw, &blk, err);
+    double flops = conv_gemm_flops(&cd) * ((g.dw ? 1 : 0) + (g.dx ? 1 : 0));
+    st = conv_block_init(op, ctx, &cd, w, g.dw, g.db, flops, &blk, err);
     if (st != LPS_OK)
         return st;
     conv_backward_blocks(op, &cd, p->group, &blk, &g);

@@ -26,6 +26,18 @@ int64_t lps_conv_block_images(int64_t batch, int64_t out_size, int64_t col_rows,
 #define LPS_CONV_GEMM_COLS 256
 #define LPS_CONV_WORKSPACE_FLOATS ((size_t)16 << 20)
 
+/* How a convolution's batch runs on threads: `chunks` runs of consecutive
+ * images (lps_par_chunks over the batch for `flops` of GEMMs, ranges from
+ * lps_par_range), each in blocks of `images` (lps_conv_block_images of the
+ * largest chunk). One chunk, as with one thread, blocks as before. */
+typedef struct lps_conv_split {
+    int chunks;
+    int64_t images;
+} lps_conv_split;
+
+lps_conv_split lps_conv_split_batch(int64_t batch, double flops, int64_t out_size,
+                                    int64_t col_rows, int64_t out_rows);
+
 /* Floats of workspace lps_depthwise_forward/_backward need for a 2-D
  * geometry g (g->n == 2) and channels channels, for any batch, at
  * OpenMP's current thread count. */

@@ -15,13 +15,14 @@
  * index). The general path (conv.c) rebuilds im2col of X for dW and runs
  * dX as a [C * K, O] GEMM then col2im; for M <= C this one writes no larger
  * matrix than that im2col and skips the col2im pass, about a tenth of a
- * residual CNN's training step. Images are blocked as in conv.c
- * (lps_conv_block_images); sums run in a fixed order, so results depend on
- * the shapes only. */
+ * residual CNN's training step. The batch is cut into chunks and blocks
+ * as in conv.c (lps_conv_split_batch); sums run in a fixed order, so
+ * results depend on the shapes and the thread count only. */
 #include <cblas.h>
 #include <limits.h>
 #include <string.h>
 
+#include "core/par.h"
 #include "ops/conv.h"
 #include "ops/im2col.h"
 #include "ops/op_util.h"
@@ -74,14 +75,19 @@ void lps_conv_bias_grad(const float *dy, int64_t out_ch, int64_t out_size, int64
         }
 }
 
-/* The flip path's workspace: T [M * K, ld], and for blocks of several
- * images X's block [C, ld] and dX's [C, ld]; the gradient at the conv's
- * own output for the block's images (a fused activation's taken back),
- * R [M * K, C] and Wf [C, M * K]. */
+/* The flip path's workspace: per chunk of the batch (lps_conv_split_batch,
+ * chunk c's chunk_floats after chunk 0's) T [M * K, ld], and for blocks of
+ * several images X's block [C, ld] and dX's [C, ld] and the gradient at
+ * the conv's own output for the block's images (a fused activation's taken
+ * back); shared, R [M * K, C] and Wf [C, M * K]. The chunks sum R and dB
+ * through r_sum and db_sum (src/core/par.h), chunk 0 into R and dB. */
 typedef struct flip_work {
     lps_spatial_geom t;
     int64_t images, ld, rows; /* rows = M * K */
+    int chunks;
+    size_t chunk_floats;
     float *col, *xb, *dxb, *grad, *r, *wf;
+    lps_par_sum r_sum, db_sum;
 } flip_work;
 
 static lps_status flip_work_init(const lps_op_node *op, lps_exec_ctx *ctx,
@@ -90,22 +96,46 @@ static lps_status flip_work_init(const lps_op_node *op, lps_exec_ctx *ctx,
     const lps_spatial_geom *g = a->g;
     flip_geom(g, &k->t);
     k->rows = a->out_ch * g->kernel_size;
-    k->images = lps_conv_block_images(a->batch, g->in_size, k->rows, 2 * a->in_ch);
+    double flops = 2.0 * (double)a->batch * (double)k->rows * (double)a->in_ch *
+                   (double)g->in_size * ((a->dw ? 1 : 0) + (a->dx ? 1 : 0));
+    lps_conv_split split = lps_conv_split_batch(a->batch, flops, g->in_size, k->rows,
+                                                2 * a->in_ch);
+    k->chunks = split.chunks;
+    k->images = split.images;
     k->ld = k->images * g->in_size;
     size_t col = (size_t)k->rows * (size_t)k->ld;
     size_t block = k->images > 1 ? (size_t)a->in_ch * (size_t)k->ld : 0;
     size_t grad = op->epilogue ? (size_t)(k->images * a->out_ch * g->out_size) : 0;
     size_t weights = (size_t)k->rows * (size_t)a->in_ch;
-    float *ws = lps_ctx_workspace(ctx, col + 2 * block + grad + 2 * weights, err);
+    size_t r_parts = a->dw ? lps_par_sum_floats(weights, k->chunks) : 0;
+    size_t db_parts = a->db ? lps_par_sum_floats((size_t)a->out_ch, k->chunks) : 0;
+    k->chunk_floats = col + 2 * block + grad;
+    size_t chunks = (size_t)k->chunks * k->chunk_floats;
+    float *ws = lps_ctx_workspace(ctx, chunks + 2 * weights + r_parts + db_parts, err);
     if (!ws)
         return lps_error_prefix(err, "%s", op->label);
     k->col = ws;
     k->xb = ws + col;
     k->dxb = k->xb + block;
     k->grad = k->dxb + block;
-    k->r = k->grad + grad;
+    k->r = ws + chunks;
     k->wf = k->r + weights;
+    k->r_sum = lps_par_sum_make(a->dw ? k->r : NULL, weights, k->chunks, k->wf + weights);
+    k->db_sum = lps_par_sum_make(a->db, (size_t)a->out_ch, k->chunks,
+                                 k->wf + weights + r_parts);
     return LPS_OK;
+}
+
+/* Chunk c's view of k: its own T, X and dX blocks and gradient. */
+static flip_work flip_work_of_chunk(const flip_work *k, int c)
+{
+    flip_work mine = *k;
+    size_t at = (size_t)c * k->chunk_floats;
+    mine.col += at;
+    mine.xb += at;
+    mine.dxb += at;
+    mine.grad += at;
+    return mine;
 }
 
 /* wf[c, (m, t')] = w[m, c, K - 1 - t']. */
@@ -129,16 +159,17 @@ static void unflip_weight_grad(const lps_conv_backward_args *a, const float *r)
 }
 
 /* The block's gradient at the conv's own output, images [n0, n0 + count)
- * consecutive as in dY; dB accumulated from it image by image. */
+ * consecutive as in dY; db (when non-NULL) accumulated from it image by
+ * image. */
 static const float *flip_block_grad(const lps_op_node *op, const lps_conv_backward_args *a,
-                                    const flip_work *k, int64_t n0, int64_t count)
+                                    const flip_work *k, int64_t n0, int64_t count, float *db)
 {
     int64_t per_image = a->out_ch * a->g->out_size, at = n0 * per_image;
     const float *grad = lps_op_epilogue_grad(op, a->y + at, a->dy + at, k->grad,
                                              count * per_image);
-    for (int64_t i = 0; a->db && i < count; i++)
+    for (int64_t i = 0; db && i < count; i++)
         lps_conv_bias_grad(grad + i * per_image, a->out_ch, a->g->out_size, a->g->out_size, 1,
-                           a->db);
+                           db);
     return grad;
 }
 
@@ -179,6 +210,41 @@ static void flip_block_dx(const lps_conv_backward_args *a, const flip_work *k, i
         }
 }
 
+/* What every chunk of lps_conv_backward_flip reads. */
+typedef struct flip_job {
+    const lps_op_node *op;
+    const lps_conv_backward_args *a;
+    const flip_work *k;
+} flip_job;
+
+/* dB, R and dX of chunk `chunk`'s images, block by block. */
+static void flip_chunk(void *arg, int chunk, int n_chunks)
+{
+    const flip_job *j = arg;
+    const lps_conv_backward_args *a = j->a;
+    flip_work k = flip_work_of_chunk(j->k, chunk);
+    float *r = lps_par_sum_at(&k.r_sum, chunk), *db = lps_par_sum_at(&k.db_sum, chunk);
+    int rows = (int)k.rows, ld = (int)k.ld;
+    int64_t first, end;
+    lps_par_range(a->batch, chunk, n_chunks, &first, &end);
+    for (int64_t n0 = first; n0 < end; n0 += k.images) {
+        int64_t count = end - n0 < k.images ? end - n0 : k.images;
+        const float *grad = flip_block_grad(j->op, a, &k, n0, count, db);
+        if (!a->dw && !a->dx)
+            continue;
+        lps_im2col_images(grad, count, a->out_ch, &k.t, k.col, k.ld);
+        if (a->dw) {
+            const float *xb = flip_block_x(a, &k, n0, count);
+            int ldx = k.images == 1 ? (int)a->g->in_size : ld;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, (int)a->in_ch,
+                        (int)(count * a->g->in_size), 1.0f, k.col, ld, xb, ldx,
+                        n0 == first ? 0.0f : 1.0f, r, (int)a->in_ch);
+        }
+        if (a->dx)
+            flip_block_dx(a, &k, n0, count);
+    }
+}
+
 /* Contract in conv.h. */
 lps_status lps_conv_backward_flip(const lps_op_node *op, lps_exec_ctx *ctx,
                                   const lps_conv_backward_args *a, lps_error *err)
@@ -189,24 +255,12 @@ lps_status lps_conv_backward_flip(const lps_op_node *op, lps_exec_ctx *ctx,
         return st;
     if (a->dx)
         flip_weights(a, k.wf);
-    int rows = (int)k.rows, ld = (int)k.ld;
-    for (int64_t n0 = 0; n0 < a->batch; n0 += k.images) {
-        int64_t count = a->batch - n0 < k.images ? a->batch - n0 : k.images;
-        const float *grad = flip_block_grad(op, a, &k, n0, count);
-        if (!a->dw && !a->dx)
-            continue;
-        lps_im2col_images(grad, count, a->out_ch, &k.t, k.col, k.ld);
-        if (a->dw) {
-            const float *xb = flip_block_x(a, &k, n0, count);
-            int ldx = k.images == 1 ? (int)a->g->in_size : ld;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, (int)a->in_ch,
-                        (int)(count * a->g->in_size), 1.0f, k.col, ld, xb, ldx,
-                        n0 == 0 ? 0.0f : 1.0f, k.r, (int)a->in_ch);
-        }
-        if (a->dx)
-            flip_block_dx(a, &k, n0, count);
-    }
-    if (a->dw)
+    flip_job job = {op, a, &k};
+    lps_par_for(k.chunks, flip_chunk, &job);
+    lps_par_sum_finish(&k.db_sum);
+    if (a->dw) {
+        lps_par_sum_finish(&k.r_sum);
         unflip_weight_grad(a, k.r);
+    }
     return LPS_OK;
 }

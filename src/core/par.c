@@ -1,0 +1,137 @@
+/* Thread-level parallelism of the ops: contracts and the policy in par.h,
+ * why in docs/architecture.md ("Threads"). */
+#include "core/par.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <string.h>
+
+int lps_par_threads(void)
+{
+    if (omp_in_parallel())
+        return 1;
+    int t = omp_get_max_threads();
+    return t > 1 ? t : 1;
+}
+
+int lps_par_chunks(int64_t items, double flops)
+{
+    if (items < 2 || flops < LPS_PAR_MIN_FLOPS)
+        return 1;
+    int t = lps_par_threads();
+    return items < t ? (int)items : t;
+}
+
+void lps_par_range(int64_t n, int chunk, int n_chunks, int64_t *begin, int64_t *end)
+{
+    int64_t base = n / n_chunks, extra = n % n_chunks;
+    *begin = chunk * base + (chunk < extra ? chunk : extra);
+    *end = *begin + base + (chunk < extra ? 1 : 0);
+}
+
+void lps_par_for(int n_chunks, lps_par_fn fn, void *arg)
+{
+    if (n_chunks <= 1 || omp_in_parallel()) {
+        for (int c = 0; c < n_chunks; c++)
+            fn(arg, c, n_chunks);
+        return;
+    }
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    /* static, one chunk per iteration: the chunk -> work map is fixed by
+     * the index alone whatever team size the runtime grants */
+#pragma omp parallel for schedule(static, 1) num_threads(n_chunks)
+    for (int c = 0; c < n_chunks; c++)
+        fn(arg, c, n_chunks);
+    openblas_set_num_threads(blas_threads);
+}
+
+size_t lps_par_sum_floats(size_t n, int chunks)
+{
+    return chunks > 1 ? (size_t)(chunks - 1) * n : 0;
+}
+
+lps_par_sum lps_par_sum_make(float *dst, size_t n, int chunks, float *ws)
+{
+    return (lps_par_sum){.dst = dst, .partials = ws, .n = n, .chunks = chunks};
+}
+
+float *lps_par_sum_at(const lps_par_sum *s, int chunk)
+{
+    if (!s->dst)
+        return NULL;
+    if (chunk == 0)
+        return s->dst;
+    float *p = s->partials + (size_t)(chunk - 1) * s->n;
+    memset(p, 0, s->n * sizeof *p);
+    return p;
+}
+
+void lps_par_sum_finish(const lps_par_sum *s)
+{
+    if (!s->dst)
+        return;
+    for (int c = 1; c < s->chunks; c++) {
+        const float *p = s->partials + (size_t)(c - 1) * s->n;
+        for (size_t i = 0; i < s->n; i++)
+            s->dst[i] += p[i];
+    }
+}
+
+/* One lps_par_sgemm call, cut along rows (by_rows) or columns of C. */
+typedef struct par_gemm {
+    int trans_a, trans_b, m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int by_rows;
+    int64_t panels, dim; /* panels of LPS_PAR_GEMM_ALIGN along the cut dimension dim */
+} par_gemm;
+
+static void par_gemm_chunk(void *arg, int chunk, int n_chunks)
+{
+    const par_gemm *g = arg;
+    int64_t p0, p1;
+    lps_par_range(g->panels, chunk, n_chunks, &p0, &p1);
+    int64_t from = p0 * LPS_PAR_GEMM_ALIGN, to = p1 * LPS_PAR_GEMM_ALIGN;
+    if (to > g->dim)
+        to = g->dim;
+    if (to <= from)
+        return;
+    int part = (int)(to - from);
+    enum CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = g->trans_b ? CblasTrans : CblasNoTrans;
+    if (g->by_rows) {
+        /* rows of op(A): A's rows, or its columns when transposed */
+        const float *a = g->a + (g->trans_a ? from : from * g->lda);
+        cblas_sgemm(CblasRowMajor, ta, tb, part, g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb,
+                    g->beta, g->c + from * g->ldc, g->ldc);
+    } else {
+        const float *b = g->b + (g->trans_b ? from * g->ldb : from);
+        cblas_sgemm(CblasRowMajor, ta, tb, g->m, part, g->k, g->alpha, g->a, g->lda, b, g->ldb,
+                    g->beta, g->c + from, g->ldc);
+    }
+}
+
+void lps_par_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                   int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    par_gemm g = {trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c,
+                  m >= n, 0, m >= n ? m : n};
+    g.panels = (g.dim + LPS_PAR_GEMM_ALIGN - 1) / LPS_PAR_GEMM_ALIGN;
+    int chunks = lps_par_chunks(g.panels, 2.0 * (double)m * (double)n * (double)k);
+    if (chunks > 1) {
+        lps_par_for(chunks, par_gemm_chunk, &g);
+        return;
+    }
+    /* OpenBLAS would thread GEMMs from about 0.5 MFLOP (its own threshold)
+     * up, and its woken workers then spin in sched_yield beside the
+     * threads of the next parallel region */
+    int blas_threads = openblas_get_num_threads();
+    if (blas_threads > 1)
+        openblas_set_num_threads(1);
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (blas_threads > 1)
+        openblas_set_num_threads(blas_threads);
+}

@@ -1,0 +1,104 @@
+/* Thread-level parallelism shared by the ops (docs/architecture.md,
+ * "Threads"): how many threads, how work is cut into chunks, how chunks
+ * run, and how their partial sums are added.
+ *
+ * The policy, in one place so every op follows it:
+ * - The thread count is OpenMP's (OMP_NUM_THREADS, lps_par_threads).
+ * - An op cuts its work into chunks whose number depends only on the work
+ *   and the thread count (lps_par_chunks), never on how many threads a
+ *   region actually gets, and each chunk's work is a fixed function of its
+ *   index (lps_par_range): a chunk's result does not depend on the thread
+ *   that runs it.
+ * - Chunks run on OpenMP threads with OpenBLAS held to one thread meanwhile
+ *   (lps_par_for), each chunk calling single-threaded BLAS on its part.
+ * - Sums over chunks (a weight gradient over image blocks) go into one
+ *   partial per chunk and are added onto the destination in chunk order
+ *   (lps_par_sum), so results are identical across reruns at the same
+ *   thread count; with one thread there is one chunk and no partial.
+ * Workspace for the chunks comes from the caller (the execution context's,
+ * which grows to its largest request once and is then reused). */
+#ifndef LPS_CORE_PAR_H
+#define LPS_CORE_PAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Below this many floating-point operations a piece of work runs in the
+ * caller's thread: waking a sleeping OpenMP thread (OMP_WAIT_POLICY=PASSIVE,
+ * src/cli/main.c) and joining it costs about 15 us on this machine (an
+ * empty lps_par_for), one core's sgemm of about 0.75 MFLOP at 50 GFLOP/s,
+ * so halving less than 2 MFLOP saves little more than it costs
+ * (docs/architecture.md, "Threads"). */
+#define LPS_PAR_MIN_FLOPS 2e6
+
+/* Threads the ops may use: omp_get_max_threads() outside a parallel region
+ * (OMP_NUM_THREADS), 1 inside one. Always >= 1. */
+int lps_par_threads(void);
+
+/* Chunks to cut work of `flops` operations over `items` independent items
+ * into: min(lps_par_threads(), items), or 1 when flops is below
+ * LPS_PAR_MIN_FLOPS or items < 2. Depends on its arguments and the thread
+ * count only. */
+int lps_par_chunks(int64_t items, double flops);
+
+/* The items [*begin, *end) of chunk `chunk` of n_chunks over n items:
+ * contiguous, in order, sizes differing by at most one. */
+void lps_par_range(int64_t n, int chunk, int n_chunks, int64_t *begin, int64_t *end);
+
+/* One chunk of work; must not fail (callers allocate and check first). */
+typedef void (*lps_par_fn)(void *arg, int chunk, int n_chunks);
+
+/* Calls fn(arg, c, n_chunks) once for every c in [0, n_chunks). With more
+ * than one chunk they run on up to n_chunks OpenMP threads, with OpenBLAS
+ * limited to one thread for the duration (its thread count restored
+ * after), so the chunks' BLAS calls run concurrently in their own threads:
+ * Debian's OpenBLAS is built with USE_THREAD=1, whose buffer pool takes a
+ * lock, and with one thread set a GEMM runs in its caller without the
+ * thread server (docs/architecture.md, "Threads"). One chunk is a plain
+ * call in the caller's thread, OpenBLAS untouched. */
+void lps_par_for(int n_chunks, lps_par_fn fn, void *arg);
+
+/* Per-chunk partial sums onto dst[0..n): chunk 0 accumulates into dst
+ * itself, chunk c > 0 into its own copy (zeroed by lps_par_sum_at), and
+ * lps_par_sum_finish adds copies 1..chunks-1 onto dst in that order. A
+ * NULL dst makes every lps_par_sum_at NULL and finish a no-op. */
+typedef struct lps_par_sum {
+    float *dst;
+    float *partials; /* (chunks - 1) * n floats */
+    size_t n;
+    int chunks;
+} lps_par_sum;
+
+/* Floats of workspace a sum of n floats over `chunks` chunks needs. */
+size_t lps_par_sum_floats(size_t n, int chunks);
+
+/* A sum onto dst (may be NULL) of n floats over `chunks` chunks, its
+ * partials in ws (lps_par_sum_floats floats; unused when dst is NULL). */
+lps_par_sum lps_par_sum_make(float *dst, size_t n, int chunks, float *ws);
+
+/* Chunk `chunk`'s accumulator: dst for chunk 0, else its partial, zeroed
+ * here (call once per chunk, from the thread running it, before
+ * accumulating). NULL when the sum's dst is NULL. */
+float *lps_par_sum_at(const lps_par_sum *s, int chunk);
+
+/* dst += partial[1] + ... in chunk order (after every chunk has run). */
+void lps_par_sum_finish(const lps_par_sum *s);
+
+/* C [m, n] = alpha * op(A) * op(B) + beta * C, row-major, as cblas_sgemm
+ * with CblasRowMajor (trans_a/trans_b: op transposes). The rows of C, or
+ * its columns when it has more of them, are cut into lps_par_chunks pieces
+ * (whole LPS_PAR_GEMM_ALIGN-row or -column panels), each one
+ * single-threaded sgemm; one piece (below LPS_PAR_MIN_FLOPS) is one
+ * single-threaded sgemm, OpenBLAS's threads never used. The pieces are fixed by the shapes and the thread
+ * count, so reruns are byte-identical; they may round differently from one
+ * sgemm of the whole, as OpenBLAS picks its kernels by size (its
+ * small-matrix kernels below about a million m * n * k). */
+void lps_par_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                   int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+/* Rows or columns per GEMM piece are a multiple of this: OpenBLAS's sgemm
+ * kernels work on register tiles of up to 16 rows (AVX-512), so pieces of
+ * whole tiles leave no thread a remainder tile in the middle of C. */
+#define LPS_PAR_GEMM_ALIGN 16
+
+#endif
