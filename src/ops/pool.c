@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "ops/op.h"
+#include "ops/simd.h"
 #include "ops/spatial.h"
 
 /* Rank of N and C in front of the spatial dims. */
@@ -143,9 +144,121 @@ static lps_status max_pool_prepare(lps_op_node *op, lps_error *err)
     return st;
 }
 
+/* Pooling work (planes * outputs * taps) below which a forward runs in the
+ * caller's thread: waking OpenMP's sleeping workers costs about 15 us,
+ * some 10^5 compares. */
+#define POOL_PARALLEL_MIN_TAPS ((int64_t)1 << 17)
+
+/* y[o] = the maximum of at[o * stride + taps[t]] over the taps, for count
+ * outputs of a line whose windows all fit, taps in kernel order and ties
+ * and NaNs resolved as the per-window search does (a later tap wins only
+ * when greater). Taps outer, outputs inner, so the inner loop vectorises;
+ * inlined per stride (max_pool_fit_run) so constant strides do. */
+static inline __attribute__((always_inline)) void
+max_pool_fit_line(const float *at, int64_t stride, const int64_t *taps, int64_t k_size,
+                  int64_t count, float *restrict y)
+{
+    const float *first = at + taps[0];
+    for (int64_t o = 0; o < count; o++)
+        y[o] = first[o * stride];
+    for (int64_t t = 1; t < k_size; t++) {
+        const float *src = at + taps[t];
+        for (int64_t o = 0; o < count; o++) {
+            float v = src[o * stride];
+            y[o] = v > y[o] ? v : y[o];
+        }
+    }
+}
+
+LPS_VECTOR_CLONES
+static void max_pool_fit_run(const float *at, int64_t stride, const int64_t *taps,
+                             int64_t k_size, int64_t count, float *y)
+{
+    if (stride == 1)
+        max_pool_fit_line(at, 1, taps, k_size, count, y);
+    else if (stride == 2)
+        max_pool_fit_line(at, 2, taps, k_size, count, y);
+    else
+        max_pool_fit_line(at, stride, taps, k_size, count, y);
+}
+
+/* The maximum of window o of the sweep's current line in *best, the
+ * row-major plane offset of its first occurrence in *best_at. */
+static void max_pool_window(lps_sweep *s, const float *plane, int64_t o, float *best,
+                            int64_t *best_at)
+{
+    const lps_spatial_geom *g = s->g;
+    int64_t at = lps_sweep_window(s, o);
+    if (at >= 0) {
+        const float *win = plane + at;
+        int64_t best_tap = 0;
+        *best = win[s->taps[0]];
+        for (int64_t t = 1; t < g->kernel_size; t++) {
+            if (win[s->taps[t]] > *best) {
+                *best = win[s->taps[t]];
+                best_tap = t;
+            }
+        }
+        *best_at = at + s->taps[best_tap];
+        return;
+    }
+    lps_window w;
+    *best = -INFINITY;
+    *best_at = -1;
+    /* windows always hold an input element: resolve checked it */
+    lps_window_begin(g, s->pos, &w);
+    do {
+        const float *line = plane + w.line_offset;
+        for (int64_t j = 0; j < w.line_len; j++) {
+            float v = line[j * w.line_step];
+            if (v > *best || *best_at < 0) {
+                *best = v;
+                *best_at = w.line_offset + j * w.line_step;
+            }
+        }
+    } while (lps_window_next_line(g, &w));
+}
+
+/* One plane's outputs into y and argmax (either may be NULL; both point at
+ * the plane's first output). Without argmax, the windows of a line that
+ * fit run as one vectorised max_pool_fit_run. The sweep is left at the
+ * plane's first line. */
+static void max_pool_plane(lps_sweep *s, const float *plane, float *y, int64_t *argmax)
+{
+    const lps_spatial_geom *g = s->g;
+    int last = g->n - 1;
+    int64_t out_last = g->out[last], idx = 0;
+    do {
+        int64_t lo = s->fit_lo[last], hi = s->fit_hi[last];
+        bool run = y && !argmax && s->line_inside && lo < hi;
+        for (int64_t o = 0; o < out_last;) {
+            if (run && o == lo) {
+                const float *at = plane + s->line_base + lo * g->stride[last] -
+                                  g->pad_begin[last];
+                max_pool_fit_run(at, g->stride[last], s->taps, g->kernel_size, hi - lo,
+                                 y + idx);
+                idx += hi - lo;
+                o = hi;
+                continue;
+            }
+            float best;
+            int64_t best_at;
+            max_pool_window(s, plane, o, &best, &best_at);
+            if (y)
+                y[idx] = best;
+            if (argmax)
+                argmax[idx] = best_at;
+            idx++;
+            o++;
+        }
+    } while (lps_sweep_next_line(s));
+}
+
 /* For every plane and window: y (may be NULL) gets the maximum, argmax (may
  * be NULL) the row-major offset of its first occurrence within the plane.
- * Fails only on allocation, naming the node. */
+ * Planes run on OpenMP's threads, each with its own copy of the sweep (the
+ * tap list shared); each plane's outputs are its own, so results do not
+ * depend on the thread count. Fails only on allocation, naming the node. */
 static lps_status max_pool_planes(const lps_op_node *op, const lps_spatial_geom *g,
                                   int64_t planes, const float *x, float *y, int64_t *argmax,
                                   lps_error *err)
@@ -154,49 +267,12 @@ static lps_status max_pool_planes(const lps_op_node *op, const lps_spatial_geom 
     lps_status st = lps_sweep_init(op, g, &s, err);
     if (st != LPS_OK)
         return st;
-    int64_t out_last = g->out[g->n - 1], k_size = g->kernel_size;
-    int64_t idx = 0;
+    int64_t work = planes * g->out_size * g->kernel_size;
+#pragma omp parallel for schedule(static) if (work >= POOL_PARALLEL_MIN_TAPS)
     for (int64_t p = 0; p < planes; p++) {
-        const float *plane = x + p * g->in_size;
-        do {
-            for (int64_t o = 0; o < out_last; o++, idx++) {
-                int64_t at = lps_sweep_window(&s, o);
-                float best;
-                int64_t best_at;
-                if (at >= 0) {
-                    const float *win = plane + at;
-                    int64_t best_tap = 0;
-                    best = win[s.taps[0]];
-                    for (int64_t t = 1; t < k_size; t++) {
-                        if (win[s.taps[t]] > best) {
-                            best = win[s.taps[t]];
-                            best_tap = t;
-                        }
-                    }
-                    best_at = at + s.taps[best_tap];
-                } else {
-                    lps_window w;
-                    best = -INFINITY;
-                    best_at = -1;
-                    /* windows always hold an input element: resolve checked it */
-                    lps_window_begin(g, s.pos, &w);
-                    do {
-                        const float *line = plane + w.line_offset;
-                        for (int64_t j = 0; j < w.line_len; j++) {
-                            float v = line[j * w.line_step];
-                            if (v > best || best_at < 0) {
-                                best = v;
-                                best_at = w.line_offset + j * w.line_step;
-                            }
-                        }
-                    } while (lps_window_next_line(g, &w));
-                }
-                if (y)
-                    y[idx] = best;
-                if (argmax)
-                    argmax[idx] = best_at;
-            }
-        } while (lps_sweep_next_line(&s));
+        lps_sweep own = s;
+        max_pool_plane(&own, x + p * g->in_size, y ? y + p * g->out_size : NULL,
+                       argmax ? argmax + p * g->out_size : NULL);
     }
     lps_sweep_release(&s);
     return LPS_OK;
