@@ -315,7 +315,11 @@ static const float *conv_block_col(const conv_dims *cd, const conv_block *blk, c
 
 /* y[n0 + i, m, :] = f(blk[m, i * O ...] + b[m]) for the block's images,
  * f the fused activation or none; blk may be y itself (a one-image block),
- * then the bias and f are applied in place. */
+ * then the bias and f are applied in place. The in-place and the copying
+ * add are separate loops (one loop for both would not vectorise: from and
+ * to may be the same row), and f runs once over the block's rows, which
+ * are contiguous in y (per row it was a call per 1 to 16 floats on small
+ * planes, 8% of a MobileNetV2 forward). */
 static void conv_block_scatter(const lps_op_node *op, const conv_dims *cd, const float *src,
                                int64_t ld, const float *b, float *y, int64_t n0, int64_t count)
 {
@@ -325,11 +329,14 @@ static void conv_block_scatter(const lps_op_node *op, const conv_dims *cd, const
             const float *from = src + m * ld + i * o_size;
             float *to = y + ((n0 + i) * cd->out_ch + m) * o_size;
             float bias = b ? b[m] : 0.0f;
-            if (from != to || b)
+            if (from == to && b)
+                for (int64_t o = 0; o < o_size; o++)
+                    to[o] += bias;
+            else if (from != to)
                 for (int64_t o = 0; o < o_size; o++)
                     to[o] = from[o] + bias;
-            lps_op_epilogue_apply(op, to, o_size);
         }
+    lps_op_epilogue_apply(op, y + n0 * cd->out_ch * o_size, count * cd->out_ch * o_size);
 }
 
 /* The transpose of conv_block_scatter without bias: the gradient at the
