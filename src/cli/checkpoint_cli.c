@@ -111,6 +111,13 @@ static void forward_backoff(void *user, const lps_backoff *b)
         ck->display.backoff(ck->display.display_user, b);
 }
 
+static void forward_note(void *user, const char *line)
+{
+    lps_cli_checkpoint *ck = user;
+    if (ck->display.note)
+        ck->display.note(ck->display.display_user, line);
+}
+
 lps_status lps_cli_checkpoint_start(lps_cli_checkpoint *ck, const char *model_path,
                                     lps_trainer *t, lps_train_hooks *hooks, lps_error *err)
 {
@@ -125,6 +132,7 @@ lps_status lps_cli_checkpoint_start(lps_cli_checkpoint *ck, const char *model_pa
         hooks->progress = progress_then_sigint;
         hooks->epoch_done = forward_epoch_done;
         hooks->backoff = forward_backoff;
+        hooks->note = forward_note;
         hooks->display_user = ck;
     }
     if (!ck->dir && !ck->resume)

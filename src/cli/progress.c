@@ -88,6 +88,13 @@ void lps_progress_backoff(void *user, const lps_backoff *b)
             (long long)b->restored_step + 1, b->lr_scale);
 }
 
+void lps_progress_note(void *user, const char *line)
+{
+    lps_progress_display *d = user;
+    if (line_start(d))
+        fprintf(stderr, "%s\n", line);
+}
+
 void lps_progress_epoch(void *user, const lps_epoch_stats *s)
 {
     lps_progress_display *d = user;

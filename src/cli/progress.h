@@ -23,6 +23,8 @@ void lps_progress_step(void *user, const lps_progress *p);
 void lps_progress_epoch(void *user, const lps_epoch_stats *s);
 /* One line per divergence back-off (even off a terminal; not with --quiet). */
 void lps_progress_backoff(void *user, const lps_backoff *b);
+/* A line about the run (lps_train_hooks.note), unless quiet. */
+void lps_progress_note(void *user, const char *line);
 
 /* Installs SIGINT/SIGTERM handlers that set the returned flag, which the
  * trainer polls between steps. The flag is the one process-wide variable:

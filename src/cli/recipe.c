@@ -33,7 +33,7 @@ typedef struct recipe_key {
 static const recipe_key KEYS[] = {
     {"target", KIND_NUMBER},         {"method", KIND_STRING},
     {"pattern", KIND_STRING},        {"p", KIND_NUMBER},
-    {"allocation", KIND_STRING},     {"lpsgd-lr", KIND_NUMBER},
+    {"allocation", KIND_STRING},     {"lpsgd-lr", KIND_ANY},   
     {"freeze-gain", KIND_FLAG},      {"prune-every", KIND_NUMBER},
     {"stats-fix", KIND_STRING},      {"prune-embeddings", KIND_FLAG},
     {"storage", KIND_STRING},        {"max-drop", KIND_NUMBER},

@@ -8,6 +8,7 @@
 #include "cli/checkpoint_cli.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "cli/lpsgd_step_cli.h"
 #include "cli/options.h"
 #include "cli/pattern_cli.h"
 #include "cli/progress.h"
@@ -100,7 +101,8 @@ void lps_cmd_sparsify_help(FILE *out)
             "  --exclude REGEX        never prune layers whose name matches\n"
             "  --prune-embeddings     prune embedding tables (Gather over a constant) too\n"
             "  --allocation A         global (default) or per-layer\n"
-            "  --lpsgd-lr SCALE       LpSGD step = SCALE * (p - 1) (default 0.015)\n"
+            "  --lpsgd-lr SCALE|auto  LpSGD step = SCALE * (p - 1) (default 0.015); auto: a\n"
+            "                         probe of a few steps picks SCALE (method.md)\n"
             "  --freeze-gain          keep each unit's gain ||w||_p fixed\n"
             "  --prune-every N        steps between mask updates (default 0: automatic, every\n"
             "                         step on short runs, 100 to 200 updates otherwise)\n"
@@ -238,7 +240,10 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
                             arg);
         return LPS_OK;
     case OPT_LPSGD_LR:
-        return lps_cli_parse_double("--lpsgd-lr", arg, 0, true, 1, false, &o->lpsgd_lr_scale, err);
+        o->lpsgd_lr_auto = strcmp(arg, "auto") == 0;
+        return o->lpsgd_lr_auto ? LPS_OK
+                                : lps_cli_parse_double("--lpsgd-lr", arg, 0, true, 1, false,
+                                                       &o->lpsgd_lr_scale, err);
     case OPT_FREEZE_GAIN:
         o->freeze_gain = true;
         return LPS_OK;
@@ -543,6 +548,7 @@ static cJSON *build_report(const sparsify_args *a, const lps_model *m, const lps
                                         : NAN);
     }
     lps_cli_report_pattern(rep, s, &a->sparse);
+    lps_cli_report_lpsgd_step(rep, s, &a->sparse);
     cJSON_AddItemToObject(rep, "epochs", epochs_json(r->epochs, r->n_epochs));
     return rep;
 }
@@ -706,6 +712,7 @@ int lps_cmd_sparsify(int argc, char **argv)
     hooks.progress = lps_progress_step;
     hooks.epoch_done = lps_progress_epoch;
     hooks.backoff = lps_progress_backoff;
+    hooks.note = lps_progress_note;
     hooks.stop = stop;
     hooks.display_user = &display;
     /* After the dense evaluation: resuming changes the model's running statistics. */

@@ -16,15 +16,13 @@
 #define DEFAULT_WINDOW_END 0.8
 /* Automatic mask-update interval (lps_schedule_interval), as for LpSS. */
 #define DEFAULT_GMP_FREQUENCY 0
-/* docs/method.md section 3: lr = 0.015 (p - 1). */
-#define DEFAULT_LPSGD_LR_SCALE 0.015
 
 void lps_sparsify_options_default(lps_sparsify_options *o)
 {
     memset(o, 0, sizeof *o);
     o->method = LPS_METHOD_LPSS;
     o->allocation = LPS_ALLOC_GLOBAL;
-    o->lpsgd_lr_scale = DEFAULT_LPSGD_LR_SCALE;
+    o->lpsgd_lr_scale = LPS_SPARSIFY_DEFAULT_LPSGD_LR_SCALE;
     o->semi = lps_semiprune_config_default();
     o->progressive_floor = true;
     o->stats_fix = false;
@@ -531,8 +529,8 @@ static lps_status lpss_update(lps_sparsify *s, int64_t step, int64_t total, doub
         if (st != LPS_OK)
             return lps_error_prefix(err, "weight '%s'", s->layers[i].weight->initializer);
     }
-    lps_status st = lpss_topology(s, step, total, err);
-    if (st == LPS_OK)
+    lps_status st = s->probing ? LPS_OK : lpss_topology(s, step, total, err);
+    if (st == LPS_OK && !s->probing)
         fix_stats(s, step, total);
     for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
         int i = s->view_layer[v];
@@ -617,6 +615,7 @@ void lps_sparsify_hooks(lps_sparsify *s, lps_train_hooks *hooks)
     hooks->state_hash = lps_sparsify_hook_state_hash;
     hooks->user = s;
     hooks->begin = hook_begin;
+    hooks->probe = lps_sparsify_hook_probe;
     hooks->update = hook_update;
     hooks->end_epoch = hook_end_epoch;
     hooks->save = lps_sparsify_hook_save;

@@ -10,10 +10,14 @@
 
 #include "lpsparsify/engine.h"
 #include "lpsparsify/model.h"
+#include "sparsity/lr_probe.h"
 #include "sparsity/oneshot.h"
 #include "sparsity/prunable.h"
 #include "sparsity/prune.h"
 #include "train/trainer.h"
+
+/* The fixed LpSGD step scale (docs/method.md section 3). */
+#define LPS_SPARSIFY_DEFAULT_LPSGD_LR_SCALE 0.015
 
 typedef enum lps_sparsify_method {
     LPS_METHOD_LPSS = 0,
@@ -72,6 +76,9 @@ typedef struct lps_sparsify_options {
     lps_layer_rule rules[LPS_SPARSIFY_MAX_OVERRIDES];
     lps_prune_allocation allocation;
     double lpsgd_lr_scale;             /* LpSGD lr = scale * (p - 1) * schedule factor */
+    bool lpsgd_lr_auto;                /* the scale is chosen by a probe before the first
+                                        * step (sparsity/lr_probe.h); lpsgd_lr_scale is
+                                        * then the fallback */
     bool freeze_gain;
     lps_semiprune_config semi;
     bool prune_embeddings;             /* prune embedding tables too (default: only train
@@ -160,6 +167,14 @@ const char *lps_sparsify_method_name(lps_sparsify_method m);
 /* Wanda, SparseGPT: the one-shot pass's calibration samples and time, once
  * it ran (false before, and for the other methods). */
 bool lps_sparsify_oneshot_stats(const lps_sparsify *s, lps_oneshot_stats *stats);
+
+/* The LpSGD step probe's record once it ran (lpsgd_lr_auto, LpSGD
+ * training, more than one batch per epoch); NULL otherwise. */
+const lps_lr_probe *lps_sparsify_lr_probe(const lps_sparsify *s);
+
+/* The LpSGD step scale the session trains with (the probe's choice once
+ * it ran). */
+double lps_sparsify_lpsgd_lr_scale(const lps_sparsify *s);
 
 /* Frees the session. NULL is accepted. */
 void lps_sparsify_free(lps_sparsify *s);

@@ -42,6 +42,9 @@ struct lps_sparsify {
     double *saved_grow;           /* [n_views] grow fractions */
     double saved_pool_grow;
     bool saved_final;
+    lps_lr_probe probe;           /* the automatic LpSGD step (lr_probe.c) */
+    bool probing;                 /* in the probe's trials: LpSGD steps only, no topology
+                                   * update or statistics correction */
 };
 
 /* The plan's parameters of layer i (lps_prunable order), as the forward reads them. */
@@ -76,5 +79,16 @@ lps_status lps_sparsify_hook_save(void *user, lps_error *err);
 void lps_sparsify_hook_restore(void *user);
 lps_status lps_sparsify_hook_transfer(void *user, lps_ckpt *c, lps_error *err);
 uint64_t lps_sparsify_hook_state_hash(void *user);
+
+/* The probe hook (lr_probe.c): with lpsgd_lr_auto and LpSGD training, tries
+ * each candidate scale with lps_trainer_trial, keeps the lowest score's in
+ * opt.lpsgd_lr_scale and records them in s->probe; announces the choice
+ * through hooks->note. Errors of lps_trainer_trial. */
+lps_status lps_sparsify_hook_probe(void *user, lps_trainer *t, const lps_train_hooks *hooks,
+                                   int64_t total_steps, lps_error *err);
+
+/* Transfers the probe's record to or from checkpoint c (errors as
+ * lps_ckpt_bytes; LPS_ERR_INVALID for a corrupt candidate count). */
+lps_status lps_lr_probe_transfer(lps_lr_probe *pr, lps_ckpt *c, lps_error *err);
 
 #endif

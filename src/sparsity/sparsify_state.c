@@ -133,6 +133,11 @@ lps_status lps_sparsify_hook_transfer(void *user, lps_ckpt *c, lps_error *err)
     for (size_t i = 0; s->stats && i < s->n_layers && st == LPS_OK; i++)
         if (s->stats[i].value_id >= 0)
             st = lps_stats_layer_transfer(&s->stats[i], c, err);
+    /* a resumed run skips the probe: it trains with the step chosen before */
+    if (st == LPS_OK)
+        st = lps_ckpt_f64(c, "sparsify.lpsgd_lr_scale", &s->opt.lpsgd_lr_scale, err);
+    if (st == LPS_OK)
+        st = lps_lr_probe_transfer(&s->probe, c, err);
     return st == LPS_OK ? transfer_guard_copy(s, c, err) : st;
 }
 

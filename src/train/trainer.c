@@ -316,11 +316,16 @@ static lps_status diverged(step_outcome *out, const char *what, lps_status st, l
     return st;
 }
 
+/* What a step of this rank runs: a training step, or one of a trial
+ * (lps_trainer_trial), which leaves the running statistics alone, with or
+ * without the backward. */
+typedef enum step_kind { STEP_TRAIN, STEP_TRIAL, STEP_TRIAL_FORWARD } step_kind;
+
 /* Forward, loss and backward of this rank's part of the batch (nothing but
  * zeroed gradients when the part is empty); *mine gets its sums. A
  * non-finite loss sets out->diverged and skips the backward. */
-static lps_status local_step(lps_trainer *t, int64_t step, int64_t count, lps_dist_step *mine,
-                             step_outcome *out, lps_error *err)
+static lps_status local_step(lps_trainer *t, int64_t step, int64_t count, step_kind kind,
+                             lps_dist_step *mine, step_outcome *out, lps_error *err)
 {
     const float *logits = NULL;
     int64_t classes = 0;
@@ -340,7 +345,7 @@ static lps_status local_step(lps_trainer *t, int64_t step, int64_t count, lps_di
         return diverged(out, "loss", st == LPS_OK ? lps_fail(err, LPS_ERR_RUNTIME,
                                                              "the loss is %g", loss) : st, err);
     /* Running statistics only from a forward that gave finite logits. */
-    if (st == LPS_OK && t->opt.bn_batch_stats)
+    if (st == LPS_OK && t->opt.bn_batch_stats && kind == STEP_TRAIN)
         st = lps_plan_update_state(t->plan, t->model, err);
     if (st != LPS_OK)
         return st;
@@ -348,6 +353,8 @@ static lps_status local_step(lps_trainer *t, int64_t step, int64_t count, lps_di
         mine->correct = (double)lps_top1_correct(count, classes, logits, t->feed.labels);
     mine->loss_sum = loss * (double)count;
     mine->samples = (double)count;
+    if (kind == STEP_TRIAL_FORWARD)
+        return LPS_OK;
     return lps_plan_backward(t->plan, t->ctx, t->logits_id, &t->dlogits, err);
 }
 
@@ -360,7 +367,7 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
                              step_outcome *out, lps_error *err)
 {
     lps_dist_step mine = {0};
-    lps_status st = local_step(t, step, count, &mine, out, err);
+    lps_status st = local_step(t, step, count, STEP_TRAIN, &mine, out, err);
     if (st != LPS_OK && !out->diverged)
         return st;
     size_t n;
@@ -406,6 +413,84 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
         sums->correct += mine.correct;
         sums->samples += mine.samples;
     }
+    return st;
+}
+
+/* One step of a trial: this rank's part of batch k, the sums over every
+ * rank into *sums; with an update, hooks->update at the schedule's lr.
+ * *diverged when the loss, the update or a weight was not finite. */
+static lps_status trial_step(lps_trainer *t, const lps_train_hooks *hooks, int64_t k,
+                             int64_t total, bool update, lps_dist_step *sums, bool *diverged,
+                             lps_error *err)
+{
+    int64_t count;
+    size_t n;
+    float *g = lps_plan_grad_data(t->plan, &n);
+    float *w = lps_plan_param_data(t->plan, NULL);
+    step_outcome out = {NULL, ""};
+    lps_status st = lps_feeder_next(&t->feed, &count, err);
+    if (st != LPS_OK)
+        return st;
+    st = local_step(t, k, count, update ? STEP_TRIAL : STEP_TRIAL_FORWARD, sums, &out, err);
+    if (st != LPS_OK && !out.diverged)
+        return st;
+    sums->diverged = out.diverged ? 1.0 : 0.0;
+    if (lps_dist_size() > 1 &&
+        (st = lps_dist_reduce_step(g, n, count, lps_batch_iter_global_count(&t->feed.it, k),
+                                   sums, err)) != LPS_OK)
+        return st;
+    *diverged = sums->diverged > 0;
+    if (*diverged || !update)
+        return LPS_OK;
+    if (t->opt.clip_norm > 0) {
+        int64_t len = (int64_t)n;
+        lps_clip_grad_global_norm(1, &g, &len, t->opt.clip_norm);
+    }
+    st = hooks->update(hooks->user, t->plan, k, total, lps_lr_at(&t->opt.lr, k, total), err);
+    *diverged = st == LPS_ERR_RUNTIME || (st == LPS_OK && !all_finite(w, n));
+    return *diverged ? LPS_OK : st;
+}
+
+int64_t lps_trainer_steps_per_epoch(const lps_trainer *t)
+{
+    return lps_batch_iter_global_batches(&t->feed.it);
+}
+
+lps_status lps_trainer_trial(lps_trainer *t, const lps_train_hooks *hooks, int64_t steps,
+                             int64_t total, lps_trial_prepare prepare, double *score,
+                             lps_error *err)
+{
+    size_t n;
+    float *w = lps_plan_param_data(t->plan, &n);
+    uint64_t rng = lps_exec_ctx_rng_state(t->ctx);
+    bool diverged = false;
+    double loss_sum = 0.0;
+    if (steps < 1 || steps >= lps_trainer_steps_per_epoch(t) || !hooks || !hooks->update)
+        return lps_fail(err, LPS_ERR_INVALID, "a trial of %lld steps needs an update hook and "
+                        "more batches per epoch (%lld)", (long long)steps,
+                        (long long)lps_trainer_steps_per_epoch(t));
+    float *saved = malloc(2 * n * sizeof *saved + 1);
+    if (!saved)
+        return lps_fail(err, LPS_ERR_NOMEM, "out of memory for a trial's copy of the parameters");
+    memcpy(saved, w, n * sizeof *w);
+    memcpy(saved + n, t->momentum, n * sizeof *w);
+    lps_status st = hooks->save ? hooks->save(hooks->user, err) : LPS_OK;
+    if (st == LPS_OK && prepare)
+        st = prepare(hooks->user, t->plan, err);
+    lps_batch_iter_start_epoch(&t->feed.it, 0);
+    for (int64_t k = 0; k <= steps && st == LPS_OK && !diverged; k++) {
+        lps_dist_step sums = {0};
+        st = trial_step(t, hooks, k, total, k < steps, &sums, &diverged, err);
+        if (k > 0 && sums.samples > 0)
+            loss_sum += sums.loss_sum / sums.samples;
+    }
+    *score = diverged ? INFINITY : loss_sum / (double)steps;
+    memcpy(w, saved, n * sizeof *w);
+    memcpy(t->momentum, saved + n, n * sizeof *w);
+    lps_exec_ctx_reseed(t->ctx, rng);
+    if (hooks->restore)
+        hooks->restore(hooks->user);
+    free(saved);
     return st;
 }
 
@@ -554,6 +639,9 @@ lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epo
     lps_status st = LPS_OK;
     if (!t->at.resumed && hooks && hooks->begin &&
         (st = hooks->begin(hooks->user, t->plan, total, err)) != LPS_OK)
+        return st;
+    if (!t->at.resumed && hooks && hooks->probe &&
+        (st = hooks->probe(hooks->user, t, hooks, total, err)) != LPS_OK)
         return st;
     while (t->at.epoch < t->opt.epochs) {
         double start = now_seconds();

@@ -93,6 +93,10 @@ typedef struct lps_train_hooks {
      * puts the last saved copy back. Both or neither. */
     lps_status (*save)(void *user, lps_error *err);
     void (*restore)(void *user);
+    /* After begin, before the first step (not on a resumed run): may try
+     * settings with lps_trainer_trial on t, passing hooks on. May be NULL. */
+    lps_status (*probe)(void *user, lps_trainer *t, const struct lps_train_hooks *hooks,
+                        int64_t total_steps, lps_error *err);
     /* Data-parallel runs: a hash of the hook's state that must agree
      * across ranks (the sparsifier's masks), checked with the weights
      * every few hundred steps and at each epoch's end. May be NULL. */
@@ -102,6 +106,7 @@ typedef struct lps_train_hooks {
     void (*progress)(void *display_user, const lps_progress *p);
     void (*epoch_done)(void *display_user, const lps_epoch_stats *s);
     void (*backoff)(void *display_user, const lps_backoff *b);
+    void (*note)(void *display_user, const char *line); /* a line about the run (a probe) */
     volatile sig_atomic_t *stop;   /* set asynchronously to interrupt */
     /* Checkpoint and resume (train/checkpoint.h). transfer moves the
      * hook's own state to or from a checkpoint stream (NULL: it has none
@@ -131,6 +136,27 @@ lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lp
  * LPS_GUARD_MAX_HALVINGS back-offs did not help. */
 lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epoch_stats *stats,
                            lps_error *err);
+
+/* Optimizer steps per epoch (global batches). */
+int64_t lps_trainer_steps_per_epoch(const lps_trainer *t);
+
+/* A trial of hooks->update from the current state (docs/method.md, "The
+ * LpSGD step"): `steps` updates on the first batches of epoch 0's order, as
+ * steps 0.. of a run of total_steps at the schedule's lr, without running
+ * statistics updates or the divergence guard. *score is the mean loss of
+ * batches 1..steps, each measured before the update it feeds (after k
+ * updates), INFINITY when a step diverged. prepare (may be NULL) is called
+ * with hooks->user once the state is saved, before the first forward, to
+ * start the trial from another state (the LpSGD probe prunes there).
+ * Afterwards the parameters, the
+ * momentum, the dropout stream and the hook's state (hooks->save before,
+ * hooks->restore after) are as before. LPS_ERR_INVALID when steps is not in
+ * [1, steps per epoch) or there is no update hook; LPS_ERR_NOMEM; other
+ * errors of a step (the state is restored all the same). */
+typedef lps_status (*lps_trial_prepare)(void *user, lps_plan *plan, lps_error *err);
+lps_status lps_trainer_trial(lps_trainer *t, const lps_train_hooks *hooks, int64_t steps,
+                             int64_t total_steps, lps_trial_prepare prepare, double *score,
+                             lps_error *err);
 
 /* Transfers the trainer's state to or from checkpoint c: the position in
  * the run (epoch, step, position in the epoch's data order, the epoch's

@@ -277,6 +277,47 @@ def case_methods(tool, workdir):
               f"{rep['accuracy']['sparse']:.4f}")
 
 
+def check_lpsgd_step(rep, source, scale=None):
+    """The report's lpsgd_step (docs/report.md): given, or the probe's
+    choice, which is its lowest-loss candidate."""
+    step = rep["lpsgd_step"]
+    assert step["source"] == source, step
+    if source != "probe":
+        assert step["probe"] is None and step["scale"] == scale, step
+        return
+    probe = step["probe"]
+    cands = probe["candidates"]
+    assert [c["scale"] for c in cands] == [0.00375, 0.015, 0.06], cands
+    best = min(cands, key=lambda c: c["loss"])
+    assert step["scale"] == best["scale"], (step["scale"], cands)
+    assert probe["updates_per_candidate"] == 1 and probe["batches"] == 2 * len(cands), probe
+    assert probe["run_steps"] > 0, probe
+    assert probe["seconds"] >= 0, probe
+
+
+def case_lpsgd_step(tool, workdir):
+    """--lpsgd-lr auto probes (one line on stderr, the report's lpsgd_step);
+    a number is used as given; GMP reports null."""
+    path, data = setup(workdir)
+    out, report = os.path.join(workdir, "auto.onnx"), os.path.join(workdir, "auto.json")
+    res = run(tool, path, "--data", data, "-o", out, "--report", report, "--target", "0.8",
+              "--epochs", "2", "--batch", "16", "--lpsgd-lr", "auto")
+    expect(res, 0)
+    assert "LpSGD step probe (1 updates each):" in res.stderr, res.stderr
+    rep = strict_json(report)
+    check_lpsgd_step(rep, "probe")
+    chosen = rep["lpsgd_step"]["scale"]
+    assert f"chose --lpsgd-lr {chosen:g}" in res.stderr, (chosen, res.stderr)
+    # the probe leaves no trace: the run equals one given the chosen scale
+    out2, report2 = sparsify_into(tool, path, data, workdir, "given", ["--epochs", "2", "--batch",
+                                  "16", "-q"], "--target", "0.8", "--lpsgd-lr", f"{chosen!r}")
+    check_lpsgd_step(strict_json(report2), "given", chosen)
+    assert digest(out) == digest(out2), "the probed run differs from the run given its scale"
+    _, report3 = sparsify(tool, path, data, workdir, "gmp", "--target", "0.8", "--method", "gmp")
+    assert strict_json(report3)["lpsgd_step"] is None
+    print(f"lpsgd_step: probe chose {chosen} of {rep['lpsgd_step']['probe']['candidates']}")
+
+
 def case_layers(tool, workdir):
     path, data = setup(workdir)
     # own target by node name, the rest global
@@ -549,7 +590,8 @@ def case_embeddings(tool, workdir):
 
 
 CASES = {f.__name__[5:]: f for f in (case_methods, case_layers, case_max_drop, case_output_name,
-                                      case_distill, case_ort, case_sequence, case_embeddings)}
+                                      case_distill, case_ort, case_sequence, case_embeddings,
+                                      case_lpsgd_step)}
 
 
 def main():

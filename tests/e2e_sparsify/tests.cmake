@@ -5,7 +5,7 @@ lps_python_suite_ready(LPS_SPARSIFY_PYTHON_OK "the e2e sparsify tests" IMPORTS o
 if(NOT LPS_SPARSIFY_PYTHON_OK)
   return()
 endif()
-foreach(case methods layers max_drop output_name distill sequence embeddings)
+foreach(case methods layers max_drop output_name distill sequence embeddings lpsgd_step)
   add_test(NAME e2e_sparsify_${case}
            COMMAND ${LPS_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_sparsify.py ${case}
                    $<TARGET_FILE:lpsparsify_cli> ${CMAKE_BINARY_DIR}/e2e_sparsify/${case})

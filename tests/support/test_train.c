@@ -1,6 +1,7 @@
 #include "test_train.h"
 
 #include <check.h>
+#include <stdlib.h>
 
 #include "test_node.h"
 
@@ -13,6 +14,24 @@ void test_train_options(lps_train_options *o, int64_t epochs, int64_t batch)
     o->lr.base_lr = 0.05;
     o->preprocess.has_scale = true;
     o->preprocess.scale = 1.0;
+}
+
+void test_sign_dataset(lps_dataset *ds, int64_t n, int64_t features, uint64_t seed, int64_t a,
+                       int64_t b)
+{
+    lps_tensor *x = test_tensor_random(2, (int64_t[]){n, features}, -1.0f, 1.0f, seed);
+    int64_t *lab = malloc((size_t)n * sizeof *lab);
+    ck_assert_ptr_nonnull(lab);
+    const float *xf = lps_tensor_f32(x);
+    for (int64_t i = 0; i < n; i++)
+        lab[i] = (xf[i * features + a] > 0) * 2 + (xf[i * features + b] > 0);
+    lps_tensor *labels = test_tensor_from(LPS_DT_INT64, 1, (int64_t[]){n}, lab);
+    lps_error err;
+    ck_assert_int_eq(lps_dataset_from_tensors(ds, "signs", x, "signs-labels", labels, &err),
+                     LPS_OK);
+    free(lab);
+    lps_tensor_free(x);
+    lps_tensor_free(labels);
 }
 
 float *test_logits_of(const lps_model *m, const lps_dataset *ds)

@@ -16,6 +16,11 @@
  * float samples fed as they are (scale 1). */
 void test_train_options(lps_train_options *o, int64_t epochs, int64_t batch);
 
+/* n samples of `features` features uniform in [-1, 1] (seed), labelled
+ * 2 * (x[a] > 0) + (x[b] > 0): four classes, learnable in a few epochs. */
+void test_sign_dataset(lps_dataset *ds, int64_t n, int64_t features, uint64_t seed, int64_t a,
+                       int64_t b);
+
 /* The logits of m, one per class of ds, on every sample of ds (malloc'd;
  * the caller frees). */
 float *test_logits_of(const lps_model *m, const lps_dataset *ds);

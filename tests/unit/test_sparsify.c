@@ -57,17 +57,7 @@ static lps_model *mlp(void)
 /* Random features labelled by a feature's sign pattern: learnable, labelled. */
 static void dataset(lps_dataset *ds)
 {
-    lps_tensor *x = test_tensor_random(2, (int64_t[]){N_SAMPLES, N_FEATURES}, -1.0f, 1.0f, 7);
-    int64_t lab[N_SAMPLES];
-    const float *xf = lps_tensor_f32(x);
-    for (int i = 0; i < N_SAMPLES; i++)
-        lab[i] = (xf[i * N_FEATURES] > 0) * 2 + (xf[i * N_FEATURES + 1] > 0);
-    lps_tensor *labels = test_tensor_from(LPS_DT_INT64, 1, (int64_t[]){N_SAMPLES}, lab);
-    lps_error err;
-    ck_assert_int_eq(lps_dataset_from_tensors(ds, "signs", x, "signs-labels", labels, &err),
-                     LPS_OK);
-    lps_tensor_free(x);
-    lps_tensor_free(labels);
+    test_sign_dataset(ds, N_SAMPLES, N_FEATURES, 7, 0, 1);
 }
 
 /* A session of so on a fresh MLP and the dataset, trained for `epochs`. */

@@ -1,0 +1,132 @@
+/* The automatic LpSGD step: a probe of a few step scales before the run
+ * (docs/method.md, "The LpSGD step"). */
+#include "sparsity/lr_probe.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "sparsity/sparsify_internal.h"
+
+/* Updates per candidate: the loss of the batch after it is its score (2
+ * and 3 updates chose the same scales on the bench models and cost more). */
+#define PROBE_STEPS 1
+/* Candidates around the fixed default, a factor 4 apart (a finer grid of
+ * seven chose neighbours of these on the bench models; docs/benchmarks.md). */
+static const double PROBE_FACTORS[] = {0.25, 1.0, 4.0};
+#define N_FACTORS ((int64_t)(sizeof PROBE_FACTORS / sizeof PROBE_FACTORS[0]))
+#define PERCENT 100.0
+
+static double monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* "LpSGD step: probe 0.00375 -> 0.412, ... chose X (...)" for the display. */
+static void announce(const lps_lr_probe *pr, const lps_train_hooks *hooks)
+{
+    char line[LPS_ERROR_MSG_MAX];
+    int len = snprintf(line, sizeof line, "LpSGD step probe (%lld updates each):",
+                       (long long)pr->steps);
+    for (int64_t c = 0; c < pr->n && len > 0 && (size_t)len < sizeof line; c++)
+        len += snprintf(line + len, sizeof line - (size_t)len, " %g -> loss %.4f", pr->scale[c],
+                        pr->score[c]);
+    if (len > 0 && (size_t)len < sizeof line)
+        snprintf(line + len, sizeof line - (size_t)len,
+                 "; chose --lpsgd-lr %g (%.1f s, %lld batches, %.1f%% of the run's steps)",
+                 pr->chosen, pr->seconds, (long long)pr->batches,
+                 PERCENT * (double)pr->batches / (double)pr->run_steps);
+    hooks->note(hooks->display_user, line);
+}
+
+/* The trial's start: the masks projected to the targets from the current
+ * weights and the forward weights pruned, the state the run has at the
+ * window's end. How fast a step recovers from that damage is what the
+ * scales differ in: from the dense model the smallest step always scores
+ * best (docs/benchmarks.md). */
+static lps_status prune_for_trial(void *user, lps_plan *plan, lps_error *err)
+{
+    lps_sparsify *s = user;
+    (void)plan;
+    for (int v = 0; v < s->n_views; v++)
+        lps_lpsgd_latent_weight(&s->lpsgd[s->view_layer[v]], s->view_weight[s->view_layer[v]]);
+    lps_status st = lps_project_to_target(s->views, s->n_views, s->opt.target, s->opt.allocation,
+                                          err);
+    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
+        int i = s->view_layer[v];
+        lps_lpsgd_export(&s->lpsgd[i], lps_sparsify_layer_weights(s, (size_t)i));
+    }
+    return st;
+}
+
+lps_status lps_sparsify_hook_probe(void *user, lps_trainer *t, const lps_train_hooks *hooks,
+                                   int64_t total_steps, lps_error *err)
+{
+    lps_sparsify *s = user;
+    lps_lr_probe *pr = &s->probe;
+    int64_t steps = lps_trainer_steps_per_epoch(t) - 1;
+    lps_status st = LPS_OK;
+    if (!s->lpsgd_views || !s->opt.lpsgd_lr_auto)
+        return LPS_OK;
+    steps = steps < PROBE_STEPS ? steps : PROBE_STEPS;
+    if (steps < 1)  /* one batch per epoch: nothing to score on, the default stays */
+        return LPS_OK;
+    double start = monotonic_seconds();
+    *pr = (lps_lr_probe){.steps = steps, .run_steps = total_steps};
+    s->probing = true;
+    for (int64_t c = 0; c < N_FACTORS && st == LPS_OK; c++) {
+        s->opt.lpsgd_lr_scale = LPS_SPARSIFY_DEFAULT_LPSGD_LR_SCALE * PROBE_FACTORS[c];
+        pr->scale[c] = s->opt.lpsgd_lr_scale;
+        st = lps_trainer_trial(t, hooks, steps, total_steps, prune_for_trial, &pr->score[c], err);
+        pr->n++;
+        pr->batches += steps + 1;
+    }
+    s->probing = false;
+    if (st != LPS_OK)
+        return st;
+    /* the lowest loss; when every candidate diverged, the smallest step */
+    int64_t best = 0;
+    for (int64_t c = 1; c < pr->n; c++)
+        if (pr->score[c] < pr->score[best])
+            best = c;
+    pr->chosen = s->opt.lpsgd_lr_scale = pr->scale[best];
+    pr->seconds = monotonic_seconds() - start;
+    if (hooks->note)
+        announce(pr, hooks);
+    return LPS_OK;
+}
+
+const lps_lr_probe *lps_sparsify_lr_probe(const lps_sparsify *s)
+{
+    return s->probe.n > 0 ? &s->probe : NULL;
+}
+
+double lps_sparsify_lpsgd_lr_scale(const lps_sparsify *s)
+{
+    return s->opt.lpsgd_lr_scale;
+}
+
+lps_status lps_lr_probe_transfer(lps_lr_probe *pr, lps_ckpt *c, lps_error *err)
+{
+    lps_status st = lps_ckpt_i64(c, "sparsify.probe_n", &pr->n, err);
+    if (st == LPS_OK && (pr->n < 0 || pr->n > LPS_LR_PROBE_MAX))
+        return lps_fail(err, LPS_ERR_INVALID, "%s: corrupt: %lld LpSGD step candidates",
+                        lps_ckpt_path(c), (long long)pr->n);
+    if (st == LPS_OK)
+        st = lps_ckpt_doubles(c, "sparsify.probe_scale", pr->scale, LPS_LR_PROBE_MAX, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_doubles(c, "sparsify.probe_score", pr->score, LPS_LR_PROBE_MAX, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_f64(c, "sparsify.probe_chosen", &pr->chosen, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_i64(c, "sparsify.probe_steps", &pr->steps, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_i64(c, "sparsify.probe_batches", &pr->batches, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_i64(c, "sparsify.probe_run_steps", &pr->run_steps, err);
+    if (st == LPS_OK)
+        st = lps_ckpt_f64(c, "sparsify.probe_seconds", &pr->seconds, err);
+    return st;
+}

@@ -1,0 +1,24 @@
+/* The automatic LpSGD step (docs/method.md, "The LpSGD step"): before the
+ * first step, a few LpSGD updates from the input model at each of a few
+ * step scales (lps_trainer_trial), scored by the loss of the batches that
+ * follow them; the run keeps the scale with the lowest loss. */
+#ifndef LPS_SPARSITY_LR_PROBE_H
+#define LPS_SPARSITY_LR_PROBE_H
+
+#include <stdint.h>
+
+/* Candidate scales: the default 0.015 times these factors. */
+#define LPS_LR_PROBE_MAX 8
+
+typedef struct lps_lr_probe {
+    int64_t n;                       /* candidates tried; 0: the probe did not run */
+    double scale[LPS_LR_PROBE_MAX];  /* --lpsgd-lr SCALE of each candidate */
+    double score[LPS_LR_PROBE_MAX];  /* mean loss after its updates; INFINITY: diverged */
+    double chosen;                   /* the scale the run trains with */
+    int64_t steps;                   /* updates per candidate */
+    int64_t batches;                 /* forward passes in all (steps + 1 per candidate) */
+    int64_t run_steps;               /* of the run, to state the probe's cost */
+    double seconds;
+} lps_lr_probe;
+
+#endif
