@@ -9,16 +9,21 @@
  * the weights are read as [tap, channel]. The transposes cost one pass over
  * each tensor.
  *
- * Work is split over OpenMP threads by (image, channel slice) in the
- * forward and by channel slice in the backward (dW sums over images, so
- * each slice walks all images itself). Every channel's sums run in the same
+ * Work is split over OpenMP threads (as many as lps_par_chunks grants,
+ * src/core/par.h) by (image, channel slice) in the forward and by channel
+ * slice in the backward (dW sums over images, so each slice walks all
+ * images itself). Every channel's sums run in the same
  * fixed order (taps, then positions, then images) whatever the slices are,
  * so results do not depend on the thread count. */
 #include "ops/conv.h"
 
 #include <omp.h>
 #include <string.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
+#include "core/par.h"
 #include "ops/op_util.h"
 #include "ops/simd.h"
 
@@ -26,6 +31,8 @@
  * whole cache lines on both sides, where an untiled transpose writes (or
  * reads) one float per cache line and was 60% of a MobileNetV2 forward. */
 #define DW_TILE 16
+/* Side of the register blocks inside a tile: one SSE vector. */
+#define DW_QUAD 4
 
 /* Channels one forward accumulator block holds in registers: two AVX2
  * vectors (four SSE ones), so the block's sums stay in registers across
@@ -36,34 +43,78 @@
  * vectors (one AVX2 vector). */
 #define DW_SLICE_ALIGN 8
 
-/* t[i * P + p] = src[p * size + i] for P planes of size elements. */
-static void to_channels_last(const float *restrict src, int64_t planes, int64_t size,
-                             float *restrict t)
+/* *d = v, or *d += v when add. */
+static inline void dw_put(float *d, float v, bool add)
 {
-    for (int64_t p0 = 0; p0 < planes; p0 += DW_TILE) {
-        int64_t p1 = p0 + DW_TILE < planes ? p0 + DW_TILE : planes;
-        for (int64_t i0 = 0; i0 < size; i0 += DW_TILE) {
-            int64_t i1 = i0 + DW_TILE < size ? i0 + DW_TILE : size;
-            for (int64_t i = i0; i < i1; i++)
-                for (int64_t p = p0; p < p1; p++)
-                    t[i * planes + p] = src[p * size + i];
+    *d = add ? *d + v : v;
+}
+
+/* dst[c * ld_dst + r] = src[r * ld_src + c] (added onto dst when add) for
+ * r < rows, c < cols: one tile of a transpose, 4x4 blocks through SSE
+ * registers (a scalar loop reads or writes one float per step and was most
+ * of this kernel's time), the edges scalar. */
+static inline void dw_transpose_tile(const float *restrict src, int64_t ld_src, int64_t rows,
+                                     int64_t cols, float *restrict dst, int64_t ld_dst,
+                                     bool add)
+{
+    int64_t r = 0;
+#if defined(__SSE__)
+    for (; r + DW_QUAD <= rows; r += DW_QUAD) {
+        int64_t c = 0;
+        for (; c + DW_QUAD <= cols; c += DW_QUAD) {
+            const float *s = src + r * ld_src + c;
+            float *d = dst + c * ld_dst + r;
+            __m128 q0 = _mm_loadu_ps(s), q1 = _mm_loadu_ps(s + ld_src);
+            __m128 q2 = _mm_loadu_ps(s + 2 * ld_src), q3 = _mm_loadu_ps(s + 3 * ld_src);
+            _MM_TRANSPOSE4_PS(q0, q1, q2, q3);
+            if (add) {
+                q0 = _mm_add_ps(_mm_loadu_ps(d), q0);
+                q1 = _mm_add_ps(_mm_loadu_ps(d + ld_dst), q1);
+                q2 = _mm_add_ps(_mm_loadu_ps(d + 2 * ld_dst), q2);
+                q3 = _mm_add_ps(_mm_loadu_ps(d + 3 * ld_dst), q3);
+            }
+            _mm_storeu_ps(d, q0);
+            _mm_storeu_ps(d + ld_dst, q1);
+            _mm_storeu_ps(d + 2 * ld_dst, q2);
+            _mm_storeu_ps(d + 3 * ld_dst, q3);
         }
+        for (int64_t rr = r; rr < r + DW_QUAD; rr++)
+            for (int64_t cc = c; cc < cols; cc++)
+                dw_put(dst + cc * ld_dst + rr, src[rr * ld_src + cc], add);
     }
+#endif
+    for (; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++)
+            dw_put(dst + c * ld_dst + r, src[r * ld_src + c], add);
+}
+
+/* dst[c * rows + r] (+)= src[r * cols + c]: a [rows, cols] matrix
+ * transposed tile by tile, added onto dst when add. */
+static void dw_transpose(const float *restrict src, int64_t rows, int64_t cols,
+                         float *restrict dst, bool add)
+{
+    for (int64_t r0 = 0; r0 < rows; r0 += DW_TILE)
+        for (int64_t c0 = 0; c0 < cols; c0 += DW_TILE)
+            dw_transpose_tile(src + r0 * cols + c0, cols,
+                              rows - r0 < DW_TILE ? rows - r0 : DW_TILE,
+                              cols - c0 < DW_TILE ? cols - c0 : DW_TILE, dst + c0 * rows + r0,
+                              rows, add);
+}
+
+/* t[i * P + p] = src[p * size + i] for P planes of size elements. */
+static void to_channels_last(const float *src, int64_t planes, int64_t size, float *t)
+{
+    if (size == 1)
+        memcpy(t, src, (size_t)planes * sizeof *t);
+    else
+        dw_transpose(src, planes, size, t, false);
 }
 
 /* dst[p * size + i] (+)= t[i * P + p]; accumulates when add is set. */
-static void from_channels_last(const float *restrict t, int64_t planes, int64_t size,
-                               float *restrict dst, bool add)
+static void from_channels_last(const float *t, int64_t planes, int64_t size, float *dst,
+                               bool add)
 {
-    for (int64_t p0 = 0; p0 < planes; p0 += DW_TILE) {
-        int64_t p1 = p0 + DW_TILE < planes ? p0 + DW_TILE : planes;
-        for (int64_t i0 = 0; i0 < size; i0 += DW_TILE) {
-            int64_t i1 = i0 + DW_TILE < size ? i0 + DW_TILE : size;
-            for (int64_t p = p0; p < p1; p++)
-                for (int64_t i = i0; i < i1; i++)
-                    dst[p * size + i] = (add ? dst[p * size + i] : 0.0f) + t[i * planes + p];
-        }
-    }
+    dw_transpose(t, size, planes, dst, add);
 }
 
 /* The window of one output position clipped to the input: taps
@@ -181,11 +232,12 @@ static void dw_backward_slice(const lps_spatial_geom *g, const dw_slice *s, cons
         }
 }
 
-/* Threads the kernels below use: OpenMP's, as the next parallel region
- * would get them. */
-static int64_t dw_threads(void)
+/* Multiply-adds of a pass over every (output, tap) pair: what
+ * lps_par_chunks weighs against waking threads. */
+static double dw_flops(const lps_spatial_geom *g, int64_t batch, int64_t channels)
 {
-    return omp_get_max_threads();
+    return 2.0 * (double)batch * (double)channels * (double)g->out_size *
+           (double)g->kernel_size;
 }
 
 /* Slice width for channels split into about parts slices, rounded up to
@@ -208,7 +260,7 @@ static size_t dw_thread_floats(const lps_spatial_geom *g, int64_t channels)
 size_t lps_depthwise_workspace(const lps_spatial_geom *g, int64_t channels)
 {
     return (size_t)(g->kernel_size * channels) +
-           (size_t)dw_threads() * dw_thread_floats(g, channels);
+           (size_t)lps_par_threads() * dw_thread_floats(g, channels);
 }
 
 typedef struct dw_work {
@@ -241,7 +293,7 @@ void lps_depthwise_forward(const lps_op_node *op, const lps_spatial_geom *g, int
                            int64_t channels, const float *x, const float *w, const float *b,
                            float *y, float *ws)
 {
-    int64_t threads = dw_threads();
+    int threads = lps_par_chunks(batch * channels, dw_flops(g, batch, channels));
     /* images alone feed the threads from a batch of a few times their count */
     int64_t parts = batch >= 2 * threads ? 1 : threads;
     int64_t width = dw_slice_width(channels, parts);
@@ -268,7 +320,8 @@ void lps_depthwise_backward(const lps_spatial_geom *g, int64_t batch, int64_t ch
                             const float *x, const float *w, const float *dy, float *dx,
                             float *dw, float *ws)
 {
-    int64_t threads = dw_threads(), taps = g->kernel_size;
+    int threads = lps_par_chunks(channels, 2.0 * dw_flops(g, batch, channels));
+    int64_t taps = g->kernel_size;
     int64_t width = dw_slice_width(channels, threads);
     int64_t slices = (channels + width - 1) / width;
     float *wt = ws;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/par.h"
 #include "ops/op.h"
 #include "ops/simd.h"
 #include "ops/spatial.h"
@@ -145,8 +146,9 @@ static lps_status max_pool_prepare(lps_op_node *op, lps_error *err)
 }
 
 /* Pooling work (planes * outputs * taps) below which a forward runs in the
- * caller's thread: waking OpenMP's sleeping workers costs about 15 us,
- * some 10^5 compares. */
+ * caller's thread: waking OpenMP's sleeping workers costs about 15 us
+ * (src/core/par.h), some 10^5 vectorised compares, where LPS_PAR_MIN_FLOPS
+ * counts GEMM flops. */
 #define POOL_PARALLEL_MIN_TAPS ((int64_t)1 << 17)
 
 /* y[o] = the maximum of at[o * stride + taps[t]] over the taps, for count
@@ -256,9 +258,9 @@ static void max_pool_plane(lps_sweep *s, const float *plane, float *y, int64_t *
 
 /* For every plane and window: y (may be NULL) gets the maximum, argmax (may
  * be NULL) the row-major offset of its first occurrence within the plane.
- * Planes run on OpenMP's threads, each with its own copy of the sweep (the
- * tap list shared); each plane's outputs are its own, so results do not
- * depend on the thread count. Fails only on allocation, naming the node. */
+ * Planes run on OpenMP's threads (lps_par_threads), each with its own copy
+ * of the sweep (the tap list shared); each plane's outputs are its own, so
+ * results do not depend on the thread count. Fails only on allocation, naming the node. */
 static lps_status max_pool_planes(const lps_op_node *op, const lps_spatial_geom *g,
                                   int64_t planes, const float *x, float *y, int64_t *argmax,
                                   lps_error *err)
@@ -267,8 +269,10 @@ static lps_status max_pool_planes(const lps_op_node *op, const lps_spatial_geom 
     lps_status st = lps_sweep_init(op, g, &s, err);
     if (st != LPS_OK)
         return st;
-    int64_t work = planes * g->out_size * g->kernel_size;
-#pragma omp parallel for schedule(static) if (work >= POOL_PARALLEL_MIN_TAPS)
+    int threads = planes * g->out_size * g->kernel_size >= POOL_PARALLEL_MIN_TAPS
+                      ? lps_par_threads()
+                      : 1;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t p = 0; p < planes; p++) {
         lps_sweep own = s;
         max_pool_plane(&own, x + p * g->in_size, y ? y + p * g->out_size : NULL,
