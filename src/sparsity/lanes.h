@@ -1,17 +1,26 @@
-/* Four-lane float vectors (GCC/Clang vector extensions) for the element-wise
- * loops of LpSGD. Four lanes are one SSE2/NEON register, the baseline of
- * x86-64 and aarch64 (wider vectors would change the psABI without -mavx).
- * gcc's -O2 cost model vectorises none of these loops by itself (masks of
- * uint8, max reductions), so they are written lane-wise. Every operation is
- * plain IEEE float arithmetic on each lane, so a lane computes exactly what
- * the scalar loop did and results do not change. */
+/* Eight-lane float vectors (GCC/Clang vector extensions) for the element-wise
+ * loops of LpSGD. gcc's -O2 cost model vectorises none of these loops by
+ * itself (masks of uint8, max reductions), so they are written lane-wise.
+ * Eight lanes are one AVX2 register, which the functions marked
+ * LPS_VECTOR_CLONES (ops/simd.h) are also compiled for; the baseline x86-64
+ * variant (SSE2) and other targets run each vector as two registers of four.
+ * The helpers are inlined, so no such vector crosses a call (its passing
+ * would differ between the variants). Every operation is plain IEEE float
+ * arithmetic on each lane, so a lane computes exactly what the scalar loop
+ * did, and results do not depend on the lane count or the variant. */
 #ifndef LPS_SPARSITY_LANES_H
 #define LPS_SPARSITY_LANES_H
 
 #include <stdint.h>
 #include <string.h>
 
-#define LPS_LANES 4
+#define LPS_LANES 8
+/* gcc warns that returning a 32-byte vector differs between the baseline
+ * and the AVX psABI; the helpers below are static inline and never called
+ * across a boundary where that matters. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 typedef float lps_vec_f __attribute__((vector_size(LPS_LANES * sizeof(float))));
 typedef int32_t lps_vec_i __attribute__((vector_size(LPS_LANES * sizeof(int32_t))));
 typedef uint32_t lps_vec_u __attribute__((vector_size(LPS_LANES * sizeof(uint32_t))));
@@ -35,11 +44,22 @@ static inline lps_vec_f lps_vselect(lps_vec_i mask, lps_vec_f a, lps_vec_f b)
     return (lps_vec_f)(((lps_vec_i)a & mask) | ((lps_vec_i)b & ~mask));
 }
 
-/* All-ones lanes where the bytes m[0..3] are nonzero. */
+/* All-ones lanes where the bytes m[0..LPS_LANES) are nonzero. */
 static inline lps_vec_i lps_vmask_bytes(const uint8_t *m)
 {
-    lps_vec_i v = {m[0], m[1], m[2], m[3]};
+    lps_vec_i v = {0};
+    for (int k = 0; k < LPS_LANES; k++)
+        v[k] = m[k];
     return v != 0;
+}
+
+/* Nonzero when every lane of an all-ones / all-zeros mask is set. */
+static inline int lps_vall(lps_vec_i mask)
+{
+    int32_t all = -1;
+    for (int k = 0; k < LPS_LANES; k++)
+        all &= mask[k];
+    return all != 0;
 }
 
 /* |v| lane-wise (clears the sign bits). */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/simd.h"
 #include "sparsity/lanes.h"
 #include "sparsity/unitpow.h"
 
@@ -150,6 +151,7 @@ lps_status lps_lpsgd_hparams_check(const lps_lpsgd_hparams *hp, lps_error *err)
 #define SUM_LANES 4
 
 /* sum_i a_i * b_i in double (b_i taken as |b_i| when absolute is set). */
+LPS_VECTOR_CLONES
 static double dot_double(const float *a, const float *b, int64_t n, int absolute)
 {
     double acc[SUM_LANES] = {0};
@@ -170,6 +172,7 @@ static double dot_double(const float *a, const float *b, int64_t n, int absolute
 /* With t_i = |x_i| / max|x|: writes y_i = t_i^(q-1) to y and returns
  * sum_i t_i^q = sum_i y_i t_i in double. One power per element serves both
  * the q-norm and, for the latent update, u itself. */
+LPS_VECTOR_CLONES
 static double row_power_sum(const float *x, float *y, int64_t n, float inv_max, float q_minus_1)
 {
     for (int64_t i = 0; i < n; i++)
@@ -181,6 +184,7 @@ static double row_power_sum(const float *x, float *y, int64_t n, float inv_max, 
 /* Momentum step on d(loss)/du = g * grad at active positions; writes the
  * search direction to d (which may alias grad), stores d(loss)/dg in
  * st->dgain[j] and returns max |d|. */
+LPS_VECTOR_CLONES
 static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int64_t j,
                            const float *grad, float *d)
 {
@@ -222,6 +226,7 @@ static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int
 
 /* The LpSGD update of row j given its direction d (overwritten with the
  * pre-normalisation x). u serves as scratch until its final write. */
+LPS_VECTOR_CLONES
 static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float dmax)
 {
     const int64_t n = st->layout.row_len;
@@ -276,12 +281,12 @@ static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float
 
 /* Index of the first non-finite x[k], or -1 when all are finite. Lanes
  * test !(|x| <= FLT_MAX), true for infinities and NaNs, a block at a time. */
+LPS_VECTOR_CLONES
 static int64_t first_non_finite(const float *x, int64_t n)
 {
     int64_t k = 0;
     for (; k + LPS_LANES <= n; k += LPS_LANES) {
-        lps_vec_i finite = lps_vabs(lps_vload(x + k)) <= FLT_MAX;
-        if ((finite[0] & finite[1] & finite[2] & finite[3]) == 0)
+        if (!lps_vall(lps_vabs(lps_vload(x + k)) <= FLT_MAX))
             break;
     }
     for (; k < n; k++)
@@ -317,6 +322,7 @@ lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lp
     return LPS_OK;
 }
 
+LPS_VECTOR_CLONES
 void lps_lpsgd_export(const lps_lpsgd_state *st, float *w)
 {
     const lps_row_layout *l = &st->layout;
