@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -69,6 +70,22 @@ static int run_default(int argc, char **argv)
 
 static int dispatch(int argc, char **argv);
 
+/* OpenMP workers sleep between parallel regions instead of spinning, so
+ * they do not take cores from OpenBLAS's threads or from the next region's
+ * other threads (docs/architecture.md, "Threads"; a spinning pool made
+ * steps many times slower, docs/benchmarks.md). libgomp reads
+ * OMP_WAIT_POLICY once, when it is loaded, before main: setting it here
+ * does not reach this process, so the process runs itself again once with
+ * it set. The user's setting wins; when exec fails (no /proc) the run goes
+ * on with spinning workers, slower but the same. */
+static void sleep_openmp_workers(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY"))
+        return;
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 0) == 0)
+        execv("/proc/self/exe", argv);
+}
+
 /* Under mpirun every rank runs the same command (docs/distributed.md). A
  * failure on any rank, reported by that rank in one line, ends the whole
  * job with its exit code (MPI_Abort); nothing was written, since only rank
@@ -76,6 +93,7 @@ static int dispatch(int argc, char **argv);
 int main(int argc, char **argv)
 {
     lps_error err = {0};
+    sleep_openmp_workers(argv);
     if (lps_dist_init(&argc, &argv, &err) != LPS_OK)
         return lps_cli_report(&err);
     int code = dispatch(argc, argv);
@@ -92,11 +110,6 @@ static int dispatch(int argc, char **argv)
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    /* OpenMP workers (image decoding) sleep between batches instead of
-     * spinning, so they do not take cores from OpenBLAS's threads during the
-     * training step; measured in docs/benchmarks.md (a spinning pool made
-     * steps many times slower on a loaded machine). The user's setting wins. */
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     opterr = 0;
     int c;
     /* '+': stop at the first non-option, the command or the model. */

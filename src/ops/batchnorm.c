@@ -35,6 +35,7 @@
  * Gradients flow to X, scale and B. input_mean/input_var are state, not
  * parameters: no gradient reaches them, but gradients arriving at the
  * statistic outputs flow into X when those depend on it. */
+#include "core/par.h"
 #include "ops/op.h"
 #include "ops/op_util.h"
 #include "ops/simd.h"
@@ -54,7 +55,7 @@ enum { BN_Y, BN_OUT_MEAN, BN_OUT_VAR, BN_OUT_SAVED_MEAN, BN_OUT_SAVED_VAR, BN_MA
 #define BN_DEFAULT_EPSILON 1e-5f
 #define BN_DEFAULT_MOMENTUM 0.9f
 /* Per-channel scratch arrays of backward: invstd (fixed statistics),
- * dmean, dvar. */
+ * dmean, dvar (then a row of scratch per thread chunk). */
 #define BN_SCRATCH_ARRAYS 3
 
 typedef struct bn_params {
@@ -271,6 +272,49 @@ static inline void bn_affine(float mean, float invstd, float scale, float bias, 
     *b = bias - mean * *a;
 }
 
+/* X with one value per (image, channel) (inner == 1: BatchNorm1d over
+ * [N, C], the sparsifier's training-only BatchNorm) is walked row by row,
+ * a block of BN_BLOCK channels at a time, instead of channel by channel
+ * with a stride of C: each channel's double sum gets the same additions in
+ * the same order as bn_channel_moments (a row of one value is summed in
+ * double alone), and the loops over a block's channels vectorise. */
+#define BN_BLOCK 64
+
+/* Channels [c0, c0 + len) of inner == 1 x: mean, var, invstd, and
+ * y = x * a + b with op's fused activation on each row segment. */
+BN_ROW_INLINE void bn_normalize_block(const lps_op_node *op, const float *x, float *y,
+                                      const bn_view *v, int64_t c0, int64_t len,
+                                      const float *scale, const float *bias, float *mean,
+                                      float *invstd, float *var)
+{
+    const bn_params *p = op->params;
+    const int64_t nc = v->channels;
+    double sum[BN_BLOCK] = {0}, sq[BN_BLOCK] = {0};
+    float a[BN_BLOCK], b[BN_BLOCK];
+    for (int64_t n = 0; n < v->outer; n++)
+        for (int64_t k = 0; k < len; k++)
+            sum[k] += (double)x[n * nc + c0 + k];
+    for (int64_t k = 0; k < len; k++)
+        mean[c0 + k] = (float)(sum[k] / (double)v->outer);
+    for (int64_t n = 0; n < v->outer; n++)
+        for (int64_t k = 0; k < len; k++) {
+            float d = x[n * nc + c0 + k] - mean[c0 + k];
+            sq[k] += (double)d * (double)d;
+        }
+    for (int64_t k = 0; k < len; k++) {
+        int64_t c = c0 + k;
+        var[c] = (float)(sq[k] / (double)v->outer);
+        invstd[c] = 1.0f / sqrtf(var[c] + p->epsilon);
+        bn_affine(mean[c], invstd[c], scale[c], bias[c], &a[k], &b[k]);
+    }
+    for (int64_t n = 0; n < v->outer; n++) {
+        size_t off = (size_t)(n * nc + c0);
+        for (int64_t k = 0; k < len; k++)
+            y[off + k] = x[off + k] * a[k] + b[k];
+        lps_op_epilogue_apply(op, y + off, len);
+    }
+}
+
 /* y = x * a[c] + b[c] with a = scale * invstd and b = B - mean * a. */
 LPS_VECTOR_CLONES
 static void bn_apply(const lps_op_node *op, const float *x, float *y, const bn_view *v,
@@ -286,27 +330,79 @@ static void bn_apply(const lps_op_node *op, const float *x, float *y, const bn_v
     }
 }
 
-/* The batch-statistics forward, channel by channel: the moments, then the
- * normalization while the channel's rows are still in cache (one pass over
- * x from memory instead of two). An empty batch gets zero moments. */
+/* Floating-point operations per element of the batch-statistics forward
+ * (the sum, the centred square, the affine map) and of backward (the two
+ * sums, dX), for the thread split (core/par.h). */
+#define BN_FORWARD_FLOPS 6
+#define BN_BACKWARD_FLOPS 10
+
+/* The passes below split the channels over threads (core/par.h): each
+ * channel's statistics and outputs are computed by one thread in the order
+ * above, so results do not depend on the thread count. The items are
+ * channels, or blocks of BN_BLOCK channels when inner == 1. */
+static int64_t bn_items(const bn_view *v)
+{
+    return v->inner == 1 ? (v->channels + BN_BLOCK - 1) / BN_BLOCK : v->channels;
+}
+
+/* The channels [*c0, *c1) of chunk `chunk` of n_chunks. */
+static void bn_chunk_channels(const bn_view *v, int chunk, int n_chunks, int64_t *c0, int64_t *c1)
+{
+    int64_t per_item = v->inner == 1 ? BN_BLOCK : 1;
+    lps_par_range(bn_items(v), chunk, n_chunks, c0, c1);
+    *c0 *= per_item;
+    *c1 = *c1 * per_item < v->channels ? *c1 * per_item : v->channels;
+}
+
+/* What the batch-statistics forward reads and writes. */
+typedef struct bn_forward_job {
+    const lps_op_node *op;
+    bn_view v;
+    const float *x, *scale, *bias;
+    float *y, *mean, *invstd, *var;
+} bn_forward_job;
+
+/* One chunk of the batch-statistics forward, channel by channel: the
+ * moments, then the normalization while the channel's rows are still in
+ * cache (one pass over x from memory instead of two). */
 LPS_VECTOR_CLONES
+static void bn_normalize_chunk(void *arg, int chunk, int n_chunks)
+{
+    const bn_forward_job *j = arg;
+    const bn_params *p = j->op->params;
+    int64_t c0, c1;
+    bn_chunk_channels(&j->v, chunk, n_chunks, &c0, &c1);
+    if (j->v.inner == 1) {
+        for (int64_t c = c0; c < c1; c += BN_BLOCK)
+            bn_normalize_block(j->op, j->x, j->y, &j->v, c, c1 - c < BN_BLOCK ? c1 - c : BN_BLOCK,
+                               j->scale, j->bias, j->mean, j->invstd, j->var);
+        return;
+    }
+    for (int64_t c = c0; c < c1; c++) {
+        bn_channel_moments(j->x, &j->v, c, &j->mean[c], &j->var[c]);
+        j->invstd[c] = 1.0f / sqrtf(j->var[c] + p->epsilon);
+        float a, b;
+        bn_affine(j->mean[c], j->invstd[c], j->scale[c], j->bias[c], &a, &b);
+        bn_apply_channel(j->op, j->x, j->y, &j->v, c, a, b);
+    }
+}
+
+/* The batch-statistics forward; an empty batch gets zero moments. */
 static void bn_normalize_batch(const lps_op_node *op, const float *x, float *y, const bn_view *v,
                                const float *scale, const float *bias, float *mean,
                                float *invstd, float *var)
 {
     const bn_params *p = op->params;
-    bool empty = v->outer * v->inner == 0; /* x may be NULL, no row to offset */
-    for (int64_t c = 0; c < v->channels; c++) {
-        if (empty)
+    if (v->outer * v->inner == 0) { /* x may be NULL, no row to offset */
+        for (int64_t c = 0; c < v->channels; c++) {
             mean[c] = var[c] = 0.0f;
-        else
-            bn_channel_moments(x, v, c, &mean[c], &var[c]);
-        invstd[c] = 1.0f / sqrtf(var[c] + p->epsilon);
-        float a, b;
-        bn_affine(mean[c], invstd[c], scale[c], bias[c], &a, &b);
-        if (!empty)
-            bn_apply_channel(op, x, y, v, c, a, b);
+            invstd[c] = 1.0f / sqrtf(p->epsilon);
+        }
+        return;
     }
+    bn_forward_job job = {op, *v, x, scale, bias, y, mean, invstd, var};
+    double flops = (double)(v->outer * v->channels * v->inner) * BN_FORWARD_FLOPS;
+    lps_par_for(lps_par_chunks(bn_items(v), flops), bn_normalize_chunk, &job);
 }
 
 /* Allocates op->saved[index] as [channels] floats. LPS_ERR_NOMEM on
@@ -435,55 +531,137 @@ BN_ROW_INLINE void bn_channel_grad_sums(const bn_grad_rows *r, int64_t c, float 
     *sum_dy_xhat = (float)sx * r->invstd[c];
 }
 
-/* Channel c of dX. With batch statistics xhat depends on every x of its
- * channel:
+/* The per-channel coefficients of dX. With batch statistics xhat depends
+ * on every x of its channel:
  *   dx = scale * invstd / M * (M dy - sum(dy) - xhat sum(dy xhat))
  *        + dmean / M + dvar * 2 (x - mean) / M
  * (the last two from gradients at the statistic outputs). With fixed
  * statistics dx = dy * scale * invstd. */
+typedef struct bn_dx_coef {
+    float mean, k, a, b, cm, cv;
+} bn_dx_coef;
+
+static inline bn_dx_coef bn_dx_coef_of(const bn_grad_rows *r, int64_t c, float sum_dy,
+                                       float sum_dy_xhat)
+{
+    float invstd = r->invstd[c];
+    float m = (float)(r->v.outer * r->v.inner), k = r->scale[c] * invstd;
+    bn_dx_coef f = {.mean = r->mean[c], .k = k, .a = k / m * sum_dy_xhat * invstd,
+                    .b = k / m * sum_dy, .cm = r->batch ? r->dmean[c] / m : 0.0f,
+                    .cv = r->batch ? 2.0f * r->dvar[c] / m : 0.0f};
+    return f;
+}
+
+/* With batch statistics, the gradient added to an element of dX at x
+ * with gradient dy at Y, and at x with none at Y. */
+static inline float bn_dx_batch(const bn_dx_coef *f, float x, float dy)
+{
+    float xc = x - f->mean;
+    return f->k * dy - f->b - f->a * xc + f->cm + f->cv * xc;
+}
+
+static inline float bn_dx_stats_only(const bn_dx_coef *f, float x)
+{
+    return f->cm + f->cv * (x - f->mean);
+}
+
+/* dx[i] += the gradient of element i of a row, f[i * f_step] its channel's
+ * coefficients (f_step 0: one channel's row; 1: a row over channels). */
+BN_ROW_INLINE void bn_dx_row(const bn_grad_rows *r, const bn_dx_coef *f, int64_t f_step,
+                             const float *x, const float *dy, float *dx, int64_t n)
+{
+    if (!r->batch) {
+        for (int64_t i = 0; i < n; i++)
+            dx[i] += dy[i] * f[i * f_step].k;
+    } else if (dy) {
+        for (int64_t i = 0; i < n; i++)
+            dx[i] += bn_dx_batch(&f[i * f_step], x[i], dy[i]);
+    } else {
+        for (int64_t i = 0; i < n; i++)
+            dx[i] += bn_dx_stats_only(&f[i * f_step], x[i]);
+    }
+}
+
+/* Channel c of dX (bn_dx_coef_of). */
 BN_ROW_INLINE void bn_channel_backward_x(const bn_grad_rows *r, int64_t c, float sum_dy,
                                          float sum_dy_xhat)
 {
     const bn_view *v = &r->v;
-    const float *x = r->x;
-    float *dx = r->dx, mean = r->mean[c], invstd = r->invstd[c];
-    float m = (float)(v->outer * v->inner), k = r->scale[c] * invstd;
-    float a = k / m * sum_dy_xhat * invstd, b = k / m * sum_dy;
-    float cm = r->batch ? r->dmean[c] / m : 0.0f, cv = r->batch ? 2.0f * r->dvar[c] / m : 0.0f;
+    const bn_dx_coef f = bn_dx_coef_of(r, c, sum_dy, sum_dy_xhat);
     for (int64_t n = 0; n < v->outer; n++) {
         size_t off = (size_t)((n * v->channels + c) * v->inner);
         const float *dy = r->dy ? bn_dy_row(r, off) : NULL;
-        if (!r->batch) {
-            for (int64_t i = 0; i < v->inner; i++)
-                dx[off + i] += dy[i] * k;
-        } else if (dy) {
-            for (int64_t i = 0; i < v->inner; i++) {
-                float xc = x[off + i] - mean;
-                dx[off + i] += k * dy[i] - b - a * xc + cm + cv * xc;
-            }
-        } else {
-            for (int64_t i = 0; i < v->inner; i++)
-                dx[off + i] += cm + cv * (x[off + i] - mean);
-        }
+        bn_dx_row(r, &f, 0, r->x + off, dy, r->dx + off, v->inner);
     }
 }
 
-/* Backward channel by channel: the sums, dscale and dB, then dX while the
- * channel's rows of dY and X are still in cache (one pass over them from
- * memory instead of two). */
-LPS_VECTOR_CLONES
-static void bn_backward_channels(const bn_grad_rows *r)
+/* Backward of channels [c0, c0 + len) of inner == 1 rows (BN_BLOCK): the
+ * sums row by row over the block, in bn_channel_grad_sums' order, then dX
+ * row by row. */
+BN_ROW_INLINE void bn_backward_block(const bn_grad_rows *r, int64_t c0, int64_t len)
 {
-    for (int64_t c = 0; c < r->v.channels; c++) {
-        float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
-        if (r->dy)
-            bn_channel_grad_sums(r, c, &sum_dy, &sum_dy_xhat);
+    const int64_t nc = r->v.channels;
+    float sum_dy[BN_BLOCK] = {0}, sum_dy_xhat[BN_BLOCK] = {0}, g[BN_BLOCK];
+    if (r->dy) {
+        double s[BN_BLOCK] = {0}, sx[BN_BLOCK] = {0};
+        for (int64_t n = 0; n < r->v.outer; n++) {
+            size_t off = (size_t)(n * nc + c0);
+            const float *dy = lps_op_epilogue_grad(r->op, r->y + off, r->dy + off, g, len);
+            for (int64_t k = 0; k < len; k++) {
+                s[k] += (double)dy[k];
+                sx[k] += (double)dy[k] * (double)(r->x[off + k] - r->mean[c0 + k]);
+            }
+        }
+        for (int64_t k = 0; k < len; k++) {
+            sum_dy[k] = (float)s[k];
+            sum_dy_xhat[k] = (float)sx[k] * r->invstd[c0 + k];
+        }
+    }
+    for (int64_t k = 0; k < len; k++) {
         if (r->dscale)
-            r->dscale[c] += sum_dy_xhat;
+            r->dscale[c0 + k] += sum_dy_xhat[k];
         if (r->dbias)
-            r->dbias[c] += sum_dy;
-        if (r->dx && (r->dy || r->batch))
-            bn_channel_backward_x(r, c, sum_dy, sum_dy_xhat);
+            r->dbias[c0 + k] += sum_dy[k];
+    }
+    if (!r->dx || !(r->dy || r->batch))
+        return;
+    bn_dx_coef f[BN_BLOCK];
+    for (int64_t k = 0; k < len; k++)
+        f[k] = bn_dx_coef_of(r, c0 + k, sum_dy[k], sum_dy_xhat[k]);
+    for (int64_t n = 0; n < r->v.outer; n++) {
+        size_t off = (size_t)(n * nc + c0);
+        const float *dy = r->dy ? lps_op_epilogue_grad(r->op, r->y + off, r->dy + off, g, len)
+                                : NULL;
+        bn_dx_row(r, f, 1, r->x + off, dy, r->dx + off, len);
+    }
+}
+
+/* One chunk of backward, channel by channel: the sums, dscale and dB,
+ * then dX while the channel's rows of dY and X are still in cache (one
+ * pass over them from memory instead of two); inner == 1 rows a block of
+ * channels at a time. Chunk k's row of scratch is at tmp + k * inner. */
+LPS_VECTOR_CLONES
+static void bn_backward_chunk(void *arg, int chunk, int n_chunks)
+{
+    bn_grad_rows r = *(const bn_grad_rows *)arg;
+    int64_t c0, c1;
+    bn_chunk_channels(&r.v, chunk, n_chunks, &c0, &c1);
+    if (r.v.inner == 1) {
+        for (int64_t c = c0; c < c1; c += BN_BLOCK)
+            bn_backward_block(&r, c, c1 - c < BN_BLOCK ? c1 - c : BN_BLOCK);
+        return;
+    }
+    r.tmp += (size_t)chunk * (size_t)r.v.inner;
+    for (int64_t c = c0; c < c1; c++) {
+        float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+        if (r.dy)
+            bn_channel_grad_sums(&r, c, &sum_dy, &sum_dy_xhat);
+        if (r.dscale)
+            r.dscale[c] += sum_dy_xhat;
+        if (r.dbias)
+            r.dbias[c] += sum_dy;
+        if (r.dx && (r.dy || r.batch))
+            bn_channel_backward_x(&r, c, sum_dy, sum_dy_xhat);
     }
 }
 
@@ -504,8 +682,10 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
                            "backward with batch statistics needs a training forward first");
     if (v.outer * v.inner == 0) /* an empty batch adds nothing, and its rows may be NULL */
         return LPS_OK;
-    float *scratch = lps_ctx_workspace(ctx, BN_SCRATCH_ARRAYS * (size_t)nc + (size_t)v.inner,
-                                       err);
+    int chunks = lps_par_chunks(bn_items(&v),
+                                (double)(v.outer * nc * v.inner) * BN_BACKWARD_FLOPS);
+    float *scratch = lps_ctx_workspace(
+        ctx, BN_SCRATCH_ARRAYS * (size_t)nc + (size_t)chunks * (size_t)v.inner, err);
     if (!scratch)
         return nc > 0 ? lps_error_prefix(err, "%s", op->label) : LPS_OK;
     float *invstd = scratch, *dmean = scratch + nc, *dvar = scratch + 2 * nc;
@@ -528,7 +708,7 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
         .dx = din[BN_X] ? lps_tensor_f32(din[BN_X]) : NULL,
         .dscale = din[BN_SCALE] ? lps_tensor_f32(din[BN_SCALE]) : NULL,
         .dbias = din[BN_B] ? lps_tensor_f32(din[BN_B]) : NULL};
-    bn_backward_channels(&rows);
+    lps_par_for(chunks, bn_backward_chunk, &rows);
     return LPS_OK;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/par.h"
 #include "ops/simd.h"
 #include "sparsity/lanes.h"
 #include "sparsity/unitpow.h"
@@ -295,6 +296,32 @@ static int64_t first_non_finite(const float *x, int64_t n)
     return -1;
 }
 
+/* Floating-point operations of one weight in a step, for the thread split
+ * (core/par.h): the two powers' log2 and exp2 polynomials (about 30 each)
+ * and the direction and update around them. */
+#define LPSGD_FLOPS_PER_WEIGHT 80
+
+/* One chunk of a step's rows; each row reads and writes only its own
+ * state and gain gradient, so the result does not depend on the chunks. */
+typedef struct step_job {
+    lps_lpsgd_state *st;
+    const lps_lpsgd_hparams *hp;
+    const float *grad;
+} step_job;
+
+static void step_rows(void *arg, int chunk, int n_chunks)
+{
+    const step_job *job = arg;
+    const int64_t n = job->st->layout.row_len;
+    int64_t begin, end;
+    lps_par_range(job->st->layout.n_rows, chunk, n_chunks, &begin, &end);
+    for (int64_t j = begin; j < end; j++) {
+        float *d = job->st->work + j * n;
+        float dmax = row_direction(job->st, job->hp, j, job->grad + j * n, d);
+        row_update(job->st, job->hp->lr, j, d, dmax);
+    }
+}
+
 lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lpsgd_hparams *hp,
                           lps_error *err)
 {
@@ -311,11 +338,10 @@ lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lp
     if (bad >= 0)
         return lps_fail(err, LPS_ERR_RUNTIME, "lpsgd: non-finite gradient in row %lld",
                         (long long)(bad / n));
-    for (int64_t j = 0; j < st->layout.n_rows; j++) {
-        float *d = st->work + j * n;
-        float dmax = row_direction(st, hp, j, grad + j * n, d);
-        row_update(st, hp->lr, j, d, dmax);
-    }
+    step_job job = {st, hp, grad};
+    lps_par_for(lps_par_chunks(st->layout.n_rows,
+                               (double)st->numel * LPSGD_FLOPS_PER_WEIGHT),
+                step_rows, &job);
     if (!hp->freeze_gain)
         lps_sgd_step(&hp->gain_sgd, hp->gain_lr, st->layout.n_rows, st->gain, st->dgain,
                      st->gain_momentum);

@@ -3,9 +3,11 @@
  * spatial=0, opset-dependent attributes, and gradients in both modes. */
 #include <check.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/par.h"
 #include "gradcheck.h"
 #include "op_forward.h"
 #include "test_node.h"
@@ -292,6 +294,67 @@ START_TEST(gradient)
 }
 END_TEST
 
+/* Y, dX, dscale and dB of a batch-statistics forward and backward at
+ * `threads` OpenMP threads; out[0] is Y, out[1..3] the gradients. */
+static void run_at_threads(int threads, int rank, const int64_t *xd, lps_tensor *out[4])
+{
+    int64_t c_dim[] = {xd[1]};
+    lps_tensor *in[5];
+    make_inputs(in, rank, xd, 1, c_dim);
+    lps_node *n = bn_node(1);
+    lps_tensor *din[5] = {test_tensor_random(rank, xd, -1.0f, 1.0f, 7),
+                          test_tensor_random(1, c_dim, -1.0f, 1.0f, 8),
+                          test_tensor_random(1, c_dim, -1.0f, 1.0f, 9), NULL, NULL};
+    lps_tensor *dy = test_tensor_random(rank, xd, -1.0f, 1.0f, 6);
+    lps_run_options run = {.training = true, .bn_batch_stats = true};
+    out[0] = calloc(1, sizeof *out[0]);
+    ck_assert_ptr_nonnull(out[0]);
+    lps_error err = {0};
+    omp_set_num_threads(threads);
+    ck_assert_msg(test_op_backward(n, BN_OPSET_NEW, &run, in, out[0], 1,
+                                   (const lps_tensor *const[]){dy}, din, &err) == LPS_OK,
+                  "%s", err.msg);
+    omp_set_num_threads(1);
+    for (int i = 0; i < 3; i++)
+        out[1 + i] = din[i];
+    lps_tensor_free(dy);
+    test_node_free(n);
+    free_inputs(in);
+}
+
+/* Channels split over two threads give one thread's bytes, for planes
+ * (per-channel rows) and for [N, C] (blocks of channels), each big enough
+ * to be split (core/par.h): over 2 MFLOP at batchnorm.c's 6 flops an
+ * element forward. */
+START_TEST(channels_split_over_threads_give_the_same_bytes)
+{
+    static const int64_t planes[] = {16, 32, 28, 28}, rows[] = {4096, 150};
+    const int64_t *dims[] = {planes, rows};
+    int ranks[] = {4, 2};
+    for (int k = 0; k < 2; k++) {
+        omp_set_num_threads(2);
+        ck_assert_int_eq(lps_par_chunks(dims[k][1], 6.0 * (double)lps_numel_of(ranks[k], dims[k])),
+                         2);
+        lps_tensor *one[4], *two[4];
+        run_at_threads(1, ranks[k], dims[k], one);
+        run_at_threads(2, ranks[k], dims[k], two);
+        for (int i = 0; i < 4; i++) {
+            size_t bytes = (size_t)lps_tensor_numel(one[i]) * sizeof(float);
+            ck_assert_msg(memcmp(lps_tensor_f32(one[i]), lps_tensor_f32(two[i]), bytes) == 0,
+                          "shape %d tensor %d differs between 1 and 2 threads", k, i);
+        }
+        lps_tensor_release(one[0]);
+        lps_tensor_release(two[0]);
+        free(one[0]);
+        free(two[0]);
+        for (int i = 1; i < 4; i++) {
+            lps_tensor_free(one[i]);
+            lps_tensor_free(two[i]);
+        }
+    }
+}
+END_TEST
+
 int main(void)
 {
     const test_entry tests[] = {
@@ -302,6 +365,7 @@ int main(void)
         {"forward", old_opset_saved_outputs, 1},
         {"forward", spatial_zero_per_position, 1},
         {"gradient", gradient, (int)(sizeof grad_cases / sizeof grad_cases[0])},
+        {"threads", channels_split_over_threads_give_the_same_bytes, 1},
     };
     return test_run_table("batchnorm", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }

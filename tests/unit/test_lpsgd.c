@@ -1,9 +1,11 @@
 #include <check.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/par.h"
 #include "sparsity/lpsgd.h"
 #include "test_suite.h"
 
@@ -334,6 +336,54 @@ START_TEST(default_p_interpolates_published_points)
 }
 END_TEST
 
+/* A layer big enough to split over threads (core/par.h): 64 rows of 512,
+ * about 2.6 MFLOP a step. */
+enum { BIG_ROWS = 64, BIG_LEN = 512, BIG_NUMEL = BIG_ROWS * BIG_LEN, BIG_STEPS = 3 };
+
+/* u, v, momentum and gains after BIG_STEPS momentum steps at `threads`
+ * OpenMP threads, into out (3 * BIG_NUMEL + BIG_ROWS floats). */
+static void big_steps(int threads, float *out)
+{
+    static float w[BIG_NUMEL], grad[BIG_NUMEL];
+    fill(w, BIG_NUMEL, 1.0f, 51u);
+    int64_t dims[2] = {BIG_ROWS, BIG_LEN};
+    lps_lpsgd_state st;
+    ck_assert_int_eq(lps_lpsgd_init(&st, w, lps_rows_unit_major(2, dims), BIG_NUMEL, 1.07, NULL),
+                     LPS_OK);
+    lps_lpsgd_hparams hp = {.lr = 0.01f, .momentum = 0.9f, .gain_lr = 0.01f};
+    omp_set_num_threads(threads);
+    for (int s = 0; s < BIG_STEPS; s++) {
+        fill(grad, BIG_NUMEL, 0.1f, 60u + (unsigned)s);
+        ck_assert_int_eq(lps_lpsgd_step(&st, grad, &hp, NULL), LPS_OK);
+    }
+    omp_set_num_threads(1);
+    memcpy(out, st.u, sizeof(float) * BIG_NUMEL);
+    memcpy(out + BIG_NUMEL, st.v, sizeof(float) * BIG_NUMEL);
+    memcpy(out + 2 * BIG_NUMEL, st.momentum, sizeof(float) * BIG_NUMEL);
+    memcpy(out + 3 * BIG_NUMEL, st.gain, sizeof(float) * BIG_ROWS);
+    lps_lpsgd_free(&st);
+}
+
+START_TEST(rows_split_over_threads_give_the_same_bytes)
+{
+    /* 80: lpsgd.c's flops per weight; the layer is split at two threads */
+    omp_set_num_threads(2);
+    ck_assert_int_eq(lps_par_chunks(BIG_ROWS, (double)BIG_NUMEL * 80.0), 2);
+    enum { OUT = 3 * BIG_NUMEL + BIG_ROWS };
+    float *one = malloc(sizeof(float) * OUT), *two = malloc(sizeof(float) * OUT),
+          *again = malloc(sizeof(float) * OUT);
+    ck_assert(one && two && again);
+    big_steps(1, one);
+    big_steps(2, two);
+    big_steps(2, again);
+    ck_assert_int_eq(memcmp(two, again, sizeof(float) * OUT), 0);
+    ck_assert_int_eq(memcmp(one, two, sizeof(float) * OUT), 0);
+    free(one);
+    free(two);
+    free(again);
+}
+END_TEST
+
 int main(void)
 {
     const test_entry tests[] = {
@@ -347,6 +397,7 @@ int main(void)
         {"core", rejects_bad_input_and_keeps_state, 1},
         {"core", default_p_interpolates_published_points, 1},
         {"core", subnormal_gradient_counts_as_none, 1},
+        {"threads", rows_split_over_threads_give_the_same_bytes, 1},
     };
     return test_run_table("lpsgd", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
