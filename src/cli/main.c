@@ -1,5 +1,6 @@
 /* lpsparsify: global options and subcommand dispatch. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,10 +81,18 @@ static int dispatch(int argc, char **argv);
  * on with spinning workers, slower but the same. */
 static void sleep_openmp_workers(char **argv)
 {
-    if (getenv("OMP_WAIT_POLICY"))
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (getenv("OMP_WAIT_POLICY") || len <= 0)
+        return;
+    self[len] = '\0';
+    /* Only when the image is this program: under valgrind it is the tool,
+     * which must not be run directly (valgrind's workers stay spinning). */
+    const char *base = strrchr(self, '/'), *name = strrchr(argv[0], '/');
+    if (strcmp(base ? base + 1 : self, name ? name + 1 : argv[0]) != 0)
         return;
     if (setenv("OMP_WAIT_POLICY", "PASSIVE", 0) == 0)
-        execv("/proc/self/exe", argv);
+        execv(self, argv);
 }
 
 /* Under mpirun every rank runs the same command (docs/distributed.md). A

@@ -15,6 +15,13 @@ foreach(case help version unknown_option bad_usage missing_file bad_model defaul
                    $<TARGET_FILE:lpsparsify_cli> ${LPS_E2E_WORK}/cli_${case} ${CMAKE_SOURCE_DIR})
 endforeach()
 
+# OpenMP workers sleep between regions (src/cli/main.c re-executes with
+# OMP_WAIT_POLICY=PASSIVE): the image libgomp reports last has no spin.
+add_test(NAME e2e_cli_openmp_workers_sleep COMMAND $<TARGET_FILE:lpsparsify_cli> --version)
+set_tests_properties(e2e_cli_openmp_workers_sleep PROPERTIES
+  ENVIRONMENT "OMP_DISPLAY_ENV=verbose"
+  PASS_REGULAR_EXPRESSION "GOMP_SPINCOUNT = '0'")
+
 lps_python_suite_ready(LPS_E2E_INSPECT_PYTHON_OK "the e2e inspect tests" IMPORTS onnx numpy)
 if(NOT LPS_E2E_INSPECT_PYTHON_OK)
   return()
