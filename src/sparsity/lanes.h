@@ -15,9 +15,11 @@
 #include <string.h>
 
 #define LPS_LANES 8
+#define LPS_LANE_FN static inline __attribute__((always_inline))
 /* gcc warns that returning a 32-byte vector differs between the baseline
- * and the AVX psABI; the helpers below are static inline and never called
- * across a boundary where that matters. */
+ * and the AVX psABI. The helpers below are always inlined (LPS_LANE_FN,
+ * also at -O0), so no such vector crosses a call between an AVX2 clone and
+ * a baseline function, where the two conventions would disagree. */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
@@ -26,26 +28,26 @@ typedef int32_t lps_vec_i __attribute__((vector_size(LPS_LANES * sizeof(int32_t)
 typedef uint32_t lps_vec_u __attribute__((vector_size(LPS_LANES * sizeof(uint32_t))));
 
 /* Unaligned load and store of LPS_LANES floats. */
-static inline lps_vec_f lps_vload(const float *p)
+LPS_LANE_FN lps_vec_f lps_vload(const float *p)
 {
     lps_vec_f v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-static inline void lps_vstore(float *p, lps_vec_f v)
+LPS_LANE_FN void lps_vstore(float *p, lps_vec_f v)
 {
     memcpy(p, &v, sizeof v);
 }
 
 /* Lane-wise mask ? a : b for a mask of all-ones / all-zeros lanes. */
-static inline lps_vec_f lps_vselect(lps_vec_i mask, lps_vec_f a, lps_vec_f b)
+LPS_LANE_FN lps_vec_f lps_vselect(lps_vec_i mask, lps_vec_f a, lps_vec_f b)
 {
     return (lps_vec_f)(((lps_vec_i)a & mask) | ((lps_vec_i)b & ~mask));
 }
 
 /* All-ones lanes where the bytes m[0..LPS_LANES) are nonzero. */
-static inline lps_vec_i lps_vmask_bytes(const uint8_t *m)
+LPS_LANE_FN lps_vec_i lps_vmask_bytes(const uint8_t *m)
 {
     lps_vec_i v = {0};
     for (int k = 0; k < LPS_LANES; k++)
@@ -54,7 +56,7 @@ static inline lps_vec_i lps_vmask_bytes(const uint8_t *m)
 }
 
 /* Nonzero when every lane of an all-ones / all-zeros mask is set. */
-static inline int lps_vall(lps_vec_i mask)
+LPS_LANE_FN int lps_vall(lps_vec_i mask)
 {
     int32_t all = -1;
     for (int k = 0; k < LPS_LANES; k++)
@@ -63,19 +65,19 @@ static inline int lps_vall(lps_vec_i mask)
 }
 
 /* |v| lane-wise (clears the sign bits). */
-static inline lps_vec_f lps_vabs(lps_vec_f v)
+LPS_LANE_FN lps_vec_f lps_vabs(lps_vec_f v)
 {
     return (lps_vec_f)((lps_vec_u)v & 0x7fffffffu);
 }
 
 /* Lane-wise a > b ? a : b, the scalar loops' max step. */
-static inline lps_vec_f lps_vmax(lps_vec_f a, lps_vec_f b)
+LPS_LANE_FN lps_vec_f lps_vmax(lps_vec_f a, lps_vec_f b)
 {
     return lps_vselect(a > b, a, b);
 }
 
 /* The largest lane. */
-static inline float lps_vmax_lanes(lps_vec_f v)
+LPS_LANE_FN float lps_vmax_lanes(lps_vec_f v)
 {
     float m = v[0];
     for (int k = 1; k < LPS_LANES; k++)

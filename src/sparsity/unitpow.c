@@ -21,7 +21,7 @@ static const int32_t FLOAT_EXP_BIAS = 127;
  * from the bits plus ln(m) on m in [sqrt(1/2), sqrt(2)) from the atanh series
  * 2 (s + s^3/3 + s^5/5 + s^7/7 + s^9/9), s = (m-1)/(m+1), |s| <= 0.172, whose
  * truncation error (< 4e-10) is far below float rounding. */
-static inline lps_vec_f log2_unit(lps_vec_f t)
+LPS_LANE_FN lps_vec_f log2_unit(lps_vec_f t)
 {
     lps_vec_u bits = (lps_vec_u)t & FLOAT_ABS_MASK;
     lps_vec_i e = (lps_vec_i)(bits >> FLOAT_MANTISSA_BITS) - FLOAT_EXP_BIAS;
@@ -39,7 +39,7 @@ static inline lps_vec_f log2_unit(lps_vec_f t)
 /* 2^x for x <= ~0.5: 2^n * e^(f ln 2) with n the nearest integer and
  * |f| <= 1/2; the degree-7 Taylor polynomial's error is below 6e-9.
  * Arguments under -126 give 0. */
-static inline lps_vec_f exp2_nonpositive(lps_vec_f x)
+LPS_LANE_FN lps_vec_f exp2_nonpositive(lps_vec_f x)
 {
     lps_vec_i flush = x < EXP2_MIN_ARG;
     x = lps_vselect(flush, (lps_vec_f){0} + EXP2_MIN_ARG, x);
