@@ -40,7 +40,7 @@ void lps_cli_report_lpsgd_step(cJSON *report, const lps_sparsify *s,
     if (!step)
         return;
     cJSON_AddNumberToObject(step, "scale", lps_sparsify_lpsgd_lr_scale(s));
-    cJSON_AddStringToObject(step, "source", pr ? "probe" : o->lpsgd_lr_auto ? "default" : "given");
+    cJSON_AddStringToObject(step, "source", pr ? "probe" : o->lpsgd_lr_auto ? "default" : "fixed");
     if (pr)
         cJSON_AddItemToObject(step, "probe", probe_json(pr));
     else

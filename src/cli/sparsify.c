@@ -102,7 +102,7 @@ void lps_cmd_sparsify_help(FILE *out)
             "  --prune-embeddings     prune embedding tables (Gather over a constant) too\n"
             "  --allocation A         global (default) or per-layer\n"
             "  --lpsgd-lr SCALE|auto  LpSGD step = SCALE * (p - 1) (default 0.015); auto: a\n"
-            "                         probe of a few steps picks SCALE (method.md)\n"
+            "                         probe before the first step picks SCALE (method.md)\n"
             "  --freeze-gain          keep each unit's gain ||w||_p fixed\n"
             "  --prune-every N        steps between mask updates (default 0: automatic, every\n"
             "                         step on short runs, 100 to 200 updates otherwise)\n"

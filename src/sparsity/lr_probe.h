@@ -13,10 +13,12 @@
 typedef struct lps_lr_probe {
     int64_t n;                       /* candidates tried; 0: the probe did not run */
     double scale[LPS_LR_PROBE_MAX];  /* --lpsgd-lr SCALE of each candidate */
-    double score[LPS_LR_PROBE_MAX];  /* mean loss after its updates; INFINITY: diverged */
+    double score[LPS_LR_PROBE_MAX];  /* mean loss after its updates over the pruning
+                                      * depths; INFINITY: diverged */
     double chosen;                   /* the scale the run trains with */
     int64_t steps;                   /* updates per candidate */
-    int64_t batches;                 /* forward passes in all (steps + 1 per candidate) */
+    int64_t batches;                 /* forward passes in all: per depth the first batch,
+                                      * shared, then `steps` per candidate */
     int64_t run_steps;               /* of the run, to state the probe's cost */
     double seconds;
 } lps_lr_probe;

@@ -45,6 +45,7 @@ struct lps_sparsify {
     lps_lr_probe probe;           /* the automatic LpSGD step (lr_probe.c) */
     bool probing;                 /* in the probe's trials: LpSGD steps only, no topology
                                    * update or statistics correction */
+    double probe_depth;           /* the trials prune to probe_depth times the targets */
 };
 
 /* The plan's parameters of layer i (lps_prunable order), as the forward reads them. */

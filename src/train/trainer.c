@@ -1,4 +1,5 @@
 #include "train/trainer.h"
+#include "train/trainer_internal.h"
 
 #include "train/dist.h"
 #include "train/feeder.h"
@@ -142,41 +143,6 @@ static lps_status check_finite_params(const lps_plan *p, const lps_model *m, lps
     return LPS_OK;
 }
 
-/* Where a run is between two steps: everything lps_trainer_run keeps
- * across steps, so that a checkpoint can stop and restart it there. */
-typedef struct run_position {
-    int64_t epoch;             /* 0-based, the epoch in progress */
-    int64_t step;              /* steps done in the run */
-    int64_t in_epoch;          /* steps done in this epoch */
-    int64_t order_pos;         /* next position in this epoch's data order */
-    int64_t seen, correct;     /* this epoch's running sums */
-    double loss_sum;
-    bool resumed;              /* set by a checkpoint read: skip hooks->begin */
-} run_position;
-
-struct lps_trainer {
-    lps_model *model;
-    const lps_dataset *train;
-    const lps_dataset *eval;
-    lps_train_options opt;
-    lps_plan *plan;
-    lps_plan *teacher;
-    int logits_id;
-    int teacher_logits_id;
-    float *momentum;
-    lps_tensor dlogits;
-    float *teacher_logits;
-    size_t teacher_cap;
-    lps_exec_ctx *ctx;         /* training runs of plan */
-    lps_exec_ctx *teacher_ctx; /* inference runs of teacher */
-    lps_feeder feed;
-    lps_train_guard guard;
-    int64_t backoffs;
-    lps_epoch_stats *stats;    /* [epochs]: the finished epochs */
-    bool stop_agreed;          /* data-parallel: some rank asked to stop at the last step */
-    run_position at;           /* where the run is (or resumes) */
-};
-
 lps_trainer *lps_trainer_create(lps_model *m, const lps_dataset *train, const lps_dataset *eval,
                                 const lps_train_options *opt, lps_error *err)
 {
@@ -265,15 +231,8 @@ static lps_status teacher_logits(lps_trainer *t, int64_t count, int64_t classes,
     return LPS_OK;
 }
 
-/* What a failed step diverged on (NULL: the failure is not numerical). */
-typedef struct step_outcome {
-    const char *diverged;
-    char cause[LPS_ERROR_MSG_MAX];
-} step_outcome;
-
-/* Whether no float of x is NaN or infinite (an exponent test on the bits,
- * which vectorises, unlike isfinite in a loop). */
-static bool all_finite(const float *x, size_t n)
+/* An exponent test on the bits, which vectorises, unlike isfinite in a loop. */
+bool lps_trainer_all_finite(const float *x, size_t n)
 {
     uint32_t bad = 0;
     for (size_t i = 0; i < n; i++) {
@@ -316,16 +275,8 @@ static lps_status diverged(step_outcome *out, const char *what, lps_status st, l
     return st;
 }
 
-/* What a step of this rank runs: a training step, or one of a trial
- * (lps_trainer_trial), which leaves the running statistics alone, with or
- * without the backward. */
-typedef enum step_kind { STEP_TRAIN, STEP_TRIAL, STEP_TRIAL_FORWARD } step_kind;
-
-/* Forward, loss and backward of this rank's part of the batch (nothing but
- * zeroed gradients when the part is empty); *mine gets its sums. A
- * non-finite loss sets out->diverged and skips the backward. */
-static lps_status local_step(lps_trainer *t, int64_t step, int64_t count, step_kind kind,
-                             lps_dist_step *mine, step_outcome *out, lps_error *err)
+lps_status lps_trainer_local_step(lps_trainer *t, int64_t step, int64_t count, step_kind kind,
+                                  lps_dist_step *mine, step_outcome *out, lps_error *err)
 {
     const float *logits = NULL;
     int64_t classes = 0;
@@ -367,7 +318,7 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
                              step_outcome *out, lps_error *err)
 {
     lps_dist_step mine = {0};
-    lps_status st = local_step(t, step, count, STEP_TRAIN, &mine, out, err);
+    lps_status st = lps_trainer_local_step(t, step, count, STEP_TRAIN, &mine, out, err);
     if (st != LPS_OK && !out->diverged)
         return st;
     size_t n;
@@ -404,7 +355,7 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
         lps_sgd_step(&t->opt.sgd, (float)lr, (int64_t)n, w, g, t->momentum);
     }
     /* A NaN weight can hide behind a Relu (NaN > 0 is false): check them all. */
-    if (st == LPS_OK && !all_finite(w, n))
+    if (st == LPS_OK && !lps_trainer_all_finite(w, n))
         return diverged(out, "update",
                         lps_fail(err, LPS_ERR_RUNTIME, "a weight is not finite after the update"),
                         err);
@@ -413,84 +364,6 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
         sums->correct += mine.correct;
         sums->samples += mine.samples;
     }
-    return st;
-}
-
-/* One step of a trial: this rank's part of batch k, the sums over every
- * rank into *sums; with an update, hooks->update at the schedule's lr.
- * *diverged when the loss, the update or a weight was not finite. */
-static lps_status trial_step(lps_trainer *t, const lps_train_hooks *hooks, int64_t k,
-                             int64_t total, bool update, lps_dist_step *sums, bool *diverged,
-                             lps_error *err)
-{
-    int64_t count;
-    size_t n;
-    float *g = lps_plan_grad_data(t->plan, &n);
-    float *w = lps_plan_param_data(t->plan, NULL);
-    step_outcome out = {NULL, ""};
-    lps_status st = lps_feeder_next(&t->feed, &count, err);
-    if (st != LPS_OK)
-        return st;
-    st = local_step(t, k, count, update ? STEP_TRIAL : STEP_TRIAL_FORWARD, sums, &out, err);
-    if (st != LPS_OK && !out.diverged)
-        return st;
-    sums->diverged = out.diverged ? 1.0 : 0.0;
-    if (lps_dist_size() > 1 &&
-        (st = lps_dist_reduce_step(g, n, count, lps_batch_iter_global_count(&t->feed.it, k),
-                                   sums, err)) != LPS_OK)
-        return st;
-    *diverged = sums->diverged > 0;
-    if (*diverged || !update)
-        return LPS_OK;
-    if (t->opt.clip_norm > 0) {
-        int64_t len = (int64_t)n;
-        lps_clip_grad_global_norm(1, &g, &len, t->opt.clip_norm);
-    }
-    st = hooks->update(hooks->user, t->plan, k, total, lps_lr_at(&t->opt.lr, k, total), err);
-    *diverged = st == LPS_ERR_RUNTIME || (st == LPS_OK && !all_finite(w, n));
-    return *diverged ? LPS_OK : st;
-}
-
-int64_t lps_trainer_steps_per_epoch(const lps_trainer *t)
-{
-    return lps_batch_iter_global_batches(&t->feed.it);
-}
-
-lps_status lps_trainer_trial(lps_trainer *t, const lps_train_hooks *hooks, int64_t steps,
-                             int64_t total, lps_trial_prepare prepare, double *score,
-                             lps_error *err)
-{
-    size_t n;
-    float *w = lps_plan_param_data(t->plan, &n);
-    uint64_t rng = lps_exec_ctx_rng_state(t->ctx);
-    bool diverged = false;
-    double loss_sum = 0.0;
-    if (steps < 1 || steps >= lps_trainer_steps_per_epoch(t) || !hooks || !hooks->update)
-        return lps_fail(err, LPS_ERR_INVALID, "a trial of %lld steps needs an update hook and "
-                        "more batches per epoch (%lld)", (long long)steps,
-                        (long long)lps_trainer_steps_per_epoch(t));
-    float *saved = malloc(2 * n * sizeof *saved + 1);
-    if (!saved)
-        return lps_fail(err, LPS_ERR_NOMEM, "out of memory for a trial's copy of the parameters");
-    memcpy(saved, w, n * sizeof *w);
-    memcpy(saved + n, t->momentum, n * sizeof *w);
-    lps_status st = hooks->save ? hooks->save(hooks->user, err) : LPS_OK;
-    if (st == LPS_OK && prepare)
-        st = prepare(hooks->user, t->plan, err);
-    lps_batch_iter_start_epoch(&t->feed.it, 0);
-    for (int64_t k = 0; k <= steps && st == LPS_OK && !diverged; k++) {
-        lps_dist_step sums = {0};
-        st = trial_step(t, hooks, k, total, k < steps, &sums, &diverged, err);
-        if (k > 0 && sums.samples > 0)
-            loss_sum += sums.loss_sum / sums.samples;
-    }
-    *score = diverged ? INFINITY : loss_sum / (double)steps;
-    memcpy(w, saved, n * sizeof *w);
-    memcpy(t->momentum, saved + n, n * sizeof *w);
-    lps_exec_ctx_reseed(t->ctx, rng);
-    if (hooks->restore)
-        hooks->restore(hooks->user);
-    free(saved);
     return st;
 }
 

@@ -140,22 +140,31 @@ lps_status lps_trainer_run(lps_trainer *t, const lps_train_hooks *hooks, lps_epo
 /* Optimizer steps per epoch (global batches). */
 int64_t lps_trainer_steps_per_epoch(const lps_trainer *t);
 
-/* A trial of hooks->update from the current state (docs/method.md, "The
- * LpSGD step"): `steps` updates on the first batches of epoch 0's order, as
- * steps 0.. of a run of total_steps at the schedule's lr, without running
- * statistics updates or the divergence guard. *score is the mean loss of
- * batches 1..steps, each measured before the update it feeds (after k
- * updates), INFINITY when a step diverged. prepare (may be NULL) is called
- * with hooks->user once the state is saved, before the first forward, to
- * start the trial from another state (the LpSGD probe prunes there).
- * Afterwards the parameters, the
- * momentum, the dropout stream and the hook's state (hooks->save before,
- * hooks->restore after) are as before. LPS_ERR_INVALID when steps is not in
- * [1, steps per epoch) or there is no update hook; LPS_ERR_NOMEM; other
- * errors of a step (the state is restored all the same). */
-typedef lps_status (*lps_trial_prepare)(void *user, lps_plan *plan, lps_error *err);
-lps_status lps_trainer_trial(lps_trainer *t, const lps_train_hooks *hooks, int64_t steps,
-                             int64_t total_steps, lps_trial_prepare prepare, double *score,
+/* What lps_trainer_trial tries (docs/method.md, "The LpSGD step"). */
+typedef struct lps_trial_spec {
+    int64_t candidates;
+    int64_t steps;             /* updates per candidate, in [1, steps per epoch) */
+    /* With hooks->user, once the state is saved and before each candidate's
+     * first forward: moves the trial's start elsewhere (the LpSGD probe
+     * prunes there). Must give the same state each time. May be NULL. */
+    lps_status (*prepare)(void *user, lps_plan *plan, lps_error *err);
+    /* With hooks->user: the next updates are candidate c's. */
+    void (*select)(void *user, int64_t c);
+} lps_trial_spec;
+
+/* Trials of hooks->update from the current state: for each candidate,
+ * spec->steps updates on the first batches of epoch 0's order, as steps 0..
+ * of a run of total_steps at the schedule's lr, without running statistics
+ * updates or the divergence guard. scores[c] is the mean loss of batches
+ * 1..steps, each measured before the update it feeds (after k updates),
+ * INFINITY when a step diverged. Batch 0's forward and backward, the same
+ * for every candidate, runs once. Afterwards the parameters, the momentum,
+ * the dropout stream and the hook's state (hooks->save before,
+ * hooks->restore between candidates and after) are as before.
+ * LPS_ERR_INVALID for a bad spec or no update hook; LPS_ERR_NOMEM; other
+ * errors of a step or of prepare (the state is restored all the same). */
+lps_status lps_trainer_trial(lps_trainer *t, const lps_train_hooks *hooks,
+                             const lps_trial_spec *spec, int64_t total_steps, double *scores,
                              lps_error *err);
 
 /* Transfers the trainer's state to or from checkpoint c: the position in

@@ -278,7 +278,7 @@ def case_methods(tool, workdir):
 
 
 def check_lpsgd_step(rep, source, scale=None):
-    """The report's lpsgd_step (docs/report.md): given, or the probe's
+    """The report's lpsgd_step (docs/report.md): fixed, or the probe's
     choice, which is its lowest-loss candidate."""
     step = rep["lpsgd_step"]
     assert step["source"] == source, step
@@ -290,20 +290,20 @@ def check_lpsgd_step(rep, source, scale=None):
     assert [c["scale"] for c in cands] == [0.00375, 0.015, 0.06], cands
     best = min(cands, key=lambda c: c["loss"])
     assert step["scale"] == best["scale"], (step["scale"], cands)
-    assert probe["updates_per_candidate"] == 1 and probe["batches"] == 2 * len(cands), probe
+    assert probe["updates_per_candidate"] == 1 and probe["batches"] == 2 * (1 + len(cands)), probe
     assert probe["run_steps"] > 0, probe
     assert probe["seconds"] >= 0, probe
 
 
 def case_lpsgd_step(tool, workdir):
-    """--lpsgd-lr auto probes (one line on stderr, the report's lpsgd_step);
-    a number is used as given; GMP reports null."""
+    """--lpsgd-lr auto: a probe picks the step (one line on stderr, the
+    report's lpsgd_step); a number is used as given; GMP reports null."""
     path, data = setup(workdir)
     out, report = os.path.join(workdir, "auto.onnx"), os.path.join(workdir, "auto.json")
     res = run(tool, path, "--data", data, "-o", out, "--report", report, "--target", "0.8",
               "--epochs", "2", "--batch", "16", "--lpsgd-lr", "auto")
     expect(res, 0)
-    assert "LpSGD step probe (1 updates each):" in res.stderr, res.stderr
+    assert "LpSGD step probe (1 update(s) each from" in res.stderr, res.stderr
     rep = strict_json(report)
     check_lpsgd_step(rep, "probe")
     chosen = rep["lpsgd_step"]["scale"]
@@ -311,7 +311,7 @@ def case_lpsgd_step(tool, workdir):
     # the probe leaves no trace: the run equals one given the chosen scale
     out2, report2 = sparsify_into(tool, path, data, workdir, "given", ["--epochs", "2", "--batch",
                                   "16", "-q"], "--target", "0.8", "--lpsgd-lr", f"{chosen!r}")
-    check_lpsgd_step(strict_json(report2), "given", chosen)
+    check_lpsgd_step(strict_json(report2), "fixed", chosen)
     assert digest(out) == digest(out2), "the probed run differs from the run given its scale"
     _, report3 = sparsify(tool, path, data, workdir, "gmp", "--target", "0.8", "--method", "gmp")
     assert strict_json(report3)["lpsgd_step"] is None

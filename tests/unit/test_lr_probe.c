@@ -107,7 +107,7 @@ START_TEST(probe_run_equals_the_given_step)
     lpss_run(&ds, 0.5, 0.0, wa, &probed);
     ck_assert_int_eq(probed.n, N_CANDIDATES);
     ck_assert_int_eq(probed.steps, 1);
-    ck_assert_int_eq(probed.batches, N_CANDIDATES * 2);
+    ck_assert_int_eq(probed.batches, 2 * (1 + N_CANDIDATES));
     ck_assert_int_eq(probed.run_steps, N_SAMPLES / BATCH);
     int64_t best = 0;
     for (int64_t c = 0; c < probed.n; c++) {

@@ -342,6 +342,7 @@ START_TEST(finetune_lpss_starts_from_the_oneshot_mask)
     so.target = 0.8;
     so.semi.frequency = 1;
     so.lpsgd_lr_scale = 0.5; /* moves the surviving weights enough to drop some in 32 steps */
+    so.lpsgd_lr_auto = false;
     mlp_run r;
     run_start(&r, &so, 1); /* the plan: lps_sparsify_finish alone prunes, as --epochs 0 */
     ck_assert_int_eq(lps_sparsify_finish(r.s, &err), LPS_OK);
