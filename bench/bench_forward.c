@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/par.h"
 #include "lpsparsify/engine.h"
 #include "lpsparsify/model.h"
 
@@ -82,10 +83,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s MODEL BATCH [MIN_SECONDS]\n", argv[0]);
         return EXIT_FAILURE;
     }
-    /* as the CLI does (src/cli/main.c): the engine's OpenMP workers sleep
-     * between parallel regions instead of spinning against OpenBLAS's
-     * threads; the user's setting wins */
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+    /* as the CLI does (src/cli/main.c): OpenMP workers sleep between the
+     * ops' parallel regions; the user's OMP_WAIT_POLICY wins */
+    lps_par_default_passive_wait(argv);
     char *end;
     long batch = strtol(argv[2], &end, 10);
     double min_seconds = argc == 4 ? strtod(argv[3], NULL) : DEFAULT_MIN_SECONDS;

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/par.h"
 #include "lpsparsify/data.h"
 #include "lpsparsify/model.h"
 #include "ops/conv.h"
@@ -490,9 +491,9 @@ static int usage(void)
 
 int main(int argc, char **argv)
 {
-    /* as `lpsparsify train` runs (src/cli/main.c): OpenMP workers sleep
-     * between the ops' parallel regions (docs/architecture.md, "Threads") */
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+    /* as the CLI does (src/cli/main.c): OpenMP workers sleep between the
+     * ops' parallel regions; the user's OMP_WAIT_POLICY wins */
+    lps_par_default_passive_wait(argv);
     int64_t batch = DEFAULT_BATCH, steps = DEFAULT_STEPS;
     const char *spec = LPS_FASHION_MNIST_SPEC;
     bool reference = true;

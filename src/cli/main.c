@@ -10,6 +10,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "core/par.h"
 #include "train/dist.h"
 
 #define MODEL_SUFFIX ".onnx"
@@ -101,6 +102,11 @@ static void sleep_openmp_workers(char **argv)
  * 0 writes and it writes last. */
 int main(int argc, char **argv)
 {
+    /* OpenMP workers sleep between parallel regions instead of spinning
+     * against the threads with work (a spinning pool made steps many times
+     * slower on a loaded machine, docs/benchmarks.md); the user's
+     * OMP_WAIT_POLICY wins */
+    lps_par_default_passive_wait(argv);
     lps_error err = {0};
     sleep_openmp_workers(argv);
     if (lps_dist_init(&argc, &argv, &err) != LPS_OK)

@@ -24,11 +24,12 @@
 #include <stdint.h>
 
 /* Below this many floating-point operations a piece of work runs in the
- * caller's thread: waking a sleeping OpenMP thread (OMP_WAIT_POLICY=PASSIVE,
- * src/cli/main.c) and joining it costs about 15 us on this machine (an
- * empty lps_par_for), one core's sgemm of about 0.75 MFLOP at 50 GFLOP/s,
- * so halving less than 2 MFLOP saves little more than it costs
- * (docs/architecture.md, "Threads"). */
+ * caller's thread: waking a sleeping OpenMP thread (OMP_WAIT_POLICY=PASSIVE)
+ * and joining it costs about 15 us on this machine (an empty lps_par_for
+ * at load 5), one core's sgemm of about 0.75 MFLOP at 50 GFLOP/s, so
+ * halving less than 2 MFLOP saves little more than it costs (more under
+ * load: at load 16 a 3.8 MFLOP sgemm took 43 us alone, 53 us cut in two;
+ * docs/architecture.md, "Threads"). */
 #define LPS_PAR_MIN_FLOPS 2e6
 
 /* Threads the ops may use: omp_get_max_threads() outside a parallel region
@@ -95,6 +96,21 @@ void lps_par_sum_finish(const lps_par_sum *s);
  * small-matrix kernels below about a million m * n * k). */
 void lps_par_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                    int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+/* The environment variable OpenMP takes its wait policy from. */
+#define LPS_PAR_WAIT_ENV "OMP_WAIT_POLICY"
+
+/* For a program's main, before anything else: when LPS_PAR_WAIT_ENV is
+ * unset, sets it to PASSIVE and re-executes the program (the file
+ * /proc/self/exe names, same argv and environment otherwise), so that OpenMP workers sleep
+ * between the ops' parallel regions instead of spinning against the
+ * threads that have work (docs/architecture.md, "Threads"). libgomp reads
+ * the variable once, when it is loaded, so setting it in main is too late
+ * and the re-exec is the only way to default it. Returns when the
+ * variable was already set (the user's choice, or after the re-exec), or
+ * when exec fails (the program then runs on with OpenMP's default,
+ * correct but slower under load). */
+void lps_par_default_passive_wait(char **argv);
 
 /* Rows or columns per GEMM piece are a multiple of this: OpenBLAS's sgemm
  * kernels work on register tiles of up to 16 rows (AVX-512), so pieces of

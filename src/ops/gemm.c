@@ -1,13 +1,14 @@
 /* Gemm (opsets 7..21): Y = alpha * op(A) * op(B) + beta * C, where op()
  * optionally transposes and C (optional from opset 11; accepted at every
  * opset) broadcasts unidirectionally to [M, N]: a scalar, [N], [1, N],
- * [M, 1], [1, 1] or [M, N]. The products go through cblas_sgemm; a fused
+ * [M, 1], [1, 1] or [M, N]. The products go through lps_par_sgemm (cut
+ * across threads, docs/architecture.md "Threads"); a fused
  * activation (docs/architecture.md, "Fused activations") is applied to Y
  * after them. */
+#include "core/par.h"
 #include "ops/op.h"
 #include "ops/op_util.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,10 +153,9 @@ static lps_status gemm_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     }
     if (mn == 0 || d.k == 0)
         return LPS_OK;
-    cblas_sgemm(CblasRowMajor, p->trans_a ? CblasTrans : CblasNoTrans,
-                p->trans_b ? CblasTrans : CblasNoTrans, d.m, d.n, d.k, p->alpha,
-                lps_tensor_f32(in[GEMM_A]), ld(p->trans_a ? d.m : d.k), lps_tensor_f32(in[GEMM_B]),
-                ld(p->trans_b ? d.k : d.n), 1.0f, y, ld(d.n));
+    lps_par_sgemm(p->trans_a, p->trans_b, d.m, d.n, d.k, p->alpha, lps_tensor_f32(in[GEMM_A]),
+                  ld(p->trans_a ? d.m : d.k), lps_tensor_f32(in[GEMM_B]),
+                  ld(p->trans_b ? d.k : d.n), 1.0f, y, ld(d.n));
     lps_op_epilogue_apply(op, y, (int64_t)mn);
     return LPS_OK;
 }
@@ -207,20 +207,20 @@ static lps_status gemm_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     if (din[GEMM_A] && !empty) {
         float *da = lps_tensor_f32(din[GEMM_A]);
         if (!p->trans_a)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, p->trans_b ? CblasNoTrans : CblasTrans, d.m,
-                        d.k, d.n, p->alpha, dy, ld(d.n), b, ldb, 1.0f, da, lda);
+            lps_par_sgemm(0, !p->trans_b, d.m, d.k, d.n, p->alpha, dy, ld(d.n), b, ldb, 1.0f, da,
+                          lda);
         else
-            cblas_sgemm(CblasRowMajor, p->trans_b ? CblasTrans : CblasNoTrans, CblasTrans, d.k,
-                        d.m, d.n, p->alpha, b, ldb, dy, ld(d.n), 1.0f, da, lda);
+            lps_par_sgemm(p->trans_b, 1, d.k, d.m, d.n, p->alpha, b, ldb, dy, ld(d.n), 1.0f, da,
+                          lda);
     }
     if (din[GEMM_B] && !empty) {
         float *db = lps_tensor_f32(din[GEMM_B]);
         if (!p->trans_b)
-            cblas_sgemm(CblasRowMajor, p->trans_a ? CblasNoTrans : CblasTrans, CblasNoTrans, d.k,
-                        d.n, d.m, p->alpha, a, lda, dy, ld(d.n), 1.0f, db, ldb);
+            lps_par_sgemm(!p->trans_a, 0, d.k, d.n, d.m, p->alpha, a, lda, dy, ld(d.n), 1.0f, db,
+                          ldb);
         else
-            cblas_sgemm(CblasRowMajor, CblasTrans, p->trans_a ? CblasTrans : CblasNoTrans, d.n,
-                        d.k, d.m, p->alpha, dy, ld(d.n), a, lda, 1.0f, db, ldb);
+            lps_par_sgemm(1, p->trans_a, d.n, d.k, d.m, p->alpha, dy, ld(d.n), a, lda, 1.0f, db,
+                          ldb);
     }
     if (op->n_inputs > GEMM_C && din[GEMM_C] && in[GEMM_C])
         gemm_backward_c(p, &d, dy, lps_tensor_f32(din[GEMM_C]));

@@ -2,7 +2,9 @@
  * [1, K] and a 1-D B a column [K, 1] whose unit dim is dropped from the
  * result; leading (batch) dims broadcast. Each matrix product is one
  * cblas_sgemm; when B has no batch dims the batch is folded into M so the
- * whole op is a single GEMM (the common Linear-layer case). */
+ * whole op is a single GEMM (the common Linear-layer case), cut across
+ * threads by lps_par_sgemm (docs/architecture.md, "Threads"). */
+#include "core/par.h"
 #include "ops/op.h"
 #include "ops/op_util.h"
 
@@ -118,13 +120,21 @@ static int ld(int cols)
 typedef void (*mm_visit_fn)(const mm_plan *p, int64_t t, int64_t a_mat, int64_t b_mat,
                             void *arg);
 
-/* Calls visit for every batch index t in order, with the matrix offsets
- * (in whole matrices) of A and B that t maps to under broadcasting. */
-static void mm_for_each_batch(const mm_plan *p, mm_visit_fn visit, void *arg)
+/* Calls visit for every batch index t in [t0, t1) in order, with the
+ * matrix offsets (in whole matrices) of A and B that t maps to under
+ * broadcasting. */
+static void mm_for_batch_range(const mm_plan *p, int64_t t0, int64_t t1, mm_visit_fn visit,
+                               void *arg)
 {
     int64_t idx[LPS_MAX_RANK] = {0};
-    int64_t a_mat = 0, b_mat = 0;
-    for (int64_t t = 0; t < p->n_batch; t++) {
+    int64_t a_mat = 0, b_mat = 0, rest = t0;
+    for (int i = p->batch_rank - 1; i >= 0; i--) {
+        idx[i] = rest % p->batch[i];
+        rest /= p->batch[i];
+        a_mat += p->a_step[i] * idx[i];
+        b_mat += p->b_step[i] * idx[i];
+    }
+    for (int64_t t = t0; t < t1; t++) {
         visit(p, t, a_mat, b_mat, arg);
         for (int i = p->batch_rank - 1; i >= 0; i--) {
             idx[i]++;
@@ -137,6 +147,48 @@ static void mm_for_each_batch(const mm_plan *p, mm_visit_fn visit, void *arg)
             idx[i] = 0;
         }
     }
+}
+
+/* One pass over the batch cut into chunks of batch indices
+ * (src/core/par.h). */
+typedef struct mm_job {
+    const mm_plan *p;
+    mm_visit_fn visit;
+    void *arg;
+} mm_job;
+
+static void mm_batch_chunk(void *arg, int chunk, int n_chunks)
+{
+    const mm_job *j = arg;
+    int64_t t0, t1;
+    lps_par_range(j->p->n_batch, chunk, n_chunks, &t0, &t1);
+    mm_for_batch_range(j->p, t0, t1, j->visit, j->arg);
+}
+
+/* Calls visit for every batch index, on chunks of indices across threads
+ * for `flops` of work when `parallel` (each index then writes matrices no
+ * other index touches), else in order in this thread. */
+static void mm_for_each_batch(const mm_plan *p, bool parallel, double flops, mm_visit_fn visit,
+                              void *arg)
+{
+    mm_job job = {p, visit, arg};
+    lps_par_for(parallel ? lps_par_chunks(p->n_batch, flops) : 1, mm_batch_chunk, &job);
+}
+
+/* Whether no batch dim of A or B is broadcast: then every batch index
+ * reads and writes its own A, B (and dA, dB) matrices. */
+static bool mm_unbroadcast(const mm_plan *p)
+{
+    for (int i = 0; i < p->batch_rank; i++)
+        if (p->batch[i] > 1 && (p->a_step[i] == 0 || p->b_step[i] == 0))
+            return false;
+    return true;
+}
+
+/* Floating-point operations of one product over the batch. */
+static double mm_flops(const mm_plan *p)
+{
+    return 2.0 * (double)p->n_batch * (double)p->m * (double)p->n * (double)p->k;
 }
 
 typedef struct mm_bufs {
@@ -172,10 +224,10 @@ static lps_status mm_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tenso
         return LPS_OK;
     }
     if (p.fold)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(p.m * p.n_batch), p.n, p.k,
-                    1.0f, u.a, ld(p.k), u.b, ld(p.n), 0.0f, u.y, ld(p.n));
+        lps_par_sgemm(0, 0, (int)(p.m * p.n_batch), p.n, p.k, 1.0f, u.a, ld(p.k), u.b, ld(p.n),
+                      0.0f, u.y, ld(p.n));
     else
-        mm_for_each_batch(&p, mm_forward_one, &u);
+        mm_for_each_batch(&p, true, mm_flops(&p), mm_forward_one, &u);
     return LPS_OK;
 }
 
@@ -212,16 +264,18 @@ static lps_status mm_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
     if (p.m == 0 || p.n == 0 || p.k == 0 || p.n_batch == 0)
         return LPS_OK;
     if (!p.fold) {
-        mm_for_each_batch(&p, mm_backward_one, &u);
+        /* broadcast slots share a dA or dB matrix: those sums stay in order */
+        mm_for_each_batch(&p, mm_unbroadcast(&p), mm_flops(&p) * ((u.da ? 1 : 0) + (u.db ? 1 : 0)),
+                          mm_backward_one, &u);
         return LPS_OK;
     }
     int rows = (int)(p.m * p.n_batch);
     if (u.da)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, p.k, p.n, 1.0f, u.dy, ld(p.n),
-                    u.b, ld(p.n), 1.0f, u.da, ld(p.k));
+        lps_par_sgemm(0, 1, rows, p.k, p.n, 1.0f, u.dy, ld(p.n), u.b, ld(p.n), 1.0f, u.da,
+                      ld(p.k));
     if (u.db)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p.k, p.n, rows, 1.0f, u.a, ld(p.k),
-                    u.dy, ld(p.n), 1.0f, u.db, ld(p.n));
+        lps_par_sgemm(1, 0, p.k, p.n, rows, 1.0f, u.a, ld(p.k), u.dy, ld(p.n), 1.0f, u.db,
+                      ld(p.n));
     return LPS_OK;
 }
 

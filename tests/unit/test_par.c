@@ -9,6 +9,8 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/par.h"
 #include "op_forward.h"
@@ -122,7 +124,8 @@ static void expect_close(const lps_tensor *a, const lps_tensor *b, const char *w
  * of one sgemm (whose kernels differ by size). */
 START_TEST(sgemm_cut_repeats_and_matches_one_sgemm)
 {
-    static const int shapes[][3] = {{200, 37, 150}, {45, 300, 129}};
+    /* each above LPS_PAR_MIN_FLOPS, so cut */
+    static const int shapes[][3] = {{400, 37, 200}, {45, 400, 160}};
     omp_set_num_threads(TWO_THREADS);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ta = 0; ta < 2; ta++)
@@ -152,42 +155,37 @@ START_TEST(sgemm_cut_repeats_and_matches_one_sgemm)
 }
 END_TEST
 
-/* A Conv training case big enough to cut (lps_par_chunks) at two threads. */
-typedef struct conv_case {
-    int64_t x_dims[4], w_dims[4];
-    int64_t stride, pad;
-    bool dx; /* the first layer's dX is not wanted */
-} conv_case;
+/* At most this many inputs in the op cases below. */
+#define MAX_INPUTS 3
 
-enum { CONV_X, CONV_W, CONV_B, CONV_INPUTS };
+/* One op's inputs: rank and dims of each, and which get a gradient. */
+typedef struct op_inputs {
+    int n;
+    int rank[MAX_INPUTS];
+    int64_t dims[MAX_INPUTS][4];
+    bool grad[MAX_INPUTS];
+} op_inputs;
 
-/* Y and the gradients of one training forward and backward of c at
- * `threads` threads: out[0] Y, out[1 + i] input i's gradient (added onto
- * a seeded random start, so accumulation is covered). */
-static void conv_run(const conv_case *c, int threads, lps_tensor *out[1 + CONV_INPUTS])
+/* Y and the gradients of one training forward and backward of node n on
+ * seeded random inputs at `threads` threads: out[0] Y, out[1 + i] input
+ * i's gradient (added onto a seeded random start, so accumulation is
+ * covered; NULL when not wanted). */
+static void op_run(const lps_node *n, const op_inputs *io, int threads,
+                   lps_tensor *out[1 + MAX_INPUTS])
 {
-    int64_t b_dims[1] = {c->w_dims[0]};
-    const int64_t *dims[CONV_INPUTS] = {c->x_dims, c->w_dims, b_dims};
-    int ranks[CONV_INPUTS] = {4, 4, 1};
-    lps_node *n = test_node_new("Conv", CONV_INPUTS, 1);
-    int64_t strides[2] = {c->stride, c->stride}, pads[4] = {c->pad, c->pad, c->pad, c->pad};
-    test_node_attr_ints(n, "strides", strides, 2);
-    test_node_attr_ints(n, "pads", pads, 4);
-    lps_tensor *in[CONV_INPUTS], *din[CONV_INPUTS];
-    for (int i = 0; i < CONV_INPUTS; i++) {
-        in[i] = test_tensor_random(ranks[i], dims[i], -1.0f, 1.0f, 10 + (uint64_t)i);
-        din[i] = test_tensor_random(ranks[i], dims[i], -1.0f, 1.0f, 20 + (uint64_t)i);
-    }
-    if (!c->dx) {
-        lps_tensor_free(din[CONV_X]);
-        din[CONV_X] = NULL;
+    lps_tensor *in[MAX_INPUTS] = {NULL}, *din[MAX_INPUTS] = {NULL};
+    for (int i = 0; i < io->n; i++) {
+        in[i] = test_tensor_random(io->rank[i], io->dims[i], -1.0f, 1.0f, 10 + (uint64_t)i);
+        if (io->grad[i])
+            din[i] = test_tensor_random(io->rank[i], io->dims[i], -1.0f, 1.0f, 20 + (uint64_t)i);
     }
     omp_set_num_threads(threads);
     lps_run_options run = {.training = true, .bn_batch_stats = true};
     lps_tensor y = {0};
     lps_error err = {0};
     /* the forward's output shape, for dY */
-    ck_assert_int_eq(test_op_forward_run(n, CONV_OPSET, &run, in, &y, 1, &err), LPS_OK);
+    ck_assert_msg(test_op_forward_run(n, CONV_OPSET, &run, in, &y, 1, &err) == LPS_OK, "%s",
+                  err.msg);
     lps_tensor *dy = test_tensor_random(y.rank, y.dims, -1.0f, 1.0f, 30);
     lps_tensor_release(&y);
     lps_tensor *ys = calloc(1, sizeof *ys);
@@ -196,21 +194,51 @@ static void conv_run(const conv_case *c, int threads, lps_tensor *out[1 + CONV_I
                                    (const lps_tensor *const[]){dy}, din, &err) == LPS_OK,
                   "%s", err.msg);
     out[0] = ys;
-    for (int i = 0; i < CONV_INPUTS; i++) {
+    for (int i = 0; i < MAX_INPUTS; i++) {
         out[1 + i] = din[i];
         lps_tensor_free(in[i]);
     }
     lps_tensor_free(dy);
-    test_node_free(n);
 }
 
-static void free_run(lps_tensor *out[1 + CONV_INPUTS])
+static void free_run(lps_tensor *out[1 + MAX_INPUTS])
 {
     lps_tensor_release(out[0]);
     free(out[0]);
-    for (int i = 1; i <= CONV_INPUTS; i++)
+    for (int i = 1; i <= MAX_INPUTS; i++)
         lps_tensor_free(out[i]);
 }
+
+/* Runs n at one thread and twice at two: the two-thread runs must agree
+ * byte for byte; against one thread, outputs whose bit `exact` is set
+ * (bit 0 Y, bit 1 + i input i's gradient) byte for byte, the others within
+ * the sum tolerance. */
+static void check_threads(const lps_node *n, const op_inputs *io, unsigned exact, int c)
+{
+    lps_tensor *one[1 + MAX_INPUTS], *two[1 + MAX_INPUTS], *again[1 + MAX_INPUTS];
+    op_run(n, io, 1, one);
+    op_run(n, io, TWO_THREADS, two);
+    op_run(n, io, TWO_THREADS, again);
+    for (int i = 0; i <= MAX_INPUTS; i++) {
+        ck_assert_msg(same_bytes(two[i], again[i]), "case %d: output %d differs across reruns",
+                      c, i);
+        if (exact & (1u << i))
+            ck_assert_msg(same_bytes(one[i], two[i]), "case %d: output %d differs from one "
+                          "thread's", c, i);
+        else if (one[i])
+            expect_close(two[i], one[i], "output");
+    }
+    free_run(one);
+    free_run(two);
+    free_run(again);
+}
+
+/* A Conv training case big enough to cut (lps_par_chunks) at two threads. */
+typedef struct conv_case {
+    int64_t x_dims[4], w_dims[4];
+    int64_t stride, pad;
+    bool dx; /* the first layer's dX is not wanted */
+} conv_case;
 
 static const conv_case CONV_CASES[] = {
     /* the general path: stride 2, one image per block */
@@ -223,36 +251,122 @@ static const conv_case CONV_CASES[] = {
     {{8, 3, 32, 32}, {16, 3, 3, 3}, 1, 1, false},
 };
 
+/* Y and dX equal one thread's (each image is computed alone); dW and dB
+ * are sums over the batch added per chunk. */
+#define CONV_EXACT 0x3u
+
 START_TEST(conv_two_threads_repeat_and_match_one)
 {
     const conv_case *c = &CONV_CASES[_i];
-    lps_tensor *one[1 + CONV_INPUTS], *two[1 + CONV_INPUTS], *again[1 + CONV_INPUTS];
-    conv_run(c, 1, one);
-    conv_run(c, TWO_THREADS, two);
-    conv_run(c, TWO_THREADS, again);
-    for (int i = 0; i <= CONV_INPUTS; i++)
-        ck_assert_msg(same_bytes(two[i], again[i]), "case %d: output %d differs across reruns",
-                      _i, i);
-    ck_assert_msg(same_bytes(one[0], two[0]), "case %d: Y differs from one thread's", _i);
-    ck_assert_msg(same_bytes(one[1 + CONV_X], two[1 + CONV_X]),
-                  "case %d: dX differs from one thread's", _i);
-    expect_close(two[1 + CONV_W], one[1 + CONV_W], "dW");
-    expect_close(two[1 + CONV_B], one[1 + CONV_B], "dB");
-    free_run(one);
-    free_run(two);
-    free_run(again);
+    op_inputs io = {.n = 3, .rank = {4, 4, 1}, .grad = {c->dx, true, true}};
+    memcpy(io.dims[0], c->x_dims, sizeof c->x_dims);
+    memcpy(io.dims[1], c->w_dims, sizeof c->w_dims);
+    io.dims[2][0] = c->w_dims[0];
+    lps_node *n = test_node_new("Conv", 3, 1);
+    int64_t strides[2] = {c->stride, c->stride}, pads[4] = {c->pad, c->pad, c->pad, c->pad};
+    test_node_attr_ints(n, "strides", strides, 2);
+    test_node_attr_ints(n, "pads", pads, 4);
+    check_threads(n, &io, CONV_EXACT, _i);
+    test_node_free(n);
 }
 END_TEST
 
-int main(void)
+/* MatMul cases: a Linear over a batch (B without batch dims: one cut
+ * GEMM), attention-style batched products (each batch index its own
+ * GEMM, on chunks of indices), and a broadcast A (its gradient sums over
+ * the batch, kept in order on one thread). */
+static const op_inputs MATMUL_CASES[] = {
+    {2, {3, 2}, {{4, 64, 128}, {128, 96}}, {true, true}},
+    {2, {3, 3}, {{256, 28, 16}, {256, 16, 28}}, {true, true}},
+    {2, {3, 3}, {{1, 28, 16}, {256, 16, 28}}, {true, true}},
+};
+/* Which outputs equal one thread's byte for byte: the batched products
+ * are the same GEMM per index wherever it runs; the cut GEMM rounds as
+ * its pieces do. */
+static const unsigned MATMUL_EXACT[] = {0x0u, 0x7u, 0x7u};
+
+START_TEST(matmul_two_threads_repeat_and_match_one)
 {
+    lps_node *n = test_node_new("MatMul", 2, 1);
+    check_threads(n, &MATMUL_CASES[_i], MATMUL_EXACT[_i], _i);
+    test_node_free(n);
+}
+END_TEST
+
+/* Gemm with transB (a Linear's export) and with transA, C broadcast. */
+START_TEST(gemm_two_threads_repeat_and_match_one)
+{
+    op_inputs io = {3, {2, 2, 1}, {{64, 784}, {300, 784}, {300}}, {true, true, true}};
+    lps_node *n = test_node_new("Gemm", 3, 1);
+    if (_i == 0) {
+        test_node_attr_int(n, "transB", 1);
+    } else {
+        io.dims[0][0] = 784;
+        io.dims[0][1] = 64;
+        io.dims[1][0] = 784;
+        io.dims[1][1] = 300;
+        test_node_attr_int(n, "transA", 1);
+    }
+    check_threads(n, &io, 0x0u, _i);
+    test_node_free(n);
+}
+END_TEST
+
+/* The test binary run as a child with this argument applies the default
+ * wait policy, then prints libgomp's view of it (omp_display_env). */
+#define WAIT_CHILD_ARG "--show-wait-policy"
+/* what libgomp prints for PASSIVE: no spinning before a worker sleeps (its
+ * default, with the variable unset, is 300000) */
+#define PASSIVE_SPIN "GOMP_SPINCOUNT = '0'"
+#define CHILD_OUTPUT_MAX 16384
+
+/* With OMP_WAIT_POLICY unset the program re-executes itself with PASSIVE,
+ * which libgomp only honours when it is set before it loads. */
+START_TEST(default_wait_policy_reaches_openmp)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        unsetenv(LPS_PAR_WAIT_ENV);
+        execl("/proc/self/exe", "test_par", WAIT_CHILD_ARG, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    static char out[CHILD_OUTPUT_MAX];
+    size_t len = 0;
+    ssize_t got;
+    while (len < sizeof out - 1 && (got = read(fds[0], out + len, sizeof out - 1 - len)) > 0)
+        len += (size_t)got;
+    out[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_msg(strstr(out, PASSIVE_SPIN), "libgomp's settings: %s", out);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], WAIT_CHILD_ARG) == 0) {
+        lps_par_default_passive_wait(argv);
+        omp_display_env(1);
+        return 0;
+    }
     const test_entry tests[] = {
         {"policy", ranges_cover_in_order_and_balance, 1},
         {"policy", chunks_follow_threads_work_and_items, 1},
         {"policy", for_runs_each_chunk_once_with_blas_single_threaded, 1},
         {"policy", sum_adds_partials_in_chunk_order, 1},
+        {"policy", default_wait_policy_reaches_openmp, 1},
         {"gemm", sgemm_cut_repeats_and_matches_one_sgemm, 1},
         {"conv", conv_two_threads_repeat_and_match_one, (int)TEST_COUNT(CONV_CASES)},
+        {"gemm", matmul_two_threads_repeat_and_match_one, (int)TEST_COUNT(MATMUL_CASES)},
+        {"gemm", gemm_two_threads_repeat_and_match_one, 2},
     };
     return test_run_table("par", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
