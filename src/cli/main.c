@@ -1,6 +1,5 @@
 /* lpsparsify: global options and subcommand dispatch. */
 #include <getopt.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,30 +71,6 @@ static int run_default(int argc, char **argv)
 
 static int dispatch(int argc, char **argv);
 
-/* OpenMP workers sleep between parallel regions instead of spinning, so
- * they do not take cores from OpenBLAS's threads or from the next region's
- * other threads (docs/architecture.md, "Threads"; a spinning pool made
- * steps many times slower, docs/benchmarks.md). libgomp reads
- * OMP_WAIT_POLICY once, when it is loaded, before main: setting it here
- * does not reach this process, so the process runs itself again once with
- * it set. The user's setting wins; when exec fails (no /proc) the run goes
- * on with spinning workers, slower but the same. */
-static void sleep_openmp_workers(char **argv)
-{
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (getenv("OMP_WAIT_POLICY") || len <= 0)
-        return;
-    self[len] = '\0';
-    /* Only when the image is this program: under valgrind it is the tool,
-     * which must not be run directly (valgrind's workers stay spinning). */
-    const char *base = strrchr(self, '/'), *name = strrchr(argv[0], '/');
-    if (strcmp(base ? base + 1 : self, name ? name + 1 : argv[0]) != 0)
-        return;
-    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 0) == 0)
-        execv(self, argv);
-}
-
 /* Under mpirun every rank runs the same command (docs/distributed.md). A
  * failure on any rank, reported by that rank in one line, ends the whole
  * job with its exit code (MPI_Abort); nothing was written, since only rank
@@ -108,7 +83,6 @@ int main(int argc, char **argv)
      * OMP_WAIT_POLICY wins */
     lps_par_default_passive_wait(argv);
     lps_error err = {0};
-    sleep_openmp_workers(argv);
     if (lps_dist_init(&argc, &argv, &err) != LPS_OK)
         return lps_cli_report(&err);
     int code = dispatch(argc, argv);

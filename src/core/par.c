@@ -147,6 +147,11 @@ void lps_par_default_passive_wait(char **argv)
     if (getenv(LPS_PAR_WAIT_ENV) || len <= 0 || (size_t)len >= sizeof self)
         return;
     self[len] = '\0';
+    /* only when the image is this program: under valgrind it is the tool,
+     * which must not be run directly */
+    const char *base = strrchr(self, '/'), *name = strrchr(argv[0], '/');
+    if (strcmp(base ? base + 1 : self, name ? name + 1 : argv[0]) != 0)
+        return;
     if (setenv(LPS_PAR_WAIT_ENV, "PASSIVE", 0) == 0)
         execv(self, argv);
 }

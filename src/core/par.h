@@ -106,7 +106,8 @@ void lps_par_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, c
  * between the ops' parallel regions instead of spinning against the
  * threads that have work (docs/architecture.md, "Threads"). libgomp reads
  * the variable once, when it is loaded, so setting it in main is too late
- * and the re-exec is the only way to default it. Returns when the
+ * and the re-exec is the only way to default it. Not when the image is
+ * another program than argv[0] names (valgrind's tool). Returns when the
  * variable was already set (the user's choice, or after the re-exec), or
  * when exec fails (the program then runs on with OpenMP's default,
  * correct but slower under load). */
