@@ -5,8 +5,9 @@
 #   bench/forward.sh [MODEL.onnx ...]
 #   BUILD_DIR  where the Release build goes (default build-bench)
 #   THREADS    threads for both sides (default 2): OPENBLAS_NUM_THREADS and
-#              OMP_NUM_THREADS for ours, intra-op threads for onnxruntime
-#              (inter-op off)
+#              OMP_NUM_THREADS for ours (OMP_WAIT_POLICY=PASSIVE: libgomp
+#              reads it at load time, before main), intra-op threads for
+#              onnxruntime (inter-op off)
 #   SECONDS_PER_TRIAL  timed seconds per measurement (default 1)
 #   TRIALS     measurements per side, interleaved ours/onnxruntime; the best
 #              of each is kept, which filters out other load on the machine
@@ -52,7 +53,7 @@ for model in "${MODELS[@]}"; do
   for batch in "${BATCHES[@]}"; do
     ours=0 ours_best=0 ort=0 ort_best=0
     for _ in $(seq "$TRIALS"); do
-      read -r o ob < <(rates_of env OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" \
+      read -r o ob < <(rates_of env OPENBLAS_NUM_THREADS="$THREADS" OMP_NUM_THREADS="$THREADS" OMP_WAIT_POLICY=PASSIVE \
         "$BUILD_DIR/bench/bench_forward" "$model" "$batch" "$SECONDS_PER_TRIAL")
       read -r r rb < <(rates_of node bench/ort_forward.js "$model" "$batch" \
         "$SECONDS_PER_TRIAL" "$THREADS")
