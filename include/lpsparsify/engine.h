@@ -103,7 +103,8 @@ int lps_plan_find_value(const lps_plan *p, const char *name);
  * buffers are otherwise recycled once their last reader ran. Call it before
  * the first forward for every intermediate you read (e.g. the logits that
  * feed a trailing Softmax). A value an activation fused into its producer
- * would never hold (lps_plan_n_fused) is computed again. */
+ * would never hold (lps_plan_n_fused) is computed again, and one stored
+ * channels-last (lps_plan_n_channels_last) is stored channels-first. */
 void lps_plan_keep_value(lps_plan *p, int id);
 /* The current tensor of a value id (NULL when not computed). */
 const lps_tensor *lps_plan_value(const lps_plan *p, int id);
@@ -184,6 +185,11 @@ size_t lps_plan_n_scheduled(const lps_plan *p);
  * architecture.md, "Fused activations"): scheduled, but never run; the
  * producer's own output has no value unless lps_plan_keep_value asks. */
 size_t lps_plan_n_fused(const lps_plan *p);
+/* Intermediate values an inference plan stores channels-last, [N,
+ * spatial..., C] under their [N, C, spatial...] shape, between a producer
+ * and readers that all handle it (docs/architecture.md, "Channels-last
+ * values"); never an output or a kept value. */
+size_t lps_plan_n_channels_last(const lps_plan *p);
 
 /* Scheduled nodes computed from constants and runtime shapes alone (the
  * Shape -> Gather -> Unsqueeze -> Concat -> Reshape chains of PyTorch

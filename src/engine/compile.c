@@ -405,6 +405,7 @@ lps_plan *lps_plan_compile(const lps_model *m, const lps_plan_options *opt, lps_
     }
     if (st == LPS_OK) {
         mark_const_inputs(p);
+        lps_plan_channels_last(p);
         lps_plan_liveness(p);
     }
     if (st != LPS_OK) {
@@ -451,6 +452,7 @@ void lps_plan_free(lps_plan *p)
 
 size_t lps_plan_n_folded(const lps_plan *p) { return p->n_folded; }
 size_t lps_plan_n_fused(const lps_plan *p) { return p->n_fused; }
+size_t lps_plan_n_channels_last(const lps_plan *p) { return p->n_channels_last; }
 size_t lps_plan_n_scheduled(const lps_plan *p) { return p->n_schedule; }
 size_t lps_plan_n_shape_cached(const lps_plan *p) { return p->n_shape_cached; }
 size_t lps_plan_n_last_run(const lps_plan *p) { return p->n_last_run; }

@@ -336,6 +336,7 @@ void lps_plan_keep_value(lps_plan *p, int id)
 {
     if (id < 0 || (size_t)id >= p->n_values)
         return;
+    lps_plan_channels_first(p, id);
     lps_plan_unfuse_value(p, id);
     p->values[id].is_output = true;
     lps_plan_liveness(p);

@@ -81,6 +81,7 @@ struct lps_plan {
     int *schedule;
     size_t n_folded;
     size_t n_fused;            /* activations applied by their producers */
+    size_t n_channels_last;    /* values stored channels-last (layout.c) */
     size_t n_shape_cached;     /* LPS_SHAPE_DEPENDENT nodes */
     size_t n_last_run;         /* nodes the last forward ran */
     bool shape_cache_valid;    /* the last forward succeeded: dependents hold its values */
@@ -115,6 +116,15 @@ lps_status lps_plan_fuse_activations(lps_plan *p, lps_error *err);
  * the value is computed again (a caller keeps it); nothing otherwise.
  * lps_plan_liveness must run after it. */
 void lps_plan_unfuse_value(lps_plan *p, int id);
+/* layout.c (docs/architecture.md, "Channels-last values"): in an
+ * inference plan, stores channels-last every intermediate value that its
+ * producer can write and all its readers can read so (their defs'
+ * channels_last), after fusion and constant marking. */
+void lps_plan_channels_last(lps_plan *p);
+/* layout.c: stores value id (a node's output 0, or the own output its
+ * fused activation replaced) channels-first again, for a caller that keeps
+ * it; nothing when it is not channels-last. */
+void lps_plan_channels_first(lps_plan *p, int id);
 
 /* exec.c: releases the buffers and per-node arrays the plan owns. */
 void lps_plan_release_runtime(lps_plan *p);

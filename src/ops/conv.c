@@ -12,7 +12,10 @@
  * unit stride and no padding no im2col: the input channels already are
  * col_g. Taps that only ever read padding (small planes) are cropped from
  * the kernel first and the GEMMs run on a copy of W's live taps. Depthwise
- * convs take a direct path (depthwise_forward). A fused activation
+ * convs take a direct path (conv_depthwise.c, conv_sweep.c). In an
+ * inference plan X or Y may be stored channels-last (conv_channels_last,
+ * conv_forward_channels_last; docs/architecture.md, "Channels-last
+ * values"). A fused activation
  * (docs/architecture.md, "Fused activations") is applied in the scatter
  * and taken back in the gather, so a block always gathers then. The batch
  * is cut into chunks of consecutive images, each blocked as above in a
@@ -377,40 +380,39 @@ static bool conv_depthwise_channels_last(const conv_dims *cd)
     return cd->g.n == 2 && cd->out_per_group == 1;
 }
 
-/* Y = depthwise conv of X; output channel m reads input channel
- * m / out_per_group. */
-static void depthwise_forward(const conv_dims *cd, const float *x, const float *w, const float *b,
-                              float *y)
+/* docs/architecture.md, "Channels-last values": judged from the attributes
+ * and a constant rank-4 W. A depthwise conv (one input and one output
+ * channel per group, the channels-last kernel of conv_depthwise.c) reads
+ * and writes channels-last; a group-1 conv writes it (a transposed GEMM
+ * product, conv_forward_channels_last) and reads it when 1x1 with unit
+ * strides and no pads (then X is its own im2col matrix). */
+static void conv_channels_last(const lps_op_node *op, const lps_tensor *const *in, bool *reads,
+                               bool *writes)
 {
-    const lps_spatial_geom *g = &cd->g;
-    for (int64_t n = 0; n < cd->batch; n++) {
-        for (int64_t m = 0; m < cd->out_ch; m++) {
-            const float *plane = x + (n * cd->in_ch + m / cd->out_per_group) * g->in_size;
-            float *y_m = y + (n * cd->out_ch + m) * g->out_size;
-            float bias = b ? b[m] : 0.0f;
-            for (int64_t o = 0; o < g->out_size; o++)
-                y_m[o] = bias;
-            lps_window_dot(plane, g, w + m * g->kernel_size, y_m);
-        }
-    }
+    const conv_params *p = op->params;
+    const lps_tensor *w = in[CONV_W];
+    *reads = *writes = false;
+    if (!w || w->rank != CONV_LEADING_DIMS + 2)
+        return;
+    bool depthwise = p->group > 1 && w->dims[0] == p->group && w->dims[1] == 1;
+    bool pointwise = p->group == 1 && w->dims[2] == 1 && w->dims[3] == 1;
+    for (int d = 0; d < p->win.n_strides; d++)
+        pointwise = pointwise && p->win.strides[d] == 1;
+    for (int d = 0; d < p->win.n_pads; d++)
+        pointwise = pointwise && p->win.pads[d] == 0;
+    *writes = depthwise || p->group == 1;
+    *reads = depthwise || pointwise;
 }
 
-/* Accumulates dX (when dx is non-NULL) and dW (when dw is non-NULL) of a
- * depthwise conv. */
-static void depthwise_backward(const conv_dims *cd, const float *x, const float *w,
-                               const float *dy, float *dx, float *dw)
+/* Whether the runtime geometry is one conv_channels_last allowed the
+ * node's layout for (the plan decided from the attributes; a mismatch is
+ * a bug, reported, never computed in the wrong layout). */
+static bool conv_layout_fits(const lps_op_node *op, const conv_params *p, const conv_dims *cd)
 {
-    const lps_spatial_geom *g = &cd->g;
-    for (int64_t n = 0; n < cd->batch; n++) {
-        for (int64_t m = 0; m < cd->out_ch; m++) {
-            int64_t plane = (n * cd->in_ch + m / cd->out_per_group) * g->in_size;
-            const float *dy_m = dy + (n * cd->out_ch + m) * g->out_size;
-            if (dx)
-                lps_window_dot_input(dy_m, g, w + m * g->kernel_size, dx + plane);
-            if (dw)
-                lps_window_dot_weight(x + plane, dy_m, g, dw + m * g->kernel_size);
-        }
-    }
+    bool depthwise = conv_is_depthwise(p, cd) && conv_depthwise_channels_last(cd);
+    if (op->x_channels_last && !depthwise && !(p->group == 1 && cd->pointwise))
+        return false;
+    return !op->y_channels_last || depthwise || p->group == 1;
 }
 
 /* Outside training, an output of one position per image (a 1x1 plane, as
@@ -489,6 +491,51 @@ static double conv_gemm_flops(const conv_dims *cd)
            (double)cd->g.out_size;
 }
 
+/* y[r, m] += b[m] for rows r of a channels-last block [rows, out_ch]
+ * (b NULL: none). */
+static void conv_rows_bias(float *y, int64_t rows, int64_t out_ch, const float *b)
+{
+    for (int64_t r = 0; b && r < rows; r++)
+        for (int64_t m = 0; m < out_ch; m++)
+            y[r * out_ch + m] += b[m];
+}
+
+/* The forward of images [first, end) with X or Y channels-last
+ * (docs/architecture.md, "Channels-last values"; group 1, X only when
+ * pointwise). A channels-last X already is the transposed im2col matrix
+ * of its images, [count * O, C], so it is read in place; a channels-last
+ * Y takes the product transposed, Y^T = col^T W^T, straight into its
+ * images, with the bias and activation over its rows (no scatter). With
+ * neither a copy nor a scatter the range is one GEMM. */
+static void conv_forward_channels_last(const conv_job *j, const conv_block *blk, int64_t first,
+                                       int64_t end)
+{
+    const conv_dims *cd = j->cd;
+    int64_t o = cd->g.out_size, m = cd->out_ch;
+    bool x_last = j->op->x_channels_last, y_last = j->op->y_channels_last;
+    int rows = (int)cd->rows;
+    int64_t step = x_last && y_last ? CONV_BLAS_DIM_MAX / o : blk->images;
+    for (int64_t n0 = first; n0 < end; n0 += step) {
+        int64_t count = end - n0 < step ? end - n0 : step;
+        int cols = (int)(count * o);
+        const float *col = x_last ? j->x + n0 * o * cd->in_ch
+                                  : conv_block_col(cd, blk, j->x, n0, count);
+        int ld_col = x_last ? rows : (int)blk->ld;
+        if (y_last) {
+            float *dst = j->y + n0 * o * m;
+            cblas_sgemm(CblasRowMajor, x_last ? CblasNoTrans : CblasTrans, CblasTrans, cols,
+                        (int)m, rows, 1.0f, col, ld_col, blk->w_live, rows, 0.0f, dst, (int)m);
+            conv_rows_bias(dst, cols, m, j->b);
+            lps_op_epilogue_apply(j->op, dst, cols * m);
+            continue;
+        }
+        float *dst = blk->images == 1 ? j->y + n0 * m * o : blk->tmp;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, cols, rows, 1.0f,
+                    blk->w_live, rows, col, ld_col, 0.0f, dst, (int)blk->ld);
+        conv_block_scatter(j->op, cd, dst, blk->ld, j->b, j->y, n0, count);
+    }
+}
+
 /* The forward of chunk `chunk`'s images, block by block. */
 static void conv_forward_chunk(void *arg, int chunk, int n_chunks)
 {
@@ -498,6 +545,10 @@ static void conv_forward_chunk(void *arg, int chunk, int n_chunks)
     int64_t out_size = cd->g.out_size, first, end;
     int rows = (int)cd->rows, ld = (int)blk.ld;
     lps_par_range(cd->batch, chunk, n_chunks, &first, &end);
+    if (j->op->x_channels_last || j->op->y_channels_last) {
+        conv_forward_channels_last(j, &blk, first, end);
+        return;
+    }
     for (int64_t n0 = first; n0 < end; n0 += blk.images) {
         int64_t count = end - n0 < blk.images ? end - n0 : blk.images;
         const float *col = conv_block_col(cd, &blk, j->x, n0, count);
@@ -529,6 +580,9 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     const lps_tensor *bias = conv_bias(op, in);
     const float *b = bias ? lps_tensor_f32(bias) : NULL;
     float *y = lps_tensor_f32(out[0]);
+    if (!conv_layout_fits(op, p, &cd))
+        return lps_op_fail(op, err, LPS_ERR_INVALID,
+                           "channels-last input or output on a convolution that cannot take it");
     if (conv_is_depthwise(p, &cd)) {
         float *ws = NULL;
         if (conv_depthwise_channels_last(&cd)) {
@@ -537,7 +591,7 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
                 return lps_error_prefix(err, "%s", op->label);
             lps_depthwise_forward(op, &cd.g, cd.batch, cd.in_ch, x, w, b, y, ws);
         } else {
-            depthwise_forward(&cd, x, w, b, y);
+            lps_depthwise_sweep_forward(&cd.g, cd.batch, cd.in_ch, cd.out_ch, x, w, b, y);
             lps_op_epilogue_apply(op, y, lps_tensor_numel(out[0]));
         }
         return LPS_OK;
@@ -636,7 +690,8 @@ static lps_status conv_backward_depthwise(lps_op_node *op, lps_exec_ctx *ctx,
             return lps_error_prefix(err, "%s", op->label);
         lps_depthwise_backward(&cd->g, cd->batch, cd->in_ch, g->x, w, dy, g->dx, g->dw, ws);
     } else {
-        depthwise_backward(cd, g->x, w, dy, g->dx, g->dw);
+        lps_depthwise_sweep_backward(&cd->g, cd->batch, cd->in_ch, cd->out_ch, g->x, w, dy, g->dx,
+                                     g->dw);
     }
     return LPS_OK;
 }
@@ -737,4 +792,5 @@ const lps_op_def lps_op_def_conv = {
                  .calibration = &conv_calibration,
                  .bias_input = CONV_B}},
     .fuses_epilogue = true,
+    .channels_last = conv_channels_last,
 };

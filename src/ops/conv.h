@@ -59,6 +59,21 @@ void lps_depthwise_backward(const lps_spatial_geom *g, int64_t batch, int64_t ch
                             const float *x, const float *w, const float *dy, float *dx,
                             float *dw, float *ws);
 
+/* Y [batch, out_ch, out] = depthwise conv of X [batch, in_ch, in] (one
+ * input channel per group, out_ch a multiple of in_ch: output channel m
+ * reads input channel m / (out_ch / in_ch)) with W [out_ch, 1, kernel...]
+ * and the optional bias b, over any spatial rank, plane by plane
+ * (conv_sweep.c); single-threaded. */
+void lps_depthwise_sweep_forward(const lps_spatial_geom *g, int64_t batch, int64_t in_ch,
+                                 int64_t out_ch, const float *x, const float *w, const float *b,
+                                 float *y);
+
+/* Accumulates dX (dx non-NULL) and dW (dw non-NULL) of
+ * lps_depthwise_sweep_forward from dY. */
+void lps_depthwise_sweep_backward(const lps_spatial_geom *g, int64_t batch, int64_t in_ch,
+                                  int64_t out_ch, const float *x, const float *w,
+                                  const float *dy, float *dx, float *dw);
+
 /* What a convolution's backward reads and accumulates (group 1): the
  * geometry, X [batch, in_ch, in], W [out_ch, in_ch, kernel], the output Y
  * (the fused activation's when there is one) and its gradient dY, and dX,

@@ -154,6 +154,11 @@ struct lps_op_node {
      * keep data derived from it in cache, freed with the node. */
     uint32_t const_inputs;
     lps_op_cache cache;
+    /* Set by an inference plan (docs/architecture.md, "Channels-last
+     * values"): input 0 (x_channels_last) or output 0 (y_channels_last)
+     * is stored channels-last, [N, spatial..., C], under its usual shape
+     * [N, C, spatial...]; only when the def's channels_last allows it. */
+    bool x_channels_last, y_channels_last;
 };
 
 typedef struct lps_shape {
@@ -313,6 +318,14 @@ typedef struct lps_op_def {
      * (docs/architecture.md, "Views"); forward still copies, for callers
      * that run the op alone. */
     bool aliases_input;
+    /* Whether this node's forward can read its input 0 (*reads) and write
+     * its output 0 (*writes) channels-last (lps_op_node.x_channels_last,
+     * y_channels_last), judged from its attributes and its constant inputs
+     * (in[i] NULL when input i is not a constant of the plan); NULL:
+     * neither. Only inference plans ask (Conv: depthwise and pointwise
+     * convolutions; docs/architecture.md, "Channels-last values"). */
+    void (*channels_last)(const lps_op_node *op, const lps_tensor *const *in, bool *reads,
+                          bool *writes);
 } lps_op_def;
 
 /* Whether a gradient can flow to input i. Inputs past the mask's last bit
