@@ -453,9 +453,9 @@ static lps_status conv_forward_single_position(lps_op_node *op, lps_exec_ctx *ct
     if (cd->batch == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m_out, (int)rows, 1.0f, w_live, (int)rows,
                     col_t, 1, 0.0f, y, 1);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cd->batch, (int)m_out,
-                    (int)rows, 1.0f, col_t, (int)rows, w_live, (int)rows, 0.0f, y, (int)m_out);
+    else /* on the ops' threads: OpenBLAS's own would spin after it (par.h) */
+        lps_par_sgemm(0, 1, (int)cd->batch, (int)m_out, (int)rows, 1.0f, col_t, (int)rows,
+                      w_live, (int)rows, 0.0f, y, (int)m_out);
     for (int64_t n = 0; b && n < cd->batch; n++)
         for (int64_t m = 0; m < m_out; m++)
             y[n * m_out + m] += b[m];
@@ -523,20 +523,25 @@ static void conv_forward_channels_last(const conv_job *j, const conv_block *blk,
         int ld_col = x_last ? rows : (int)blk->ld;
         if (y_last) {
             float *dst = j->y + n0 * o * m;
-            cblas_sgemm(CblasRowMajor, x_last ? CblasNoTrans : CblasTrans, CblasTrans, cols,
-                        (int)m, rows, 1.0f, col, ld_col, blk->w_live, rows, 0.0f, dst, (int)m);
+            lps_par_sgemm(!x_last, 1, cols, (int)m, rows, 1.0f, col, ld_col, blk->w_live, rows,
+                          0.0f, dst, (int)m);
             conv_rows_bias(dst, cols, m, j->b);
             lps_op_epilogue_apply(j->op, dst, cols * m);
             continue;
         }
         float *dst = blk->images == 1 ? j->y + n0 * m * o : blk->tmp;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, cols, rows, 1.0f,
-                    blk->w_live, rows, col, ld_col, 0.0f, dst, (int)blk->ld);
+        lps_par_sgemm(0, 1, (int)m, cols, rows, 1.0f, blk->w_live, rows, col, ld_col, 0.0f, dst,
+                      (int)blk->ld);
         conv_block_scatter(j->op, cd, dst, blk->ld, j->b, j->y, n0, count);
     }
 }
 
-/* The forward of chunk `chunk`'s images, block by block. */
+/* The forward of chunk `chunk`'s images, block by block. Its GEMMs go
+ * through lps_par_sgemm: inside the chunks' region a single-threaded sgemm
+ * as before; when the batch is one chunk (fewer images than threads, as
+ * at batch 1) a large GEMM is cut over the ops' threads and a small one
+ * holds OpenBLAS to one thread, whose own workers would otherwise spin in
+ * sched_yield beside the next region's (docs/architecture.md, "Threads"). */
 static void conv_forward_chunk(void *arg, int chunk, int n_chunks)
 {
     const conv_job *j = arg;
@@ -556,10 +561,10 @@ static void conv_forward_chunk(void *arg, int chunk, int n_chunks)
         float *dst = blk.images == 1 ? j->y + n0 * cd->out_ch * out_size : blk.tmp;
         int cols = (int)(count * out_size);
         for (int64_t grp = 0; grp < j->group; grp++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cd->out_per_group, cols,
-                        rows, 1.0f, blk.w_live + grp * cd->out_per_group * cd->rows, rows,
-                        col + grp * cd->rows * blk.ld, ld, 0.0f,
-                        dst + grp * cd->out_per_group * blk.ld, ld);
+            lps_par_sgemm(0, 0, (int)cd->out_per_group, cols, rows, 1.0f,
+                          blk.w_live + grp * cd->out_per_group * cd->rows, rows,
+                          col + grp * cd->rows * blk.ld, ld, 0.0f,
+                          dst + grp * cd->out_per_group * blk.ld, ld);
         conv_block_scatter(j->op, cd, dst, blk.ld, j->b, j->y, n0, count);
     }
 }

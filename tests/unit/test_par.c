@@ -271,6 +271,20 @@ START_TEST(conv_two_threads_repeat_and_match_one)
 }
 END_TEST
 
+/* One image, too few to cut the batch: its forward GEMM is cut over the
+ * threads instead (lps_par_sgemm, by columns of Y's [64, 256]), which
+ * rounds as its pieces do; reruns stay byte-identical. */
+START_TEST(conv_one_image_cuts_its_gemm)
+{
+    op_inputs io = {.n = 3, .rank = {4, 4, 1}, .grad = {true, true, true},
+                    .dims = {{1, 32, 16, 16}, {64, 32, 3, 3}, {64}}};
+    lps_node *n = test_node_new("Conv", 3, 1);
+    test_node_attr_ints(n, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
+    check_threads(n, &io, 0x0u, 0);
+    test_node_free(n);
+}
+END_TEST
+
 /* MatMul cases: a Linear over a batch (B without batch dims: one cut
  * GEMM), attention-style batched products (each batch index its own
  * GEMM, on chunks of indices), and a broadcast A (its gradient sums over
@@ -365,6 +379,7 @@ int main(int argc, char **argv)
         {"policy", default_wait_policy_reaches_openmp, 1},
         {"gemm", sgemm_cut_repeats_and_matches_one_sgemm, 1},
         {"conv", conv_two_threads_repeat_and_match_one, (int)TEST_COUNT(CONV_CASES)},
+        {"conv", conv_one_image_cuts_its_gemm, 1},
         {"gemm", matmul_two_threads_repeat_and_match_one, (int)TEST_COUNT(MATMUL_CASES)},
         {"gemm", gemm_two_threads_repeat_and_match_one, 2},
     };
