@@ -70,6 +70,12 @@ int64_t lps_tensor_numel(const lps_tensor *t);
 lps_status lps_tensor_alloc(lps_tensor *t, lps_dtype dtype, int rank,
                             const int64_t *dims, lps_error *err);
 
+/* As lps_tensor_alloc, but the contents are left as they are (the old
+ * buffer's bytes, or uninitialised): for a caller that writes every element
+ * itself, which a zeroing pass would only slow down. */
+lps_status lps_tensor_alloc_uninit(lps_tensor *t, lps_dtype dtype, int rank,
+                                   const int64_t *dims, lps_error *err);
+
 /* Makes dst a deep copy of src (dst's old storage is released).
  * Returns LPS_ERR_NOMEM on failure, dst unchanged. */
 lps_status lps_tensor_copy(lps_tensor *dst, const lps_tensor *src, lps_error *err);

@@ -70,15 +70,66 @@ float *lps_par_sum_at(const lps_par_sum *s, int chunk)
     return p;
 }
 
-void lps_par_sum_finish(const lps_par_sum *s)
+/* One lps_par_elements call: the caller's function over its pieces. */
+typedef struct par_elements {
+    int64_t n, runs;
+    lps_par_range_fn fn;
+    void *arg;
+} par_elements;
+
+static void par_elements_chunk(void *arg, int chunk, int n_chunks)
 {
-    if (!s->dst)
+    const par_elements *e = arg;
+    int64_t r0, r1;
+    lps_par_range(e->runs, chunk, n_chunks, &r0, &r1);
+    int64_t begin = r0 * LPS_PAR_ELEMENT_ALIGN, end = r1 * LPS_PAR_ELEMENT_ALIGN;
+    if (end > e->n)
+        end = e->n;
+    if (begin < end)
+        e->fn(e->arg, begin, end);
+}
+
+void lps_par_elements(int64_t n, double floats_per_item, lps_par_range_fn fn, void *arg)
+{
+    if (n <= 0)
         return;
+    par_elements e = {n, (n + LPS_PAR_ELEMENT_ALIGN - 1) / LPS_PAR_ELEMENT_ALIGN, fn, arg};
+    int chunks = lps_par_chunks(e.runs, (double)n * floats_per_item * LPS_PAR_FLOPS_PER_FLOAT);
+    if (chunks <= 1) {
+        fn(arg, 0, n);
+        return;
+    }
+    lps_par_for(chunks, par_elements_chunk, &e);
+}
+
+static void zero_piece(void *arg, int64_t begin, int64_t end)
+{
+    float *x = arg;
+    memset(x + begin, 0, (size_t)(end - begin) * sizeof *x);
+}
+
+void lps_par_zero(float *x, size_t n)
+{
+    lps_par_elements((int64_t)n, 1.0, zero_piece, x);
+}
+
+static void sum_finish_piece(void *arg, int64_t begin, int64_t end)
+{
+    const lps_par_sum *s = arg;
     for (int c = 1; c < s->chunks; c++) {
         const float *p = s->partials + (size_t)(c - 1) * s->n;
-        for (size_t i = 0; i < s->n; i++)
+        for (int64_t i = begin; i < end; i++)
             s->dst[i] += p[i];
     }
+}
+
+void lps_par_sum_finish(const lps_par_sum *s)
+{
+    if (!s->dst || s->chunks <= 1)
+        return;
+    /* each of the chunks' partials is read once, dst read and written
+     * once per partial */
+    lps_par_elements((int64_t)s->n, 3.0 * (double)(s->chunks - 1), sum_finish_piece, (void *)s);
 }
 
 /* One lps_par_sgemm call, cut along rows (by_rows) or columns of C. */

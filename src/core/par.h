@@ -59,6 +59,34 @@ typedef void (*lps_par_fn)(void *arg, int chunk, int n_chunks);
  * call in the caller's thread, OpenBLAS untouched. */
 void lps_par_for(int n_chunks, lps_par_fn fn, void *arg);
 
+/* What one float read or written by a streaming pass (an element-wise op,
+ * a copy, a zeroing) weighs against LPS_PAR_MIN_FLOPS: one core streams
+ * about 25 G floats/s through its caches where its sgemm does about
+ * 50 GFLOP/s, so a pass is cut only from about a million floats moved,
+ * some 40 us of work, where halving it saves more than waking a thread
+ * costs (docs/architecture.md, "Threads"). */
+#define LPS_PAR_FLOPS_PER_FLOAT 2.0
+
+/* Piece boundaries of lps_par_elements fall on multiples of this many
+ * items: 16 floats are one 64-byte cache line, so two threads never write
+ * the same line of a float array that starts on one. */
+#define LPS_PAR_ELEMENT_ALIGN 16
+
+/* One piece [begin, end) of the items of an lps_par_elements call. */
+typedef void (*lps_par_range_fn)(void *arg, int64_t begin, int64_t end);
+
+/* Calls fn(arg, begin, end) on contiguous pieces covering [0, n) in order,
+ * one per chunk of lps_par_chunks over the n / LPS_PAR_ELEMENT_ALIGN runs
+ * of items and n * floats_per_item * LPS_PAR_FLOPS_PER_FLOAT flops, run by
+ * lps_par_for; every boundary but n is a multiple of
+ * LPS_PAR_ELEMENT_ALIGN. For work whose every item is computed alone
+ * (element-wise ops, copies): the result is then the same bytes at any
+ * thread count. n <= 0 calls nothing. */
+void lps_par_elements(int64_t n, double floats_per_item, lps_par_range_fn fn, void *arg);
+
+/* x[0..n) = 0, cut as lps_par_elements. x may be NULL when n is 0. */
+void lps_par_zero(float *x, size_t n);
+
 /* Per-chunk partial sums onto dst[0..n): chunk 0 accumulates into dst
  * itself, chunk c > 0 into its own copy (zeroed by lps_par_sum_at), and
  * lps_par_sum_finish adds copies 1..chunks-1 onto dst in that order. A
@@ -82,7 +110,9 @@ lps_par_sum lps_par_sum_make(float *dst, size_t n, int chunks, float *ws);
  * accumulating). NULL when the sum's dst is NULL. */
 float *lps_par_sum_at(const lps_par_sum *s, int chunk);
 
-/* dst += partial[1] + ... in chunk order (after every chunk has run). */
+/* dst += partial[1] + ... in chunk order (after every chunk has run), the
+ * elements cut as lps_par_elements (each element's additions keep that
+ * order, so the bytes do not depend on the cut). */
 void lps_par_sum_finish(const lps_par_sum *s);
 
 /* C [m, n] = alpha * op(A) * op(B) + beta * C, row-major, as cblas_sgemm

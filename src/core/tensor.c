@@ -61,8 +61,10 @@ int64_t lps_tensor_numel(const lps_tensor *t)
     return lps_numel_of(t->rank, t->dims);
 }
 
-lps_status lps_tensor_alloc(lps_tensor *t, lps_dtype dtype, int rank,
-                            const int64_t *dims, lps_error *err)
+/* lps_tensor_alloc, the storage zeroed only when `zero` (contracts in
+ * tensor.h). */
+static lps_status tensor_storage(lps_tensor *t, lps_dtype dtype, int rank, const int64_t *dims,
+                                 bool zero, lps_error *err)
 {
     char shape[128];
     if (rank < 0 || rank > LPS_MAX_RANK)
@@ -82,13 +84,13 @@ lps_status lps_tensor_alloc(lps_tensor *t, lps_dtype dtype, int rank,
             free(t->data);
         data = NULL;
     } else if (!t->owns_data || t->nbytes < need) {
-        data = calloc(1, need);
+        data = zero ? calloc(1, need) : malloc(need);
         if (!data)
             return lps_fail(err, LPS_ERR_NOMEM, "out of memory allocating %zu bytes for shape %s",
                             need, lps_shape_str(rank, dims, shape, sizeof shape));
         if (t->owns_data)
             free(t->data);
-    } else {
+    } else if (zero) {
         memset(data, 0, need);
     }
     t->dtype = dtype;
@@ -99,6 +101,18 @@ lps_status lps_tensor_alloc(lps_tensor *t, lps_dtype dtype, int rank,
     t->nbytes = need;
     t->owns_data = data != NULL;
     return LPS_OK;
+}
+
+lps_status lps_tensor_alloc(lps_tensor *t, lps_dtype dtype, int rank, const int64_t *dims,
+                            lps_error *err)
+{
+    return tensor_storage(t, dtype, rank, dims, true, err);
+}
+
+lps_status lps_tensor_alloc_uninit(lps_tensor *t, lps_dtype dtype, int rank,
+                                   const int64_t *dims, lps_error *err)
+{
+    return tensor_storage(t, dtype, rank, dims, false, err);
 }
 
 lps_status lps_tensor_copy(lps_tensor *dst, const lps_tensor *src, lps_error *err)

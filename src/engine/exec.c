@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/par.h"
 #include "engine/plan.h"
 
 size_t lps_plan_n_inputs(const lps_plan *p) { return p->n_inputs; }
@@ -365,15 +366,22 @@ int lps_plan_logits_value(lps_plan *p, size_t output)
 }
 
 /* Makes val->grad a zeroed tensor shaped like val->t, unless it already
- * holds this backward's gradient. PARAM grads are views that accumulate. */
+ * holds this backward's gradient. PARAM grads are views that accumulate.
+ * The zeroing is cut over the threads (lps_par_zero): an activation's
+ * gradient is megabytes at batch 64, and zeroing it alone on one thread
+ * was the largest serial part of a residual CNN's backward
+ * (docs/architecture.md, "Threads"). */
 static lps_status ensure_grad(lps_value *val, lps_error *err)
 {
     if (val->kind == LPS_VALUE_PARAM || val->grad_live)
         return LPS_OK;
-    lps_status st = lps_tensor_alloc(&val->grad, LPS_DT_FLOAT, val->t.rank, val->t.dims, err);
-    if (st == LPS_OK)
-        val->grad_live = true;
-    return st;
+    lps_status st =
+        lps_tensor_alloc_uninit(&val->grad, LPS_DT_FLOAT, val->t.rank, val->t.dims, err);
+    if (st != LPS_OK)
+        return st;
+    lps_par_zero(lps_tensor_f32(&val->grad), val->grad.nbytes / sizeof(float));
+    val->grad_live = true;
+    return LPS_OK;
 }
 
 static lps_status backward_nodes(lps_plan *p, lps_exec_ctx *ctx, int seed,
@@ -450,7 +458,7 @@ static lps_status backward_nodes(lps_plan *p, lps_exec_ctx *ctx, int seed,
 void lps_plan_zero_grads(lps_plan *p)
 {
     if (p->grad_data)
-        memset(p->grad_data, 0, p->param_floats * sizeof(float));
+        lps_par_zero(p->grad_data, p->param_floats);
 }
 
 size_t lps_plan_n_params(const lps_plan *p) { return p->n_params; }

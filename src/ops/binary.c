@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/par.h"
 #include "ops/broadcast.h"
 #include "ops/elementwise.h"
 #include "ops/op.h"
@@ -124,6 +125,58 @@ static bool i64_apply(binary_kind kind, int64_t a, int64_t b, int64_t *y)
     return false;
 }
 
+/* One float forward over the broadcast rows, cut over the threads: by
+ * rows, or along the one row of equal shapes (lps_par_elements). Every
+ * element is computed alone, so the bytes do not depend on the cut. */
+typedef struct binary_job {
+    const lps_op_node *op;
+    binary_kind kind;
+    const lps_bcast *bc;
+    const float *a, *b;
+    float *y;
+    int64_t n, sa, sb;
+} binary_job;
+
+static void binary_rows_piece(void *arg, int64_t begin, int64_t end)
+{
+    const binary_job *j = arg;
+    lps_bcast_cursor c;
+    lps_bcast_seek(j->bc, &c, begin);
+    for (int64_t r = begin; r < end; r++, lps_bcast_next(j->bc, &c)) {
+        float *y = j->y + c.offset[OPD_Y];
+        f32_row(j->kind, j->a + c.offset[OPD_A], j->sa, j->b + c.offset[OPD_B], j->sb, y, j->n);
+        lps_op_epilogue_apply(j->op, y, j->n);
+    }
+}
+
+/* A piece of the single row: the offsets of row 0 are all 0. */
+static void binary_row_piece(void *arg, int64_t begin, int64_t end)
+{
+    const binary_job *j = arg;
+    f32_row(j->kind, j->a + begin * j->sa, j->sa, j->b + begin * j->sb, j->sb, j->y + begin,
+            end - begin);
+    lps_op_epilogue_apply(j->op, j->y + begin, end - begin);
+}
+
+static void binary_forward_f32(const lps_op_node *op, const lps_bcast *bc,
+                               const lps_tensor *const *in, lps_tensor *out)
+{
+    binary_job job = {op,
+                      binary_kind_of(op),
+                      bc,
+                      lps_tensor_f32(in[0]),
+                      lps_tensor_f32(in[1]),
+                      lps_tensor_f32(out),
+                      lps_bcast_row_len(bc),
+                      lps_bcast_inner_stride(bc, OPD_A),
+                      lps_bcast_inner_stride(bc, OPD_B)};
+    /* Y written, A and B read (a broadcast operand from cache) */
+    if (bc->rows == 1)
+        lps_par_elements(job.n, 3.0, binary_row_piece, &job);
+    else
+        lps_par_elements(bc->rows, 3.0 * (double)job.n, binary_rows_piece, &job);
+}
+
 static lps_status binary_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
                                  lps_tensor *const *out, lps_error *err)
 {
@@ -145,13 +198,7 @@ static lps_status binary_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_t
     if (op->epilogue && out[0]->dtype != LPS_DT_FLOAT)
         return lps_op_expect_dtype(op->epilogue_op, out[0], 0, LPS_DT_FLOAT, err);
     if (out[0]->dtype == LPS_DT_FLOAT) {
-        const float *a = lps_tensor_f32(in[0]), *b = lps_tensor_f32(in[1]);
-        float *y = lps_tensor_f32(out[0]);
-        for (int64_t r = 0; r < bc.rows; r++, lps_bcast_next(&bc, &c)) {
-            f32_row(kind, a + c.offset[OPD_A], sa, b + c.offset[OPD_B], sb,
-                    y + c.offset[OPD_Y], n);
-            lps_op_epilogue_apply(op, y + c.offset[OPD_Y], n);
-        }
+        binary_forward_f32(op, &bc, in, out[0]);
         return LPS_OK;
     }
     const int64_t *a = lps_tensor_i64(in[0]), *b = lps_tensor_i64(in[1]);
@@ -264,6 +311,47 @@ static lps_status product_backward(const lps_op_node *op, binary_kind kind,
     return LPS_OK;
 }
 
+/* Add and Sub whose inputs both have Y's shape (a residual join): dA += G
+ * and dB += +-G for G = dY through the fused activation, formed a stack
+ * chunk at a time and added into both in one pass, cut over the threads.
+ * dA and dB may be one tensor (Add(x, x)): each element still gets its
+ * two additions in the order of two separate passes. */
+typedef struct sum_grad_job {
+    const lps_op_node *op;
+    const float *y, *dy;
+    float *d[2];
+    float sign[2];
+} sum_grad_job;
+
+static void sum_grad_piece(void *arg, int64_t begin, int64_t end)
+{
+    const sum_grad_job *j = arg;
+    float terms[GRAD_CHUNK];
+    for (int64_t s = begin; s < end; s += GRAD_CHUNK) {
+        int64_t m = end - s < GRAD_CHUNK ? end - s : GRAD_CHUNK;
+        const float *g = lps_op_epilogue_grad(j->op, j->y + s, j->dy + s, terms, m);
+        for (int i = 0; i < 2; i++) {
+            float *d = j->d[i] ? j->d[i] + s : NULL;
+            if (d && j->sign[i] > 0.0f)
+                for (int64_t k = 0; k < m; k++)
+                    d[k] += g[k];
+            else if (d)
+                for (int64_t k = 0; k < m; k++)
+                    d[k] -= g[k];
+        }
+    }
+}
+
+/* Whether every wanted gradient of Add/Sub has Y's element count (and so,
+ * as it broadcasts to Y, Y's shape up to leading 1s). */
+static bool sum_grad_unbroadcast(const lps_tensor *y, lps_tensor *const *din)
+{
+    for (int i = 0; i < 2; i++)
+        if (din[i] && lps_tensor_numel(din[i]) != lps_tensor_numel(y))
+            return false;
+    return true;
+}
+
 static lps_status binary_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
                                   const lps_tensor *const *out, const lps_tensor *const *dout,
                                   lps_tensor *const *din, lps_error *err)
@@ -277,6 +365,17 @@ static lps_status binary_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_
     binary_kind kind = binary_kind_of(op);
     if (kind == BIN_MUL || kind == BIN_DIV)
         return product_backward(op, kind, in, out[0], dout[0], din, err);
+    if (sum_grad_unbroadcast(out[0], din)) {
+        sum_grad_job job = {op,
+                            lps_tensor_f32(out[0]),
+                            lps_tensor_f32(dout[0]),
+                            {din[0] ? lps_tensor_f32(din[0]) : NULL,
+                             din[1] ? lps_tensor_f32(din[1]) : NULL},
+                            {1.0f, kind == BIN_SUB ? -1.0f : 1.0f}};
+        /* Y and dY read, dA and dB read and written */
+        lps_par_elements(lps_tensor_numel(out[0]), 6.0, sum_grad_piece, &job);
+        return LPS_OK;
+    }
     const lps_tensor *g = lps_op_epilogue_grad_tensor(op, 0, out[0], dout[0], err);
     if (!g)
         return err ? err->status : LPS_ERR_NOMEM;

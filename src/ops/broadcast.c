@@ -80,6 +80,17 @@ void lps_bcast_begin(const lps_bcast *b, lps_bcast_cursor *c)
     memset(c, 0, sizeof *c);
 }
 
+void lps_bcast_seek(const lps_bcast *b, lps_bcast_cursor *c, int64_t row)
+{
+    memset(c, 0, sizeof *c);
+    for (int d = b->rank - 2; d >= 0; d--) {
+        c->index[d] = row % b->dims[d];
+        row /= b->dims[d];
+        for (int k = 0; k < b->n_operands; k++)
+            c->offset[k] += c->index[d] * b->strides[k][d];
+    }
+}
+
 /* Sum of n floats. */
 static float sum_row(const float *x, int64_t n)
 {

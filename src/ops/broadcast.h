@@ -56,6 +56,11 @@ static inline int64_t lps_bcast_inner_stride(const lps_bcast *b, int k)
 /* Puts the cursor on row 0 (all offsets 0). */
 void lps_bcast_begin(const lps_bcast *b, lps_bcast_cursor *c);
 
+/* Puts the cursor on row `row` (0 <= row < b->rows), where lps_bcast_next
+ * called row times after lps_bcast_begin leaves it: the start of a run of
+ * rows that a thread walks on its own. */
+void lps_bcast_seek(const lps_bcast *b, lps_bcast_cursor *c, int64_t row);
+
 /* Moves the cursor to the next row (wraps to row 0 after the last). Inline
  * because short rows (a trailing [K] broadcast) call it once per K elements. */
 static inline void lps_bcast_next(const lps_bcast *b, lps_bcast_cursor *c)

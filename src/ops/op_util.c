@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/par.h"
+
 lps_status lps_op_store_params(lps_op_node *op, const void *p, size_t size, lps_error *err)
 {
     op->params = malloc(size);
@@ -128,6 +130,29 @@ lps_status lps_op_copy_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     return LPS_OK;
 }
 
+/* One lps_op_accumulate: dst += src. */
+typedef struct accumulate_job {
+    float *dst;
+    const float *src;
+} accumulate_job;
+
+static void accumulate_piece(void *arg, int64_t begin, int64_t end)
+{
+    const accumulate_job *j = arg;
+    float *restrict d = j->dst;
+    const float *restrict s = j->src;
+    for (int64_t i = begin; i < end; i++)
+        d[i] += s[i];
+}
+
+/* Contract in op_util.h. */
+void lps_op_accumulate(float *dst, const float *src, int64_t n)
+{
+    accumulate_job job = {dst, src};
+    /* src and dst read, dst written */
+    lps_par_elements(n, 3.0, accumulate_piece, &job);
+}
+
 lps_status lps_op_copy_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
                                 const lps_tensor *const *out, const lps_tensor *const *dout,
                                 lps_tensor *const *din, lps_error *err)
@@ -138,11 +163,7 @@ lps_status lps_op_copy_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
     lps_status st = lps_op_expect_float_grad(op, din[0], err);
     if (st != LPS_OK)
         return st;
-    float *gx = lps_tensor_f32(din[0]);
-    const float *gy = lps_tensor_f32(dout[0]);
-    int64_t n = lps_tensor_numel(din[0]);
-    for (int64_t i = 0; i < n; i++)
-        gx[i] += gy[i];
+    lps_op_accumulate(lps_tensor_f32(din[0]), lps_tensor_f32(dout[0]), lps_tensor_numel(din[0]));
     return LPS_OK;
 }
 
@@ -176,6 +197,19 @@ float *lps_op_cache_make(lps_op_node *op, const int64_t *key, size_t n_key, size
     return c->data;
 }
 
+/* One lps_op_epilogue_grad_tensor pass: g = dy through op's activation. */
+typedef struct epilogue_grad_job {
+    const lps_op_node *op;
+    const float *y, *dy;
+    float *g;
+} epilogue_grad_job;
+
+static void epilogue_grad_piece(void *arg, int64_t begin, int64_t end)
+{
+    const epilogue_grad_job *j = arg;
+    lps_op_epilogue_grad(j->op, j->y + begin, j->dy + begin, j->g + begin, end - begin);
+}
+
 /* Contract in op_util.h. */
 const lps_tensor *lps_op_epilogue_grad_tensor(lps_op_node *op, int slot, const lps_tensor *y,
                                               const lps_tensor *dy, lps_error *err)
@@ -183,11 +217,13 @@ const lps_tensor *lps_op_epilogue_grad_tensor(lps_op_node *op, int slot, const l
     if (!op->epilogue)
         return dy;
     lps_tensor *g = &op->saved[slot];
-    if (lps_tensor_alloc(g, LPS_DT_FLOAT, dy->rank, dy->dims, err) != LPS_OK) {
+    /* every element is written below */
+    if (lps_tensor_alloc_uninit(g, LPS_DT_FLOAT, dy->rank, dy->dims, err) != LPS_OK) {
         lps_error_prefix(err, "%s", op->label);
         return NULL;
     }
-    lps_op_epilogue_grad(op, lps_tensor_f32(y), lps_tensor_f32(dy), lps_tensor_f32(g),
-                         lps_tensor_numel(dy));
+    epilogue_grad_job job = {op, lps_tensor_f32(y), lps_tensor_f32(dy), lps_tensor_f32(g)};
+    /* y and dy read, g written */
+    lps_par_elements(lps_tensor_numel(dy), 3.0, epilogue_grad_piece, &job);
     return g;
 }

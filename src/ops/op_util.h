@@ -116,6 +116,11 @@ static inline const float *lps_op_epilogue_grad(const lps_op_node *op, const flo
     return g;
 }
 
+/* dst[0..n) += src[0..n), cut over the threads (lps_par_elements): the
+ * gradient a pass-through or a sum hands back, the same bytes at any
+ * thread count. */
+void lps_op_accumulate(float *dst, const float *src, int64_t n);
+
 /* The gradient at op's own output 0 as a whole tensor: dy itself when op
  * has no fused activation, else dy taken back through it (y the fused
  * output) into op->saved[slot], allocated here. NULL and err set, naming

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/par.h"
+
 lps_status lps_sgd_config_check(const lps_sgd_config *cfg, lps_error *err)
 {
     if (!(cfg->momentum >= 0.0f && cfg->momentum < 1.0f))
@@ -21,31 +23,52 @@ lps_status lps_sgd_config_check(const lps_sgd_config *cfg, lps_error *err)
     return LPS_OK;
 }
 
-void lps_sgd_step(const lps_sgd_config *cfg, float lr, int64_t n, float *w, const float *g,
-                  float *momentum_buf)
+/* One lps_sgd_step over [begin, end): every weight's update reads and
+ * writes only its own w, g and momentum, so the step is cut over the
+ * threads (lps_par_elements) and is the same bytes at any thread count. */
+typedef struct sgd_job {
+    const lps_sgd_config *cfg;
+    float lr;
+    float *w, *momentum_buf;
+    const float *g;
+} sgd_job;
+
+static void sgd_piece(void *arg, int64_t begin, int64_t end)
 {
-    const float mu = cfg->momentum;
-    const float l2 = cfg->wd_mode == LPS_WD_COUPLED_L2 ? cfg->weight_decay : 0.0f;
+    const sgd_job *j = arg;
+    const float mu = j->cfg->momentum, lr = j->lr;
+    const float l2 = j->cfg->wd_mode == LPS_WD_COUPLED_L2 ? j->cfg->weight_decay : 0.0f;
     /* Decoupled decay multiplies w before the gradient step, as AdamW/SGDW do. */
-    const float shrink = cfg->wd_mode == LPS_WD_DECOUPLED ? 1.0f - lr * cfg->weight_decay : 1.0f;
+    const float shrink =
+        j->cfg->wd_mode == LPS_WD_DECOUPLED ? 1.0f - lr * j->cfg->weight_decay : 1.0f;
+    float *restrict w = j->w, *restrict momentum_buf = j->momentum_buf;
+    const float *restrict g = j->g;
     if (mu == 0.0f) {
-        for (int64_t i = 0; i < n; i++)
+        for (int64_t i = begin; i < end; i++)
             w[i] = shrink * w[i] - lr * (g[i] + l2 * w[i]);
         return;
     }
-    if (cfg->nesterov) {
-        for (int64_t i = 0; i < n; i++) {
+    if (j->cfg->nesterov) {
+        for (int64_t i = begin; i < end; i++) {
             float gi = g[i] + l2 * w[i];
             momentum_buf[i] = mu * momentum_buf[i] + gi;
             w[i] = shrink * w[i] - lr * (gi + mu * momentum_buf[i]);
         }
     } else {
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = begin; i < end; i++) {
             float gi = g[i] + l2 * w[i];
             momentum_buf[i] = mu * momentum_buf[i] + gi;
             w[i] = shrink * w[i] - lr * momentum_buf[i];
         }
     }
+}
+
+void lps_sgd_step(const lps_sgd_config *cfg, float lr, int64_t n, float *w, const float *g,
+                  float *momentum_buf)
+{
+    sgd_job job = {cfg, lr, w, momentum_buf, g};
+    /* w, g and the momentum read, w and the momentum written */
+    lps_par_elements(n, cfg->momentum == 0.0f ? 3.0 : 5.0, sgd_piece, &job);
 }
 
 double lps_grad_global_norm(int n_bufs, float *const *bufs, const int64_t *lens)

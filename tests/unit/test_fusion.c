@@ -21,8 +21,10 @@
 
 /* CONV_DEEP: a Conv whose input gradient is wanted (it reads another
  * Conv's output), the unit-stride backward of conv_grad_flip.c. ADD: a
- * Conv's output plus a per-channel parameter (broadcast rows). */
-typedef enum producer { CONV, CONV_DEEP, BATCHNORM, GEMM, ADD } producer;
+ * Conv's output plus a per-channel parameter (broadcast rows). RESIDUAL:
+ * a residual join, two Conv outputs of one shape (both gradients formed in
+ * one pass), the first also read by the second Conv. */
+typedef enum producer { CONV, CONV_DEEP, BATCHNORM, GEMM, ADD, RESIDUAL } producer;
 
 /* The activation: Relu, or Clip (ReLU6's bounds) with its bounds as
  * initializers, as Constant nodes, or a min computed at run time (no
@@ -98,6 +100,13 @@ static lps_model *act_after(producer kind, activation act, bool also_read)
         add_node(m, "Conv", "conv", 2, (const char *const[]){"x", "w"}, "h");
         test_model_add_random_init(m, "s", 3, (const int64_t[]){CHANNELS, 1, 1}, 13);
         add_node(m, "Add", "join", 2, (const char *const[]){"h", "s"}, "pre");
+        break;
+    case RESIDUAL:
+        test_model_add_random_init(m, "w0", 4, w_conv, 10);
+        add_node(m, "Conv", "conv0", 2, (const char *const[]){"x", "w0"}, "h");
+        test_model_add_random_init(m, "w", 4, w_conv, 1);
+        add_node(m, "Conv", "conv", 2, (const char *const[]){"h", "w"}, "h2");
+        add_node(m, "Add", "join", 2, (const char *const[]){"h2", "h"}, "pre");
         break;
     case CONV:
         test_model_add_random_init(m, "w", 4, w_conv, 1);
@@ -224,6 +233,9 @@ END_TEST
 START_TEST(add_relu_fuses) { check_fusion(ADD, RELU); }
 END_TEST
 
+START_TEST(residual_add_relu_fuses) { check_fusion(RESIDUAL, RELU); }
+END_TEST
+
 /* Clip's bounds bound at compile from initializers or Constant nodes; a
  * bound computed at run time keeps Clip a node of its own (same results) */
 START_TEST(clip_constant_bounds_fuse)
@@ -287,6 +299,7 @@ int main(void)
         {"relu", gemm_relu_fuses, 1},
         {"relu", conv_with_input_grad_relu_fuses, 1},
         {"relu", add_relu_fuses, 1},
+        {"relu", residual_add_relu_fuses, 1},
         {"clip", clip_constant_bounds_fuse, 1},
         {"relu", shared_output_does_not_fuse, 1},
         {"relu", inference_output_unchanged, 1},

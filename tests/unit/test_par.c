@@ -16,6 +16,7 @@
 #include "op_forward.h"
 #include "test_node.h"
 #include "test_suite.h"
+#include "train/optim.h"
 
 #define CONV_OPSET 11
 #define TWO_THREADS 2
@@ -100,6 +101,48 @@ START_TEST(sum_adds_partials_in_chunk_order)
     lps_par_sum none = lps_par_sum_make(NULL, 1, CHUNKS, ws);
     ck_assert_ptr_null(lps_par_sum_at(&none, 1));
     lps_par_sum_finish(&none);
+}
+END_TEST
+
+/* The pieces lps_par_elements made, by the thread that ran each. */
+typedef struct pieces {
+    int64_t begin[TWO_THREADS], end[TWO_THREADS];
+    int calls[TWO_THREADS];
+} pieces;
+
+static void record_piece(void *arg, int64_t begin, int64_t end)
+{
+    pieces *p = arg;
+    int t = omp_get_thread_num();
+    p->begin[t] = begin;
+    p->end[t] = end;
+    p->calls[t]++;
+}
+
+/* Above the work threshold the items are cut into one piece per thread,
+ * in order, the inner boundary on a cache line; below it one piece runs
+ * in the caller. */
+START_TEST(elements_cut_in_aligned_pieces_above_the_threshold)
+{
+    /* one float moved per item: the smallest n that is cut, plus a tail */
+    const int64_t big = (int64_t)(LPS_PAR_MIN_FLOPS / LPS_PAR_FLOPS_PER_FLOAT) + 7;
+    omp_set_num_threads(TWO_THREADS);
+    pieces p = {{0}, {0}, {0}};
+    lps_par_elements(big, 1.0, record_piece, &p);
+    ck_assert_int_eq(p.calls[0], 1);
+    ck_assert_int_eq(p.calls[1], 1);
+    ck_assert_int_eq(p.begin[0], 0);
+    ck_assert_int_eq(p.end[0], p.begin[1]);
+    ck_assert_int_eq(p.end[1], big);
+    ck_assert_int_eq(p.begin[1] % LPS_PAR_ELEMENT_ALIGN, 0);
+    ck_assert_int_lt(llabs((p.end[1] - p.begin[1]) - p.end[0]), 2 * LPS_PAR_ELEMENT_ALIGN);
+    pieces q = {{0}, {0}, {0}};
+    lps_par_elements(big - 16, 1.0, record_piece, &q);
+    ck_assert_int_eq(q.calls[0], 1);
+    ck_assert_int_eq(q.calls[1], 0);
+    ck_assert_int_eq(q.end[0], big - 16);
+    lps_par_elements(0, 1.0, record_piece, &q);
+    ck_assert_int_eq(q.calls[0], 1);
 }
 END_TEST
 
@@ -249,6 +292,9 @@ static const conv_case CONV_CASES[] = {
     {{64, 64, 2, 2}, {64, 64, 3, 3}, 1, 1, true},
     /* no dX wanted (a first layer): the general path's dW and dB only */
     {{8, 3, 32, 32}, {16, 3, 3, 3}, 1, 1, false},
+    /* a 1x1 plane (ResNet-18's last stage at 32x32): only the centre taps
+     * are live, and their gather and add-back are cut over the threads */
+    {{8, 512, 1, 1}, {512, 512, 3, 3}, 1, 1, true},
 };
 
 /* Y and dX equal one thread's (each image is computed alone); dW and dB
@@ -326,6 +372,63 @@ START_TEST(gemm_two_threads_repeat_and_match_one)
 }
 END_TEST
 
+/* Add and Sub big enough to cut (lps_par_elements): equal shapes (a
+ * residual join: one row, and both gradients in one pass) and a
+ * per-channel operand (rows of the broadcast). Element-wise, so every
+ * output equals one thread's byte for byte. */
+static const op_inputs SUM_CASES[] = {
+    {2, {4, 4}, {{16, 32, 28, 28}, {16, 32, 28, 28}}, {true, true}},
+    {2, {4, 3}, {{16, 32, 28, 28}, {32, 1, 1}}, {true, true}},
+};
+#define ALL_EXACT 0x7u
+
+START_TEST(add_sub_two_threads_repeat_and_match_one)
+{
+    for (int op = 0; op < 2; op++) {
+        lps_node *n = test_node_new(op ? "Sub" : "Add", 2, 1);
+        check_threads(n, &SUM_CASES[_i], ALL_EXACT, _i);
+        test_node_free(n);
+    }
+}
+END_TEST
+
+/* Fills a fresh array of n floats from a fixed seed. */
+static float *random_floats(int64_t n, uint64_t seed)
+{
+    lps_tensor *t = test_tensor_random(1, &n, -1.0f, 1.0f, seed);
+    float *x = malloc((size_t)n * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    memcpy(x, t->data, (size_t)n * sizeof *x);
+    lps_tensor_free(t);
+    return x;
+}
+
+/* The SGD step (Nesterov momentum and L2 decay) on enough weights to cut:
+ * the weights and the momentum equal one thread's byte for byte. */
+START_TEST(sgd_two_threads_repeat_and_match_one)
+{
+    const int64_t n = (int64_t)(LPS_PAR_MIN_FLOPS / LPS_PAR_FLOPS_PER_FLOAT) + 5;
+    const lps_sgd_config cfg = {.momentum = 0.9f, .nesterov = true, .weight_decay = 1e-4f,
+                                .wd_mode = LPS_WD_COUPLED_L2};
+    float *g = random_floats(n, 1), *w[3], *m[3];
+    for (int r = 0; r < 3; r++) {
+        w[r] = random_floats(n, 2);
+        m[r] = random_floats(n, 3);
+        omp_set_num_threads(r == 0 ? 1 : TWO_THREADS);
+        lps_sgd_step(&cfg, 0.1f, n, w[r], g, m[r]);
+    }
+    for (int r = 1; r < 3; r++) {
+        ck_assert(memcmp(w[r], w[0], (size_t)n * sizeof *g) == 0);
+        ck_assert(memcmp(m[r], m[0], (size_t)n * sizeof *g) == 0);
+    }
+    for (int r = 0; r < 3; r++) {
+        free(w[r]);
+        free(m[r]);
+    }
+    free(g);
+}
+END_TEST
+
 /* The test binary run as a child with this argument applies the default
  * wait policy, then prints libgomp's view of it (omp_display_env). */
 #define WAIT_CHILD_ARG "--show-wait-policy"
@@ -382,6 +485,9 @@ int main(int argc, char **argv)
         {"conv", conv_one_image_cuts_its_gemm, 1},
         {"gemm", matmul_two_threads_repeat_and_match_one, (int)TEST_COUNT(MATMUL_CASES)},
         {"gemm", gemm_two_threads_repeat_and_match_one, 2},
+        {"policy", elements_cut_in_aligned_pieces_above_the_threshold, 1},
+        {"elementwise", add_sub_two_threads_repeat_and_match_one, (int)TEST_COUNT(SUM_CASES)},
+        {"elementwise", sgd_two_threads_repeat_and_match_one, 1},
     };
     return test_run_table("par", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
