@@ -70,6 +70,17 @@ float *lps_par_sum_at(const lps_par_sum *s, int chunk)
     return p;
 }
 
+/* Chunk `chunk`'s part [*begin, *end) of n items cut in whole runs of
+ * `align` (the last run may be short): lps_par_range over the runs. */
+static void aligned_range(int64_t n, int64_t align, int chunk, int n_chunks, int64_t *begin,
+                          int64_t *end)
+{
+    int64_t r0, r1;
+    lps_par_range((n + align - 1) / align, chunk, n_chunks, &r0, &r1);
+    *begin = r0 * align < n ? r0 * align : n;
+    *end = r1 * align < n ? r1 * align : n;
+}
+
 /* One lps_par_elements call: the caller's function over its pieces. */
 typedef struct par_elements {
     int64_t n, runs;
@@ -80,11 +91,8 @@ typedef struct par_elements {
 static void par_elements_chunk(void *arg, int chunk, int n_chunks)
 {
     const par_elements *e = arg;
-    int64_t r0, r1;
-    lps_par_range(e->runs, chunk, n_chunks, &r0, &r1);
-    int64_t begin = r0 * LPS_PAR_ELEMENT_ALIGN, end = r1 * LPS_PAR_ELEMENT_ALIGN;
-    if (end > e->n)
-        end = e->n;
+    int64_t begin, end;
+    aligned_range(e->n, LPS_PAR_ELEMENT_ALIGN, chunk, n_chunks, &begin, &end);
     if (begin < end)
         e->fn(e->arg, begin, end);
 }
@@ -145,11 +153,8 @@ typedef struct par_gemm {
 static void par_gemm_chunk(void *arg, int chunk, int n_chunks)
 {
     const par_gemm *g = arg;
-    int64_t p0, p1;
-    lps_par_range(g->panels, chunk, n_chunks, &p0, &p1);
-    int64_t from = p0 * LPS_PAR_GEMM_ALIGN, to = p1 * LPS_PAR_GEMM_ALIGN;
-    if (to > g->dim)
-        to = g->dim;
+    int64_t from, to;
+    aligned_range(g->dim, LPS_PAR_GEMM_ALIGN, chunk, n_chunks, &from, &to);
     if (to <= from)
         return;
     int part = (int)(to - from);
