@@ -188,46 +188,12 @@ typedef struct conv_block {
     lps_par_sum dw_sum, db_sum;
 } conv_block;
 
-/* One conv_live_taps pass: W's full kernels and their live copies. */
-typedef struct live_taps_job {
-    const conv_dims *cd;
-    float *full, *live;
-    bool to_live;
-} live_taps_job;
-
-static void live_taps_piece(void *arg, int64_t begin, int64_t end)
-{
-    const live_taps_job *j = arg;
-    const lps_spatial_geom *g = &j->cd->g, *l = &j->cd->live;
-    for (int64_t i = begin; i < end; i++) {
-        float *f = j->full + i * g->kernel_size, *v = j->live + i * l->kernel_size;
-        int64_t k[LPS_SPATIAL_MAX] = {0};
-        do {
-            int64_t at = 0;
-            for (int d = 0; d < g->n; d++)
-                at = at * g->kernel[d] + j->cd->live_first[d] + k[d];
-            if (j->to_live)
-                *v = f[at];
-            else
-                f[at] += *v;
-            v++;
-        } while (lps_spatial_next_pos(l->n, l->kernel, k));
-    }
-}
-
-/* Walks the [out_ch * in_per_group] kernels of W (full kernel shape) and of
- * its live copy (cd->live's kernel) in step, kernel by kernel (each is a
- * few contiguous floats on both sides): to_live copies the live taps out of
- * full, else adds live onto them. Kernels are cut over the threads: a
- * 512-channel 3x3 layer at 1x1 has 262,144 of them, gathered and added back
- * every step (docs/architecture.md, "Threads"). */
+/* W's live taps out of W (to_live), or their gradient added back onto
+ * dW's full kernels (lps_conv_live_taps). */
 static void conv_live_taps(const conv_dims *cd, float *full, float *live, bool to_live)
 {
-    live_taps_job job = {cd, full, live, to_live};
-    /* the walk costs more than the float it moves: weigh each live tap as
-     * a few floats */
-    lps_par_elements(cd->out_ch * cd->in_per_group, 4.0 * (double)cd->live.kernel_size,
-                     live_taps_piece, &job);
+    lps_conv_live_taps(&cd->g, &cd->live, cd->live_first, cd->out_ch * cd->in_per_group, full,
+                       live, to_live);
 }
 
 _Static_assert(2 * LPS_SPATIAL_MAX <= LPS_OP_CACHE_KEY_MAX, "a crop key fits an op cache key");

@@ -23,6 +23,17 @@
 int64_t lps_conv_block_images(int64_t batch, int64_t out_size, int64_t col_rows,
                               int64_t out_rows);
 
+/* Walks `kernels` kernels of W in full geometry g (full, kernel_size
+ * floats each) and their live copies (live, live->kernel_size floats each,
+ * the taps from live_first of each dim on) in step: to_live copies the
+ * live taps out of full, else adds live onto them (dW's add-back). The
+ * kernels are cut over the threads (lps_par_elements): a 512-channel 3x3
+ * layer at 1x1 has 262,144 of them, gathered and added back every
+ * training step (docs/architecture.md, "Threads"). */
+void lps_conv_live_taps(const lps_spatial_geom *g, const lps_spatial_geom *live,
+                        const int64_t *live_first, int64_t kernels, float *full, float *live_w,
+                        bool to_live);
+
 #define LPS_CONV_GEMM_COLS 256
 #define LPS_CONV_WORKSPACE_FLOATS ((size_t)16 << 20)
 
