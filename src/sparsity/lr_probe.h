@@ -23,4 +23,10 @@ typedef struct lps_lr_probe {
     double seconds;
 } lps_lr_probe;
 
+/* The candidate the run trains with, an index below pr->n (pr->n > 0): the
+ * lowest score, unless it is within PROBE_TIE_MARGIN (8%) of the default
+ * scale's finite score, which then wins; the smallest step on a tie and
+ * when every candidate diverged (INFINITY). */
+int64_t lps_lr_probe_pick(const lps_lr_probe *pr);
+
 #endif

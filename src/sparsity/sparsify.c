@@ -23,6 +23,7 @@ void lps_sparsify_options_default(lps_sparsify_options *o)
     o->method = LPS_METHOD_LPSS;
     o->allocation = LPS_ALLOC_GLOBAL;
     o->lpsgd_lr_scale = LPS_SPARSIFY_DEFAULT_LPSGD_LR_SCALE;
+    o->lpsgd_lr_auto = true;
     o->semi = lps_semiprune_config_default();
     o->progressive_floor = true;
     o->stats_fix = false;

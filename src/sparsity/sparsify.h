@@ -105,9 +105,9 @@ typedef struct lps_sparsify_options {
 } lps_sparsify_options;
 
 /* Defaults (docs/method.md): LpSS, global allocation, p from the target,
- * LpSGD lr 0.015 (p - 1) (the probe, lpsgd_lr_auto, is opt-in), trainable
- * gains, section 4's semi-pruning and a GMP ramp over the same 20%..80%
- * window. */
+ * LpSGD lr SCALE (p - 1) with SCALE chosen by the probe (lpsgd_lr_auto;
+ * 0.015 when it cannot run), trainable gains, section 4's semi-pruning and
+ * a GMP ramp over the same 20%..80% window. */
 void lps_sparsify_options_default(lps_sparsify_options *o);
 
 /* LpSS, or a one-shot method then --finetune lpss: the session trains

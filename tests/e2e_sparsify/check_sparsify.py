@@ -287,7 +287,7 @@ def check_lpsgd_step(rep, source, scale=None):
         return
     probe = step["probe"]
     cands = probe["candidates"]
-    assert [c["scale"] for c in cands] == [0.00375, 0.015, 0.06], cands
+    assert [c["scale"] for c in cands] == [0.0009375, 0.00375, 0.015, 0.06], cands
     best = min(cands, key=lambda c: c["loss"])
     assert step["scale"] == best["scale"], (step["scale"], cands)
     assert probe["updates_per_candidate"] == 1 and probe["batches"] == 2 * (1 + len(cands)), probe

@@ -1,8 +1,9 @@
 /* The automatic LpSGD step (docs/method.md, "The LpSGD step"): the probe
  * leaves no trace in the run but its choice (a run with the probe equals a
  * run given the step it chose), and it chooses by the damage to recover
- * from: a small step on a trained MLP pruned to 30%, a large one on the
- * same MLP pruned to 95%. */
+ * from: a small step scores best on a trained MLP pruned to 30%, a large
+ * one on the same MLP pruned to 95%, none above the default is tried on a
+ * long run, and another step than the default must beat it by 8%. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -21,7 +22,10 @@
 #define N_SAMPLES 512
 #define BATCH 32
 #define DENSE_EPOCHS 8
-#define N_CANDIDATES 3
+#define N_CANDIDATES 4
+/* 26 epochs of 16 steps: longer than the runs the probe tries steps above
+ * the default on (400 steps, sparsity/lr_probe.c) */
+#define LONG_RUN_EPOCHS 26
 
 /* x [N, 12] -> Gemm(w1 [12, 32]) -> Relu -> Gemm(w2 [4, 32], transB=1) -> logits */
 static lps_model *mlp(void)
@@ -62,10 +66,10 @@ static lps_model *trained_mlp(const lps_dataset *ds)
     return m;
 }
 
-/* One epoch of LpSS at target on a trained MLP, the step probed (scale 0)
+/* `epochs` of LpSS at target on a trained MLP, the step probed (scale 0)
  * or given; the written weights into w1, w2 (malloc'd) and the probe's
  * record into *probe (n = 0 when it did not run). */
-static void lpss_run(const lps_dataset *ds, double target, double scale, float **w,
+static void lpss_run(const lps_dataset *ds, int epochs, double target, double scale, float **w,
                      lps_lr_probe *probe)
 {
     static const char *const names[] = {"w1", "w2"};
@@ -75,7 +79,7 @@ static void lpss_run(const lps_dataset *ds, double target, double scale, float *
     lps_trainer *t;
     lps_sparsify *s;
     lps_model *m = trained_mlp(ds);
-    test_train_options(&to, 1, BATCH);
+    test_train_options(&to, epochs, BATCH);
     lps_sparsify_options_default(&so);
     so.target = target;
     so.lpsgd_lr_auto = scale == 0.0;
@@ -104,19 +108,15 @@ START_TEST(probe_run_equals_the_given_step)
     lps_lr_probe probed, given;
     float *wa[2], *wb[2];
     dataset(&ds);
-    lpss_run(&ds, 0.5, 0.0, wa, &probed);
+    lpss_run(&ds, 1, 0.5, 0.0, wa, &probed);
     ck_assert_int_eq(probed.n, N_CANDIDATES);
     ck_assert_int_eq(probed.steps, 1);
     ck_assert_int_eq(probed.batches, 2 * (1 + N_CANDIDATES));
     ck_assert_int_eq(probed.run_steps, N_SAMPLES / BATCH);
-    int64_t best = 0;
-    for (int64_t c = 0; c < probed.n; c++) {
+    for (int64_t c = 0; c < probed.n; c++)
         ck_assert(isfinite(probed.score[c]) && probed.score[c] > 0);
-        if (probed.score[c] < probed.score[best])
-            best = c;
-    }
-    ck_assert_double_eq(probed.chosen, probed.scale[best]);
-    lpss_run(&ds, 0.5, probed.chosen, wb, &given);
+    ck_assert_double_eq(probed.chosen, probed.scale[lps_lr_probe_pick(&probed)]);
+    lpss_run(&ds, 1, 0.5, probed.chosen, wb, &given);
     ck_assert_int_eq(given.n, 0);
     ck_assert_msg(memcmp(wa[0], wb[0], N_FEATURES * N_HIDDEN * sizeof(float)) == 0 &&
                       memcmp(wa[1], wb[1], N_CLASSES * N_HIDDEN * sizeof(float)) == 0,
@@ -129,17 +129,66 @@ START_TEST(probe_run_equals_the_given_step)
 }
 END_TEST
 
+/* The candidate with the lowest score. */
+static int64_t lowest(const lps_lr_probe *pr)
+{
+    int64_t best = 0;
+    for (int64_t c = 1; c < pr->n; c++)
+        if (pr->score[c] < pr->score[best])
+            best = c;
+    return best;
+}
+
+/* The scores follow the damage: the smallest step scores best at 30%, the
+ * largest at 95% (the choice is then lps_lr_probe_pick's, below). */
 START_TEST(probe_choice_follows_the_damage)
 {
     lps_dataset ds;
     lps_lr_probe light, heavy;
     dataset(&ds);
-    lpss_run(&ds, 0.3, 0.0, NULL, &light);
-    lpss_run(&ds, 0.95, 0.0, NULL, &heavy);
-    ck_assert_msg(light.chosen == light.scale[0] && heavy.chosen == heavy.scale[N_CANDIDATES - 1],
-                  "30%%: chose %g (losses %g %g %g), 95%%: chose %g (losses %g %g %g)",
-                  light.chosen, light.score[0], light.score[1], light.score[2], heavy.chosen,
-                  heavy.score[0], heavy.score[1], heavy.score[2]);
+    lpss_run(&ds, 1, 0.3, 0.0, NULL, &light);
+    lpss_run(&ds, 1, 0.95, 0.0, NULL, &heavy);
+    ck_assert_msg(lowest(&light) == 0 && lowest(&heavy) == N_CANDIDATES - 1,
+                  "30%%: losses %g %g %g %g, 95%%: losses %g %g %g %g", light.score[0],
+                  light.score[1], light.score[2], light.score[3], heavy.score[0], heavy.score[1],
+                  heavy.score[2], heavy.score[3]);
+    lps_dataset_release(&ds);
+}
+END_TEST
+
+/* The choice: the lowest score unless within 8% of the default's (the
+ * default then stays); the smallest on a tie; an infinite default score
+ * (diverged) never holds. */
+START_TEST(probe_pick_keeps_the_default_within_the_margin)
+{
+    lps_lr_probe pr = {.n = N_CANDIDATES, .scale = {0.0009375, 0.00375, 0.015, 0.06}};
+    const double d = LPS_SPARSIFY_DEFAULT_LPSGD_LR_SCALE;
+    memcpy(pr.score, (double[]){1.0, 1.0, 1.0, 0.95}, 4 * sizeof(double));
+    ck_assert_double_eq(pr.scale[lps_lr_probe_pick(&pr)], d);      /* 5% better: within */
+    pr.score[3] = 0.9;
+    ck_assert_double_eq(pr.scale[lps_lr_probe_pick(&pr)], 0.06);   /* 10% better */
+    memcpy(pr.score, (double[]){0.7, 0.7, 1.0, 2.0}, 4 * sizeof(double));
+    ck_assert_double_eq(pr.scale[lps_lr_probe_pick(&pr)], 0.0009375);  /* tie: the smaller */
+    memcpy(pr.score, (double[]){INFINITY, 3.0, INFINITY, INFINITY}, 4 * sizeof(double));
+    ck_assert_double_eq(pr.scale[lps_lr_probe_pick(&pr)], 0.00375);
+    for (int c = 0; c < N_CANDIDATES; c++)
+        pr.score[c] = INFINITY;
+    ck_assert_double_eq(pr.scale[lps_lr_probe_pick(&pr)], 0.0009375);
+}
+END_TEST
+
+/* The same 95% whose one-epoch run scored the largest step best: over a
+ * long run no candidate exceeds the default. */
+START_TEST(probe_long_run_stays_at_or_below_the_default)
+{
+    lps_dataset ds;
+    lps_lr_probe pr;
+    dataset(&ds);
+    lpss_run(&ds, LONG_RUN_EPOCHS, 0.95, 0.0, NULL, &pr);
+    ck_assert_int_eq(pr.run_steps, LONG_RUN_EPOCHS * (N_SAMPLES / BATCH));
+    ck_assert_int_eq(pr.n, N_CANDIDATES - 1);
+    ck_assert_double_eq(pr.scale[pr.n - 1], LPS_SPARSIFY_DEFAULT_LPSGD_LR_SCALE);
+    ck_assert_double_le(pr.chosen, LPS_SPARSIFY_DEFAULT_LPSGD_LR_SCALE);
     lps_dataset_release(&ds);
 }
 END_TEST
@@ -149,6 +198,8 @@ int main(void)
     const test_entry tests[] = {
         {"probe", probe_run_equals_the_given_step, 1},
         {"probe", probe_choice_follows_the_damage, 1},
+        {"probe", probe_pick_keeps_the_default_within_the_margin, 1},
+        {"probe", probe_long_run_stays_at_or_below_the_default, 1},
     };
     return test_run_table("lr_probe", tests, TEST_COUNT(tests), 60);
 }
