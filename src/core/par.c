@@ -121,6 +121,24 @@ void lps_par_zero(float *x, size_t n)
     lps_par_elements((int64_t)n, 1.0, zero_piece, x);
 }
 
+/* One lps_par_copy. */
+typedef struct copy_job {
+    float *dst;
+    const float *src;
+} copy_job;
+
+static void copy_piece(void *arg, int64_t begin, int64_t end)
+{
+    const copy_job *j = arg;
+    memcpy(j->dst + begin, j->src + begin, (size_t)(end - begin) * sizeof *j->dst);
+}
+
+void lps_par_copy(float *dst, const float *src, size_t n)
+{
+    copy_job job = {dst, src};
+    lps_par_elements((int64_t)n, 2.0, copy_piece, &job);
+}
+
 static void sum_finish_piece(void *arg, int64_t begin, int64_t end)
 {
     const lps_par_sum *s = arg;

@@ -87,6 +87,9 @@ void lps_par_elements(int64_t n, double floats_per_item, lps_par_range_fn fn, vo
 /* x[0..n) = 0, cut as lps_par_elements. x may be NULL when n is 0. */
 void lps_par_zero(float *x, size_t n);
 
+/* dst[0..n) = src[0..n) (not overlapping), cut as lps_par_elements. */
+void lps_par_copy(float *dst, const float *src, size_t n);
+
 /* Per-chunk partial sums onto dst[0..n): chunk 0 accumulates into dst
  * itself, chunk c > 0 into its own copy (zeroed by lps_par_sum_at), and
  * lps_par_sum_finish adds copies 1..chunks-1 onto dst in that order. A

@@ -330,11 +330,16 @@ static void bn_apply(const lps_op_node *op, const float *x, float *y, const bn_v
     }
 }
 
-/* Floating-point operations per element of the batch-statistics forward
- * (the sum, the centred square, the affine map) and of backward (the two
- * sums, dX), for the thread split (core/par.h). */
-#define BN_FORWARD_FLOPS 6
-#define BN_BACKWARD_FLOPS 10
+/* What an element of the batch-statistics forward (the sum, the centred
+ * square, the affine map) and of backward (the two sums, dX) weighs for
+ * the thread split (core/par.h), in sgemm flops' time: a profile of
+ * ResNet-18's and the residual CNN's training measured about 1 ns an
+ * element forward and 2 ns backward on one core (loaded machine; short
+ * per-channel rows, double sums), where 6 and 10 flops (0.1-0.2 ns at
+ * 50 GFLOP/s) kept every BatchNorm over a plane of 8x8 or less at batch
+ * 64 on one thread. Half the measured figure, as a quiet core is faster. */
+#define BN_FORWARD_FLOPS 24
+#define BN_BACKWARD_FLOPS 48
 
 /* The passes below split the channels over threads (core/par.h): each
  * channel's statistics and outputs are computed by one thread in the order

@@ -324,8 +324,8 @@ static void run_at_threads(int threads, int rank, const int64_t *xd, lps_tensor 
 
 /* Channels split over two threads give one thread's bytes, for planes
  * (per-channel rows) and for [N, C] (blocks of channels), each big enough
- * to be split (core/par.h): over 2 MFLOP at batchnorm.c's 6 flops an
- * element forward. */
+ * to be split (core/par.h): over 2 MFLOP even at 6 flops an element
+ * (batchnorm.c weighs an element more). */
 START_TEST(channels_split_over_threads_give_the_same_bytes)
 {
     static const int64_t planes[] = {16, 32, 28, 28}, rows[] = {4096, 150};

@@ -146,6 +146,28 @@ START_TEST(elements_cut_in_aligned_pieces_above_the_threshold)
 }
 END_TEST
 
+/* Zeroing and copying at two threads, cut (above the threshold), reach
+ * every element, the pieces' edges included. */
+START_TEST(zero_and_copy_cover_every_element)
+{
+    const size_t n = (size_t)(LPS_PAR_MIN_FLOPS / LPS_PAR_FLOPS_PER_FLOAT) + 3;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    ck_assert(a && b);
+    for (size_t i = 0; i < n; i++) {
+        a[i] = (float)i;
+        b[i] = -1.0f;
+    }
+    omp_set_num_threads(TWO_THREADS);
+    lps_par_copy(b, a, n);
+    ck_assert(memcmp(a, b, n * sizeof *a) == 0);
+    lps_par_zero(b, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(b[i] == 0.0f, "b[%zu] = %g", i, b[i]);
+    free(a);
+    free(b);
+}
+END_TEST
+
 static bool same_bytes(const lps_tensor *a, const lps_tensor *b)
 {
     if (!a || !b)
@@ -292,6 +314,9 @@ static const conv_case CONV_CASES[] = {
     {{64, 64, 2, 2}, {64, 64, 3, 3}, 1, 1, true},
     /* no dX wanted (a first layer): the general path's dW and dB only */
     {{8, 3, 32, 32}, {16, 3, 3, 3}, 1, 1, false},
+    /* the flip path with enough weights that their flip and unflip are
+     * cut over the threads too (ResNet-18's third stage) */
+    {{8, 256, 4, 4}, {256, 256, 3, 3}, 1, 1, true},
     /* a 1x1 plane (ResNet-18's last stage at 32x32): only the centre taps
      * are live, and their gather and add-back are cut over the threads */
     {{8, 512, 1, 1}, {512, 512, 3, 3}, 1, 1, true},
@@ -486,6 +511,7 @@ int main(int argc, char **argv)
         {"gemm", matmul_two_threads_repeat_and_match_one, (int)TEST_COUNT(MATMUL_CASES)},
         {"gemm", gemm_two_threads_repeat_and_match_one, 2},
         {"policy", elements_cut_in_aligned_pieces_above_the_threshold, 1},
+        {"policy", zero_and_copy_cover_every_element, 1},
         {"elementwise", add_sub_two_threads_repeat_and_match_one, (int)TEST_COUNT(SUM_CASES)},
         {"elementwise", sgd_two_threads_repeat_and_match_one, 1},
     };
