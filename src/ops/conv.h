@@ -109,7 +109,8 @@ lps_status lps_conv_backward_flip(const lps_op_node *op, lps_exec_ctx *ctx,
                                   const lps_conv_backward_args *a, lps_error *err);
 
 /* db[m] += sum of dy's row m over out_size positions, for count images
- * side by side in rows ld floats apart, image by image. */
+ * side by side in rows ld floats apart, image by image; a row is summed
+ * in double, in 8 interleaved partial sums added in a fixed order. */
 void lps_conv_bias_grad(const float *dy, int64_t out_ch, int64_t out_size, int64_t ld,
                         int64_t count, float *db);
 

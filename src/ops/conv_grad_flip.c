@@ -26,6 +26,7 @@
 #include "ops/conv.h"
 #include "ops/im2col.h"
 #include "ops/op_util.h"
+#include "ops/simd.h"
 
 /* The transposed geometry of g (unit strides): dY's planes swept by the
  * same kernel and dilations give X's planes. false when g has a stride
@@ -61,16 +62,29 @@ bool lps_conv_flip_applies(const lps_spatial_geom *g, int64_t in_ch, int64_t out
            g->in_size <= INT_MAX - LPS_CONV_GEMM_COLS; /* a block's columns */
 }
 
+/* Partial sums of a bias gradient row: one dependent double add per
+ * element was 2% of the bundled CNN's training step; eight independent
+ * ones vectorise. */
+#define BIAS_GRAD_LANES 8
+
 /* Contract in conv.h. */
+LPS_VECTOR_CLONES
 void lps_conv_bias_grad(const float *dy, int64_t out_ch, int64_t out_size, int64_t ld,
                         int64_t count, float *db)
 {
     for (int64_t i = 0; i < count; i++)
         for (int64_t m = 0; m < out_ch; m++) {
             const float *row = dy + m * ld + i * out_size;
+            double lane[BIAS_GRAD_LANES] = {0};
+            int64_t o = 0;
+            for (; o + BIAS_GRAD_LANES <= out_size; o += BIAS_GRAD_LANES)
+                for (int l = 0; l < BIAS_GRAD_LANES; l++)
+                    lane[l] += row[o + l];
+            for (int l = 0; o < out_size; o++, l++)
+                lane[l] += row[o];
             double sum = 0.0;
-            for (int64_t o = 0; o < out_size; o++)
-                sum += row[o];
+            for (int l = 0; l < BIAS_GRAD_LANES; l++)
+                sum += lane[l];
             db[m] += (float)sum;
         }
 }

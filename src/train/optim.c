@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,50 +27,103 @@ lps_status lps_sgd_config_check(const lps_sgd_config *cfg, lps_error *err)
 
 /* One lps_sgd_step over [begin, end): every weight's update reads and
  * writes only its own w, g and momentum, so the step is cut over the
- * threads (lps_par_elements) and is the same bytes at any thread count. */
+ * threads (lps_par_elements) and is the same bytes at any thread count.
+ * The clearing step (lps_sgd_step_clear) also zeroes g and notes a
+ * non-finite updated weight in `nonfinite`, in the same pass. */
 typedef struct sgd_job {
     const lps_sgd_config *cfg;
     float lr;
     float *w, *momentum_buf;
-    const float *g;
+    float *g; /* written only by the clearing step */
+    atomic_uint nonfinite;
 } sgd_job;
 
-static void sgd_piece(void *arg, int64_t begin, int64_t end)
+/* The bits of a float whose exponent is all ones: Inf or NaN. */
+#define FLOAT_EXPONENT_BITS 0x7f800000u
+
+/* 1 when v is Inf or NaN: a test on the bits, which vectorises (isfinite
+ * in a loop does not). */
+static inline unsigned float_nonfinite(float v)
 {
-    const sgd_job *j = arg;
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return (bits & FLOAT_EXPONENT_BITS) == FLOAT_EXPONENT_BITS;
+}
+
+/* The update of [begin, end); with `clear` (a constant at each call, so
+ * each variant compiles to its own loops) g is zeroed after it is read
+ * and the non-finite weights counted. Returns that count's OR (0 without
+ * clear). */
+static inline unsigned sgd_range(const sgd_job *j, int64_t begin, int64_t end, bool clear)
+{
     const float mu = j->cfg->momentum, lr = j->lr;
     const float l2 = j->cfg->wd_mode == LPS_WD_COUPLED_L2 ? j->cfg->weight_decay : 0.0f;
     /* Decoupled decay multiplies w before the gradient step, as AdamW/SGDW do. */
     const float shrink =
         j->cfg->wd_mode == LPS_WD_DECOUPLED ? 1.0f - lr * j->cfg->weight_decay : 1.0f;
     float *restrict w = j->w, *restrict momentum_buf = j->momentum_buf;
-    const float *restrict g = j->g;
+    float *restrict g = j->g;
+    unsigned bad = 0;
     if (mu == 0.0f) {
-        for (int64_t i = begin; i < end; i++)
+        for (int64_t i = begin; i < end; i++) {
             w[i] = shrink * w[i] - lr * (g[i] + l2 * w[i]);
-        return;
-    }
-    if (j->cfg->nesterov) {
+            if (clear) {
+                g[i] = 0.0f;
+                bad |= float_nonfinite(w[i]);
+            }
+        }
+    } else if (j->cfg->nesterov) {
         for (int64_t i = begin; i < end; i++) {
             float gi = g[i] + l2 * w[i];
             momentum_buf[i] = mu * momentum_buf[i] + gi;
             w[i] = shrink * w[i] - lr * (gi + mu * momentum_buf[i]);
+            if (clear) {
+                g[i] = 0.0f;
+                bad |= float_nonfinite(w[i]);
+            }
         }
     } else {
         for (int64_t i = begin; i < end; i++) {
             float gi = g[i] + l2 * w[i];
             momentum_buf[i] = mu * momentum_buf[i] + gi;
             w[i] = shrink * w[i] - lr * momentum_buf[i];
+            if (clear) {
+                g[i] = 0.0f;
+                bad |= float_nonfinite(w[i]);
+            }
         }
     }
+    return bad;
+}
+
+static void sgd_piece(void *arg, int64_t begin, int64_t end)
+{
+    sgd_range(arg, begin, end, false);
+}
+
+static void sgd_clear_piece(void *arg, int64_t begin, int64_t end)
+{
+    sgd_job *j = arg;
+    if (sgd_range(j, begin, end, true))
+        atomic_fetch_or_explicit(&j->nonfinite, 1u, memory_order_relaxed);
 }
 
 void lps_sgd_step(const lps_sgd_config *cfg, float lr, int64_t n, float *w, const float *g,
                   float *momentum_buf)
 {
-    sgd_job job = {cfg, lr, w, momentum_buf, g};
+    /* sgd_piece only reads g */
+    sgd_job job = {cfg, lr, w, momentum_buf, (float *)g, 0};
     /* w, g and the momentum read, w and the momentum written */
     lps_par_elements(n, cfg->momentum == 0.0f ? 3.0 : 5.0, sgd_piece, &job);
+}
+
+bool lps_sgd_step_clear(const lps_sgd_config *cfg, float lr, int64_t n, float *w, float *g,
+                        float *momentum_buf)
+{
+    sgd_job job = {cfg, lr, w, momentum_buf, g, 0};
+    /* as lps_sgd_step, and g written */
+    lps_par_elements(n, cfg->momentum == 0.0f ? 4.0 : 6.0, sgd_clear_piece, &job);
+    return atomic_load_explicit(&job.nonfinite, memory_order_relaxed) == 0;
 }
 
 double lps_grad_global_norm(int n_bufs, float *const *bufs, const int64_t *lens)

@@ -7,6 +7,7 @@
 #ifndef LPS_TRAIN_OPTIM_H
 #define LPS_TRAIN_OPTIM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "lpsparsify/error.h"
@@ -39,6 +40,13 @@ lps_status lps_sgd_config_check(const lps_sgd_config *cfg, lps_error *err);
  * lps_sgd_config_check. */
 void lps_sgd_step(const lps_sgd_config *cfg, float lr, int64_t n, float *w, const float *g,
                   float *momentum_buf);
+
+/* lps_sgd_step (the same bytes of w and momentum_buf), then g zeroed, in
+ * one pass: the next backward accumulates onto a clear gradient without a
+ * pass of its own. Returns whether every updated w is finite (what the
+ * trainer checks after each step), found in the same pass. */
+bool lps_sgd_step_clear(const lps_sgd_config *cfg, float lr, int64_t n, float *w, float *g,
+                        float *momentum_buf);
 
 /* Euclidean norm, accumulated in double, of the concatenation of n_bufs
  * gradient buffers (bufs[i] holds lens[i] floats). Non-finite entries make

@@ -281,7 +281,9 @@ lps_status lps_trainer_local_step(lps_trainer *t, int64_t step, int64_t count, s
     const float *logits = NULL;
     int64_t classes = 0;
     double loss = NAN;
-    lps_plan_zero_grads(t->plan);
+    if (!t->grads_clear)
+        lps_plan_zero_grads(t->plan);
+    t->grads_clear = false;
     if (count == 0)
         return LPS_OK;
     lps_status st = lps_feeder_bind(&t->feed, t->plan, err);
@@ -347,15 +349,19 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
         lps_clip_grad_global_norm(1, &g, &len, t->opt.clip_norm);
     }
     double lr = lps_lr_at(&t->opt.lr, step, total) * t->guard.lr_scale;
+    bool finite;
     if (hooks && hooks->update) {
         st = hooks->update(hooks->user, t->plan, step, total, lr, err);
         if (st == LPS_ERR_RUNTIME)
             return diverged(out, "update", st, err);
+        /* A NaN weight can hide behind a Relu (NaN > 0 is false): check them all. */
+        finite = st != LPS_OK || lps_trainer_all_finite(w, n);
     } else {
-        lps_sgd_step(&t->opt.sgd, (float)lr, (int64_t)n, w, g, t->momentum);
+        /* the same check, and the clearing of g, in the update's own pass */
+        finite = lps_sgd_step_clear(&t->opt.sgd, (float)lr, (int64_t)n, w, g, t->momentum);
+        t->grads_clear = true;
     }
-    /* A NaN weight can hide behind a Relu (NaN > 0 is false): check them all. */
-    if (st == LPS_OK && !lps_trainer_all_finite(w, n))
+    if (st == LPS_OK && !finite)
         return diverged(out, "update",
                         lps_fail(err, LPS_ERR_RUNTIME, "a weight is not finite after the update"),
                         err);

@@ -44,6 +44,8 @@ struct lps_trainer {
     int64_t backoffs;
     lps_epoch_stats *stats;    /* [epochs]: the finished epochs */
     bool stop_agreed;          /* data-parallel: some rank asked to stop at the last step */
+    bool grads_clear;          /* the last update zeroed the gradients (lps_sgd_step_clear):
+                                  the next step need not */
     run_position at;           /* where the run is (or resumes) */
 };
 

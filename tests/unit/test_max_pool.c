@@ -4,7 +4,9 @@
  * threaded, it must give the same bytes as a direct search in the test
  * (first tap, then a later tap only when greater), as the training forward
  * (which searches window by window for the argmax), and at 1 and 2 threads,
- * for strides 1, 2 and 3, pads, dilation and ceil_mode. */
+ * for strides 1, 2 and 3, pads, dilation and ceil_mode. The training
+ * forward's argmax (also vectorised where the windows fit) routes the
+ * backward's gradient as the window-by-window search does. */
 #include <check.h>
 #include <math.h>
 #include <omp.h>
@@ -92,6 +94,51 @@ static void expect_same_bytes(const char *what, const lps_tensor *a, const lps_t
                   "%s differs", what);
 }
 
+/* dX of c's backward from dY, after a forward in training mode (which
+ * keeps the argmax, vectorised over the windows that fit) or inference
+ * mode (backward then searches the windows one by one), at the given
+ * thread count, into dx (zeroed here). */
+static void backward(const max_case *c, lps_tensor *x, const lps_tensor *dy, bool training,
+                     int threads, lps_tensor *dx)
+{
+    lps_node *n = max_node(c);
+    lps_error err = {0};
+    lps_run_options run = {.training = true, .bn_batch_stats = true};
+    lps_tensor y = {0};
+    ck_assert(lps_tensor_alloc(dx, LPS_DT_FLOAT, 4, c->x_dims, &err) == LPS_OK);
+    memset(dx->data, 0, dx->nbytes);
+    omp_set_num_threads(threads);
+    const lps_tensor *dout[1] = {dy};
+    lps_tensor *din[1] = {dx};
+    lps_status st = test_op_backward(n, POOL_OPSET, training ? &run : NULL, &x, &y, 1, dout,
+                                     din, &err);
+    ck_assert_msg(st == LPS_OK, "%s", err.msg);
+    lps_tensor_release(&y);
+    test_node_free(n);
+}
+
+/* The training forward's argmax (windows that fit: a vectorised search
+ * keeping the first maximum) routes dY to the same elements as the window
+ * by window search, on tied and NaN inputs, at 1 and 2 threads. */
+static void expect_routes_as_search(const max_case *c)
+{
+    lps_tensor *x = tied_input(c);
+    lps_tensor out = {0}, searched = {0}, kept = {0}, kept_one = {0};
+    forward(c, x, false, 1, &out);
+    lps_tensor *dy = test_tensor_random(4, out.dims, 0.5f, 1.5f, SEED + 1);
+    backward(c, x, dy, false, 1, &searched);
+    backward(c, x, dy, true, MAX_THREADS, &kept);
+    backward(c, x, dy, true, 1, &kept_one);
+    expect_same_bytes("dX after training and inference forwards", &kept, &searched);
+    expect_same_bytes("dX at 1 and 2 threads", &kept, &kept_one);
+    lps_tensor_release(&out);
+    lps_tensor_release(&searched);
+    lps_tensor_release(&kept);
+    lps_tensor_release(&kept_one);
+    lps_tensor_free(dy);
+    lps_tensor_free(x);
+}
+
 static void run_case(const max_case *c)
 {
     lps_tensor *x = tied_input(c);
@@ -116,6 +163,7 @@ static void run_case(const max_case *c)
     lps_tensor_release(&one);
     lps_tensor_release(&train);
     lps_tensor_free(x);
+    expect_routes_as_search(c);
 }
 
 /* ResNet's stem pool: 3x3, stride 2, pads 1, on odd planes. */

@@ -5,6 +5,7 @@
  * the batch are added per chunk, within PAR_SUM_RTOL). */
 #include <cblas.h>
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -454,6 +455,43 @@ START_TEST(sgd_two_threads_repeat_and_match_one)
 }
 END_TEST
 
+/* The clearing step (lps_sgd_step_clear) on two threads: for every kind
+ * of update the same weights and momentum as lps_sgd_step byte for byte,
+ * g zeroed, true; and false when one weight, in the second thread's
+ * piece, overflows to Inf (the flag is the OR over the pieces). */
+START_TEST(sgd_clear_matches_step_and_flags_nonfinite)
+{
+    const int64_t n = (int64_t)(LPS_PAR_MIN_FLOPS / LPS_PAR_FLOPS_PER_FLOAT) + 5;
+    const lps_sgd_config cfgs[] = {
+        {.momentum = 0.0f, .weight_decay = 1e-4f, .wd_mode = LPS_WD_COUPLED_L2},
+        {.momentum = 0.9f, .weight_decay = 1e-4f, .wd_mode = LPS_WD_DECOUPLED},
+        {.momentum = 0.9f, .nesterov = true, .weight_decay = 1e-4f,
+         .wd_mode = LPS_WD_COUPLED_L2}};
+    omp_set_num_threads(TWO_THREADS);
+    for (size_t c = 0; c < TEST_COUNT(cfgs); c++) {
+        float *g = random_floats(n, 1), *g_clear = random_floats(n, 1);
+        float *w = random_floats(n, 2), *w_clear = random_floats(n, 2);
+        float *m = random_floats(n, 3), *m_clear = random_floats(n, 3);
+        lps_sgd_step(&cfgs[c], 0.1f, n, w, g, m);
+        ck_assert(lps_sgd_step_clear(&cfgs[c], 0.1f, n, w_clear, g_clear, m_clear));
+        ck_assert(memcmp(w_clear, w, (size_t)n * sizeof *w) == 0);
+        ck_assert(memcmp(m_clear, m, (size_t)n * sizeof *m) == 0);
+        for (int64_t i = 0; i < n; i++)
+            ck_assert(g_clear[i] == 0.0f);
+        g_clear[n - 2] = -FLT_MAX;
+        w_clear[n - 2] = FLT_MAX;
+        ck_assert(!lps_sgd_step_clear(&cfgs[c], 1.0f, n, w_clear, g_clear, m_clear));
+        ck_assert(isinf(w_clear[n - 2]) && g_clear[n - 2] == 0.0f);
+        free(g);
+        free(g_clear);
+        free(w);
+        free(w_clear);
+        free(m);
+        free(m_clear);
+    }
+}
+END_TEST
+
 /* The test binary run as a child with this argument applies the default
  * wait policy, then prints libgomp's view of it (omp_display_env). */
 #define WAIT_CHILD_ARG "--show-wait-policy"
@@ -514,6 +552,7 @@ int main(int argc, char **argv)
         {"policy", zero_and_copy_cover_every_element, 1},
         {"elementwise", add_sub_two_threads_repeat_and_match_one, (int)TEST_COUNT(SUM_CASES)},
         {"elementwise", sgd_two_threads_repeat_and_match_one, 1},
+        {"elementwise", sgd_clear_matches_step_and_flags_nonfinite, 1},
     };
     return test_run_table("par", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
