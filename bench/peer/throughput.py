@@ -28,6 +28,9 @@ Usage (from the repository root, Release build in build-rel):
     /usr/bin/python3 bench/peer/throughput.py                 # full grid
     /usr/bin/python3 bench/peer/throughput.py --quick         # batch 64, 2 threads, 4 models
     /usr/bin/python3 bench/peer/throughput.py --models resnet18 --batches 64 --threads 2
+    /usr/bin/python3 bench/peer/throughput.py --export-eval /tmp/lps-bench-models
+        # writes resnet18-eval.onnx and mobilenetv2-eval.onnx there (eval
+        # mode, BatchNorm folded) for bench/forward.sh, and exits
 """
 import argparse
 import json
@@ -202,6 +205,22 @@ def export(name, path):
                       training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
 
 
+EVAL_MODELS = ["resnet18", "mobilenetv2"]
+
+
+def export_eval(name, path):
+    """The inference export bench/forward.sh times: eval mode, constant
+    folding on (BatchNorm folded into the convolutions), batch dim N."""
+    import torch
+    module = make_module(name)
+    module.eval()
+    x = torch.randn((1,) + input_shape(name))
+    torch.onnx.export(module, x, path + ".tmp", input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=OPSET,
+                      training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True)
+    os.replace(path + ".tmp", path)
+
+
 # ---------------------------------------------------------------- data
 
 def data_dir(name, batch, steps, workdir):
@@ -362,10 +381,18 @@ def main():
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--export", help=argparse.SUPPRESS)
+    ap.add_argument("--export-eval", metavar="DIR",
+                    help="write %s as NAME-eval.onnx (eval mode) to DIR and exit"
+                    % ",".join(EVAL_MODELS))
     ap.add_argument("--make-data", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.export:
         export(args.models, args.export)
+        return 0
+    if args.export_eval:
+        os.makedirs(args.export_eval, exist_ok=True)
+        for name in EVAL_MODELS:
+            export_eval(name, os.path.join(args.export_eval, name + "-eval.onnx"))
         return 0
     if args.make_data:
         make_data(args.make_data, input_shape(args.models), int(args.batches) * args.steps)

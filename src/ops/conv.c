@@ -47,20 +47,6 @@ typedef struct conv_params {
     int64_t group;
 } conv_params;
 
-/* Everything forward and backward derive from the input shapes. */
-typedef struct conv_dims {
-    int64_t batch, in_ch, out_ch;
-    int64_t in_per_group, out_per_group;
-    int64_t rows; /* in_per_group * live.kernel_size: the im2col row count */
-    bool pointwise;
-    lps_spatial_geom g;
-    /* The GEMM path's geometry: g with its kernel cropped to the taps that
-     * read input (lps_spatial_crop_dead_taps); when cropped, W's kept taps
-     * start at live_first and are gathered into a [M, rows] copy. */
-    lps_spatial_geom live;
-    int64_t live_first[LPS_SPATIAL_MAX];
-    bool cropped;
-} conv_dims;
 
 static lps_status conv_prepare(lps_op_node *op, lps_error *err)
 {
@@ -95,8 +81,8 @@ static const lps_tensor *conv_bias(const lps_op_node *op, const lps_tensor *cons
 
 /* Validates X, W and the optional B against each other and resolves the
  * window geometry. Fails naming the node. */
-static lps_status conv_dims_of(const lps_op_node *op, const lps_tensor *const *in, conv_dims *cd,
-                               lps_error *err)
+static lps_status conv_dims_of(const lps_op_node *op, const lps_tensor *const *in,
+                               lps_conv_dims *cd, lps_error *err)
 {
     const conv_params *p = op->params;
     const lps_tensor *x = in[CONV_X], *w = in[CONV_W];
@@ -136,7 +122,7 @@ static lps_status conv_dims_of(const lps_op_node *op, const lps_tensor *const *i
 static lps_status conv_shape(const lps_op_node *op, const lps_tensor *const *in, lps_shape *out,
                              lps_error *err)
 {
-    conv_dims cd;
+    lps_conv_dims cd;
     lps_status st = conv_dims_of(op, in, &cd, err);
     if (st != LPS_OK)
         return st;
@@ -190,7 +176,7 @@ typedef struct conv_block {
 
 /* W's live taps out of W (to_live), or their gradient added back onto
  * dW's full kernels (lps_conv_live_taps). */
-static void conv_live_taps(const conv_dims *cd, float *full, float *live, bool to_live)
+static void conv_live_taps(const lps_conv_dims *cd, float *full, float *live, bool to_live)
 {
     lps_conv_live_taps(&cd->g, &cd->live, cd->live_first, cd->out_ch * cd->in_per_group, full,
                        live, to_live);
@@ -203,7 +189,7 @@ _Static_assert(2 * LPS_SPATIAL_MAX <= LPS_OP_CACHE_KEY_MAX, "a crop key fits an 
  * depends on the input's spatial dims) into op->cache (docs/architecture.md,
  * "Constant-input caches"); else into scratch. NULL, err set naming the
  * node, when out of memory. */
-static const float *conv_live_weights(lps_op_node *op, const conv_dims *cd, const float *w,
+static const float *conv_live_weights(lps_op_node *op, const lps_conv_dims *cd, const float *w,
                                       float *scratch, lps_error *err)
 {
     if (!lps_op_input_const(op, CONV_W)) {
@@ -227,19 +213,23 @@ static const float *conv_live_weights(lps_op_node *op, const conv_dims *cd, cons
 
 /* Cuts the batch (lps_conv_split_batch, for `flops` of GEMMs) and gets the
  * workspace: every chunk's block matrices, for a cropped kernel W's live
- * taps (cached for a constant W in a forward, conv_live_weights) and (dw
- * non-NULL) their zeroed gradient, and the chunks' partial dW and dB (db
+ * taps (cached for a constant W in a forward, conv_live_weights; none
+ * when the forward is packed, lps_conv_packed_weights) and (dw non-NULL)
+ * their zeroed gradient, and the chunks' partial dW and dB (db
  * non-NULL). LPS_ERR_NOMEM naming the node on allocation failure. */
-static lps_status conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const conv_dims *cd,
+static lps_status conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const lps_conv_dims *cd,
                                   const float *w, float *dw, float *db, double flops,
-                                  conv_block *blk, lps_error *err)
+                                  bool packed, conv_block *blk, lps_error *err)
 {
     const conv_params *p = op->params;
     int64_t col_rows = p->group * cd->rows;
     lps_conv_split split =
         lps_conv_split_batch(cd->batch, flops, cd->g.out_size, col_rows, cd->out_ch);
-    size_t block = (size_t)(col_rows + cd->out_ch) * (size_t)(split.images * cd->g.out_size);
-    bool cached = cd->cropped && !dw && lps_op_input_const(op, CONV_W);
+    int64_t ld = split.images * cd->g.out_size;
+    if (packed)
+        ld = lps_packed_a_stride(ld);
+    size_t block = (size_t)(col_rows + cd->out_ch) * (size_t)ld;
+    bool cached = cd->cropped && !dw && (packed || lps_op_input_const(op, CONV_W));
     size_t weights = (size_t)cd->out_ch * (size_t)cd->rows;
     size_t live = cd->cropped ? weights : 0;
     size_t dw_parts = dw ? lps_par_sum_floats(weights, split.chunks) : 0;
@@ -251,7 +241,7 @@ static lps_status conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const conv
         return lps_error_prefix(err, "%s", op->label);
     float *parts = ws + chunks + (cached ? 0 : live * (dw ? 2 : 1));
     blk->images = split.images;
-    blk->ld = split.images * cd->g.out_size;
+    blk->ld = ld;
     blk->chunks = split.chunks;
     blk->chunk_floats = block;
     blk->col = ws;
@@ -264,7 +254,8 @@ static lps_status conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const conv
         blk->w_live = w_live;
         blk->dw_live = w_live + live;
         lps_par_zero(blk->dw_live, live);
-    } else if (cd->cropped && !(blk->w_live = conv_live_weights(op, cd, w, ws + chunks, err))) {
+    } else if (cd->cropped && !packed &&
+               !(blk->w_live = conv_live_weights(op, cd, w, ws + chunks, err))) {
         return err ? err->status : LPS_ERR_NOMEM;
     }
     blk->dw_sum = lps_par_sum_make(blk->dw_live, weights, split.chunks, parts);
@@ -282,7 +273,7 @@ static conv_block conv_block_of_chunk(const conv_block *blk, int c)
 }
 
 /* Adds the live taps' gradient back onto dW when the kernel was cropped. */
-static void conv_block_finish_dw(const conv_dims *cd, const conv_block *blk, float *dw)
+static void conv_block_finish_dw(const lps_conv_dims *cd, const conv_block *blk, float *dw)
 {
     if (cd->cropped && dw)
         conv_live_taps(cd, dw, blk->dw_live, false);
@@ -290,7 +281,7 @@ static void conv_block_finish_dw(const conv_dims *cd, const conv_block *blk, flo
 
 /* The im2col matrix of images [n0, n0 + count) of x into blk->col, or x
  * itself when one pointwise image needs no copy. */
-static const float *conv_block_col(const conv_dims *cd, const conv_block *blk, const float *x,
+static const float *conv_block_col(const lps_conv_dims *cd, const conv_block *blk, const float *x,
                                    int64_t n0, int64_t count)
 {
     int64_t in_img = cd->in_ch * cd->g.in_size;
@@ -307,7 +298,7 @@ static const float *conv_block_col(const conv_dims *cd, const conv_block *blk, c
  * to may be the same row), and f runs once over the block's rows, which
  * are contiguous in y (per row it was a call per 1 to 16 floats on small
  * planes, 8% of a MobileNetV2 forward). */
-static void conv_block_scatter(const lps_op_node *op, const conv_dims *cd, const float *src,
+static void conv_block_scatter(const lps_op_node *op, const lps_conv_dims *cd, const float *src,
                                int64_t ld, const float *b, float *y, int64_t n0, int64_t count)
 {
     int64_t o_size = cd->g.out_size;
@@ -330,7 +321,7 @@ static void conv_block_scatter(const lps_op_node *op, const conv_dims *cd, const
  * conv's own output for the block's images as [out_ch, ld] (taken back
  * through the fused activation, y being its output), or dy itself for a
  * one-image block without one. */
-static const float *conv_block_gather(const lps_op_node *op, const conv_dims *cd,
+static const float *conv_block_gather(const lps_op_node *op, const lps_conv_dims *cd,
                                       const conv_block *blk, const float *y, const float *dy,
                                       int64_t n0, int64_t count)
 {
@@ -352,14 +343,14 @@ static const float *conv_block_gather(const lps_op_node *op, const conv_dims *cd
 /* Depthwise convs (one input channel per group) skip im2col and BLAS: per
  * output channel the product would be a single-row GEMM, so the window dot
  * product (im2col's walk fused with the multiply) is much cheaper. */
-static bool conv_is_depthwise(const conv_params *p, const conv_dims *cd)
+static bool conv_is_depthwise(const conv_params *p, const lps_conv_dims *cd)
 {
     return p->group > 1 && cd->in_per_group == 1;
 }
 
 /* 2-D depthwise convs with one output per input channel (MobileNet's) run
  * channels-last (conv_depthwise.c); others sweep plane by plane below. */
-static bool conv_depthwise_channels_last(const conv_dims *cd)
+static bool conv_depthwise_channels_last(const lps_conv_dims *cd)
 {
     return cd->g.n == 2 && cd->out_per_group == 1;
 }
@@ -391,7 +382,7 @@ static void conv_channels_last(const lps_op_node *op, const lps_tensor *const *i
 /* Whether the runtime geometry is one conv_channels_last allowed the
  * node's layout for (the plan decided from the attributes; a mismatch is
  * a bug, reported, never computed in the wrong layout). */
-static bool conv_layout_fits(const lps_op_node *op, const conv_params *p, const conv_dims *cd)
+static bool conv_layout_fits(const lps_op_node *op, const conv_params *p, const lps_conv_dims *cd)
 {
     bool depthwise = conv_is_depthwise(p, cd) && conv_depthwise_channels_last(cd);
     if (op->x_channels_last && !depthwise && !(p->group == 1 && cd->pointwise))
@@ -408,24 +399,24 @@ static bool conv_layout_fits(const lps_op_node *op, const conv_params *p, const 
  * third of a batch-1 ResNet-18 forward). The training forward keeps the
  * block path its backward mirrors. */
 static bool conv_single_position(const lps_exec_ctx *ctx, const conv_params *p,
-                                 const conv_dims *cd)
+                                 const lps_conv_dims *cd)
 {
     return cd->g.out_size == 1 && p->group == 1 && cd->batch <= CONV_BLAS_DIM_MAX &&
            cd->out_ch <= CONV_BLAS_DIM_MAX && !lps_ctx_training(ctx);
 }
 
 static lps_status conv_forward_single_position(lps_op_node *op, lps_exec_ctx *ctx,
-                                               const conv_dims *cd, const float *x,
-                                               const float *w, const float *b, float *y,
-                                               lps_error *err)
+                                               const lps_conv_dims *cd, const float *x,
+                                               const float *w, const float *b,
+                                               const float *packed, float *y, lps_error *err)
 {
     int64_t in_img = cd->in_ch * cd->g.in_size, rows = cd->rows, m_out = cd->out_ch;
     size_t col = cd->pointwise ? 0 : (size_t)cd->batch * (size_t)rows;
-    size_t weights = cd->cropped ? (size_t)m_out * (size_t)rows : 0;
+    size_t weights = cd->cropped && !packed ? (size_t)m_out * (size_t)rows : 0;
     float *ws = lps_ctx_workspace(ctx, col + weights + 1, err);
     if (!ws)
         return lps_error_prefix(err, "%s", op->label);
-    const float *w_live = cd->cropped ? conv_live_weights(op, cd, w, ws + col, err) : w;
+    const float *w_live = cd->cropped && !packed ? conv_live_weights(op, cd, w, ws + col, err) : w;
     if (!w_live)
         return err ? err->status : LPS_ERR_NOMEM;
     const float *col_t = x;
@@ -433,6 +424,11 @@ static lps_status conv_forward_single_position(lps_op_node *op, lps_exec_ctx *ct
         for (int64_t n = 0; n < cd->batch; n++)
             lps_im2col(x + n * in_img, cd->in_ch, &cd->live, ws + n * rows);
         col_t = ws;
+    }
+    if (packed) {
+        lps_conv_packed_forward(op, cd, packed, (lps_packed_a){col_t, rows, 1}, 0, cd->batch, b,
+                                y, true);
+        return LPS_OK;
     }
     if (cd->batch == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m_out, (int)rows, 1.0f, w_live, (int)rows,
@@ -459,17 +455,18 @@ typedef struct conv_grads {
  * every chunk reads; x, b, y for forward, g for backward. */
 typedef struct conv_job {
     const lps_op_node *op;
-    const conv_dims *cd;
+    const lps_conv_dims *cd;
     int64_t group;
     const conv_block *blk;
     const float *x, *b;
     float *y;
     const conv_grads *g;
+    const float *packed; /* W^T packed (lps_conv_packed_weights), or NULL */
 } conv_job;
 
 /* Floating-point operations of one of the GEMM path's passes (forward, dW
  * or dX) over the batch. */
-static double conv_gemm_flops(const conv_dims *cd)
+static double conv_gemm_flops(const lps_conv_dims *cd)
 {
     return 2.0 * (double)cd->batch * (double)cd->out_ch * (double)cd->rows *
            (double)cd->g.out_size;
@@ -494,7 +491,7 @@ static void conv_rows_bias(float *y, int64_t rows, int64_t out_ch, const float *
 static void conv_forward_channels_last(const conv_job *j, const conv_block *blk, int64_t first,
                                        int64_t end)
 {
-    const conv_dims *cd = j->cd;
+    const lps_conv_dims *cd = j->cd;
     int64_t o = cd->g.out_size, m = cd->out_ch;
     bool x_last = j->op->x_channels_last, y_last = j->op->y_channels_last;
     int rows = (int)cd->rows;
@@ -505,6 +502,11 @@ static void conv_forward_channels_last(const conv_job *j, const conv_block *blk,
         const float *col = x_last ? j->x + n0 * o * cd->in_ch
                                   : conv_block_col(cd, blk, j->x, n0, count);
         int ld_col = x_last ? rows : (int)blk->ld;
+        if (j->packed) {
+            lps_packed_a a = x_last ? (lps_packed_a){col, rows, 1} : (lps_packed_a){col, 1, ld_col};
+            lps_conv_packed_forward(j->op, cd, j->packed, a, n0, count, j->b, j->y, y_last);
+            continue;
+        }
         if (y_last) {
             float *dst = j->y + n0 * o * m;
             lps_par_sgemm(!x_last, 1, cols, (int)m, rows, 1.0f, col, ld_col, blk->w_live, rows,
@@ -529,7 +531,7 @@ static void conv_forward_channels_last(const conv_job *j, const conv_block *blk,
 static void conv_forward_chunk(void *arg, int chunk, int n_chunks)
 {
     const conv_job *j = arg;
-    const conv_dims *cd = j->cd;
+    const lps_conv_dims *cd = j->cd;
     conv_block blk = conv_block_of_chunk(j->blk, chunk);
     int64_t out_size = cd->g.out_size, first, end;
     int rows = (int)cd->rows, ld = (int)blk.ld;
@@ -541,6 +543,13 @@ static void conv_forward_chunk(void *arg, int chunk, int n_chunks)
     for (int64_t n0 = first; n0 < end; n0 += blk.images) {
         int64_t count = end - n0 < blk.images ? end - n0 : blk.images;
         const float *col = conv_block_col(cd, &blk, j->x, n0, count);
+        if (j->packed) {
+            /* X itself when one pointwise image needs no copy */
+            int64_t ld_col = cd->pointwise && blk.images == 1 ? out_size : blk.ld;
+            lps_conv_packed_forward(j->op, cd, j->packed, (lps_packed_a){col, 1, ld_col}, n0,
+                                    count, j->b, j->y, false);
+            continue;
+        }
         /* a one-image block is already in Y's layout */
         float *dst = blk.images == 1 ? j->y + n0 * cd->out_ch * out_size : blk.tmp;
         int cols = (int)(count * out_size);
@@ -557,7 +566,7 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
                                lps_tensor *const *out, lps_error *err)
 {
     const conv_params *p = op->params;
-    conv_dims cd;
+    lps_conv_dims cd;
     lps_status st = conv_dims_of(op, in, &cd, err);
     if (st != LPS_OK)
         return st;
@@ -585,13 +594,21 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
         }
         return LPS_OK;
     }
-    if (conv_single_position(ctx, p, &cd))
-        return conv_forward_single_position(op, ctx, &cd, x, w, b, y, err);
-    conv_block blk;
-    st = conv_block_init(op, ctx, &cd, w, NULL, NULL, conv_gemm_flops(&cd), &blk, err);
+    const float *packed = NULL;
+    bool single = conv_single_position(ctx, p, &cd);
+    st = lps_conv_packed_weights(op, &cd, p->group, single || op->y_channels_last, w, &packed,
+                                 err);
     if (st != LPS_OK)
         return st;
-    conv_job job = {.op = op, .cd = &cd, .group = p->group, .blk = &blk, .x = x, .b = b, .y = y};
+    if (single)
+        return conv_forward_single_position(op, ctx, &cd, x, w, b, packed, y, err);
+    conv_block blk;
+    st = conv_block_init(op, ctx, &cd, w, NULL, NULL, conv_gemm_flops(&cd), packed != NULL, &blk,
+                         err);
+    if (st != LPS_OK)
+        return st;
+    conv_job job = {.op = op, .cd = &cd, .group = p->group, .blk = &blk, .x = x, .b = b, .y = y,
+                    .packed = packed};
     lps_par_for(blk.chunks, conv_forward_chunk, &job);
     return LPS_OK;
 }
@@ -602,7 +619,7 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
 static void conv_backward_chunk(void *arg, int chunk, int n_chunks)
 {
     const conv_job *j = arg;
-    const conv_dims *cd = j->cd;
+    const lps_conv_dims *cd = j->cd;
     const conv_grads *g = j->g;
     conv_block blk = conv_block_of_chunk(j->blk, chunk);
     int64_t in_img = cd->in_ch * cd->g.in_size, out_size = cd->g.out_size, first, end;
@@ -641,7 +658,7 @@ static void conv_backward_chunk(void *arg, int chunk, int n_chunks)
 /* The GEMM path's backward: the chunks (conv_backward_chunk), then their
  * dB and dW partials added in chunk order and the live taps' dW added
  * back. */
-static void conv_backward_blocks(const lps_op_node *op, const conv_dims *cd, int64_t group,
+static void conv_backward_blocks(const lps_op_node *op, const lps_conv_dims *cd, int64_t group,
                                  const conv_block *blk, const conv_grads *g)
 {
     conv_job job = {.op = op, .cd = cd, .group = group, .blk = blk, .g = g};
@@ -663,7 +680,7 @@ static const float *conv_own_grad(lps_op_node *op, const lps_tensor *y, const lp
 
 /* Depthwise dX and dW, and dB through the per-image bias sums. */
 static lps_status conv_backward_depthwise(lps_op_node *op, lps_exec_ctx *ctx,
-                                          const conv_dims *cd, const lps_tensor *y,
+                                          const lps_conv_dims *cd, const lps_tensor *y,
                                           const lps_tensor *dout, const float *w, conv_grads *g,
                                           lps_error *err)
 {
@@ -690,7 +707,7 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
                                 lps_tensor *const *din, lps_error *err)
 {
     const conv_params *p = op->params;
-    conv_dims cd;
+    lps_conv_dims cd;
     lps_status st = conv_dims_of(op, in, &cd, err);
     if (st != LPS_OK)
         return st;
@@ -721,7 +738,7 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
                                       err);
     conv_block blk;
     double flops = conv_gemm_flops(&cd) * ((g.dw ? 1 : 0) + (g.dx ? 1 : 0));
-    st = conv_block_init(op, ctx, &cd, w, g.dw, g.db, flops, &blk, err);
+    st = conv_block_init(op, ctx, &cd, w, g.dw, g.db, flops, false, &blk, err);
     if (st != LPS_OK)
         return st;
     conv_backward_blocks(op, &cd, p->group, &blk, &g);
@@ -736,7 +753,7 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
 static lps_status conv_act_shape(const lps_op_node *op, const lps_tensor *const *in,
                                  lps_op_activations *a, lps_error *err)
 {
-    conv_dims cd;
+    lps_conv_dims cd;
     lps_status st = conv_dims_of(op, in, &cd, err);
     if (st == LPS_OK)
         *a = (lps_op_activations){.groups = ((const conv_params *)op->params)->group,
@@ -749,7 +766,7 @@ static lps_status conv_act_shape(const lps_op_node *op, const lps_tensor *const 
 static void conv_act_chunk(const lps_op_node *op, const lps_tensor *const *in, int64_t c,
                            int64_t g, float *x, float *work)
 {
-    conv_dims cd;
+    lps_conv_dims cd;
     lps_error ignored = {0};
     /* shape succeeded on the same inputs */
     if (conv_dims_of(op, in, &cd, &ignored) != LPS_OK)

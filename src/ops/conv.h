@@ -9,7 +9,45 @@
 #include <stdint.h>
 
 #include "ops/op.h"
+#include "ops/packed_gemm.h"
 #include "ops/spatial.h"
+
+/* Everything a convolution's forward and backward derive from the input
+ * shapes (conv.c, conv_dims_of). */
+typedef struct lps_conv_dims {
+    int64_t batch, in_ch, out_ch;
+    int64_t in_per_group, out_per_group;
+    int64_t rows; /* in_per_group * live.kernel_size: the im2col row count */
+    bool pointwise;
+    lps_spatial_geom g;
+    /* The GEMM path's geometry: g with its kernel cropped to the taps that
+     * read input (lps_spatial_crop_dead_taps); when cropped, W's kept taps
+     * start at live_first and are gathered into a [M, rows] copy. */
+    lps_spatial_geom live;
+    int64_t live_first[LPS_SPATIAL_MAX];
+    bool cropped;
+} lps_conv_dims;
+
+/* *packed = W^T [rows, out_ch] (W's live taps when cd->cropped) packed for
+ * lps_packed_gemm, made once into op->cache and found there on later
+ * forwards (conv_packed.c), when the packed path applies: group 1, W a
+ * constant of the plan, packed within LPS_PACKED_FAST_BYTES, at least
+ * LPS_PACKED_MIN_ROWS output positions over the batch, an AVX-512 CPU,
+ * and, unless the output is written by rows (rows_out: channels-last or
+ * one position per image), sums long enough to hide the NCHW scatter;
+ * else *packed = NULL and LPS_OK (the BLAS path runs). LPS_ERR_NOMEM
+ * naming the node when out of memory. */
+lps_status lps_conv_packed_weights(lps_op_node *op, const lps_conv_dims *cd, int64_t group,
+                                   bool rows_out, const float *w, const float **packed,
+                                   lps_error *err);
+
+/* Y of images [n0, n0 + count) = f(A * W^T + b) in Y's layout (NCHW, or
+ * channels-last when y_last), A [count * O, rows] the block's im2col
+ * matrix transposed (or a channels-last X) as laid out in a, f op's fused
+ * activation; packed from lps_conv_packed_weights, b NULL for none. */
+void lps_conv_packed_forward(const lps_op_node *op, const lps_conv_dims *cd, const float *packed,
+                             lps_packed_a a, int64_t n0, int64_t count, const float *b, float *y,
+                             bool y_last);
 
 /* Images per GEMM of a convolution: a block of images sits side by side in
  * one [matrix rows, images * out_size] matrix, enough of them for about

@@ -8,6 +8,7 @@
 #include "core/par.h"
 #include "ops/op.h"
 #include "ops/op_util.h"
+#include "ops/packed_gemm.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -122,10 +123,54 @@ static int ld(int cols)
     return cols > 0 ? cols : 1;
 }
 
+/* Key of the packed B in op->cache: its shape and layout. */
+enum { GEMM_PACKED_KEY = 3 };
+
+/* Inference with a constant B (docs/architecture.md, "Packed weights"):
+ * alpha * op(B) packed once into op->cache, and C, when it broadcasts along
+ * the rows ([N], [1, N] or a scalar), as the product's bias (beta * C in
+ * the workspace), so Y takes one pass. LPS_OK with *done false when the
+ * path does not apply (the BLAS path then runs); else an error naming the
+ * node when out of memory. */
+static lps_status gemm_forward_packed(lps_op_node *op, lps_exec_ctx *ctx,
+                                      const lps_tensor *const *in, const gemm_dims *d,
+                                      bool use_c, float *y, bool *done, lps_error *err)
+{
+    const gemm_params *p = op->params;
+    *done = false;
+    if (!lps_op_input_const(op, GEMM_B) || (use_c && d->c_rows != 1) ||
+        d->m < LPS_PACKED_MIN_ROWS || d->n == 0 || d->k == 0 || !lps_packed_gemm_available())
+        return LPS_OK;
+    int64_t key[GEMM_PACKED_KEY] = {d->k, d->n, p->trans_b};
+    const float *packed = lps_op_cache_find(op, key, GEMM_PACKED_KEY);
+    if (!packed) {
+        float *made = lps_op_cache_make(op, key, GEMM_PACKED_KEY, lps_packed_b_floats(d->k, d->n),
+                                        err);
+        if (!made)
+            return err ? err->status : LPS_ERR_NOMEM;
+        lps_packed_b_pack(lps_tensor_f32(in[GEMM_B]), ld(p->trans_b ? d->k : d->n), p->trans_b,
+                          d->k, d->n, p->alpha, made);
+        packed = made;
+    }
+    float *bias = NULL;
+    if (use_c) {
+        if (!(bias = lps_ctx_workspace(ctx, (size_t)d->n, err)))
+            return lps_error_prefix(err, "%s", op->label);
+        const float *cv = lps_tensor_f32(in[GEMM_C]);
+        for (int j = 0; j < d->n; j++)
+            bias[j] = p->beta * cv[d->c_cols == 1 ? 0 : j];
+    }
+    int lda = ld(p->trans_a ? d->m : d->k);
+    lps_packed_a a = {lps_tensor_f32(in[GEMM_A]), p->trans_a ? 1 : lda, p->trans_a ? lda : 1};
+    lps_packed_gemm(d->m, d->n, d->k, a, packed, bias, (lps_packed_out){y, d->m, 0, d->n, 1});
+    lps_op_epilogue_apply(op, y, (int64_t)d->m * d->n);
+    *done = true;
+    return LPS_OK;
+}
+
 static lps_status gemm_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tensor *const *in,
                                lps_tensor *const *out, lps_error *err)
 {
-    (void)ctx;
     const gemm_params *p = op->params;
     const lps_tensor *c = op->n_inputs > GEMM_C ? in[GEMM_C] : NULL;
     gemm_dims d;
@@ -136,6 +181,10 @@ static lps_status gemm_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     size_t mn = (size_t)d.m * (size_t)d.n;
     /* A zero beta drops C entirely (as BLAS does), so a NaN in C stays out. */
     bool use_c = c && p->beta != 0.0f;
+    bool done = false;
+    st = gemm_forward_packed(op, ctx, in, &d, use_c, y, &done, err);
+    if (st != LPS_OK || done)
+        return st;
     if (use_c) {
         const float *cv = lps_tensor_f32(c);
         for (int i = 0; i < d.m; i++) {

@@ -274,7 +274,11 @@ lps_status lps_train_bn_insert(lps_train_bn *bn, lps_model *m, const lps_dataset
         goto cleanup;
     if ((st = alloc_moments(bn, &mean, &var, err)) != LPS_OK)
         goto cleanup;
-    if (!(plan = lps_plan_compile(m, NULL, err))) {
+    /* a training plan (run as in inference): the moments then come from
+     * the arithmetic the training forward uses, which inference-only paths
+     * (packed weights, channels-last values; docs/architecture.md) leave
+     * alone, so they do not move the inserted statistics */
+    if (!(plan = lps_plan_compile(m, &(lps_plan_options){.training = true}, err))) {
         st = err ? err->status : LPS_ERR_RUNTIME;
         goto cleanup;
     }

@@ -224,3 +224,12 @@ float *test_model_output(const lps_model *m, const lps_tensor *x, int64_t numel)
     lps_plan_free(plan);
     return copy;
 }
+
+const float *test_model_init_data(const lps_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->graph.n_initializers; i++)
+        if (strcmp(m->graph.initializers[i].name, name) == 0)
+            return lps_tensor_f32(&m->graph.initializers[i].tensor);
+    ck_abort_msg("no initializer %s", name);
+    return NULL;
+}

@@ -54,4 +54,8 @@ void test_model_add_init(lps_model *m, const char *name, lps_tensor *t);
 void test_model_add_random_init(lps_model *m, const char *name, int rank, const int64_t *dims,
                                 uint64_t seed);
 
+/* The float data of m's initializer called name (the test fails when
+ * there is none). */
+const float *test_model_init_data(const lps_model *m, const char *name);
+
 #endif

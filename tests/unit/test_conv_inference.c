@@ -42,21 +42,12 @@ static lps_model *conv_model(void)
     return m;
 }
 
-/* The model's initializer called name. */
-static const float *init_data(const lps_model *m, const char *name)
-{
-    for (size_t i = 0; i < m->graph.n_initializers; i++)
-        if (strcmp(m->graph.initializers[i].name, name) == 0)
-            return lps_tensor_f32(&m->graph.initializers[i].tensor);
-    ck_abort_msg("no initializer %s", name);
-    return NULL;
-}
-
 /* Relu(conv(x) + b) at output (n, m, oh, ow), summed in double. */
 static double reference(const lps_model *m, const lps_tensor *x, int64_t n, int64_t oc,
                         int64_t oh, int64_t ow)
 {
-    const float *w = init_data(m, "w"), *b = init_data(m, "b"), *xv = lps_tensor_f32(x);
+    const float *w = test_model_init_data(m, "w"), *b = test_model_init_data(m, "b");
+    const float *xv = lps_tensor_f32(x);
     int64_t h = x->dims[2], wd = x->dims[3];
     double sum = b[oc];
     for (int64_t c = 0; c < IN_CH; c++)

@@ -1,0 +1,77 @@
+/* Products against a constant matrix packed once (docs/architecture.md,
+ * "Packed weights"): C = A * B + bias with B (a layer's weights) laid out
+ * in column panels when the plan is compiled's first forward, kept in the
+ * node's cache, and A (activations, an im2col matrix) read where it is,
+ * with any row and column strides. OpenBLAS repacks both operands on every
+ * call (14% of a LeNet-300-100 forward at batch 128 was packing the
+ * constant 784x300 weight); this AVX-512 kernel packs neither per call,
+ * adds the bias in its accumulators' initial value and writes C through a
+ * stride map, so a convolution's NCHW output needs no scatter pass. */
+#ifndef LPS_OPS_PACKED_GEMM_H
+#define LPS_OPS_PACKED_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Columns of B per packed panel: two 16-float AVX-512 vectors. */
+#define LPS_PACKED_NR 32
+
+/* Fewest rows of C worth the packed path: with fewer, a tile's few
+ * accumulator chains wait on the multiply-add latency (a 1-row product ran
+ * at 0.7x OpenBLAS's matrix-vector rate), so callers keep BLAS. */
+#define LPS_PACKED_MIN_ROWS 4
+
+/* Largest packed B the kernel keeps up with OpenBLAS on: its panel groups
+ * (about 1 MiB) stay in L2 (2 MiB here) while the row tiles pass; a
+ * 2304x256 conv weight (2.4 MiB) ran at 0.6-0.7x OpenBLAS's rate. */
+#define LPS_PACKED_FAST_BYTES ((size_t)1 << 20)
+
+/* A row stride for an A the caller lays out itself (an im2col matrix read
+ * down its columns) at least ld floats: ld, or one cache line more when ld
+ * is a multiple of 1 KiB, whose rows would share a few L1 sets (the
+ * kernel's strip of A then missed L1 on every step; 0.6x -> 0.8x on a
+ * 2304-row conv). */
+int64_t lps_packed_a_stride(int64_t ld);
+
+/* Whether lps_packed_gemm can run on this CPU (AVX-512F); callers keep
+ * their BLAS path otherwise. */
+bool lps_packed_gemm_available(void);
+
+/* Floats a packed [k, n] B takes: n rounded up to whole panels. */
+size_t lps_packed_b_floats(int64_t k, int64_t n);
+
+/* packed = scale * op(B) as [k, n] panels of LPS_PACKED_NR columns, each
+ * panel k rows of LPS_PACKED_NR floats, zero past column n. B is stored
+ * [k, n] with row stride ldb, or [n, k] when trans. packed holds
+ * lps_packed_b_floats(k, n) floats. */
+void lps_packed_b_pack(const float *b, int64_t ldb, bool trans, int64_t k, int64_t n, float scale,
+                       float *packed);
+
+/* A [m, k] where it lies: element (i, p) at a[i * row_stride + p * k_stride]. */
+typedef struct lps_packed_a {
+    const float *a;
+    int64_t row_stride, k_stride;
+} lps_packed_a;
+
+/* Where C's element (i, j) is written: c + (i / group_rows) * group_stride
+ * + (i % group_rows) * row_stride + j * col_stride. A row-major C is
+ * {c, m, 0, ldc, 1}; a convolution's NCHW output from a block of images
+ * side by side (rows = positions, columns = channels) is {y, O, C * O, 1,
+ * O}. col_stride * LPS_PACKED_NR must fit an int32 (a vector scatter's
+ * index). */
+typedef struct lps_packed_out {
+    float *c;
+    int64_t group_rows, group_stride, row_stride, col_stride;
+} lps_packed_out;
+
+/* C [m, n] = A [m, k] * B + bias (bias [n], NULL: none), B packed by
+ * lps_packed_b_pack. Every C element is one sum in k order started at its
+ * bias, whatever the thread count: rows are cut into lps_par_chunks pieces
+ * of whole 8-row tiles over the ops' threads (one piece inside a parallel
+ * region), so results are the same bytes at any thread count. Needs
+ * lps_packed_gemm_available(); m, n, k >= 0. */
+void lps_packed_gemm(int64_t m, int64_t n, int64_t k, lps_packed_a a, const float *packed_b,
+                     const float *bias, lps_packed_out out);
+
+#endif
