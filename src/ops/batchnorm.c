@@ -323,6 +323,22 @@ static void bn_apply(const lps_op_node *op, const float *x, float *y, const bn_v
 {
     if (v->inner == 0 || v->outer == 0) /* an empty tensor: x and y may be NULL */
         return;
+    if (v->inner == 1) { /* row by row, as bn_normalize_block: no stride of C */
+        float a[BN_BLOCK], b[BN_BLOCK];
+        for (int64_t c0 = 0; c0 < v->channels; c0 += BN_BLOCK) {
+            int64_t len = v->channels - c0 < BN_BLOCK ? v->channels - c0 : BN_BLOCK;
+            for (int64_t k = 0; k < len; k++)
+                bn_affine(mean[c0 + k], invstd[c0 + k], scale[c0 + k], bias[c0 + k], &a[k],
+                          &b[k]);
+            for (int64_t n = 0; n < v->outer; n++) {
+                size_t off = (size_t)(n * v->channels + c0);
+                for (int64_t k = 0; k < len; k++)
+                    y[off + k] = x[off + k] * a[k] + b[k];
+                lps_op_epilogue_apply(op, y + off, len);
+            }
+        }
+        return;
+    }
     for (int64_t c = 0; c < v->channels; c++) {
         float a, b;
         bn_affine(mean[c], invstd[c], scale[c], bias[c], &a, &b);

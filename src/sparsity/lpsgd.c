@@ -201,14 +201,17 @@ static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int
     for (; i < n; i++)
         d[i] = mask[i] ? grad[i] : 0.0f;
     st->dgain[j] = (float)dot_double(st->u + j * n, d, n, 0);
-    /* the loop below, LPS_LANES at a time */
+    /* the loop below, LPS_LANES at a time. Nesterov is a lane mask, not a
+     * scalar ?: between vectors: gcc 12 compiles that, for AVX-512, to a
+     * one-lane k-mask (the look-ahead on lane 0 only). */
+    const lps_vec_i nesterov = (lps_vec_i){0} + (hp->nesterov ? -1 : 0);
     lps_vec_f vmax = {0};
     for (i = 0; i + LPS_LANES <= n; i += LPS_LANES) {
         lps_vec_i active = lps_vmask_bytes(mask + i);
         lps_vec_f raw = g * lps_vload(d + i);
         lps_vec_f b = lps_vselect(active, mu * lps_vload(mom + i) + raw, (lps_vec_f){0});
         lps_vstore(mom + i, b);
-        lps_vec_f di = hp->nesterov ? raw + mu * b : b;
+        lps_vec_f di = lps_vselect(nesterov, raw + mu * b, b);
         lps_vstore(d + i, di);
         vmax = lps_vmax(lps_vabs(di), vmax);
     }
@@ -281,16 +284,17 @@ static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float
 }
 
 /* Index of the first non-finite x[k], or -1 when all are finite. Lanes
- * test !(|x| <= FLT_MAX), true for infinities and NaNs, a block at a time. */
+ * test !(|x| <= FLT_MAX), true for infinities and NaNs; their verdicts are
+ * combined once at the end (a horizontal test per block costs more than
+ * the test), and only a bad array is searched again for the index. */
 LPS_VECTOR_CLONES
 static int64_t first_non_finite(const float *x, int64_t n)
 {
+    lps_vec_i finite = (lps_vec_i){0} - 1;
     int64_t k = 0;
-    for (; k + LPS_LANES <= n; k += LPS_LANES) {
-        if (!lps_vall(lps_vabs(lps_vload(x + k)) <= FLT_MAX))
-            break;
-    }
-    for (; k < n; k++)
+    for (; k + LPS_LANES <= n; k += LPS_LANES)
+        finite &= lps_vabs(lps_vload(x + k)) <= FLT_MAX;
+    for (k = lps_vall(finite) ? k : 0; k < n; k++)
         if (!isfinite(x[k]))
             return k;
     return -1;
@@ -301,29 +305,57 @@ static int64_t first_non_finite(const float *x, int64_t n)
  * and the direction and update around them. */
 #define LPSGD_FLOPS_PER_WEIGHT 80
 
+/* Writes row j of the forward-pass weight g * u (masked positions 0) into
+ * w, a tensor in st's layout. */
+LPS_VECTOR_CLONES
+static void export_row(const lps_lpsgd_state *st, int64_t j, float *w)
+{
+    const lps_row_layout *l = &st->layout;
+    const float g = st->gain[j];
+    const float *u = st->u + j * l->row_len;
+    const uint8_t *mask = st->mask + j * l->row_len;
+    int64_t i = 0;
+    for (float *row = w + j * l->row_len; rows_contiguous(l) && i + LPS_LANES <= l->row_len;
+         i += LPS_LANES)
+        lps_vstore(row + i, lps_vselect(lps_vmask_bytes(mask + i), g * lps_vload(u + i),
+                                        (lps_vec_f){0}));
+    for (; i < l->row_len; i++)
+        w[lps_row_offset(l, j, i)] = mask[i] ? g * u[i] : 0.0f;
+}
+
 /* One chunk of a step's rows; each row reads and writes only its own
- * state and gain gradient, so the result does not depend on the chunks. */
+ * state, gain and (with w) weight row, so the result does not depend on
+ * the chunks. A row's gain takes its SGD step right after the row (the
+ * step is element-wise, so this is the whole-vector step's value), which
+ * lets the row be exported while it is in cache. */
 typedef struct step_job {
     lps_lpsgd_state *st;
     const lps_lpsgd_hparams *hp;
     const float *grad;
+    float *w; /* NULL: no export */
 } step_job;
 
 static void step_rows(void *arg, int chunk, int n_chunks)
 {
     const step_job *job = arg;
-    const int64_t n = job->st->layout.row_len;
+    lps_lpsgd_state *st = job->st;
+    const int64_t n = st->layout.row_len;
     int64_t begin, end;
-    lps_par_range(job->st->layout.n_rows, chunk, n_chunks, &begin, &end);
+    lps_par_range(st->layout.n_rows, chunk, n_chunks, &begin, &end);
     for (int64_t j = begin; j < end; j++) {
-        float *d = job->st->work + j * n;
-        float dmax = row_direction(job->st, job->hp, j, job->grad + j * n, d);
-        row_update(job->st, job->hp->lr, j, d, dmax);
+        float *d = st->work + j * n;
+        float dmax = row_direction(st, job->hp, j, job->grad + j * n, d);
+        row_update(st, job->hp->lr, j, d, dmax);
+        if (!job->hp->freeze_gain)
+            lps_sgd_step(&job->hp->gain_sgd, job->hp->gain_lr, 1, st->gain + j, st->dgain + j,
+                         st->gain_momentum + j);
+        if (job->w)
+            export_row(st, j, job->w);
     }
 }
 
-lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lpsgd_hparams *hp,
-                          lps_error *err)
+lps_status lps_lpsgd_step_export(lps_lpsgd_state *st, const float *grad_w,
+                                 const lps_lpsgd_hparams *hp, float *w, lps_error *err)
 {
     lps_status status = lps_lpsgd_hparams_check(hp, err);
     if (status != LPS_OK)
@@ -338,33 +370,23 @@ lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lp
     if (bad >= 0)
         return lps_fail(err, LPS_ERR_RUNTIME, "lpsgd: non-finite gradient in row %lld",
                         (long long)(bad / n));
-    step_job job = {st, hp, grad};
+    step_job job = {st, hp, grad, w};
     lps_par_for(lps_par_chunks(st->layout.n_rows,
                                (double)st->numel * LPSGD_FLOPS_PER_WEIGHT),
                 step_rows, &job);
-    if (!hp->freeze_gain)
-        lps_sgd_step(&hp->gain_sgd, hp->gain_lr, st->layout.n_rows, st->gain, st->dgain,
-                     st->gain_momentum);
     return LPS_OK;
 }
 
-LPS_VECTOR_CLONES
+lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lpsgd_hparams *hp,
+                          lps_error *err)
+{
+    return lps_lpsgd_step_export(st, grad_w, hp, NULL, err);
+}
+
 void lps_lpsgd_export(const lps_lpsgd_state *st, float *w)
 {
-    const lps_row_layout *l = &st->layout;
-    bool contiguous = rows_contiguous(l);
-    for (int64_t j = 0; j < l->n_rows; j++) {
-        const float g = st->gain[j];
-        const float *u = st->u + j * l->row_len;
-        const uint8_t *mask = st->mask + j * l->row_len;
-        int64_t i = 0;
-        for (float *row = w + j * l->row_len; contiguous && i + LPS_LANES <= l->row_len;
-             i += LPS_LANES)
-            lps_vstore(row + i, lps_vselect(lps_vmask_bytes(mask + i), g * lps_vload(u + i),
-                                            (lps_vec_f){0}));
-        for (; i < l->row_len; i++)
-            w[lps_row_offset(l, j, i)] = mask[i] ? g * u[i] : 0.0f;
-    }
+    for (int64_t j = 0; j < st->layout.n_rows; j++)
+        export_row(st, j, w);
 }
 
 void lps_lpsgd_latent_weight(const lps_lpsgd_state *st, float *out)

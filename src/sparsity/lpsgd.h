@@ -90,6 +90,13 @@ lps_status lps_lpsgd_hparams_check(const lps_lpsgd_hparams *hp, lps_error *err);
 lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lpsgd_hparams *hp,
                           lps_error *err);
 
+/* lps_lpsgd_step, then lps_lpsgd_export to w, in one pass: each row is
+ * written as soon as it (and its gain) has stepped, on the step's threads
+ * (the row still in cache). The same values as the two calls; the same
+ * failures, on which w is unchanged. */
+lps_status lps_lpsgd_step_export(lps_lpsgd_state *st, const float *grad_w,
+                                 const lps_lpsgd_hparams *hp, float *w, lps_error *err);
+
 /* Writes the forward-pass weight w = g * u (tensor layout), masked
  * positions exactly 0.0f. */
 void lps_lpsgd_export(const lps_lpsgd_state *st, float *w);

@@ -450,14 +450,28 @@ static void sgd_others(lps_sparsify *s, double lr, bool include_pruned)
     }
 }
 
-static lps_status lpss_topology(lps_sparsify *s, int64_t step, int64_t total, lps_error *err)
+/* The semi-pruning phase of this step as lpss_topology acts on it. */
+static lps_semiprune_phase lpss_phase(const lps_sparsify *s, int64_t step, int64_t total)
 {
     lps_semiprune_phase phase = lps_semiprune_phase_at(&s->opt.semi, step, total);
     /* A back-off may restore masks from before the projection step. */
     if (phase == LPS_SEMIPRUNE_FROZEN && !s->masks_final)
         phase = LPS_SEMIPRUNE_PROJECT;
-    if (phase != LPS_SEMIPRUNE_UPDATE && phase != LPS_SEMIPRUNE_PROJECT)
+    return phase;
+}
+
+/* Whether lpss_topology changes masks at this step. */
+static bool lpss_topology_due(const lps_sparsify *s, int64_t step, int64_t total)
+{
+    lps_semiprune_phase phase = lpss_phase(s, step, total);
+    return phase == LPS_SEMIPRUNE_UPDATE || phase == LPS_SEMIPRUNE_PROJECT;
+}
+
+static lps_status lpss_topology(lps_sparsify *s, int64_t step, int64_t total, lps_error *err)
+{
+    if (!lpss_topology_due(s, step, total))
         return LPS_OK;
+    lps_semiprune_phase phase = lpss_phase(s, step, total);
     for (int v = 0; v < s->n_views; v++) {
         int i = s->view_layer[v];
         lps_lpsgd_latent_weight(&s->lpsgd[i], s->view_weight[i]);
@@ -525,15 +539,21 @@ static lps_status lpss_update(lps_sparsify *s, int64_t step, int64_t total, doub
         hp.gain_lr = (float)lr;
         hp.gain_sgd.momentum = s->topt.sgd.momentum;
         hp.gain_sgd.nesterov = s->topt.sgd.nesterov;
-        lps_status st = lps_lpsgd_step(&s->lpsgd[i], grad_slice(s->plan, s->layers[i].param), &hp,
-                                       err);
+        /* The forward weights are written in the step's pass; the mask
+         * update and the statistics fix below change them again. */
+        lps_status st = lps_lpsgd_step_export(&s->lpsgd[i],
+                                              grad_slice(s->plan, s->layers[i].param), &hp,
+                                              param_slice(s->plan, s->layers[i].param), err);
         if (st != LPS_OK)
             return lps_error_prefix(err, "weight '%s'", s->layers[i].weight->initializer);
     }
-    lps_status st = s->probing ? LPS_OK : lpss_topology(s, step, total, err);
-    if (st == LPS_OK && !s->probing)
+    if (s->probing)
+        return LPS_OK;
+    bool reexport = lpss_topology_due(s, step, total) || s->stats;
+    lps_status st = lpss_topology(s, step, total, err);
+    if (st == LPS_OK)
         fix_stats(s, step, total);
-    for (int v = 0; v < s->n_views && st == LPS_OK; v++) {
+    for (int v = 0; v < s->n_views && st == LPS_OK && reexport; v++) {
         int i = s->view_layer[v];
         lps_lpsgd_export(&s->lpsgd[i], param_slice(s->plan, s->layers[i].param));
     }

@@ -88,6 +88,32 @@ START_TEST(inference_values)
 }
 END_TEST
 
+/* Inference on [N, C] with more channels than one block of the row-wise
+ * path (batchnorm.c, BN_BLOCK): each value as the formula has it. */
+START_TEST(inference_values_rows)
+{
+    enum { N = 3, C = 70 };
+    const int64_t xd[] = {N, C}, pd[] = {C};
+    lps_tensor *in[5];
+    make_inputs(in, 2, xd, 1, pd);
+    const float *x = lps_tensor_f32(in[0]), *scale = lps_tensor_f32(in[1]),
+                *bias = lps_tensor_f32(in[2]), *mean = lps_tensor_f32(in[3]),
+                *var = lps_tensor_f32(in[4]);
+    float want[N * C];
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++)
+            want[n * C + c] = (x[n * C + c] - mean[c]) / sqrtf(var[c] + BN_EPS) * scale[c] + bias[c];
+    lps_node *node = bn_node(1);
+    lps_tensor out = {0};
+    lps_error err;
+    ck_assert_int_eq(test_op_forward(node, BN_OPSET_NEW, in, &out, 1, &err), LPS_OK);
+    test_expect_floats(&out, want, N * C, BN_FWD_TOL);
+    lps_tensor_release(&out);
+    test_node_free(node);
+    free_inputs(in);
+}
+END_TEST
+
 /* Checks y is normalized per channel (scale 1, B 0 given) and that the
  * running outputs blend the batch statistics with momentum. */
 START_TEST(batch_stats_and_running_outputs)
@@ -361,6 +387,7 @@ int main(void)
         {"forward", inference_values, 1},
         {"forward", batch_stats_and_running_outputs, 1},
         {"forward", training_mode_node_in_evaluation, 1},
+        {"forward", inference_values_rows, 1},
         {"forward", update_running_for_trainer, 1},
         {"forward", old_opset_saved_outputs, 1},
         {"forward", spatial_zero_per_position, 1},

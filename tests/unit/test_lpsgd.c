@@ -384,6 +384,47 @@ START_TEST(rows_split_over_threads_give_the_same_bytes)
 }
 END_TEST
 
+/* lps_lpsgd_step_export writes, for both layouts and at one and two
+ * threads, the bytes of lps_lpsgd_step then lps_lpsgd_export (gains
+ * trained with Nesterov momentum, a partial mask), and leaves the same
+ * state. */
+START_TEST(step_export_equals_step_then_export)
+{
+    static float w[BIG_NUMEL], grad[BIG_NUMEL], fused[BIG_NUMEL], apart[BIG_NUMEL];
+    int64_t unit_dims[2] = {BIG_ROWS, BIG_LEN}, col_dims[2] = {BIG_LEN, BIG_ROWS};
+    lps_row_layout layouts[2] = {lps_rows_unit_major(2, unit_dims),
+                                 lps_rows_column_major(col_dims)};
+    lps_lpsgd_hparams hp = {.lr = 0.01f, .momentum = 0.9f, .nesterov = 1, .gain_lr = 0.01f,
+                            .gain_sgd = {.momentum = 0.9f, .nesterov = 1}};
+    fill(w, BIG_NUMEL, 1.0f, 71u);
+    for (int threads = 1; threads <= 2; threads++)
+        for (int l = 0; l < 2; l++) {
+            lps_lpsgd_state a, b;
+            ck_assert_int_eq(lps_lpsgd_init(&a, w, layouts[l], BIG_NUMEL, 1.07, NULL), LPS_OK);
+            ck_assert_int_eq(lps_lpsgd_init(&b, w, layouts[l], BIG_NUMEL, 1.07, NULL), LPS_OK);
+            for (int k = 0; k < BIG_NUMEL; k += 3)
+                a.mask[k] = b.mask[k] = 0;
+            omp_set_num_threads(threads);
+            for (int s = 0; s < BIG_STEPS; s++) {
+                fill(grad, BIG_NUMEL, 0.1f, 80u + (unsigned)s);
+                memset(fused, 0xff, sizeof fused); /* NaN: every element must be written */
+                ck_assert_int_eq(lps_lpsgd_step_export(&a, grad, &hp, fused, NULL), LPS_OK);
+                ck_assert_int_eq(lps_lpsgd_step(&b, grad, &hp, NULL), LPS_OK);
+                lps_lpsgd_export(&b, apart);
+                ck_assert_msg(memcmp(fused, apart, sizeof fused) == 0,
+                              "threads %d layout %d step %d", threads, l, s);
+            }
+            omp_set_num_threads(1);
+            ck_assert_int_eq(memcmp(a.u, b.u, sizeof(float) * BIG_NUMEL), 0);
+            ck_assert_int_eq(memcmp(a.gain, b.gain, sizeof(float) * BIG_ROWS), 0);
+            ck_assert_int_eq(memcmp(a.gain_momentum, b.gain_momentum, sizeof(float) * BIG_ROWS),
+                             0);
+            lps_lpsgd_free(&a);
+            lps_lpsgd_free(&b);
+        }
+}
+END_TEST
+
 int main(void)
 {
     const test_entry tests[] = {
@@ -398,6 +439,7 @@ int main(void)
         {"core", default_p_interpolates_published_points, 1},
         {"core", subnormal_gradient_counts_as_none, 1},
         {"threads", rows_split_over_threads_give_the_same_bytes, 1},
+        {"threads", step_export_equals_step_then_export, 1},
     };
     return test_run_table("lpsgd", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
