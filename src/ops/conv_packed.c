@@ -15,9 +15,10 @@
 #define CONV_PACKED_KEY_TAG (-1)
 
 /* Fewest im2col rows (the sum's length) for an NCHW output: its tile
- * stores are scatters, about 32 / rows of the tile's time (a 1x1 conv of
- * 64 channels ran at 0.85x OpenBLAS, a 3x3 of 64 at 1.1x). */
-#define CONV_PACKED_SCATTER_MIN_ROWS 256
+ * stores are scatters, about 32 / rows of the tile's time (1x1 convs of
+ * 64 and 128 rows ran at 0.85x OpenBLAS's rate, 3x3 convs of 144 and 147
+ * rows at 1.05-1.1x, of 576 at 1.1x). */
+#define CONV_PACKED_SCATTER_MIN_ROWS 144
 
 _Static_assert(1 + 2 * LPS_SPATIAL_MAX <= LPS_OP_CACHE_KEY_MAX,
                "a packed key fits an op cache key");

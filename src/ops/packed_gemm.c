@@ -188,7 +188,8 @@ _Static_assert(TILE_ROWS == 12, "tile_run has a shape per row count up to TILE_R
 
 /* One lps_packed_gemm call, its rows cut into chunks of whole tiles. */
 typedef struct packed_job {
-    int64_t m, n, k, tiles;
+    int64_t m, n, k, tiles, panels;
+    bool by_panels; /* chunks cut the panels (all row tiles each), not the tiles */
     lps_packed_a a;
     const float *b, *bias;
     lps_packed_out out;
@@ -230,14 +231,17 @@ static void packed_chunk(void *arg, int chunk, int n_chunks)
 {
     const packed_job *j = arg;
     float partial[GROUP_PANELS * TILE_ROWS * LPS_PACKED_NR];
-    int64_t first, end, panels = panels_of(j->n);
-    lps_par_range(j->tiles, chunk, n_chunks, &first, &end);
+    int64_t first = 0, end = j->tiles, p_first = 0, p_end = j->panels;
+    if (j->by_panels)
+        lps_par_range(j->panels, chunk, n_chunks, &p_first, &p_end);
+    else
+        lps_par_range(j->tiles, chunk, n_chunks, &first, &end);
     int64_t panel_bytes = j->k * LPS_PACKED_NR * (int64_t)sizeof(float);
     int64_t group = panel_bytes > 0 ? GROUP_BYTES / panel_bytes : GROUP_PANELS;
     group = group < 1 ? 1 : group > GROUP_PANELS ? GROUP_PANELS : group;
-    for (int64_t g0 = 0; g0 < panels; g0 += group)
+    for (int64_t g0 = p_first; g0 < p_end; g0 += group)
         for (int64_t r = first; r < end; r++)
-            packed_row_tile(j, r, g0, g0 + group < panels ? g0 + group : panels, partial);
+            packed_row_tile(j, r, g0, g0 + group < p_end ? g0 + group : p_end, partial);
 }
 
 void lps_packed_gemm(int64_t m, int64_t n, int64_t k, lps_packed_a a, const float *packed_b,
@@ -245,7 +249,11 @@ void lps_packed_gemm(int64_t m, int64_t n, int64_t k, lps_packed_a a, const floa
 {
     if (m <= 0 || n <= 0)
         return;
-    packed_job job = {m, n, k, (m + TILE_ROWS - 1) / TILE_ROWS, a, packed_b, bias, out};
-    lps_par_for(lps_par_chunks(job.tiles, 2.0 * (double)m * (double)n * (double)k), packed_chunk,
-                &job);
+    packed_job job = {m,        n,    k,  (m + TILE_ROWS - 1) / TILE_ROWS, panels_of(n), false, a,
+                      packed_b, bias, out};
+    /* the longer of the two cuts: 32 rows of A are 3 tiles (24 rows
+     * against 8 on two threads), a 300-column B 10 panels */
+    job.by_panels = job.panels > job.tiles;
+    double flops = 2.0 * (double)m * (double)n * (double)k;
+    lps_par_for(lps_par_chunks(job.by_panels ? job.panels : job.tiles, flops), packed_chunk, &job);
 }

@@ -67,9 +67,10 @@ typedef struct lps_packed_out {
 
 /* C [m, n] = A [m, k] * B + bias (bias [n], NULL: none), B packed by
  * lps_packed_b_pack. Every C element is one sum in k order started at its
- * bias, whatever the thread count: rows are cut into lps_par_chunks pieces
- * of whole 8-row tiles over the ops' threads (one piece inside a parallel
- * region), so results are the same bytes at any thread count. Needs
+ * bias, whatever the thread count: whole 12-row tiles, or whole panels
+ * when there are more of those, are cut into lps_par_chunks pieces over
+ * the ops' threads (one piece inside a parallel region), so results are
+ * the same bytes at any thread count. Needs
  * lps_packed_gemm_available(); m, n, k >= 0. */
 void lps_packed_gemm(int64_t m, int64_t n, int64_t k, lps_packed_a a, const float *packed_b,
                      const float *bias, lps_packed_out out);

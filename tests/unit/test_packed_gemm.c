@@ -37,11 +37,19 @@ typedef struct product_case {
 } product_case;
 
 static const product_case CASES[] = {
-    {1, 1, 1, false, false, false, 1},     {4, 10, 7, false, false, true, 1},
-    {12, 32, 256, false, false, true, 1},  {13, 33, 257, false, false, false, 1},
-    {25, 70, 300, true, false, true, 1},   {11, 17, 513, true, true, true, 5},
-    {36, 16, 0, false, false, true, 1},    {40, 48, 600, true, true, false, 4},
-    {128, 100, 64, false, false, true, 1}, {7, 64, 1, true, true, true, 7},
+    {1, 1, 1, false, false, false, 1},
+    {4, 10, 7, false, false, true, 1},
+    {12, 32, 256, false, false, true, 1},
+    {13, 33, 257, false, false, false, 1},
+    {25, 70, 300, true, false, true, 1},
+    {11, 17, 513, true, true, true, 5},
+    {36, 16, 0, false, false, true, 1},
+    {40, 48, 600, true, true, false, 4},
+    {128, 100, 64, false, false, true, 1},
+    {7, 64, 1, true, true, true, 7},
+    /* above LPS_PAR_MIN_FLOPS: two threads cut panels, then row tiles */
+    {30, 300, 200, false, false, true, 1},
+    {100, 40, 300, true, true, true, 10},
 };
 
 /* A fresh array of n floats in [-1, 1) from seed. */
