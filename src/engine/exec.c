@@ -384,6 +384,39 @@ static lps_status ensure_grad(lps_value *val, lps_error *err)
     return LPS_OK;
 }
 
+/* Whether node n's backward may write input i's gradient whole instead of
+ * adding to a zeroed one (lps_op_def.overwrites_fresh_grad): the op says
+ * so, no gradient reached the value yet in this backward, it is no
+ * parameter (those accumulate in the plan's buffer), and no other input
+ * of n is the same value (which the op would then add to). */
+static bool grad_can_be_fresh(const lps_plan *p, const lps_plan_node *n, size_t i)
+{
+    const lps_value *val = &p->values[n->in[i]];
+    if (i >= 32 || !(n->def->overwrites_fresh_grad & (1u << i)) || val->grad_live ||
+        val->kind == LPS_VALUE_PARAM)
+        return false;
+    for (size_t j = 0; j < n->op.n_inputs; j++)
+        if (j != i && n->in[j] == n->in[i])
+            return false;
+    return true;
+}
+
+/* ensure_grad, or for a fresh gradient (grad_can_be_fresh) the buffer
+ * unzeroed and marked in n->op.din_fresh. */
+static lps_status ensure_input_grad(lps_plan *p, lps_plan_node *n, size_t i, lps_error *err)
+{
+    lps_value *val = &p->values[n->in[i]];
+    if (!grad_can_be_fresh(p, n, i))
+        return ensure_grad(val, err);
+    lps_status st =
+        lps_tensor_alloc_uninit(&val->grad, LPS_DT_FLOAT, val->t.rank, val->t.dims, err);
+    if (st != LPS_OK)
+        return st;
+    val->grad_live = true;
+    n->op.din_fresh |= 1u << i;
+    return LPS_OK;
+}
+
 static lps_status backward_nodes(lps_plan *p, lps_exec_ctx *ctx, int seed,
                                  const lps_tensor *dseed, lps_error *err);
 
@@ -426,6 +459,7 @@ static lps_status backward_nodes(lps_plan *p, lps_exec_ctx *ctx, int seed,
         if (!any)
             continue;
         bool wants = false;
+        n->op.din_fresh = 0;
         for (size_t i = 0; i < n->op.n_inputs; i++) {
             int v = n->in[i];
             n->din_t[i] = NULL;
@@ -435,7 +469,7 @@ static lps_status backward_nodes(lps_plan *p, lps_exec_ctx *ctx, int seed,
             if (v < 0 || !lps_op_input_differentiable(n->def, i) ||
                 !p->values[v].needs_grad || p->values[v].t.dtype != LPS_DT_FLOAT)
                 continue;
-            st = ensure_grad(&p->values[v], err);
+            st = ensure_input_grad(p, n, i, err);
             if (st != LPS_OK)
                 return st;
             n->din_t[i] = &p->values[v].grad;

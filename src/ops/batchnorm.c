@@ -527,6 +527,7 @@ typedef struct bn_grad_rows {
     const float *mean, *invstd, *scale, *dmean, *dvar;
     bool batch;
     float *dx, *dscale, *dbias;
+    bool dx_fresh; /* dx is written, not added to (lps_op_node.din_fresh) */
 } bn_grad_rows;
 
 /* The gradient at BatchNorm's own Y over the row at off. */
@@ -586,21 +587,33 @@ static inline float bn_dx_stats_only(const bn_dx_coef *f, float x)
     return f->cm + f->cv * (x - f->mean);
 }
 
-/* dx[i] += the gradient of element i of a row, f[i * f_step] its channel's
+/* dx[i] += the gradient of element i of a row, or with `fresh` (a
+ * constant at each call) dx[i] = 0 + it, the bytes an add onto a zeroed
+ * dX gives (lps_op_node.din_fresh); f[i * f_step] its channel's
  * coefficients (f_step 0: one channel's row; 1: a row over channels). */
-BN_ROW_INLINE void bn_dx_row(const bn_grad_rows *r, const bn_dx_coef *f, int64_t f_step,
-                             const float *x, const float *dy, float *dx, int64_t n)
+BN_ROW_INLINE void bn_dx_row_to(const bn_grad_rows *r, const bn_dx_coef *f, int64_t f_step,
+                                const float *x, const float *dy, float *dx, int64_t n,
+                                bool fresh)
 {
     if (!r->batch) {
         for (int64_t i = 0; i < n; i++)
-            dx[i] += dy[i] * f[i * f_step].k;
+            dx[i] = (fresh ? 0.0f : dx[i]) + dy[i] * f[i * f_step].k;
     } else if (dy) {
         for (int64_t i = 0; i < n; i++)
-            dx[i] += bn_dx_batch(&f[i * f_step], x[i], dy[i]);
+            dx[i] = (fresh ? 0.0f : dx[i]) + bn_dx_batch(&f[i * f_step], x[i], dy[i]);
     } else {
         for (int64_t i = 0; i < n; i++)
-            dx[i] += bn_dx_stats_only(&f[i * f_step], x[i]);
+            dx[i] = (fresh ? 0.0f : dx[i]) + bn_dx_stats_only(&f[i * f_step], x[i]);
     }
+}
+
+BN_ROW_INLINE void bn_dx_row(const bn_grad_rows *r, const bn_dx_coef *f, int64_t f_step,
+                             const float *x, const float *dy, float *dx, int64_t n)
+{
+    if (r->dx_fresh)
+        bn_dx_row_to(r, f, f_step, x, dy, dx, n, true);
+    else
+        bn_dx_row_to(r, f, f_step, x, dy, dx, n, false);
 }
 
 /* Channel c of dX (bn_dx_coef_of). */
@@ -728,7 +741,11 @@ static lps_status bn_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_tens
         .scale = lps_tensor_f32(in[BN_SCALE]), .dmean = dmean, .dvar = dvar, .batch = batch,
         .dx = din[BN_X] ? lps_tensor_f32(din[BN_X]) : NULL,
         .dscale = din[BN_SCALE] ? lps_tensor_f32(din[BN_SCALE]) : NULL,
-        .dbias = din[BN_B] ? lps_tensor_f32(din[BN_B]) : NULL};
+        .dbias = din[BN_B] ? lps_tensor_f32(din[BN_B]) : NULL,
+        .dx_fresh = din[BN_X] && (op->din_fresh & (1u << BN_X))};
+    /* without dY or batch statistics dX gets nothing: a fresh one is zeros */
+    if (rows.dx_fresh && !rows.dy && !batch)
+        lps_par_zero(rows.dx, (size_t)lps_tensor_numel(din[BN_X]));
     lps_par_for(chunks, bn_backward_chunk, &rows);
     return LPS_OK;
 }
@@ -770,6 +787,7 @@ const lps_op_def lps_op_def_batch_normalization = {
     .min_outputs = 1,
     .max_outputs = BN_MAX_OUTPUTS,
     .differentiable = (1u << BN_X) | (1u << BN_SCALE) | (1u << BN_B),
+    .overwrites_fresh_grad = 1u << BN_X,
     .prepare = bn_prepare,
     .shape = bn_shape,
     .forward = bn_forward,

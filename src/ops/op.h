@@ -159,6 +159,12 @@ struct lps_op_node {
      * is stored channels-last, [N, spatial..., C], under its usual shape
      * [N, C, spatial...]; only when the def's channels_last allows it. */
     bool x_channels_last, y_channels_last;
+    /* Set by the engine before each backward of a def with
+     * overwrites_fresh_grad: bit i when din[i] is a fresh gradient, not
+     * zeroed (stale bytes), that the backward must write whole as if
+     * adding onto zeros (docs/architecture.md, "Fresh gradients"). Other
+     * din, and every din outside the engine, are added to. */
+    uint32_t din_fresh;
 };
 
 typedef struct lps_shape {
@@ -293,6 +299,11 @@ typedef struct lps_op_def {
     bool logits_passthrough;
     lps_op_state_fn update_state; /* BatchNorm's running statistics */
     uint32_t state_inputs;   /* bit i: input i is state written by update_state */
+    /* bit i: backward can write input i's gradient whole when it is the
+     * first one of the backward (lps_op_node.din_fresh), so the engine
+     * skips zeroing it: a pass over an activation-sized buffer, and the
+     * read of it in the backward's add. */
+    uint32_t overwrites_fresh_grad;
     /* A weight view: every output element is a copy of one element of a
      * differentiable input, placed by forward whatever the element type
      * (Identity, Transpose, Reshape, Slice, Concat, ...). A weight input fed

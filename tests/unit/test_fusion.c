@@ -23,8 +23,9 @@
  * Conv's output), the unit-stride backward of conv_grad_flip.c. ADD: a
  * Conv's output plus a per-channel parameter (broadcast rows). RESIDUAL:
  * a residual join, two Conv outputs of one shape (both gradients formed in
- * one pass), the first also read by the second Conv. */
-typedef enum producer { CONV, CONV_DEEP, BATCHNORM, GEMM, ADD, RESIDUAL } producer;
+ * one pass), the first also read by the second Conv. BATCHNORM_DEEP: a
+ * BatchNormalization whose input gradient is wanted (after a Conv). */
+typedef enum producer { CONV, CONV_DEEP, BATCHNORM, BATCHNORM_DEEP, GEMM, ADD, RESIDUAL } producer;
 
 /* The activation: Relu, or Clip (ReLU6's bounds) with its bounds as
  * initializers, as Constant nodes, or a min computed at run time (no
@@ -113,13 +114,19 @@ static lps_model *act_after(producer kind, activation act, bool also_read)
         test_model_add_random_init(m, "b", 1, &c, 2);
         add_node(m, "Conv", "conv", 3, (const char *const[]){"x", "w", "b"}, "pre");
         break;
+    case BATCHNORM_DEEP:
+        test_model_add_random_init(m, "w0", 4, w_conv, 10);
+        add_node(m, "Conv", "conv0", 2, (const char *const[]){"x", "w0"}, "h");
+        __attribute__((fallthrough)); /* the BatchNormalization reads h */
     case BATCHNORM:
         test_model_add_random_init(m, "scale", 1, &c, 3);
         test_model_add_random_init(m, "bias", 1, &c, 4);
         test_model_add_random_init(m, "mean", 1, &c, 5);
         test_model_add_random_init(m, "var", 1, &c, 6);
         add_node(m, "BatchNormalization", "bn", 5,
-                 (const char *const[]){"x", "scale", "bias", "mean", "var"}, "pre");
+                 (const char *const[]){kind == BATCHNORM ? "x" : "h", "scale", "bias", "mean",
+                                       "var"},
+                 "pre");
         break;
     case GEMM:
         test_model_add_random_init(m, "w", 2, w_gemm, 7);
@@ -157,7 +164,16 @@ static float *copy_floats(const lps_tensor *t, size_t *n)
 
 /* Compiles m for training, keeping "pre" when `unfused`, and runs one
  * forward and backward (seed: a random gradient at y). */
+static step run_steps(const lps_model *m, producer kind, bool unfused, int backwards);
+
 static step run_step(const lps_model *m, producer kind, bool unfused)
+{
+    return run_steps(m, kind, unfused, 1);
+}
+
+/* run_step with `backwards` backward passes, from seeds SEED_DY + k, of
+ * which the last one's gradients are kept. */
+static step run_steps(const lps_model *m, producer kind, bool unfused, int backwards)
 {
     lps_error err = {0};
     lps_plan_options popt = {.training = true};
@@ -177,9 +193,13 @@ static step run_step(const lps_model *m, producer kind, bool unfused)
     int y_id = lps_plan_find_value(p, "y");
     r.y = copy_floats(lps_plan_value(p, y_id), &r.n_y);
     const lps_tensor *y = lps_plan_value(p, y_id);
-    lps_tensor *dy = test_tensor_random(y->rank, y->dims, -1, 1, SEED_DY);
-    lps_plan_zero_grads(p);
-    ck_assert_msg(lps_plan_backward(p, ctx, y_id, dy, &err) == LPS_OK, "%s", err.msg);
+    lps_tensor *dy = NULL;
+    for (int k = backwards - 1; k >= 0; k--) {
+        lps_tensor_free(dy);
+        dy = test_tensor_random(y->rank, y->dims, -1, 1, SEED_DY + (uint64_t)k);
+        lps_plan_zero_grads(p);
+        ck_assert_msg(lps_plan_backward(p, ctx, y_id, dy, &err) == LPS_OK, "%s", err.msg);
+    }
     float *g = lps_plan_grad_data(p, &r.n_grads);
     r.grads = malloc(r.n_grads * sizeof *r.grads + 1);
     memcpy(r.grads, g, r.n_grads * sizeof *g);
@@ -225,6 +245,29 @@ START_TEST(conv_with_input_grad_relu_fuses) { check_fusion(CONV_DEEP, RELU); }
 END_TEST
 
 START_TEST(batchnorm_relu_fuses) { check_fusion(BATCHNORM, RELU); }
+END_TEST
+
+START_TEST(batchnorm_with_input_grad_relu_fuses) { check_fusion(BATCHNORM_DEEP, RELU); }
+END_TEST
+
+/* BatchNormalization writes its input's gradient whole when it is the
+ * first to reach it (lps_op_def.overwrites_fresh_grad; the engine skips
+ * zeroing it): after a backward from another seed left its bytes in the
+ * buffer, a second backward gives the gradients of a plan that ran only
+ * that one, fused and unfused. */
+START_TEST(batchnorm_fresh_input_grad_keeps_no_stale_bytes)
+{
+    lps_model *m = act_after(BATCHNORM_DEEP, RELU, false);
+    for (int unfused = 0; unfused < 2; unfused++) {
+        step once = run_steps(m, BATCHNORM_DEEP, unfused, 1);
+        step twice = run_steps(m, BATCHNORM_DEEP, unfused, 2);
+        ck_assert_uint_eq(once.n_grads, twice.n_grads);
+        expect_equal(twice.grads, once.grads, once.n_grads, "parameter gradient");
+        step_release(&once);
+        step_release(&twice);
+    }
+    lps_model_free(m);
+}
 END_TEST
 
 START_TEST(gemm_relu_fuses) { check_fusion(GEMM, RELU); }
@@ -296,6 +339,8 @@ int main(void)
     const test_entry tests[] = {
         {"relu", conv_relu_fuses, 1},
         {"relu", batchnorm_relu_fuses, 1},
+        {"relu", batchnorm_with_input_grad_relu_fuses, 1},
+        {"relu", batchnorm_fresh_input_grad_keeps_no_stale_bytes, 1},
         {"relu", gemm_relu_fuses, 1},
         {"relu", conv_with_input_grad_relu_fuses, 1},
         {"relu", add_relu_fuses, 1},
