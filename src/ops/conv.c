@@ -184,6 +184,16 @@ static void conv_live_taps(const lps_conv_dims *cd, float *full, float *live, bo
 
 _Static_assert(2 * LPS_SPATIAL_MAX <= LPS_OP_CACHE_KEY_MAX, "a crop key fits an op cache key");
 
+/* Contract in conv.h. */
+size_t lps_conv_crop_key(const lps_conv_dims *cd, int64_t *key, size_t n_key)
+{
+    for (int d = 0; d < cd->live.n; d++) {
+        key[n_key++] = cd->live_first[d];
+        key[n_key++] = cd->live.kernel[d];
+    }
+    return n_key;
+}
+
 /* W's live taps [out_ch, rows] for a forward of a cropped kernel. While W
  * is a constant of the plan they are gathered once per crop (the crop
  * depends on the input's spatial dims) into op->cache (docs/architecture.md,
@@ -197,11 +207,7 @@ static const float *conv_live_weights(lps_op_node *op, const lps_conv_dims *cd, 
         return scratch;
     }
     int64_t key[LPS_OP_CACHE_KEY_MAX];
-    size_t n_key = 0;
-    for (int d = 0; d < cd->live.n; d++) {
-        key[n_key++] = cd->live_first[d];
-        key[n_key++] = cd->live.kernel[d];
-    }
+    size_t n_key = lps_conv_crop_key(cd, key, 0);
     const float *cached = lps_op_cache_find(op, key, n_key);
     if (cached)
         return cached;

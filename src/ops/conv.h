@@ -28,6 +28,12 @@ typedef struct lps_conv_dims {
     bool cropped;
 } lps_conv_dims;
 
+/* Appends cd's crop (per spatial dim the first live tap and the live
+ * kernel size: what a cache of W's cropped taps depends on) to key at
+ * n_key, which has room for 2 * LPS_SPATIAL_MAX more. Returns the new
+ * length. */
+size_t lps_conv_crop_key(const lps_conv_dims *cd, int64_t *key, size_t n_key);
+
 /* *packed = W^T [rows, out_ch] (W's live taps when cd->cropped) packed for
  * lps_packed_gemm, made once into op->cache and found there on later
  * forwards (conv_packed.c), when the packed path applies: group 1, W a

@@ -37,12 +37,8 @@ lps_status lps_conv_packed_weights(lps_op_node *op, const lps_conv_dims *cd, int
         cd->g.out_size > INT_MAX / LPS_PACKED_NR || !lps_packed_gemm_available())
         return LPS_OK;
     int64_t key[LPS_OP_CACHE_KEY_MAX];
-    size_t n_key = 0;
-    key[n_key++] = CONV_PACKED_KEY_TAG;
-    for (int d = 0; d < cd->live.n; d++) {
-        key[n_key++] = cd->live_first[d];
-        key[n_key++] = cd->live.kernel[d];
-    }
+    key[0] = CONV_PACKED_KEY_TAG;
+    size_t n_key = lps_conv_crop_key(cd, key, 1);
     if ((*packed = lps_op_cache_find(op, key, n_key)))
         return LPS_OK;
     size_t live = cd->cropped ? (size_t)cd->out_ch * (size_t)cd->rows : 0;

@@ -460,18 +460,23 @@ static lps_semiprune_phase lpss_phase(const lps_sparsify *s, int64_t step, int64
     return phase;
 }
 
+/* Whether lpss_topology changes masks in this phase. */
+static bool lpss_phase_changes_masks(lps_semiprune_phase phase)
+{
+    return phase == LPS_SEMIPRUNE_UPDATE || phase == LPS_SEMIPRUNE_PROJECT;
+}
+
 /* Whether lpss_topology changes masks at this step. */
 static bool lpss_topology_due(const lps_sparsify *s, int64_t step, int64_t total)
 {
-    lps_semiprune_phase phase = lpss_phase(s, step, total);
-    return phase == LPS_SEMIPRUNE_UPDATE || phase == LPS_SEMIPRUNE_PROJECT;
+    return lpss_phase_changes_masks(lpss_phase(s, step, total));
 }
 
 static lps_status lpss_topology(lps_sparsify *s, int64_t step, int64_t total, lps_error *err)
 {
-    if (!lpss_topology_due(s, step, total))
-        return LPS_OK;
     lps_semiprune_phase phase = lpss_phase(s, step, total);
+    if (!lpss_phase_changes_masks(phase))
+        return LPS_OK;
     for (int v = 0; v < s->n_views; v++) {
         int i = s->view_layer[v];
         lps_lpsgd_latent_weight(&s->lpsgd[i], s->view_weight[i]);
