@@ -1,5 +1,6 @@
 #include "test_node.h"
 
+#include "engine/plan.h"
 #include "lpsparsify/engine.h"
 
 #include <check.h>
@@ -227,9 +228,17 @@ float *test_model_output(const lps_model *m, const lps_tensor *x, int64_t numel)
 
 const float *test_model_init_data(const lps_model *m, const char *name)
 {
-    for (size_t i = 0; i < m->graph.n_initializers; i++)
-        if (strcmp(m->graph.initializers[i].name, name) == 0)
-            return lps_tensor_f32(&m->graph.initializers[i].tensor);
-    ck_abort_msg("no initializer %s", name);
+    const lps_initializer *init = lps_graph_find_initializer(&m->graph, name);
+    if (!init)
+        ck_abort_msg("no initializer %s", name);
+    return lps_tensor_f32(&init->tensor);
+}
+
+const lps_op_node *test_plan_fused_node(const lps_plan *p)
+{
+    for (size_t k = 0; k < p->n_nodes; k++)
+        if (p->nodes[k].def->fuses_epilogue)
+            return &p->nodes[k].op;
+    ck_abort_msg("no node that fuses an activation");
     return NULL;
 }

@@ -5,8 +5,10 @@
 
 #include <stdint.h>
 
+#include "lpsparsify/engine.h"
 #include "lpsparsify/model.h"
 #include "lpsparsify/tensor.h"
+#include "ops/op.h"
 
 /* A node with inputs "in0".."inN-1" and outputs "out0".. ; an input named in
  * `omitted` positions can be blanked with test_node_omit_input. Free with
@@ -57,5 +59,9 @@ void test_model_add_random_init(lps_model *m, const char *name, int rank, const 
 /* The float data of m's initializer called name (the test fails when
  * there is none). */
 const float *test_model_init_data(const lps_model *m, const char *name);
+
+/* The first node of p whose def fuses an activation (a Gemm or Conv in
+ * the tests' one-product plans); the test fails when there is none. */
+const lps_op_node *test_plan_fused_node(const lps_plan *p);
 
 #endif

@@ -102,16 +102,6 @@ static void check_forward(const lps_model *m, lps_plan *p, lps_exec_ctx *ctx, in
     lps_tensor_free(x);
 }
 
-/* The plan's Conv node. */
-static const lps_op_node *conv_node(const lps_plan *p)
-{
-    for (size_t k = 0; k < p->n_nodes; k++)
-        if (p->nodes[k].def->fuses_epilogue)
-            return &p->nodes[k].op;
-    ck_abort_msg("no Conv node");
-    return NULL;
-}
-
 /* Planes that crop the 3x3 kernel differently (1x1: the centre tap only,
  * 1x2 and 2x1: one row or column, 3x3: none), at batch 1 (the
  * matrix-vector product of a 1x1 plane) and above, in an order where a
@@ -145,15 +135,15 @@ START_TEST(only_inference_plans_cache)
     lps_plan *inference = lps_plan_compile(m, NULL, &err);
     lps_plan *trained = lps_plan_compile(m, &training, &err);
     ck_assert_msg(inference && trained, "%s", err.msg);
-    ck_assert_uint_eq(conv_node(inference)->const_inputs, (1u << 1) | (1u << 2));
-    ck_assert_uint_eq(conv_node(trained)->const_inputs, 0);
+    ck_assert_uint_eq(test_plan_fused_node(inference)->const_inputs, (1u << 1) | (1u << 2));
+    ck_assert_uint_eq(test_plan_fused_node(trained)->const_inputs, 0);
     lps_exec_ctx *ctx = lps_exec_ctx_new(NULL, &err);
     ck_assert_ptr_nonnull(ctx);
     check_forward(m, inference, ctx, 2, 1, 1);
     check_forward(m, trained, ctx, 2, 1, 1);
-    ck_assert_ptr_nonnull(conv_node(inference)->cache.data);
-    ck_assert_uint_eq(conv_node(inference)->cache.n, OUT_CH * IN_CH);
-    ck_assert_ptr_null(conv_node(trained)->cache.data);
+    ck_assert_ptr_nonnull(test_plan_fused_node(inference)->cache.data);
+    ck_assert_uint_eq(test_plan_fused_node(inference)->cache.n, OUT_CH * IN_CH);
+    ck_assert_ptr_null(test_plan_fused_node(trained)->cache.data);
     lps_exec_ctx_free(ctx);
     lps_plan_free(inference);
     lps_plan_free(trained);

@@ -155,16 +155,6 @@ START_TEST(pack_lays_out_panels)
 }
 END_TEST
 
-/* The plan's node whose def fuses an activation (the Gemm or Conv). */
-static const lps_op_node *product_node(const lps_plan *p)
-{
-    for (size_t k = 0; k < p->n_nodes; k++)
-        if (p->nodes[k].def->fuses_epilogue)
-            return &p->nodes[k].op;
-    ck_abort_msg("no Gemm or Conv node");
-    return NULL;
-}
-
 /* Runs m's inference plan on x, returns a copy of output 0 (numel floats)
  * and the cache size its product node holds after the forward. */
 static float *run_inference(const lps_model *m, const lps_tensor *x, size_t numel,
@@ -180,7 +170,7 @@ static float *run_inference(const lps_model *m, const lps_tensor *x, size_t nume
     float *y = malloc(numel * sizeof *y);
     ck_assert_ptr_nonnull(y);
     memcpy(y, lps_tensor_f32(lps_plan_output(p, 0)), numel * sizeof *y);
-    *cache_floats = product_node(p)->cache.n;
+    *cache_floats = test_plan_fused_node(p)->cache.n;
     lps_exec_ctx_free(ctx);
     lps_plan_free(p);
     return y;
