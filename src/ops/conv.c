@@ -34,6 +34,7 @@
 #include "ops/op.h"
 #include "ops/op_util.h"
 #include "ops/spatial.h"
+#include "ops/train_gemm.h"
 
 /* Inputs and their gradients. */
 enum { CONV_X = LPS_CONV_IN_X, CONV_W = LPS_CONV_IN_W, CONV_B = LPS_CONV_IN_B };
@@ -172,7 +173,20 @@ typedef struct conv_block {
     const float *w_live;
     float *dw_live;
     lps_par_sum dw_sum, db_sum;
+    /* Products on the packed kernel (train_gemm.h), for a W that changes
+     * between calls: the forward's W^T packed once per call (w_packed,
+     * NULL: not packed); per chunk, the backward's packed dY (pack) and the
+     * dW product before it is added (pack_tmp), with pack_dw and pack_dx
+     * saying which backward products take that path. */
+    const float *w_packed;
+    float *pack, *pack_tmp;
+    bool pack_dw, pack_dx;
 } conv_block;
+
+/* What conv_block_init gets the workspace for: a forward on BLAS (or on
+ * W packed per call when that fits), a forward on W packed once per plan
+ * (lps_conv_packed_weights), or a backward. */
+typedef enum conv_pass { CONV_PASS_FORWARD, CONV_PASS_FORWARD_CACHED, CONV_PASS_BACKWARD } conv_pass;
 
 /* W's live taps out of W (to_live), or their gradient added back onto
  * dW's full kernels (lps_conv_live_taps). */
@@ -217,24 +231,63 @@ static const float *conv_live_weights(lps_op_node *op, const lps_conv_dims *cd, 
     return made;
 }
 
+/* Floats of workspace the packed products (conv_block) take. */
+typedef struct conv_pack_floats {
+    size_t pack, tmp, w_packed; /* per chunk, per chunk, per call */
+} conv_pack_floats;
+
+/* Decides which of a pass's products run on the packed kernel with an
+ * operand packed per call (train_gemm.h; group 1, W's full kernel and
+ * NCHW values, else BLAS) for blocks of `cols` columns, and the floats
+ * they take. The forward packs W^T [rows, M]; dW^T [rows, M] = col * dY^T
+ * packs dY^T; dcol [rows, cols] = W^T * dY packs dY (not for a one-image
+ * pointwise block, which BLAS accumulates into dX directly). */
+static conv_pack_floats conv_block_packs(const lps_op_node *op, const lps_conv_dims *cd,
+                                         int64_t group, conv_pass pass, bool want_dw,
+                                         int64_t images, conv_block *blk)
+{
+    int64_t m = cd->out_ch, rows = cd->rows, cols = images * cd->g.out_size;
+    conv_pack_floats f = {0, 0, 0};
+    blk->pack_dw = blk->pack_dx = false;
+    if (group != 1 || cd->cropped || op->x_channels_last || op->y_channels_last ||
+        pass == CONV_PASS_FORWARD_CACHED)
+        return f;
+    if (pass == CONV_PASS_FORWARD) {
+        if (lps_train_gemm_fits(cols, m, rows, true))
+            f.w_packed = lps_packed_b_floats(rows, m);
+        return f;
+    }
+    blk->pack_dw = want_dw && lps_train_gemm_fits(rows, m, cols, true);
+    blk->pack_dx = !(cd->pointwise && images == 1) && lps_train_gemm_fits(rows, cols, m, false);
+    size_t dw_pack = blk->pack_dw ? lps_packed_b_floats(cols, m) : 0;
+    size_t dx_pack = blk->pack_dx ? lps_packed_b_floats(m, cols) : 0;
+    f.pack = dw_pack > dx_pack ? dw_pack : dx_pack;
+    f.tmp = blk->pack_dw ? (size_t)rows * (size_t)m : 0;
+    return f;
+}
+
 /* Cuts the batch (lps_conv_split_batch, for `flops` of GEMMs) and gets the
- * workspace: every chunk's block matrices, for a cropped kernel W's live
- * taps (cached for a constant W in a forward, conv_live_weights; none
- * when the forward is packed, lps_conv_packed_weights) and (dw non-NULL)
- * their zeroed gradient, and the chunks' partial dW and dB (db
- * non-NULL). LPS_ERR_NOMEM naming the node on allocation failure. */
+ * workspace: every chunk's block matrices (and packed operands,
+ * conv_block_packs), for a cropped kernel W's live taps (cached for a
+ * constant W in a forward, conv_live_weights; none when the forward is
+ * packed, lps_conv_packed_weights) and (dw non-NULL) their zeroed
+ * gradient, the chunks' partial dW and dB (db non-NULL), and W^T packed
+ * for a forward that packs it. LPS_ERR_NOMEM naming the node on
+ * allocation failure. */
 static lps_status conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const lps_conv_dims *cd,
                                   const float *w, float *dw, float *db, double flops,
-                                  bool packed, conv_block *blk, lps_error *err)
+                                  conv_pass pass, conv_block *blk, lps_error *err)
 {
     const conv_params *p = op->params;
     int64_t col_rows = p->group * cd->rows;
     lps_conv_split split =
         lps_conv_split_batch(cd->batch, flops, cd->g.out_size, col_rows, cd->out_ch);
+    conv_pack_floats pk = conv_block_packs(op, cd, p->group, pass, dw != NULL, split.images, blk);
+    bool packed = pass == CONV_PASS_FORWARD_CACHED || pk.w_packed > 0;
     int64_t ld = split.images * cd->g.out_size;
     if (packed)
         ld = lps_packed_a_stride(ld);
-    size_t block = (size_t)(col_rows + cd->out_ch) * (size_t)ld;
+    size_t block = (size_t)(col_rows + cd->out_ch) * (size_t)ld + pk.pack + pk.tmp;
     bool cached = cd->cropped && !dw && (packed || lps_op_input_const(op, CONV_W));
     size_t weights = (size_t)cd->out_ch * (size_t)cd->rows;
     size_t live = cd->cropped ? weights : 0;
@@ -242,7 +295,7 @@ static lps_status conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const lps_
     size_t db_parts = db ? lps_par_sum_floats((size_t)cd->out_ch, split.chunks) : 0;
     size_t chunks = (size_t)split.chunks * block;
     size_t floats = chunks + (cached ? 0 : live * (dw ? 2 : 1)) + dw_parts + db_parts;
-    float *ws = lps_ctx_workspace(ctx, floats > 0 ? floats : 1, err);
+    float *ws = lps_ctx_workspace(ctx, floats + pk.w_packed > 0 ? floats + pk.w_packed : 1, err);
     if (!ws)
         return lps_error_prefix(err, "%s", op->label);
     float *parts = ws + chunks + (cached ? 0 : live * (dw ? 2 : 1));
@@ -252,8 +305,15 @@ static lps_status conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const lps_
     blk->chunk_floats = block;
     blk->col = ws;
     blk->tmp = ws + (size_t)col_rows * (size_t)blk->ld;
+    blk->pack = blk->tmp + (size_t)cd->out_ch * (size_t)ld;
+    blk->pack_tmp = blk->pack + pk.pack;
     blk->w_live = w;
     blk->dw_live = dw;
+    blk->w_packed = NULL;
+    if (pk.w_packed > 0) {
+        lps_packed_b_pack(w, cd->rows, true, cd->rows, cd->out_ch, 1.0f, ws + floats);
+        blk->w_packed = ws + floats;
+    }
     if (cd->cropped && dw) {
         float *w_live = ws + chunks;
         conv_live_taps(cd, (float *)w, w_live, true);
@@ -269,12 +329,15 @@ static lps_status conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const lps_
     return LPS_OK;
 }
 
-/* Chunk c's view of blk: its own col and tmp. */
+/* Chunk c's view of blk: its own col, tmp and packed operands. */
 static conv_block conv_block_of_chunk(const conv_block *blk, int c)
 {
     conv_block mine = *blk;
-    mine.col += (size_t)c * blk->chunk_floats;
-    mine.tmp += (size_t)c * blk->chunk_floats;
+    size_t at = (size_t)c * blk->chunk_floats;
+    mine.col += at;
+    mine.tmp += at;
+    mine.pack += at;
+    mine.pack_tmp += at;
     return mine;
 }
 
@@ -609,12 +672,13 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     if (single)
         return conv_forward_single_position(op, ctx, &cd, x, w, b, packed, y, err);
     conv_block blk;
-    st = conv_block_init(op, ctx, &cd, w, NULL, NULL, conv_gemm_flops(&cd), packed != NULL, &blk,
+    st = conv_block_init(op, ctx, &cd, w, NULL, NULL, conv_gemm_flops(&cd),
+                         packed ? CONV_PASS_FORWARD_CACHED : CONV_PASS_FORWARD, &blk,
                          err);
     if (st != LPS_OK)
         return st;
     conv_job job = {.op = op, .cd = &cd, .group = p->group, .blk = &blk, .x = x, .b = b, .y = y,
-                    .packed = packed};
+                    .packed = packed ? packed : blk.w_packed};
     lps_par_for(blk.chunks, conv_forward_chunk, &job);
     return LPS_OK;
 }
@@ -640,7 +704,13 @@ static void conv_backward_chunk(void *arg, int chunk, int n_chunks)
         if (db)
             lps_conv_bias_grad(dyb, cd->out_ch, out_size, blk.ld, count, db);
         const float *col = dw ? conv_block_col(cd, &blk, g->x, n0, count) : NULL;
-        for (int64_t grp = 0; dw && grp < j->group; grp++)
+        if (dw && blk.pack_dw) {
+            /* dW^T [rows, M] = col * dY^T (conv_block_packs) */
+            lps_packed_b_pack(dyb, ld, true, cols, mg, 1.0f, blk.pack);
+            lps_train_gemm(rows, mg, cols, (lps_packed_a){col, ld, 1}, blk.pack,
+                           (lps_packed_out){dw, rows, 0, 1, rows}, true, blk.pack_tmp);
+        }
+        for (int64_t grp = 0; dw && !blk.pack_dw && grp < j->group; grp++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, mg, rows, cols, 1.0f,
                         dyb + grp * cd->out_per_group * blk.ld, ld,
                         col + grp * cd->rows * blk.ld, ld, 1.0f,
@@ -651,7 +721,13 @@ static void conv_backward_chunk(void *arg, int chunk, int n_chunks)
          * dcol goes to col (free again: dW is done with it) and col2im */
         bool direct = cd->pointwise && blk.images == 1;
         float *dcol = direct ? dx + n0 * in_img : blk.col;
-        for (int64_t grp = 0; grp < j->group; grp++)
+        if (blk.pack_dx) {
+            /* dcol [rows, cols] = W^T * dY, W^T read in place */
+            lps_packed_b_pack(dyb, ld, false, mg, cols, 1.0f, blk.pack);
+            lps_train_gemm(rows, cols, mg, (lps_packed_a){blk.w_live, 1, rows}, blk.pack,
+                           (lps_packed_out){dcol, rows, 0, ld, 1}, false, NULL);
+        }
+        for (int64_t grp = 0; !blk.pack_dx && grp < j->group; grp++)
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, cols, mg, 1.0f,
                         blk.w_live + grp * cd->out_per_group * cd->rows, rows,
                         dyb + grp * cd->out_per_group * blk.ld, ld, direct ? 1.0f : 0.0f,
@@ -744,7 +820,7 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
                                       err);
     conv_block blk;
     double flops = conv_gemm_flops(&cd) * ((g.dw ? 1 : 0) + (g.dx ? 1 : 0));
-    st = conv_block_init(op, ctx, &cd, w, g.dw, g.db, flops, false, &blk, err);
+    st = conv_block_init(op, ctx, &cd, w, g.dw, g.db, flops, CONV_PASS_BACKWARD, &blk, err);
     if (st != LPS_OK)
         return st;
     conv_backward_blocks(op, &cd, p->group, &blk, &g);

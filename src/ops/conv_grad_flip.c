@@ -27,6 +27,7 @@
 #include "ops/im2col.h"
 #include "ops/op_util.h"
 #include "ops/simd.h"
+#include "ops/train_gemm.h"
 
 /* The transposed geometry of g (unit strides): dY's planes swept by the
  * same kernel and dilations give X's planes. false when g has a stride
@@ -102,7 +103,27 @@ typedef struct flip_work {
     size_t chunk_floats;
     float *col, *xb, *dxb, *grad, *r, *wf;
     lps_par_sum r_sum, db_sum;
+    /* Products on the packed kernel (train_gemm.h): R = T * X^T packs the
+     * block's X^T per chunk into pack (pack_r), dX^T = T^T * Wf^T reads
+     * Wf^T packed once per call (wf_packed; pack_dx), both adding onto
+     * their sums through pack_tmp. */
+    bool pack_r, pack_dx;
+    float *pack, *pack_tmp, *wf_packed;
 } flip_work;
+
+/* Decides flip_work's packed products for blocks of `cols` columns; sets
+ * *pack, *tmp (floats per chunk) and *shared (per call). */
+static void flip_work_packs(const lps_conv_backward_args *a, flip_work *k, int64_t cols,
+                            size_t *pack, size_t *tmp, size_t *shared)
+{
+    k->pack_r = a->dw && lps_train_gemm_fits(k->rows, a->in_ch, cols, false);
+    k->pack_dx = a->dx && lps_train_gemm_fits(cols, a->in_ch, k->rows, true);
+    size_t r_tmp = k->pack_r ? (size_t)k->rows * (size_t)a->in_ch : 0;
+    size_t dx_tmp = k->pack_dx ? (size_t)cols * (size_t)a->in_ch : 0;
+    *pack = k->pack_r ? lps_packed_b_floats(cols, a->in_ch) : 0;
+    *tmp = r_tmp > dx_tmp ? r_tmp : dx_tmp;
+    *shared = k->pack_dx ? lps_packed_b_floats(k->rows, a->in_ch) : 0;
+}
 
 static lps_status flip_work_init(const lps_op_node *op, lps_exec_ctx *ctx,
                                  const lps_conv_backward_args *a, flip_work *k, lps_error *err)
@@ -116,22 +137,29 @@ static lps_status flip_work_init(const lps_op_node *op, lps_exec_ctx *ctx,
                                                 2 * a->in_ch);
     k->chunks = split.chunks;
     k->images = split.images;
+    size_t pack, tmp, shared;
+    flip_work_packs(a, k, k->images * g->in_size, &pack, &tmp, &shared);
     k->ld = k->images * g->in_size;
+    if (k->pack_dx) /* T is then read down its columns */
+        k->ld = lps_packed_a_stride(k->ld);
     size_t col = (size_t)k->rows * (size_t)k->ld;
     size_t block = k->images > 1 ? (size_t)a->in_ch * (size_t)k->ld : 0;
     size_t grad = op->epilogue ? (size_t)(k->images * a->out_ch * g->out_size) : 0;
     size_t weights = (size_t)k->rows * (size_t)a->in_ch;
     size_t r_parts = a->dw ? lps_par_sum_floats(weights, k->chunks) : 0;
     size_t db_parts = a->db ? lps_par_sum_floats((size_t)a->out_ch, k->chunks) : 0;
-    k->chunk_floats = col + 2 * block + grad;
+    k->chunk_floats = col + 2 * block + grad + pack + tmp;
     size_t chunks = (size_t)k->chunks * k->chunk_floats;
-    float *ws = lps_ctx_workspace(ctx, chunks + 2 * weights + r_parts + db_parts, err);
+    float *ws = lps_ctx_workspace(ctx, chunks + 2 * weights + r_parts + db_parts + shared, err);
     if (!ws)
         return lps_error_prefix(err, "%s", op->label);
     k->col = ws;
     k->xb = ws + col;
     k->dxb = k->xb + block;
     k->grad = k->dxb + block;
+    k->pack = k->grad + grad;
+    k->pack_tmp = k->pack + pack;
+    k->wf_packed = shared > 0 ? ws + chunks + 2 * weights + r_parts + db_parts : NULL;
     k->r = ws + chunks;
     k->wf = k->r + weights;
     k->r_sum = lps_par_sum_make(a->dw ? k->r : NULL, weights, k->chunks, k->wf + weights);
@@ -149,6 +177,8 @@ static flip_work flip_work_of_chunk(const flip_work *k, int c)
     mine.xb += at;
     mine.dxb += at;
     mine.grad += at;
+    mine.pack += at;
+    mine.pack_tmp += at;
     return mine;
 }
 
@@ -242,6 +272,14 @@ static void flip_block_dx(const lps_conv_backward_args *a, const flip_work *k, i
 {
     int64_t size = a->g->in_size;
     int rows = (int)k->rows, cols = (int)(count * size), ld = (int)k->ld;
+    if (k->pack_dx) {
+        /* dX^T [cols, C] = T^T * Wf^T, added onto dX's images */
+        lps_train_gemm(cols, a->in_ch, rows, (lps_packed_a){k->col, 1, ld}, k->wf_packed,
+                       (lps_packed_out){a->dx + n0 * a->in_ch * size, size, a->in_ch * size, 1,
+                                        size},
+                       true, k->pack_tmp);
+        return;
+    }
     if (k->images == 1) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a->in_ch, cols, rows, 1.0f,
                     k->wf, rows, k->col, ld, 1.0f, a->dx + n0 * a->in_ch * size, (int)size);
@@ -284,9 +322,17 @@ static void flip_chunk(void *arg, int chunk, int n_chunks)
         if (a->dw) {
             const float *xb = flip_block_x(a, &k, n0, count);
             int ldx = k.images == 1 ? (int)a->g->in_size : ld;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, (int)a->in_ch,
-                        (int)(count * a->g->in_size), 1.0f, k.col, ld, xb, ldx,
-                        n0 == first ? 0.0f : 1.0f, r, (int)a->in_ch);
+            if (k.pack_r) {
+                /* R [M * K, C] = T * X^T, X^T packed */
+                lps_packed_b_pack(xb, ldx, true, count * a->g->in_size, a->in_ch, 1.0f, k.pack);
+                lps_train_gemm(rows, a->in_ch, count * a->g->in_size, (lps_packed_a){k.col, ld, 1},
+                               k.pack, (lps_packed_out){r, rows, 0, a->in_ch, 1}, n0 != first,
+                               k.pack_tmp);
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, (int)a->in_ch,
+                            (int)(count * a->g->in_size), 1.0f, k.col, ld, xb, ldx,
+                            n0 == first ? 0.0f : 1.0f, r, (int)a->in_ch);
+            }
         }
         if (a->dx)
             flip_block_dx(a, &k, n0, count);
@@ -303,6 +349,8 @@ lps_status lps_conv_backward_flip(const lps_op_node *op, lps_exec_ctx *ctx,
         return st;
     if (a->dx)
         flip_weights(a, k.wf);
+    if (k.pack_dx)
+        lps_packed_b_pack(k.wf, k.rows, true, k.rows, a->in_ch, 1.0f, k.wf_packed);
     flip_job job = {op, a, &k};
     lps_par_for(k.chunks, flip_chunk, &job);
     lps_par_sum_finish(&k.db_sum);

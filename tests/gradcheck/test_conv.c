@@ -234,6 +234,30 @@ START_TEST(grad_unit_stride_flip)
 }
 END_TEST
 
+/* 32 channels or more: on an AVX-512 CPU the products run on the packed
+ * kernel with an operand packed per call (src/ops/train_gemm.h): the flip
+ * path's R and dX over several blocks per chunk (8 images of 100
+ * positions, blocks of 3), the general path's forward, dW and dcol at
+ * stride 2 (10 images of 36 positions) and with out_ch > in_ch (blocks of
+ * 64-position images and a partial one) */
+START_TEST(grad_packed_training_products)
+{
+    conv_case flip = {.rank = 4, .x_dims = {8, 32, 10, 10}, .w_dims = {32, 32, 3, 3},
+                      .bias = true, .n_pads = 4, .pads = {1, 1, 1, 1}, .mask = CHECK_X_W_B,
+                      .max_points = CONV_GRAD_SAMPLED_POINTS};
+    run_gradcheck(&flip);
+    conv_case strided = {.rank = 4, .x_dims = {10, 32, 12, 12}, .w_dims = {32, 32, 3, 3},
+                         .bias = true, .n_strides = 2, .strides = {2, 2}, .n_pads = 4,
+                         .pads = {1, 1, 1, 1}, .mask = CHECK_X_W_B,
+                         .max_points = CONV_GRAD_SAMPLED_POINTS};
+    run_gradcheck(&strided);
+    conv_case wide = {.rank = 4, .x_dims = {5, 32, 8, 8}, .w_dims = {48, 32, 3, 3},
+                      .n_pads = 4, .pads = {1, 1, 1, 1}, .mask = CHECK_X_W_B,
+                      .max_points = CONV_GRAD_SAMPLED_POINTS};
+    run_gradcheck(&wide);
+}
+END_TEST
+
 /* planes so small that some kernel taps only ever read padding (ResNet's
  * last stages): the GEMMs run on the live taps alone
  * (lps_spatial_crop_dead_taps) and dW must still reach every tap, 0 for
@@ -361,6 +385,51 @@ START_TEST(fwd_2d_with_and_without_padding)
     test_node_attr_ints(n, "pads", pads, 4);
     expect_conv(n, CONV_OPSET, iota(4, xd, 0), filled(4, wd, 1), NULL, padded, 25);
     test_node_free(n);
+}
+END_TEST
+
+/* Y of a 3x3 conv with pads 1, group 1, summed directly in double. */
+static void direct_conv3x3(const lps_tensor *x, const lps_tensor *w, const lps_tensor *b,
+                           float *y)
+{
+    int64_t n_img = x->dims[0], c_in = x->dims[1], h = x->dims[2], wd = x->dims[3];
+    int64_t m_out = w->dims[0];
+    const float *xv = lps_tensor_f32(x), *wv = lps_tensor_f32(w), *bv = lps_tensor_f32(b);
+    for (int64_t n = 0; n < n_img; n++)
+        for (int64_t m = 0; m < m_out; m++)
+            for (int64_t i = 0; i < h; i++)
+                for (int64_t j = 0; j < wd; j++) {
+                    double sum = bv[m];
+                    for (int64_t c = 0; c < c_in; c++)
+                        for (int64_t ki = 0; ki < 3; ki++)
+                            for (int64_t kj = 0; kj < 3; kj++) {
+                                int64_t r = i + ki - 1, q = j + kj - 1;
+                                if (r >= 0 && r < h && q >= 0 && q < wd)
+                                    sum += (double)wv[((m * c_in + c) * 3 + ki) * 3 + kj] *
+                                           xv[((n * c_in + c) * h + r) * wd + q];
+                            }
+                    y[((n * m_out + m) * h + i) * wd + j] = (float)sum;
+                }
+}
+
+/* a W that is not a constant of the plan, 40 output channels over 288
+ * rows: the forward packs W^T per call (src/ops/train_gemm.h) on an
+ * AVX-512 CPU; against direct sums */
+START_TEST(fwd_packed_per_call)
+{
+    int64_t xd[] = {6, 32, 9, 9}, wd[] = {40, 32, 3, 3}, bd[] = {40}, pads[] = {1, 1, 1, 1};
+    lps_tensor *x = test_tensor_random(4, xd, -1.0f, 1.0f, 1);
+    lps_tensor *w = test_tensor_random(4, wd, -1.0f, 1.0f, 2);
+    lps_tensor *b = test_tensor_random(1, bd, -1.0f, 1.0f, 3);
+    int64_t numel = xd[0] * wd[0] * xd[2] * xd[3];
+    float *want = malloc((size_t)numel * sizeof *want);
+    ck_assert_ptr_nonnull(want);
+    direct_conv3x3(x, w, b, want);
+    lps_node *n = test_node_new("Conv", 3, 1);
+    test_node_attr_ints(n, "pads", pads, 4);
+    expect_conv(n, CONV_OPSET, x, w, b, want, numel);
+    test_node_free(n);
+    free(want);
 }
 END_TEST
 
@@ -530,6 +599,7 @@ int main(void)
         {"gradcheck", grad_2d_pointwise_stride, 1},
         {"gradcheck", grad_2d_image_blocks, 1},
         {"gradcheck", grad_unit_stride_flip, 1},
+        {"gradcheck", grad_packed_training_products, 1},
         {"gradcheck", grad_2d_depthwise_channels_last, 1},
         {"gradcheck", grad_2d_dead_taps, 1},
         {"gradcheck", grad_2d_weight_only, 1},
@@ -539,6 +609,7 @@ int main(void)
         {"forward", fwd_2d_with_and_without_padding, 1},
         {"forward", fwd_1d_dilation, 1},
         {"forward", fwd_2d_dead_taps, 1},
+        {"forward", fwd_packed_per_call, 1},
         {"forward", fwd_1d_depthwise_bias, 1},
         {"forward", fwd_1d_same_upper_lower, 1},
         {"forward", fwd_1d_depthwise_all_padding_windows, 1},

@@ -1,0 +1,35 @@
+/* Training products on the packed AVX-512 kernel (docs/architecture.md,
+ * "Packed training products"). A convolution's training GEMMs multiply
+ * matrices that change every step (W, dY, X), so nothing can be packed
+ * once per plan; here the smaller operand is packed per call into the
+ * caller's workspace and the larger one is read where it lies. On this
+ * round's AVX-512 machine OpenBLAS 0.3.21 runs its Haswell (AVX2) kernel,
+ * and the packed kernel ran the residual CNN's conv shapes at 1.7-2x its
+ * rate, packing included (docs/benchmarks.md, "Training throughput,
+ * eighth round"). */
+#ifndef LPS_OPS_TRAIN_GEMM_H
+#define LPS_OPS_TRAIN_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ops/packed_gemm.h"
+
+/* Whether C [m, n] = A [m, k] * B [k, n] with B packed per call is worth
+ * the packed kernel: it is available, B packed stays in L2
+ * (LPS_PACKED_FAST_BYTES), and no dimension is so short that the tiles
+ * idle; `scattered` when C's columns are not contiguous (its stores are
+ * then scatters, worth it only over a long k). */
+bool lps_train_gemm_fits(int64_t m, int64_t n, int64_t k, bool scattered);
+
+/* C (+)= A [m, k] * B [k, n], B already packed (lps_packed_b_pack), C
+ * written through the stride map `out`. accumulate adds the product onto
+ * C through tmp (m * n floats, scratch), else C is overwritten and tmp
+ * unused (may be NULL). The sum of each product element is the packed
+ * kernel's, in k order, so results depend on the shapes only; one piece
+ * inside a parallel region (lps_packed_gemm). */
+void lps_train_gemm(int64_t m, int64_t n, int64_t k, lps_packed_a a, const float *packed_b,
+                    lps_packed_out out, bool accumulate, float *tmp);
+
+#endif
