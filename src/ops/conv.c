@@ -21,7 +21,10 @@
  * is cut into chunks of consecutive images, each blocked as above in a
  * thread of its own with its own workspace, dW and dB summed per chunk
  * and added in chunk order (lps_conv_split_batch; docs/architecture.md,
- * "Threads"). */
+ * "Threads"). The blocks' workspace and copies are in conv_block.c; where
+ * W changes between calls (training) and the shapes fit, the products run
+ * on the packed AVX-512 kernel with an operand packed per call
+ * (train_gemm.h; docs/architecture.md, "Packed training products"). */
 #include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -29,6 +32,7 @@
 
 #include "core/par.h"
 #include "ops/conv.h"
+#include "ops/conv_block.h"
 #include "ops/conv_shape.h"
 #include "ops/im2col.h"
 #include "ops/op.h"
@@ -131,284 +135,6 @@ static lps_status conv_shape(const lps_op_node *op, const lps_tensor *const *in,
     return LPS_OK;
 }
 
-/* Contract in conv.h. */
-int64_t lps_conv_block_images(int64_t batch, int64_t out_size, int64_t col_rows,
-                              int64_t out_rows)
-{
-    int64_t o = out_size > 0 ? out_size : 1;
-    int64_t images = (LPS_CONV_GEMM_COLS + o - 1) / o;
-    if (images > batch)
-        images = batch;
-    while (images > 1 &&
-           (size_t)(col_rows + out_rows) * (size_t)(images * o) > LPS_CONV_WORKSPACE_FLOATS)
-        images--;
-    return images > 1 ? images : 1;
-}
-
-/* Contract in conv.h. */
-lps_conv_split lps_conv_split_batch(int64_t batch, double flops, int64_t out_size,
-                                    int64_t col_rows, int64_t out_rows)
-{
-    int chunks = lps_par_chunks(batch, flops);
-    int64_t largest = (batch + chunks - 1) / chunks;
-    return (lps_conv_split){chunks, lps_conv_block_images(largest, out_size, col_rows, out_rows)};
-}
-
-/* A block of images and the workspace it uses: col [group * rows, ld]
- * (im2col of every channel, or dcol), tmp [out_ch, ld] (Y or dY in the
- * same column layout). ld = images * O. The batch is cut into `chunks`
- * runs of consecutive images (lps_conv_split_batch) run on threads of
- * their own (src/core/par.h), each with its own col and tmp chunk_floats
- * further on (conv_block_of_chunk). */
-typedef struct conv_block {
-    int64_t images, ld;
-    int chunks;
-    size_t chunk_floats;
-    float *col, *tmp;
-    /* W as the GEMMs read it, [out_ch, rows]: W itself, or its live taps
-     * (cd->cropped); dw_live is where dW's GEMMs accumulate: dW itself, or
-     * a zeroed [out_ch, rows] that conv_block_finish_dw adds back. Chunk c
-     * accumulates dW and dB at lps_par_sum_at(&dw_sum / &db_sum, c), chunk
-     * 0 into dw_live and dB themselves. */
-    const float *w_live;
-    float *dw_live;
-    lps_par_sum dw_sum, db_sum;
-    /* Products on the packed kernel (train_gemm.h), for a W that changes
-     * between calls: the forward's W^T packed once per call (w_packed,
-     * NULL: not packed); per chunk, the backward's packed dY (pack) and the
-     * dW product before it is added (pack_tmp), with pack_dw and pack_dx
-     * saying which backward products take that path. */
-    const float *w_packed;
-    float *pack, *pack_tmp;
-    bool pack_dw, pack_dx;
-} conv_block;
-
-/* What conv_block_init gets the workspace for: a forward on BLAS (or on
- * W packed per call when that fits), a forward on W packed once per plan
- * (lps_conv_packed_weights), or a backward. */
-typedef enum conv_pass { CONV_PASS_FORWARD, CONV_PASS_FORWARD_CACHED, CONV_PASS_BACKWARD } conv_pass;
-
-/* W's live taps out of W (to_live), or their gradient added back onto
- * dW's full kernels (lps_conv_live_taps). */
-static void conv_live_taps(const lps_conv_dims *cd, float *full, float *live, bool to_live)
-{
-    lps_conv_live_taps(&cd->g, &cd->live, cd->live_first, cd->out_ch * cd->in_per_group, full,
-                       live, to_live);
-}
-
-_Static_assert(2 * LPS_SPATIAL_MAX <= LPS_OP_CACHE_KEY_MAX, "a crop key fits an op cache key");
-
-/* Contract in conv.h. */
-size_t lps_conv_crop_key(const lps_conv_dims *cd, int64_t *key, size_t n_key)
-{
-    for (int d = 0; d < cd->live.n; d++) {
-        key[n_key++] = cd->live_first[d];
-        key[n_key++] = cd->live.kernel[d];
-    }
-    return n_key;
-}
-
-/* W's live taps [out_ch, rows] for a forward of a cropped kernel. While W
- * is a constant of the plan they are gathered once per crop (the crop
- * depends on the input's spatial dims) into op->cache (docs/architecture.md,
- * "Constant-input caches"); else into scratch. NULL, err set naming the
- * node, when out of memory. */
-static const float *conv_live_weights(lps_op_node *op, const lps_conv_dims *cd, const float *w,
-                                      float *scratch, lps_error *err)
-{
-    if (!lps_op_input_const(op, CONV_W)) {
-        conv_live_taps(cd, (float *)w, scratch, true);
-        return scratch;
-    }
-    int64_t key[LPS_OP_CACHE_KEY_MAX];
-    size_t n_key = lps_conv_crop_key(cd, key, 0);
-    const float *cached = lps_op_cache_find(op, key, n_key);
-    if (cached)
-        return cached;
-    float *made = lps_op_cache_make(op, key, n_key, (size_t)cd->out_ch * (size_t)cd->rows, err);
-    if (made)
-        conv_live_taps(cd, (float *)w, made, true);
-    return made;
-}
-
-/* Floats of workspace the packed products (conv_block) take. */
-typedef struct conv_pack_floats {
-    size_t pack, tmp, w_packed; /* per chunk, per chunk, per call */
-} conv_pack_floats;
-
-/* Decides which of a pass's products run on the packed kernel with an
- * operand packed per call (train_gemm.h; group 1, W's full kernel and
- * NCHW values, else BLAS) for blocks of `cols` columns, and the floats
- * they take. The forward packs W^T [rows, M]; dW^T [rows, M] = col * dY^T
- * packs dY^T; dcol [rows, cols] = W^T * dY packs dY (not for a one-image
- * pointwise block, which BLAS accumulates into dX directly). */
-static conv_pack_floats conv_block_packs(const lps_op_node *op, const lps_conv_dims *cd,
-                                         int64_t group, conv_pass pass, bool want_dw,
-                                         int64_t images, conv_block *blk)
-{
-    int64_t m = cd->out_ch, rows = cd->rows, cols = images * cd->g.out_size;
-    conv_pack_floats f = {0, 0, 0};
-    blk->pack_dw = blk->pack_dx = false;
-    if (group != 1 || cd->cropped || op->x_channels_last || op->y_channels_last ||
-        pass == CONV_PASS_FORWARD_CACHED)
-        return f;
-    if (pass == CONV_PASS_FORWARD) {
-        if (lps_train_gemm_fits(cols, m, rows, true))
-            f.w_packed = lps_packed_b_floats(rows, m);
-        return f;
-    }
-    blk->pack_dw = want_dw && lps_train_gemm_fits(rows, m, cols, true);
-    blk->pack_dx = !(cd->pointwise && images == 1) && lps_train_gemm_fits(rows, cols, m, false);
-    size_t dw_pack = blk->pack_dw ? lps_packed_b_floats(cols, m) : 0;
-    size_t dx_pack = blk->pack_dx ? lps_packed_b_floats(m, cols) : 0;
-    f.pack = dw_pack > dx_pack ? dw_pack : dx_pack;
-    f.tmp = blk->pack_dw ? (size_t)rows * (size_t)m : 0;
-    return f;
-}
-
-/* Cuts the batch (lps_conv_split_batch, for `flops` of GEMMs) and gets the
- * workspace: every chunk's block matrices (and packed operands,
- * conv_block_packs), for a cropped kernel W's live taps (cached for a
- * constant W in a forward, conv_live_weights; none when the forward is
- * packed, lps_conv_packed_weights) and (dw non-NULL) their zeroed
- * gradient, the chunks' partial dW and dB (db non-NULL), and W^T packed
- * for a forward that packs it. LPS_ERR_NOMEM naming the node on
- * allocation failure. */
-static lps_status conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const lps_conv_dims *cd,
-                                  const float *w, float *dw, float *db, double flops,
-                                  conv_pass pass, conv_block *blk, lps_error *err)
-{
-    const conv_params *p = op->params;
-    int64_t col_rows = p->group * cd->rows;
-    lps_conv_split split =
-        lps_conv_split_batch(cd->batch, flops, cd->g.out_size, col_rows, cd->out_ch);
-    conv_pack_floats pk = conv_block_packs(op, cd, p->group, pass, dw != NULL, split.images, blk);
-    bool packed = pass == CONV_PASS_FORWARD_CACHED || pk.w_packed > 0;
-    int64_t ld = split.images * cd->g.out_size;
-    if (packed)
-        ld = lps_packed_a_stride(ld);
-    size_t block = (size_t)(col_rows + cd->out_ch) * (size_t)ld + pk.pack + pk.tmp;
-    bool cached = cd->cropped && !dw && (packed || lps_op_input_const(op, CONV_W));
-    size_t weights = (size_t)cd->out_ch * (size_t)cd->rows;
-    size_t live = cd->cropped ? weights : 0;
-    size_t dw_parts = dw ? lps_par_sum_floats(weights, split.chunks) : 0;
-    size_t db_parts = db ? lps_par_sum_floats((size_t)cd->out_ch, split.chunks) : 0;
-    size_t chunks = (size_t)split.chunks * block;
-    size_t floats = chunks + (cached ? 0 : live * (dw ? 2 : 1)) + dw_parts + db_parts;
-    float *ws = lps_ctx_workspace(ctx, floats + pk.w_packed > 0 ? floats + pk.w_packed : 1, err);
-    if (!ws)
-        return lps_error_prefix(err, "%s", op->label);
-    float *parts = ws + chunks + (cached ? 0 : live * (dw ? 2 : 1));
-    blk->images = split.images;
-    blk->ld = ld;
-    blk->chunks = split.chunks;
-    blk->chunk_floats = block;
-    blk->col = ws;
-    blk->tmp = ws + (size_t)col_rows * (size_t)blk->ld;
-    blk->pack = blk->tmp + (size_t)cd->out_ch * (size_t)ld;
-    blk->pack_tmp = blk->pack + pk.pack;
-    blk->w_live = w;
-    blk->dw_live = dw;
-    blk->w_packed = NULL;
-    if (pk.w_packed > 0) {
-        lps_packed_b_pack(w, cd->rows, true, cd->rows, cd->out_ch, 1.0f, ws + floats);
-        blk->w_packed = ws + floats;
-    }
-    if (cd->cropped && dw) {
-        float *w_live = ws + chunks;
-        conv_live_taps(cd, (float *)w, w_live, true);
-        blk->w_live = w_live;
-        blk->dw_live = w_live + live;
-        lps_par_zero(blk->dw_live, live);
-    } else if (cd->cropped && !packed &&
-               !(blk->w_live = conv_live_weights(op, cd, w, ws + chunks, err))) {
-        return err ? err->status : LPS_ERR_NOMEM;
-    }
-    blk->dw_sum = lps_par_sum_make(blk->dw_live, weights, split.chunks, parts);
-    blk->db_sum = lps_par_sum_make(db, (size_t)cd->out_ch, split.chunks, parts + dw_parts);
-    return LPS_OK;
-}
-
-/* Chunk c's view of blk: its own col, tmp and packed operands. */
-static conv_block conv_block_of_chunk(const conv_block *blk, int c)
-{
-    conv_block mine = *blk;
-    size_t at = (size_t)c * blk->chunk_floats;
-    mine.col += at;
-    mine.tmp += at;
-    mine.pack += at;
-    mine.pack_tmp += at;
-    return mine;
-}
-
-/* Adds the live taps' gradient back onto dW when the kernel was cropped. */
-static void conv_block_finish_dw(const lps_conv_dims *cd, const conv_block *blk, float *dw)
-{
-    if (cd->cropped && dw)
-        conv_live_taps(cd, dw, blk->dw_live, false);
-}
-
-/* The im2col matrix of images [n0, n0 + count) of x into blk->col, or x
- * itself when one pointwise image needs no copy. */
-static const float *conv_block_col(const lps_conv_dims *cd, const conv_block *blk, const float *x,
-                                   int64_t n0, int64_t count)
-{
-    int64_t in_img = cd->in_ch * cd->g.in_size;
-    if (cd->pointwise && blk->images == 1)
-        return x + n0 * in_img;
-    lps_im2col_images(x + n0 * in_img, count, cd->in_ch, &cd->live, blk->col, blk->ld);
-    return blk->col;
-}
-
-/* y[n0 + i, m, :] = f(blk[m, i * O ...] + b[m]) for the block's images,
- * f the fused activation or none; blk may be y itself (a one-image block),
- * then the bias and f are applied in place. The in-place and the copying
- * add are separate loops (one loop for both would not vectorise: from and
- * to may be the same row), and f runs once over the block's rows, which
- * are contiguous in y (per row it was a call per 1 to 16 floats on small
- * planes, 8% of a MobileNetV2 forward). */
-static void conv_block_scatter(const lps_op_node *op, const lps_conv_dims *cd, const float *src,
-                               int64_t ld, const float *b, float *y, int64_t n0, int64_t count)
-{
-    int64_t o_size = cd->g.out_size;
-    for (int64_t i = 0; i < count; i++)
-        for (int64_t m = 0; m < cd->out_ch; m++) {
-            const float *from = src + m * ld + i * o_size;
-            float *to = y + ((n0 + i) * cd->out_ch + m) * o_size;
-            float bias = b ? b[m] : 0.0f;
-            if (from == to && b)
-                for (int64_t o = 0; o < o_size; o++)
-                    to[o] += bias;
-            else if (from != to)
-                for (int64_t o = 0; o < o_size; o++)
-                    to[o] = from[o] + bias;
-        }
-    lps_op_epilogue_apply(op, y + n0 * cd->out_ch * o_size, count * cd->out_ch * o_size);
-}
-
-/* The transpose of conv_block_scatter without bias: the gradient at the
- * conv's own output for the block's images as [out_ch, ld] (taken back
- * through the fused activation, y being its output), or dy itself for a
- * one-image block without one. */
-static const float *conv_block_gather(const lps_op_node *op, const lps_conv_dims *cd,
-                                      const conv_block *blk, const float *y, const float *dy,
-                                      int64_t n0, int64_t count)
-{
-    int64_t o_size = cd->g.out_size;
-    if (blk->images == 1 && !op->epilogue)
-        return dy + n0 * cd->out_ch * o_size;
-    for (int64_t i = 0; i < count; i++)
-        for (int64_t m = 0; m < cd->out_ch; m++) {
-            int64_t at = ((n0 + i) * cd->out_ch + m) * o_size;
-            float *to = blk->tmp + m * blk->ld + i * o_size;
-            if (op->epilogue)
-                lps_op_epilogue_grad(op, y + at, dy + at, to, o_size);
-            else
-                memcpy(to, dy + at, (size_t)o_size * sizeof *dy);
-        }
-    return blk->tmp;
-}
-
 /* Depthwise convs (one input channel per group) skip im2col and BLAS: per
  * output channel the product would be a single-row GEMM, so the window dot
  * product (im2col's walk fused with the multiply) is much cheaper. */
@@ -485,7 +211,8 @@ static lps_status conv_forward_single_position(lps_op_node *op, lps_exec_ctx *ct
     float *ws = lps_ctx_workspace(ctx, col + weights + 1, err);
     if (!ws)
         return lps_error_prefix(err, "%s", op->label);
-    const float *w_live = cd->cropped && !packed ? conv_live_weights(op, cd, w, ws + col, err) : w;
+    const float *w_live =
+        cd->cropped && !packed ? lps_conv_live_weights(op, cd, w, ws + col, err) : w;
     if (!w_live)
         return err ? err->status : LPS_ERR_NOMEM;
     const float *col_t = x;
@@ -526,7 +253,7 @@ typedef struct conv_job {
     const lps_op_node *op;
     const lps_conv_dims *cd;
     int64_t group;
-    const conv_block *blk;
+    const lps_conv_block *blk;
     const float *x, *b;
     float *y;
     const conv_grads *g;
@@ -557,7 +284,7 @@ static void conv_rows_bias(float *y, int64_t rows, int64_t out_ch, const float *
  * Y takes the product transposed, Y^T = col^T W^T, straight into its
  * images, with the bias and activation over its rows (no scatter). With
  * neither a copy nor a scatter the range is one GEMM. */
-static void conv_forward_channels_last(const conv_job *j, const conv_block *blk, int64_t first,
+static void conv_forward_channels_last(const conv_job *j, const lps_conv_block *blk, int64_t first,
                                        int64_t end)
 {
     const lps_conv_dims *cd = j->cd;
@@ -569,7 +296,7 @@ static void conv_forward_channels_last(const conv_job *j, const conv_block *blk,
         int64_t count = end - n0 < step ? end - n0 : step;
         int cols = (int)(count * o);
         const float *col = x_last ? j->x + n0 * o * cd->in_ch
-                                  : conv_block_col(cd, blk, j->x, n0, count);
+                                  : lps_conv_block_col(cd, blk, j->x, n0, count);
         int ld_col = x_last ? rows : (int)blk->ld;
         if (j->packed) {
             lps_packed_a a = x_last ? (lps_packed_a){col, rows, 1} : (lps_packed_a){col, 1, ld_col};
@@ -587,7 +314,7 @@ static void conv_forward_channels_last(const conv_job *j, const conv_block *blk,
         float *dst = blk->images == 1 ? j->y + n0 * m * o : blk->tmp;
         lps_par_sgemm(0, 1, (int)m, cols, rows, 1.0f, blk->w_live, rows, col, ld_col, 0.0f, dst,
                       (int)blk->ld);
-        conv_block_scatter(j->op, cd, dst, blk->ld, j->b, j->y, n0, count);
+        lps_conv_block_scatter(j->op, cd, dst, blk->ld, j->b, j->y, n0, count);
     }
 }
 
@@ -601,7 +328,7 @@ static void conv_forward_chunk(void *arg, int chunk, int n_chunks)
 {
     const conv_job *j = arg;
     const lps_conv_dims *cd = j->cd;
-    conv_block blk = conv_block_of_chunk(j->blk, chunk);
+    lps_conv_block blk = lps_conv_block_of_chunk(j->blk, chunk);
     int64_t out_size = cd->g.out_size, first, end;
     int rows = (int)cd->rows, ld = (int)blk.ld;
     lps_par_range(cd->batch, chunk, n_chunks, &first, &end);
@@ -611,7 +338,7 @@ static void conv_forward_chunk(void *arg, int chunk, int n_chunks)
     }
     for (int64_t n0 = first; n0 < end; n0 += blk.images) {
         int64_t count = end - n0 < blk.images ? end - n0 : blk.images;
-        const float *col = conv_block_col(cd, &blk, j->x, n0, count);
+        const float *col = lps_conv_block_col(cd, &blk, j->x, n0, count);
         if (j->packed) {
             /* X itself when one pointwise image needs no copy */
             int64_t ld_col = cd->pointwise && blk.images == 1 ? out_size : blk.ld;
@@ -627,7 +354,7 @@ static void conv_forward_chunk(void *arg, int chunk, int n_chunks)
                           blk.w_live + grp * cd->out_per_group * cd->rows, rows,
                           col + grp * cd->rows * blk.ld, ld, 0.0f,
                           dst + grp * cd->out_per_group * blk.ld, ld);
-        conv_block_scatter(j->op, cd, dst, blk.ld, j->b, j->y, n0, count);
+        lps_conv_block_scatter(j->op, cd, dst, blk.ld, j->b, j->y, n0, count);
     }
 }
 
@@ -671,9 +398,9 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
         return st;
     if (single)
         return conv_forward_single_position(op, ctx, &cd, x, w, b, packed, y, err);
-    conv_block blk;
-    st = conv_block_init(op, ctx, &cd, w, NULL, NULL, conv_gemm_flops(&cd),
-                         packed ? CONV_PASS_FORWARD_CACHED : CONV_PASS_FORWARD, &blk,
+    lps_conv_block blk;
+    st = lps_conv_block_init(op, ctx, &cd, w, NULL, NULL, conv_gemm_flops(&cd),
+                         packed ? LPS_CONV_PASS_FORWARD_CACHED : LPS_CONV_PASS_FORWARD, &blk,
                          err);
     if (st != LPS_OK)
         return st;
@@ -685,13 +412,13 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
 
 /* dB (g->db non-NULL), dW (g->dw) and dX (g->dx) of chunk `chunk`'s
  * images on the GEMM path, block by block, dB and dW into the chunk's
- * accumulators (conv_block). */
+ * accumulators (lps_conv_block). */
 static void conv_backward_chunk(void *arg, int chunk, int n_chunks)
 {
     const conv_job *j = arg;
     const lps_conv_dims *cd = j->cd;
     const conv_grads *g = j->g;
-    conv_block blk = conv_block_of_chunk(j->blk, chunk);
+    lps_conv_block blk = lps_conv_block_of_chunk(j->blk, chunk);
     int64_t in_img = cd->in_ch * cd->g.in_size, out_size = cd->g.out_size, first, end;
     int mg = (int)cd->out_per_group, rows = (int)cd->rows, ld = (int)blk.ld;
     float *dx = g->dx, *dw = lps_par_sum_at(&blk.dw_sum, chunk);
@@ -700,10 +427,10 @@ static void conv_backward_chunk(void *arg, int chunk, int n_chunks)
     for (int64_t n0 = first; n0 < end; n0 += blk.images) {
         int64_t count = end - n0 < blk.images ? end - n0 : blk.images;
         int cols = (int)(count * out_size);
-        const float *dyb = conv_block_gather(j->op, cd, &blk, g->y, g->dy, n0, count);
+        const float *dyb = lps_conv_block_gather(j->op, cd, &blk, g->y, g->dy, n0, count);
         if (db)
             lps_conv_bias_grad(dyb, cd->out_ch, out_size, blk.ld, count, db);
-        const float *col = dw ? conv_block_col(cd, &blk, g->x, n0, count) : NULL;
+        const float *col = dw ? lps_conv_block_col(cd, &blk, g->x, n0, count) : NULL;
         if (dw && blk.pack_dw) {
             /* dW^T [rows, M] = col * dY^T (conv_block_packs) */
             lps_packed_b_pack(dyb, ld, true, cols, mg, 1.0f, blk.pack);
@@ -741,13 +468,13 @@ static void conv_backward_chunk(void *arg, int chunk, int n_chunks)
  * dB and dW partials added in chunk order and the live taps' dW added
  * back. */
 static void conv_backward_blocks(const lps_op_node *op, const lps_conv_dims *cd, int64_t group,
-                                 const conv_block *blk, const conv_grads *g)
+                                 const lps_conv_block *blk, const conv_grads *g)
 {
     conv_job job = {.op = op, .cd = cd, .group = group, .blk = blk, .g = g};
     lps_par_for(blk->chunks, conv_backward_chunk, &job);
     lps_par_sum_finish(&blk->db_sum);
     lps_par_sum_finish(&blk->dw_sum);
-    conv_block_finish_dw(cd, blk, g->dw);
+    lps_conv_block_finish_dw(cd, blk, g->dw);
 }
 
 /* The depthwise paths read the gradient at the conv's own output whole:
@@ -818,9 +545,9 @@ static lps_status conv_backward(lps_op_node *op, lps_exec_ctx *ctx, const lps_te
                                                                 .dx = g.dx, .dw = g.dw,
                                                                 .db = g.db},
                                       err);
-    conv_block blk;
+    lps_conv_block blk;
     double flops = conv_gemm_flops(&cd) * ((g.dw ? 1 : 0) + (g.dx ? 1 : 0));
-    st = conv_block_init(op, ctx, &cd, w, g.dw, g.db, flops, CONV_PASS_BACKWARD, &blk, err);
+    st = lps_conv_block_init(op, ctx, &cd, w, g.dw, g.db, flops, LPS_CONV_PASS_BACKWARD, &blk, err);
     if (st != LPS_OK)
         return st;
     conv_backward_blocks(op, &cd, p->group, &blk, &g);
