@@ -446,7 +446,7 @@ static void conv_backward_chunk(void *arg, int chunk, int n_chunks)
             continue;
         /* a one-image pointwise block accumulates straight into dX; else
          * dcol goes to col (free again: dW is done with it) and col2im */
-        bool direct = cd->pointwise && blk.images == 1;
+        bool direct = cd->pointwise && blk.images == 1 && !blk.pack_dx;
         float *dcol = direct ? dx + n0 * in_img : blk.col;
         if (blk.pack_dx) {
             /* dcol [rows, cols] = W^T * dY, W^T read in place */

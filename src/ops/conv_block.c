@@ -2,6 +2,7 @@
  * conv_block.h): im2col of a block, the scatter of its product into Y and
  * the gather of dY, and which products run on the packed kernel
  * (train_gemm.h). */
+#include <limits.h>
 #include <string.h>
 
 #include "core/par.h"
@@ -80,30 +81,38 @@ typedef struct conv_pack_floats {
 } conv_pack_floats;
 
 /* Decides which of a pass's products run on the packed kernel with an
- * operand packed per call (train_gemm.h; group 1, W's full kernel and
- * NCHW values, else BLAS) for blocks of `cols` columns, and the floats
- * they take. The forward packs W^T [rows, M]; dW^T [rows, M] = col * dY^T
- * packs dY^T; dcol [rows, cols] = W^T * dY packs dY (not for a one-image
- * pointwise block, which BLAS accumulates into dX directly). */
+ * operand packed per call (train_gemm.h; group 1, a W that is not a
+ * constant of the plan, NCHW values, else BLAS) and the floats they take
+ * for blocks of `images` images. The forward (W^T [rows, M] packed) and
+ * dcol [rows, cols] = W^T * dY (dY packed, W^T read in place) take it at
+ * every size: each element of Y and dX is then one sum in k order
+ * whatever the block's width, so they are the same bytes at any thread
+ * count (OpenBLAS's Haswell kernels round a product's edge tiles by its
+ * width, and the chunks cut the blocks by the thread count). dW^T [rows,
+ * M] = col * dY^T (dY^T packed), a sum over the batch that the chunks
+ * split anyway, only where lps_train_gemm_fits, judged on the whole
+ * batch's blocks. */
 static conv_pack_floats conv_block_packs(const lps_op_node *op, const lps_conv_dims *cd,
                                          int64_t group, lps_conv_pass pass, bool want_dw,
                                          int64_t images, lps_conv_block *blk)
 {
     int64_t m = cd->out_ch, rows = cd->rows, cols = images * cd->g.out_size;
+    int64_t whole = lps_conv_block_images(cd->batch, cd->g.out_size, group * rows, m) *
+                    cd->g.out_size;
     conv_pack_floats f = {0, 0, 0};
     blk->pack_dw = blk->pack_dx = false;
-    if (group != 1 || cd->cropped || op->x_channels_last || op->y_channels_last ||
-        pass == LPS_CONV_PASS_FORWARD_CACHED)
+    if (group != 1 || op->x_channels_last || op->y_channels_last ||
+        pass == LPS_CONV_PASS_FORWARD_CACHED || lps_op_input_const(op, LPS_CONV_IN_W) ||
+        cd->g.out_size > INT_MAX / LPS_PACKED_NR || !lps_packed_gemm_available())
         return f;
     if (pass == LPS_CONV_PASS_FORWARD) {
-        if (lps_train_gemm_fits(cols, m, rows, true))
-            f.w_packed = lps_packed_b_floats(rows, m);
+        f.w_packed = lps_packed_b_floats(rows, m);
         return f;
     }
-    blk->pack_dw = want_dw && lps_train_gemm_fits(rows, m, cols, true);
-    blk->pack_dx = !(cd->pointwise && images == 1) && lps_train_gemm_fits(rows, cols, m, false);
+    blk->pack_dw = want_dw && lps_train_gemm_fits(rows, m, whole, true);
+    blk->pack_dx = true;
     size_t dw_pack = blk->pack_dw ? lps_packed_b_floats(cols, m) : 0;
-    size_t dx_pack = blk->pack_dx ? lps_packed_b_floats(m, cols) : 0;
+    size_t dx_pack = lps_packed_b_floats(m, cols);
     f.pack = dw_pack > dx_pack ? dw_pack : dx_pack;
     f.tmp = blk->pack_dw ? (size_t)rows * (size_t)m : 0;
     return f;
@@ -119,12 +128,13 @@ lps_status lps_conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const lps_con
     lps_conv_split split =
         lps_conv_split_batch(cd->batch, flops, cd->g.out_size, col_rows, cd->out_ch);
     conv_pack_floats pk = conv_block_packs(op, cd, group, pass, dw != NULL, split.images, blk);
-    bool packed = pass == LPS_CONV_PASS_FORWARD_CACHED || pk.w_packed > 0;
+    bool cached_pack = pass == LPS_CONV_PASS_FORWARD_CACHED;
+    bool packed = cached_pack || pk.w_packed > 0;
     int64_t ld = split.images * cd->g.out_size;
     if (packed)
         ld = lps_packed_a_stride(ld);
     size_t block = (size_t)(col_rows + cd->out_ch) * (size_t)ld + pk.pack + pk.tmp;
-    bool cached = cd->cropped && !dw && (packed || lps_op_input_const(op, LPS_CONV_IN_W));
+    bool cached = cd->cropped && !dw && (cached_pack || lps_op_input_const(op, LPS_CONV_IN_W));
     size_t weights = (size_t)cd->out_ch * (size_t)cd->rows;
     size_t live = cd->cropped ? weights : 0;
     size_t dw_parts = dw ? lps_par_sum_floats(weights, split.chunks) : 0;
@@ -146,19 +156,19 @@ lps_status lps_conv_block_init(lps_op_node *op, lps_exec_ctx *ctx, const lps_con
     blk->w_live = w;
     blk->dw_live = dw;
     blk->w_packed = NULL;
-    if (pk.w_packed > 0) {
-        lps_packed_b_pack(w, cd->rows, true, cd->rows, cd->out_ch, 1.0f, ws + floats);
-        blk->w_packed = ws + floats;
-    }
     if (cd->cropped && dw) {
         float *w_live = ws + chunks;
         conv_live_taps(cd, (float *)w, w_live, true);
         blk->w_live = w_live;
         blk->dw_live = w_live + live;
         lps_par_zero(blk->dw_live, live);
-    } else if (cd->cropped && !packed &&
+    } else if (cd->cropped && !cached_pack &&
                !(blk->w_live = lps_conv_live_weights(op, cd, w, ws + chunks, err))) {
         return err ? err->status : LPS_ERR_NOMEM;
+    }
+    if (pk.w_packed > 0) { /* W's live taps when cropped */
+        lps_packed_b_pack(blk->w_live, cd->rows, true, cd->rows, cd->out_ch, 1.0f, ws + floats);
+        blk->w_packed = ws + floats;
     }
     blk->dw_sum = lps_par_sum_make(blk->dw_live, weights, split.chunks, parts);
     blk->db_sum = lps_par_sum_make(db, (size_t)cd->out_ch, split.chunks, parts + dw_parts);

@@ -112,12 +112,16 @@ typedef struct flip_work {
 } flip_work;
 
 /* Decides flip_work's packed products for blocks of `cols` columns; sets
- * *pack, *tmp (floats per chunk) and *shared (per call). */
+ * *pack, *tmp (floats per chunk) and *shared (per call). R where
+ * lps_train_gemm_fits on the whole batch's blocks (`whole` columns), dX
+ * always (as conv_block.c). */
 static void flip_work_packs(const lps_conv_backward_args *a, flip_work *k, int64_t cols,
-                            size_t *pack, size_t *tmp, size_t *shared)
+                            int64_t whole, size_t *pack, size_t *tmp, size_t *shared)
 {
-    k->pack_r = a->dw && lps_train_gemm_fits(k->rows, a->in_ch, cols, false);
-    k->pack_dx = a->dx && lps_train_gemm_fits(cols, a->in_ch, k->rows, true);
+    k->pack_r = a->dw && lps_train_gemm_fits(k->rows, a->in_ch, whole, false);
+    /* dX at every size: one sum in k order per element, the same bytes at
+     * any thread count (conv_block.c) */
+    k->pack_dx = a->dx && a->g->in_size <= INT_MAX / LPS_PACKED_NR && lps_packed_gemm_available();
     size_t r_tmp = k->pack_r ? (size_t)k->rows * (size_t)a->in_ch : 0;
     size_t dx_tmp = k->pack_dx ? (size_t)cols * (size_t)a->in_ch : 0;
     *pack = k->pack_r ? lps_packed_b_floats(cols, a->in_ch) : 0;
@@ -138,7 +142,8 @@ static lps_status flip_work_init(const lps_op_node *op, lps_exec_ctx *ctx,
     k->chunks = split.chunks;
     k->images = split.images;
     size_t pack, tmp, shared;
-    flip_work_packs(a, k, k->images * g->in_size, &pack, &tmp, &shared);
+    int64_t whole = lps_conv_block_images(a->batch, g->in_size, k->rows, 2 * a->in_ch);
+    flip_work_packs(a, k, k->images * g->in_size, whole * g->in_size, &pack, &tmp, &shared);
     k->ld = k->images * g->in_size;
     if (k->pack_dx) /* T is then read down its columns */
         k->ld = lps_packed_a_stride(k->ld);
