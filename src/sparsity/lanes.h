@@ -1,20 +1,32 @@
-/* Eight-lane float vectors (GCC/Clang vector extensions) for the element-wise
- * loops of LpSGD. gcc's -O2 cost model vectorises none of these loops by
- * itself (masks of uint8, max reductions), so they are written lane-wise.
- * Eight lanes are one AVX2 register, which the functions marked
- * LPS_VECTOR_CLONES (ops/simd.h) are also compiled for; the baseline x86-64
- * variant (SSE2) and other targets run each vector as two registers of four.
- * The helpers are inlined, so no such vector crosses a call (its passing
- * would differ between the variants). Every operation is plain IEEE float
- * arithmetic on each lane, so a lane computes exactly what the scalar loop
- * did, and results do not depend on the lane count or the variant. */
+/* Sixteen-lane float vectors (GCC/Clang vector extensions) for the
+ * element-wise loops of LpSGD. gcc's -O2 cost model vectorises none of these
+ * loops by itself (masks of uint8, max reductions), so they are written
+ * lane-wise. Sixteen lanes are one AVX-512 register, which the functions
+ * marked LPS_LANE_CLONES are also compiled for (and AVX2: two registers);
+ * the baseline x86-64 variant (SSE2) and other targets run each vector as
+ * four registers of four. The helpers are inlined, so no such vector
+ * crosses a call (its passing would differ between the variants). Every
+ * operation is plain IEEE float arithmetic on each lane, so a lane computes
+ * exactly what the scalar loop did, and results do not depend on the lane
+ * count or the variant. */
 #ifndef LPS_SPARSITY_LANES_H
 #define LPS_SPARSITY_LANES_H
 
 #include <stdint.h>
 #include <string.h>
 
-#define LPS_LANES 8
+#define LPS_LANES 16
+/* For the functions that loop over these vectors: AVX-512 where the CPU has
+ * it (one register per vector, half the instructions of AVX2's two), else
+ * AVX2, else the baseline; the loader picks (GCC target_clones, an ifunc).
+ * The build is ISO C11, where gcc contracts no multiply-add
+ * (-ffp-contract=off), so AVX-512's and AVX2's FMA are never used and
+ * every variant rounds as the baseline does. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define LPS_LANE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define LPS_LANE_CLONES
+#endif
 #define LPS_LANE_FN static inline __attribute__((always_inline))
 /* gcc and clang (the fuzz build) warn that passing or returning a 32-byte
  * vector differs between the baseline and the AVX psABI. The helpers below

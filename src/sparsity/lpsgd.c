@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "core/par.h"
-#include "ops/simd.h"
 #include "sparsity/lanes.h"
 #include "sparsity/unitpow.h"
 
@@ -152,7 +151,7 @@ lps_status lps_lpsgd_hparams_check(const lps_lpsgd_hparams *hp, lps_error *err)
 #define SUM_LANES 4
 
 /* sum_i a_i * b_i in double (b_i taken as |b_i| when absolute is set). */
-LPS_VECTOR_CLONES
+LPS_LANE_CLONES
 static double dot_double(const float *a, const float *b, int64_t n, int absolute)
 {
     double acc[SUM_LANES] = {0};
@@ -173,7 +172,7 @@ static double dot_double(const float *a, const float *b, int64_t n, int absolute
 /* With t_i = |x_i| / max|x|: writes y_i = t_i^(q-1) to y and returns
  * sum_i t_i^q = sum_i y_i t_i in double. One power per element serves both
  * the q-norm and, for the latent update, u itself. */
-LPS_VECTOR_CLONES
+LPS_LANE_CLONES
 static double row_power_sum(const float *x, float *y, int64_t n, float inv_max, float q_minus_1)
 {
     for (int64_t i = 0; i < n; i++)
@@ -185,7 +184,7 @@ static double row_power_sum(const float *x, float *y, int64_t n, float inv_max, 
 /* Momentum step on d(loss)/du = g * grad at active positions; writes the
  * search direction to d (which may alias grad), stores d(loss)/dg in
  * st->dgain[j] and returns max |d|. */
-LPS_VECTOR_CLONES
+LPS_LANE_CLONES
 static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int64_t j,
                            const float *grad, float *d)
 {
@@ -230,7 +229,7 @@ static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int
 
 /* The LpSGD update of row j given its direction d (overwritten with the
  * pre-normalisation x). u serves as scratch until its final write. */
-LPS_VECTOR_CLONES
+LPS_LANE_CLONES
 static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float dmax)
 {
     const int64_t n = st->layout.row_len;
@@ -287,7 +286,7 @@ static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float
  * test !(|x| <= FLT_MAX), true for infinities and NaNs; their verdicts are
  * combined once at the end (a horizontal test per block costs more than
  * the test), and only a bad array is searched again for the index. */
-LPS_VECTOR_CLONES
+LPS_LANE_CLONES
 static int64_t first_non_finite(const float *x, int64_t n)
 {
     lps_vec_i finite = (lps_vec_i){0} - 1;
@@ -307,7 +306,7 @@ static int64_t first_non_finite(const float *x, int64_t n)
 
 /* Writes row j of the forward-pass weight g * u (masked positions 0) into
  * w, a tensor in st's layout. */
-LPS_VECTOR_CLONES
+LPS_LANE_CLONES
 static void export_row(const lps_lpsgd_state *st, int64_t j, float *w)
 {
     const lps_row_layout *l = &st->layout;

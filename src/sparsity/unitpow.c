@@ -2,7 +2,6 @@
 
 #include <string.h>
 
-#include "ops/simd.h"
 #include "sparsity/lanes.h"
 
 static const float SQRT2_F = 1.41421356f;
@@ -52,7 +51,7 @@ LPS_LANE_FN lps_vec_f exp2_nonpositive(lps_vec_f x)
     return (lps_vec_f)((lps_vec_i)(poly * scale) & ~flush);
 }
 
-LPS_VECTOR_CLONES
+LPS_LANE_CLONES
 void lps_pow_unit_inplace(float *x, int64_t n, float a)
 {
     int64_t i = 0;
