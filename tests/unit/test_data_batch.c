@@ -224,6 +224,33 @@ START_TEST(shards_split_every_global_batch)
 }
 END_TEST
 
+/* uint8 samples become floats BYTE_LANES at a time plus a scalar tail
+ * (src/data/batch.c): a sample of two whole vectors and a tail, fed
+ * without preprocessing, gives back every byte's value exactly. */
+START_TEST(uint8_samples_convert_exactly)
+{
+    enum { N = 3, SIDE = 2 * 16 + 5 };
+    lps_dataset ds;
+    lps_batch_iter it = {0};
+    lps_tensor x = {0};
+    lps_error err = {0};
+    int64_t labels[N], count = 0;
+    make_uint8_dataset(&ds, N, 1, SIDE, 2);
+    int64_t xdims[] = {N, 1, SIDE};
+    ck_assert_int_eq(lps_tensor_alloc(&x, LPS_DT_FLOAT, 3, xdims, &err), LPS_OK);
+    ck_assert_int_eq(lps_batch_iter_init(&it, &ds, N, false, 0, &err), LPS_OK);
+    ck_assert_int_eq(lps_batch_next(&it, NULL, &x, labels, &count, &err), LPS_OK);
+    ck_assert_int_eq(count, N);
+    const uint8_t *bytes = lps_dataset_input_samples(&ds, 0)->data;
+    for (int64_t i = 0; i < N * SIDE; i++)
+        ck_assert_msg(lps_tensor_f32(&x)[i] == (float)bytes[i], "element %lld: %g, byte %u",
+                      (long long)i, (double)lps_tensor_f32(&x)[i], bytes[i]);
+    lps_batch_iter_release(&it);
+    lps_tensor_release(&x);
+    lps_dataset_release(&ds);
+}
+END_TEST
+
 START_TEST(partial_last_batch_is_kept)
 {
     enum { N = 10, BATCH = 4, CH = 2, SIDE = 2 };
@@ -358,6 +385,7 @@ int main(void)
         {"batch", preprocess_per_channel_math, 1},
         {"batch", value_lists_parse_and_reject, 1},
         {"batch", shuffle_is_deterministic_and_a_permutation, 1},
+        {"batch", uint8_samples_convert_exactly, 1},
         {"batch", partial_last_batch_is_kept, 1},
         {"batch", shards_split_every_global_batch, 1},
         {"batch", from_tensors_validates, 1},
