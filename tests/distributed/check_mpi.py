@@ -3,12 +3,15 @@
 machine (--oversubscribe, shared memory and loopback only):
 
 - (mlp, cnn, gmp) equivalence: with the same seed, `mpirun -np 2` at
-  --batch B gives the same sparse model as one process at --batch 2B: the
-  same zero positions in every weight, accuracy within 0.1 points, weights
-  within float summation tolerance; the report has ranks and global_batch.
+  --batch B gives the same sparse model as one process at --batch 2B: at
+  most 0.1% of each weight's zero positions differ (a weight within float
+  summation distance of a threshold can fall on either side of it),
+  accuracy within 1 point, the weights both runs keep within 1e-2; the
+  report has ranks and global_batch.
   The MLP's training split (2049 samples) ends in a global batch of one
   sample, so one rank's share of it is empty.
-- (train) the train command likewise: weights and accuracy match.
+- (train) the train command likewise, with no masks to flip: weights within
+  1e-3 and accuracy within 0.1 points.
 - (fail) a failure on one rank only (its --data is missing) ends the job:
   the rank's exit code, one message, no output written.
 - (diverge) ranks that drift apart (another --lr on rank 1) are caught by
@@ -38,6 +41,17 @@ from onnx import numpy_helper
 FASHION = "/usr/share/datasets/fashion-mnist"
 ACCURACY_TOL = 0.001        # 0.1 points
 WEIGHT_TOL = 1e-3           # float summation order differs between the runs
+# One process sums a batch's gradient in one GEMM, K ranks in K parts and
+# then over MPI: weights end ~3e-7 apart, and a weight that close to a drop
+# or grow threshold can flip; a flip then moves the weights around it.
+# Seeds 1-10 of the MLP case (2026-12-02, docs/distributed.md): 0-45 of
+# fc1's 235,200 positions flipped (0.02%), kept weights up to 2.8e-3 apart,
+# sparse accuracy up to 0.4 points (4 of 1,001 images). Half of them flipped
+# nothing. A wrong gradient average or a rank training other samples moves
+# far more than these bounds.
+MASK_FLIP_TOL = 1e-3
+SPARSE_WEIGHT_TOL = 1e-2
+SPARSE_ACCURACY_TOL = 0.01  # 1 point
 EXIT_USAGE = 2
 EXIT_RUNTIME = 1
 RANKS = 2
@@ -105,17 +119,21 @@ def weights(path):
     return {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
 
 
-def compare_models(one, two, check_masks):
+def compare_models(one, two, check_masks, weight_tol):
     a, b = weights(one), weights(two)
     if a.keys() != b.keys():
         fail(f"{one} and {two} hold different initializers")
     for name in a:
+        flipped = (a[name] == 0) != (b[name] == 0)
         if check_masks and a[name].ndim > 1:
-            differ = int(((a[name] == 0) != (b[name] == 0)).sum())
-            if differ:
-                fail(f"{name}: {differ} zero positions differ between 1 and {RANKS} ranks")
-        gap = float(np.abs(a[name].astype(np.float64) - b[name]).max()) if a[name].size else 0.0
-        if gap > WEIGHT_TOL:
+            differ = int(flipped.sum())
+            if differ > MASK_FLIP_TOL * a[name].size:
+                fail(f"{name}: {differ} of {a[name].size} zero positions differ between 1 and "
+                     f"{RANKS} ranks")
+        kept = ~flipped if check_masks else np.ones(a[name].shape, bool)
+        gap = (float(np.abs(a[name][kept].astype(np.float64) - b[name][kept]).max())
+               if kept.any() else 0.0)
+        if gap > weight_tol:
             fail(f"{name}: weights differ by {gap} between 1 and {RANKS} ranks")
 
 
@@ -145,11 +163,11 @@ def equivalence(tool, mpirun, workdir, model, n_train, n_test, batch, extra):
     r2 = check_report(two + ".json", RANKS, RANKS * batch)
     for key in ("dense", "sparse"):
         gap = abs(r1["accuracy"][key] - r2["accuracy"][key])
-        if gap > ACCURACY_TOL:
+        if gap > (ACCURACY_TOL if key == "dense" else SPARSE_ACCURACY_TOL):
             fail(f"{key} accuracy {r1['accuracy'][key]} (1 rank) vs {r2['accuracy'][key]} "
                  f"({RANKS} ranks)")
-    compare_models(one + ".onnx", two + ".onnx", check_masks=True)
-    print(f"ok: masks equal, accuracy {r1['accuracy']['sparse']:.4f} vs "
+    compare_models(one + ".onnx", two + ".onnx", check_masks=True, weight_tol=SPARSE_WEIGHT_TOL)
+    print(f"ok: masks within {MASK_FLIP_TOL:.1%}, accuracy {r1['accuracy']['sparse']:.4f} vs "
           f"{r2['accuracy']['sparse']:.4f}")
 
 
@@ -163,7 +181,7 @@ def train_case(tool, mpirun, workdir, src):
                                       "--batch", "32"] + common)
     if p1.stdout or p2.stdout or p2.stderr:
         fail(f"-q printed something:\n{p1.stdout}{p2.stdout}{p2.stderr}")
-    compare_models(one, two, check_masks=False)
+    compare_models(one, two, check_masks=False, weight_tol=WEIGHT_TOL)
     e1 = run([tool, "eval", one, "--data", data, "--json", "-"]).stdout
     e2 = run([tool, "eval", two, "--data", data, "--json", "-"]).stdout
     a1, a2 = json.loads(e1)["accuracy"], json.loads(e2)["accuracy"]
