@@ -7,9 +7,13 @@
  * WARMUP_RUNS untimed, then timed runs until MIN_SECONDS have passed (and at
  * least MIN_TIMED_RUNS, at most MAX_TIMED_RUNS). Prints one line:
  *   samples_per_s=<median> best_samples_per_s=<fastest run> runs=<n> seconds=<float>
+ *   cpu_ms_per_run=<float>
  * Rates come from per-run times: the median run and the fastest run
  * describe the engine even on a loaded machine, where the mean mostly
- * measures how often the process was preempted.
+ * measures how often the process was preempted. cpu_ms_per_run is the
+ * process's CPU time (every thread's) over the timed runs per run: it
+ * leaves out load, compile and warm-up, and time spent waiting for a core
+ * on a shared machine, so it compares builds measured under other load.
  * Threads: OpenBLAS's (OPENBLAS_NUM_THREADS) and OpenMP's (OMP_NUM_THREADS)
  * from the environment. OMP_WAIT_POLICY defaults to PASSIVE by re-executing
  * (lps_par_default_passive_wait): spinning workers took 80% of a 2-thread
@@ -31,6 +35,7 @@
 #define MAX_BENCH_INPUTS 16
 #define MAX_BATCH 1000000L
 #define NS_PER_S 1e9
+#define MS_PER_S 1e3
 /* A multiplicative hash spreads the index over [-1, 1): inputs look like
  * normalized data, not zeros, and are the same on every run. */
 #define PATTERN_MULT 2654435761u
@@ -42,11 +47,16 @@ static int compare_doubles(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double now_seconds(void)
+static double clock_seconds(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / NS_PER_S;
+}
+
+static double now_seconds(void)
+{
+    return clock_seconds(CLOCK_MONOTONIC);
 }
 
 /* Allocates t shaped like info with every non-fixed dim set to batch and
@@ -117,7 +127,7 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     long runs = 0;
-    double start = now_seconds(), elapsed = 0;
+    double start = now_seconds(), elapsed = 0, cpu_start = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
     while (runs < MAX_TIMED_RUNS && (runs < MIN_TIMED_RUNS || elapsed < min_seconds)) {
         double t0 = now_seconds();
         if (lps_plan_forward(plan, ctx, &err) != LPS_OK)
@@ -126,9 +136,11 @@ int main(int argc, char **argv)
         times[runs++] = t1 - t0;
         elapsed = t1 - start;
     }
+    double cpu = clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - cpu_start;
     qsort(times, (size_t)runs, sizeof *times, compare_doubles);
-    printf("samples_per_s=%.1f best_samples_per_s=%.1f runs=%ld seconds=%.3f\n",
-           (double)batch / times[runs / 2], (double)batch / times[0], runs, elapsed);
+    printf("samples_per_s=%.1f best_samples_per_s=%.1f runs=%ld seconds=%.3f cpu_ms_per_run=%.4f\n",
+           (double)batch / times[runs / 2], (double)batch / times[0], runs, elapsed,
+           cpu * MS_PER_S / (double)runs);
     code = EXIT_SUCCESS;
 cleanup:
     if (code != EXIT_SUCCESS)

@@ -217,7 +217,14 @@ static void relu_epilogue_bwd(const lps_op_node *act, const float *y, const floa
         g[i] = masked(dy[i], y[i] > 0.0f);
 }
 
-static const lps_op_epilogue relu_epilogue = {relu_epilogue_fwd, relu_epilogue_bwd, 0, NULL};
+static lps_clamp relu_epilogue_clamp(const lps_op_node *act)
+{
+    (void)act;
+    return (lps_clamp){LPS_CLAMP_RELU, 0.0f, 0.0f};
+}
+
+static const lps_op_epilogue relu_epilogue = {relu_epilogue_fwd, relu_epilogue_bwd, 0, NULL,
+                                              relu_epilogue_clamp};
 
 /* Clip (MobileNet's ReLU6) as a fused activation, its bounds constant
  * (attributes, or inputs bound at compile): the gradient passes where the
@@ -247,8 +254,15 @@ static void clip_epilogue_bwd(const lps_op_node *act, const float *y, const floa
 /* Inputs 1 and 2, min and max. */
 #define CLIP_BOUND_INPUTS ((1u << 1) | (1u << 2))
 
+static lps_clamp clip_epilogue_clamp(const lps_op_node *act)
+{
+    const lps_unary_params *p = lps_unary_node_params(act);
+    return (lps_clamp){LPS_CLAMP_RANGE, p->lo, p->hi};
+}
+
 static const lps_op_epilogue clip_epilogue = {clip_epilogue_fwd, clip_epilogue_bwd,
-                                              CLIP_BOUND_INPUTS, lps_unary_bind_inputs};
+                                              CLIP_BOUND_INPUTS, lps_unary_bind_inputs,
+                                              clip_epilogue_clamp};
 
 const lps_op_def lps_op_def_relu = LPS_UNARY_OP_FUSABLE(
     "Relu", LPS_OPSET_MIN, activation_prepare, 1u, lps_unary_backward, &relu_epilogue);

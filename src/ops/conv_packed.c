@@ -3,7 +3,8 @@
  * live taps when cropped) is packed once as W^T [rows, out_ch] into the
  * node's cache, and each block's product reads the im2col matrix (or a
  * channels-last X) where it lies, writing Y in its own layout with the
- * bias added: no per-call packing and no scatter pass. */
+ * bias added and the fused activation applied before each store: no
+ * per-call packing, no scatter pass and no activation pass. */
 #include <limits.h>
 
 #include "ops/conv.h"
@@ -66,6 +67,6 @@ void lps_conv_packed_forward(const lps_op_node *op, const lps_conv_dims *cd, con
     float *dst = y + n0 * o * m;
     lps_packed_out out =
         y_last ? (lps_packed_out){dst, count * o, 0, m, 1} : (lps_packed_out){dst, o, m * o, 1, o};
-    lps_packed_gemm(count * o, m, cd->rows, a, packed, b, out);
-    lps_op_epilogue_apply(op, dst, count * o * m);
+    lps_packed_gemm_clamped(count * o, m, cd->rows, a, packed, b, out, lps_op_epilogue_clamp(op));
+    lps_op_epilogue_rest(op, dst, count * o * m);
 }

@@ -162,8 +162,9 @@ static lps_status gemm_forward_packed(lps_op_node *op, lps_exec_ctx *ctx,
     }
     int lda = ld(p->trans_a ? d->m : d->k);
     lps_packed_a a = {lps_tensor_f32(in[GEMM_A]), p->trans_a ? 1 : lda, p->trans_a ? lda : 1};
-    lps_packed_gemm(d->m, d->n, d->k, a, packed, bias, (lps_packed_out){y, d->m, 0, d->n, 1});
-    lps_op_epilogue_apply(op, y, (int64_t)d->m * d->n);
+    lps_packed_gemm_clamped(d->m, d->n, d->k, a, packed, bias,
+                            (lps_packed_out){y, d->m, 0, d->n, 1}, lps_op_epilogue_clamp(op));
+    lps_op_epilogue_rest(op, y, (int64_t)d->m * d->n);
     *done = true;
     return LPS_OK;
 }

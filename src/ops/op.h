@@ -76,6 +76,7 @@
 #include "lpsparsify/error.h"
 #include "lpsparsify/model.h"
 #include "lpsparsify/tensor.h"
+#include "ops/clamp.h"
 
 /* One kind per line of src/ops/op_list.h, in list order. */
 typedef enum lps_op_kind {
@@ -117,6 +118,10 @@ typedef struct lps_op_epilogue {
      * what forward and backward read. false leaves the activation unfused
      * (its own forward then reports what is wrong with the inputs). */
     bool (*bind)(lps_op_node *act, const lps_tensor *const *in);
+    /* The activation as a clamp a kernel applies in its registers before
+     * it stores (clamp.h), from act's params after bind; NULL: it has no
+     * such form and the producer runs forward over what it wrote. */
+    lps_clamp (*clamp)(const lps_op_node *act);
 } lps_op_epilogue;
 
 /* Most int64 values an lps_op_cache key holds. */

@@ -103,6 +103,25 @@ static inline void lps_op_epilogue_apply(const lps_op_node *op, float *y, int64_
         op->epilogue->forward(op->epilogue_op, y, n);
 }
 
+/* op's fused activation as a clamp its kernel applies before storing
+ * (lps_op_epilogue.clamp); LPS_CLAMP_NONE when it has none, or one
+ * without that form (lps_op_epilogue_rest then applies it). */
+static inline lps_clamp lps_op_epilogue_clamp(const lps_op_node *op)
+{
+    if (op->epilogue && op->epilogue->clamp)
+        return op->epilogue->clamp(op->epilogue_op);
+    return (lps_clamp){LPS_CLAMP_NONE, 0.0f, 0.0f};
+}
+
+/* lps_op_epilogue_apply for a kernel that applied
+ * lps_op_epilogue_clamp(op) in its stores: the fused activation over the
+ * n floats at y only when it has no clamp form. */
+static inline void lps_op_epilogue_rest(const lps_op_node *op, float *y, int64_t n)
+{
+    if (op->epilogue && !op->epilogue->clamp)
+        op->epilogue->forward(op->epilogue_op, y, n);
+}
+
 /* The gradient at op's own output 0 for n elements: dy (the fused
  * activation's output gradient) through the activation into g, which is
  * returned; dy itself when op has no fused activation. y is the fused

@@ -107,9 +107,25 @@ static ALWAYS_INLINE AVX512 void tile_sum(const tile *t, int rows, int vecs, boo
     }
 }
 
+/* v through act (clamp.h): the activation's own forward, bit for bit
+ * (ordered compares: a NaN fails each, so Relu zeroes it and a range keeps
+ * it, as the scalar selects do). */
+static ALWAYS_INLINE AVX512 __m512 clamp_vector(const lps_clamp *act, __m512 v)
+{
+    if (act->kind == LPS_CLAMP_RELU)
+        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+    if (act->kind == LPS_CLAMP_RANGE) {
+        __m512 lo = _mm512_set1_ps(act->lo), hi = _mm512_set1_ps(act->hi);
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
+        return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
+    }
+    return v;
+}
+
 /* Writes the tile's rows through out (vector stores, or scatters when a
- * column is not the next float). */
-static AVX512 void tile_store(const tile *t, const lps_packed_out *out, const __m512 *acc)
+ * column is not the next float), each element through act. */
+static AVX512 void tile_store(const tile *t, const lps_packed_out *out, const lps_clamp *act,
+                              const __m512 *acc)
 {
     __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     __m512i index = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)out->col_stride));
@@ -119,11 +135,11 @@ static AVX512 void tile_store(const tile *t, const lps_packed_out *out, const __
                      (r % out->group_rows) * out->row_stride + t->j0 * out->col_stride;
         for (int v = 0; v < PANEL_VECS; v++) {
             float *at = row + (int64_t)v * VEC * out->col_stride;
+            __m512 y = clamp_vector(act, acc[PANEL_VECS * i + v]);
             if (out->col_stride == 1)
-                _mm512_mask_storeu_ps(at, t->mask[v], acc[PANEL_VECS * i + v]);
+                _mm512_mask_storeu_ps(at, t->mask[v], y);
             else
-                _mm512_mask_i32scatter_ps(at, t->mask[v], index, acc[PANEL_VECS * i + v],
-                                          sizeof(float));
+                _mm512_mask_i32scatter_ps(at, t->mask[v], index, y, sizeof(float));
         }
     }
 }
@@ -154,7 +170,8 @@ static AVX512 void tile_start(const tile *t, __m512 *acc)
     }
 }
 
-static AVX512 void tile_run(const tile *t, const lps_packed_a *a, const lps_packed_out *out)
+static AVX512 void tile_run(const tile *t, const lps_packed_a *a, const lps_packed_out *out,
+                            const lps_clamp *act)
 {
     __m512 acc[TILE_ROWS * PANEL_VECS];
     tile_start(t, acc);
@@ -177,7 +194,7 @@ static AVX512 void tile_run(const tile *t, const lps_packed_a *a, const lps_pack
         return;
     }
     if (t->last) {
-        tile_store(t, out, acc);
+        tile_store(t, out, act, acc);
         return;
     }
     for (int i = 0; i < TILE_ROWS * PANEL_VECS; i++)
@@ -193,6 +210,7 @@ typedef struct packed_job {
     lps_packed_a a;
     const float *b, *bias;
     lps_packed_out out;
+    lps_clamp act;
 } packed_job;
 
 static __mmask16 lanes_below(int64_t n)
@@ -221,7 +239,7 @@ static void packed_row_tile(const packed_job *j, int64_t r, int64_t p0, int64_t 
                       .last = k0 + kc >= j->k};
             for (int v = 0; v < PANEL_VECS; v++)
                 t.mask[v] = lanes_below(j->n - j0 - v * VEC);
-            tile_run(&t, &j->a, &j->out);
+            tile_run(&t, &j->a, &j->out, &j->act);
         }
     }
 }
@@ -247,10 +265,18 @@ static void packed_chunk(void *arg, int chunk, int n_chunks)
 void lps_packed_gemm(int64_t m, int64_t n, int64_t k, lps_packed_a a, const float *packed_b,
                      const float *bias, lps_packed_out out)
 {
+    lps_packed_gemm_clamped(m, n, k, a, packed_b, bias, out,
+                            (lps_clamp){LPS_CLAMP_NONE, 0.0f, 0.0f});
+}
+
+void lps_packed_gemm_clamped(int64_t m, int64_t n, int64_t k, lps_packed_a a,
+                             const float *packed_b, const float *bias, lps_packed_out out,
+                             lps_clamp act)
+{
     if (m <= 0 || n <= 0)
         return;
-    packed_job job = {m,        n,    k,  (m + TILE_ROWS - 1) / TILE_ROWS, panels_of(n), false, a,
-                      packed_b, bias, out};
+    packed_job job = {m,        n,    k,   (m + TILE_ROWS - 1) / TILE_ROWS, panels_of(n), false, a,
+                      packed_b, bias, out, act};
     /* the longer of the two cuts: 32 rows of A are 3 tiles (24 rows
      * against 8 on two threads), a 300-column B 10 panels */
     job.by_panels = job.panels > job.tiles;

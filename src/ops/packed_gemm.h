@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ops/clamp.h"
+
 /* Columns of B per packed panel: two 16-float AVX-512 vectors. */
 #define LPS_PACKED_NR 32
 
@@ -74,5 +76,12 @@ typedef struct lps_packed_out {
  * lps_packed_gemm_available(); m, n, k >= 0. */
 void lps_packed_gemm(int64_t m, int64_t n, int64_t k, lps_packed_a a, const float *packed_b,
                      const float *bias, lps_packed_out out);
+
+/* lps_packed_gemm with each C element through act (clamp.h) in the
+ * registers before its store: a producer's fused Relu or Clip with no
+ * pass of its own over C. */
+void lps_packed_gemm_clamped(int64_t m, int64_t n, int64_t k, lps_packed_a a,
+                             const float *packed_b, const float *bias, lps_packed_out out,
+                             lps_clamp act);
 
 #endif

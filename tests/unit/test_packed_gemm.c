@@ -2,7 +2,8 @@
  * that use it (docs/architecture.md, "Packed weights"): the kernel against
  * a double reference over tile and panel remainders, k passes, A read by
  * rows or down its columns, bias or none, row-major and scattered outputs,
- * byte-identical at one and two threads; Gemm with a constant B and Conv
+ * byte-identical at one and two threads, Relu and Clip applied in its
+ * stores as their own forwards would; Gemm with a constant B and Conv
  * with a constant W in an inference plan keep the packed weights in their
  * node's cache and match direct sums. On a CPU without AVX-512 the path is
  * off and the kernel tests check only that the callers fall back. */
@@ -27,6 +28,11 @@
 #define REL_TOL 1e-5
 #define TWO_THREADS 2
 #define OPSET 13
+/* A clamp range that cuts both ends of products of [-1, 1) values. */
+#define RANGE_LO (-0.25f)
+#define RANGE_HI 0.5f
+
+static const lps_clamp NO_ACT = {LPS_CLAMP_NONE, 0.0f, 0.0f};
 
 /* One product: shapes, A by rows (row stride k) or down its columns, an
  * NCHW-style scattered C (rows in groups of `group` positions), bias. */
@@ -64,10 +70,11 @@ static float *random_floats(int64_t n, uint64_t seed)
     return v;
 }
 
-/* The product of case c at the current OpenMP thread count into a fresh
- * [m, n] row-major array (gathered back from the scatter layout). */
+/* The product of case c at the current OpenMP thread count, each element
+ * through act, into a fresh [m, n] row-major array (gathered back from the
+ * scatter layout). */
 static float *packed_product(const product_case *c, const float *a, const float *b,
-                             const float *bias)
+                             const float *bias, lps_clamp act)
 {
     float *packed = malloc((lps_packed_b_floats(c->k, c->n) + 1) * sizeof *packed);
     size_t cn = (size_t)(c->m * c->n);
@@ -80,7 +87,10 @@ static float *packed_product(const product_case *c, const float *a, const float 
     lps_packed_out po = c->scatter ? (lps_packed_out){out, c->group, c->n * c->group, 1, c->group}
                                    : (lps_packed_out){out, c->m, 0, c->n, 1};
     memset(out, 0, (stored + 1) * sizeof *out);
-    lps_packed_gemm(c->m, c->n, c->k, pa, packed, bias, po);
+    if (act.kind == LPS_CLAMP_NONE)
+        lps_packed_gemm(c->m, c->n, c->k, pa, packed, bias, po);
+    else
+        lps_packed_gemm_clamped(c->m, c->n, c->k, pa, packed, bias, po, act);
     for (int64_t i = 0; i < c->m; i++)
         for (int64_t j = 0; j < c->n; j++)
             flat[i * c->n + j] =
@@ -100,9 +110,9 @@ START_TEST(kernel_matches_reference_at_any_thread_count)
     float *a = random_floats(c->m * c->k, SEED_A), *b = random_floats(c->n * c->k, SEED_B);
     float *bias = c->bias ? random_floats(c->n, SEED_BIAS) : NULL;
     omp_set_num_threads(1);
-    float *one = packed_product(c, a, b, bias);
+    float *one = packed_product(c, a, b, bias, NO_ACT);
     omp_set_num_threads(TWO_THREADS);
-    float *two = packed_product(c, a, b, bias);
+    float *two = packed_product(c, a, b, bias, NO_ACT);
     omp_set_num_threads(1);
     ck_assert_msg(memcmp(one, two, (size_t)(c->m * c->n) * sizeof *one) == 0,
                   "case %d: two threads differ from one", _i);
@@ -121,6 +131,47 @@ START_TEST(kernel_matches_reference_at_any_thread_count)
         }
     free(one);
     free(two);
+    free(a);
+    free(b);
+    free(bias);
+}
+END_TEST
+
+/* Relu's and Clip's forward (activation.c) one element at a time. */
+static float scalar_clamp(lps_clamp act, float v)
+{
+    if (act.kind == LPS_CLAMP_RELU)
+        return v > 0.0f ? v : 0.0f;
+    v = v < act.lo ? act.lo : v;
+    return v > act.hi ? act.hi : v;
+}
+
+/* The activation applied in the kernel's stores gives the activation's own
+ * forward on the plain product, bit for bit: a NaN (from a NaN bias) and
+ * -0 (a -0 bias over an empty sum) included. */
+START_TEST(kernel_applies_activation_in_its_stores)
+{
+    if (!lps_packed_gemm_available())
+        return;
+    const product_case *c = &CASES[_i];
+    float *a = random_floats(c->m * c->k, SEED_A), *b = random_floats(c->n * c->k, SEED_B);
+    float *bias = random_floats(c->n, SEED_BIAS);
+    bias[0] = NAN;
+    bias[c->n - 1] = c->n > 1 ? -0.0f : bias[0];
+    const lps_clamp acts[] = {{LPS_CLAMP_RELU, 0.0f, 0.0f},
+                              {LPS_CLAMP_RANGE, RANGE_LO, RANGE_HI}};
+    float *plain = packed_product(c, a, b, bias, NO_ACT);
+    for (size_t t = 0; t < TEST_COUNT(acts); t++) {
+        float *got = packed_product(c, a, b, bias, acts[t]);
+        for (int64_t e = 0; e < c->m * c->n; e++) {
+            float want = scalar_clamp(acts[t], plain[e]);
+            ck_assert_msg(memcmp(&got[e], &want, sizeof want) == 0,
+                          "case %d, clamp %d: element %lld is %g, expected %g", _i, (int)t,
+                          (long long)e, got[e], want);
+        }
+        free(got);
+    }
+    free(plain);
     free(a);
     free(b);
     free(bias);
@@ -213,10 +264,11 @@ START_TEST(gemm_with_constant_weight_packs_it)
 }
 END_TEST
 
-/* A 3x3 conv, pads 1, of CONV_IN -> CONV_OUT channels at two planes: 5x6
- * (NCHW output, 288-row sums: packed, scattered into Y) and 1x1 (one
- * position per image, cropped to the centre tap: packed with the live
- * taps behind the panels), each against direct sums. */
+/* A 3x3 conv, pads 1, of CONV_IN -> CONV_OUT channels and a Clip to
+ * [RANGE_LO, RANGE_HI] (fused, applied in the kernel's stores) at two
+ * planes: 5x6 (NCHW output, 288-row sums: packed, scattered into Y) and
+ * 1x1 (one position per image, cropped to the centre tap: packed with the
+ * live taps behind the panels), each against clamped direct sums. */
 #define CONV_IN 32
 #define CONV_OUT 20
 #define CONV_K 3
@@ -251,10 +303,15 @@ START_TEST(conv_with_constant_weight_packs_it)
     test_model_add_random_init(m, "w", 4, w_dims, SEED_B);
     test_model_add_random_init(m, "b", 1, b_dims, SEED_BIAS);
     lps_node *conv =
-        test_node_with_io("Conv", "conv", 3, (const char *const[]){"x", "w", "b"}, "y");
+        test_node_with_io("Conv", "conv", 3, (const char *const[]){"x", "w", "b"}, "pre");
     test_node_attr_ints(conv, "pads", (const int64_t[]){1, 1, 1, 1}, 4);
     test_node_attr_ints(conv, "kernel_shape", (const int64_t[]){CONV_K, CONV_K}, 2);
     test_model_add_node(m, conv);
+    float lo = RANGE_LO, hi = RANGE_HI;
+    test_model_add_init(m, "lo", test_tensor_from(LPS_DT_FLOAT, 0, NULL, &lo));
+    test_model_add_init(m, "hi", test_tensor_from(LPS_DT_FLOAT, 0, NULL, &hi));
+    test_model_add_node(
+        m, test_node_with_io("Clip", "act", 3, (const char *const[]){"pre", "lo", "hi"}, "y"));
     int64_t batch = pl[0], h = pl[1], wd = pl[2], x_dims[] = {batch, CONV_IN, h, wd};
     lps_tensor *x = test_tensor_random(4, x_dims, -1, 1, SEED_X);
     size_t cache = 0;
@@ -270,6 +327,7 @@ START_TEST(conv_with_constant_weight_packs_it)
                     double scale;
                     double want =
                         conv_reference(m, lps_tensor_f32(x), h, wd, n, oc, oh, ow, &scale);
+                    want = want < lo ? lo : want > hi ? hi : want;
                     float got = y[((n * CONV_OUT + oc) * h + oh) * wd + ow];
                     ck_assert_msg(fabs(got - want) <= REL_TOL * (scale + 1.0),
                                   "plane %d: y[%lld,%lld,%lld,%lld] = %g, expected %g", _i,
@@ -286,6 +344,7 @@ int main(void)
 {
     const test_entry tests[] = {
         {"kernel", kernel_matches_reference_at_any_thread_count, (int)TEST_COUNT(CASES)},
+        {"kernel", kernel_applies_activation_in_its_stores, (int)TEST_COUNT(CASES)},
         {"kernel", pack_lays_out_panels, 1},
         {"plan", gemm_with_constant_weight_packs_it, 1},
         {"plan", conv_with_constant_weight_packs_it, 2},
