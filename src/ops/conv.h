@@ -37,7 +37,8 @@ size_t lps_conv_crop_key(const lps_conv_dims *cd, int64_t *key, size_t n_key);
 /* *packed = W^T [rows, out_ch] (W's live taps when cd->cropped) packed for
  * lps_packed_gemm, made once into op->cache and found there on later
  * forwards (conv_packed.c), when the packed path applies: group 1, W a
- * constant of the plan, packed within LPS_PACKED_FAST_BYTES, at least
+ * constant of the plan, packed within LPS_PACKED_FAST_BYTES (any size where
+ * lps_packed_gemm_large_fast says the kernel still beats OpenBLAS), at least
  * LPS_PACKED_MIN_ROWS output positions over the batch, an AVX-512 CPU,
  * and, unless the output is written by rows (rows_out: channels-last or
  * one position per image), sums long enough to hide the NCHW scatter;

@@ -32,7 +32,8 @@ lps_status lps_conv_packed_weights(lps_op_node *op, const lps_conv_dims *cd, int
     *packed = NULL;
     size_t floats = lps_packed_b_floats(cd->rows, cd->out_ch);
     if (group != 1 || !lps_op_input_const(op, LPS_CONV_IN_W) ||
-        floats * sizeof(float) > LPS_PACKED_FAST_BYTES ||
+        (floats * sizeof(float) > LPS_PACKED_FAST_BYTES &&
+         !lps_packed_gemm_large_fast(!rows_out)) ||
         (!rows_out && cd->rows < CONV_PACKED_SCATTER_MIN_ROWS) ||
         cd->batch * cd->g.out_size < LPS_PACKED_MIN_ROWS ||
         cd->g.out_size > INT_MAX / LPS_PACKED_NR || !lps_packed_gemm_available())

@@ -9,8 +9,10 @@
 
 #include "core/par.h"
 
+#include <cblas.h>
 #include <immintrin.h>
 #include <string.h>
+#include <strings.h>
 
 /* Steps of k per pass of a tile: a tile's strip of A (TILE_ROWS floats
  * per step, one cache line when A is an im2col matrix read down its
@@ -38,6 +40,21 @@ _Static_assert(LPS_PACKED_NR == PANEL_VECS * VEC, "a panel is whole vectors");
 bool lps_packed_gemm_available(void)
 {
     return __builtin_cpu_supports("avx512f");
+}
+
+/* OpenBLAS's core names (openblas_get_corename) whose sgemm kernels use
+ * AVX-512. */
+static const char *const BLAS_AVX512_CORES[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+
+bool lps_packed_gemm_large_fast(bool scattered)
+{
+    if (!scattered)
+        return true;
+    const char *core = openblas_get_corename();
+    for (size_t i = 0; core && i < sizeof BLAS_AVX512_CORES / sizeof *BLAS_AVX512_CORES; i++)
+        if (strcasecmp(core, BLAS_AVX512_CORES[i]) == 0)
+            return false;
+    return true;
 }
 
 /* Floats per 1 KiB and per cache line. */

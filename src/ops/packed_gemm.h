@@ -24,9 +24,11 @@
  * at 0.7x OpenBLAS's matrix-vector rate), so callers keep BLAS. */
 #define LPS_PACKED_MIN_ROWS 4
 
-/* Largest packed B the kernel keeps up with OpenBLAS on: its panel groups
- * (about 1 MiB) stay in L2 (2 MiB here) while the row tiles pass; a
- * 2304x256 conv weight (2.4 MiB) ran at 0.6-0.7x OpenBLAS's rate. */
+/* Largest packed B the kernel keeps up with OpenBLAS's AVX-512 kernel on
+ * when C is scattered (a convolution's NCHW output): its panel groups
+ * (about 1 MiB) stay in L2 while the row tiles pass; a 2304x256 conv
+ * weight (2.4 MiB) ran at 0.6-0.8x OpenBLAS's rate
+ * (lps_packed_gemm_large_fast says where larger ones still pay). */
 #define LPS_PACKED_FAST_BYTES ((size_t)1 << 20)
 
 /* A row stride for an A the caller lays out itself (an im2col matrix read
@@ -39,6 +41,15 @@ int64_t lps_packed_a_stride(int64_t ld);
 /* Whether lps_packed_gemm can run on this CPU (AVX-512F); callers keep
  * their BLAS path otherwise. */
 bool lps_packed_gemm_available(void);
+
+/* Whether the kernel beats OpenBLAS on a packed B larger than
+ * LPS_PACKED_FAST_BYTES (docs/benchmarks.md, "Eighth round"): always for
+ * a C written by rows (scattered false: 1.0-1.2x OpenBLAS's AVX-512
+ * kernel on 2304-4608 x 512 weights), and for a scattered C only when
+ * OpenBLAS runs a kernel without AVX-512 (openblas_get_corename; 0.3.21
+ * runs its Haswell kernel on AMD Zen 5, which the kernel beats by 1.25x
+ * scattered and 1.7-2.0x by rows). */
+bool lps_packed_gemm_large_fast(bool scattered);
 
 /* Floats a packed [k, n] B takes: n rounded up to whole panels. */
 size_t lps_packed_b_floats(int64_t k, int64_t n);

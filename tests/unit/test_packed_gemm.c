@@ -56,6 +56,11 @@ static const product_case CASES[] = {
     /* above LPS_PAR_MIN_FLOPS: two threads cut panels, then row tiles */
     {30, 300, 200, false, false, true, 1},
     {100, 40, 300, true, true, true, 10},
+    /* packed B over GROUP_BYTES (1 MiB): k in slabs, sums between them in
+     * C (row-major, and scattered: reloaded by gathers); at two threads
+     * each chunk's panels fit and take all of k at once */
+    {30, 300, 1000, false, false, true, 1},
+    {50, 100, 2600, true, true, true, 10},
 };
 
 /* A fresh array of n floats in [-1, 1) from seed. */
@@ -340,6 +345,41 @@ START_TEST(conv_with_constant_weight_packs_it)
 }
 END_TEST
 
+/* A 1x1 conv on a 1x1 plane (one position per image: Y written by rows)
+ * whose packed weight exceeds LPS_PACKED_FAST_BYTES is still packed
+ * (lps_packed_gemm_large_fast), and matches direct sums. */
+START_TEST(conv_large_weight_by_rows_packs_it)
+{
+    enum { BATCH = 6, IN = 512, OUT = 544 };
+    ck_assert(lps_packed_b_floats(IN, OUT) * sizeof(float) > LPS_PACKED_FAST_BYTES);
+    lps_model *m = test_model_new(OPSET, "x", IN, "y");
+    m->graph.inputs[0].rank = -1;
+    int64_t w_dims[] = {OUT, IN, 1, 1};
+    test_model_add_random_init(m, "w", 4, w_dims, SEED_B);
+    test_model_add_node(m,
+                        test_node_with_io("Conv", "conv", 2, (const char *const[]){"x", "w"}, "y"));
+    int64_t x_dims[] = {BATCH, IN, 1, 1};
+    lps_tensor *x = test_tensor_random(4, x_dims, -1, 1, SEED_X);
+    size_t cache = 0;
+    float *y = run_inference(m, x, BATCH * OUT, &cache);
+    ck_assert_uint_eq(cache, lps_packed_gemm_available() ? lps_packed_b_floats(IN, OUT) : 0);
+    const float *w = test_model_init_data(m, "w"), *xv = lps_tensor_f32(x);
+    for (int n = 0; n < BATCH; n++)
+        for (int o = 0; o < OUT; o++) {
+            double want = 0, scale = 0;
+            for (int c = 0; c < IN; c++) {
+                want += (double)xv[n * IN + c] * w[o * IN + c];
+                scale += fabs((double)xv[n * IN + c] * w[o * IN + c]);
+            }
+            ck_assert_msg(fabs(y[n * OUT + o] - want) <= REL_TOL * (scale + 1.0),
+                          "y[%d, %d] = %g, expected %g", n, o, y[n * OUT + o], want);
+        }
+    free(y);
+    lps_tensor_free(x);
+    lps_model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     const test_entry tests[] = {
@@ -348,6 +388,7 @@ int main(void)
         {"kernel", pack_lays_out_panels, 1},
         {"plan", gemm_with_constant_weight_packs_it, 1},
         {"plan", conv_with_constant_weight_packs_it, 2},
+        {"plan", conv_large_weight_by_rows_packs_it, 1},
     };
     return test_run_table("packed_gemm", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
