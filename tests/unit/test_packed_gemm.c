@@ -232,6 +232,24 @@ static float *run_inference(const lps_model *m, const lps_tensor *x, size_t nume
     return y;
 }
 
+/* y [rows, out] is x [rows, in] W^T + b (W [out, in], b NULL: none),
+ * through Relu when `relu`, within the sum tolerance of direct sums. */
+static void expect_rows_product(const float *y, const float *x, const float *w, const float *b,
+                                int rows, int in, int out, bool relu)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < out; j++) {
+            double want = b ? b[j] : 0.0, scale = fabs(want);
+            for (int p = 0; p < in; p++) {
+                want += (double)x[i * in + p] * w[j * in + p];
+                scale += fabs((double)x[i * in + p] * w[j * in + p]);
+            }
+            want = relu && !(want > 0) ? 0 : want;
+            ck_assert_msg(fabs(y[i * out + j] - want) <= REL_TOL * (scale + 1.0),
+                          "y[%d, %d] = %g, expected %g", i, j, y[i * out + j], want);
+        }
+}
+
 /* Y = Relu(X W^T + b), W [OUT, IN] and b [OUT] constants: packed once,
  * equal to direct sums. */
 START_TEST(gemm_with_constant_weight_packs_it)
@@ -252,17 +270,7 @@ START_TEST(gemm_with_constant_weight_packs_it)
     ck_assert_uint_eq(cache, lps_packed_gemm_available() ? lps_packed_b_floats(IN, OUT) : 0);
     const float *w = test_model_init_data(m, "w"), *b = test_model_init_data(m, "b"),
                 *xv = lps_tensor_f32(x);
-    for (int i = 0; i < BATCH; i++)
-        for (int j = 0; j < OUT; j++) {
-            double want = b[j], scale = fabs(want);
-            for (int p = 0; p < IN; p++) {
-                want += (double)xv[i * IN + p] * w[j * IN + p];
-                scale += fabs((double)xv[i * IN + p] * w[j * IN + p]);
-            }
-            want = want > 0 ? want : 0;
-            ck_assert_msg(fabs(y[i * OUT + j] - want) <= REL_TOL * (scale + 1.0),
-                          "y[%d, %d] = %g, expected %g", i, j, y[i * OUT + j], want);
-        }
+    expect_rows_product(y, xv, w, b, BATCH, IN, OUT, true);
     free(y);
     lps_tensor_free(x);
     lps_model_free(m);
@@ -363,17 +371,8 @@ START_TEST(conv_large_weight_by_rows_packs_it)
     size_t cache = 0;
     float *y = run_inference(m, x, BATCH * OUT, &cache);
     ck_assert_uint_eq(cache, lps_packed_gemm_available() ? lps_packed_b_floats(IN, OUT) : 0);
-    const float *w = test_model_init_data(m, "w"), *xv = lps_tensor_f32(x);
-    for (int n = 0; n < BATCH; n++)
-        for (int o = 0; o < OUT; o++) {
-            double want = 0, scale = 0;
-            for (int c = 0; c < IN; c++) {
-                want += (double)xv[n * IN + c] * w[o * IN + c];
-                scale += fabs((double)xv[n * IN + c] * w[o * IN + c]);
-            }
-            ck_assert_msg(fabs(y[n * OUT + o] - want) <= REL_TOL * (scale + 1.0),
-                          "y[%d, %d] = %g, expected %g", n, o, y[n * OUT + o], want);
-        }
+    expect_rows_product(y, lps_tensor_f32(x), test_model_init_data(m, "w"), NULL, BATCH, IN, OUT,
+                        false);
     free(y);
     lps_tensor_free(x);
     lps_model_free(m);
