@@ -46,15 +46,18 @@ bool lps_packed_gemm_available(void)
  * AVX-512. */
 static const char *const BLAS_AVX512_CORES[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
 
-bool lps_packed_gemm_large_fast(bool scattered)
+bool lps_packed_blas_avx512(void)
 {
-    if (!scattered)
-        return true;
     const char *core = openblas_get_corename();
     for (size_t i = 0; core && i < sizeof BLAS_AVX512_CORES / sizeof *BLAS_AVX512_CORES; i++)
         if (strcasecmp(core, BLAS_AVX512_CORES[i]) == 0)
-            return false;
-    return true;
+            return true;
+    return false;
+}
+
+bool lps_packed_gemm_large_fast(bool scattered)
+{
+    return !scattered || !lps_packed_blas_avx512();
 }
 
 /* Floats per 1 KiB and per cache line. */

@@ -51,6 +51,10 @@ bool lps_packed_gemm_available(void);
  * scattered and 1.7-2.0x by rows). */
 bool lps_packed_gemm_large_fast(bool scattered);
 
+/* Whether OpenBLAS runs an AVX-512 sgemm kernel on this CPU (its core
+ * name, openblas_get_corename, is one of them). */
+bool lps_packed_blas_avx512(void);
+
 /* Floats a packed [k, n] B takes: n rounded up to whole panels. */
 size_t lps_packed_b_floats(int64_t k, int64_t n);
 
