@@ -1,5 +1,6 @@
 #include "sparsity/unitpow.h"
 
+#include <float.h>
 #include <string.h>
 
 #include "sparsity/lanes.h"
@@ -14,6 +15,12 @@ static const uint32_t FLOAT_MANTISSA_MASK = 0x007fffffu;
 static const uint32_t FLOAT_ONE_BITS = 0x3f800000u;
 static const int FLOAT_MANTISSA_BITS = 23;
 static const int32_t FLOAT_EXP_BIAS = 127;
+/* Integer exponents up to this are multiplied out (about 2 log2 a products
+ * against some 40 operations and a division of the log2/exp2 path); the
+ * rounding error grows with a, and at 16 it is still within the header's
+ * bound (unitpow.h). 16 covers q - 1 = 1 / (p - 1) for p = 2, 1.5, 1.25,
+ * 1.2, 1.1 and 1.0625 (docs/method.md, "Powers"). */
+#define UNITPOW_INT_EXP_MAX 16
 
 
 /* log2(t) for t >= 0 (t = 0 and subnormals give about -127): the exponent
@@ -51,14 +58,58 @@ LPS_LANE_FN lps_vec_f exp2_nonpositive(lps_vec_f x)
     return (lps_vec_f)((lps_vec_i)(poly * scale) & ~flush);
 }
 
+/* Lanes below the smallest normal float set to 0. */
+LPS_LANE_FN lps_vec_f flush_tiny(lps_vec_f v)
+{
+    return (lps_vec_f)((lps_vec_i)v & (v >= FLT_MIN));
+}
+
+/* t^k for an integer k >= 1 by binary powering: with t <= 1 every factor
+ * is at most 1, so once a partial product falls below FLT_MIN so does the
+ * result; flushing each product there keeps every operand normal or 0 (no
+ * slow subnormal arithmetic) and gives the general path's "below 2^-126 is
+ * 0". Each product rounds once, so the relative error stays below
+ * (k + log2 k) float roundings (unitpow.h). */
+LPS_LANE_FN lps_vec_f pow_int(lps_vec_f t, unsigned k)
+{
+    lps_vec_f base = flush_tiny(t);
+    lps_vec_f result = base;
+    /* the highest set bit of k is the starting result; the rest square in */
+    unsigned top = 1u;
+    while (top <= k / 2u)
+        top <<= 1;
+    for (unsigned bit = top >> 1; bit; bit >>= 1) {
+        result = flush_tiny(result * result);
+        if (k & bit)
+            result = flush_tiny(result * base);
+    }
+    return result;
+}
+
+/* t^a on one vector: by multiplication when a is a small integer. */
+LPS_LANE_FN lps_vec_f pow_lanes(lps_vec_f t, float a, unsigned int_exp)
+{
+    return int_exp ? pow_int(t, int_exp) : exp2_nonpositive(a * log2_unit(t));
+}
+
+/* a as an integer in [1, UNITPOW_INT_EXP_MAX], or 0 when it is not one. */
+static unsigned integer_exponent(float a)
+{
+    if (!(a >= 1.0f && a <= (float)UNITPOW_INT_EXP_MAX))
+        return 0;
+    unsigned k = (unsigned)a;
+    return (float)k == a ? k : 0;
+}
+
 LPS_LANE_CLONES
 void lps_pow_unit_inplace(float *x, int64_t n, float a)
 {
+    const unsigned int_exp = integer_exponent(a);
     int64_t i = 0;
     lps_vec_f v;
     for (; i + LPS_LANES <= n; i += LPS_LANES) {
         memcpy(&v, x + i, sizeof v);
-        v = exp2_nonpositive(a * log2_unit(v));
+        v = pow_lanes(v, a, int_exp);
         memcpy(x + i, &v, sizeof v);
     }
     if (i < n) {
@@ -66,7 +117,7 @@ void lps_pow_unit_inplace(float *x, int64_t n, float a)
         size_t rest = (size_t)(n - i) * sizeof(float);
         v = (lps_vec_f){0};
         memcpy(&v, x + i, rest);
-        v = exp2_nonpositive(a * log2_unit(v));
+        v = pow_lanes(v, a, int_exp);
         memcpy(x + i, &v, rest);
     }
 }

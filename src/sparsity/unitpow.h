@@ -2,7 +2,9 @@
  * (docs/method.md section 9: the element-wise powers dominate its cost).
  *
  * t^a is evaluated as 2^(a * log2 t) with branch-free polynomial log2 and
- * exp2 on the float bit pattern, written with GCC/Clang vector extensions:
+ * exp2 on the float bit pattern, or, for an integer a up to 16 (q - 1 for
+ * p = 1.2, 1.25, 1.5, 2), by binary powering with each product flushed to 0
+ * below FLT_MIN, written with GCC/Clang vector extensions:
  * gcc's -O2 cost model does not vectorise such a loop by itself, and libmvec
  * would need -ffast-math. The result depends on no libm version and is the
  * same on every target (plain IEEE float operations, no contraction under
