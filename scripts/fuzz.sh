@@ -67,8 +67,12 @@ for h in $harnesses; do
     fi
     slow=0
     if [ "$FUZZ_SLOW_OK" = 1 ]; then
-        slow=$(find "$artifacts" -type f -name 'timeout-*' -newer "$stamp" | wc -l)
-        findings=$(find "$artifacts" -type f ! -name 'timeout-*' -newer "$stamp" | wc -l)
+        # libFuzzer names an input over -report_slow_units (10 s) that ends
+        # before its timeout check "slow-unit-*", one it stops "timeout-*".
+        slow=$(find "$artifacts" -type f \( -name 'timeout-*' -o -name 'slow-unit-*' \) \
+            -newer "$stamp" | wc -l)
+        findings=$(find "$artifacts" -type f ! -name 'timeout-*' ! -name 'slow-unit-*' \
+            -newer "$stamp" | wc -l)
     else
         findings=$(find "$artifacts" -type f -newer "$stamp" | wc -l)
     fi
