@@ -16,7 +16,7 @@
  * on a shared machine, so it compares builds measured under other load.
  * Threads: OpenBLAS's (OPENBLAS_NUM_THREADS) and OpenMP's (OMP_NUM_THREADS)
  * from the environment. OMP_WAIT_POLICY defaults to PASSIVE by re-executing
- * (lps_par_default_passive_wait): spinning workers took 80% of a 2-thread
+ * (lps_default_runtime_env): spinning workers took 80% of a 2-thread
  * MobileNetV2 forward from OpenBLAS's threads on the loaded machine.
  * Exit status 0 on success, 1 with a one-line message on stderr otherwise. */
 #include <stdint.h>
@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "core/par.h"
+#include "core/runtime_env.h"
 #include "lpsparsify/engine.h"
 #include "lpsparsify/model.h"
 
@@ -97,7 +98,7 @@ int main(int argc, char **argv)
     }
     /* as the CLI does (src/cli/main.c): OpenMP workers sleep between the
      * ops' parallel regions; the user's OMP_WAIT_POLICY wins */
-    lps_par_default_passive_wait(argv);
+    lps_default_runtime_env(argv);
     char *end;
     long batch = strtol(argv[2], &end, 10);
     double min_seconds = argc == 4 ? strtod(argv[3], NULL) : DEFAULT_MIN_SECONDS;

@@ -34,6 +34,7 @@
 #include <time.h>
 
 #include "core/par.h"
+#include "core/runtime_env.h"
 #include "lpsparsify/data.h"
 #include "lpsparsify/model.h"
 #include "ops/conv.h"
@@ -523,7 +524,7 @@ int main(int argc, char **argv)
 {
     /* as the CLI does (src/cli/main.c): OpenMP workers sleep between the
      * ops' parallel regions; the user's OMP_WAIT_POLICY wins */
-    lps_par_default_passive_wait(argv);
+    lps_default_runtime_env(argv);
     int64_t batch = DEFAULT_BATCH, steps = DEFAULT_STEPS;
     const char *spec = LPS_FASHION_MNIST_SPEC;
     bool reference = true;

@@ -21,6 +21,16 @@ per side and includes the data and, for PyTorch, the interpreter and
 libraries a user also pays. The machine may be shared: the two sides run
 interleaved, TRIALS times, and the table shows the median trial.
 
+OpenBLAS: both sides call it (lpsparsify for its GEMMs, PyTorch 1.13 for
+Linear and matmul; its convolutions run on oneDNN). A DYNAMIC_ARCH
+OpenBLAS 0.3.21 runs its SSE3 Prescott kernel on CPUs newer than it knows
+(Intel Emerald Rapids), and lpsparsify then re-executes itself with
+OPENBLAS_CORETYPE naming the kernel the CPU can run (docs/architecture.md,
+"OpenBLAS's kernel"). PyTorch runs with the same OPENBLAS_CORETYPE, read
+off the lpsparsify side (OPENBLAS_VERBOSE), so that the peer is not slowed
+by what lpsparsify fixed; a user's own OPENBLAS_CORETYPE is kept on both
+sides. The table's header line names the core.
+
 Models lpsparsify cannot load or train print "unsupported: <reason>" (the
 first line of its error) in their row.
 
@@ -292,6 +302,18 @@ def thread_env(threads):
     return env
 
 
+BLAS_CORE = re.compile(r"^Core: (\S+)", re.M)
+
+
+def lps_blas_core(bench):
+    """The OpenBLAS core the lpsparsify side runs: the last one OpenBLAS
+    names at load (the second, when the program re-executed itself)."""
+    env = dict(os.environ, OPENBLAS_VERBOSE="2")
+    proc = subprocess.run([bench, "--help"], env=env, capture_output=True, text=True)
+    cores = BLAS_CORE.findall(proc.stdout + proc.stderr)
+    return cores[-1] if cores else None
+
+
 def run_torch(model, batch, threads, steps, data):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--models", model,
            "--batches", str(batch), "--threads", str(threads), "--steps", str(steps),
@@ -409,6 +431,10 @@ def main():
               file=sys.stderr)
         return 2
     os.makedirs(args.workdir, exist_ok=True)
+    core = lps_blas_core(args.bench)
+    if core and "OPENBLAS_CORETYPE" not in os.environ:
+        os.environ["OPENBLAS_CORETYPE"] = core
+    print("OpenBLAS core of both sides: %s" % (core or "not reported"))
     print("load before: %s" % open("/proc/loadavg").read().strip())
     print("| model | batch | threads | lpsparsify samples/s | lpsparsify RSS MiB | "
           "PyTorch samples/s | PyTorch RSS MiB | ratio | RSS ratio |")

@@ -10,6 +10,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "core/par.h"
+#include "core/runtime_env.h"
 #include "train/dist.h"
 
 #define MODEL_SUFFIX ".onnx"
@@ -81,7 +82,7 @@ int main(int argc, char **argv)
      * against the threads with work (a spinning pool made steps many times
      * slower on a loaded machine, docs/benchmarks.md); the user's
      * OMP_WAIT_POLICY wins */
-    lps_par_default_passive_wait(argv);
+    lps_default_runtime_env(argv);
     lps_error err = {0};
     if (lps_dist_init(&argc, &argv, &err) != LPS_OK)
         return lps_cli_report(&err);

@@ -212,20 +212,3 @@ void lps_par_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, c
     if (blas_threads > 1)
         openblas_set_num_threads(blas_threads);
 }
-
-void lps_par_default_passive_wait(char **argv)
-{
-    /* the program's own path, so that it keeps its name (comm) in ps */
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self);
-    if (getenv(LPS_PAR_WAIT_ENV) || len <= 0 || (size_t)len >= sizeof self)
-        return;
-    self[len] = '\0';
-    /* only when the image is this program: under valgrind it is the tool,
-     * which must not be run directly */
-    const char *base = strrchr(self, '/'), *name = strrchr(argv[0], '/');
-    if (strcmp(base ? base + 1 : self, name ? name + 1 : argv[0]) != 0)
-        return;
-    if (setenv(LPS_PAR_WAIT_ENV, "PASSIVE", 0) == 0)
-        execv(self, argv);
-}

@@ -130,22 +130,6 @@ void lps_par_sum_finish(const lps_par_sum *s);
 void lps_par_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                    int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
-/* The environment variable OpenMP takes its wait policy from. */
-#define LPS_PAR_WAIT_ENV "OMP_WAIT_POLICY"
-
-/* For a program's main, before anything else: when LPS_PAR_WAIT_ENV is
- * unset, sets it to PASSIVE and re-executes the program (the file
- * /proc/self/exe names, same argv and environment otherwise), so that OpenMP workers sleep
- * between the ops' parallel regions instead of spinning against the
- * threads that have work (docs/architecture.md, "Threads"). libgomp reads
- * the variable once, when it is loaded, so setting it in main is too late
- * and the re-exec is the only way to default it. Not when the image is
- * another program than argv[0] names (valgrind's tool). Returns when the
- * variable was already set (the user's choice, or after the re-exec), or
- * when exec fails (the program then runs on with OpenMP's default,
- * correct but slower under load). */
-void lps_par_default_passive_wait(char **argv);
-
 /* Rows or columns per GEMM piece are a multiple of this: OpenBLAS's sgemm
  * kernels work on register tiles of up to 16 rows (AVX-512), so pieces of
  * whole tiles leave no thread a remainder tile in the middle of C. */

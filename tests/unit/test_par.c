@@ -8,12 +8,14 @@
 #include <float.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/par.h"
+#include "core/runtime_env.h"
 #include "op_forward.h"
 #include "test_node.h"
 #include "test_suite.h"
@@ -493,16 +495,33 @@ START_TEST(sgd_clear_matches_step_and_flags_nonfinite)
 END_TEST
 
 /* The test binary run as a child with this argument applies the default
- * wait policy, then prints libgomp's view of it (omp_display_env). */
+ * runtime environment, then prints libgomp's view of its wait policy
+ * (omp_display_env) and the core OpenBLAS runs (BLAS_CORE_LINE). */
 #define WAIT_CHILD_ARG "--show-wait-policy"
 /* what libgomp prints for PASSIVE: no spinning before a worker sleeps (its
  * default, with the variable unset, is 300000) */
 #define PASSIVE_SPIN "GOMP_SPINCOUNT = '0'"
 #define CHILD_OUTPUT_MAX 16384
+#define BLAS_CORE_LINE "blas core: %s\n"
+#define BLAS_CORE_NAME_MAX 64
+
+START_TEST(blas_core_upgrade_replaces_only_cores_without_avx2)
+{
+    ck_assert_str_eq(lps_blas_core_upgrade("Prescott", LPS_VECTORS_AVX512), "SkylakeX");
+    ck_assert_str_eq(lps_blas_core_upgrade("PRESCOTT", LPS_VECTORS_AVX2), "Haswell");
+    ck_assert_str_eq(lps_blas_core_upgrade("Sandybridge", LPS_VECTORS_AVX2), "Haswell");
+    ck_assert_ptr_null(lps_blas_core_upgrade("Prescott", LPS_VECTORS_NARROW));
+    ck_assert_ptr_null(lps_blas_core_upgrade("Haswell", LPS_VECTORS_AVX512));
+    ck_assert_ptr_null(lps_blas_core_upgrade("Zen", LPS_VECTORS_AVX512));
+    ck_assert_ptr_null(lps_blas_core_upgrade("SkylakeX", LPS_VECTORS_AVX512));
+    ck_assert_ptr_null(lps_blas_core_upgrade("NeoverseN1", LPS_VECTORS_AVX512));
+    ck_assert_ptr_null(lps_blas_core_upgrade(NULL, LPS_VECTORS_AVX512));
+}
+END_TEST
 
 /* With OMP_WAIT_POLICY unset the program re-executes itself with PASSIVE,
  * which libgomp only honours when it is set before it loads. */
-START_TEST(default_wait_policy_reaches_openmp)
+START_TEST(default_env_reaches_openmp_and_openblas)
 {
     int fds[2];
     ck_assert_int_eq(pipe(fds), 0);
@@ -512,6 +531,7 @@ START_TEST(default_wait_policy_reaches_openmp)
         dup2(fds[1], STDERR_FILENO);
         close(fds[0]);
         unsetenv(LPS_PAR_WAIT_ENV);
+        unsetenv(LPS_BLAS_CORE_ENV);
         execl("/proc/self/exe", "test_par", WAIT_CHILD_ARG, (char *)NULL);
         _exit(127);
     }
@@ -527,14 +547,23 @@ START_TEST(default_wait_policy_reaches_openmp)
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     ck_assert_msg(strstr(out, PASSIVE_SPIN), "libgomp's settings: %s", out);
+    /* this process loaded OpenBLAS with the variable as the suite has it */
+    if (!getenv(LPS_BLAS_CORE_ENV)) {
+        const char *own = openblas_get_corename();
+        const char *upgrade = lps_blas_core_upgrade(own, lps_cpu_vector_width());
+        char expected[BLAS_CORE_NAME_MAX + sizeof BLAS_CORE_LINE];
+        snprintf(expected, sizeof expected, BLAS_CORE_LINE, upgrade ? upgrade : own);
+        ck_assert_msg(strcasestr(out, expected), "wanted %s in: %s", expected, out);
+    }
 }
 END_TEST
 
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], WAIT_CHILD_ARG) == 0) {
-        lps_par_default_passive_wait(argv);
+        lps_default_runtime_env(argv);
         omp_display_env(1);
+        fprintf(stderr, BLAS_CORE_LINE, openblas_get_corename());
         return 0;
     }
     const test_entry tests[] = {
@@ -542,7 +571,8 @@ int main(int argc, char **argv)
         {"policy", chunks_follow_threads_work_and_items, 1},
         {"policy", for_runs_each_chunk_once_with_blas_single_threaded, 1},
         {"policy", sum_adds_partials_in_chunk_order, 1},
-        {"policy", default_wait_policy_reaches_openmp, 1},
+        {"policy", default_env_reaches_openmp_and_openblas, 1},
+        {"policy", blas_core_upgrade_replaces_only_cores_without_avx2, 1},
         {"gemm", sgemm_cut_repeats_and_matches_one_sgemm, 1},
         {"conv", conv_two_threads_repeat_and_match_one, (int)TEST_COUNT(CONV_CASES)},
         {"conv", conv_one_image_cuts_its_gemm, 1},
