@@ -303,6 +303,49 @@ static void im2col_by_table(const float *im, int64_t channels, const lps_spatial
     }
 }
 
+/* Vectors of a plane im2col_by_permute holds in registers, and the
+ * largest such plane. */
+#define PERMUTE_VECS 4
+#define PERMUTE_PLANE_MAX (PERMUTE_VECS * LPS_AVX512_FLOATS)
+/* The index bit that picks the second pair of vectors. */
+#define PERMUTE_HIGH_BIT (2 * LPS_AVX512_FLOATS)
+
+/* im2col_by_table for planes of at most PERMUTE_PLANE_MAX floats on
+ * AVX-512: the plane sits in four vector registers and 16 outputs of a tap
+ * are two two-source permutes, a blend and a mask (the table's padding
+ * entry, in_size, reads 0), where the table's gather loads one float at a
+ * time (im2col was 18% of ResNet-18's batch-128 forward on its 8x8
+ * planes, docs/benchmarks.md "Ninth round"). It writes the same floats. */
+static LPS_AVX512 void im2col_by_permute(const float *im, int64_t channels,
+                                         const lps_spatial_geom *g, const int32_t *tab,
+                                         float *col, int64_t ld)
+{
+    int64_t taps = g->kernel_size, out = g->out_size, in = g->in_size;
+    __m512i size = _mm512_set1_epi32((int32_t)in), high = _mm512_set1_epi32(PERMUTE_HIGH_BIT);
+    for (int64_t c = 0; c < channels; c++) {
+        const float *plane = im + c * in;
+        __m512 v[PERMUTE_VECS];
+        for (int q = 0; q < PERMUTE_VECS; q++) {
+            int64_t at = (int64_t)q * LPS_AVX512_FLOATS;
+            v[q] = at < in ? _mm512_maskz_loadu_ps(lps_lanes_below(in - at), plane + at)
+                           : _mm512_setzero_ps();
+        }
+        for (int64_t t = 0; t < taps; t++) {
+            float *dst = col + (c * taps + t) * ld;
+            const int32_t *at = tab + t * out;
+            for (int64_t o = 0; o < out; o += LPS_AVX512_FLOATS) {
+                __mmask16 lanes = lps_lanes_below(out - o);
+                __m512i idx = _mm512_maskz_loadu_epi32(lanes, at + o);
+                __m512 lo = _mm512_permutex2var_ps(v[0], idx, v[1]);
+                __m512 hi = _mm512_permutex2var_ps(v[2], idx, v[3]);
+                __m512 r = _mm512_mask_mov_ps(lo, _mm512_test_epi32_mask(idx, high), hi);
+                r = _mm512_maskz_mov_ps(_mm512_cmplt_epi32_mask(idx, size), r);
+                _mm512_mask_storeu_ps(dst + o, lanes, r);
+            }
+        }
+    }
+}
+
 void lps_im2col_images(const float *x, int64_t images, int64_t channels,
                        const lps_spatial_geom *g, float *col, int64_t ld)
 {
@@ -310,11 +353,15 @@ void lps_im2col_images(const float *x, int64_t images, int64_t channels,
     float plane[IM2COL_TABLE_MAX + 1];
     bool by_table = g->kernel_size * g->out_size <= IM2COL_TABLE_MAX &&
                     g->in_size <= IM2COL_TABLE_MAX;
+    bool by_permute =
+        by_table && g->in_size <= PERMUTE_PLANE_MAX && __builtin_cpu_supports("avx512f");
     if (by_table)
         im2col_table(g, tab);
     for (int64_t i = 0; i < images; i++) {
         const float *im = x + i * channels * g->in_size;
-        if (by_table)
+        if (by_permute)
+            im2col_by_permute(im, channels, g, tab, col + i * g->out_size, ld);
+        else if (by_table)
             im2col_by_table(im, channels, g, tab, plane, col + i * g->out_size, ld);
         else
             lps_im2col_ld(im, channels, g, col + i * g->out_size, ld);

@@ -8,6 +8,7 @@
 #include "ops/packed_gemm.h"
 
 #include "core/par.h"
+#include "ops/simd.h"
 
 #include <cblas.h>
 #include <immintrin.h>
@@ -233,11 +234,6 @@ typedef struct packed_job {
     lps_clamp act;
 } packed_job;
 
-static __mmask16 lanes_below(int64_t n)
-{
-    return n >= VEC ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u);
-}
-
 /* Row tile r of C against panels [p0, p1), k in passes of K_BLOCK;
  * partial holds (p1 - p0) tiles' sums between passes. */
 static void packed_row_tile(const packed_job *j, int64_t r, int64_t p0, int64_t p1, float *partial)
@@ -258,7 +254,7 @@ static void packed_row_tile(const packed_job *j, int64_t r, int64_t p0, int64_t 
                       .first = k0 == 0,
                       .last = k0 + kc >= j->k};
             for (int v = 0; v < PANEL_VECS; v++)
-                t.mask[v] = lanes_below(j->n - j0 - v * VEC);
+                t.mask[v] = lps_lanes_below(j->n - j0 - v * VEC);
             tile_run(&t, &j->a, &j->out, &j->act);
         }
     }

@@ -184,6 +184,43 @@ static void max_pool_fit_run(const float *at, int64_t stride, const int64_t *tap
         max_pool_fit_line(at, stride, taps, k_size, count, y);
 }
 
+/* The floats at p[0], p[stride], ... of n <= 16 outputs (stride 1 or 2),
+ * zero past n: one masked load, or two and a permute of the even lanes. */
+static inline __attribute__((always_inline)) LPS_AVX512 __m512
+max_pool_tap_vector(const float *p, int64_t stride, int64_t n)
+{
+    if (stride == 1)
+        return _mm512_maskz_loadu_ps(lps_lanes_below(n), p);
+    __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    int64_t span = 2 * n - 1; /* floats from the first tap to the last */
+    __m512 lo = _mm512_maskz_loadu_ps(lps_lanes_below(span), p);
+    __m512 hi = span > LPS_AVX512_FLOATS
+                    ? _mm512_maskz_loadu_ps(lps_lanes_below(span - LPS_AVX512_FLOATS),
+                                            p + LPS_AVX512_FLOATS)
+                    : _mm512_setzero_ps();
+    return _mm512_permutex2var_ps(lo, evens, hi);
+}
+
+/* max_pool_fit_run for strides 1 and 2 on AVX-512, 16 outputs a step with
+ * the taps' lines loaded (and, for stride 2, their even lanes permuted)
+ * as vectors: vmaxps(v, y) is v > y ? v : y, the scalar select, so NaNs
+ * and ties resolve as there. The bundled CNN's 2x2 pools on lines of 14
+ * and 7 outputs, mostly scalar tail for the AVX2 clone, were 10% of its
+ * batch-128 forward (docs/benchmarks.md, "Ninth round"). */
+static LPS_AVX512 void max_pool_fit_run_avx512(const float *at, int64_t stride,
+                                               const int64_t *taps, int64_t k_size,
+                                               int64_t count, float *y)
+{
+    for (int64_t o = 0; o < count; o += LPS_AVX512_FLOATS) {
+        int64_t n = count - o < LPS_AVX512_FLOATS ? count - o : LPS_AVX512_FLOATS;
+        const float *first = at + o * stride;
+        __m512 best = max_pool_tap_vector(first + taps[0], stride, n);
+        for (int64_t t = 1; t < k_size; t++)
+            best = _mm512_max_ps(max_pool_tap_vector(first + taps[t], stride, n), best);
+        _mm512_mask_storeu_ps(y + o, lps_lanes_below(n), best);
+    }
+}
+
 /* max_pool_fit_line with each maximum's row-major plane offset in argmax
  * (at + argmax[o] is the winning element, base = at's offset in its
  * plane): the same compare, so the first occurrence wins as in
@@ -268,9 +305,11 @@ static void max_pool_window(lps_sweep *s, const float *plane, int64_t o, float *
 
 /* One plane's outputs into y and argmax (either may be NULL; both point at
  * the plane's first output). With y, the windows of a line that fit run
- * as one vectorised max_pool_fit_run (_argmax with argmax). The sweep is
- * left at the plane's first line. */
-static void max_pool_plane(lps_sweep *s, const float *plane, float *y, int64_t *argmax)
+ * as one vectorised max_pool_fit_run (_argmax with argmax; the AVX-512
+ * one for strides 1 and 2 when avx512). The sweep is left at the plane's
+ * first line. */
+static void max_pool_plane(lps_sweep *s, const float *plane, float *y, int64_t *argmax,
+                           bool avx512)
 {
     const lps_spatial_geom *g = s->g;
     int last = g->n - 1;
@@ -284,6 +323,9 @@ static void max_pool_plane(lps_sweep *s, const float *plane, float *y, int64_t *
                 if (argmax)
                     max_pool_fit_run_argmax(plane + base, base, g->stride[last], s->taps,
                                             g->kernel_size, hi - lo, y + idx, argmax + idx);
+                else if (avx512 && g->stride[last] <= 2)
+                    max_pool_fit_run_avx512(plane + base, g->stride[last], s->taps,
+                                            g->kernel_size, hi - lo, y + idx);
                 else
                     max_pool_fit_run(plane + base, g->stride[last], s->taps, g->kernel_size,
                                      hi - lo, y + idx);
@@ -320,11 +362,12 @@ static lps_status max_pool_planes(const lps_op_node *op, const lps_spatial_geom 
     int threads = planes * g->out_size * g->kernel_size >= POOL_PARALLEL_MIN_TAPS
                       ? lps_par_threads()
                       : 1;
+    bool avx512 = __builtin_cpu_supports("avx512f");
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t p = 0; p < planes; p++) {
         lps_sweep own = s;
         max_pool_plane(&own, x + p * g->in_size, y ? y + p * g->out_size : NULL,
-                       argmax ? argmax + p * g->out_size : NULL);
+                       argmax ? argmax + p * g->out_size : NULL, avx512);
     }
     lps_sweep_release(&s);
     return LPS_OK;

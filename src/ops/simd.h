@@ -8,10 +8,29 @@
 #ifndef LPS_OPS_SIMD_H
 #define LPS_OPS_SIMD_H
 
+#include <immintrin.h>
+#include <stdint.h>
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define LPS_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define LPS_VECTOR_CLONES
 #endif
+
+/* Kernels written for AVX-512 (a function with this attribute runs only
+ * after __builtin_cpu_supports("avx512f")). */
+#define LPS_AVX512 __attribute__((target("avx512f")))
+
+/* Floats per AVX-512 vector. */
+#define LPS_AVX512_FLOATS 16
+
+/* The mask of an AVX-512 vector's first n lanes: all of them for n >= 16,
+ * none for n <= 0. */
+static inline __mmask16 lps_lanes_below(int64_t n)
+{
+    return n >= LPS_AVX512_FLOATS ? (__mmask16)0xFFFF
+           : n <= 0               ? 0
+                                  : (__mmask16)((1u << n) - 1u);
+}
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/im2col.h"
 #include "ops/spatial.h"
 #include "test_suite.h"
 
@@ -205,6 +206,74 @@ START_TEST(window_clips_to_the_input)
 }
 END_TEST
 
+/* A 2-D geometry: kernel k x k, stride s, pads p on every side. */
+static lps_spatial_geom square_geom(int64_t h, int64_t w, int64_t k, int64_t s, int64_t p)
+{
+    lps_op_node op = labelled_op();
+    lps_spatial_attrs a;
+    memset(&a, 0, sizeof a);
+    a.n_kernel = a.n_strides = 2;
+    a.kernel[0] = a.kernel[1] = k;
+    a.strides[0] = a.strides[1] = s;
+    a.n_dilations = -1;
+    a.n_pads = 4;
+    for (int i = 0; i < 4; i++)
+        a.pads[i] = p;
+    int64_t in[2] = {h, w};
+    lps_spatial_geom g;
+    lps_error err;
+    ck_assert_msg(lps_spatial_resolve(&op, &a, 2, in, NULL, false, &g, &err) == LPS_OK, "%s",
+                  err.msg);
+    return g;
+}
+
+#define IM2COL_IMAGES 3
+#define IM2COL_CHANNELS 3
+/* Floats past each block row's images that im2col must leave alone. */
+#define IM2COL_SLACK 5
+#define IM2COL_UNTOUCHED -7.0f
+
+/* lps_im2col_images of a block (a table of offsets, or on AVX-512
+ * permutes of planes of up to 64 floats held in registers, including
+ * exactly 64, whose padding entry is out of the registers' range) writes
+ * the same floats as lps_im2col_ld of each image (the sweep along lines),
+ * and nothing past the block's columns. */
+START_TEST(im2col_of_a_block_matches_the_sweep)
+{
+    static const int64_t planes[][5] = {/* h, w, kernel, stride, pads */
+                                        {1, 1, 3, 1, 1}, {4, 4, 3, 1, 1}, {5, 7, 3, 1, 1},
+                                        {8, 8, 3, 1, 1}, {8, 8, 3, 2, 1}, {6, 11, 2, 1, 0},
+                                        {9, 9, 3, 2, 0}, {12, 12, 3, 1, 1}};
+    for (size_t c = 0; c < sizeof planes / sizeof planes[0]; c++) {
+        const int64_t *d = planes[c];
+        lps_spatial_geom g = square_geom(d[0], d[1], d[2], d[3], d[4]);
+        int64_t rows = IM2COL_CHANNELS * g.kernel_size;
+        int64_t ld = IM2COL_IMAGES * g.out_size + IM2COL_SLACK;
+        int64_t n_x = IM2COL_IMAGES * IM2COL_CHANNELS * g.in_size;
+        float *x = malloc((size_t)n_x * sizeof *x);
+        float *block = malloc((size_t)(rows * ld) * sizeof *block);
+        float *swept = malloc((size_t)(rows * ld) * sizeof *swept);
+        ck_assert(x && block && swept);
+        for (int64_t i = 0; i < n_x; i++)
+            x[i] = (float)(i + 1);
+        for (int64_t i = 0; i < rows * ld; i++)
+            block[i] = swept[i] = IM2COL_UNTOUCHED;
+        lps_im2col_images(x, IM2COL_IMAGES, IM2COL_CHANNELS, &g, block, ld);
+        for (int64_t n = 0; n < IM2COL_IMAGES; n++)
+            lps_im2col_ld(x + n * IM2COL_CHANNELS * g.in_size, IM2COL_CHANNELS, &g,
+                          swept + n * g.out_size, ld);
+        for (int64_t i = 0; i < rows * ld; i++)
+            ck_assert_msg(memcmp(&block[i], &swept[i], sizeof *block) == 0,
+                          "%lldx%lld plane, row %lld column %lld: %g, expected %g",
+                          (long long)d[0], (long long)d[1], (long long)(i / ld),
+                          (long long)(i % ld), block[i], swept[i]);
+        free(x);
+        free(block);
+        free(swept);
+    }
+}
+END_TEST
+
 int main(void)
 {
     const test_entry tests[] = {
@@ -214,6 +283,7 @@ int main(void)
         {"geometry", crop_keeps_the_hull_of_live_taps, 1},
         {"geometry", errors_name_the_node, 1},
         {"geometry", window_clips_to_the_input, 1},
+        {"geometry", im2col_of_a_block_matches_the_sweep, 1},
     };
     return test_run_table("spatial", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
