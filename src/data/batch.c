@@ -7,6 +7,7 @@
 
 #include "data/adapt.h"
 #include "data/image.h"
+#include "core/par.h"
 #include "data/rng.h"
 #include "lpsparsify/data.h"
 
@@ -303,6 +304,37 @@ static void copy_sample(const lps_tensor *samples, int64_t index, int64_t sample
     memcpy(dst, (const char *)samples->data + offset * esize, (size_t)sample_numel * esize);
 }
 
+/* What one sample value of a batch copy weighs for the thread split
+ * (core/par.h): the samples come in shuffled order, so every one starts
+ * with cache and TLB misses; the default run's profile (LeNet-300-100,
+ * 784-byte samples) measured about 0.6 us a sample on one core, some 40
+ * sgemm flops a value (docs/benchmarks.md, "Default run, ninth round"). */
+#define COPY_FLOPS_PER_VALUE 32.0
+
+/* Rows [0, n) of a float batch from samples order[0..n), preprocessed. */
+typedef struct copy_job {
+    const lps_tensor *samples;
+    const int64_t *order;
+    int64_t sample_numel;
+    int64_t n;
+    const lps_preprocess *pp; /* NULL: none */
+    float *dst;
+} copy_job;
+
+/* One chunk of a copy_job's rows; every row is its sample's alone, so the
+ * batch is the same bytes at any cut. */
+static void copy_chunk(void *arg, int chunk, int n_chunks)
+{
+    const copy_job *j = arg;
+    int64_t b0, b1;
+    lps_par_range(j->n, chunk, n_chunks, &b0, &b1);
+    float *rows = j->dst + b0 * j->sample_numel;
+    for (int64_t b = b0; b < b1; b++)
+        copy_sample(j->samples, j->order[b], j->sample_numel, j->dst + b * j->sample_numel);
+    if (j->pp)
+        lps_preprocess_apply(j->pp, rows, b1 - b0);
+}
+
 /* The dtype of a batch of these samples: int64 stays int64, the rest is float32. */
 static lps_dtype batch_dtype(const lps_tensor *samples)
 {
@@ -461,20 +493,19 @@ static lps_status next_adapted(lps_batch_iter *it, const lps_preprocess *pp, lps
     int64_t left = it->len - it->pos;
     int64_t n = left < it->batch_size ? left : it->batch_size;
     float *dst = lps_tensor_f32(x);
-    for (int64_t b = 0; b < n; b++) {
-        int64_t index = it->order[it->pos + b];
-        if (!adapt)
-            copy_sample(&ds->samples, index, sample_numel, dst + b * sample_numel);
-        if (labels && ds->labels)
-            labels[b] = ds->labels[index];
-    }
+    for (int64_t b = 0; labels && ds->labels && b < n; b++)
+        labels[b] = ds->labels[it->order[it->pos + b]];
     if (adapt) {
         lps_status st = fill_adapted(it, &view, &target, n, sample_numel, dst, err);
         if (st != LPS_OK)
             return st;
+        if (pp)
+            lps_preprocess_apply(pp, dst, n);
+    } else {
+        copy_job job = {&ds->samples, it->order + it->pos, sample_numel, n, pp, dst};
+        lps_par_for(lps_par_chunks(n, (double)(n * sample_numel) * COPY_FLOPS_PER_VALUE),
+                    copy_chunk, &job);
     }
-    if (pp)
-        lps_preprocess_apply(pp, dst, n);
     memset(dst + n * sample_numel, 0,
            (size_t)((it->batch_size - n) * sample_numel) * sizeof *dst);
     it->pos += n;

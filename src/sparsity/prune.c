@@ -5,123 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Radix selection on the 31 magnitude bits of a float: the high 15 bits,
- * then the low 16 bits inside the chosen bucket. */
-#define KEY_LOW_BITS 16
-#define KEY_HIGH_BUCKETS (1u << 15)
-#define KEY_LOW_BUCKETS (1u << KEY_LOW_BITS)
-#define KEY_LOW_MASK (KEY_LOW_BUCKETS - 1u)
-#define KEY_ABS_MASK 0x7fffffffu
-/* Keys at or above +inf's bit pattern are not finite. */
-#define KEY_INF 0x7f800000u
-
-/* Candidates of a selection: positions whose mask has this value, or all. */
-#define CAND_ANY 2
-
-typedef struct selector {
-    int64_t *high; /* [KEY_HIGH_BUCKETS] */
-    int64_t *low;  /* [KEY_LOW_BUCKETS] */
-} selector;
-
-/* One group member of a selection: a mask and the scores ranking it. */
-typedef struct member {
-    uint8_t *mask;
-    const float *score;
-    int64_t numel;
-} member;
-
-/* Allocates the histograms; LPS_ERR_NOMEM leaves s holding nothing. */
-static lps_status selector_init(selector *s, lps_error *err)
-{
-    s->high = calloc(KEY_HIGH_BUCKETS, sizeof *s->high);
-    s->low = calloc(KEY_LOW_BUCKETS, sizeof *s->low);
-    if (!s->high || !s->low) {
-        free(s->high);
-        free(s->low);
-        return lps_fail(err, LPS_ERR_NOMEM, "prune: cannot allocate selection histograms");
-    }
-    return LPS_OK;
-}
-
-/* Releases the histograms of an initialised selector. */
-static void selector_free(selector *s)
-{
-    free(s->high);
-    free(s->low);
-}
-
-/* Rank key of a score: smaller key = selected first. */
-static uint32_t key_of(float x, int largest)
-{
-    uint32_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    bits &= KEY_ABS_MASK;
-    return largest ? KEY_ABS_MASK - bits : bits;
-}
-
-/* Whether a position with mask value m takes part in a selection over cand. */
-static int is_candidate(uint8_t m, int cand)
-{
-    return cand == CAND_ANY || m == cand;
-}
-
-/* Flips the k best candidates (smallest |score|, or largest when largest
- * is set; ties in member then index order) to the opposite of `cand`; with
- * cand == CAND_ANY selected positions become 0 and the others 1. Scores
- * must be finite (checked by the callers). */
-static void select_and_flip(selector *s, const member *ms, int n_members, int cand, int64_t k,
-                            int largest)
-{
-    uint8_t chosen = cand == CAND_ANY ? 0 : (uint8_t)!cand;
-    uint8_t other = cand == CAND_ANY ? 1 : (uint8_t)cand;
-    memset(s->high, 0, KEY_HIGH_BUCKETS * sizeof *s->high);
-    memset(s->low, 0, KEY_LOW_BUCKETS * sizeof *s->low);
-    int64_t n_cand = 0;
-    for (int m = 0; m < n_members; m++)
-        for (int64_t i = 0; i < ms[m].numel; i++)
-            if (is_candidate(ms[m].mask[i], cand)) {
-                s->high[key_of(ms[m].score[i], largest) >> KEY_LOW_BITS]++;
-                n_cand++;
-            }
-    if (k > n_cand)
-        k = n_cand;
-    /* threshold key T: all keys < T are chosen, plus the first `take` equal to T */
-    uint32_t bucket = 0;
-    int64_t before = 0;
-    while (bucket < KEY_HIGH_BUCKETS - 1 && before + s->high[bucket] < k)
-        before += s->high[bucket++];
-    for (int m = 0; m < n_members; m++)
-        for (int64_t i = 0; i < ms[m].numel; i++)
-            if (is_candidate(ms[m].mask[i], cand)) {
-                uint32_t key = key_of(ms[m].score[i], largest);
-                if (key >> KEY_LOW_BITS == bucket)
-                    s->low[key & KEY_LOW_MASK]++;
-            }
-    uint32_t low = 0;
-    while (low < KEY_LOW_BUCKETS - 1 && before + s->low[low] < k)
-        before += s->low[low++];
-    const uint32_t threshold = (bucket << KEY_LOW_BITS) | low;
-    int64_t take = k - before; /* ties at the threshold, in order */
-    if (k == 0)
-        take = 0;
-    for (int m = 0; m < n_members; m++)
-        for (int64_t i = 0; i < ms[m].numel; i++) {
-            if (!is_candidate(ms[m].mask[i], cand))
-                continue;
-            uint32_t key = key_of(ms[m].score[i], largest);
-            int pick = k > 0 && (key < threshold || (key == threshold && take > 0));
-            if (pick && key == threshold)
-                take--;
-            ms[m].mask[i] = pick ? chosen : other;
-        }
-}
+#include "core/par.h"
+#include "sparsity/radix_select.h"
 
 /* LPS_ERR_RUNTIME naming the tensor when any of its n values is not finite. */
 static lps_status check_finite(const float *x, int64_t n, const char *name, const char *what,
                                lps_error *err)
 {
     for (int64_t i = 0; i < n; i++)
-        if (key_of(x[i], 0) >= KEY_INF)
+        if (!isfinite(x[i]))
             return lps_fail(err, LPS_ERR_RUNTIME, "tensor '%s': non-finite %s at element %lld",
                             name, what, (long long)i);
     return LPS_OK;
@@ -199,7 +91,7 @@ typedef enum project_mode {
 } project_mode;
 
 /* Brings one group to round(target * N) zeros as `mode` says. */
-static void project_group(selector *s, member *ms, int n_members, double target,
+static void project_group(lps_radix_selector *s, lps_select_member *ms, int n_members, double target,
                           project_mode mode)
 {
     int64_t total = 0, zeros = 0;
@@ -210,14 +102,14 @@ static void project_group(selector *s, member *ms, int n_members, double target,
     }
     int64_t want = target_zeros(target, total);
     if (mode == PROJECT_RESET)
-        select_and_flip(s, ms, n_members, CAND_ANY, want, 0);
+        lps_radix_select_flip(s, ms, n_members, LPS_SELECT_ANY, want, 0);
     else if (zeros < want)
-        select_and_flip(s, ms, n_members, 1, want - zeros, 0);
+        lps_radix_select_flip(s, ms, n_members, 1, want - zeros, 0);
     else if (zeros > want && mode == PROJECT_EXACT)
-        select_and_flip(s, ms, n_members, 0, zeros - want, 1);
+        lps_radix_select_flip(s, ms, n_members, 0, zeros - want, 1);
 }
 
-/* Candidate states of a patterned selection (select_and_flip with cand 1). */
+/* Candidate states of a patterned selection (lps_radix_select_flip with cand 1). */
 #define PATTERN_MASKED 0
 #define PATTERN_CANDIDATE 1
 #define PATTERN_KEPT 2
@@ -287,7 +179,7 @@ static void pattern_exact(lps_prune_tensor *t)
 /* Brings the patterned tensor t to round(target * N) zeros as `mode` says,
  * masking only candidates (pattern_candidates, into state: numel bytes);
  * the count is clamped to what the pattern allows. */
-static void project_pattern(selector *s, lps_prune_tensor *t, double target, project_mode mode,
+static void project_pattern(lps_radix_selector *s, lps_prune_tensor *t, double target, project_mode mode,
                             uint8_t *state)
 {
     if (mode == PROJECT_EXACT) {
@@ -297,8 +189,8 @@ static void project_pattern(selector *s, lps_prune_tensor *t, double target, pro
     int64_t zeros = pattern_candidates(t, mode, state);
     int64_t want = target_zeros(target, t->numel);
     if (mode == PROJECT_RESET || want > zeros) {
-        member m = {state, t->weight, t->numel};
-        select_and_flip(s, &m, 1, PATTERN_CANDIDATE, mode == PROJECT_RESET ? want : want - zeros,
+        lps_select_member m = {state, t->weight, t->numel};
+        lps_radix_select_flip(s, &m, 1, PATTERN_CANDIDATE, mode == PROJECT_RESET ? want : want - zeros,
                         0);
         for (int64_t i = 0; i < t->numel; i++)
             t->mask[i] = state[i] != PATTERN_MASKED;
@@ -334,40 +226,39 @@ static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
             if (status != LPS_OK)
                 return status;
         }
-    selector s;
-    status = selector_init(&s, err);
-    if (status != LPS_OK)
-        return status;
+    lps_radix_selector *s = lps_radix_selector_new(err);
+    if (!s)
+        return LPS_ERR_NOMEM;
     int64_t pattern_numel = 1;
     for (int t = 0; t < n; t++)
         if (!ts[t].excluded && lps_pattern_on(ts[t].pattern) && ts[t].numel > pattern_numel)
             pattern_numel = ts[t].numel;
-    member *pool = malloc((size_t)(n > 0 ? n : 1) * sizeof *pool);
+    lps_select_member *pool = malloc((size_t)(n > 0 ? n : 1) * sizeof *pool);
     uint8_t *state = malloc((size_t)pattern_numel);
     if (!pool || !state) {
         free(pool);
         free(state);
-        selector_free(&s);
+        lps_radix_selector_free(s);
         return lps_fail(err, LPS_ERR_NOMEM, "prune: cannot allocate %d tensor entries", n);
     }
     int n_pool = 0;
     for (int t = 0; t < n; t++) {
         if (ts[t].excluded)
             continue;
-        member m = {ts[t].mask, ts[t].weight, ts[t].numel};
+        lps_select_member m = {ts[t].mask, ts[t].weight, ts[t].numel};
         if (lps_pattern_on(ts[t].pattern))
-            project_pattern(&s, &ts[t], mapped_target(map, target_of(&ts[t], global_target)),
+            project_pattern(s, &ts[t], mapped_target(map, target_of(&ts[t], global_target)),
                             mode, state);
         else if (own_group(&ts[t], alloc))
-            project_group(&s, &m, 1, mapped_target(map, target_of(&ts[t], global_target)), mode);
+            project_group(s, &m, 1, mapped_target(map, target_of(&ts[t], global_target)), mode);
         else
             pool[n_pool++] = m;
     }
     if (n_pool > 0)
-        project_group(&s, pool, n_pool, mapped_target(map, global_target), mode);
+        project_group(s, pool, n_pool, mapped_target(map, global_target), mode);
     free(pool);
     free(state);
-    selector_free(&s);
+    lps_radix_selector_free(s);
     return LPS_OK;
 }
 
@@ -501,32 +392,112 @@ void lps_semiprune_state_free(lps_semiprune_state *st)
     st->n_tensors = 0;
 }
 
-int64_t lps_prune_drop(lps_prune_tensor *t, double h)
+/* Most chunks a row pass of the drop and grow steps is cut into: the
+ * per-chunk counts live in the job. */
+#define ROW_PASS_MAX_CHUNKS 64
+/* What one weight of the drop step (two passes over the row, the first a
+ * chain of double additions) or of the grow step's scores weighs against
+ * LPS_PAR_MIN_FLOPS: about 1.5 ns, what 64 flops of one core's sgemm take,
+ * so LeNet-300-100's first layer is cut and its last two are not. */
+#define ROW_PASS_FLOPS_PER_WEIGHT 64.0
+
+/* Offset of position i of row j, the progression of a simple layout
+ * (base the row's first offset) without the general layout's divisions. */
+static int64_t row_at(const lps_row_layout *l, bool simple, int64_t base, int64_t j, int64_t i)
+{
+    return simple ? base + i * l->elem_stride : lps_row_offset(l, j, i);
+}
+
+/* The drop step on row j (lps_prune_drop); returns the number dropped.
+ * Branch-free: adding 0.0 for a masked position leaves the (non-negative)
+ * sum's bits as they were, so the threshold is the one of the sum over the
+ * active positions in order. */
+static int64_t drop_row(lps_prune_tensor *t, int64_t j, double h)
 {
     const lps_row_layout *l = &t->layout;
-    int64_t dropped = 0;
-    for (int64_t j = 0; j < l->n_rows; j++) {
-        double sum = 0.0;
-        int64_t active = 0;
-        for (int64_t i = 0; i < l->row_len; i++) {
-            int64_t k = lps_row_offset(l, j, i);
-            if (t->mask[k]) {
-                sum += fabs((double)t->weight[k]);
-                active++;
-            }
-        }
-        if (active == 0)
-            continue;
-        double tau = h * sum / (double)active;
-        for (int64_t i = 0; i < l->row_len; i++) {
-            int64_t k = lps_row_offset(l, j, i);
-            if (t->mask[k] && fabs((double)t->weight[k]) < tau) {
-                t->mask[k] = 0;
-                dropped++;
-            }
-        }
+    const bool simple = lps_rows_simple(l);
+    const int64_t base = lps_row_offset(l, j, 0);
+    double sum = 0.0;
+    int64_t active = 0, dropped = 0;
+    for (int64_t i = 0; i < l->row_len; i++) {
+        int64_t k = row_at(l, simple, base, j, i);
+        bool on = t->mask[k] != 0;
+        sum += on ? fabs((double)t->weight[k]) : 0.0;
+        active += on;
+    }
+    if (active == 0)
+        return 0;
+    double tau = h * sum / (double)active;
+    for (int64_t i = 0; i < l->row_len; i++) {
+        int64_t k = row_at(l, simple, base, j, i);
+        bool drop = t->mask[k] && fabs((double)t->weight[k]) < tau;
+        t->mask[k] = drop ? 0 : t->mask[k];
+        dropped += drop;
     }
     return dropped;
+}
+
+/* The grow step's scores of row j: |grad| / ||grad row||_2 (0 for a zero
+ * row), written at the row's offsets of score. */
+static void grow_score_row(const lps_prune_tensor *t, int64_t j, float *score)
+{
+    const lps_row_layout *l = &t->layout;
+    const bool simple = lps_rows_simple(l);
+    const int64_t base = lps_row_offset(l, j, 0);
+    double sq = 0.0;
+    for (int64_t i = 0; i < l->row_len; i++) {
+        double g = t->grad[row_at(l, simple, base, j, i)];
+        sq += g * g;
+    }
+    double inv = sq > 0.0 ? 1.0 / sqrt(sq) : 0.0;
+    for (int64_t i = 0; i < l->row_len; i++) {
+        int64_t o = row_at(l, simple, base, j, i);
+        score[o] = (float)(fabs((double)t->grad[o]) * inv);
+    }
+}
+
+/* A drop step (score NULL) or the grow step's scores over rows, cut into
+ * chunks of rows; every row is computed alone, so the result is the same
+ * at any cut. */
+typedef struct row_pass {
+    lps_prune_tensor *t;
+    double h;
+    float *score;
+    int64_t dropped[ROW_PASS_MAX_CHUNKS];
+} row_pass;
+
+static void row_pass_chunk(void *arg, int chunk, int n_chunks)
+{
+    row_pass *job = arg;
+    int64_t begin, end, dropped = 0;
+    lps_par_range(job->t->layout.n_rows, chunk, n_chunks, &begin, &end);
+    for (int64_t j = begin; j < end; j++) {
+        if (job->score)
+            grow_score_row(job->t, j, job->score);
+        else
+            dropped += drop_row(job->t, j, job->h);
+    }
+    job->dropped[chunk] = dropped;
+}
+
+/* Runs the row pass over all of job->t's rows; returns the number dropped. */
+static int64_t row_pass_run(row_pass *job)
+{
+    int n_chunks = lps_par_chunks(job->t->layout.n_rows,
+                                  (double)job->t->numel * ROW_PASS_FLOPS_PER_WEIGHT);
+    if (n_chunks > ROW_PASS_MAX_CHUNKS)
+        n_chunks = ROW_PASS_MAX_CHUNKS;
+    lps_par_for(n_chunks, row_pass_chunk, job);
+    int64_t dropped = 0;
+    for (int c = 0; c < n_chunks; c++)
+        dropped += job->dropped[c];
+    return dropped;
+}
+
+int64_t lps_prune_drop(lps_prune_tensor *t, double h)
+{
+    row_pass job = {.t = t, .h = h};
+    return row_pass_run(&job);
 }
 
 lps_status lps_prune_grow(lps_prune_tensor *t, int64_t k, lps_error *err)
@@ -539,27 +510,16 @@ lps_status lps_prune_grow(lps_prune_tensor *t, int64_t k, lps_error *err)
     if (status != LPS_OK)
         return status;
     float *score = malloc((size_t)t->numel * sizeof *score);
-    selector s = {0};
-    if (!score || selector_init(&s, err) != LPS_OK) {
+    lps_radix_selector *s = score ? lps_radix_selector_new(err) : NULL;
+    if (!s) {
         free(score);
         return lps_fail(err, LPS_ERR_NOMEM, "tensor '%s': cannot allocate grow scores", t->name);
     }
-    const lps_row_layout *l = &t->layout;
-    for (int64_t j = 0; j < l->n_rows; j++) {
-        double sq = 0.0;
-        for (int64_t i = 0; i < l->row_len; i++) {
-            double g = t->grad[lps_row_offset(l, j, i)];
-            sq += g * g;
-        }
-        double inv = sq > 0.0 ? 1.0 / sqrt(sq) : 0.0;
-        for (int64_t i = 0; i < l->row_len; i++) {
-            int64_t o = lps_row_offset(l, j, i);
-            score[o] = (float)(fabs((double)t->grad[o]) * inv);
-        }
-    }
-    member m = {t->mask, score, t->numel};
-    select_and_flip(&s, &m, 1, 0, k, 1);
-    selector_free(&s);
+    row_pass job = {.t = t, .score = score};
+    row_pass_run(&job);
+    lps_select_member m = {t->mask, score, t->numel};
+    lps_radix_select_flip(s, &m, 1, 0, k, 1);
+    lps_radix_selector_free(s);
     free(score);
     return LPS_OK;
 }

@@ -48,6 +48,11 @@ void lps_sgd_step(const lps_sgd_config *cfg, float lr, int64_t n, float *w, cons
 bool lps_sgd_step_clear(const lps_sgd_config *cfg, float lr, int64_t n, float *w, float *g,
                         float *momentum_buf);
 
+/* Whether every w[0..n) is finite, with g[0..n) zeroed in the same pass
+ * (cut over the threads): the trainer's check after an update hook's step,
+ * which leaves the gradient for the next backward to accumulate onto. */
+bool lps_finite_clear(const float *w, float *g, int64_t n);
+
 /* Euclidean norm, accumulated in double, of the concatenation of n_bufs
  * gradient buffers (bufs[i] holds lens[i] floats). Non-finite entries make
  * the result non-finite. */

@@ -354,8 +354,10 @@ static lps_status train_step(lps_trainer *t, const lps_train_hooks *hooks, int64
         st = hooks->update(hooks->user, t->plan, step, total, lr, err);
         if (st == LPS_ERR_RUNTIME)
             return diverged(out, "update", st, err);
-        /* A NaN weight can hide behind a Relu (NaN > 0 is false): check them all. */
-        finite = st != LPS_OK || lps_trainer_all_finite(w, n);
+        /* A NaN weight can hide behind a Relu (NaN > 0 is false): check them
+         * all, and clear the gradient the hook has used in the same pass. */
+        finite = st != LPS_OK || lps_finite_clear(w, g, (int64_t)n);
+        t->grads_clear = st == LPS_OK;
     } else {
         /* the same check, and the clearing of g, in the update's own pass */
         finite = lps_sgd_step_clear(&t->opt.sgd, (float)lr, (int64_t)n, w, g, t->momentum);
