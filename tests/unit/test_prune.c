@@ -1,5 +1,7 @@
 #include <check.h>
 #include <math.h>
+#include <omp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -480,6 +482,86 @@ START_TEST(lpsgd_tensor_through_the_packed_view)
 }
 END_TEST
 
+/* Big enough for the selections and row passes to be cut over two
+ * threads (the cut of the pool falls inside the second tensor). */
+enum { BIG_ROWS0 = 100, BIG_ROWS1 = 500, BIG_LEN = 500, BIG0 = BIG_ROWS0 * BIG_LEN,
+       BIG_ALL = (BIG_ROWS0 + BIG_ROWS1) * BIG_LEN, BIG_LEVELS = 16, BIG_GROW = 1000 };
+
+typedef struct big_result {
+    uint8_t pruned[BIG_ALL], dropped[BIG_ALL], grown[BIG_ALL];
+    int64_t n_dropped;
+} big_result;
+
+/* Magnitude pruning to 60% over the pool, a drop and a grow step, at the
+ * given thread count; magnitudes on 16 levels, so the threshold level
+ * holds thousands of ties. */
+static void big_selections(int threads, float *w, float *g, uint8_t *mask, big_result *r)
+{
+    for (int i = 0; i < BIG_ALL; i++) {
+        w[i] = (float)(((int64_t)i * 7919) % BIG_LEVELS) / BIG_LEVELS - 0.5f;
+        g[i] = (float)(((int64_t)i * 104729) % BIG_LEVELS) / BIG_LEVELS - 0.5f;
+    }
+    memset(mask, 1, BIG_ALL);
+    const int64_t d0[2] = {BIG_ROWS0, BIG_LEN}, d1[2] = {BIG_ROWS1, BIG_LEN};
+    lps_prune_tensor t[2] = {
+        {.name = "a", .layout = lps_rows_unit_major(2, d0), .numel = BIG0, .weight = w,
+         .grad = g, .mask = mask, .target = LPS_PRUNE_GLOBAL_TARGET},
+        {.name = "b", .layout = lps_rows_unit_major(2, d1), .numel = BIG_ALL - BIG0,
+         .weight = w + BIG0, .grad = g + BIG0, .mask = mask + BIG0,
+         .target = LPS_PRUNE_GLOBAL_TARGET}};
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    ck_assert_int_eq(lps_magnitude_prune(t, 2, 0.6, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    memcpy(r->pruned, mask, BIG_ALL);
+    memset(mask, 1, BIG_ALL);
+    r->n_dropped = lps_prune_drop(&t[1], 0.9);
+    memcpy(r->dropped, mask, BIG_ALL);
+    ck_assert_int_eq(lps_prune_grow(&t[1], BIG_GROW, NULL), LPS_OK);
+    memcpy(r->grown, mask, BIG_ALL);
+    omp_set_num_threads(saved);
+}
+
+START_TEST(selections_do_not_depend_on_threads)
+{
+    float *w = malloc(BIG_ALL * sizeof *w), *g = malloc(BIG_ALL * sizeof *g);
+    uint8_t *mask = malloc(BIG_ALL);
+    big_result *one = malloc(sizeof *one), *two = malloc(sizeof *two);
+    ck_assert(w && g && mask && one && two);
+    big_selections(1, w, g, mask, one);
+    big_selections(2, w, g, mask, two);
+    ck_assert_int_eq(memcmp(one->pruned, two->pruned, BIG_ALL), 0);
+    ck_assert_int_eq(memcmp(one->dropped, two->dropped, BIG_ALL), 0);
+    ck_assert_int_eq(memcmp(one->grown, two->grown, BIG_ALL), 0);
+    ck_assert_int_eq(one->n_dropped, two->n_dropped);
+    ck_assert_int_gt(one->n_dropped, 0);
+    /* the threshold level's ties are pruned in pool order: once one is
+     * kept, every later one is */
+    int64_t zeros = 0;
+    float level = 0.0f;
+    for (int i = 0; i < BIG_ALL; i++)
+        if (!two->pruned[i]) {
+            zeros++;
+            level = fmaxf(level, fabsf(w[i]));
+        }
+    ck_assert_int_eq(zeros, llround(0.6 * BIG_ALL));
+    bool kept_tie = false;
+    for (int i = 0; i < BIG_ALL; i++) {
+        float a = fabsf(w[i]);
+        ck_assert(a < level ? !two->pruned[i] : a > level ? two->pruned[i] : true);
+        if (a == level && two->pruned[i])
+            kept_tie = true;
+        else if (a == level)
+            ck_assert_msg(!kept_tie, "tie %d pruned after a kept one", i);
+    }
+    ck_assert(kept_tie);
+    free(w);
+    free(g);
+    free(mask);
+    free(one);
+    free(two);
+}
+END_TEST
+
 int main(void)
 {
     const test_entry tests[] = {
@@ -499,6 +581,7 @@ int main(void)
         {"core", gmp_schedule_and_update, 1},
         {"core", floor_projection_only_masks_more, 1},
         {"core", lpsgd_tensor_through_the_packed_view, 1},
+        {"core", selections_do_not_depend_on_threads, 1},
     };
     return test_run_table("prune", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
