@@ -139,6 +139,7 @@ typedef struct lps_conv_backward_args {
     int64_t batch, in_ch, out_ch;
     const float *x, *w, *y, *dy;
     float *dx, *dw, *db;
+    bool dx_fresh; /* dx holds stale bytes to overwrite, not add to (din_fresh) */
 } lps_conv_backward_args;
 
 /* Whether lps_conv_backward_flip takes a group-1 convolution of geometry g
@@ -146,9 +147,9 @@ typedef struct lps_conv_backward_args {
  * in_ch, matrices within BLAS's int sizes). */
 bool lps_conv_flip_applies(const lps_spatial_geom *g, int64_t in_ch, int64_t out_ch);
 
-/* Accumulates dX, dW and dB of a convolution lps_conv_flip_applies takes
- * from one im2col of dY (conv_grad_flip.c), op's fused activation taken
- * back first. LPS_ERR_NOMEM naming the node when the workspace cannot
+/* Accumulates dX (or writes it whole, a->dx_fresh), dW and dB of a
+ * convolution lps_conv_flip_applies takes from one im2col of dY
+ * (conv_grad_flip.c), op's fused activation taken back first. LPS_ERR_NOMEM naming the node when the workspace cannot
  * grow. */
 lps_status lps_conv_backward_flip(const lps_op_node *op, lps_exec_ctx *ctx,
                                   const lps_conv_backward_args *a, lps_error *err);

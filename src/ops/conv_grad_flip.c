@@ -271,7 +271,8 @@ static const float *flip_block_x(const lps_conv_backward_args *a, const flip_wor
     return k->xb;
 }
 
-/* dX of the block: straight into dx for one image, else through dxb. */
+/* dX of the block: straight into dx for one image, else through dxb;
+ * written whole over a fresh dx (each image's dX is one block's). */
 static void flip_block_dx(const lps_conv_backward_args *a, const flip_work *k, int64_t n0,
                           int64_t count)
 {
@@ -282,12 +283,13 @@ static void flip_block_dx(const lps_conv_backward_args *a, const flip_work *k, i
         lps_train_gemm(cols, a->in_ch, rows, (lps_packed_a){k->col, 1, ld}, k->wf_packed,
                        (lps_packed_out){a->dx + n0 * a->in_ch * size, size, a->in_ch * size, 1,
                                         size},
-                       true, k->pack_tmp);
+                       !a->dx_fresh, k->pack_tmp);
         return;
     }
     if (k->images == 1) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a->in_ch, cols, rows, 1.0f,
-                    k->wf, rows, k->col, ld, 1.0f, a->dx + n0 * a->in_ch * size, (int)size);
+                    k->wf, rows, k->col, ld, a->dx_fresh ? 0.0f : 1.0f,
+                    a->dx + n0 * a->in_ch * size, (int)size);
         return;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a->in_ch, cols, rows, 1.0f, k->wf,
@@ -296,8 +298,9 @@ static void flip_block_dx(const lps_conv_backward_args *a, const flip_work *k, i
         for (int64_t c = 0; c < a->in_ch; c++) {
             float *to = a->dx + ((n0 + i) * a->in_ch + c) * size;
             const float *from = k->dxb + c * k->ld + i * size;
+            float zero = 0.0f; /* 0 + from: the bytes the add onto zeros gave */
             for (int64_t j = 0; j < size; j++)
-                to[j] += from[j];
+                to[j] = (a->dx_fresh ? zero : to[j]) + from[j];
         }
 }
 

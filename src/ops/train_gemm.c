@@ -9,10 +9,20 @@
  * share of about 32 / k of its time (the forward's 32-row sums ran at
  * 0.9x OpenBLAS's rate, its 288-row sums at 1.8x). */
 #define TRAIN_GEMM_SCATTER_MIN_K 144
+/* Against OpenBLAS's AVX-512 (SkylakeX) kernel, one thread, packing and
+ * the add counted, on an Intel Emerald Rapids: the packed kernel ran the
+ * bundled CNN's scattered dW^T (n = 32 and 64 output channels) at
+ * 0.86-1.5x OpenBLAS's rate (above 1 in 6 of 8 timings), ResNet-18's
+ * (n = 128) at 0.75-0.92x, and the products by rows (R = T * X^T of
+ * conv_grad_flip.c, n = 64 to 256) at 0.74-0.86x. So with that kernel
+ * only the scattered products up to this many columns stay. */
+#define TRAIN_GEMM_AVX512_BLAS_MAX_SCATTERED_N 64
 
 /* Contract in train_gemm.h. */
 bool lps_train_gemm_fits(int64_t m, int64_t n, int64_t k, bool scattered)
 {
+    if (lps_packed_blas_avx512() && (!scattered || n > TRAIN_GEMM_AVX512_BLAS_MAX_SCATTERED_N))
+        return false;
     return m >= TRAIN_GEMM_MIN_DIM && n >= TRAIN_GEMM_MIN_DIM && k >= TRAIN_GEMM_MIN_DIM &&
            (!scattered || k >= TRAIN_GEMM_SCATTER_MIN_K) &&
            lps_packed_b_floats(k, n) * sizeof(float) <= LPS_PACKED_FAST_BYTES &&

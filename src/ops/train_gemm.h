@@ -2,11 +2,12 @@
  * "Packed training products"). A convolution's training GEMMs multiply
  * matrices that change every step (W, dY, X), so nothing can be packed
  * once per plan; here the smaller operand is packed per call into the
- * caller's workspace and the larger one is read where it lies. On this
- * round's AVX-512 machine OpenBLAS 0.3.21 runs its Haswell (AVX2) kernel,
- * and the packed kernel ran the residual CNN's conv shapes at 1.7-2x its
- * rate, packing included (docs/benchmarks.md, "Training throughput,
- * eighth round"). */
+ * caller's workspace and the larger one is read where it lies. Where
+ * OpenBLAS 0.3.21 runs its Haswell (AVX2) kernel on an AVX-512 CPU (AMD
+ * Zen 5) the packed kernel ran the residual CNN's conv shapes at 1.7-2x
+ * its rate, packing included (docs/benchmarks.md, "Training throughput,
+ * eighth round"); against its SkylakeX (AVX-512) kernel it wins only on
+ * narrow scattered products (lps_train_gemm_fits). */
 #ifndef LPS_OPS_TRAIN_GEMM_H
 #define LPS_OPS_TRAIN_GEMM_H
 
@@ -20,7 +21,10 @@
  * the packed kernel: it is available, B packed stays in L2
  * (LPS_PACKED_FAST_BYTES), and no dimension is so short that the tiles
  * idle; `scattered` when C's columns are not contiguous (its stores are
- * then scatters, worth it only over a long k). */
+ * then scatters, worth it only over a long k). When OpenBLAS runs an
+ * AVX-512 kernel (lps_packed_blas_avx512) only a scattered product over
+ * few columns is (docs/benchmarks.md, "Training throughput, ninth
+ * round"). */
 bool lps_train_gemm_fits(int64_t m, int64_t n, int64_t k, bool scattered);
 
 /* C (+)= A [m, k] * B [k, n], B already packed (lps_packed_b_pack), C

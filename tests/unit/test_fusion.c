@@ -24,8 +24,19 @@
  * Conv's output plus a per-channel parameter (broadcast rows). RESIDUAL:
  * a residual join, two Conv outputs of one shape (both gradients formed in
  * one pass), the first also read by the second Conv. BATCHNORM_DEEP: a
- * BatchNormalization whose input gradient is wanted (after a Conv). */
-typedef enum producer { CONV, CONV_DEEP, BATCHNORM, BATCHNORM_DEEP, GEMM, ADD, RESIDUAL } producer;
+ * BatchNormalization whose input gradient is wanted (after a Conv).
+ * CONV_WIDE: CONV_DEEP with more output channels than input ones, the
+ * im2col and col2im backward of conv.c. */
+typedef enum producer {
+    CONV,
+    CONV_DEEP,
+    CONV_WIDE,
+    BATCHNORM,
+    BATCHNORM_DEEP,
+    GEMM,
+    ADD,
+    RESIDUAL
+} producer;
 
 /* The activation: Relu, or Clip (ReLU6's bounds) with its bounds as
  * initializers, as Constant nodes, or a min computed at run time (no
@@ -88,12 +99,14 @@ static lps_model *act_after(producer kind, activation act, bool also_read)
     lps_model *m = test_model_new(FUSION_OPSET, "x", FEATURES, "y");
     m->graph.inputs[0].rank = -1;
     int64_t c = CHANNELS, w_conv[] = {CHANNELS, CHANNELS, 3, 3}, w_gemm[] = {FEATURES, FEATURES};
+    int64_t wide = 2 * CHANNELS, w_wide[] = {2 * CHANNELS, CHANNELS, 3, 3};
     switch (kind) {
     case CONV_DEEP:
+    case CONV_WIDE:
         test_model_add_random_init(m, "w0", 4, w_conv, 10);
         add_node(m, "Conv", "conv0", 2, (const char *const[]){"x", "w0"}, "h");
-        test_model_add_random_init(m, "w", 4, w_conv, 1);
-        test_model_add_random_init(m, "b", 1, &c, 2);
+        test_model_add_random_init(m, "w", 4, kind == CONV_WIDE ? w_wide : w_conv, 1);
+        test_model_add_random_init(m, "b", 1, kind == CONV_WIDE ? &wide : &c, 2);
         add_node(m, "Conv", "conv", 3, (const char *const[]){"h", "w", "b"}, "pre");
         break;
     case ADD:
@@ -255,18 +268,33 @@ END_TEST
  * zeroing it): after a backward from another seed left its bytes in the
  * buffer, a second backward gives the gradients of a plan that ran only
  * that one, fused and unfused. */
-START_TEST(batchnorm_fresh_input_grad_keeps_no_stale_bytes)
+static void check_fresh_input_grad(producer kind)
 {
-    lps_model *m = act_after(BATCHNORM_DEEP, RELU, false);
+    lps_model *m = act_after(kind, RELU, false);
     for (int unfused = 0; unfused < 2; unfused++) {
-        step once = run_steps(m, BATCHNORM_DEEP, unfused, 1);
-        step twice = run_steps(m, BATCHNORM_DEEP, unfused, 2);
+        step once = run_steps(m, kind, unfused, 1);
+        step twice = run_steps(m, kind, unfused, 2);
         ck_assert_uint_eq(once.n_grads, twice.n_grads);
         expect_equal(twice.grads, once.grads, once.n_grads, "parameter gradient");
         step_release(&once);
         step_release(&twice);
     }
     lps_model_free(m);
+}
+
+START_TEST(batchnorm_fresh_input_grad_keeps_no_stale_bytes)
+{
+    check_fresh_input_grad(BATCHNORM_DEEP);
+}
+END_TEST
+
+/* The same for Conv's input gradient (conv.c), on the unit-stride
+ * backward (CONV_DEEP) and on the im2col one (CONV_WIDE): conv0's weight
+ * gradient is formed from it. */
+START_TEST(conv_fresh_input_grad_keeps_no_stale_bytes)
+{
+    check_fresh_input_grad(CONV_DEEP);
+    check_fresh_input_grad(CONV_WIDE);
 }
 END_TEST
 
@@ -341,6 +369,7 @@ int main(void)
         {"relu", batchnorm_relu_fuses, 1},
         {"relu", batchnorm_with_input_grad_relu_fuses, 1},
         {"relu", batchnorm_fresh_input_grad_keeps_no_stale_bytes, 1},
+        {"relu", conv_fresh_input_grad_keeps_no_stale_bytes, 1},
         {"relu", gemm_relu_fuses, 1},
         {"relu", conv_with_input_grad_relu_fuses, 1},
         {"relu", add_relu_fuses, 1},
