@@ -185,20 +185,11 @@ static void max_pool_fit_run(const float *at, int64_t stride, const int64_t *tap
 }
 
 /* The floats at p[0], p[stride], ... of n <= 16 outputs (stride 1 or 2),
- * zero past n: one masked load, or two and a permute of the even lanes. */
+ * zero past n. */
 static inline __attribute__((always_inline)) LPS_AVX512 __m512
 max_pool_tap_vector(const float *p, int64_t stride, int64_t n)
 {
-    if (stride == 1)
-        return _mm512_maskz_loadu_ps(lps_lanes_below(n), p);
-    __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    int64_t span = 2 * n - 1; /* floats from the first tap to the last */
-    __m512 lo = _mm512_maskz_loadu_ps(lps_lanes_below(span), p);
-    __m512 hi = span > LPS_AVX512_FLOATS
-                    ? _mm512_maskz_loadu_ps(lps_lanes_below(span - LPS_AVX512_FLOATS),
-                                            p + LPS_AVX512_FLOATS)
-                    : _mm512_setzero_ps();
-    return _mm512_permutex2var_ps(lo, evens, hi);
+    return stride == 1 ? _mm512_maskz_loadu_ps(lps_lanes_below(n), p) : lps_load_even_lanes(p, n);
 }
 
 /* max_pool_fit_run for strides 1 and 2 on AVX-512, 16 outputs a step with

@@ -33,4 +33,20 @@ static inline __mmask16 lps_lanes_below(int64_t n)
                                   : (__mmask16)((1u << n) - 1u);
 }
 
+/* p[0], p[2], ..., p[2 (n - 1)] for n <= 16 in the first lanes, zero
+ * past them: two masked loads (nothing read past p[2 (n - 1)]) and a
+ * permute of their even lanes, for stride-2 lines. */
+static inline __attribute__((always_inline)) LPS_AVX512 __m512
+lps_load_even_lanes(const float *p, int64_t n)
+{
+    __m512i evens = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    int64_t span = 2 * n - 1; /* floats from the first to the last */
+    __m512 lo = _mm512_maskz_loadu_ps(lps_lanes_below(span), p);
+    __m512 hi = span > LPS_AVX512_FLOATS
+                    ? _mm512_maskz_loadu_ps(lps_lanes_below(span - LPS_AVX512_FLOATS),
+                                            p + LPS_AVX512_FLOATS)
+                    : _mm512_setzero_ps();
+    return _mm512_maskz_mov_ps(lps_lanes_below(n), _mm512_permutex2var_ps(lo, evens, hi));
+}
+
 #endif

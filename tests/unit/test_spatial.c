@@ -236,14 +236,16 @@ static lps_spatial_geom square_geom(int64_t h, int64_t w, int64_t k, int64_t s, 
 /* lps_im2col_images of a block (a table of offsets, or on AVX-512
  * permutes of planes of up to 64 floats held in registers, including
  * exactly 64, whose padding entry is out of the registers' range) writes
- * the same floats as lps_im2col_ld of each image (the sweep along lines),
+ * the same floats as lps_im2col_ld of each image (the sweep along lines,
+ * on AVX-512 stride-2 lines of up to 35 outputs as vectors with a tail),
  * and nothing past the block's columns. */
 START_TEST(im2col_of_a_block_matches_the_sweep)
 {
     static const int64_t planes[][5] = {/* h, w, kernel, stride, pads */
                                         {1, 1, 3, 1, 1}, {4, 4, 3, 1, 1}, {5, 7, 3, 1, 1},
                                         {8, 8, 3, 1, 1}, {8, 8, 3, 2, 1}, {6, 11, 2, 1, 0},
-                                        {9, 9, 3, 2, 0}, {12, 12, 3, 1, 1}};
+                                        {9, 9, 3, 2, 0}, {12, 12, 3, 1, 1},
+                                        {3, 70, 3, 2, 1}, {2, 67, 2, 2, 0}};
     for (size_t c = 0; c < sizeof planes / sizeof planes[0]; c++) {
         const int64_t *d = planes[c];
         lps_spatial_geom g = square_geom(d[0], d[1], d[2], d[3], d[4]);
