@@ -147,8 +147,11 @@ lps_status lps_lpsgd_hparams_check(const lps_lpsgd_hparams *hp, lps_error *err)
 }
 
 /* Independent partial sums: a double reduction is otherwise bound by the
- * add latency (gcc does not reassociate it without -ffast-math). */
-#define SUM_LANES 4
+ * add latency (gcc does not reassociate it without -ffast-math). Sixteen,
+ * two AVX-512 registers of doubles: with four (one AVX2 register) the
+ * default run spent 10.4% of its samples here, with sixteen 7.1%
+ * (docs/benchmarks.md, "Default run, ninth round"). */
+#define SUM_LANES 16
 
 /* sum_i a_i * b_i in double (b_i taken as |b_i| when absolute is set). */
 LPS_LANE_CLONES
