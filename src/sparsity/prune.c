@@ -90,23 +90,37 @@ typedef enum project_mode {
     PROJECT_AT_LEAST   /* only mask more, up to round(S N) zeros */
 } project_mode;
 
-/* Brings one group to round(target * N) zeros as `mode` says. */
-static void project_group(lps_radix_selector *s, lps_select_member *ms, int n_members, double target,
-                          project_mode mode)
+static int64_t member_zeros(const lps_select_member *m)
 {
-    int64_t total = 0, zeros = 0;
-    for (int m = 0; m < n_members; m++) {
-        total += ms[m].numel;
-        for (int64_t i = 0; i < ms[m].numel; i++)
-            zeros += ms[m].mask[i] == 0;
-    }
-    int64_t want = target_zeros(target, total);
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < m->numel; i++)
+        zeros += m->mask[i] == 0;
+    return zeros;
+}
+
+/* Brings one group to `want` zeros as `mode` says. */
+static void project_group_to(lps_radix_selector *s, lps_select_member *ms, int n_members,
+                             int64_t want, project_mode mode)
+{
+    int64_t zeros = 0;
+    for (int m = 0; m < n_members; m++)
+        zeros += member_zeros(&ms[m]);
     if (mode == PROJECT_RESET)
         lps_radix_select_flip(s, ms, n_members, LPS_SELECT_ANY, want, 0);
     else if (zeros < want)
         lps_radix_select_flip(s, ms, n_members, 1, want - zeros, 0);
     else if (zeros > want && mode == PROJECT_EXACT)
         lps_radix_select_flip(s, ms, n_members, 0, zeros - want, 1);
+}
+
+/* Brings one group to round(target * N) zeros as `mode` says. */
+static void project_group(lps_radix_selector *s, lps_select_member *ms, int n_members,
+                          double target, project_mode mode)
+{
+    int64_t total = 0;
+    for (int m = 0; m < n_members; m++)
+        total += ms[m].numel;
+    project_group_to(s, ms, n_members, target_zeros(target, total), mode);
 }
 
 /* Candidate states of a patterned selection (lps_radix_select_flip with cand 1). */
@@ -212,6 +226,71 @@ static double mapped_target(const target_map *map, double target)
                     : map->scale * target;
 }
 
+/* The global pool of one pass: its members in tensor order, and for each a
+ * copy of its mask before the pass when its tensor is capped (else NULL). */
+typedef struct pool {
+    lps_select_member *ms;
+    uint8_t **saved;
+    int n;
+} pool;
+
+/* Adds tensor t to the pool; returns false when its saved mask cannot be
+ * allocated. */
+static bool pool_add(pool *p, const lps_prune_tensor *t)
+{
+    p->ms[p->n] = (lps_select_member){t->mask, t->weight, t->numel};
+    p->saved[p->n] = NULL;
+    if (t->capped) {
+        p->saved[p->n] = malloc((size_t)t->numel);
+        if (!p->saved[p->n])
+            return false;
+        memcpy(p->saved[p->n], t->mask, (size_t)t->numel);
+    }
+    p->n++;
+    return true;
+}
+
+/* Brings the pool to round(target * N) zeros. A capped member the ranking
+ * leaves sparser than target goes back to its mask before the pass, is
+ * brought to round(target * numel) alone, and leaves the pool, which is
+ * projected again to the rest of the count, until no capped member is over
+ * (docs/method.md, "The classifier under global allocation"). */
+static void project_pool(lps_radix_selector *s, pool *p, double target, project_mode mode)
+{
+    int64_t total = 0;
+    for (int m = 0; m < p->n; m++)
+        total += p->ms[m].numel;
+    int64_t want = target_zeros(target, total);
+    int n = p->n;
+    while (n > 0) {
+        project_group_to(s, p->ms, n, want, mode);
+        int over = 0;
+        while (over < n && !(p->saved[over] && member_zeros(&p->ms[over]) >
+                                                    target_zeros(target, p->ms[over].numel)))
+            over++;
+        if (over == n)
+            return;
+        lps_select_member alone = p->ms[over];
+        memcpy(alone.mask, p->saved[over], (size_t)alone.numel);
+        project_group(s, &alone, 1, target, mode);
+        want = want > member_zeros(&alone) ? want - member_zeros(&alone) : 0;
+        uint8_t *kept = p->saved[over];
+        n--;
+        memmove(p->ms + over, p->ms + over + 1, (size_t)(n - over) * sizeof *p->ms);
+        memmove(p->saved + over, p->saved + over + 1, (size_t)(n - over) * sizeof *p->saved);
+        p->saved[n] = kept; /* still freed with the pool */
+    }
+}
+
+static void pool_release(pool *p, int n_slots)
+{
+    if (p->saved)
+        for (int m = 0; m < n_slots; m++)
+            free(p->saved[m]);
+    free(p->saved);
+    free(p->ms);
+}
+
 /* Shared body of projection, one-shot pruning and GMP updates. */
 static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
                               lps_prune_allocation alloc, project_mode mode,
@@ -233,15 +312,18 @@ static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
     for (int t = 0; t < n; t++)
         if (!ts[t].excluded && lps_pattern_on(ts[t].pattern) && ts[t].numel > pattern_numel)
             pattern_numel = ts[t].numel;
-    lps_select_member *pool = malloc((size_t)(n > 0 ? n : 1) * sizeof *pool);
+    size_t slots = (size_t)(n > 0 ? n : 1);
+    pool p = {malloc(slots * sizeof *p.ms), calloc(slots, sizeof *p.saved), 0};
     uint8_t *state = malloc((size_t)pattern_numel);
-    if (!pool || !state) {
-        free(pool);
-        free(state);
-        lps_radix_selector_free(s);
-        return lps_fail(err, LPS_ERR_NOMEM, "prune: cannot allocate %d tensor entries", n);
+    status = p.ms && p.saved && state ? LPS_OK : LPS_ERR_NOMEM;
+    for (int t = 0; t < n && status == LPS_OK; t++)
+        if (!ts[t].excluded && !lps_pattern_on(ts[t].pattern) && !own_group(&ts[t], alloc) &&
+            !pool_add(&p, &ts[t]))
+            status = LPS_ERR_NOMEM;
+    if (status != LPS_OK) {
+        status = lps_fail(err, LPS_ERR_NOMEM, "prune: cannot allocate %d tensor entries", n);
+        goto cleanup;
     }
-    int n_pool = 0;
     for (int t = 0; t < n; t++) {
         if (ts[t].excluded)
             continue;
@@ -251,15 +333,14 @@ static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
                             mode, state);
         else if (own_group(&ts[t], alloc))
             project_group(s, &m, 1, mapped_target(map, target_of(&ts[t], global_target)), mode);
-        else
-            pool[n_pool++] = m;
     }
-    if (n_pool > 0)
-        project_group(s, pool, n_pool, mapped_target(map, global_target), mode);
-    free(pool);
+    if (p.n > 0)
+        project_pool(s, &p, mapped_target(map, global_target), mode);
+cleanup:
+    pool_release(&p, (int)slots);
     free(state);
     lps_radix_selector_free(s);
-    return LPS_OK;
+    return status;
 }
 
 lps_status lps_project_to_target(lps_prune_tensor *ts, int n, double global_target,

@@ -268,6 +268,11 @@ static lps_status build_views(lps_sparsify *s, lps_error *err)
         v->name = w->initializer;
         v->numel = numel;
         v->target = L->target;
+        /* The classifier is never sparser than the global target
+         * (docs/method.md, "The classifier under global allocation"). */
+        const lps_node *node = &s->model->graph.nodes[w->node_index];
+        v->capped = node->n_outputs > 0 &&
+                    lps_prunable_reaches_output(&s->model->graph, node->outputs[0]);
         v->pattern = L->patterned ? s->opt.pattern : (lps_pattern){0, 0};
         v->taps = w->taps;
         s->view_layer[s->n_views] = (int)i;

@@ -157,6 +157,46 @@ START_TEST(excluded_and_override_tensors)
 }
 END_TEST
 
+/* A capped tensor of small magnitudes (a classifier with a large fan-in)
+ * that the global ranking would prune almost whole stops at the pool's
+ * target; the rest of the pool takes the difference, for the projection,
+ * the one-shot pruning and the GMP ramp alike. */
+START_TEST(capped_tensor_stops_at_the_global_target)
+{
+    for (int pass = 0; pass < 3; pass++) {
+        fixture f;
+        setup(&f, 11u);
+        for (int i = N0 + N1; i < N_ALL; i++)
+            f.w[i] *= 0.01f;
+        f.t[2].capped = 1;
+        const lps_gmp_config gmp = {0.0, 0.2, 0.8, 0};
+        const double global = 0.6, ramp = lps_gmp_sparsity(&gmp, global, 50, 100);
+        const double target = pass == 2 ? ramp : global;
+        lps_status st = pass == 0 ? lps_project_to_target(f.t, N_T, global, LPS_ALLOC_GLOBAL, NULL)
+                        : pass == 1 ? lps_magnitude_prune(f.t, N_T, global, LPS_ALLOC_GLOBAL, NULL)
+                                    : lps_gmp_update(&gmp, f.t, N_T, global, LPS_ALLOC_GLOBAL, 50,
+                                                     100, NULL);
+        ck_assert_int_eq(st, LPS_OK);
+        ck_assert_double_gt(target, 0.3);
+        ck_assert_int_eq(zeros_of(&f.t[2]), llround(target * N2));
+        assert_magnitude_split(&f.t[2], 1);
+        assert_magnitude_split(f.t, 2);
+        int64_t z, total;
+        lps_prune_count(f.t, N_T, &z, &total);
+        ck_assert_int_eq(z, llround(target * N_ALL));
+    }
+    /* not binding: the same masks as without the cap */
+    fixture a, b;
+    setup(&a, 12u);
+    setup(&b, 12u);
+    b.t[2].capped = 1;
+    ck_assert_int_eq(lps_project_to_target(a.t, N_T, 0.7, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    ck_assert_int_eq(lps_project_to_target(b.t, N_T, 0.7, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    ck_assert_int_le(zeros_of(&b.t[2]), llround(0.7 * N2));
+    ck_assert_mem_eq(a.mask, b.mask, N_ALL);
+}
+END_TEST
+
 START_TEST(projection_keeps_the_mask_it_can)
 {
     fixture f;
@@ -570,6 +610,7 @@ int main(void)
         {"core", selection_resolves_the_low_key_bits, 1},
         {"core", ties_are_broken_by_order, 1},
         {"core", excluded_and_override_tensors, 1},
+        {"core", capped_tensor_stops_at_the_global_target, 1},
         {"core", projection_keeps_the_mask_it_can, 1},
         {"core", non_finite_weight_is_an_error_and_changes_nothing, 1},
         {"core", drop_uses_row_mean_of_active_weights, 1},
