@@ -250,9 +250,22 @@ static bool pool_add(pool *p, const lps_prune_tensor *t)
     return true;
 }
 
+/* The most zeros a capped member may have at target: round(target * numel),
+ * or its weights that are exactly 0 if more (keeping those active would
+ * leave the written model sparser than the count says: torchvision's ViT
+ * starts its head at 0, and LpSGD keeps a zero row at 0). */
+static int64_t cap_zeros(const lps_select_member *m, double target)
+{
+    int64_t zero_scores = 0;
+    for (int64_t i = 0; i < m->numel; i++)
+        zero_scores += m->score[i] == 0.0f;
+    int64_t cap = target_zeros(target, m->numel);
+    return cap > zero_scores ? cap : zero_scores;
+}
+
 /* Brings the pool to round(target * N) zeros. A capped member the ranking
- * leaves sparser than target goes back to its mask before the pass, is
- * brought to round(target * numel) alone, and leaves the pool, which is
+ * leaves with more zeros than cap_zeros goes back to its mask before the
+ * pass, is brought to cap_zeros alone, and leaves the pool, which is
  * projected again to the rest of the count, until no capped member is over
  * (docs/method.md, "The classifier under global allocation"). */
 static void project_pool(lps_radix_selector *s, pool *p, double target, project_mode mode)
@@ -266,13 +279,13 @@ static void project_pool(lps_radix_selector *s, pool *p, double target, project_
         project_group_to(s, p->ms, n, want, mode);
         int over = 0;
         while (over < n && !(p->saved[over] && member_zeros(&p->ms[over]) >
-                                                    target_zeros(target, p->ms[over].numel)))
+                                                    cap_zeros(&p->ms[over], target)))
             over++;
         if (over == n)
             return;
         lps_select_member alone = p->ms[over];
         memcpy(alone.mask, p->saved[over], (size_t)alone.numel);
-        project_group(s, &alone, 1, target, mode);
+        project_group_to(s, &alone, 1, cap_zeros(&alone, target), mode);
         want = want > member_zeros(&alone) ? want - member_zeros(&alone) : 0;
         uint8_t *kept = p->saved[over];
         n--;
