@@ -81,7 +81,8 @@ int main(int argc, char **argv)
     /* OpenMP workers sleep between parallel regions instead of spinning
      * against the threads with work (a spinning pool made steps many times
      * slower on a loaded machine, docs/benchmarks.md); the user's
-     * OMP_WAIT_POLICY wins */
+     * OMP_WAIT_POLICY wins; the same re-execution names the OpenBLAS core
+     * the CPU can run when OpenBLAS picked one without AVX2 (core/runtime_env.h) */
     lps_default_runtime_env(argv);
     lps_error err = {0};
     if (lps_dist_init(&argc, &argv, &err) != LPS_OK)

@@ -4,7 +4,6 @@
 
 #include <cblas.h>
 #include <limits.h>
-#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -50,16 +49,22 @@ static const blas_core BLAS_CORES[] = {
 /* The core to ask for on a CPU of each width (index: lps_vector_width). */
 static const char *const BLAS_CORE_FOR_WIDTH[] = {NULL, "Haswell", "SkylakeX"};
 
+bool lps_blas_core_width(const char *core, lps_vector_width *width)
+{
+    for (size_t i = 0; core && i < sizeof BLAS_CORES / sizeof *BLAS_CORES; i++)
+        if (strcasecmp(core, BLAS_CORES[i].name) == 0) {
+            *width = BLAS_CORES[i].width;
+            return true;
+        }
+    return false;
+}
+
 const char *lps_blas_core_upgrade(const char *current, lps_vector_width cpu_width)
 {
-    if (!current)
+    lps_vector_width width;
+    if (!lps_blas_core_width(current, &width) || width != LPS_VECTORS_NARROW)
         return NULL;
-    for (size_t i = 0; i < sizeof BLAS_CORES / sizeof *BLAS_CORES; i++)
-        if (strcasecmp(current, BLAS_CORES[i].name) == 0)
-            return BLAS_CORES[i].width == LPS_VECTORS_NARROW
-                       ? BLAS_CORE_FOR_WIDTH[cpu_width]
-                       : NULL;
-    return NULL;
+    return BLAS_CORE_FOR_WIDTH[cpu_width];
 }
 
 /* Sets name to value unless the user set it; whether it did. */

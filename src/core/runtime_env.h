@@ -4,6 +4,8 @@
 #ifndef LPS_CORE_RUNTIME_ENV_H
 #define LPS_CORE_RUNTIME_ENV_H
 
+#include <stdbool.h>
+
 /* The environment variable OpenMP takes its wait policy from. */
 #define LPS_PAR_WAIT_ENV "OMP_WAIT_POLICY"
 /* The environment variable a DYNAMIC_ARCH OpenBLAS takes its core from. */
@@ -19,6 +21,12 @@ typedef enum lps_vector_width {
 
 /* What this CPU and its operating system support. */
 lps_vector_width lps_cpu_vector_width(void);
+
+/* Whether the table of OpenBLAS 0.3.21's x86 cores names `core` (as
+ * openblas_get_corename prints it; case ignored), and if so the vectors
+ * of its sgemm kernels in *width. False for NULL and for names the table
+ * does not hold (other architectures, later versions), *width untouched. */
+bool lps_blas_core_width(const char *core, lps_vector_width *width);
 
 /* The OpenBLAS core to ask for (a LPS_BLAS_CORE_ENV value) on a CPU with
  * cpu_width when OpenBLAS picked the core named current

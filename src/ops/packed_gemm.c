@@ -8,12 +8,12 @@
 #include "ops/packed_gemm.h"
 
 #include "core/par.h"
+#include "core/runtime_env.h"
 #include "ops/simd.h"
 
 #include <cblas.h>
 #include <immintrin.h>
 #include <string.h>
-#include <strings.h>
 
 /* Steps of k per pass of a tile: a tile's strip of A (TILE_ROWS floats
  * per step, one cache line when A is an im2col matrix read down its
@@ -43,17 +43,10 @@ bool lps_packed_gemm_available(void)
     return __builtin_cpu_supports("avx512f");
 }
 
-/* OpenBLAS's core names (openblas_get_corename) whose sgemm kernels use
- * AVX-512. */
-static const char *const BLAS_AVX512_CORES[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
-
 bool lps_packed_blas_avx512(void)
 {
-    const char *core = openblas_get_corename();
-    for (size_t i = 0; core && i < sizeof BLAS_AVX512_CORES / sizeof *BLAS_AVX512_CORES; i++)
-        if (strcasecmp(core, BLAS_AVX512_CORES[i]) == 0)
-            return true;
-    return false;
+    lps_vector_width width;
+    return lps_blas_core_width(openblas_get_corename(), &width) && width == LPS_VECTORS_AVX512;
 }
 
 bool lps_packed_gemm_large_fast(bool scattered)

@@ -516,6 +516,9 @@ START_TEST(blas_core_upgrade_replaces_only_cores_without_avx2)
     ck_assert_ptr_null(lps_blas_core_upgrade("SkylakeX", LPS_VECTORS_AVX512));
     ck_assert_ptr_null(lps_blas_core_upgrade("NeoverseN1", LPS_VECTORS_AVX512));
     ck_assert_ptr_null(lps_blas_core_upgrade(NULL, LPS_VECTORS_AVX512));
+    lps_vector_width width = LPS_VECTORS_NARROW;
+    ck_assert(lps_blas_core_width("skylakex", &width) && width == LPS_VECTORS_AVX512);
+    ck_assert(!lps_blas_core_width("NeoverseN1", &width) && width == LPS_VECTORS_AVX512);
 }
 END_TEST
 
