@@ -34,6 +34,10 @@
 #define VEC 16
 #define PANEL_VECS (LPS_PACKED_NR / VEC)
 #define AVX512 __attribute__((target("avx512f")))
+/* tile_run's prefetches for writing (PREFETCHW, which every AVX-512 CPU
+ * has); GCC takes a function holding only prefetches for a const one and
+ * drops its calls, so they are inlined into tile_run. */
+#define AVX512_PREFETCHW __attribute__((target("avx512f,prfchw")))
 #define ALWAYS_INLINE __attribute__((always_inline)) inline
 
 _Static_assert(LPS_PACKED_NR == PANEL_VECS * VEC, "a panel is whole vectors");
@@ -136,6 +140,13 @@ static ALWAYS_INLINE AVX512 __m512 clamp_vector(const lps_clamp *act, __m512 v)
     return v;
 }
 
+/* Where C's element (r, j) of out lies. */
+static float *out_at(const lps_packed_out *out, int64_t r, int64_t j)
+{
+    return out->c + (r / out->group_rows) * out->group_stride +
+           (r % out->group_rows) * out->row_stride + j * out->col_stride;
+}
+
 /* Writes the tile's rows through out (vector stores, or scatters when a
  * column is not the next float), each element through act. */
 static AVX512 void tile_store(const tile *t, const lps_packed_out *out, const lps_clamp *act,
@@ -145,8 +156,7 @@ static AVX512 void tile_store(const tile *t, const lps_packed_out *out, const lp
     __m512i index = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)out->col_stride));
     for (int64_t i = 0; i < t->rows; i++) {
         int64_t r = t->i0 + i;
-        float *row = out->c + (r / out->group_rows) * out->group_stride +
-                     (r % out->group_rows) * out->row_stride + t->j0 * out->col_stride;
+        float *row = out_at(out, r, t->j0);
         for (int v = 0; v < PANEL_VECS; v++) {
             float *at = row + (int64_t)v * VEC * out->col_stride;
             __m512 y = clamp_vector(act, acc[PANEL_VECS * i + v]);
@@ -184,10 +194,29 @@ static AVX512 void tile_start(const tile *t, __m512 *acc)
     }
 }
 
-static AVX512 void tile_run(const tile *t, const lps_packed_a *a, const lps_packed_out *out,
-                            const lps_clamp *act)
+/* Asks for the cache lines a scattered tile's stores will write (its
+ * first and last row of each column) before its sums, which take long
+ * enough for the lines to arrive: Y (a convolution's NCHW output) is
+ * written fresh, and the instructions after the scatters had 45% of
+ * tile_run's samples on the CNN's conv2 (one panel, 144 steps of k a
+ * tile); with the prefetches that conv alone at batch 128 took 3.2-4.5
+ * CPU ms against 5.0-5.8 (docs/benchmarks.md, "Tenth round"). */
+static ALWAYS_INLINE AVX512_PREFETCHW void tile_prefetch_out(const tile *t,
+                                                              const lps_packed_out *out)
+{
+    int64_t cols = t->mask[1] ? LPS_PACKED_NR : VEC;
+    for (int64_t j = 0; j < cols; j++) {
+        _mm_prefetch((const char *)out_at(out, t->i0, t->j0 + j), _MM_HINT_ET0);
+        _mm_prefetch((const char *)out_at(out, t->i0 + t->rows - 1, t->j0 + j), _MM_HINT_ET0);
+    }
+}
+
+static AVX512_PREFETCHW void tile_run(const tile *t, const lps_packed_a *a,
+                                      const lps_packed_out *out, const lps_clamp *act)
 {
     __m512 acc[TILE_ROWS * PANEL_VECS];
+    if (t->last && out->col_stride != 1)
+        tile_prefetch_out(t, out);
     tile_start(t, acc);
     int vecs = t->mask[1] ? 2 : 1;
     bool unit = a->row_stride == 1;
