@@ -81,11 +81,15 @@ lps_status lps_cli_check_input_file(const char *path, lps_error *err)
     return LPS_OK;
 }
 
+bool lps_cli_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 lps_status lps_cli_check_not_input(const char *output, const char *input, lps_error *err)
 {
-    struct stat out, in;
-    if (stat(output, &out) == 0 && stat(input, &in) == 0 && out.st_dev == in.st_dev &&
-        out.st_ino == in.st_ino)
+    if (lps_cli_same_file(output, input))
         return lps_fail(err, LPS_ERR_INVALID, "%s: would overwrite the input %s", output, input);
     return LPS_OK;
 }

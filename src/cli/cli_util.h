@@ -4,6 +4,8 @@
 #ifndef LPS_CLI_UTIL_H
 #define LPS_CLI_UTIL_H
 
+#include <stdbool.h>
+
 #include "lpsparsify/error.h"
 
 #define LPS_PROGRAM "lpsparsify"
@@ -27,6 +29,8 @@ int lps_cli_option_error(const char *cmd, int c, char **argv);
  * file. Returns LPS_ERR_INVALID with "PATH: reason" otherwise. */
 lps_status lps_cli_check_input_file(const char *path, lps_error *err);
 
+/* True when both paths exist and name one file, also through links. */
+bool lps_cli_same_file(const char *a, const char *b);
 /* Refuses an output path that names the same file as input, also through
  * links, so that no output ever replaces an input: LPS_ERR_INVALID with
  * "OUTPUT: would overwrite the input INPUT". LPS_OK when output does not

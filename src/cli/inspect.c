@@ -73,14 +73,6 @@ static int parse_args(int argc, char **argv, inspect_args *a)
     return -1;
 }
 
-/* True when path exists and is the same file as model: --json must never
- * replace the model it reports on. */
-static bool same_file(const char *path, const char *model)
-{
-    struct stat a, b;
-    return stat(path, &a) == 0 && stat(model, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
-}
-
 /* Loads the model, measures it and emits the table and/or the JSON. */
 static lps_status inspect(const inspect_args *a, lps_error *err)
 {
@@ -90,9 +82,9 @@ static lps_status inspect(const inspect_args *a, lps_error *err)
     lps_status st = lps_cli_check_input_file(a->model, err);
     if (st != LPS_OK)
         return st;
-    if (a->json && same_file(a->json, a->model))
+    if (a->json && lps_cli_same_file(a->json, a->model))
         return lps_fail(err, LPS_ERR_INVALID, "%s: --json would overwrite the model", a->json);
-    if (a->html && same_file(a->html, a->model))
+    if (a->html && lps_cli_same_file(a->html, a->model))
         return lps_fail(err, LPS_ERR_INVALID, "%s: --html would overwrite the model", a->html);
     if (a->html && a->json && strcmp(a->html, a->json) == 0)
         return lps_fail(err, LPS_ERR_INVALID, "%s: --html and --json name the same file", a->html);

@@ -16,6 +16,8 @@
 #define MAX_MEMORY_BUDGET_MIB ((int64_t)1 << 30)
 /* --resize / --crop bound (the decoder's pixel limit is far below its square). */
 #define MAX_IMAGE_SIDE (1 << 16)
+/* Room for the keyword list of an unknown choice ("a, b or c"). */
+#define CHOICE_LIST_CAP 256
 
 const char LPS_CLI_DATA_HELP[] =
     "Data options:\n"
@@ -85,6 +87,27 @@ lps_status lps_cli_parse_double(const char *option, const char *text, double min
     return LPS_OK;
 }
 
+const char *const LPS_CLI_WANDA_GROUPS[] = {"row", "layer", NULL};
+
+lps_status lps_cli_parse_choice(const char *option, const char *arg, const char *const *names,
+                                int *index, lps_error *err)
+{
+    char list[CHOICE_LIST_CAP] = "";
+    size_t used = 0;
+    int n = 0;
+    for (; names[n]; n++)
+        if (strcmp(arg, names[n]) == 0) {
+            *index = n;
+            return LPS_OK;
+        }
+    for (int i = 0; i < n && used < sizeof list; i++) {
+        int w = snprintf(list + used, sizeof list - used, "%s%s",
+                         i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i]);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    return lps_fail(err, LPS_ERR_INVALID, "%s: '%s' is not %s", option, arg, list);
+}
+
 void lps_cli_data_default(lps_cli_data *d)
 {
     memset(d, 0, sizeof *d);
@@ -93,21 +116,18 @@ void lps_cli_data_default(lps_cli_data *d)
     d->load.csv_header = LPS_CSV_HEADER_AUTO;
 }
 
-static lps_status parse_augment(const char *arg, lps_augment *out, lps_error *err)
-{
-    static const char *const names[] = {"none", "light", "standard"};
-    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
-        if (strcmp(arg, names[i]) == 0) {
-            *out = (lps_augment)i;
-            return LPS_OK;
-        }
-    return lps_fail(err, LPS_ERR_INVALID, "--augment: '%s' is not none, light or standard", arg);
-}
-
 lps_status lps_cli_data_option(lps_cli_data *d, int c, const char *arg, bool *handled,
                                lps_error *err)
 {
+    static const char *const AUGMENT_NAMES[] = {"none", "light", "standard", NULL};
+    static const lps_augment AUGMENTS[] = {LPS_AUGMENT_NONE, LPS_AUGMENT_LIGHT,
+                                           LPS_AUGMENT_STANDARD};
+    static const char *const NORMALIZE_NAMES[] = {"imagenet", "none", NULL};
+    static const char *const CSV_HEADER_NAMES[] = {"auto", "yes", "no", NULL};
+    static const lps_csv_header CSV_HEADERS[] = {LPS_CSV_HEADER_AUTO, LPS_CSV_HEADER_PRESENT,
+                                                 LPS_CSV_HEADER_ABSENT};
     int64_t iv = 0;
+    int k = 0;
     lps_status st = LPS_OK;
     *handled = true;
     switch (c) {
@@ -146,15 +166,12 @@ lps_status lps_cli_data_option(lps_cli_data *d, int c, const char *arg, bool *ha
         st = lps_cli_parse_int("--crop", arg, 1, MAX_IMAGE_SIDE, &d->load.adapt.crop, err);
         break;
     case LPS_OPT_AUGMENT:
-        st = parse_augment(arg, &d->load.adapt.augment, err);
+        if ((st = lps_cli_parse_choice("--augment", arg, AUGMENT_NAMES, &k, err)) == LPS_OK)
+            d->load.adapt.augment = AUGMENTS[k];
         break;
     case LPS_OPT_NORMALIZE:
-        if (strcmp(arg, "imagenet") == 0)
-            d->preprocess.imagenet = true;
-        else if (strcmp(arg, "none") == 0)
-            d->preprocess.imagenet = false;
-        else
-            st = lps_fail(err, LPS_ERR_INVALID, "--normalize: '%s' is not imagenet or none", arg);
+        if ((st = lps_cli_parse_choice("--normalize", arg, NORMALIZE_NAMES, &k, err)) == LPS_OK)
+            d->preprocess.imagenet = k == 0;
         break;
     case LPS_OPT_VAL_SPLIT:
         st = lps_cli_parse_double("--val-split", arg, 0, true, 1, true, &d->val_split, err);
@@ -163,14 +180,8 @@ lps_status lps_cli_data_option(lps_cli_data *d, int c, const char *arg, bool *ha
         d->load.skip_bad = true;
         break;
     case LPS_OPT_CSV_HEADER:
-        if (strcmp(arg, "auto") == 0)
-            d->load.csv_header = LPS_CSV_HEADER_AUTO;
-        else if (strcmp(arg, "yes") == 0)
-            d->load.csv_header = LPS_CSV_HEADER_PRESENT;
-        else if (strcmp(arg, "no") == 0)
-            d->load.csv_header = LPS_CSV_HEADER_ABSENT;
-        else
-            st = lps_fail(err, LPS_ERR_INVALID, "--csv-header: '%s' is not auto, yes or no", arg);
+        if ((st = lps_cli_parse_choice("--csv-header", arg, CSV_HEADER_NAMES, &k, err)) == LPS_OK)
+            d->load.csv_header = CSV_HEADERS[k];
         break;
     default:
         *handled = false;

@@ -23,6 +23,16 @@ lps_status lps_cli_parse_int(const char *option, const char *text, int64_t min, 
 lps_status lps_cli_parse_double(const char *option, const char *text, double min, bool min_open,
                                 double max, bool max_open, double *out, lps_error *err);
 
+/* Finds arg among names (a NULL-terminated list of an option's keywords)
+ * and stores its position in *index: LPS_OK. Otherwise LPS_ERR_INVALID
+ * with "OPTION: 'ARG' is not a, b or c" and *index untouched. */
+lps_status lps_cli_parse_choice(const char *option, const char *arg, const char *const *names,
+                                int *index, lps_error *err);
+
+/* --wanda-group's keywords, for lps_cli_parse_choice: "row" (position 0,
+ * per output row) or "layer" (1, one threshold per layer). */
+extern const char *const LPS_CLI_WANDA_GROUPS[];
+
 /* Long-option codes above the ASCII range, shared by every command. */
 enum lps_cli_option_code {
     LPS_OPT_DATA = 256,

@@ -92,7 +92,7 @@ static int parse_args(int argc, char **argv, lps_sensitivity_args *a)
     lps_error err = {0};
     bool handled;
     int64_t v;
-    int c;
+    int c, k = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":hq", options, NULL)) != -1) {
         lps_status st = LPS_OK;
@@ -119,11 +119,9 @@ static int parse_args(int argc, char **argv, lps_sensitivity_args *a)
             st = lps_cli_parse_int("--calibration", optarg, 1, MAX_SAMPLES, &a->calibration, &err);
             break;
         case OPT_WANDA_GROUP:
-            if (strcmp(optarg, "row") == 0 || strcmp(optarg, "layer") == 0)
-                a->wanda_per_layer = strcmp(optarg, "layer") == 0;
-            else
-                st = lps_fail(&err, LPS_ERR_INVALID, "--wanda-group: '%s' is not row or layer",
-                              optarg);
+            if ((st = lps_cli_parse_choice("--wanda-group", optarg, LPS_CLI_WANDA_GROUPS, &k,
+                                           &err)) == LPS_OK)
+                a->wanda_per_layer = k == 1;
             break;
         case LPS_OPT_SEED:
             st = lps_cli_parse_int("--seed", optarg, 0, INT64_MAX, &v, &err);

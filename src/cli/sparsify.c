@@ -168,16 +168,32 @@ static lps_status parse_layer_value(const char *option, const char *arg, double 
 
 static lps_status parse_on_off(const char *option, const char *arg, bool *out, lps_error *err)
 {
-    if (strcmp(arg, "on") == 0 || strcmp(arg, "off") == 0) {
-        *out = strcmp(arg, "on") == 0;
-        return LPS_OK;
-    }
-    return lps_fail(err, LPS_ERR_INVALID, "%s: '%s' is not on or off", option, arg);
+    static const char *const NAMES[] = {"on", "off", NULL};
+    int k = 0;
+    lps_status st = lps_cli_parse_choice(option, arg, NAMES, &k, err);
+    if (st == LPS_OK)
+        *out = k == 0;
+    return st;
 }
+
+/* The keyword options of sparsify: each keyword and the value it sets. */
+static const char *const METHOD_NAMES[] = {"lpss", "gmp", "magnitude", "wanda", "sparsegpt", NULL};
+static const lps_sparsify_method METHODS[] = {LPS_METHOD_LPSS, LPS_METHOD_GMP,
+                                              LPS_METHOD_MAGNITUDE, LPS_METHOD_WANDA,
+                                              LPS_METHOD_SPARSEGPT};
+static const char *const STORAGE_NAMES[] = {"auto", "dense", "sparse", NULL};
+static const lps_storage STORAGES[] = {LPS_STORAGE_AUTO, LPS_STORAGE_DENSE, LPS_STORAGE_SPARSE};
+static const char *const ALLOCATION_NAMES[] = {"global", "per-layer", NULL};
+static const lps_prune_allocation ALLOCATIONS[] = {LPS_ALLOC_GLOBAL, LPS_ALLOC_PER_LAYER};
+static const char *const FINETUNE_NAMES[] = {"frozen", "lpss", NULL};
+static const lps_finetune FINETUNES[] = {LPS_FINETUNE_FROZEN, LPS_FINETUNE_LPSS};
 
 static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_error *err)
 {
     lps_sparsify_options *o = &a->sparse;
+    lps_status st;
+    int64_t every = 0;
+    int k = 0;
     switch (c) {
     case OPT_TARGET:
         return lps_cli_parse_double("--target", arg, 0, true, 1, true, &o->target, err);
@@ -203,42 +219,19 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
         o->exclude[o->n_exclude++] = arg;
         return LPS_OK;
     case OPT_METHOD:
-        if (strcmp(arg, "lpss") == 0)
-            o->method = LPS_METHOD_LPSS;
-        else if (strcmp(arg, "gmp") == 0)
-            o->method = LPS_METHOD_GMP;
-        else if (strcmp(arg, "magnitude") == 0)
-            o->method = LPS_METHOD_MAGNITUDE;
-        else if (strcmp(arg, "wanda") == 0)
-            o->method = LPS_METHOD_WANDA;
-        else if (strcmp(arg, "sparsegpt") == 0)
-            o->method = LPS_METHOD_SPARSEGPT;
-        else
-            return lps_fail(err, LPS_ERR_INVALID,
-                            "--method: '%s' is not lpss, gmp, magnitude, wanda or sparsegpt", arg);
-        return LPS_OK;
+        if ((st = lps_cli_parse_choice("--method", arg, METHOD_NAMES, &k, err)) == LPS_OK)
+            o->method = METHODS[k];
+        return st;
     case OPT_STORAGE:
-        if (strcmp(arg, "auto") == 0)
-            a->storage = LPS_STORAGE_AUTO;
-        else if (strcmp(arg, "dense") == 0)
-            a->storage = LPS_STORAGE_DENSE;
-        else if (strcmp(arg, "sparse") == 0)
-            a->storage = LPS_STORAGE_SPARSE;
-        else
-            return lps_fail(err, LPS_ERR_INVALID, "--storage: '%s' is not auto, dense or sparse",
-                            arg);
-        return LPS_OK;
+        if ((st = lps_cli_parse_choice("--storage", arg, STORAGE_NAMES, &k, err)) == LPS_OK)
+            a->storage = STORAGES[k];
+        return st;
     case OPT_MAX_DROP:
         return lps_cli_parse_double("--max-drop", arg, 0, false, PERCENT, false, &a->max_drop, err);
     case OPT_ALLOCATION:
-        if (strcmp(arg, "global") == 0)
-            o->allocation = LPS_ALLOC_GLOBAL;
-        else if (strcmp(arg, "per-layer") == 0)
-            o->allocation = LPS_ALLOC_PER_LAYER;
-        else
-            return lps_fail(err, LPS_ERR_INVALID, "--allocation: '%s' is not global or per-layer",
-                            arg);
-        return LPS_OK;
+        if ((st = lps_cli_parse_choice("--allocation", arg, ALLOCATION_NAMES, &k, err)) == LPS_OK)
+            o->allocation = ALLOCATIONS[k];
+        return st;
     case OPT_LPSGD_LR:
         o->lpsgd_lr_auto = strcmp(arg, "auto") == 0;
         return o->lpsgd_lr_auto ? LPS_OK
@@ -251,13 +244,11 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
         return parse_on_off("--stats-fix", arg, &o->stats_fix, err);
     case OPT_TRAIN_BN:
         return parse_on_off("--train-bn", arg, &a->train_bn, err);
-    case OPT_PRUNE_EVERY: {
-        int64_t every = 0;
-        lps_status st = lps_cli_parse_int("--prune-every", arg, 0, PRUNE_EVERY_MAX, &every, err);
+    case OPT_PRUNE_EVERY:
+        st = lps_cli_parse_int("--prune-every", arg, 0, PRUNE_EVERY_MAX, &every, err);
         o->semi.frequency = every;
         o->gmp.frequency = every;
         return st;
-    }
     case OPT_PRUNE_EMBEDDINGS:
         o->prune_embeddings = true;
         return LPS_OK;
@@ -269,20 +260,16 @@ static lps_status parse_sparsify_option(sparsify_args *a, int c, char *arg, lps_
         return lps_cli_parse_int("--calibration", arg, 1, CALIBRATION_MAX, &o->calibration.samples,
                                  err);
     case OPT_WANDA_GROUP:
-        if (strcmp(arg, "row") == 0 || strcmp(arg, "layer") == 0) {
-            o->wanda_per_layer = strcmp(arg, "layer") == 0;
-            return LPS_OK;
-        }
-        return lps_fail(err, LPS_ERR_INVALID, "--wanda-group: '%s' is not row or layer", arg);
+        if ((st = lps_cli_parse_choice("--wanda-group", arg, LPS_CLI_WANDA_GROUPS, &k, err)) == LPS_OK)
+            o->wanda_per_layer = k == 1;
+        return st;
     case OPT_SPARSEGPT_BLOCK:
         return lps_cli_parse_int("--sparsegpt-block", arg, 1, CALIBRATION_MAX, &o->sparsegpt.block,
                                  err);
     case OPT_FINETUNE:
-        if (strcmp(arg, "frozen") == 0 || strcmp(arg, "lpss") == 0) {
-            o->finetune = strcmp(arg, "lpss") == 0 ? LPS_FINETUNE_LPSS : LPS_FINETUNE_FROZEN;
-            return LPS_OK;
-        }
-        return lps_fail(err, LPS_ERR_INVALID, "--finetune: '%s' is not frozen or lpss", arg);
+        if ((st = lps_cli_parse_choice("--finetune", arg, FINETUNE_NAMES, &k, err)) == LPS_OK)
+            o->finetune = FINETUNES[k];
+        return st;
     case OPT_SPARSEGPT_DAMP:
         return lps_cli_parse_double("--sparsegpt-damp", arg, 0, true, 1, false, &o->sparsegpt.damp,
                                     err);
@@ -437,12 +424,6 @@ static char *default_output(const char *model)
         strcpy(out + stem, SPARSE_SUFFIX);
     }
     return out;
-}
-
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 static cJSON *epochs_json(const lps_epoch_stats *stats, int64_t n)
@@ -600,6 +581,95 @@ static int finish(const sparsify_args *a, lps_model *m, lps_sparsify *s, sparsif
     return 0;
 }
 
+/* The command's defaults before parsing: sparsify's own lr and epochs over
+ * the trainer's, no accuracy guard, training-only BatchNorm on one process. */
+static void sparsify_args_default(sparsify_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->max_drop = NAN;
+    a->storage = LPS_STORAGE_AUTO;
+    lps_cli_data_default(&a->data);
+    lps_train_options_default(&a->train);
+    a->train.lr.base_lr = SPARSIFY_DEFAULT_LR;
+    a->train.epochs = SPARSIFY_DEFAULT_EPOCHS;
+    lps_sparsify_options_default(&a->sparse);
+    a->train_bn = lps_dist_size() == 1;
+}
+
+/* Refuses, before anything is loaded, every combination where one written
+ * file would replace an input (the model, the data) or another output:
+ * LPS_ERR_INVALID naming the file; LPS_OK otherwise. A report on stdout
+ * ("-") replaces nothing. */
+static lps_status check_outputs(const sparsify_args *a, const char *output, lps_error *err)
+{
+    bool report_file = a->report && strcmp(a->report, "-") != 0;
+    if (lps_cli_same_file(output, a->model))
+        return lps_fail(err, LPS_ERR_INVALID, "%s: the output would overwrite the input model",
+                        output);
+    if (report_file && (lps_cli_check_not_input(a->report, a->model, err) != LPS_OK ||
+                        lps_cli_check_not_input(a->report, a->data.spec, err) != LPS_OK))
+        return err->status;
+    if (a->report && strcmp(a->report, output) == 0)
+        return lps_fail(err, LPS_ERR_INVALID, "%s: the report would overwrite the output model",
+                        a->report);
+    if (a->html && (lps_cli_check_not_input(a->html, a->model, err) != LPS_OK ||
+                    lps_cli_check_not_input(a->html, a->data.spec, err) != LPS_OK))
+        return err->status;
+    if (a->html && (strcmp(a->html, output) == 0 || (a->report && strcmp(a->html, a->report) == 0)))
+        return lps_fail(err, LPS_ERR_INVALID, "%s: the HTML page would overwrite another output",
+                        a->html);
+    return LPS_OK;
+}
+
+/* parse_args, then the rules between options: with --epochs 0 nothing
+ * trains, so the one-shot result is written as the method left it and
+ * training-only BatchNorm is off unless asked for; asked for on several
+ * ranks it is refused (each would normalise with its own statistics).
+ * Returns -1 to go on, else the exit code (the message already printed). */
+static int parse_and_settle(int argc, char **argv, sparsify_args *a)
+{
+    lps_error err = {0};
+    int code = parse_args(argc, argv, a);
+    if (code >= 0)
+        return code;
+    bool asked = lps_cli_given_has(&a->given, OPT_TRAIN_BN);
+    if (!asked)
+        a->train_bn = a->train_bn && a->train.epochs > 0;
+    if (asked && a->train_bn && lps_dist_size() > 1) {
+        lps_fail(&err, LPS_ERR_INVALID, "--train-bn on: each of the %d ranks would normalise "
+                 "with its own batch statistics; use --train-bn off or one process",
+                 lps_dist_size());
+        return lps_cli_report(&err);
+    }
+    return -1;
+}
+
+/* The sparsifier's hooks with the progress display's and the stop flag. */
+static void sparsify_run_hooks(lps_sparsify *s, lps_progress_display *display,
+                               volatile sig_atomic_t *stop, lps_train_hooks *hooks)
+{
+    memset(hooks, 0, sizeof *hooks);
+    lps_sparsify_hooks(s, hooks);
+    hooks->progress = lps_progress_step;
+    hooks->epoch_done = lps_progress_epoch;
+    hooks->backoff = lps_progress_backoff;
+    hooks->note = lps_progress_note;
+    hooks->stop = stop;
+    hooks->display_user = display;
+}
+
+/* Options that follow from the training split: without labels the run
+ * distills from the dense model; calibration reads the same data. */
+static void adopt_training_data(sparsify_args *a, lps_dataset *train)
+{
+    if (!train->labels)
+        a->train.distill = true;
+    a->sparse.calibration.data = train;
+    a->sparse.calibration.preprocess = a->train.preprocess;
+    a->sparse.calibration.batch = a->train.batch_size;
+    a->sparse.calibration.seed = a->train.seed;
+}
+
 int lps_cmd_sparsify(int argc, char **argv)
 {
     sparsify_args a;
@@ -613,27 +683,9 @@ int lps_cmd_sparsify(int argc, char **argv)
     sparsify_outcome r;
     lps_progress_display display;
     int code;
-    memset(&a, 0, sizeof a);
     memset(&r, 0, sizeof r);
-    a.max_drop = NAN;
-    a.storage = LPS_STORAGE_AUTO;
-    lps_cli_data_default(&a.data);
-    lps_train_options_default(&a.train);
-    a.train.lr.base_lr = SPARSIFY_DEFAULT_LR;
-    a.train.epochs = SPARSIFY_DEFAULT_EPOCHS;
-    lps_sparsify_options_default(&a.sparse);
-    a.train_bn = lps_dist_size() == 1;
-    code = parse_args(argc, argv, &a);
-    /* With --epochs 0 nothing trains: the one-shot result is written as the
-     * method left it, so no training-only BatchNorm by default. */
-    if (code < 0 && !lps_cli_given_has(&a.given, OPT_TRAIN_BN))
-        a.train_bn = a.train_bn && a.train.epochs > 0;
-    if (code < 0 && a.train_bn && lps_cli_given_has(&a.given, OPT_TRAIN_BN) && lps_dist_size() > 1) {
-        lps_fail(&err, LPS_ERR_INVALID, "--train-bn on: each of the %d ranks would normalise "
-                 "with its own batch statistics; use --train-bn off or one process",
-                 lps_dist_size());
-        code = lps_cli_report(&err);
-    }
+    sparsify_args_default(&a);
+    code = parse_and_settle(argc, argv, &a);
     if (code >= 0) {
         lps_cli_checkpoint_release(&a.checkpoint);
         cJSON_Delete(a.recipe);
@@ -648,27 +700,8 @@ int lps_cmd_sparsify(int argc, char **argv)
         lps_fail(&err, LPS_ERR_NOMEM, "out of memory");
         goto failed;
     }
-    if (same_file(output, a.model)) {
-        lps_fail(&err, LPS_ERR_INVALID, "%s: the output would overwrite the input model", output);
+    if (check_outputs(&a, output, &err) != LPS_OK)
         goto failed;
-    }
-    if (a.report && strcmp(a.report, "-") != 0 &&
-        (lps_cli_check_not_input(a.report, a.model, &err) != LPS_OK ||
-         lps_cli_check_not_input(a.report, a.data.spec, &err) != LPS_OK))
-        goto failed;
-    if (a.report && strcmp(a.report, output) == 0) {
-        lps_fail(&err, LPS_ERR_INVALID, "%s: the report would overwrite the output model",
-                 a.report);
-        goto failed;
-    }
-    if (a.html && (lps_cli_check_not_input(a.html, a.model, &err) != LPS_OK ||
-                   lps_cli_check_not_input(a.html, a.data.spec, &err) != LPS_OK))
-        goto failed;
-    if (a.html && (strcmp(a.html, output) == 0 || (a.report && strcmp(a.html, a.report) == 0))) {
-        lps_fail(&err, LPS_ERR_INVALID, "%s: the HTML page would overwrite another output",
-                 a.html);
-        goto failed;
-    }
     if (lps_cli_check_input_file(a.model, &err) != LPS_OK ||
         !(m = lps_model_load(a.model, &err)) ||
         lps_cli_open_splits(&a.data, m, a.train.seed, &splits, &err) != LPS_OK ||
@@ -679,18 +712,13 @@ int lps_cmd_sparsify(int argc, char **argv)
     lps_dataset *train = &splits.train, *eval = splits.eval;
     bool held_out = eval != &splits.test;
     r.input_bytes = m->file_bytes;
-    if (!train->labels)
-        a.train.distill = true;
-    /* The trainer refuses NaN or infinite weights naming them, before the
-     * dense evaluation would trip over their non-finite logits. */
-    a.sparse.calibration.data = train;
-    a.sparse.calibration.preprocess = a.train.preprocess;
-    a.sparse.calibration.batch = a.train.batch_size;
-    a.sparse.calibration.seed = a.train.seed;
+    adopt_training_data(&a, train);
     /* --epochs 0 compiles the same training plan and runs no epoch */
     lps_train_options plan_opt = a.train;
     if (plan_opt.epochs == 0)
         plan_opt.epochs = 1;
+    /* The trainer refuses NaN or infinite weights naming them, before the
+     * dense evaluation would trip over their non-finite logits. */
     if (!(t = lps_trainer_create(m, train, eval, &plan_opt, &err)) ||
         lps_evaluate_model(m, eval, &a.train.preprocess, a.train.batch_size, &r.dense, &err) !=
             LPS_OK ||
@@ -707,14 +735,8 @@ int lps_cmd_sparsify(int argc, char **argv)
         goto failed;
     }
     lps_progress_init(&display, a.quiet);
-    lps_train_hooks hooks = {0};
-    lps_sparsify_hooks(s, &hooks);
-    hooks.progress = lps_progress_step;
-    hooks.epoch_done = lps_progress_epoch;
-    hooks.backoff = lps_progress_backoff;
-    hooks.note = lps_progress_note;
-    hooks.stop = stop;
-    hooks.display_user = &display;
+    lps_train_hooks hooks;
+    sparsify_run_hooks(s, &display, stop, &hooks);
     /* After the dense evaluation: resuming changes the model's running statistics. */
     if (lps_cli_checkpoint_start(&a.checkpoint, a.model, t, &hooks, &err) != LPS_OK ||
         (r.n_epochs > 0 && lps_trainer_run(t, &hooks, r.epochs, &err) != LPS_OK) ||
