@@ -39,6 +39,19 @@
 typedef float lps_vec_f __attribute__((vector_size(LPS_LANES * sizeof(float))));
 typedef int32_t lps_vec_i __attribute__((vector_size(LPS_LANES * sizeof(int32_t))));
 typedef uint32_t lps_vec_u __attribute__((vector_size(LPS_LANES * sizeof(uint32_t))));
+/* Sixteen double partial sums (two AVX-512 registers): a double reduction
+ * is otherwise bound by the add latency (gcc does not reassociate it
+ * without -ffast-math). Lane k sums positions i = k mod LPS_LANES (lanes
+ * 0-7 in lo, 8-15 in hi); a tail's positions go into lane 0 in order, and
+ * lps_vsum_d adds the lanes in order (docs/method.md, "LpSGD", Numerics).
+ * Two native-width halves, not one 16-double vector: gcc keeps a vector
+ * twice the widest register in memory across loop iterations. */
+#define LPS_HALF_LANES (LPS_LANES / 2)
+typedef double lps_vec_dh __attribute__((vector_size(LPS_HALF_LANES * sizeof(double))));
+typedef double lps_vec_dw __attribute__((vector_size(LPS_LANES * sizeof(double))));
+typedef struct lps_vec_d {
+    lps_vec_dh lo, hi;
+} lps_vec_d;
 
 /* Unaligned load and store of LPS_LANES floats. */
 LPS_LANE_FN lps_vec_f lps_vload(const float *p)
@@ -87,6 +100,29 @@ LPS_LANE_FN lps_vec_f lps_vabs(lps_vec_f v)
 LPS_LANE_FN lps_vec_f lps_vmax(lps_vec_f a, lps_vec_f b)
 {
     return lps_vselect(a > b, a, b);
+}
+
+/* acc + a * b lane-wise in double (the product of two floats is exact in
+ * double; only the sum rounds). */
+LPS_LANE_FN lps_vec_d lps_vacc_product(lps_vec_d acc, lps_vec_f a, lps_vec_f b)
+{
+    /* converted whole (AVX-512: one vcvtps2pd per register of doubles; a
+     * half-width conversion is lowered to quarters) */
+    lps_vec_dw prod = __builtin_convertvector(a, lps_vec_dw) * __builtin_convertvector(b, lps_vec_dw);
+    acc.lo += __builtin_shufflevector(prod, prod, 0, 1, 2, 3, 4, 5, 6, 7);
+    acc.hi += __builtin_shufflevector(prod, prod, 8, 9, 10, 11, 12, 13, 14, 15);
+    return acc;
+}
+
+/* 0 + lane 0 + lane 1 + ... + lane LPS_LANES - 1, in that order. */
+LPS_LANE_FN double lps_vsum_d(lps_vec_d acc)
+{
+    double sum = 0.0;
+    for (int k = 0; k < LPS_HALF_LANES; k++)
+        sum += acc.lo[k];
+    for (int k = 0; k < LPS_HALF_LANES; k++)
+        sum += acc.hi[k];
+    return sum;
 }
 
 /* The largest lane. */

@@ -146,47 +146,18 @@ lps_status lps_lpsgd_hparams_check(const lps_lpsgd_hparams *hp, lps_error *err)
     return st == LPS_OK ? LPS_OK : lps_error_prefix(err, "lpsgd gains");
 }
 
-/* Independent partial sums: a double reduction is otherwise bound by the
- * add latency (gcc does not reassociate it without -ffast-math). Sixteen,
- * two AVX-512 registers of doubles: with four (one AVX2 register) the
- * default run spent 10.4% of its samples here, with sixteen 7.1%
- * (docs/benchmarks.md, "Default run, ninth round"). */
-#define SUM_LANES 16
-
-/* sum_i a_i * b_i in double (b_i taken as |b_i| when absolute is set). */
-LPS_LANE_CLONES
-static double dot_double(const float *a, const float *b, int64_t n, int absolute)
-{
-    double acc[SUM_LANES] = {0};
-    int64_t i = 0;
-    for (; i + SUM_LANES <= n; i += SUM_LANES)
-        for (int k = 0; k < SUM_LANES; k++) {
-            float bk = absolute ? fabsf(b[i + k]) : b[i + k];
-            acc[k] += (double)a[i + k] * bk;
-        }
-    for (; i < n; i++)
-        acc[0] += (double)a[i] * (absolute ? fabsf(b[i]) : b[i]);
-    double sum = 0.0;
-    for (int k = 0; k < SUM_LANES; k++)
-        sum += acc[k];
-    return sum;
-}
-
-/* With t_i = |x_i| / max|x|: writes y_i = t_i^(q-1) to y and returns
- * sum_i t_i^q = sum_i y_i t_i in double. One power per element serves both
- * the q-norm and, for the latent update, u itself. */
-LPS_LANE_CLONES
+/* sum_i t_i^q = sum_i y_i t_i for t_i = |x_i| / max|x| (y_i = t_i^(q-1),
+ * written to y unless y is NULL): one power per element serves both the
+ * q-norm and, for the latent update, u itself. */
 static double row_power_sum(const float *x, float *y, int64_t n, float inv_max, float q_minus_1)
 {
-    for (int64_t i = 0; i < n; i++)
-        y[i] = fabsf(x[i]) * inv_max;
-    lps_pow_unit_inplace(y, n, q_minus_1);
-    return dot_double(y, x, n, 1) * inv_max;
+    return lps_pow_unit_dot(x, y, n, inv_max, q_minus_1) * inv_max;
 }
 
-/* Momentum step on d(loss)/du = g * grad at active positions; writes the
- * search direction to d (which may alias grad), stores d(loss)/dg in
- * st->dgain[j] and returns max |d|. */
+/* Momentum step on d(loss)/du = g * grad at active positions, in one pass
+ * over the row: writes the search direction to d (which may alias grad),
+ * stores d(loss)/dg = sum_i u_i mask_i grad_i in st->dgain[j] and returns
+ * max |d|. */
 LPS_LANE_CLONES
 static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int64_t j,
                            const float *grad, float *d)
@@ -195,22 +166,20 @@ static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int
     const float g = st->gain[j];
     const float mu = hp->momentum;
     const uint8_t *mask = st->mask + j * n;
+    const float *u = st->u + j * n;
     float *mom = st->momentum + j * n;
-    int64_t i = 0;
-    for (; i + LPS_LANES <= n; i += LPS_LANES)
-        lps_vstore(d + i, lps_vselect(lps_vmask_bytes(mask + i), lps_vload(grad + i),
-                                      (lps_vec_f){0}));
-    for (; i < n; i++)
-        d[i] = mask[i] ? grad[i] : 0.0f;
-    st->dgain[j] = (float)dot_double(st->u + j * n, d, n, 0);
-    /* the loop below, LPS_LANES at a time. Nesterov is a lane mask, not a
-     * scalar ?: between vectors: gcc 12 compiles that, for AVX-512, to a
-     * one-lane k-mask (the look-ahead on lane 0 only). */
+    /* Nesterov is a lane mask, not a scalar ?: between vectors: gcc 12
+     * compiles that, for AVX-512, to a one-lane k-mask (the look-ahead on
+     * lane 0 only). */
     const lps_vec_i nesterov = (lps_vec_i){0} + (hp->nesterov ? -1 : 0);
+    lps_vec_d dgain = {{0}, {0}};
     lps_vec_f vmax = {0};
-    for (i = 0; i + LPS_LANES <= n; i += LPS_LANES) {
+    int64_t i = 0;
+    for (; i + LPS_LANES <= n; i += LPS_LANES) {
         lps_vec_i active = lps_vmask_bytes(mask + i);
-        lps_vec_f raw = g * lps_vload(d + i);
+        lps_vec_f masked = lps_vselect(active, lps_vload(grad + i), (lps_vec_f){0});
+        dgain = lps_vacc_product(dgain, lps_vload(u + i), masked);
+        lps_vec_f raw = g * masked;
         lps_vec_f b = lps_vselect(active, mu * lps_vload(mom + i) + raw, (lps_vec_f){0});
         lps_vstore(mom + i, b);
         lps_vec_f di = lps_vselect(nesterov, raw + mu * b, b);
@@ -219,7 +188,9 @@ static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int
     }
     float dmax = lps_vmax_lanes(vmax);
     for (; i < n; i++) {
-        float raw = g * d[i];
+        float masked = mask[i] ? grad[i] : 0.0f;
+        dgain.lo[0] += (double)u[i] * (double)masked;
+        float raw = g * masked;
         float b = mask[i] ? mu * mom[i] + raw : 0.0f;
         mom[i] = b;
         float di = hp->nesterov ? raw + mu * b : b;
@@ -227,26 +198,32 @@ static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int
         float ad = fabsf(di);
         dmax = ad > dmax ? ad : dmax; /* not fmaxf: a libm call without -ffinite-math */
     }
+    st->dgain[j] = (float)lps_vsum_d(dgain);
     return dmax;
 }
 
-/* The LpSGD update of row j given its direction d (overwritten with the
- * pre-normalisation x). u serves as scratch until its final write. */
+/* Writes row j of the forward-pass weight g * u (masked positions 0) into
+ * w, a tensor in st's layout. */
 LPS_LANE_CLONES
-static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float dmax)
+static void export_row(const lps_lpsgd_state *st, int64_t j, float *w)
 {
-    const int64_t n = st->layout.row_len;
-    const double q = st->q;
-    const float q_minus_1 = (float)(q - 1.0);
-    float *u = st->u + j * n;
-    float *v = st->v + j * n;
-    float c = 0.0f; /* lr / ||d||_q */
-    /* A direction below the smallest normal float would overflow 1 / dmax;
-     * it carries no usable information, so it counts as no gradient. */
-    if (dmax >= FLT_MIN) {
-        double s = row_power_sum(d, u, n, 1.0f / dmax, q_minus_1);
-        c = (float)((double)lr / ((double)dmax * pow(s, 1.0 / q)));
-    }
+    const lps_row_layout *l = &st->layout;
+    const float g = st->gain[j];
+    const float *u = st->u + j * l->row_len;
+    const uint8_t *mask = st->mask + j * l->row_len;
+    int64_t i = 0;
+    for (float *row = w + j * l->row_len; rows_contiguous(l) && i + LPS_LANES <= l->row_len;
+         i += LPS_LANES)
+        lps_vstore(row + i, lps_vselect(lps_vmask_bytes(mask + i), g * lps_vload(u + i),
+                                        (lps_vec_f){0}));
+    for (; i < l->row_len; i++)
+        w[lps_row_offset(l, j, i)] = mask[i] ? g * u[i] : 0.0f;
+}
+
+/* x = (1 - lr) v - c d into d; returns max |x|. */
+LPS_LANE_CLONES
+static float row_relax(const float *v, float *d, int64_t n, float lr, float c)
+{
     lps_vec_f vmax = {0};
     int64_t i = 0;
     for (; i + LPS_LANES <= n; i += LPS_LANES) {
@@ -261,28 +238,85 @@ static void row_update(lps_lpsgd_state *st, float lr, int64_t j, float *d, float
         float ax = fabsf(x);
         xmax = ax > xmax ? ax : xmax;
     }
+    return xmax;
+}
+
+/* The end of row j's update, one pass: v = x inv_norm, u = sign(x) y
+ * u_scale (y held in u), and, when w is a rows-contiguous weight row, its
+ * export mask ? g u : 0 with the row's new gain g. */
+LPS_LANE_CLONES
+static void row_finish(lps_lpsgd_state *st, int64_t j, const float *x, float inv_norm,
+                       float u_scale, float *w)
+{
+    const int64_t n = st->layout.row_len;
+    const float g = st->gain[j];
+    const uint8_t *mask = st->mask + j * n;
+    float *u = st->u + j * n;
+    float *v = st->v + j * n;
+    const lps_vec_u sign_bit = (lps_vec_u){0} + 0x80000000u;
+    int64_t i = 0;
+    for (; i + LPS_LANES <= n; i += LPS_LANES) {
+        lps_vec_f xi = lps_vload(x + i);
+        lps_vstore(v + i, xi * inv_norm);
+        /* copysignf: the magnitude's bits with x's sign bit */
+        lps_vec_u mag = (lps_vec_u)lps_vabs(lps_vload(u + i) * u_scale);
+        lps_vec_f ui = (lps_vec_f)(mag | ((lps_vec_u)xi & sign_bit));
+        lps_vstore(u + i, ui);
+        if (w)
+            lps_vstore(w + i, lps_vselect(lps_vmask_bytes(mask + i), g * ui, (lps_vec_f){0}));
+    }
+    for (; i < n; i++) {
+        v[i] = x[i] * inv_norm;
+        u[i] = copysignf(u[i] * u_scale, x[i]);
+        if (w)
+            w[i] = mask[i] ? g * u[i] : 0.0f;
+    }
+}
+
+/* The gain's SGD step on st->dgain[j] (element-wise, so the whole-vector
+ * step's value). */
+static void row_gain_step(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int64_t j)
+{
+    if (!hp->freeze_gain)
+        lps_sgd_step(&hp->gain_sgd, hp->gain_lr, 1, st->gain + j, st->dgain + j,
+                     st->gain_momentum + j);
+}
+
+/* The LpSGD update of row j given its direction d (overwritten with the
+ * pre-normalisation x), then its gain's step; w, when not NULL, is a
+ * rows-contiguous weight tensor whose row j gets the export. u serves as
+ * scratch until its final write. */
+static void row_update(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int64_t j, float *d,
+                       float dmax, float *w)
+{
+    const int64_t n = st->layout.row_len;
+    const float lr = hp->lr;
+    const double q = st->q;
+    const float q_minus_1 = (float)(q - 1.0);
+    float *u = st->u + j * n;
+    float c = 0.0f; /* lr / ||d||_q */
+    /* A direction below the smallest normal float would overflow 1 / dmax;
+     * it carries no usable information, so it counts as no gradient. */
+    if (dmax >= FLT_MIN) {
+        double s = row_power_sum(d, NULL, n, 1.0f / dmax, q_minus_1);
+        c = (float)((double)lr / ((double)dmax * pow(s, 1.0 / q)));
+    }
+    float xmax = row_relax(st->v + j * n, d, n, lr, c);
     if (xmax < FLT_MIN) {
         /* Only an all-zero v with no gradient gets here (||v||_q = 1 keeps
          * max |v| far above FLT_MIN otherwise): the row is dead. */
         memset(u, 0, (size_t)n * sizeof *u);
+        row_gain_step(st, hp, j);
+        if (w)
+            export_row(st, j, w);
         return;
     }
     /* u = sign(x) (|x| / ||x||_q)^(q-1) = sign(x) y S^(-(q-1)/q), (q-1)/q = 1/p */
     double s = row_power_sum(d, u, n, 1.0f / xmax, q_minus_1);
     const float inv_norm = (float)(1.0 / ((double)xmax * pow(s, 1.0 / q)));
     const float u_scale = (float)pow(s, -1.0 / st->p);
-    const lps_vec_u sign_bit = (lps_vec_u){0} + 0x80000000u;
-    for (i = 0; i + LPS_LANES <= n; i += LPS_LANES) {
-        lps_vec_f di = lps_vload(d + i);
-        lps_vstore(v + i, di * inv_norm);
-        /* copysignf: the magnitude's bits with d's sign bit */
-        lps_vec_u mag = (lps_vec_u)lps_vabs(lps_vload(u + i) * u_scale);
-        lps_vstore(u + i, (lps_vec_f)(mag | ((lps_vec_u)di & sign_bit)));
-    }
-    for (; i < n; i++) {
-        v[i] = d[i] * inv_norm;
-        u[i] = copysignf(u[i] * u_scale, d[i]);
-    }
+    row_gain_step(st, hp, j);
+    row_finish(st, j, d, inv_norm, u_scale, w ? w + j * n : NULL);
 }
 
 /* Index of the first non-finite x[k], or -1 when all are finite. Lanes
@@ -307,24 +341,6 @@ static int64_t first_non_finite(const float *x, int64_t n)
  * and the direction and update around them. */
 #define LPSGD_FLOPS_PER_WEIGHT 80
 
-/* Writes row j of the forward-pass weight g * u (masked positions 0) into
- * w, a tensor in st's layout. */
-LPS_LANE_CLONES
-static void export_row(const lps_lpsgd_state *st, int64_t j, float *w)
-{
-    const lps_row_layout *l = &st->layout;
-    const float g = st->gain[j];
-    const float *u = st->u + j * l->row_len;
-    const uint8_t *mask = st->mask + j * l->row_len;
-    int64_t i = 0;
-    for (float *row = w + j * l->row_len; rows_contiguous(l) && i + LPS_LANES <= l->row_len;
-         i += LPS_LANES)
-        lps_vstore(row + i, lps_vselect(lps_vmask_bytes(mask + i), g * lps_vload(u + i),
-                                        (lps_vec_f){0}));
-    for (; i < l->row_len; i++)
-        w[lps_row_offset(l, j, i)] = mask[i] ? g * u[i] : 0.0f;
-}
-
 /* One chunk of a step's rows; each row reads and writes only its own
  * state, gain and (with w) weight row, so the result does not depend on
  * the chunks. A row's gain takes its SGD step right after the row (the
@@ -342,16 +358,16 @@ static void step_rows(void *arg, int chunk, int n_chunks)
     const step_job *job = arg;
     lps_lpsgd_state *st = job->st;
     const int64_t n = st->layout.row_len;
+    /* A rows-contiguous weight gets its rows written by the update's last
+     * pass; another layout is scattered after it. */
+    const int fused_export = job->w && rows_contiguous(&st->layout);
     int64_t begin, end;
     lps_par_range(st->layout.n_rows, chunk, n_chunks, &begin, &end);
     for (int64_t j = begin; j < end; j++) {
         float *d = st->work + j * n;
         float dmax = row_direction(st, job->hp, j, job->grad + j * n, d);
-        row_update(st, job->hp->lr, j, d, dmax);
-        if (!job->hp->freeze_gain)
-            lps_sgd_step(&job->hp->gain_sgd, job->hp->gain_lr, 1, st->gain + j, st->dgain + j,
-                         st->gain_momentum + j);
-        if (job->w)
+        row_update(st, job->hp, j, d, dmax, fused_export ? job->w : NULL);
+        if (job->w && !fused_export)
             export_row(st, j, job->w);
     }
 }

@@ -83,7 +83,7 @@ lps_status lps_lpsgd_hparams_check(const lps_lpsgd_hparams *hp, lps_error *err);
  * v <- normalise_q((1 - lr) v - lr d / ||d||_q); u <- sign(v) |v|^(q-1).
  * The gains then take a plain SGD step on d(loss)/dg = sum_i mask_i u_i
  * grad_w_i (computed with the u before the step) unless frozen. Powers use
- * lps_pow_unit_inplace (relative error < 3e-6); norms are accumulated in
+ * unitpow.h (relative error < 3e-6); norms are accumulated in
  * double with the row max factored out. Returns LPS_ERR_INVALID for bad
  * hparams and LPS_ERR_RUNTIME when grad_w holds a non-finite value (naming
  * the row); st is unchanged on failure. */

@@ -121,3 +121,32 @@ void lps_pow_unit_inplace(float *x, int64_t n, float a)
         memcpy(x + i, &v, rest);
     }
 }
+
+LPS_LANE_CLONES
+double lps_pow_unit_dot(const float *x, float *y, int64_t n, float scale, float a)
+{
+    const unsigned int_exp = integer_exponent(a);
+    lps_vec_d acc = {{0}, {0}};
+    int64_t i = 0;
+    for (; i + LPS_LANES <= n; i += LPS_LANES) {
+        lps_vec_f ax = lps_vabs(lps_vload(x + i));
+        lps_vec_f t = pow_lanes(ax * scale, a, int_exp);
+        if (y)
+            lps_vstore(y + i, t);
+        acc = lps_vacc_product(acc, t, ax);
+    }
+    if (i < n) {
+        /* The tail's powers run through the same lanes, padded with zeros;
+         * its products go into lane 0 in order. */
+        size_t rest = (size_t)(n - i) * sizeof(float);
+        lps_vec_f ax = {0};
+        memcpy(&ax, x + i, rest);
+        ax = lps_vabs(ax);
+        lps_vec_f t = pow_lanes(ax * scale, a, int_exp);
+        if (y)
+            memcpy(y + i, &t, rest);
+        for (int64_t k = 0; k < n - i; k++)
+            acc.lo[0] += (double)t[k] * (double)ax[k];
+    }
+    return lps_vsum_d(acc);
+}

@@ -26,4 +26,11 @@
  * undefined behaviour. */
 void lps_pow_unit_inplace(float *x, int64_t n, float a);
 
+/* With t_i = |x_i| * scale (in [0, 1] as above, so scale <= 1 / max|x|):
+ * writes y_i = t_i^a to y, unless y is NULL, and returns sum_i y_i |x_i|
+ * in double over sixteen partial sums (lanes.h, lps_vec_d), in one pass:
+ * the power sum of an LpSGD q-norm (docs/method.md, "LpSGD": one power per
+ * element per norm). y must not overlap x. */
+double lps_pow_unit_dot(const float *x, float *y, int64_t n, float scale, float a);
+
 #endif

@@ -62,11 +62,44 @@ START_TEST(tiny_and_subnormal_inputs_flush_to_zero)
 }
 END_TEST
 
+/* lps_pow_unit_dot is the in-place power of |x| scale plus its dot with
+ * |x| over the sixteen partial sums of lanes.h (position i into sum i mod
+ * 16, the tail into sum 0, the sums added in order): the same bits, with
+ * or without y, on both exponent paths and with a tail. */
+START_TEST(pow_dot_is_power_then_partial_sums)
+{
+    enum { N = 53, PARTIALS = 16 };
+    static const float exponents[] = {5.0f, 14.285714f};
+    const float scale = 1.0f / 3.0f;
+    float x[N], y[N], ref[N];
+    for (int i = 0; i < N; i++)
+        x[i] = (i % 2 ? -3.0f : 3.0f) * (float)(i + 1) / (float)N;
+    for (size_t e = 0; e < sizeof exponents / sizeof exponents[0]; e++) {
+        float a = exponents[e];
+        for (int i = 0; i < N; i++)
+            ref[i] = fabsf(x[i]) * scale;
+        lps_pow_unit_inplace(ref, N, a);
+        double partial[PARTIALS] = {0};
+        for (int i = 0; i < N; i++)
+            partial[i < N / PARTIALS * PARTIALS ? i % PARTIALS : 0] +=
+                (double)ref[i] * (double)fabsf(x[i]);
+        double expect = 0.0;
+        for (int k = 0; k < PARTIALS; k++)
+            expect += partial[k];
+        ck_assert(lps_pow_unit_dot(x, y, N, scale, a) == expect);
+        ck_assert(lps_pow_unit_dot(x, NULL, N, scale, a) == expect);
+        for (int i = 0; i < N; i++)
+            ck_assert_msg(y[i] == ref[i], "a=%g: y[%d] %g, expected %g", a, i, y[i], ref[i]);
+    }
+}
+END_TEST
+
 int main(void)
 {
     const test_entry tests[] = {
         {"core", matches_double_pow, 1},
         {"core", tiny_and_subnormal_inputs_flush_to_zero, 1},
+        {"core", pow_dot_is_power_then_partial_sums, 1},
     };
     return test_run_table("unitpow", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
