@@ -83,15 +83,14 @@ typedef struct conv_pack_floats {
 /* Decides which of a pass's products run on the packed kernel with an
  * operand packed per call (train_gemm.h; group 1, a W that is not a
  * constant of the plan, NCHW values, else BLAS) and the floats they take
- * for blocks of `images` images. The forward (W^T [rows, M] packed) and
- * dcol [rows, cols] = W^T * dY (dY packed, W^T read in place) take it at
- * every size: each element of Y and dX is then one sum in k order
- * whatever the block's width, so they are the same bytes at any thread
- * count (OpenBLAS's Haswell kernels round a product's edge tiles by its
- * width, and the chunks cut the blocks by the thread count). dW^T [rows,
- * M] = col * dY^T (dY^T packed), a sum over the batch that the chunks
- * split anyway, only where lps_train_gemm_fits, judged on the whole
- * batch's blocks. */
+ * for blocks of `images` images: the forward (W^T [rows, M] packed) and
+ * dcol [rows, cols] = W^T * dY (dY packed, W^T read in place) where
+ * lps_train_gemm_packs (at every size unless OpenBLAS runs an AVX-512
+ * kernel: each element of Y and dX is then one sum in k order whatever
+ * the block's width, the same bytes at any thread count); dW^T [rows, M]
+ * = col * dY^T (dY^T packed), a sum over the batch that the chunks split
+ * anyway, only where lps_train_gemm_fits, judged on the whole batch's
+ * blocks. */
 static conv_pack_floats conv_block_packs(const lps_op_node *op, const lps_conv_dims *cd,
                                          int64_t group, lps_conv_pass pass, bool want_dw,
                                          int64_t images, lps_conv_block *blk)
@@ -106,13 +105,14 @@ static conv_pack_floats conv_block_packs(const lps_op_node *op, const lps_conv_d
         cd->g.out_size > INT_MAX / LPS_PACKED_NR || !lps_packed_gemm_available())
         return f;
     if (pass == LPS_CONV_PASS_FORWARD) {
-        f.w_packed = lps_packed_b_floats(rows, m);
+        if (lps_train_gemm_packs(LPS_TRAIN_FORWARD, cols, m, rows))
+            f.w_packed = lps_packed_b_floats(rows, m);
         return f;
     }
     blk->pack_dw = want_dw && lps_train_gemm_fits(rows, m, whole, true);
-    blk->pack_dx = true;
+    blk->pack_dx = lps_train_gemm_packs(LPS_TRAIN_DCOL, rows, cols, m);
     size_t dw_pack = blk->pack_dw ? lps_packed_b_floats(cols, m) : 0;
-    size_t dx_pack = lps_packed_b_floats(m, cols);
+    size_t dx_pack = blk->pack_dx ? lps_packed_b_floats(m, cols) : 0;
     f.pack = dw_pack > dx_pack ? dw_pack : dx_pack;
     f.tmp = blk->pack_dw ? (size_t)rows * (size_t)m : 0;
     return f;

@@ -114,14 +114,16 @@ typedef struct flip_work {
 /* Decides flip_work's packed products for blocks of `cols` columns; sets
  * *pack, *tmp (floats per chunk) and *shared (per call). R where
  * lps_train_gemm_fits on the whole batch's blocks (`whole` columns), dX
- * always (as conv_block.c). */
+ * where lps_train_gemm_packs (as conv_block.c). */
 static void flip_work_packs(const lps_conv_backward_args *a, flip_work *k, int64_t cols,
                             int64_t whole, size_t *pack, size_t *tmp, size_t *shared)
 {
     k->pack_r = a->dw && lps_train_gemm_fits(k->rows, a->in_ch, whole, false);
-    /* dX at every size: one sum in k order per element, the same bytes at
-     * any thread count (conv_block.c) */
-    k->pack_dx = a->dx && a->g->in_size <= INT_MAX / LPS_PACKED_NR && lps_packed_gemm_available();
+    /* dX where lps_train_gemm_packs (at every size unless OpenBLAS runs
+     * an AVX-512 kernel: one sum in k order per element, the same bytes
+     * at any thread count; conv_block.c) */
+    k->pack_dx = a->dx && a->g->in_size <= INT_MAX / LPS_PACKED_NR && lps_packed_gemm_available() &&
+                 lps_train_gemm_packs(LPS_TRAIN_FLIP_DX, cols, a->in_ch, k->rows);
     size_t r_tmp = k->pack_r ? (size_t)k->rows * (size_t)a->in_ch : 0;
     size_t dx_tmp = k->pack_dx ? (size_t)cols * (size_t)a->in_ch : 0;
     *pack = k->pack_r ? lps_packed_b_floats(cols, a->in_ch) : 0;

@@ -18,6 +18,31 @@
  * only the scattered products up to this many columns stay. */
 #define TRAIN_GEMM_AVX512_BLAS_MAX_SCATTERED_N 64
 
+/* Against OpenBLAS's SkylakeX kernel, one thread, the packing of B once
+ * per call and BLAS's scatter into NCHW counted, five runs
+ * (docs/benchmarks.md, "Training throughput, tenth round"): the forward
+ * over k = 9 and 32 (the residual CNN's stem and 1x1 shortcut) ran at
+ * 0.2x and 0.6x its rate, over 64 to 256 (1x1 shortcuts) at 1.1-2.9x;
+ * dcol = W^T * dY at 0.4-1.1x (below 0.9x at all but ResNet-18's last
+ * stage); the forward and the flip path's dX with B past
+ * LPS_PACKED_FAST_BYTES (ResNet-18's 2304 x 256 third stage) at
+ * 0.65-0.95x, except over fewer rows of C than
+ * TRAIN_GEMM_AVX512_BLAS_NARROW_M (its last stage at 32x32, 32 images of
+ * one position: 1.15-1.35x); the other 3x3 products at 0.8-1.2x. */
+#define TRAIN_GEMM_AVX512_BLAS_MIN_K 64
+#define TRAIN_GEMM_AVX512_BLAS_NARROW_M 64
+
+/* Contract in train_gemm.h. */
+bool lps_train_gemm_packs(lps_train_product product, int64_t m, int64_t n, int64_t k)
+{
+    if (!lps_packed_blas_avx512())
+        return true;
+    if (product == LPS_TRAIN_DCOL || k < TRAIN_GEMM_AVX512_BLAS_MIN_K)
+        return false;
+    return lps_packed_b_floats(k, n) * sizeof(float) <= LPS_PACKED_FAST_BYTES ||
+           m < TRAIN_GEMM_AVX512_BLAS_NARROW_M;
+}
+
 /* Contract in train_gemm.h. */
 bool lps_train_gemm_fits(int64_t m, int64_t n, int64_t k, bool scattered)
 {

@@ -27,6 +27,25 @@
  * round"). */
 bool lps_train_gemm_fits(int64_t m, int64_t n, int64_t k, bool scattered);
 
+/* A convolution's per-call products besides dW (conv_block.c,
+ * conv_grad_flip.c): the forward Y^T = col^T * W^T, the general path's
+ * dcol = W^T * dY and the flip path's dX^T = T^T * Wf^T. */
+typedef enum lps_train_product {
+    LPS_TRAIN_FORWARD,
+    LPS_TRAIN_DCOL,
+    LPS_TRAIN_FLIP_DX
+} lps_train_product;
+
+/* Whether `product`, C [m, n] = A [m, k] * B [k, n] with B packed per
+ * call, runs on the packed kernel (callers check
+ * lps_packed_gemm_available): at every size where OpenBLAS runs a kernel
+ * without AVX-512, else only where the packed kernel kept up with
+ * OpenBLAS's SkylakeX kernel at the residual CNN's and ResNet-18's shapes
+ * (docs/benchmarks.md, "Training throughput, tenth round"). On BLAS a
+ * product's bytes may depend on the block's width, and so on the thread
+ * count (docs/architecture.md, "Packed training products"). */
+bool lps_train_gemm_packs(lps_train_product product, int64_t m, int64_t n, int64_t k);
+
 /* C (+)= A [m, k] * B [k, n], B already packed (lps_packed_b_pack), C
  * written through the stride map `out`. accumulate adds the product onto
  * C through tmp (m * n floats, scratch), else C is overwritten and tmp
