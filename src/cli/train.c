@@ -29,96 +29,121 @@ void lps_cmd_train_help(FILE *out)
             LPS_PROGRAM, LPS_CLI_DATA_HELP, LPS_CLI_TRAIN_HELP);
 }
 
-int lps_cmd_train(int argc, char **argv)
-{
-    static const struct option options[] = {
-        LPS_CLI_DATA_OPTIONS,
-        LPS_CLI_TRAIN_OPTIONS,
-        {"output", required_argument, NULL, 'o'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+/* What train's command line sets. */
+typedef struct train_args {
     lps_cli_data data;
     lps_train_options opt;
+    lps_cli_checkpoint ck;
+    const char *output;
+    const char *model;
+    bool quiet;
+} train_args;
+
+static const struct option TRAIN_OPTIONS[] = {
+    LPS_CLI_DATA_OPTIONS,
+    LPS_CLI_TRAIN_OPTIONS,
+    {"output", required_argument, NULL, 'o'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+#define TRAIN_SHORT_OPTIONS ":ho:q"
+
+/* Parses the command line into a (defaults first); --batch sets the
+ * training batch too. Returns -1 to go on, or the exit code (help printed,
+ * or the message of a bad option or usage). */
+static int parse_train_args(int argc, char **argv, train_args *a)
+{
     lps_error err = {0};
-    const char *output = NULL;
-    bool quiet = false, handled, batch_given = false;
-    lps_cli_splits splits = {0};
-    lps_model *m = NULL;
-    lps_trainer *t = NULL;
-    lps_progress_display display;
-    lps_cli_checkpoint ck = {0};
-    int c, code;
-    lps_cli_data_default(&data);
-    lps_train_options_default(&opt);
+    bool handled, batch_given = false;
+    int c;
+    memset(a, 0, sizeof *a);
+    lps_cli_data_default(&a->data);
+    lps_train_options_default(&a->opt);
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":ho:q", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, TRAIN_SHORT_OPTIONS, TRAIN_OPTIONS, NULL)) != -1) {
         if (c == 'h') {
             lps_cmd_train_help(stdout);
             return 0;
         } else if (c == 'o') {
-            output = optarg;
+            a->output = optarg;
         } else if (c == 'q') {
-            quiet = true;
+            a->quiet = true;
         } else if (c == '?' || c == ':') {
             return lps_cli_option_error(argv[0], c, argv);
         } else {
             batch_given = batch_given || c == LPS_OPT_BATCH;
-            if (lps_cli_data_option(&data, c, optarg, &handled, &err) != LPS_OK ||
-                (!handled && lps_cli_train_option(&opt, TRAIN_MIN_EPOCHS, c, optarg, &handled, &err) != LPS_OK) ||
-                (!handled && lps_cli_checkpoint_option(&ck, c, optarg, &handled, &err) != LPS_OK))
+            if (lps_cli_data_option(&a->data, c, optarg, &handled, &err) != LPS_OK ||
+                (!handled && lps_cli_train_option(&a->opt, TRAIN_MIN_EPOCHS, c, optarg, &handled,
+                                                  &err) != LPS_OK) ||
+                (!handled && lps_cli_checkpoint_option(&a->ck, c, optarg, &handled, &err) != LPS_OK))
                 return lps_cli_report(&err);
         }
     }
     if (optind + 1 != argc)
         return lps_cli_usage_error(argv[0], optind >= argc ? "no MODEL given"
                                                            : "exactly one MODEL is expected");
-    if (!output)
+    if (!a->output)
         return lps_cli_usage_error(argv[0], "-o OUT.onnx is required");
+    a->model = argv[optind];
     if (batch_given)
-        opt.batch_size = data.batch;
-    quiet = quiet || lps_dist_rank() != 0; /* one progress display: rank 0's */
-    opt.preprocess = data.preprocess;
+        a->opt.batch_size = a->data.batch;
+    a->opt.preprocess = a->data.preprocess;
+    return -1;
+}
+
+int lps_cmd_train(int argc, char **argv)
+{
+    train_args a;
+    lps_error err = {0};
+    lps_cli_splits splits = {0};
+    lps_model *m = NULL;
+    lps_trainer *t = NULL;
+    lps_progress_display display;
+    int code = parse_train_args(argc, argv, &a);
+    if (code >= 0) {
+        lps_cli_checkpoint_release(&a.ck);
+        return code;
+    }
+    a.quiet = a.quiet || lps_dist_rank() != 0; /* one progress display: rank 0's */
     /* Signals before training only set the flag; the trainer stops at its
      * first step (exit 130). */
     volatile sig_atomic_t *stop = lps_install_stop_handlers();
-    const char *path = argv[optind];
     /* After the parse: the scan resets getopt, and train edits no argument. */
-    if (lps_cli_checkpoint_identity(&ck, argc, argv, options, ":ho:q", &err) != LPS_OK)
+    if (lps_cli_checkpoint_identity(&a.ck, argc, argv, TRAIN_OPTIONS, TRAIN_SHORT_OPTIONS, &err) !=
+            LPS_OK ||
+        lps_cli_check_input_file(a.model, &err) != LPS_OK || !(m = lps_model_load(a.model, &err)) ||
+        lps_cli_open_splits(&a.data, m, a.opt.seed, &splits, &err) != LPS_OK)
         goto failed;
-    if (lps_cli_check_input_file(path, &err) != LPS_OK || !(m = lps_model_load(path, &err)) ||
-        lps_cli_open_splits(&data, m, opt.seed, &splits, &err) != LPS_OK)
-        goto failed;
-    lps_cli_print_adaptation(&splits, m, quiet);
+    lps_cli_print_adaptation(&splits, m, a.quiet);
     if (!splits.train.labels)
-        opt.distill = true;
-    if (!(t = lps_trainer_create(m, &splits.train, splits.eval, &opt, &err)))
+        a.opt.distill = true;
+    if (!(t = lps_trainer_create(m, &splits.train, splits.eval, &a.opt, &err)))
         goto failed;
-    lps_progress_init(&display, quiet);
+    lps_progress_init(&display, a.quiet);
     lps_train_hooks hooks = {.display_user = &display,
                              .progress = lps_progress_step,
                              .epoch_done = lps_progress_epoch,
                              .backoff = lps_progress_backoff,
                              .stop = stop};
     lps_eval_result final;
-    if (lps_cli_checkpoint_start(&ck, path, t, &hooks, &err) != LPS_OK ||
+    if (lps_cli_checkpoint_start(&a.ck, a.model, t, &hooks, &err) != LPS_OK ||
         lps_trainer_run(t, &hooks, NULL, &err) != LPS_OK ||
         lps_trainer_evaluate(t, &splits.test, &final, &err) != LPS_OK ||
         lps_trainer_write(t, &err) != LPS_OK ||
         (lps_dist_rank() == 0 && /* rank 0 alone writes (docs/distributed.md) */
-         lps_model_save(m, output, LPS_STORAGE_DENSE, &err) != LPS_OK))
+         lps_model_save(m, a.output, LPS_STORAGE_DENSE, &err) != LPS_OK))
         goto failed;
-    if (!quiet)
-        printf("%s: test accuracy %.2f%%, loss %.4f\n", output, final.accuracy * PERCENT,
+    if (!a.quiet)
+        printf("%s: test accuracy %.2f%%, loss %.4f\n", a.output, final.accuracy * PERCENT,
                final.loss);
     code = 0;
     goto cleanup;
 failed:
-    lps_cli_checkpoint_note(&ck, &err);
+    lps_cli_checkpoint_note(&a.ck, &err);
     code = lps_cli_report(&err);
 cleanup:
-    lps_cli_checkpoint_release(&ck);
+    lps_cli_checkpoint_release(&a.ck);
     lps_trainer_free(t);
     lps_cli_splits_release(&splits);
     lps_model_free(m);
