@@ -391,6 +391,8 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
         }
         return LPS_OK;
     }
+    if (lps_conv_direct_fits(op, &cd, p->group))
+        return lps_conv_direct_forward(op, ctx, &cd, x, w, b, y, err);
     const float *packed = NULL;
     bool single = conv_single_position(ctx, p, &cd);
     st = lps_conv_packed_weights(op, &cd, p->group, single || op->y_channels_last, w, &packed,

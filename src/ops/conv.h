@@ -56,6 +56,22 @@ void lps_conv_packed_forward(const lps_op_node *op, const lps_conv_dims *cd, con
                              lps_packed_a a, int64_t n0, int64_t count, const float *b, float *y,
                              bool y_last);
 
+/* Whether lps_conv_direct_forward takes op's forward (conv_direct.c): a
+ * 2-D group-1 convolution of stride and dilation 1 with NCHW X and Y, an
+ * uncropped kernel, at most 32 im2col rows, W a constant of the plan (an
+ * inference plan; training keeps the GEMM path's bytes) and an AVX-512
+ * CPU. */
+bool lps_conv_direct_fits(const lps_op_node *op, const lps_conv_dims *cd, int64_t group);
+
+/* Y = f(conv(X, W) + b) computed directly from each zero-padded image
+ * (lps_conv_direct_fits(op, cd, 1) must hold), f op's fused activation, b
+ * NULL for none; images run in chunks on the ops' threads, each its own,
+ * so results do not depend on the thread count. LPS_ERR_NOMEM naming the
+ * node when the workspace cannot grow. */
+lps_status lps_conv_direct_forward(const lps_op_node *op, lps_exec_ctx *ctx,
+                                   const lps_conv_dims *cd, const float *x, const float *w,
+                                   const float *b, float *y, lps_error *err);
+
 /* Images per GEMM of a convolution: a block of images sits side by side in
  * one [matrix rows, images * out_size] matrix, enough of them for about
  * LPS_CONV_GEMM_COLS columns (one image's matrices are small when the output

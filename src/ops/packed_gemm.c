@@ -125,21 +125,6 @@ static ALWAYS_INLINE AVX512 void tile_sum(const tile *t, int rows, int vecs, boo
     }
 }
 
-/* v through act (clamp.h): the activation's own forward, bit for bit
- * (ordered compares: a NaN fails each, so Relu zeroes it and a range keeps
- * it, as the scalar selects do). */
-static ALWAYS_INLINE AVX512 __m512 clamp_vector(const lps_clamp *act, __m512 v)
-{
-    if (act->kind == LPS_CLAMP_RELU)
-        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
-    if (act->kind == LPS_CLAMP_RANGE) {
-        __m512 lo = _mm512_set1_ps(act->lo), hi = _mm512_set1_ps(act->hi);
-        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
-        return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
-    }
-    return v;
-}
-
 /* Where C's element (r, j) of out lies. */
 static float *out_at(const lps_packed_out *out, int64_t r, int64_t j)
 {
@@ -159,7 +144,7 @@ static AVX512 void tile_store(const tile *t, const lps_packed_out *out, const lp
         float *row = out_at(out, r, t->j0);
         for (int v = 0; v < PANEL_VECS; v++) {
             float *at = row + (int64_t)v * VEC * out->col_stride;
-            __m512 y = clamp_vector(act, acc[PANEL_VECS * i + v]);
+            __m512 y = lps_clamp_vector(act, acc[PANEL_VECS * i + v]);
             if (out->col_stride == 1)
                 _mm512_mask_storeu_ps(at, t->mask[v], y);
             else

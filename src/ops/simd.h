@@ -11,6 +11,8 @@
 #include <immintrin.h>
 #include <stdint.h>
 
+#include "ops/clamp.h"
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define LPS_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
@@ -47,6 +49,23 @@ lps_load_even_lanes(const float *p, int64_t n)
                                             p + LPS_AVX512_FLOATS)
                     : _mm512_setzero_ps();
     return _mm512_maskz_mov_ps(lps_lanes_below(n), _mm512_permutex2var_ps(lo, evens, hi));
+}
+
+/* v through act (clamp.h) in a kernel's registers before its store: the
+ * activation's own forward, bit for bit (ordered compares: a NaN fails
+ * each, so Relu zeroes it and a range keeps it, as the scalar selects
+ * do). */
+static inline __attribute__((always_inline)) LPS_AVX512 __m512
+lps_clamp_vector(const lps_clamp *act, __m512 v)
+{
+    if (act->kind == LPS_CLAMP_RELU)
+        return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ), v);
+    if (act->kind == LPS_CLAMP_RANGE) {
+        __m512 lo = _mm512_set1_ps(act->lo), hi = _mm512_set1_ps(act->hi);
+        v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, lo, _CMP_LT_OQ), lo);
+        return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
+    }
+    return v;
 }
 
 #endif

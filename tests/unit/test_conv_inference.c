@@ -1,10 +1,11 @@
 /* Conv's inference paths (docs/architecture.md, "Constant-input caches"):
  * an inference plan marks constant inputs, Conv keeps the live taps of a
  * constant W it crops in its node's cache (made again when the input's
- * plane changes the crop), and a 1x1 output plane is one product over the
- * batch. Every result is checked against a direct convolution in double,
- * and a forward that reuses the cache against the one that made it, byte
- * for byte. */
+ * plane changes the crop), a 1x1 output plane is one product over the
+ * batch, and a short sum on an uncropped plane is computed directly
+ * (conv_direct.c). Every result is checked against a direct convolution
+ * in double, and a forward that reuses the cache against the one that
+ * made it, byte for byte. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,21 +107,40 @@ static void check_forward(const lps_model *m, lps_plan *p, lps_exec_ctx *ctx, in
  * 1x2 and 2x1: one row or column, 3x3: none), at batch 1 (the
  * matrix-vector product of a 1x1 plane) and above, in an order where a
  * stale crop would be read. */
-START_TEST(cropped_weights_follow_the_plane)
+/* check_forward on one inference plan of conv_model for each (batch, h,
+ * w) of cases, in order. */
+static void check_planes(const int64_t (*cases)[3], size_t n_cases)
 {
-    static const int64_t cases[][3] = {{1, 1, 1}, {3, 1, 1}, {2, 1, 2}, {2, 2, 1},
-                                       {1, 3, 3}, {2, 1, 1}, {1, 1, 2}};
     lps_model *m = conv_model();
     lps_error err = {0};
     lps_plan *p = lps_plan_compile(m, NULL, &err);
     ck_assert_msg(p != NULL, "%s", err.msg);
     lps_exec_ctx *ctx = lps_exec_ctx_new(NULL, &err);
     ck_assert_ptr_nonnull(ctx);
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    for (size_t i = 0; i < n_cases; i++)
         check_forward(m, p, ctx, cases[i][0], cases[i][1], cases[i][2]);
     lps_exec_ctx_free(ctx);
     lps_plan_free(p);
     lps_model_free(m);
+}
+
+START_TEST(cropped_weights_follow_the_plane)
+{
+    static const int64_t cases[][3] = {{1, 1, 1}, {3, 1, 1}, {2, 1, 2}, {2, 2, 1},
+                                       {1, 3, 3}, {2, 1, 1}, {1, 1, 2}};
+    check_planes(cases, sizeof cases / sizeof cases[0]);
+}
+END_TEST
+
+/* Uncropped planes take the direct forward (conv_direct.c: 27 im2col
+ * rows, stride 1): rows wider than one 32-column strip and a last strip
+ * of a few columns, a block of 8 channels of which OUT_CH are stored,
+ * batches cut over the threads; against the reference and rerun byte for
+ * byte as above. */
+START_TEST(direct_forward_matches_the_reference)
+{
+    static const int64_t cases[][3] = {{2, 5, 40}, {1, 33, 17}, {3, 4, 4}, {1, 2, 32}};
+    check_planes(cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
@@ -156,6 +176,7 @@ int main(void)
     const test_entry tests[] = {
         {"cache", cropped_weights_follow_the_plane, 1},
         {"cache", only_inference_plans_cache, 1},
+        {"direct", direct_forward_matches_the_reference, 1},
     };
     return test_run_table("conv_inference", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
