@@ -24,7 +24,6 @@ static const double PROBE_FACTORS[] = {0.0625, 0.25, 1.0, 4.0};
  * every bench cell (docs/benchmarks.md, "The LpSGD step probe"). */
 static const double PROBE_DEPTHS[] = {0.75, 1.0};
 #define N_DEPTHS ((int64_t)(sizeof PROBE_DEPTHS / sizeof PROBE_DEPTHS[0]))
-#define PERCENT 100.0
 /* Steps above the default are candidates only on runs of at most this many
  * steps: one update cannot see the run's length, and on LeNet-300-100's
  * 2345-step run the probe's 0.06 lost 0.7 points to 0.015, where on the
@@ -57,9 +56,8 @@ static void announce(const lps_lr_probe *pr, const lps_train_hooks *hooks)
                         pr->score[c]);
     if (len > 0 && (size_t)len < sizeof line)
         snprintf(line + len, sizeof line - (size_t)len,
-                 "; chose --lpsgd-lr %g (%.1f s, %lld batches, %.1f%% of the run's steps)",
-                 pr->chosen, pr->seconds, (long long)pr->batches,
-                 PERCENT * (double)pr->batches / (double)pr->run_steps);
+                 "; chose --lpsgd-lr %g (%.1f s, %lld batches before a run of %lld steps)",
+                 pr->chosen, pr->seconds, (long long)pr->batches, (long long)pr->run_steps);
     hooks->note(hooks->display_user, line);
 }
 

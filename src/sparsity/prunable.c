@@ -385,3 +385,77 @@ bool lps_prunable_reaches_output(const lps_graph *g, const char *name)
     }
     return false;
 }
+
+/* Whether node n reads one of the list's weights. */
+static bool holds_listed_weight(const lps_node *n, const lps_prunable_list *list)
+{
+    for (size_t i = 0; i < n->n_inputs; i++)
+        for (size_t w = 0; w < list->count; w++)
+            if (strcmp(n->inputs[i], list->items[w].initializer) == 0)
+                return true;
+    return false;
+}
+
+/* Whether node n reads an output of a node marked in `reached`. */
+static bool reads_reached(const lps_graph *g, const lps_node *n, const bool *reached)
+{
+    for (size_t k = 0; k < g->n_nodes; k++) {
+        if (!reached[k])
+            continue;
+        const lps_node *from = &g->nodes[k];
+        for (size_t j = 0; j < from->n_outputs; j++)
+            for (size_t i = 0; i < n->n_inputs; i++)
+                if (from->outputs[j][0] && strcmp(n->inputs[i], from->outputs[j]) == 0)
+                    return true;
+    }
+    return false;
+}
+
+/* Whether a graph output is an output of a node marked in `reached`. */
+static bool reached_an_output(const lps_graph *g, const bool *reached)
+{
+    for (size_t k = 0; k < g->n_nodes; k++)
+        for (size_t j = 0; reached[k] && j < g->nodes[k].n_outputs; j++)
+            for (size_t o = 0; o < g->n_outputs; o++)
+                if (strcmp(g->outputs[o].name, g->nodes[k].outputs[j]) == 0)
+                    return true;
+    return false;
+}
+
+/* Whether a graph output depends on node `start` through nodes that hold no
+ * listed weight; `reached` is scratch of g->n_nodes flags. Passes until no
+ * node is added, as graph.nodes need not be in topological order. */
+static bool is_head(const lps_graph *g, const bool *layer, size_t start, bool *reached)
+{
+    memset(reached, 0, g->n_nodes * sizeof *reached);
+    reached[start] = true;
+    for (bool added = true; added;) {
+        if (reached_an_output(g, reached))
+            return true;
+        added = false;
+        for (size_t k = 0; k < g->n_nodes; k++)
+            if (!reached[k] && !layer[k] && reads_reached(g, &g->nodes[k], reached))
+                reached[k] = added = true;
+    }
+    return false;
+}
+
+lps_status lps_prunable_heads(const lps_graph *g, const lps_prunable_list *list, bool *head,
+                              lps_error *err)
+{
+    lps_status st = LPS_OK;
+    bool *layer = calloc(g->n_nodes + 1, sizeof *layer);
+    bool *reached = calloc(g->n_nodes + 1, sizeof *reached);
+    if (!layer || !reached) {
+        st = lps_fail(err, LPS_ERR_NOMEM, "out of memory finding the output layers");
+        goto cleanup;
+    }
+    for (size_t k = 0; k < g->n_nodes; k++)
+        layer[k] = holds_listed_weight(&g->nodes[k], list);
+    for (size_t w = 0; w < list->count; w++)
+        head[w] = is_head(g, layer, list->items[w].node_index, reached);
+cleanup:
+    free(layer);
+    free(reached);
+    return st;
+}

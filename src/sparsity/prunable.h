@@ -72,6 +72,13 @@ lps_status lps_trainable_params(const lps_model *m, int64_t *params, lps_error *
  * outputs is (a classifier's logits, possibly behind a Softmax). */
 bool lps_prunable_reaches_output(const lps_graph *g, const char *name);
 
+/* Marks head[w] for each weight w of list whose node a graph output depends
+ * on through nodes that hold none of the list's weights: the classifier,
+ * also behind Relu / GlobalAveragePool / Flatten (SqueezeNet) or a Softmax.
+ * head has list->count entries. LPS_ERR_NOMEM on allocation failure. */
+lps_status lps_prunable_heads(const lps_graph *g, const lps_prunable_list *list, bool *head,
+                              lps_error *err);
+
 /* Frees the entries and zeroes the list. NULL is accepted. */
 void lps_prunable_list_release(lps_prunable_list *list);
 

@@ -226,11 +226,13 @@ static double mapped_target(const target_map *map, double target)
                     : map->scale * target;
 }
 
-/* The global pool of one pass: its members in tensor order, and for each a
- * copy of its mask before the pass when its tensor is capped (else NULL). */
+/* The global pool of one pass: its members in tensor order, and for each
+ * its lps_prune_tensor.keep_share and, when that is above 0, a copy of its
+ * mask before the pass (else NULL). */
 typedef struct pool {
     lps_select_member *ms;
     uint8_t **saved;
+    double *share;
     int n;
 } pool;
 
@@ -240,7 +242,8 @@ static bool pool_add(pool *p, const lps_prune_tensor *t)
 {
     p->ms[p->n] = (lps_select_member){t->mask, t->weight, t->numel};
     p->saved[p->n] = NULL;
-    if (t->capped) {
+    p->share[p->n] = t->keep_share;
+    if (t->keep_share > 0.0) {
         p->saved[p->n] = malloc((size_t)t->numel);
         if (!p->saved[p->n])
             return false;
@@ -250,23 +253,51 @@ static bool pool_add(pool *p, const lps_prune_tensor *t)
     return true;
 }
 
-/* The most zeros a capped member may have at target: round(target * numel),
- * or its weights that are exactly 0 if more (keeping those active would
- * leave the written model sparser than the count says: torchvision's ViT
- * starts its head at 0, and LpSGD keeps a zero row at 0). */
-static int64_t cap_zeros(const lps_select_member *m, double target)
+/* The sparsity a member keeping `share` of the pool's density reaches at
+ * most at the pool's target (exactly the target for share 1). */
+static double cap_sparsity(double share, double target)
 {
+    return target + (1.0 - share) * (1.0 - target);
+}
+
+/* The most zeros a member keeping `share` of the pool's density may have
+ * at the pool's target: round(cap_sparsity numel), or its
+ * weights that are exactly 0 if more (keeping those active would leave the
+ * written model sparser than the count says: torchvision's ViT starts its
+ * head at 0, and LpSGD keeps a zero row at 0). */
+static int64_t cap_zeros(const lps_select_member *m, double share, double target)
+{
+    int64_t cap = target_zeros(cap_sparsity(share, target), m->numel);
     int64_t zero_scores = 0;
     for (int64_t i = 0; i < m->numel; i++)
         zero_scores += m->score[i] == 0.0f;
-    int64_t cap = target_zeros(target, m->numel);
     return cap > zero_scores ? cap : zero_scores;
 }
 
-/* Brings the pool to round(target * N) zeros. A capped member the ranking
+/* Whether pool member k has more zeros than its cap allows. */
+static bool over_cap(const pool *p, int k, double target)
+{
+    if (!p->saved[k])
+        return false;
+    int64_t zeros = member_zeros(&p->ms[k]);
+    return zeros > target_zeros(cap_sparsity(p->share[k], target), p->ms[k].numel) &&
+           zeros > cap_zeros(&p->ms[k], p->share[k], target);
+}
+
+/* Removes member k from the pool's first n, keeping its slots' buffers. */
+static void pool_remove(pool *p, int k, int n)
+{
+    uint8_t *kept = p->saved[k];
+    memmove(p->ms + k, p->ms + k + 1, (size_t)(n - 1 - k) * sizeof *p->ms);
+    memmove(p->saved + k, p->saved + k + 1, (size_t)(n - 1 - k) * sizeof *p->saved);
+    memmove(p->share + k, p->share + k + 1, (size_t)(n - 1 - k) * sizeof *p->share);
+    p->saved[n - 1] = kept; /* still freed with the pool */
+}
+
+/* Brings the pool to round(target * N) zeros. A member with a floor the ranking
  * leaves with more zeros than cap_zeros goes back to its mask before the
  * pass, is brought to cap_zeros alone, and leaves the pool, which is
- * projected again to the rest of the count, until no capped member is over
+ * projected again to the rest of the count, until no member is over
  * (docs/method.md, "The classifier under global allocation"). */
 static void project_pool(lps_radix_selector *s, pool *p, double target, project_mode mode)
 {
@@ -278,20 +309,16 @@ static void project_pool(lps_radix_selector *s, pool *p, double target, project_
     while (n > 0) {
         project_group_to(s, p->ms, n, want, mode);
         int over = 0;
-        while (over < n && !(p->saved[over] && member_zeros(&p->ms[over]) >
-                                                    cap_zeros(&p->ms[over], target)))
+        while (over < n && !over_cap(p, over, target))
             over++;
         if (over == n)
             return;
         lps_select_member alone = p->ms[over];
         memcpy(alone.mask, p->saved[over], (size_t)alone.numel);
-        project_group_to(s, &alone, 1, cap_zeros(&alone, target), mode);
+        project_group_to(s, &alone, 1, cap_zeros(&alone, p->share[over], target), mode);
         want = want > member_zeros(&alone) ? want - member_zeros(&alone) : 0;
-        uint8_t *kept = p->saved[over];
+        pool_remove(p, over, n);
         n--;
-        memmove(p->ms + over, p->ms + over + 1, (size_t)(n - over) * sizeof *p->ms);
-        memmove(p->saved + over, p->saved + over + 1, (size_t)(n - over) * sizeof *p->saved);
-        p->saved[n] = kept; /* still freed with the pool */
     }
 }
 
@@ -301,6 +328,7 @@ static void pool_release(pool *p, int n_slots)
         for (int m = 0; m < n_slots; m++)
             free(p->saved[m]);
     free(p->saved);
+    free(p->share);
     free(p->ms);
 }
 
@@ -326,9 +354,10 @@ static lps_status project_all(lps_prune_tensor *ts, int n, double global_target,
         if (!ts[t].excluded && lps_pattern_on(ts[t].pattern) && ts[t].numel > pattern_numel)
             pattern_numel = ts[t].numel;
     size_t slots = (size_t)(n > 0 ? n : 1);
-    pool p = {malloc(slots * sizeof *p.ms), calloc(slots, sizeof *p.saved), 0};
+    pool p = {malloc(slots * sizeof *p.ms), calloc(slots, sizeof *p.saved),
+              malloc(slots * sizeof *p.share), 0};
     uint8_t *state = malloc((size_t)pattern_numel);
-    status = p.ms && p.saved && state ? LPS_OK : LPS_ERR_NOMEM;
+    status = p.ms && p.saved && p.share && state ? LPS_OK : LPS_ERR_NOMEM;
     for (int t = 0; t < n && status == LPS_OK; t++)
         if (!ts[t].excluded && !lps_pattern_on(ts[t].pattern) && !own_group(&ts[t], alloc) &&
             !pool_add(&p, &ts[t]))

@@ -45,10 +45,12 @@ typedef struct lps_prune_tensor {
     uint8_t *mask;        /* 1 = active, 0 = pruned; updated in place */
     double target;        /* own target sparsity in [0, 1], or LPS_PRUNE_GLOBAL_TARGET */
     int excluded;         /* nonzero: never pruned and not counted */
-    /* nonzero: in the global pool, never made sparser than the pool's
-     * target; the rest of the pool takes the difference (docs/method.md,
-     * "The classifier under global allocation"). */
-    int capped;
+    /* In the global pool, the share of the pool's density the tensor keeps
+     * at least: never sparser than 1 - keep_share (1 - t) at the pool's
+     * target t; the rest of the pool takes the difference. 1 for the
+     * classifier (never sparser than the target), 0 for no floor
+     * (docs/method.md, "The classifier under global allocation"). */
+    double keep_share;
     /* N:M pattern of the mask (m == 0: unstructured) and the positions per
      * input channel of a row (sparsity/pattern.h). A patterned tensor is
      * its own group; its target should be lps_pattern_sparsity. */
@@ -74,10 +76,10 @@ void lps_prune_count(const lps_prune_tensor *ts, int n, int64_t *zeros, int64_t 
  * and N weights ends with round(S * N) masked positions. With global
  * allocation the tensors without their own target form one group; with
  * per-layer allocation, and for every tensor with its own target, each
- * tensor is its own group. A capped tensor of the global pool that the
- * pool's ranking would make sparser than the pool's target is its own group
- * at that target instead, and the rest of the pool takes the remaining
- * count (so the pool's total is unchanged). A group with too few zeros masks its
+ * tensor is its own group. A tensor of the global pool that the pool's
+ * ranking would make sparser than its keep_share floor is its own group at
+ * the floor instead, and the rest of the pool takes the remaining count (so
+ * the pool's total is unchanged). A group with too few zeros masks its
  * smallest-|weight| active positions; one with too many restores its
  * largest-|weight| masked positions; the rest of the mask is kept. Returns
  * LPS_ERR_INVALID (see lps_prune_check), LPS_ERR_RUNTIME naming a tensor

@@ -16,6 +16,10 @@
 #define DEFAULT_WINDOW_END 0.8
 /* Automatic mask-update interval (lps_schedule_interval), as for LpSS. */
 #define DEFAULT_GMP_FREQUENCY 0
+/* The least share of the global pool's density a layer other than the
+ * classifier keeps (docs/method.md, "The classifier under global
+ * allocation"): at 90% no layer goes beyond 97%. */
+#define LPS_LAYER_KEEP_SHARE 0.3
 
 void lps_sparsify_options_default(lps_sparsify_options *o)
 {
@@ -247,6 +251,22 @@ lps_status lps_sparsify_lpsgd_view(lps_sparsify *s, int v, lps_error *err)
     return LPS_OK;
 }
 
+/* The views' floors in the global pool: the classifier is never sparser
+ * than the target, no other layer keeps less than LPS_LAYER_KEEP_SHARE of
+ * the pool's density (docs/method.md, "The classifier under global
+ * allocation"). LPS_ERR_NOMEM on allocation failure. */
+static lps_status set_keep_shares(lps_sparsify *s, lps_error *err)
+{
+    bool *head = calloc(s->weights.count + 1, sizeof *head);
+    if (!head)
+        return lps_fail(err, LPS_ERR_NOMEM, "out of memory");
+    lps_status st = lps_prunable_heads(&s->model->graph, &s->weights, head, err);
+    for (int v = 0; st == LPS_OK && v < s->n_views; v++)
+        s->views[v].keep_share = head[s->view_layer[v]] ? 1.0 : LPS_LAYER_KEEP_SHARE;
+    free(head);
+    return st;
+}
+
 /* The prune views: LpSS sees its row-order buffers, the others the weight. */
 static lps_status build_views(lps_sparsify *s, lps_error *err)
 {
@@ -268,11 +288,6 @@ static lps_status build_views(lps_sparsify *s, lps_error *err)
         v->name = w->initializer;
         v->numel = numel;
         v->target = L->target;
-        /* The classifier is never sparser than the global target
-         * (docs/method.md, "The classifier under global allocation"). */
-        const lps_node *node = &s->model->graph.nodes[w->node_index];
-        v->capped = node->n_outputs > 0 &&
-                    lps_prunable_reaches_output(&s->model->graph, node->outputs[0]);
         v->pattern = L->patterned ? s->opt.pattern : (lps_pattern){0, 0};
         v->taps = w->taps;
         s->view_layer[s->n_views] = (int)i;
@@ -292,7 +307,8 @@ static lps_status build_views(lps_sparsify *s, lps_error *err)
         s->n_views++;
     }
     s->lpsgd_views = s->opt.method == LPS_METHOD_LPSS;
-    return lps_prune_check(s->views, s->n_views, s->opt.target, err);
+    lps_status st = set_keep_shares(s, err);
+    return st == LPS_OK ? lps_prune_check(s->views, s->n_views, s->opt.target, err) : st;
 }
 
 /* The plan parameter holding initializer `name` with `numel` floats, or SIZE_MAX. */

@@ -1,4 +1,5 @@
 #include <check.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -258,6 +259,53 @@ START_TEST(batched_matmul_embeddings_and_trainable_count)
 }
 END_TEST
 
+/* The classifier behind Relu -> GlobalAveragePool -> Flatten (SqueezeNet)
+ * and behind a Softmax is the head; a layer whose every path to the output
+ * passes another layer (the penultimate Linear, a convolution feeding the
+ * classifier through a residual Add) is not. */
+START_TEST(heads_are_found_behind_weightless_nodes)
+{
+    test_graph f;
+    test_graph_init(&f);
+    int64_t w[] = {4, 4, 1, 1}, fc[] = {4, 4};
+    test_graph_add_init(&f, "conv1.w", LPS_DT_FLOAT, 4, w);
+    test_graph_add_init(&f, "conv2.w", LPS_DT_FLOAT, 4, w);
+    test_graph_add_init(&f, "fc1.w", LPS_DT_FLOAT, 2, fc);
+    test_graph_add_init(&f, "fc2.w", LPS_DT_FLOAT, 2, fc);
+    char *c1[] = {"x", "conv1.w"}, *c1o[] = {"a"}, *add[] = {"a", "x"}, *addo[] = {"s"};
+    char *c2[] = {"s", "conv2.w"}, *c2o[] = {"b"}, *r[] = {"b"}, *ro[] = {"r"};
+    char *gap[] = {"r"}, *gapo[] = {"p"}, *fl[] = {"p"}, *flo[] = {"logits"};
+    char *f1[] = {"s", "fc1.w"}, *f1o[] = {"h"}, *f2[] = {"h", "fc2.w"}, *f2o[] = {"z"};
+    char *sm[] = {"z"}, *smo[] = {"probs"};
+    /* out of topological order: the Flatten before its producer */
+    test_graph_add_node(&f, "flatten", "Flatten", fl, 1, flo, 1);
+    test_graph_add_node(&f, "conv1", "Conv", c1, 2, c1o, 1);
+    test_graph_add_node(&f, "add", "Add", add, 2, addo, 1);
+    test_graph_add_node(&f, "conv2", "Conv", c2, 2, c2o, 1);
+    test_graph_add_node(&f, "relu", "Relu", r, 1, ro, 1);
+    test_graph_add_node(&f, "gap", "GlobalAveragePool", gap, 1, gapo, 1);
+    test_graph_add_node(&f, "fc1", "MatMul", f1, 2, f1o, 1);
+    test_graph_add_node(&f, "fc2", "MatMul", f2, 2, f2o, 1);
+    test_graph_add_node(&f, "softmax", "Softmax", sm, 1, smo, 1);
+    lps_value_info outs[] = {{.name = "logits"}, {.name = "probs"}};
+    f.m.graph.outputs = outs;
+    f.m.graph.n_outputs = 2;
+    lps_prunable_list list;
+    lps_error err;
+    ck_assert_int_eq(lps_prunable_find(&f.m, &list, &err), LPS_OK);
+    ck_assert_uint_eq(list.count, 4);
+    bool head[4];
+    ck_assert_int_eq(lps_prunable_heads(&f.m.graph, &list, head, &err), LPS_OK);
+    for (size_t i = 0; i < list.count; i++)
+        ck_assert_msg(head[i] == (strcmp(list.items[i].initializer, "conv2.w") == 0 ||
+                                  strcmp(list.items[i].initializer, "fc2.w") == 0),
+                      "%s", list.items[i].initializer);
+    lps_prunable_list_release(&list);
+    f.m.graph.outputs = NULL;
+    f.m.graph.n_outputs = 0;
+}
+END_TEST
+
 START_TEST(layer_stats_count_zeros_and_rows)
 {
     /* [in=3, out=2] column layout: column 1 all zero. */
@@ -286,6 +334,7 @@ int main(void)
         {"core", conflicting_and_unsupported_weights_fail, 1},
         {"core", custom_domain_nodes_are_not_weights, 1},
         {"core", layer_stats_count_zeros_and_rows, 1},
+        {"core", heads_are_found_behind_weightless_nodes, 1},
         {"core", row_forms_of_rnn_batched_and_transposed_weights, 1},
         {"core", batched_matmul_embeddings_and_trainable_count, 1},
     };

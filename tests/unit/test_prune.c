@@ -168,7 +168,7 @@ START_TEST(capped_tensor_stops_at_the_global_target)
         setup(&f, 11u);
         for (int i = N0 + N1; i < N_ALL; i++)
             f.w[i] *= 0.01f;
-        f.t[2].capped = 1;
+        f.t[2].keep_share = 1.0;
         const lps_gmp_config gmp = {0.0, 0.2, 0.8, 0};
         const double global = 0.6, ramp = lps_gmp_sparsity(&gmp, global, 50, 100);
         const double target = pass == 2 ? ramp : global;
@@ -189,11 +189,35 @@ START_TEST(capped_tensor_stops_at_the_global_target)
     fixture a, b;
     setup(&a, 12u);
     setup(&b, 12u);
-    b.t[2].capped = 1;
+    b.t[2].keep_share = 1.0;
     ck_assert_int_eq(lps_project_to_target(a.t, N_T, 0.7, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
     ck_assert_int_eq(lps_project_to_target(b.t, N_T, 0.7, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
     ck_assert_int_le(zeros_of(&b.t[2]), llround(0.7 * N2));
     ck_assert_mem_eq(a.mask, b.mask, N_ALL);
+}
+END_TEST
+
+/* A layer keeping a share of the pool's density (every layer but the
+ * classifier) that the ranking would empty stops at 1 - share (1 - S),
+ * while a second, capped at the target, binds too; the rest of the pool
+ * takes the difference. */
+START_TEST(kept_share_stops_a_layer_short_of_empty)
+{
+    fixture f;
+    setup(&f, 13u);
+    for (int i = N0; i < N_ALL; i++)
+        f.w[i] *= 0.01f;
+    f.t[1].keep_share = 0.5;
+    f.t[2].keep_share = 1.0;
+    const double global = 0.6;
+    ck_assert_int_eq(lps_project_to_target(f.t, N_T, global, LPS_ALLOC_GLOBAL, NULL), LPS_OK);
+    ck_assert_int_eq(zeros_of(&f.t[1]), llround((1.0 - 0.5 * (1.0 - global)) * N1));
+    ck_assert_int_eq(zeros_of(&f.t[2]), llround(global * N2));
+    assert_magnitude_split(&f.t[1], 1);
+    assert_magnitude_split(f.t, 1);
+    int64_t z, total;
+    lps_prune_count(f.t, N_T, &z, &total);
+    ck_assert_int_eq(z, llround(global * N_ALL));
 }
 END_TEST
 
@@ -611,6 +635,7 @@ int main(void)
         {"core", ties_are_broken_by_order, 1},
         {"core", excluded_and_override_tensors, 1},
         {"core", capped_tensor_stops_at_the_global_target, 1},
+        {"core", kept_share_stops_a_layer_short_of_empty, 1},
         {"core", projection_keeps_the_mask_it_can, 1},
         {"core", non_finite_weight_is_an_error_and_changes_nothing, 1},
         {"core", drop_uses_row_mean_of_active_weights, 1},
