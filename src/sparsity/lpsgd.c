@@ -360,11 +360,16 @@ static void step_rows(void *arg, int chunk, int n_chunks)
     const int64_t n = st->layout.row_len;
     /* A rows-contiguous weight gets its rows written by the update's last
      * pass; another layout is scattered after it. */
-    const int fused_export = job->w && rows_contiguous(&st->layout);
+    const int contiguous = rows_contiguous(&st->layout);
+    const int fused_export = job->w && contiguous;
     int64_t begin, end;
     lps_par_range(st->layout.n_rows, chunk, n_chunks, &begin, &end);
     for (int64_t j = begin; j < end; j++) {
-        float *d = st->work + j * n;
+        /* The direction overwrites the gradient's row where that was packed
+         * into st->work; otherwise every row of the chunk reuses the
+         * chunk's first row of st->work, which stays in cache while the
+         * step streams the state (docs/method.md, "LpSGD"). */
+        float *d = st->work + (contiguous ? begin : j) * n;
         float dmax = row_direction(st, job->hp, j, job->grad + j * n, d);
         row_update(st, job->hp, j, d, dmax, fused_export ? job->w : NULL);
         if (job->w && !fused_export)

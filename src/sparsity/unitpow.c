@@ -70,14 +70,11 @@ LPS_LANE_FN lps_vec_f flush_tiny(lps_vec_f v)
  * slow subnormal arithmetic) and gives the general path's "below 2^-126 is
  * 0". Each product rounds once, so the relative error stays below
  * (k + log2 k) float roundings (unitpow.h). */
-LPS_LANE_FN lps_vec_f pow_int(lps_vec_f t, unsigned k)
+LPS_LANE_FN lps_vec_f pow_int(lps_vec_f t, unsigned k, unsigned top)
 {
     lps_vec_f base = flush_tiny(t);
     lps_vec_f result = base;
     /* the highest set bit of k is the starting result; the rest square in */
-    unsigned top = 1u;
-    while (top <= k / 2u)
-        top <<= 1;
     for (unsigned bit = top >> 1; bit; bit >>= 1) {
         result = flush_tiny(result * result);
         if (k & bit)
@@ -86,10 +83,21 @@ LPS_LANE_FN lps_vec_f pow_int(lps_vec_f t, unsigned k)
     return result;
 }
 
-/* t^a on one vector: by multiplication when a is a small integer. */
-LPS_LANE_FN lps_vec_f pow_lanes(lps_vec_f t, float a, unsigned int_exp)
+/* The highest set bit of k >= 1 (pow_int's start), found once per call
+ * rather than per vector. */
+static unsigned top_bit(unsigned k)
 {
-    return int_exp ? pow_int(t, int_exp) : exp2_nonpositive(a * log2_unit(t));
+    unsigned top = 1u;
+    while (top <= k / 2u)
+        top <<= 1;
+    return top;
+}
+
+/* t^a on one vector: by multiplication when a is a small integer (top its
+ * highest bit). */
+LPS_LANE_FN lps_vec_f pow_lanes(lps_vec_f t, float a, unsigned int_exp, unsigned top)
+{
+    return int_exp ? pow_int(t, int_exp, top) : exp2_nonpositive(a * log2_unit(t));
 }
 
 /* a as an integer in [1, UNITPOW_INT_EXP_MAX], or 0 when it is not one. */
@@ -105,11 +113,12 @@ LPS_LANE_CLONES
 void lps_pow_unit_inplace(float *x, int64_t n, float a)
 {
     const unsigned int_exp = integer_exponent(a);
+    const unsigned top = int_exp ? top_bit(int_exp) : 0u;
     int64_t i = 0;
     lps_vec_f v;
     for (; i + LPS_LANES <= n; i += LPS_LANES) {
         memcpy(&v, x + i, sizeof v);
-        v = pow_lanes(v, a, int_exp);
+        v = pow_lanes(v, a, int_exp, top);
         memcpy(x + i, &v, sizeof v);
     }
     if (i < n) {
@@ -117,7 +126,7 @@ void lps_pow_unit_inplace(float *x, int64_t n, float a)
         size_t rest = (size_t)(n - i) * sizeof(float);
         v = (lps_vec_f){0};
         memcpy(&v, x + i, rest);
-        v = pow_lanes(v, a, int_exp);
+        v = pow_lanes(v, a, int_exp, top);
         memcpy(x + i, &v, rest);
     }
 }
@@ -126,11 +135,12 @@ LPS_LANE_CLONES
 double lps_pow_unit_dot(const float *x, float *y, int64_t n, float scale, float a)
 {
     const unsigned int_exp = integer_exponent(a);
+    const unsigned top = int_exp ? top_bit(int_exp) : 0u;
     lps_vec_d acc = {{0}, {0}};
     int64_t i = 0;
     for (; i + LPS_LANES <= n; i += LPS_LANES) {
         lps_vec_f ax = lps_vabs(lps_vload(x + i));
-        lps_vec_f t = pow_lanes(ax * scale, a, int_exp);
+        lps_vec_f t = pow_lanes(ax * scale, a, int_exp, top);
         if (y)
             lps_vstore(y + i, t);
         acc = lps_vacc_product(acc, t, ax);
@@ -142,7 +152,7 @@ double lps_pow_unit_dot(const float *x, float *y, int64_t n, float scale, float 
         lps_vec_f ax = {0};
         memcpy(&ax, x + i, rest);
         ax = lps_vabs(ax);
-        lps_vec_f t = pow_lanes(ax * scale, a, int_exp);
+        lps_vec_f t = pow_lanes(ax * scale, a, int_exp, top);
         if (y)
             memcpy(y + i, &t, rest);
         for (int64_t k = 0; k < n - i; k++)
