@@ -23,12 +23,12 @@
  * (docs/benchmarks.md, "Training throughput, tenth round"): the forward
  * over k = 9 and 32 (the residual CNN's stem and 1x1 shortcut) ran at
  * 0.2x and 0.6x its rate, over 64 to 256 (1x1 shortcuts) at 1.1-2.9x;
- * dcol = W^T * dY at 0.4-1.1x (below 0.9x at all but ResNet-18's last
+ * dcol = W^T * dY at 0.4-1.0x (1.0-1.1x only at ResNet-18's last
  * stage); the forward and the flip path's dX with B past
  * LPS_PACKED_FAST_BYTES (ResNet-18's 2304 x 256 third stage) at
- * 0.65-0.95x, except over fewer rows of C than
+ * 0.65-1.0x, except over fewer rows of C than
  * TRAIN_GEMM_AVX512_BLAS_NARROW_M (its last stage at 32x32, 32 images of
- * one position: 1.15-1.35x); the other 3x3 products at 0.8-1.2x. */
+ * one position: 1.15-1.55x); the other 3x3 products at 0.75-1.3x. */
 #define TRAIN_GEMM_AVX512_BLAS_MIN_K 64
 #define TRAIN_GEMM_AVX512_BLAS_NARROW_M 64
 

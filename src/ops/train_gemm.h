@@ -6,8 +6,9 @@
  * OpenBLAS 0.3.21 runs its Haswell (AVX2) kernel on an AVX-512 CPU (AMD
  * Zen 5) the packed kernel ran the residual CNN's conv shapes at 1.7-2x
  * its rate, packing included (docs/benchmarks.md, "Training throughput,
- * eighth round"); against its SkylakeX (AVX-512) kernel it wins only on
- * narrow scattered products (lps_train_gemm_fits). */
+ * eighth round"); against its SkylakeX (AVX-512) kernel each product
+ * goes to the side that ran it faster (lps_train_gemm_fits,
+ * lps_train_gemm_packs). */
 #ifndef LPS_OPS_TRAIN_GEMM_H
 #define LPS_OPS_TRAIN_GEMM_H
 
