@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/name_map.h"
 #include "ops/op.h"
 #include "sparsity/weight_view.h"
 
@@ -396,66 +397,81 @@ static bool holds_listed_weight(const lps_node *n, const lps_prunable_list *list
     return false;
 }
 
-/* Whether node n reads an output of a node marked in `reached`. */
-static bool reads_reached(const lps_graph *g, const lps_node *n, const bool *reached)
+/* Whether node n reads an output of a node marked in `reached`; producer
+ * maps each node output's name to its node. */
+static bool reads_reached(const lps_node *n, const lps_name_map *producer, const bool *reached)
 {
-    for (size_t k = 0; k < g->n_nodes; k++) {
-        if (!reached[k])
-            continue;
-        const lps_node *from = &g->nodes[k];
-        for (size_t j = 0; j < from->n_outputs; j++)
-            for (size_t i = 0; i < n->n_inputs; i++)
-                if (from->outputs[j][0] && strcmp(n->inputs[i], from->outputs[j]) == 0)
-                    return true;
+    for (size_t i = 0; i < n->n_inputs; i++) {
+        int from = n->inputs[i][0] ? lps_name_map_get(producer, n->inputs[i]) : -1;
+        if (from >= 0 && reached[from])
+            return true;
     }
-    return false;
-}
-
-/* Whether a graph output is an output of a node marked in `reached`. */
-static bool reached_an_output(const lps_graph *g, const bool *reached)
-{
-    for (size_t k = 0; k < g->n_nodes; k++)
-        for (size_t j = 0; reached[k] && j < g->nodes[k].n_outputs; j++)
-            for (size_t o = 0; o < g->n_outputs; o++)
-                if (strcmp(g->outputs[o].name, g->nodes[k].outputs[j]) == 0)
-                    return true;
     return false;
 }
 
 /* Whether a graph output depends on node `start` through nodes that hold no
- * listed weight; `reached` is scratch of g->n_nodes flags. Passes until no
- * node is added, as graph.nodes need not be in topological order. */
-static bool is_head(const lps_graph *g, const bool *layer, size_t start, bool *reached)
+ * listed weight (layer); at_output marks the nodes writing a graph output,
+ * `reached` is scratch of g->n_nodes flags. Passes until no node is added,
+ * as graph.nodes need not be in topological order. */
+static bool is_head(const lps_graph *g, const bool *layer, const bool *at_output,
+                    const lps_name_map *producer, size_t start, bool *reached)
 {
     memset(reached, 0, g->n_nodes * sizeof *reached);
     reached[start] = true;
+    if (at_output[start])
+        return true;
     for (bool added = true; added;) {
-        if (reached_an_output(g, reached))
-            return true;
         added = false;
         for (size_t k = 0; k < g->n_nodes; k++)
-            if (!reached[k] && !layer[k] && reads_reached(g, &g->nodes[k], reached))
+            if (!reached[k] && !layer[k] && reads_reached(&g->nodes[k], producer, reached)) {
+                if (at_output[k])
+                    return true;
                 reached[k] = added = true;
+            }
     }
     return false;
+}
+
+/* Fills producer (node output name -> node; the compiled plan has refused
+ * a name written twice) and at_output (the node writes a graph output). */
+static lps_status index_outputs(const lps_graph *g, lps_name_map *producer, bool *at_output,
+                                lps_error *err)
+{
+    lps_status st = lps_name_map_init(producer, g->n_nodes, err);
+    for (size_t k = 0; st == LPS_OK && k < g->n_nodes; k++)
+        for (size_t j = 0; st == LPS_OK && j < g->nodes[k].n_outputs; j++) {
+            const char *name = g->nodes[k].outputs[j];
+            if (!name[0])
+                continue;
+            st = lps_name_map_put(producer, name, (int)k, err);
+            for (size_t o = 0; o < g->n_outputs; o++)
+                at_output[k] = at_output[k] || strcmp(g->outputs[o].name, name) == 0;
+        }
+    return st;
 }
 
 lps_status lps_prunable_heads(const lps_graph *g, const lps_prunable_list *list, bool *head,
                               lps_error *err)
 {
     lps_status st = LPS_OK;
+    lps_name_map producer = {0};
     bool *layer = calloc(g->n_nodes + 1, sizeof *layer);
+    bool *at_output = calloc(g->n_nodes + 1, sizeof *at_output);
     bool *reached = calloc(g->n_nodes + 1, sizeof *reached);
-    if (!layer || !reached) {
+    if (!layer || !at_output || !reached) {
         st = lps_fail(err, LPS_ERR_NOMEM, "out of memory finding the output layers");
         goto cleanup;
     }
+    if ((st = index_outputs(g, &producer, at_output, err)) != LPS_OK)
+        goto cleanup;
     for (size_t k = 0; k < g->n_nodes; k++)
         layer[k] = holds_listed_weight(&g->nodes[k], list);
     for (size_t w = 0; w < list->count; w++)
-        head[w] = is_head(g, layer, list->items[w].node_index, reached);
+        head[w] = is_head(g, layer, at_output, &producer, list->items[w].node_index, reached);
 cleanup:
+    lps_name_map_release(&producer);
     free(layer);
+    free(at_output);
     free(reached);
     return st;
 }
