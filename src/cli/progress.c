@@ -108,3 +108,14 @@ void lps_progress_epoch(void *user, const lps_epoch_stats *s)
         fprintf(stderr, "  back-offs %lld (step x%g)", (long long)s->backoffs, s->lr_scale);
     fputc('\n', stderr);
 }
+
+void lps_progress_hooks(lps_progress_display *d, volatile sig_atomic_t *stop,
+                        lps_train_hooks *hooks)
+{
+    hooks->progress = lps_progress_step;
+    hooks->epoch_done = lps_progress_epoch;
+    hooks->backoff = lps_progress_backoff;
+    hooks->note = lps_progress_note;
+    hooks->stop = stop;
+    hooks->display_user = d;
+}

@@ -25,6 +25,12 @@ void lps_progress_epoch(void *user, const lps_epoch_stats *s);
 void lps_progress_backoff(void *user, const lps_backoff *b);
 /* A line about the run (lps_train_hooks.note), unless quiet. */
 void lps_progress_note(void *user, const char *line);
+/* Points hooks' display fields (progress, epoch_done, backoff, note,
+ * display_user) at d and its stop flag at stop; leaves every other field
+ * as the caller set it. The one place `train` and `sparsify` wire the
+ * display, so both show the same lines. */
+void lps_progress_hooks(lps_progress_display *d, volatile sig_atomic_t *stop,
+                        lps_train_hooks *hooks);
 
 /* Installs SIGINT/SIGTERM handlers that set the returned flag, which the
  * trainer polls between steps. The flag is the one process-wide variable:

@@ -650,12 +650,7 @@ static void sparsify_run_hooks(lps_sparsify *s, lps_progress_display *display,
 {
     memset(hooks, 0, sizeof *hooks);
     lps_sparsify_hooks(s, hooks);
-    hooks->progress = lps_progress_step;
-    hooks->epoch_done = lps_progress_epoch;
-    hooks->backoff = lps_progress_backoff;
-    hooks->note = lps_progress_note;
-    hooks->stop = stop;
-    hooks->display_user = display;
+    lps_progress_hooks(display, stop, hooks);
 }
 
 /* Options that follow from the training split: without labels the run

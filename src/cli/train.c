@@ -121,11 +121,8 @@ int lps_cmd_train(int argc, char **argv)
     if (!(t = lps_trainer_create(m, &splits.train, splits.eval, &a.opt, &err)))
         goto failed;
     lps_progress_init(&display, a.quiet);
-    lps_train_hooks hooks = {.display_user = &display,
-                             .progress = lps_progress_step,
-                             .epoch_done = lps_progress_epoch,
-                             .backoff = lps_progress_backoff,
-                             .stop = stop};
+    lps_train_hooks hooks = {0};
+    lps_progress_hooks(&display, stop, &hooks);
     lps_eval_result final;
     if (lps_cli_checkpoint_start(&a.ck, a.model, t, &hooks, &err) != LPS_OK ||
         lps_trainer_run(t, &hooks, NULL, &err) != LPS_OK ||
