@@ -17,6 +17,7 @@
 #include "core/par.h"
 #include "core/runtime_env.h"
 #include "op_forward.h"
+#include "ops/packed_gemm.h"
 #include "test_node.h"
 #include "test_suite.h"
 #include "train/optim.h"
@@ -325,9 +326,19 @@ static const conv_case CONV_CASES[] = {
     {{8, 512, 1, 1}, {512, 512, 3, 3}, 1, 1, true},
 };
 
-/* Y and dX equal one thread's (each image is computed alone); dW and dB
- * are sums over the batch added per chunk. */
+/* Y and dX equal one thread's where the packed kernel computes them (each
+ * image alone, each sum in k order at any block width); dW and dB are sums
+ * over the batch added per chunk. On a CPU without the kernel (AVX2 only,
+ * the eleventh round's AMD Zen 1) OpenBLAS computes Y and dX too, whose
+ * edge tiles round by the block's width, which the thread count sets
+ * (docs/architecture.md, "Training GEMMs"): there they match within the sum
+ * tolerance, and reruns stay byte-identical. */
 #define CONV_EXACT 0x3u
+
+static unsigned conv_exact_outputs(void)
+{
+    return lps_packed_gemm_available() ? CONV_EXACT : 0x0u;
+}
 
 START_TEST(conv_two_threads_repeat_and_match_one)
 {
@@ -340,7 +351,7 @@ START_TEST(conv_two_threads_repeat_and_match_one)
     int64_t strides[2] = {c->stride, c->stride}, pads[4] = {c->pad, c->pad, c->pad, c->pad};
     test_node_attr_ints(n, "strides", strides, 2);
     test_node_attr_ints(n, "pads", pads, 4);
-    check_threads(n, &io, CONV_EXACT, _i);
+    check_threads(n, &io, conv_exact_outputs(), _i);
     test_node_free(n);
 }
 END_TEST
