@@ -154,6 +154,30 @@ static double row_power_sum(const float *x, float *y, int64_t n, float inv_max, 
     return lps_pow_unit_dot(x, y, n, inv_max, q_minus_1) * inv_max;
 }
 
+/* One row's direction pass (row_direction), over which its vectors run. */
+typedef struct direction_row {
+    float g, mu;
+    lps_vec_i nesterov;
+    const uint8_t *mask;
+    const float *u, *grad;
+    float *mom, *d;
+} direction_row;
+
+/* row_direction on the LPS_LANES positions from i: writes the momentum
+ * and d, raises *vmax to |d|, returns the masked gradient. */
+LPS_LANE_FN lps_vec_f direction_lanes(const direction_row *r, int64_t i, lps_vec_f *vmax)
+{
+    lps_vec_i active = lps_vmask_bytes(r->mask + i);
+    lps_vec_f masked = lps_vselect(active, lps_vload(r->grad + i), (lps_vec_f){0});
+    lps_vec_f raw = r->g * masked;
+    lps_vec_f b = lps_vselect(active, r->mu * lps_vload(r->mom + i) + raw, (lps_vec_f){0});
+    lps_vstore(r->mom + i, b);
+    lps_vec_f di = lps_vselect(r->nesterov, raw + r->mu * b, b);
+    lps_vstore(r->d + i, di);
+    *vmax = lps_vmax(lps_vabs(di), *vmax);
+    return masked;
+}
+
 /* Momentum step on d(loss)/du = g * grad at active positions, in one pass
  * over the row: writes the search direction to d (which may alias grad),
  * stores d(loss)/dg = sum_i u_i mask_i grad_i in st->dgain[j] and returns
@@ -163,37 +187,27 @@ static float row_direction(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, int
                            const float *grad, float *d)
 {
     const int64_t n = st->layout.row_len;
-    const float g = st->gain[j];
-    const float mu = hp->momentum;
-    const uint8_t *mask = st->mask + j * n;
-    const float *u = st->u + j * n;
-    float *mom = st->momentum + j * n;
     /* Nesterov is a lane mask, not a scalar ?: between vectors: gcc 12
      * compiles that, for AVX-512, to a one-lane k-mask (the look-ahead on
      * lane 0 only). */
-    const lps_vec_i nesterov = (lps_vec_i){0} + (hp->nesterov ? -1 : 0);
-    lps_vec_d dgain = {{0}, {0}};
+    const direction_row r = {st->gain[j], hp->momentum, (lps_vec_i){0} + (hp->nesterov ? -1 : 0),
+                             st->mask + j * n, st->u + j * n, grad, st->momentum + j * n, d};
+    lps_vec_d dgain = lps_vzero_d();
     lps_vec_f vmax = {0};
     int64_t i = 0;
-    for (; i + LPS_LANES <= n; i += LPS_LANES) {
-        lps_vec_i active = lps_vmask_bytes(mask + i);
-        lps_vec_f masked = lps_vselect(active, lps_vload(grad + i), (lps_vec_f){0});
-        dgain = lps_vacc_product(dgain, lps_vload(u + i), masked);
-        lps_vec_f raw = g * masked;
-        lps_vec_f b = lps_vselect(active, mu * lps_vload(mom + i) + raw, (lps_vec_f){0});
-        lps_vstore(mom + i, b);
-        lps_vec_f di = lps_vselect(nesterov, raw + mu * b, b);
-        lps_vstore(d + i, di);
-        vmax = lps_vmax(lps_vabs(di), vmax);
+    for (; i + LPS_BLOCK <= n; i += LPS_BLOCK) {
+        lps_vec_f m0 = direction_lanes(&r, i, &vmax);
+        lps_vec_f m1 = direction_lanes(&r, i + LPS_LANES, &vmax);
+        dgain = lps_vacc_block(dgain, lps_vload(r.u + i), m0, lps_vload(r.u + i + LPS_LANES), m1);
     }
     float dmax = lps_vmax_lanes(vmax);
     for (; i < n; i++) {
-        float masked = mask[i] ? grad[i] : 0.0f;
-        dgain.lo[0] += (double)u[i] * (double)masked;
-        float raw = g * masked;
-        float b = mask[i] ? mu * mom[i] + raw : 0.0f;
-        mom[i] = b;
-        float di = hp->nesterov ? raw + mu * b : b;
+        float masked = r.mask[i] ? grad[i] : 0.0f;
+        dgain = lps_vacc_first(dgain, (double)r.u[i] * (double)masked);
+        float raw = r.g * masked;
+        float b = r.mask[i] ? r.mu * r.mom[i] + raw : 0.0f;
+        r.mom[i] = b;
+        float di = hp->nesterov ? raw + r.mu * b : b;
         d[i] = di;
         float ad = fabsf(di);
         dmax = ad > dmax ? ad : dmax; /* not fmaxf: a libm call without -ffinite-math */

@@ -131,32 +131,46 @@ void lps_pow_unit_inplace(float *x, int64_t n, float a)
     }
 }
 
+/* The LPS_LANES powers of lps_pow_unit_dot from x[0]: t = (|x| scale)^a
+ * into *t, |x| returned. */
+LPS_LANE_FN lps_vec_f unit_dot_lanes(const float *x, float scale, float a, unsigned int_exp,
+                                     unsigned top, lps_vec_f *t)
+{
+    lps_vec_f ax = lps_vabs(lps_vload(x));
+    *t = pow_lanes(ax * scale, a, int_exp, top);
+    return ax;
+}
+
 LPS_LANE_CLONES
 double lps_pow_unit_dot(const float *x, float *y, int64_t n, float scale, float a)
 {
     const unsigned int_exp = integer_exponent(a);
     const unsigned top = int_exp ? top_bit(int_exp) : 0u;
-    lps_vec_d acc = {{0}, {0}};
+    lps_vec_d acc = lps_vzero_d();
     int64_t i = 0;
-    for (; i + LPS_LANES <= n; i += LPS_LANES) {
-        lps_vec_f ax = lps_vabs(lps_vload(x + i));
-        lps_vec_f t = pow_lanes(ax * scale, a, int_exp, top);
-        if (y)
-            lps_vstore(y + i, t);
-        acc = lps_vacc_product(acc, t, ax);
+    for (; i + LPS_BLOCK <= n; i += LPS_BLOCK) {
+        lps_vec_f t0, t1;
+        lps_vec_f ax0 = unit_dot_lanes(x + i, scale, a, int_exp, top, &t0);
+        lps_vec_f ax1 = unit_dot_lanes(x + i + LPS_LANES, scale, a, int_exp, top, &t1);
+        if (y) {
+            lps_vstore(y + i, t0);
+            lps_vstore(y + i + LPS_LANES, t1);
+        }
+        acc = lps_vacc_block(acc, t0, ax0, t1, ax1);
     }
-    if (i < n) {
+    for (; i < n; i += LPS_LANES) {
         /* The tail's powers run through the same lanes, padded with zeros;
          * its products go into lane 0 in order. */
-        size_t rest = (size_t)(n - i) * sizeof(float);
+        int64_t count = n - i < LPS_LANES ? n - i : LPS_LANES;
+        size_t rest = (size_t)count * sizeof(float);
         lps_vec_f ax = {0};
         memcpy(&ax, x + i, rest);
         ax = lps_vabs(ax);
         lps_vec_f t = pow_lanes(ax * scale, a, int_exp, top);
         if (y)
             memcpy(y + i, &t, rest);
-        for (int64_t k = 0; k < n - i; k++)
-            acc.lo[0] += (double)t[k] * (double)ax[k];
+        for (int64_t k = 0; k < count; k++)
+            acc = lps_vacc_first(acc, (double)t[k] * (double)ax[k]);
     }
     return lps_vsum_d(acc);
 }

@@ -65,31 +65,37 @@ END_TEST
 /* lps_pow_unit_dot is the in-place power of |x| scale plus its dot with
  * |x| over the sixteen partial sums of lanes.h (position i into sum i mod
  * 16, the tail into sum 0, the sums added in order): the same bits, with
- * or without y, on both exponent paths and with a tail. */
+ * or without y, on both exponent paths and with tails shorter and longer
+ * than one vector. */
 START_TEST(pow_dot_is_power_then_partial_sums)
 {
-    enum { N = 53, PARTIALS = 16 };
+    enum { MAX_N = 61, PARTIALS = 16 };
     static const float exponents[] = {5.0f, 14.285714f};
+    static const int lengths[] = {53, MAX_N};
     const float scale = 1.0f / 3.0f;
-    float x[N], y[N], ref[N];
-    for (int i = 0; i < N; i++)
-        x[i] = (i % 2 ? -3.0f : 3.0f) * (float)(i + 1) / (float)N;
-    for (size_t e = 0; e < sizeof exponents / sizeof exponents[0]; e++) {
-        float a = exponents[e];
-        for (int i = 0; i < N; i++)
-            ref[i] = fabsf(x[i]) * scale;
-        lps_pow_unit_inplace(ref, N, a);
-        double partial[PARTIALS] = {0};
-        for (int i = 0; i < N; i++)
-            partial[i < N / PARTIALS * PARTIALS ? i % PARTIALS : 0] +=
-                (double)ref[i] * (double)fabsf(x[i]);
-        double expect = 0.0;
-        for (int k = 0; k < PARTIALS; k++)
-            expect += partial[k];
-        ck_assert(lps_pow_unit_dot(x, y, N, scale, a) == expect);
-        ck_assert(lps_pow_unit_dot(x, NULL, N, scale, a) == expect);
-        for (int i = 0; i < N; i++)
-            ck_assert_msg(y[i] == ref[i], "a=%g: y[%d] %g, expected %g", a, i, y[i], ref[i]);
+    float x[MAX_N], y[MAX_N], ref[MAX_N];
+    for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++) {
+        const int n = lengths[l];
+        for (int i = 0; i < n; i++)
+            x[i] = (i % 2 ? -3.0f : 3.0f) * (float)(i + 1) / (float)n;
+        for (size_t e = 0; e < sizeof exponents / sizeof exponents[0]; e++) {
+            float a = exponents[e];
+            for (int i = 0; i < n; i++)
+                ref[i] = fabsf(x[i]) * scale;
+            lps_pow_unit_inplace(ref, n, a);
+            double partial[PARTIALS] = {0};
+            for (int i = 0; i < n; i++)
+                partial[i < n / PARTIALS * PARTIALS ? i % PARTIALS : 0] +=
+                    (double)ref[i] * (double)fabsf(x[i]);
+            double expect = 0.0;
+            for (int k = 0; k < PARTIALS; k++)
+                expect += partial[k];
+            ck_assert(lps_pow_unit_dot(x, y, n, scale, a) == expect);
+            ck_assert(lps_pow_unit_dot(x, NULL, n, scale, a) == expect);
+            for (int i = 0; i < n; i++)
+                ck_assert_msg(y[i] == ref[i], "n=%d a=%g: y[%d] %g, expected %g", n, a, i, y[i],
+                              ref[i]);
+        }
     }
 }
 END_TEST
