@@ -64,27 +64,42 @@ LPS_LANE_FN lps_vec_f flush_tiny(lps_vec_f v)
     return (lps_vec_f)((lps_vec_i)v & (v >= FLT_MIN));
 }
 
-/* t^k for an integer k >= 1 by binary powering: with t <= 1 every factor
- * is at most 1, so once a partial product falls below FLT_MIN so does the
- * result; flushing each product there keeps every operand normal or 0 (no
- * slow subnormal arithmetic) and gives the general path's "below 2^-126 is
- * 0". Each product rounds once, so the relative error stays below
- * (k + log2 k) float roundings (unitpow.h). */
-LPS_LANE_FN lps_vec_f pow_int(lps_vec_f t, unsigned k, unsigned top)
+/* t^k for an integer k >= 1 by binary powering, each product rounding
+ * once, so the relative error stays below (k + log2 k) float roundings
+ * (unitpow.h); a result below FLT_MIN is 0 (the general path's "below
+ * 2^-126 is 0"). With t <= 1 every factor is at most 1, so once a partial
+ * product falls below FLT_MIN every later one stays below it and the
+ * final flush zeroes the result: the same values as flushing every
+ * product, in two flushes instead of one a product. Bases below base_min
+ * (pow_int_base_min: their k-th power is below 2^-127) are zeroed first,
+ * so the partial products of the others stay normal (no slow subnormal
+ * arithmetic) but for the last ones of bases just above base_min. */
+LPS_LANE_FN lps_vec_f pow_int(lps_vec_f t, unsigned k, unsigned top, float base_min)
 {
-    lps_vec_f base = flush_tiny(t);
+    lps_vec_f base = (lps_vec_f)((lps_vec_i)t & (t >= base_min));
     lps_vec_f result = base;
     /* the highest set bit of k is the starting result; the rest square in */
     for (unsigned bit = top >> 1; bit; bit >>= 1) {
-        result = flush_tiny(result * result);
+        result = result * result;
         if (k & bit)
-            result = flush_tiny(result * base);
+            result = result * base;
     }
-    return result;
+    return flush_tiny(result);
 }
 
-/* The highest set bit of k >= 1 (pow_int's start), found once per call
- * rather than per vector. */
+/* pow_int's base_min for exponent k >= 1: 2^-ceil(127 / k), at most
+ * 2^(-127/k), at least FLT_MIN (so a subnormal base is zeroed). */
+static float pow_int_base_min(unsigned k)
+{
+    unsigned e = (127u + k - 1u) / k;
+    e = e < 126u ? e : 126u;
+    uint32_t bits = (uint32_t)(FLOAT_EXP_BIAS - (int32_t)e) << FLOAT_MANTISSA_BITS;
+    float m;
+    memcpy(&m, &bits, sizeof m);
+    return m;
+}
+
+/* The highest set bit of k >= 1 (pow_int's start). */
 static unsigned top_bit(unsigned k)
 {
     unsigned top = 1u;
@@ -93,32 +108,41 @@ static unsigned top_bit(unsigned k)
     return top;
 }
 
-/* t^a on one vector: by multiplication when a is a small integer (top its
- * highest bit). */
-LPS_LANE_FN lps_vec_f pow_lanes(lps_vec_f t, float a, unsigned int_exp, unsigned top)
+/* An exponent a as pow_lanes uses it, found once per call rather than per
+ * vector: k = a when a is an integer in [1, UNITPOW_INT_EXP_MAX] (then
+ * multiplied out; top is k's highest bit, base_min pow_int's), else 0. */
+typedef struct unit_exponent {
+    float a;
+    unsigned k, top;
+    float base_min;
+} unit_exponent;
+
+static unit_exponent unit_exponent_of(float a)
 {
-    return int_exp ? pow_int(t, int_exp, top) : exp2_nonpositive(a * log2_unit(t));
+    unit_exponent e = {a, 0u, 0u, 0.0f};
+    if (a >= 1.0f && a <= (float)UNITPOW_INT_EXP_MAX && (float)(unsigned)a == a) {
+        e.k = (unsigned)a;
+        e.top = top_bit(e.k);
+        e.base_min = pow_int_base_min(e.k);
+    }
+    return e;
 }
 
-/* a as an integer in [1, UNITPOW_INT_EXP_MAX], or 0 when it is not one. */
-static unsigned integer_exponent(float a)
+/* t^a on one vector. */
+LPS_LANE_FN lps_vec_f pow_lanes(lps_vec_f t, const unit_exponent *e)
 {
-    if (!(a >= 1.0f && a <= (float)UNITPOW_INT_EXP_MAX))
-        return 0;
-    unsigned k = (unsigned)a;
-    return (float)k == a ? k : 0;
+    return e->k ? pow_int(t, e->k, e->top, e->base_min) : exp2_nonpositive(e->a * log2_unit(t));
 }
 
 LPS_LANE_CLONES
 void lps_pow_unit_inplace(float *x, int64_t n, float a)
 {
-    const unsigned int_exp = integer_exponent(a);
-    const unsigned top = int_exp ? top_bit(int_exp) : 0u;
+    const unit_exponent e = unit_exponent_of(a);
     int64_t i = 0;
     lps_vec_f v;
     for (; i + LPS_LANES <= n; i += LPS_LANES) {
         memcpy(&v, x + i, sizeof v);
-        v = pow_lanes(v, a, int_exp, top);
+        v = pow_lanes(v, &e);
         memcpy(x + i, &v, sizeof v);
     }
     if (i < n) {
@@ -126,32 +150,31 @@ void lps_pow_unit_inplace(float *x, int64_t n, float a)
         size_t rest = (size_t)(n - i) * sizeof(float);
         v = (lps_vec_f){0};
         memcpy(&v, x + i, rest);
-        v = pow_lanes(v, a, int_exp, top);
+        v = pow_lanes(v, &e);
         memcpy(x + i, &v, rest);
     }
 }
 
 /* The LPS_LANES powers of lps_pow_unit_dot from x[0]: t = (|x| scale)^a
  * into *t, |x| returned. */
-LPS_LANE_FN lps_vec_f unit_dot_lanes(const float *x, float scale, float a, unsigned int_exp,
-                                     unsigned top, lps_vec_f *t)
+LPS_LANE_FN lps_vec_f unit_dot_lanes(const float *x, float scale, const unit_exponent *e,
+                                     lps_vec_f *t)
 {
     lps_vec_f ax = lps_vabs(lps_vload(x));
-    *t = pow_lanes(ax * scale, a, int_exp, top);
+    *t = pow_lanes(ax * scale, e);
     return ax;
 }
 
 LPS_LANE_CLONES
 double lps_pow_unit_dot(const float *x, float *y, int64_t n, float scale, float a)
 {
-    const unsigned int_exp = integer_exponent(a);
-    const unsigned top = int_exp ? top_bit(int_exp) : 0u;
+    const unit_exponent e = unit_exponent_of(a);
     lps_vec_d acc = lps_vzero_d();
     int64_t i = 0;
     for (; i + LPS_BLOCK <= n; i += LPS_BLOCK) {
         lps_vec_f t0, t1;
-        lps_vec_f ax0 = unit_dot_lanes(x + i, scale, a, int_exp, top, &t0);
-        lps_vec_f ax1 = unit_dot_lanes(x + i + LPS_LANES, scale, a, int_exp, top, &t1);
+        lps_vec_f ax0 = unit_dot_lanes(x + i, scale, &e, &t0);
+        lps_vec_f ax1 = unit_dot_lanes(x + i + LPS_LANES, scale, &e, &t1);
         if (y) {
             lps_vstore(y + i, t0);
             lps_vstore(y + i + LPS_LANES, t1);
@@ -166,7 +189,7 @@ double lps_pow_unit_dot(const float *x, float *y, int64_t n, float scale, float 
         lps_vec_f ax = {0};
         memcpy(&ax, x + i, rest);
         ax = lps_vabs(ax);
-        lps_vec_f t = pow_lanes(ax * scale, a, int_exp, top);
+        lps_vec_f t = pow_lanes(ax * scale, &e);
         if (y)
             memcpy(y + i, &t, rest);
         for (int64_t k = 0; k < count; k++)

@@ -1,6 +1,9 @@
 #include <check.h>
+#include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sparsity/unitpow.h"
 #include "test_suite.h"
@@ -62,6 +65,62 @@ START_TEST(tiny_and_subnormal_inputs_flush_to_zero)
 }
 END_TEST
 
+/* t^k by binary powering in scalar floats, each product flushed to 0
+ * below FLT_MIN: the integer path's definition (unitpow.c). */
+static float pow_int_reference(float t, unsigned k)
+{
+    float base = t >= FLT_MIN ? t : 0.0f;
+    unsigned top = 1u;
+    while (top <= k / 2u)
+        top <<= 1;
+    float r = base;
+    for (unsigned bit = top >> 1; bit; bit >>= 1) {
+        r = r * r;
+        r = r >= FLT_MIN ? r : 0.0f;
+        if (k & bit) {
+            r = r * base;
+            r = r >= FLT_MIN ? r : 0.0f;
+        }
+    }
+    return r;
+}
+
+/* The integer path flushes only its base and its result: the same bits
+ * as flushing every product, checked on every float in two bands for each
+ * integer exponent k: around 2^(-126/k), where t^k crosses FLT_MIN, and
+ * around 2^-ceil(127/k), below which the base is zeroed (for k = 1 the
+ * subnormals from 0). */
+START_TEST(integer_powers_flush_as_every_product)
+{
+    enum { BAND = 1 << 13, BANDS = 2 };
+    float *t = malloc(BAND * sizeof *t), *x = malloc(BAND * sizeof *x);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_nonnull(x);
+    for (unsigned k = 1; k <= 16; k++) {
+        const double centres[BANDS] = {pow(2.0, -126.0 / (double)k),
+                                       pow(2.0, -(double)((127u + k - 1u) / k))};
+        for (int b = 0; b < BANDS; b++) {
+            float centre = (float)centres[b];
+            uint32_t mid;
+            memcpy(&mid, &centre, sizeof mid);
+            uint32_t first = mid < BAND / 2 ? 0u : mid - BAND / 2;
+            for (uint32_t i = 0; i < BAND; i++) {
+                uint32_t bits = first + i;
+                memcpy(&t[i], &bits, sizeof bits);
+                x[i] = t[i];
+            }
+            lps_pow_unit_inplace(x, BAND, (float)k);
+            for (uint32_t i = 0; i < BAND; i++)
+                ck_assert_msg(x[i] == pow_int_reference(t[i], k), "k=%u t=%a: %a, expected %a",
+                              k, (double)t[i], (double)x[i],
+                              (double)pow_int_reference(t[i], k));
+        }
+    }
+    free(t);
+    free(x);
+}
+END_TEST
+
 /* lps_pow_unit_dot is the in-place power of |x| scale plus its dot with
  * |x| over the sixteen partial sums of lanes.h (position i into sum i mod
  * 16, the tail into sum 0, the sums added in order): the same bits, with
@@ -105,6 +164,7 @@ int main(void)
     const test_entry tests[] = {
         {"core", matches_double_pow, 1},
         {"core", tiny_and_subnormal_inputs_flush_to_zero, 1},
+        {"core", integer_powers_flush_as_every_product, 1},
         {"core", pow_dot_is_power_then_partial_sums, 1},
     };
     return test_run_table("unitpow", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
