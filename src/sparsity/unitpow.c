@@ -134,6 +134,22 @@ LPS_LANE_FN lps_vec_f pow_lanes(lps_vec_f t, const unit_exponent *e)
     return e->k ? pow_int(t, e->k, e->top, e->base_min) : exp2_nonpositive(e->a * log2_unit(t));
 }
 
+/* t0^a and t1^a on the path int_path says (a constant where inlined):
+ * the log2/exp2 path's two dependency chains (some 40 operations each)
+ * side by side, so that they overlap in the CPU. */
+LPS_LANE_FN void pow_pair(lps_vec_f t0, lps_vec_f t1, const unit_exponent *e, int int_path,
+                          lps_vec_f *r0, lps_vec_f *r1)
+{
+    if (int_path) {
+        *r0 = pow_int(t0, e->k, e->top, e->base_min);
+        *r1 = pow_int(t1, e->k, e->top, e->base_min);
+    } else {
+        lps_vec_f l0 = log2_unit(t0), l1 = log2_unit(t1);
+        *r0 = exp2_nonpositive(e->a * l0);
+        *r1 = exp2_nonpositive(e->a * l1);
+    }
+}
+
 LPS_LANE_CLONES
 void lps_pow_unit_inplace(float *x, int64_t n, float a)
 {
@@ -155,26 +171,17 @@ void lps_pow_unit_inplace(float *x, int64_t n, float a)
     }
 }
 
-/* The LPS_LANES powers of lps_pow_unit_dot from x[0]: t = (|x| scale)^a
- * into *t, |x| returned. */
-LPS_LANE_FN lps_vec_f unit_dot_lanes(const float *x, float scale, const unit_exponent *e,
-                                     lps_vec_f *t)
+/* lps_pow_unit_dot on one path (int_path: a constant where inlined, so
+ * that each path's loop is compiled on its own). */
+LPS_LANE_FN double unit_dot(const float *x, float *y, int64_t n, float scale,
+                            const unit_exponent *e, int int_path)
 {
-    lps_vec_f ax = lps_vabs(lps_vload(x));
-    *t = pow_lanes(ax * scale, e);
-    return ax;
-}
-
-LPS_LANE_CLONES
-double lps_pow_unit_dot(const float *x, float *y, int64_t n, float scale, float a)
-{
-    const unit_exponent e = unit_exponent_of(a);
     lps_vec_d acc = lps_vzero_d();
     int64_t i = 0;
     for (; i + LPS_BLOCK <= n; i += LPS_BLOCK) {
         lps_vec_f t0, t1;
-        lps_vec_f ax0 = unit_dot_lanes(x + i, scale, &e, &t0);
-        lps_vec_f ax1 = unit_dot_lanes(x + i + LPS_LANES, scale, &e, &t1);
+        lps_vec_f ax0 = lps_vabs(lps_vload(x + i)), ax1 = lps_vabs(lps_vload(x + i + LPS_LANES));
+        pow_pair(ax0 * scale, ax1 * scale, e, int_path, &t0, &t1);
         if (y) {
             lps_vstore(y + i, t0);
             lps_vstore(y + i + LPS_LANES, t1);
@@ -189,11 +196,18 @@ double lps_pow_unit_dot(const float *x, float *y, int64_t n, float scale, float 
         lps_vec_f ax = {0};
         memcpy(&ax, x + i, rest);
         ax = lps_vabs(ax);
-        lps_vec_f t = pow_lanes(ax * scale, &e);
+        lps_vec_f t = pow_lanes(ax * scale, e);
         if (y)
             memcpy(y + i, &t, rest);
         for (int64_t k = 0; k < count; k++)
             acc = lps_vacc_first(acc, (double)t[k] * (double)ax[k]);
     }
     return lps_vsum_d(acc);
+}
+
+LPS_LANE_CLONES
+double lps_pow_unit_dot(const float *x, float *y, int64_t n, float scale, float a)
+{
+    const unit_exponent e = unit_exponent_of(a);
+    return e.k ? unit_dot(x, y, n, scale, &e, 1) : unit_dot(x, y, n, scale, &e, 0);
 }
