@@ -1,10 +1,8 @@
-/* The packed-B product (contract in packed_gemm.h). A register tile is
- * TILE_ROWS rows of C by one panel (LPS_PACKED_NR columns): per step of k,
- * two vector loads of the panel's row and one broadcast of A per tile row
- * feed 2 * TILE_ROWS fused multiply-adds, so the kernel is bound by the
- * multiply-adds, not by the loads (8 rows: 16 accumulators of the 32
- * vector registers). Rows stay outermost, so a tile's strip of A stays in
- * L1 while the panels stream from L2. */
+/* The packed-B product (contract in packed_gemm.h). A register tile is a
+ * few rows of C by a panel's columns, one per instruction set
+ * (packed_tile.h, written once over the vector type): AVX-512's 12 rows
+ * by a whole panel, AVX2's 6 rows by half of one. Rows stay outermost, so
+ * a tile's strip of A stays in L1 while the panels stream from L2. */
 #include "ops/packed_gemm.h"
 
 #include "core/par.h"
@@ -15,12 +13,12 @@
 #include <immintrin.h>
 #include <string.h>
 
-/* Steps of k per pass of a tile: a tile's strip of A (TILE_ROWS floats
- * per step, one cache line when A is an im2col matrix read down its
- * columns) then stays in L1 across the group's panels; with all of k at
- * once (2,304 lines at a ResNet-18 layer3 conv) it did not, and the kernel
- * ran at half OpenBLAS's rate. Partial sums wait in a buffer of the
- * group's tiles between passes. */
+/* Steps of k per pass of a tile: a tile's strip of A (a tile's rows per
+ * step, one cache line when A is an im2col matrix read down its columns)
+ * then stays in L1 across the group's panels; with all of k at once (2,304
+ * lines at a ResNet-18 layer3 conv) it did not, and the kernel ran at half
+ * OpenBLAS's rate. Partial sums wait in a buffer of the group's tiles
+ * between passes. */
 #define K_BLOCK 256
 /* Panels a pass over a chunk's row tiles reuses: their K_BLOCK rows
  * (16 x 32 KiB) stay in L2 (2 MiB on this machine) while the row tiles
@@ -28,23 +26,32 @@
  * tile. */
 #define GROUP_PANELS 16
 #define GROUP_BYTES ((int64_t)LPS_PACKED_FAST_BYTES)
-/* Rows of C per register tile. */
-#define TILE_ROWS 12
-/* Floats per AVX-512 vector, and vectors per panel. */
-#define VEC 16
-#define PANEL_VECS (LPS_PACKED_NR / VEC)
-#define AVX512 __attribute__((target("avx512f")))
-/* tile_run's prefetches for writing (PREFETCHW, which every AVX-512 CPU
- * has); GCC takes a function holding only prefetches for a const one and
- * drops its calls, so they are inlined into tile_run. */
+/* Most rows of C per register tile, of any kernel. */
+#define TILE_ROWS_MAX 12
+/* The kernels' targets, with the prefetches for writing of a scattered
+ * tile (PREFETCHW: every AVX-512 CPU has it; AVX2 CPUs without it run it
+ * as a no-op). */
 #define AVX512_PREFETCHW __attribute__((target("avx512f,prfchw")))
+#define AVX2_PREFETCHW __attribute__((target("avx2,fma,prfchw")))
 #define ALWAYS_INLINE __attribute__((always_inline)) inline
 
-_Static_assert(LPS_PACKED_NR == PANEL_VECS * VEC, "a panel is whole vectors");
+lps_vector_width lps_packed_gemm_width(void)
+{
+    if (__builtin_cpu_supports("avx512f"))
+        return LPS_VECTORS_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return LPS_VECTORS_AVX2;
+    return LPS_VECTORS_NARROW;
+}
 
 bool lps_packed_gemm_available(void)
 {
-    return __builtin_cpu_supports("avx512f");
+    return lps_packed_gemm_width() == LPS_VECTORS_AVX512;
+}
+
+bool lps_packed_forward_available(void)
+{
+    return lps_packed_gemm_width() != LPS_VECTORS_NARROW;
 }
 
 bool lps_packed_blas_avx512(void)
@@ -92,38 +99,15 @@ void lps_packed_b_pack(const float *b, int64_t ldb, bool trans, int64_t k, int64
 }
 
 /* One register tile's pass over k rows [k0, k0 + k) of A's columns and
- * the panel: the panel's columns valid under masks mask[v]. */
+ * `cols` columns of the panel from column j0 of C (packed_tile.h). */
 typedef struct tile {
-    int64_t i0, rows, k, j0;
+    int64_t i0, rows, k, j0, cols;
     const float *a;     /* A at row i0, column k0 */
-    const float *panel; /* the panel at row k0 */
-    const float *bias;  /* at the panel's first column, or NULL */
-    float *partial;     /* TILE_ROWS x LPS_PACKED_NR sums between passes */
+    const float *panel; /* the panel at row k0, at the tile's first column */
+    const float *bias;  /* at the tile's first column, or NULL */
+    float *partial;     /* the tile's sums between passes */
     bool first, last;   /* k0 == 0; k0 + k == all of k */
-    __mmask16 mask[PANEL_VECS];
 } tile;
-
-/* acc[2 i + v] += A(i, :) * panel vector v over k, for `rows` rows (a
- * constant where inlined, so the loops unroll into registers); unit: A's
- * rows are adjacent floats (an im2col matrix read column-wise). */
-static ALWAYS_INLINE AVX512 void tile_sum(const tile *t, int rows, int vecs, bool unit,
-                                          int64_t row_stride, int64_t k_stride, __m512 *acc)
-{
-    const float *a = t->a, *b = t->panel;
-    for (int64_t p = 0; p < t->k; p++) {
-        __m512 b0 = _mm512_loadu_ps(b);
-        __m512 b1 = vecs > 1 ? _mm512_loadu_ps(b + VEC) : b0;
-#pragma GCC unroll 12
-        for (int i = 0; i < rows; i++) {
-            __m512 ai = _mm512_set1_ps(a[unit ? i : i * row_stride]);
-            acc[PANEL_VECS * i] = _mm512_fmadd_ps(ai, b0, acc[PANEL_VECS * i]);
-            if (vecs > 1)
-                acc[PANEL_VECS * i + 1] = _mm512_fmadd_ps(ai, b1, acc[PANEL_VECS * i + 1]);
-        }
-        a += k_stride;
-        b += LPS_PACKED_NR;
-    }
-}
 
 /* Where C's element (r, j) of out lies. */
 static float *out_at(const lps_packed_out *out, int64_t r, int64_t j)
@@ -132,104 +116,75 @@ static float *out_at(const lps_packed_out *out, int64_t r, int64_t j)
            (r % out->group_rows) * out->row_stride + j * out->col_stride;
 }
 
-/* Writes the tile's rows through out (vector stores, or scatters when a
- * column is not the next float), each element through act. */
-static AVX512 void tile_store(const tile *t, const lps_packed_out *out, const lps_clamp *act,
-                              const __m512 *acc)
+/* AVX-512: 12 rows by a whole panel (two 16-float vectors). */
+#define PT_NAME(x) x##_avx512
+#define PT_TARGET AVX512_PREFETCHW
+#define PT_ROWS 12
+#define PT_FLOATS 16
+typedef __m512 pt_vec_avx512;
+typedef __m512i pt_index_avx512;
+#define pt_vec pt_vec_avx512
+#define pt_index pt_index_avx512
+#define PT_LOAD(p) _mm512_loadu_ps(p)
+#define PT_LOAD_FIRST(p, n) _mm512_maskz_loadu_ps(lps_lanes_below(n), p)
+#define PT_STORE(p, v) _mm512_storeu_ps(p, v)
+#define PT_STORE_FIRST(p, n, v) _mm512_mask_storeu_ps(p, lps_lanes_below(n), v)
+#define PT_SET1(x) _mm512_set1_ps(x)
+#define PT_ZERO() _mm512_setzero_ps()
+#define PT_FMADD(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define PT_CLAMP(act, v) lps_clamp_vector(act, v)
+#define PT_SCATTER_INDEX(stride)                                                                   \
+    _mm512_mullo_epi32(                                                                            \
+        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),                    \
+        _mm512_set1_epi32((int)(stride)))
+#define PT_SCATTER(p, n, index, v)                                                                 \
+    _mm512_mask_i32scatter_ps(p, lps_lanes_below(n), index, v, sizeof(float))
+#include "ops/packed_tile.h"
+
+/* AVX2 + FMA: 6 rows by half a panel (two 8-float vectors), the packed
+ * layout unchanged, so one packing serves both kernels and each tile row
+ * of the panel is one cache line. AVX2 has no scatter: a scattered tile
+ * row goes out through a spill of the vector. */
+#define PT_NAME(x) x##_avx2
+#define PT_TARGET AVX2_PREFETCHW
+#define PT_ROWS 6
+#define PT_FLOATS 8
+typedef __m256 pt_vec_avx2;
+#define pt_vec pt_vec_avx2
+#define pt_index int64_t
+#define PT_LOAD(p) _mm256_loadu_ps(p)
+#define PT_LOAD_FIRST(p, n) _mm256_maskload_ps(p, lps_lanes_below_avx2(n))
+#define PT_STORE(p, v) _mm256_storeu_ps(p, v)
+#define PT_STORE_FIRST(p, n, v) _mm256_maskstore_ps(p, lps_lanes_below_avx2(n), v)
+#define PT_SET1(x) _mm256_set1_ps(x)
+#define PT_ZERO() _mm256_setzero_ps()
+#define PT_FMADD(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define PT_CLAMP(act, v) lps_clamp_vector_avx2(act, v)
+#define PT_SCATTER_INDEX(stride) (stride)
+#define PT_SCATTER(p, n, index, v) scatter_avx2(p, n, index, v)
+
+/* The first n (<= 8) lanes of v to p, p + stride, ... */
+static ALWAYS_INLINE AVX2_PREFETCHW void scatter_avx2(float *p, int64_t n, int64_t stride, __m256 v)
 {
-    __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    __m512i index = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int)out->col_stride));
-    for (int64_t i = 0; i < t->rows; i++) {
-        int64_t r = t->i0 + i;
-        float *row = out_at(out, r, t->j0);
-        for (int v = 0; v < PANEL_VECS; v++) {
-            float *at = row + (int64_t)v * VEC * out->col_stride;
-            __m512 y = lps_clamp_vector(act, acc[PANEL_VECS * i + v]);
-            if (out->col_stride == 1)
-                _mm512_mask_storeu_ps(at, t->mask[v], y);
-            else
-                _mm512_mask_i32scatter_ps(at, t->mask[v], index, y, sizeof(float));
-        }
-    }
+    float lanes[PT_FLOATS];
+    _mm256_storeu_ps(lanes, v);
+    for (int64_t l = 0; l < n && l < PT_FLOATS; l++)
+        p[l * stride] = lanes[l];
 }
+#include "ops/packed_tile.h"
 
-/* One of tile_sum's shapes, chosen once per tile. */
-#define TILE_SHAPE(R)                                                                              \
-    case R:                                                                                        \
-        if (vecs > 1 && unit)                                                                      \
-            tile_sum(t, R, 2, true, a->row_stride, a->k_stride, acc);                              \
-        else if (vecs > 1)                                                                         \
-            tile_sum(t, R, 2, false, a->row_stride, a->k_stride, acc);                             \
-        else if (unit)                                                                             \
-            tile_sum(t, R, 1, true, a->row_stride, a->k_stride, acc);                              \
-        else                                                                                       \
-            tile_sum(t, R, 1, false, a->row_stride, a->k_stride, acc);                             \
-        break;
+/* A tile's pass on one instruction set's kernel. */
+typedef void (*tile_fn)(const tile *t, const lps_packed_a *a, const lps_packed_out *out,
+                        const lps_clamp *act);
 
-/* The tile's accumulators before its pass: the bias (or 0) on the first,
- * the partial sums after earlier passes. */
-static AVX512 void tile_start(const tile *t, __m512 *acc)
-{
-    for (int v = 0; v < PANEL_VECS; v++) {
-        __m512 init =
-            t->bias ? _mm512_maskz_loadu_ps(t->mask[v], t->bias + v * VEC) : _mm512_setzero_ps();
-        for (int i = 0; i < TILE_ROWS; i++)
-            acc[PANEL_VECS * i + v] =
-                t->first ? init : _mm512_loadu_ps(t->partial + i * LPS_PACKED_NR + v * VEC);
-    }
-}
+/* One instruction set's register tile: its shape and its pass. */
+typedef struct packed_kernel {
+    int64_t rows, cols;
+    tile_fn run;
+} packed_kernel;
 
-/* Asks for the cache lines a scattered tile's stores will write (its
- * first and last row of each column) before its sums, which take long
- * enough for the lines to arrive: Y (a convolution's NCHW output) is
- * written fresh, and the instructions after the scatters had 45% of
- * tile_run's samples on the CNN's conv2 (one panel, 144 steps of k a
- * tile); with the prefetches that conv alone at batch 128 took 3.2-4.5
- * CPU ms against 5.0-5.8 (docs/benchmarks.md, "Tenth round"). */
-static ALWAYS_INLINE AVX512_PREFETCHW void tile_prefetch_out(const tile *t,
-                                                              const lps_packed_out *out)
-{
-    int64_t cols = t->mask[1] ? LPS_PACKED_NR : VEC;
-    for (int64_t j = 0; j < cols; j++) {
-        _mm_prefetch((const char *)out_at(out, t->i0, t->j0 + j), _MM_HINT_ET0);
-        _mm_prefetch((const char *)out_at(out, t->i0 + t->rows - 1, t->j0 + j), _MM_HINT_ET0);
-    }
-}
-
-static AVX512_PREFETCHW void tile_run(const tile *t, const lps_packed_a *a,
-                                      const lps_packed_out *out, const lps_clamp *act)
-{
-    __m512 acc[TILE_ROWS * PANEL_VECS];
-    if (t->last && out->col_stride != 1)
-        tile_prefetch_out(t, out);
-    tile_start(t, acc);
-    int vecs = t->mask[1] ? 2 : 1;
-    bool unit = a->row_stride == 1;
-    switch (t->rows) {
-        TILE_SHAPE(1)
-        TILE_SHAPE(2)
-        TILE_SHAPE(3)
-        TILE_SHAPE(4)
-        TILE_SHAPE(5)
-        TILE_SHAPE(6)
-        TILE_SHAPE(7)
-        TILE_SHAPE(8)
-        TILE_SHAPE(9)
-        TILE_SHAPE(10)
-        TILE_SHAPE(11)
-        TILE_SHAPE(12)
-    default:
-        return;
-    }
-    if (t->last) {
-        tile_store(t, out, act, acc);
-        return;
-    }
-    for (int i = 0; i < TILE_ROWS * PANEL_VECS; i++)
-        _mm512_storeu_ps(t->partial + i * VEC, acc[i]);
-}
-
-_Static_assert(TILE_ROWS == 12, "tile_run has a shape per row count up to TILE_ROWS");
+static const packed_kernel KERNEL_AVX512 = {12, LPS_PACKED_NR, tile_run_avx512};
+static const packed_kernel KERNEL_AVX2 = {6, LPS_PACKED_NR / 2, tile_run_avx2};
 
 /* One lps_packed_gemm call, its rows cut into chunks of whole tiles. */
 typedef struct packed_job {
@@ -239,31 +194,34 @@ typedef struct packed_job {
     const float *b, *bias;
     lps_packed_out out;
     lps_clamp act;
+    const packed_kernel *kernel;
 } packed_job;
 
 /* Row tile r of C against panels [p0, p1), k in passes of K_BLOCK;
- * partial holds (p1 - p0) tiles' sums between passes. */
+ * partial holds (p1 - p0) panels' tiles' sums between passes. */
 static void packed_row_tile(const packed_job *j, int64_t r, int64_t p0, int64_t p1, float *partial)
 {
-    int64_t i0 = r * TILE_ROWS;
+    const packed_kernel *kn = j->kernel;
+    int64_t i0 = r * kn->rows;
     for (int64_t k0 = 0; k0 < j->k || k0 == 0; k0 += K_BLOCK) {
         int64_t kc = j->k - k0 < K_BLOCK ? j->k - k0 : K_BLOCK;
-        for (int64_t p = p0; p < p1; p++) {
-            int64_t j0 = p * LPS_PACKED_NR;
-            tile t = {.i0 = i0,
-                      .rows = j->m - i0 < TILE_ROWS ? j->m - i0 : TILE_ROWS,
-                      .k = kc,
-                      .j0 = j0,
-                      .a = j->a.a + i0 * j->a.row_stride + k0 * j->a.k_stride,
-                      .panel = j->b + (p * j->k + k0) * LPS_PACKED_NR,
-                      .bias = j->bias ? j->bias + j0 : NULL,
-                      .partial = partial + (p - p0) * TILE_ROWS * LPS_PACKED_NR,
-                      .first = k0 == 0,
-                      .last = k0 + kc >= j->k};
-            for (int v = 0; v < PANEL_VECS; v++)
-                t.mask[v] = lps_lanes_below(j->n - j0 - v * VEC);
-            tile_run(&t, &j->a, &j->out, &j->act);
-        }
+        for (int64_t p = p0; p < p1; p++)
+            for (int64_t c0 = 0; c0 < LPS_PACKED_NR && p * LPS_PACKED_NR + c0 < j->n;
+                 c0 += kn->cols) {
+                int64_t j0 = p * LPS_PACKED_NR + c0;
+                tile t = {.i0 = i0,
+                          .rows = j->m - i0 < kn->rows ? j->m - i0 : kn->rows,
+                          .k = kc,
+                          .j0 = j0,
+                          .cols = j->n - j0 < kn->cols ? j->n - j0 : kn->cols,
+                          .a = j->a.a + i0 * j->a.row_stride + k0 * j->a.k_stride,
+                          .panel = j->b + (p * j->k + k0) * LPS_PACKED_NR + c0,
+                          .bias = j->bias ? j->bias + j0 : NULL,
+                          .partial = partial + ((p - p0) * LPS_PACKED_NR + c0) * kn->rows,
+                          .first = k0 == 0,
+                          .last = k0 + kc >= j->k};
+                kn->run(&t, &j->a, &j->out, &j->act);
+            }
     }
 }
 
@@ -271,7 +229,7 @@ static void packed_row_tile(const packed_job *j, int64_t r, int64_t p0, int64_t 
 static void packed_chunk(void *arg, int chunk, int n_chunks)
 {
     const packed_job *j = arg;
-    float partial[GROUP_PANELS * TILE_ROWS * LPS_PACKED_NR];
+    float partial[GROUP_PANELS * TILE_ROWS_MAX * LPS_PACKED_NR];
     int64_t first = 0, end = j->tiles, p_first = 0, p_end = j->panels;
     if (j->by_panels)
         lps_par_range(j->panels, chunk, n_chunks, &p_first, &p_end);
@@ -296,10 +254,27 @@ void lps_packed_gemm_clamped(int64_t m, int64_t n, int64_t k, lps_packed_a a,
                              const float *packed_b, const float *bias, lps_packed_out out,
                              lps_clamp act)
 {
+    lps_packed_gemm_on(lps_packed_gemm_width(), m, n, k, a, packed_b, bias, out, act);
+}
+
+void lps_packed_gemm_on(lps_vector_width width, int64_t m, int64_t n, int64_t k, lps_packed_a a,
+                        const float *packed_b, const float *bias, lps_packed_out out,
+                        lps_clamp act)
+{
     if (m <= 0 || n <= 0)
         return;
-    packed_job job = {m,        n,    k,   (m + TILE_ROWS - 1) / TILE_ROWS, panels_of(n), false, a,
-                      packed_b, bias, out, act};
+    const packed_kernel *kn = width == LPS_VECTORS_AVX512 ? &KERNEL_AVX512 : &KERNEL_AVX2;
+    packed_job job = {.m = m,
+                      .n = n,
+                      .k = k,
+                      .tiles = (m + kn->rows - 1) / kn->rows,
+                      .panels = panels_of(n),
+                      .a = a,
+                      .b = packed_b,
+                      .bias = bias,
+                      .out = out,
+                      .act = act,
+                      .kernel = kn};
     /* the longer of the two cuts: 32 rows of A are 3 tiles (24 rows
      * against 8 on two threads), a 300-column B 10 panels */
     job.by_panels = job.panels > job.tiles;

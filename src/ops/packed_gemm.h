@@ -4,7 +4,8 @@
  * node's cache, and A (activations, an im2col matrix) read where it is,
  * with any row and column strides. OpenBLAS repacks both operands on every
  * call (14% of a LeNet-300-100 forward at batch 128 was packing the
- * constant 784x300 weight); this AVX-512 kernel packs neither per call,
+ * constant 784x300 weight); this kernel (AVX-512, or AVX2 and FMA)
+ * packs neither per call,
  * adds the bias in its accumulators' initial value and writes C through a
  * stride map, so a convolution's NCHW output needs no scatter pass. */
 #ifndef LPS_OPS_PACKED_GEMM_H
@@ -14,9 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/runtime_env.h"
 #include "ops/clamp.h"
 
-/* Columns of B per packed panel: two 16-float AVX-512 vectors. */
+/* Columns of B per packed panel: two 16-float AVX-512 vectors, or two
+ * tiles of two 8-float AVX2 ones. */
 #define LPS_PACKED_NR 32
 
 /* Fewest rows of C worth the packed path: with fewer, a tile's few
@@ -38,9 +41,21 @@
  * 2304-row conv). */
 int64_t lps_packed_a_stride(int64_t ld);
 
-/* Whether lps_packed_gemm can run on this CPU (AVX-512F); callers keep
- * their BLAS path otherwise. */
+/* The vectors lps_packed_gemm's kernel uses on this CPU: LPS_VECTORS_AVX512
+ * with AVX-512F, else LPS_VECTORS_AVX2 with AVX2 and FMA, else
+ * LPS_VECTORS_NARROW (no kernel). */
+lps_vector_width lps_packed_gemm_width(void);
+
+/* Whether lps_packed_gemm runs its AVX-512 kernel on this CPU: the
+ * training products (train_gemm.h) route to it only then, their thresholds
+ * having been measured against that kernel; they keep their BLAS path
+ * otherwise. */
 bool lps_packed_gemm_available(void);
+
+/* Whether lps_packed_gemm runs on this CPU at all (either kernel): the
+ * inference products (Gemm, Conv with constant weights) route to it then
+ * and keep their BLAS path otherwise. */
+bool lps_packed_forward_available(void);
 
 /* Whether the kernel beats OpenBLAS on a packed B larger than
  * LPS_PACKED_FAST_BYTES (docs/benchmarks.md, "Eighth round"): always for
@@ -87,8 +102,9 @@ typedef struct lps_packed_out {
  * bias, whatever the thread count: whole 12-row tiles, or whole panels
  * when there are more of those, are cut into lps_par_chunks pieces over
  * the ops' threads (one piece inside a parallel region), so results are
- * the same bytes at any thread count. Needs
- * lps_packed_gemm_available(); m, n, k >= 0. */
+ * the same bytes at any thread count, and on either kernel (each is one
+ * chain of fused multiply-adds). Needs lps_packed_forward_available();
+ * m, n, k >= 0. */
 void lps_packed_gemm(int64_t m, int64_t n, int64_t k, lps_packed_a a, const float *packed_b,
                      const float *bias, lps_packed_out out);
 
@@ -98,5 +114,12 @@ void lps_packed_gemm(int64_t m, int64_t n, int64_t k, lps_packed_a a, const floa
 void lps_packed_gemm_clamped(int64_t m, int64_t n, int64_t k, lps_packed_a a,
                              const float *packed_b, const float *bias, lps_packed_out out,
                              lps_clamp act);
+
+/* lps_packed_gemm_clamped on the kernel of `width` (LPS_VECTORS_AVX2 or
+ * LPS_VECTORS_AVX512, at most lps_packed_gemm_width()), whatever the
+ * widest one: the tests run each kernel the CPU has. */
+void lps_packed_gemm_on(lps_vector_width width, int64_t m, int64_t n, int64_t k, lps_packed_a a,
+                        const float *packed_b, const float *bias, lps_packed_out out,
+                        lps_clamp act);
 
 #endif

@@ -68,4 +68,35 @@ lps_clamp_vector(const lps_clamp *act, __m512 v)
     return v;
 }
 
+/* Kernels written for AVX2 and FMA (after lps_cpu_vector_width or
+ * __builtin_cpu_supports said both). */
+#define LPS_AVX2_FMA __attribute__((target("avx2,fma")))
+
+/* Floats per AVX2 vector. */
+#define LPS_AVX2_FLOATS 8
+
+/* The maskload/maskstore mask of an AVX2 vector's first n lanes (sign bit
+ * set): all of them for n >= 8, none for n <= 0. */
+static inline __attribute__((always_inline)) LPS_AVX2_FMA __m256i lps_lanes_below_avx2(int64_t n)
+{
+    __m256i lanes = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    int bound = n >= LPS_AVX2_FLOATS ? LPS_AVX2_FLOATS : n <= 0 ? 0 : (int)n;
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(bound), lanes);
+}
+
+/* lps_clamp_vector on an AVX2 vector: the same bytes (an ordered compare
+ * is false on a NaN, so Relu's mask zeroes it and a range's keeps it). */
+static inline __attribute__((always_inline)) LPS_AVX2_FMA __m256
+lps_clamp_vector_avx2(const lps_clamp *act, __m256 v)
+{
+    if (act->kind == LPS_CLAMP_RELU)
+        return _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ));
+    if (act->kind == LPS_CLAMP_RANGE) {
+        __m256 lo = _mm256_set1_ps(act->lo), hi = _mm256_set1_ps(act->hi);
+        v = _mm256_blendv_ps(v, lo, _mm256_cmp_ps(v, lo, _CMP_LT_OQ));
+        return _mm256_blendv_ps(v, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
+    }
+    return v;
+}
+
 #endif

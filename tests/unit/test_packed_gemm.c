@@ -5,8 +5,10 @@
  * byte-identical at one and two threads, Relu and Clip applied in its
  * stores as their own forwards would; Gemm with a constant B and Conv
  * with a constant W in an inference plan keep the packed weights in their
- * node's cache and match direct sums. On a CPU without AVX-512 the path is
- * off and the kernel tests check only that the callers fall back. */
+ * node's cache and match direct sums. Each kernel the CPU has (AVX2 and
+ * FMA, AVX-512) is tested, and the two give the same bytes; on a CPU with
+ * neither the path is off and the tests check only that the callers fall
+ * back. */
 #include <check.h>
 #include <math.h>
 #include <omp.h>
@@ -75,11 +77,14 @@ static float *random_floats(int64_t n, uint64_t seed)
     return v;
 }
 
-/* The product of case c at the current OpenMP thread count, each element
- * through act, into a fresh [m, n] row-major array (gathered back from the
- * scatter layout). */
-static float *packed_product(const product_case *c, const float *a, const float *b,
-                             const float *bias, lps_clamp act)
+/* The kernels lps_packed_gemm_on takes, narrowest first. */
+static const lps_vector_width KERNELS[] = {LPS_VECTORS_AVX2, LPS_VECTORS_AVX512};
+
+/* The product of case c on the kernel of `width` at the current OpenMP
+ * thread count, each element through act, into a fresh [m, n] row-major
+ * array (gathered back from the scatter layout). */
+static float *packed_product(lps_vector_width width, const product_case *c, const float *a,
+                             const float *b, const float *bias, lps_clamp act)
 {
     float *packed = malloc((lps_packed_b_floats(c->k, c->n) + 1) * sizeof *packed);
     size_t cn = (size_t)(c->m * c->n);
@@ -92,10 +97,10 @@ static float *packed_product(const product_case *c, const float *a, const float 
     lps_packed_out po = c->scatter ? (lps_packed_out){out, c->group, c->n * c->group, 1, c->group}
                                    : (lps_packed_out){out, c->m, 0, c->n, 1};
     memset(out, 0, (stored + 1) * sizeof *out);
-    if (act.kind == LPS_CLAMP_NONE)
+    if (width == lps_packed_gemm_width() && act.kind == LPS_CLAMP_NONE)
         lps_packed_gemm(c->m, c->n, c->k, pa, packed, bias, po);
     else
-        lps_packed_gemm_clamped(c->m, c->n, c->k, pa, packed, bias, po, act);
+        lps_packed_gemm_on(width, c->m, c->n, c->k, pa, packed, bias, po, act);
     for (int64_t i = 0; i < c->m; i++)
         for (int64_t j = 0; j < c->n; j++)
             flat[i * c->n + j] =
@@ -106,36 +111,53 @@ static float *packed_product(const product_case *c, const float *a, const float 
     return flat;
 }
 
+/* Each kernel's product of case c within the sum tolerance of double
+ * sums and, bit for bit, the chain of fused multiply-adds in k order from
+ * the bias the contract names: the same bytes at one and two threads and
+ * on every kernel. */
 START_TEST(kernel_matches_reference_at_any_thread_count)
 {
-    if (!lps_packed_gemm_available())
-        return;
     const product_case *c = &CASES[_i];
     /* B stored [n, k] (transposed, as Gemm's transB and Conv's W) */
     float *a = random_floats(c->m * c->k, SEED_A), *b = random_floats(c->n * c->k, SEED_B);
     float *bias = c->bias ? random_floats(c->n, SEED_BIAS) : NULL;
-    omp_set_num_threads(1);
-    float *one = packed_product(c, a, b, bias, NO_ACT);
-    omp_set_num_threads(TWO_THREADS);
-    float *two = packed_product(c, a, b, bias, NO_ACT);
-    omp_set_num_threads(1);
-    ck_assert_msg(memcmp(one, two, (size_t)(c->m * c->n) * sizeof *one) == 0,
-                  "case %d: two threads differ from one", _i);
-    for (int64_t i = 0; i < c->m; i++)
-        for (int64_t j = 0; j < c->n; j++) {
-            double want = bias ? bias[j] : 0.0, scale = fabs(want);
-            for (int64_t p = 0; p < c->k; p++) {
-                double ai = c->a_by_columns ? a[p * c->m + i] : a[i * c->k + p];
-                want += ai * b[j * c->k + p];
-                scale += fabs(ai * b[j * c->k + p]);
+    float *first = NULL;
+    size_t bytes = (size_t)(c->m * c->n) * sizeof *first;
+    for (size_t kn = 0; kn < TEST_COUNT(KERNELS) && KERNELS[kn] <= lps_packed_gemm_width(); kn++) {
+        omp_set_num_threads(1);
+        float *one = packed_product(KERNELS[kn], c, a, b, bias, NO_ACT);
+        omp_set_num_threads(TWO_THREADS);
+        float *two = packed_product(KERNELS[kn], c, a, b, bias, NO_ACT);
+        omp_set_num_threads(1);
+        ck_assert_msg(memcmp(one, two, bytes) == 0, "case %d, kernel %d: two threads differ from one",
+                      _i, (int)kn);
+        ck_assert_msg(!first || memcmp(one, first, bytes) == 0,
+                      "case %d: kernel %d differs from kernel 0", _i, (int)kn);
+        for (int64_t i = 0; i < c->m; i++)
+            for (int64_t j = 0; j < c->n; j++) {
+                double want = bias ? bias[j] : 0.0, scale = fabs(want);
+                float chain = bias ? bias[j] : 0.0f;
+                for (int64_t p = 0; p < c->k; p++) {
+                    float ai = c->a_by_columns ? a[p * c->m + i] : a[i * c->k + p];
+                    want += (double)ai * b[j * c->k + p];
+                    scale += fabs((double)ai * b[j * c->k + p]);
+                    chain = fmaf(ai, b[j * c->k + p], chain);
+                }
+                float got = one[i * c->n + j];
+                ck_assert_msg(fabs(got - want) <= REL_TOL * (scale + 1.0),
+                              "case %d, kernel %d: C[%lld, %lld] = %g, expected %g", _i, (int)kn,
+                              (long long)i, (long long)j, got, want);
+                ck_assert_msg(memcmp(&got, &chain, sizeof got) == 0,
+                              "case %d, kernel %d: C[%lld, %lld] = %a, not the multiply-add chain's %a",
+                              _i, (int)kn, (long long)i, (long long)j, got, chain);
             }
-            double got = one[i * c->n + j];
-            ck_assert_msg(fabs(got - want) <= REL_TOL * (scale + 1.0),
-                          "case %d: C[%lld, %lld] = %g, expected %g", _i, (long long)i,
-                          (long long)j, got, want);
-        }
-    free(one);
-    free(two);
+        free(two);
+        if (first)
+            free(one);
+        else
+            first = one;
+    }
+    free(first);
     free(a);
     free(b);
     free(bias);
@@ -156,8 +178,6 @@ static float scalar_clamp(lps_clamp act, float v)
  * -0 (a -0 bias over an empty sum) included. */
 START_TEST(kernel_applies_activation_in_its_stores)
 {
-    if (!lps_packed_gemm_available())
-        return;
     const product_case *c = &CASES[_i];
     float *a = random_floats(c->m * c->k, SEED_A), *b = random_floats(c->n * c->k, SEED_B);
     float *bias = random_floats(c->n, SEED_BIAS);
@@ -165,18 +185,20 @@ START_TEST(kernel_applies_activation_in_its_stores)
     bias[c->n - 1] = c->n > 1 ? -0.0f : bias[0];
     const lps_clamp acts[] = {{LPS_CLAMP_RELU, 0.0f, 0.0f},
                               {LPS_CLAMP_RANGE, RANGE_LO, RANGE_HI}};
-    float *plain = packed_product(c, a, b, bias, NO_ACT);
-    for (size_t t = 0; t < TEST_COUNT(acts); t++) {
-        float *got = packed_product(c, a, b, bias, acts[t]);
-        for (int64_t e = 0; e < c->m * c->n; e++) {
-            float want = scalar_clamp(acts[t], plain[e]);
-            ck_assert_msg(memcmp(&got[e], &want, sizeof want) == 0,
-                          "case %d, clamp %d: element %lld is %g, expected %g", _i, (int)t,
-                          (long long)e, got[e], want);
+    for (size_t kn = 0; kn < TEST_COUNT(KERNELS) && KERNELS[kn] <= lps_packed_gemm_width(); kn++) {
+        float *plain = packed_product(KERNELS[kn], c, a, b, bias, NO_ACT);
+        for (size_t t = 0; t < TEST_COUNT(acts); t++) {
+            float *got = packed_product(KERNELS[kn], c, a, b, bias, acts[t]);
+            for (int64_t e = 0; e < c->m * c->n; e++) {
+                float want = scalar_clamp(acts[t], plain[e]);
+                ck_assert_msg(memcmp(&got[e], &want, sizeof want) == 0,
+                              "case %d, kernel %d, clamp %d: element %lld is %g, expected %g", _i,
+                              (int)kn, (int)t, (long long)e, got[e], want);
+            }
+            free(got);
         }
-        free(got);
+        free(plain);
     }
-    free(plain);
     free(a);
     free(b);
     free(bias);
@@ -267,7 +289,7 @@ START_TEST(gemm_with_constant_weight_packs_it)
     lps_tensor *x = test_tensor_random(2, x_dims, -1, 1, SEED_X);
     size_t cache = 0;
     float *y = run_inference(m, x, BATCH * OUT, &cache);
-    ck_assert_uint_eq(cache, lps_packed_gemm_available() ? lps_packed_b_floats(IN, OUT) : 0);
+    ck_assert_uint_eq(cache, lps_packed_forward_available() ? lps_packed_b_floats(IN, OUT) : 0);
     const float *w = test_model_init_data(m, "w"), *b = test_model_init_data(m, "b"),
                 *xv = lps_tensor_f32(x);
     expect_rows_product(y, xv, w, b, BATCH, IN, OUT, true);
@@ -331,7 +353,7 @@ START_TEST(conv_with_constant_weight_packs_it)
     float *y = run_inference(m, x, (size_t)(batch * CONV_OUT * h * wd), &cache);
     int64_t rows = h == 1 ? CONV_IN : CONV_IN * CONV_K * CONV_K;
     size_t want_cache = lps_packed_b_floats(rows, CONV_OUT) + (h == 1 ? CONV_OUT * CONV_IN : 0);
-    if (lps_packed_gemm_available())
+    if (lps_packed_forward_available())
         ck_assert_uint_eq(cache, want_cache);
     for (int64_t n = 0; n < batch; n++)
         for (int64_t oc = 0; oc < CONV_OUT; oc++)
@@ -370,7 +392,7 @@ START_TEST(conv_large_weight_by_rows_packs_it)
     lps_tensor *x = test_tensor_random(4, x_dims, -1, 1, SEED_X);
     size_t cache = 0;
     float *y = run_inference(m, x, BATCH * OUT, &cache);
-    ck_assert_uint_eq(cache, lps_packed_gemm_available() ? lps_packed_b_floats(IN, OUT) : 0);
+    ck_assert_uint_eq(cache, lps_packed_forward_available() ? lps_packed_b_floats(IN, OUT) : 0);
     expect_rows_product(y, lps_tensor_f32(x), test_model_init_data(m, "w"), NULL, BATCH, IN, OUT,
                         false);
     free(y);

@@ -1,0 +1,169 @@
+/* The packed product's register tile, written once over a vector type:
+ * packed_gemm.c includes this file once per instruction set, after
+ * defining
+ *   PT_NAME(x)      x with the set's suffix (the functions' names)
+ *   PT_TARGET       the functions' target attribute
+ *   PT_ROWS         rows of C per tile (at most TILE_ROWS_MAX)
+ *   PT_FLOATS       floats per vector; a tile is PT_ROWS x 2 vectors
+ *   pt_vec          the vector type
+ *   PT_LOAD(p), PT_LOAD_FIRST(p, n), PT_STORE(p, v), PT_STORE_FIRST(p, n, v)
+ *                   whole-vector and first-n-lanes (the others zero on a
+ *                   load, untouched on a store) accesses
+ *   PT_SET1(x), PT_ZERO(), PT_FMADD(a, b, c)
+ *   PT_CLAMP(act, v)  v through the lps_clamp act (clamp.h), bit for bit
+ *   pt_index, PT_SCATTER_INDEX(stride), PT_SCATTER(p, n, index, v)
+ *                   the first n lanes of v to p, p + stride, ...
+ * and the tile struct, out_at and ALWAYS_INLINE; it undefines them all
+ * at its end. Per step of k, two
+ * vector loads of the panel's row and one broadcast of A per tile row feed
+ * 2 * PT_ROWS fused multiply-adds, so a tile is bound by the multiply-adds,
+ * not by the loads, while its 2 * PT_ROWS accumulators, the two panel
+ * vectors and a broadcast fit the set's registers (AVX-512: 12 rows, 24 of
+ * 32; AVX2: 6 rows, 15 of 16). */
+
+/* acc[2 i + v] += A(i, :) * panel vector v over k, for `rows` rows (a
+ * constant where inlined, so the loops unroll into registers); unit: A's
+ * rows are adjacent floats (an im2col matrix read column-wise). */
+static ALWAYS_INLINE PT_TARGET void PT_NAME(tile_sum)(const tile *t, int rows, int vecs, bool unit,
+                                                      int64_t row_stride, int64_t k_stride,
+                                                      pt_vec *acc)
+{
+    const float *a = t->a, *b = t->panel;
+    for (int64_t p = 0; p < t->k; p++) {
+        pt_vec b0 = PT_LOAD(b);
+        pt_vec b1 = vecs > 1 ? PT_LOAD(b + PT_FLOATS) : b0;
+#pragma GCC unroll 12
+        for (int i = 0; i < rows; i++) {
+            pt_vec ai = PT_SET1(a[unit ? i : i * row_stride]);
+            acc[2 * i] = PT_FMADD(ai, b0, acc[2 * i]);
+            if (vecs > 1)
+                acc[2 * i + 1] = PT_FMADD(ai, b1, acc[2 * i + 1]);
+        }
+        a += k_stride;
+        b += LPS_PACKED_NR;
+    }
+}
+
+/* Writes the tile's rows through out (vector stores, or scatters when a
+ * column is not the next float), each element through act. */
+static PT_TARGET void PT_NAME(tile_store)(const tile *t, const lps_packed_out *out,
+                                          const lps_clamp *act, const pt_vec *acc)
+{
+    pt_index index = PT_SCATTER_INDEX(out->col_stride);
+    for (int64_t i = 0; i < t->rows; i++) {
+        float *row = out_at(out, t->i0 + i, t->j0);
+        for (int v = 0; v < 2 && v * PT_FLOATS < t->cols; v++) {
+            int64_t lanes = t->cols - v * PT_FLOATS;
+            float *at = row + (int64_t)v * PT_FLOATS * out->col_stride;
+            pt_vec y = PT_CLAMP(act, acc[2 * i + v]);
+            if (out->col_stride != 1)
+                PT_SCATTER(at, lanes, index, y);
+            else if (lanes >= PT_FLOATS)
+                PT_STORE(at, y);
+            else
+                PT_STORE_FIRST(at, lanes, y);
+        }
+    }
+}
+
+/* One of tile_sum's shapes, chosen once per tile. */
+#define PT_SHAPE(R)                                                                                \
+    case R:                                                                                        \
+        if (vecs > 1 && unit)                                                                      \
+            PT_NAME(tile_sum)(t, R, 2, true, a->row_stride, a->k_stride, acc);                     \
+        else if (vecs > 1)                                                                         \
+            PT_NAME(tile_sum)(t, R, 2, false, a->row_stride, a->k_stride, acc);                    \
+        else if (unit)                                                                             \
+            PT_NAME(tile_sum)(t, R, 1, true, a->row_stride, a->k_stride, acc);                     \
+        else                                                                                       \
+            PT_NAME(tile_sum)(t, R, 1, false, a->row_stride, a->k_stride, acc);                    \
+        break;
+
+/* The tile's accumulators before its pass: the bias (or 0) on the first,
+ * the partial sums after earlier passes. */
+static PT_TARGET void PT_NAME(tile_start)(const tile *t, pt_vec *acc)
+{
+    for (int v = 0; v < 2; v++) {
+        int64_t lanes = t->cols - v * PT_FLOATS;
+        pt_vec init = t->bias && lanes > 0 ? PT_LOAD_FIRST(t->bias + v * PT_FLOATS, lanes)
+                                           : PT_ZERO();
+        for (int i = 0; i < PT_ROWS; i++)
+            acc[2 * i + v] =
+                t->first ? init : PT_LOAD(t->partial + (2 * i + v) * PT_FLOATS);
+    }
+}
+
+/* Asks for the cache lines a scattered tile's stores will write (its
+ * first and last row of each column) before its sums, which take long
+ * enough for the lines to arrive: Y (a convolution's NCHW output) is
+ * written fresh, and the instructions after the scatters had 45% of
+ * tile_run's samples on the CNN's conv2 (one panel, 144 steps of k a
+ * tile); with the prefetches that conv alone at batch 128 took 3.2-4.5
+ * CPU ms against 5.0-5.8 (docs/benchmarks.md, "Tenth round"). GCC takes
+ * a function holding only prefetches for a const one and drops its
+ * calls, so they are inlined into tile_run. */
+static ALWAYS_INLINE PT_TARGET void PT_NAME(tile_prefetch_out)(const tile *t,
+                                                               const lps_packed_out *out)
+{
+    int64_t cols = t->cols > PT_FLOATS ? 2 * PT_FLOATS : PT_FLOATS;
+    for (int64_t j = 0; j < cols; j++) {
+        _mm_prefetch((const char *)out_at(out, t->i0, t->j0 + j), _MM_HINT_ET0);
+        _mm_prefetch((const char *)out_at(out, t->i0 + t->rows - 1, t->j0 + j), _MM_HINT_ET0);
+    }
+}
+
+/* One tile's pass (tile_fn in packed_gemm.c). */
+static PT_TARGET void PT_NAME(tile_run)(const tile *t, const lps_packed_a *a,
+                                        const lps_packed_out *out, const lps_clamp *act)
+{
+    pt_vec acc[2 * PT_ROWS];
+    if (t->last && out->col_stride != 1)
+        PT_NAME(tile_prefetch_out)(t, out);
+    PT_NAME(tile_start)(t, acc);
+    int vecs = t->cols > PT_FLOATS ? 2 : 1;
+    bool unit = a->row_stride == 1;
+    switch (t->rows) {
+        PT_SHAPE(1)
+        PT_SHAPE(2)
+        PT_SHAPE(3)
+        PT_SHAPE(4)
+        PT_SHAPE(5)
+        PT_SHAPE(6)
+#if PT_ROWS > 6
+        PT_SHAPE(7)
+        PT_SHAPE(8)
+        PT_SHAPE(9)
+        PT_SHAPE(10)
+        PT_SHAPE(11)
+        PT_SHAPE(12)
+#endif
+    default:
+        return;
+    }
+    if (t->last) {
+        PT_NAME(tile_store)(t, out, act, acc);
+        return;
+    }
+    for (int i = 0; i < 2 * PT_ROWS; i++)
+        PT_STORE(t->partial + i * PT_FLOATS, acc[i]);
+}
+
+_Static_assert(PT_ROWS == 6 || PT_ROWS == 12, "tile_run has a shape per row count up to PT_ROWS");
+
+#undef PT_SHAPE
+#undef PT_NAME
+#undef PT_TARGET
+#undef PT_ROWS
+#undef PT_FLOATS
+#undef pt_vec
+#undef pt_index
+#undef PT_LOAD
+#undef PT_LOAD_FIRST
+#undef PT_STORE
+#undef PT_STORE_FIRST
+#undef PT_SET1
+#undef PT_ZERO
+#undef PT_FMADD
+#undef PT_CLAMP
+#undef PT_SCATTER_INDEX
+#undef PT_SCATTER
