@@ -35,7 +35,7 @@ lps_status lps_conv_packed_weights(lps_op_node *op, const lps_conv_dims *cd, int
         (floats * sizeof(float) > LPS_PACKED_FAST_BYTES &&
          !lps_packed_gemm_large_fast(!rows_out)) ||
         (!rows_out && cd->rows < CONV_PACKED_SCATTER_MIN_ROWS) ||
-        cd->batch * cd->g.out_size < LPS_PACKED_MIN_ROWS ||
+        cd->batch * cd->g.out_size < lps_packed_min_rows() ||
         cd->g.out_size > INT_MAX / LPS_PACKED_NR || !lps_packed_forward_available())
         return LPS_OK;
     int64_t key[LPS_OP_CACHE_KEY_MAX];

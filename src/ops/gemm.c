@@ -139,7 +139,7 @@ static lps_status gemm_forward_packed(lps_op_node *op, lps_exec_ctx *ctx,
     const gemm_params *p = op->params;
     *done = false;
     if (!lps_op_input_const(op, GEMM_B) || (use_c && d->c_rows != 1) ||
-        d->m < LPS_PACKED_MIN_ROWS || d->n == 0 || d->k == 0 || !lps_packed_forward_available())
+        d->m < lps_packed_min_rows() || d->n == 0 || d->k == 0 || !lps_packed_forward_available())
         return LPS_OK;
     int64_t key[GEMM_PACKED_KEY] = {d->k, d->n, p->trans_b};
     const float *packed = lps_op_cache_find(op, key, GEMM_PACKED_KEY);

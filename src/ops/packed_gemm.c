@@ -49,6 +49,11 @@ bool lps_packed_gemm_available(void)
     return lps_packed_gemm_width() == LPS_VECTORS_AVX512;
 }
 
+int64_t lps_packed_min_rows(void)
+{
+    return lps_packed_gemm_width() == LPS_VECTORS_AVX2 ? 1 : LPS_PACKED_MIN_ROWS;
+}
+
 bool lps_packed_forward_available(void)
 {
     return lps_packed_gemm_width() != LPS_VECTORS_NARROW;
@@ -109,6 +114,14 @@ typedef struct tile {
     bool first, last;   /* k0 == 0; k0 + k == all of k */
 } tile;
 
+/* One row of C against a run of whole panels over all of k (row_run in
+ * packed_tile.h). */
+typedef struct packed_row {
+    int64_t r, p0, panels, n, k;
+    const float *b;    /* the packed B */
+    const float *bias; /* [n], or NULL */
+} packed_row;
+
 /* Where C's element (r, j) of out lies. */
 static float *out_at(const lps_packed_out *out, int64_t r, int64_t j)
 {
@@ -120,6 +133,8 @@ static float *out_at(const lps_packed_out *out, int64_t r, int64_t j)
 #define PT_NAME(x) x##_avx512
 #define PT_TARGET AVX512_PREFETCHW
 #define PT_ROWS 12
+/* 12 of the 32 registers: the chains hide the multiply-add's latency */
+#define PT_ROW_PANELS 6
 #define PT_FLOATS 16
 typedef __m512 pt_vec_avx512;
 typedef __m512i pt_index_avx512;
@@ -148,6 +163,8 @@ typedef __m512i pt_index_avx512;
 #define PT_NAME(x) x##_avx2
 #define PT_TARGET AVX2_PREFETCHW
 #define PT_ROWS 6
+/* 12 accumulators, a broadcast, the panel vectors as memory operands */
+#define PT_ROW_PANELS 3
 #define PT_FLOATS 8
 typedef __m256 pt_vec_avx2;
 #define pt_vec pt_vec_avx2
@@ -177,14 +194,23 @@ static ALWAYS_INLINE AVX2_PREFETCHW void scatter_avx2(float *p, int64_t n, int64
 typedef void (*tile_fn)(const tile *t, const lps_packed_a *a, const lps_packed_out *out,
                         const lps_clamp *act);
 
-/* One instruction set's register tile: its shape and its pass. */
+/* A one-row pass on one instruction set's kernel. */
+typedef void (*row_fn)(const packed_row *w, const lps_packed_a *a, const lps_packed_out *out,
+                       const lps_clamp *act);
+
+/* One instruction set's register tile: its shape and its pass, and its
+ * one-row tile's panels and pass for products of fewer than
+ * LPS_PACKED_MIN_ROWS rows. */
 typedef struct packed_kernel {
     int64_t rows, cols;
     tile_fn run;
+    int64_t row_panels;
+    row_fn run_row;
 } packed_kernel;
 
-static const packed_kernel KERNEL_AVX512 = {12, LPS_PACKED_NR, tile_run_avx512};
-static const packed_kernel KERNEL_AVX2 = {6, LPS_PACKED_NR / 2, tile_run_avx2};
+static const packed_kernel KERNEL_AVX512 = {12, LPS_PACKED_NR, tile_run_avx512, 6,
+                                            row_run_avx512};
+static const packed_kernel KERNEL_AVX2 = {6, LPS_PACKED_NR / 2, tile_run_avx2, 3, row_run_avx2};
 
 /* One lps_packed_gemm call, its rows cut into chunks of whole tiles. */
 typedef struct packed_job {
@@ -235,6 +261,16 @@ static void packed_chunk(void *arg, int chunk, int n_chunks)
         lps_par_range(j->panels, chunk, n_chunks, &p_first, &p_end);
     else
         lps_par_range(j->tiles, chunk, n_chunks, &first, &end);
+    if (j->m < LPS_PACKED_MIN_ROWS) {
+        const packed_kernel *kn = j->kernel;
+        for (int64_t r = 0; r < j->m; r++)
+            for (int64_t p0 = p_first; p0 < p_end; p0 += kn->row_panels) {
+                packed_row w = {r, p0, p_end - p0 < kn->row_panels ? p_end - p0 : kn->row_panels,
+                                j->n, j->k, j->b, j->bias};
+                kn->run_row(&w, &j->a, &j->out, &j->act);
+            }
+        return;
+    }
     int64_t panel_bytes = j->k * LPS_PACKED_NR * (int64_t)sizeof(float);
     int64_t group = panel_bytes > 0 ? GROUP_BYTES / panel_bytes : GROUP_PANELS;
     group = group < 1 ? 1 : group > GROUP_PANELS ? GROUP_PANELS : group;
@@ -277,7 +313,7 @@ void lps_packed_gemm_on(lps_vector_width width, int64_t m, int64_t n, int64_t k,
                       .kernel = kn};
     /* the longer of the two cuts: 32 rows of A are 3 tiles (24 rows
      * against 8 on two threads), a 300-column B 10 panels */
-    job.by_panels = job.panels > job.tiles;
+    job.by_panels = job.panels > job.tiles || m < LPS_PACKED_MIN_ROWS;
     double flops = 2.0 * (double)m * (double)n * (double)k;
     lps_par_for(lps_par_chunks(job.by_panels ? job.panels : job.tiles, flops), packed_chunk, &job);
 }

@@ -22,10 +22,17 @@
  * tiles of two 8-float AVX2 ones. */
 #define LPS_PACKED_NR 32
 
-/* Fewest rows of C worth the packed path: with fewer, a tile's few
- * accumulator chains wait on the multiply-add latency (a 1-row product ran
- * at 0.7x OpenBLAS's matrix-vector rate), so callers keep BLAS. */
+/* Fewest rows of C the kernel's row tiles take: with fewer, a tile's few
+ * accumulator chains would wait on the multiply-add latency (a 1-row
+ * product ran at 0.7x OpenBLAS's matrix-vector rate), so the kernel takes
+ * each row across several panels instead. */
 #define LPS_PACKED_MIN_ROWS 4
+
+/* Fewest rows of C worth the packed path on this CPU: 1 with the AVX2
+ * kernel (its one-row tile against OpenBLAS's sgemm, which packs B on
+ * every call, docs/benchmarks.md, "Eleventh round"), LPS_PACKED_MIN_ROWS
+ * with the AVX-512 one (its one-row tile unmeasured there). */
+int64_t lps_packed_min_rows(void);
 
 /* Largest packed B the kernel keeps up with OpenBLAS's AVX-512 kernel on
  * when C is scattered (a convolution's NCHW output): its panel groups

@@ -4,6 +4,7 @@
  *   PT_NAME(x)      x with the set's suffix (the functions' names)
  *   PT_TARGET       the functions' target attribute
  *   PT_ROWS         rows of C per tile (at most TILE_ROWS_MAX)
+ *   PT_ROW_PANELS   panels of row_run's one-row tile (3 or 6)
  *   PT_FLOATS       floats per vector; a tile is PT_ROWS x 2 vectors
  *   pt_vec          the vector type
  *   PT_LOAD(p), PT_LOAD_FIRST(p, n), PT_STORE(p, v), PT_STORE_FIRST(p, n, v)
@@ -13,7 +14,7 @@
  *   PT_CLAMP(act, v)  v through the lps_clamp act (clamp.h), bit for bit
  *   pt_index, PT_SCATTER_INDEX(stride), PT_SCATTER(p, n, index, v)
  *                   the first n lanes of v to p, p + stride, ...
- * and the tile struct, out_at and ALWAYS_INLINE; it undefines them all
+ * and the tile and packed_row structs, out_at and ALWAYS_INLINE; it undefines them all
  * at its end. Per step of k, two
  * vector loads of the panel's row and one broadcast of A per tile row feed
  * 2 * PT_ROWS fused multiply-adds, so a tile is bound by the multiply-adds,
@@ -44,6 +45,21 @@ static ALWAYS_INLINE PT_TARGET void PT_NAME(tile_sum)(const tile *t, int rows, i
     }
 }
 
+/* y's first `lanes` floats to at (whole vectors, or a scatter when a
+ * column is not the next float), through act. */
+static ALWAYS_INLINE PT_TARGET void PT_NAME(store_vec)(float *at, int64_t lanes, pt_index index,
+                                                       const lps_packed_out *out,
+                                                       const lps_clamp *act, pt_vec v)
+{
+    pt_vec y = PT_CLAMP(act, v);
+    if (out->col_stride != 1)
+        PT_SCATTER(at, lanes, index, y);
+    else if (lanes >= PT_FLOATS)
+        PT_STORE(at, y);
+    else
+        PT_STORE_FIRST(at, lanes, y);
+}
+
 /* Writes the tile's rows through out (vector stores, or scatters when a
  * column is not the next float), each element through act. */
 static PT_TARGET void PT_NAME(tile_store)(const tile *t, const lps_packed_out *out,
@@ -54,14 +70,8 @@ static PT_TARGET void PT_NAME(tile_store)(const tile *t, const lps_packed_out *o
         float *row = out_at(out, t->i0 + i, t->j0);
         for (int v = 0; v < 2 && v * PT_FLOATS < t->cols; v++) {
             int64_t lanes = t->cols - v * PT_FLOATS;
-            float *at = row + (int64_t)v * PT_FLOATS * out->col_stride;
-            pt_vec y = PT_CLAMP(act, acc[2 * i + v]);
-            if (out->col_stride != 1)
-                PT_SCATTER(at, lanes, index, y);
-            else if (lanes >= PT_FLOATS)
-                PT_STORE(at, y);
-            else
-                PT_STORE_FIRST(at, lanes, y);
+            PT_NAME(store_vec)(row + (int64_t)v * PT_FLOATS * out->col_stride, lanes, index, out,
+                               act, acc[2 * i + v]);
         }
     }
 }
@@ -150,7 +160,78 @@ static PT_TARGET void PT_NAME(tile_run)(const tile *t, const lps_packed_a *a,
 
 _Static_assert(PT_ROWS == 6 || PT_ROWS == 12, "tile_run has a shape per row count up to PT_ROWS");
 
+/* Panels of the row kernel's tile, and its accumulators. */
+#define PT_PANEL_VECS (LPS_PACKED_NR / PT_FLOATS)
+#define PT_ROW_ACC (PT_ROW_PANELS * PT_PANEL_VECS)
+
+/* acc[q * PT_PANEL_VECS + v] += A's row * vector v of panel q over all of
+ * k, for `panels` panels (a constant where inlined). */
+static ALWAYS_INLINE PT_TARGET void PT_NAME(row_sum)(const float *a, int64_t k_stride,
+                                                     const float *b, int64_t k, int panels,
+                                                     pt_vec *acc)
+{
+    for (int64_t p = 0; p < k; p++) {
+        pt_vec ai = PT_SET1(a[p * k_stride]);
+        const float *bp = b + p * LPS_PACKED_NR;
+#pragma GCC unroll 16
+        for (int q = 0; q < panels * PT_PANEL_VECS; q++)
+            acc[q] = PT_FMADD(ai, PT_LOAD(bp + (q / PT_PANEL_VECS) * k * LPS_PACKED_NR +
+                                          (q % PT_PANEL_VECS) * PT_FLOATS),
+                              acc[q]);
+    }
+}
+
+/* One of row_sum's shapes, chosen once per row. */
+#define PT_ROW_CASE(P)                                                                             \
+    case P:                                                                                        \
+        PT_NAME(row_sum)(ar, a->k_stride, b, w->k, P, acc);                                        \
+        break;
+
+/* Row r of C by panels [p0, p0 + panels) (panels <= PT_ROW_PANELS) over
+ * all of k (row_fn in packed_gemm.c): a product of fewer rows than a tile
+ * keeps enough chains of multiply-adds to hide their latency by going
+ * across panels, one A element broadcast against every vector of them.
+ * Each element is the same chain as in tile_run. */
+static PT_TARGET void PT_NAME(row_run)(const packed_row *w, const lps_packed_a *a,
+                                       const lps_packed_out *out, const lps_clamp *act)
+{
+    pt_vec acc[PT_ROW_ACC];
+    int64_t j0 = w->p0 * LPS_PACKED_NR;
+    for (int q = 0; q < PT_ROW_ACC; q++) {
+        int64_t lanes = w->n - j0 - (int64_t)q * PT_FLOATS;
+        acc[q] = w->bias && lanes > 0 && q < w->panels * PT_PANEL_VECS
+                     ? PT_LOAD_FIRST(w->bias + j0 + q * PT_FLOATS, lanes)
+                     : PT_ZERO();
+    }
+    const float *ar = a->a + w->r * a->row_stride, *b = w->b + w->p0 * w->k * LPS_PACKED_NR;
+    switch (w->panels) {
+        PT_ROW_CASE(1)
+        PT_ROW_CASE(2)
+        PT_ROW_CASE(3)
+#if PT_ROW_PANELS > 3
+        PT_ROW_CASE(4)
+        PT_ROW_CASE(5)
+        PT_ROW_CASE(6)
+#endif
+    default:
+        return;
+    }
+    pt_index index = PT_SCATTER_INDEX(out->col_stride);
+    float *row = out_at(out, w->r, j0);
+    for (int q = 0; q < w->panels * PT_PANEL_VECS && j0 + q * PT_FLOATS < w->n; q++) {
+        int64_t lanes = w->n - j0 - (int64_t)q * PT_FLOATS;
+        PT_NAME(store_vec)(row + (int64_t)q * PT_FLOATS * out->col_stride, lanes, index, out, act,
+                           acc[q]);
+    }
+}
+
+_Static_assert(PT_ROW_PANELS == 3 || PT_ROW_PANELS == 6, "row_run has a case per panel count");
+
 #undef PT_SHAPE
+#undef PT_ROW_CASE
+#undef PT_PANEL_VECS
+#undef PT_ROW_ACC
+#undef PT_ROW_PANELS
 #undef PT_NAME
 #undef PT_TARGET
 #undef PT_ROWS

@@ -46,6 +46,11 @@ typedef struct product_case {
 
 static const product_case CASES[] = {
     {1, 1, 1, false, false, false, 1},
+    /* fewer rows than LPS_PACKED_MIN_ROWS: one row across several panels,
+     * runs of them cut, by rows and scattered, A both ways */
+    {1, 300, 200, false, false, true, 1},
+    {3, 230, 70, true, false, true, 1},
+    {2, 100, 45, false, true, true, 2},
     {4, 10, 7, false, false, true, 1},
     {12, 32, 256, false, false, true, 1},
     {13, 33, 257, false, false, false, 1},
