@@ -16,6 +16,12 @@ both sides and prints samples/s, their ratio, and each side's peak RSS:
 Both sides train on the same random samples held in memory (steps * batch
 of them), two epochs, and time every step of the second (load, compile and
 the first epoch are excluded); a side's rate is batch / median step time.
+The last column, CPU ratio, is the same ratio of batch / median CPU time
+per step (the process's, over all its threads): on a shared machine a
+side's wall time follows how much of the cores the others leave it, where
+its CPU time stays near the quiet figure, so at one thread the CPU ratio
+stands in for the quiet one. At two threads it understates PyTorch's side
+when its OpenMP threads spin while waiting (that counts as CPU time).
 Each side runs in its own process, so peak RSS (ru_maxrss from wait4) is
 per side and includes the data and, for PyTorch, the interpreter and
 libraries a user also pays. The machine may be shared: the two sides run
@@ -267,11 +273,11 @@ def torch_worker(args):
     loss_fn = torch.nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(DATA_SEED)
     steps, b = args.steps, args.batch
-    times = []
+    times, cpu_times = [], []
     for epoch in range(EPOCHS):
         perm = torch.randperm(steps * b, generator=gen)
         for s in range(steps):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             idx = perm[s * b:(s + 1) * b]
             x, y = x_all[idx], y_all[idx]
             opt.zero_grad()
@@ -280,7 +286,9 @@ def torch_worker(args):
             opt.step()
             if epoch == EPOCHS - 1:
                 times.append(time.perf_counter() - t0)
-    print(json.dumps({"samples_per_s": b / statistics.median(times)}))
+                cpu_times.append(time.process_time() - c0)
+    print(json.dumps({"samples_per_s": b / statistics.median(times),
+                      "cpu_samples_per_s": b / statistics.median(cpu_times)}))
 
 
 def run_measured(cmd, env):
@@ -321,23 +329,26 @@ def run_torch(model, batch, threads, steps, data):
     rc, out, err, rss = run_measured(cmd, thread_env(threads))
     if rc != 0:
         raise RuntimeError("torch worker failed: " + err.strip().splitlines()[-1])
-    return json.loads(out.strip().splitlines()[-1])["samples_per_s"], rss
+    rates = json.loads(out.strip().splitlines()[-1])
+    return rates["samples_per_s"], rates["cpu_samples_per_s"], rss
 
 
 WALL_RATE = re.compile(r"^\s*wall\s+training\s+([0-9.]+) samples/s", re.M)
+CPU_RATE = re.compile(r"^\s*cpu\s+training\s+([0-9.]+) samples/s", re.M)
 
 
 def run_lps(bench, path, batch, threads, steps, data):
-    """samples/s and RSS, or (None, reason) when lpsparsify cannot train it."""
+    """samples/s, CPU samples/s and RSS, or (None, None, reason) when
+    lpsparsify cannot train it."""
     cmd = [bench, "--no-reference", "--batch", str(batch), "--steps", str(steps), "--data",
            data, path]
     rc, out, err, rss = run_measured(cmd, thread_env(threads))
-    m = WALL_RATE.search(out)
-    if rc != 0 or not m:
+    m, cpu = WALL_RATE.search(out), CPU_RATE.search(out)
+    if rc != 0 or not m or not cpu:
         lines = (err.strip() or out.strip() or "exit %d" % rc).splitlines()
         reason = lines[-1].replace("bench_train: ", "").replace(path + ": ", "")
-        return None, reason
-    return float(m.group(1)), rss
+        return None, None, reason
+    return float(m.group(1)), float(cpu.group(1)), rss
 
 
 # ---------------------------------------------------------------- driver
@@ -350,42 +361,47 @@ def bench_row(args, model, batch, threads):
     except Exception as e:  # an exporter failure is a row, not the end of the run
         return {"model": model, "batch": batch, "threads": threads,
                 "unsupported": "export failed: %s" % str(e).splitlines()[0]}
-    ours, theirs, ours_rss, theirs_rss = [], [], [], []
+    ours, theirs, ours_rss, theirs_rss, ours_cpu, theirs_cpu = [], [], [], [], [], []
     unsupported = None
     for _ in range(args.trials):
-        rate, rss = run_torch(model, batch, threads, steps, data)
+        rate, cpu, rss = run_torch(model, batch, threads, steps, data)
         theirs.append(rate)
+        theirs_cpu.append(cpu)
         theirs_rss.append(rss)
         if unsupported is None:
-            rate, rss = run_lps(args.bench, path, batch, threads, steps, data)
+            rate, cpu, rss = run_lps(args.bench, path, batch, threads, steps, data)
             if rate is None:
                 unsupported = rss
             else:
                 ours.append(rate)
+                ours_cpu.append(cpu)
                 ours_rss.append(rss)
     row = {"model": model, "batch": batch, "threads": threads,
            "torch_samples_per_s": statistics.median(theirs),
+           "torch_cpu_samples_per_s": statistics.median(theirs_cpu),
            "torch_rss_mib": statistics.median(theirs_rss)}
     if unsupported is not None:
         row["unsupported"] = unsupported
     else:
         row.update({"lps_samples_per_s": statistics.median(ours),
+                    "lps_cpu_samples_per_s": statistics.median(ours_cpu),
                     "lps_rss_mib": statistics.median(ours_rss)})
         row["ratio"] = row["lps_samples_per_s"] / row["torch_samples_per_s"]
         row["rss_ratio"] = row["lps_rss_mib"] / row["torch_rss_mib"]
+        row["cpu_ratio"] = row["lps_cpu_samples_per_s"] / row["torch_cpu_samples_per_s"]
     return row
 
 
 def format_row(r):
     head = "| %s | %d | %d |" % (r["model"], r["batch"], r["threads"])
     if "torch_samples_per_s" not in r:
-        return head + " unsupported: %s | | | | | |" % r["unsupported"]
+        return head + " unsupported: %s | | | | | | |" % r["unsupported"]
     torch_part = " %.1f | %.0f |" % (r["torch_samples_per_s"], r["torch_rss_mib"])
     if "unsupported" in r:
-        return head + " unsupported: %s | |%s | |" % (r["unsupported"], torch_part)
-    return head + " %.1f | %.0f | %.1f | %.0f | **%.2fx** | %.2f |" % (
+        return head + " unsupported: %s | |%s | | |" % (r["unsupported"], torch_part)
+    return head + " %.1f | %.0f | %.1f | %.0f | **%.2fx** | %.2f | %.2fx |" % (
         r["lps_samples_per_s"], r["lps_rss_mib"], r["torch_samples_per_s"],
-        r["torch_rss_mib"], r["ratio"], r["rss_ratio"])
+        r["torch_rss_mib"], r["ratio"], r["rss_ratio"], r["cpu_ratio"])
 
 
 def main():
@@ -437,8 +453,8 @@ def main():
     print("OpenBLAS core of both sides: %s" % (core or "not reported"))
     print("load before: %s" % open("/proc/loadavg").read().strip())
     print("| model | batch | threads | lpsparsify samples/s | lpsparsify RSS MiB | "
-          "PyTorch samples/s | PyTorch RSS MiB | ratio | RSS ratio |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "PyTorch samples/s | PyTorch RSS MiB | ratio | RSS ratio | CPU ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     rows = []
     for model in args.models.split(","):
         for threads in map(int, args.threads.split(",")):
