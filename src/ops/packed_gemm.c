@@ -35,13 +35,15 @@
 #define AVX2_PREFETCHW __attribute__((target("avx2,fma,prfchw")))
 #define ALWAYS_INLINE __attribute__((always_inline)) inline
 
+/* The CPU's width is the one source of truth: its AVX-512 level (F, CD,
+ * BW, DQ, VL) is a superset of what the AVX-512 kernel runs (F, and
+ * PREFETCHW, which every AVX-512 CPU has), so the kernel never meets an
+ * instruction the CPU lacks; a CPU with only part of that set (Knights
+ * Landing: F and CD, no BW, DQ, VL) gets the AVX2 kernel, which it runs,
+ * with the same bytes (packed_gemm.h). */
 lps_vector_width lps_packed_gemm_width(void)
 {
-    if (__builtin_cpu_supports("avx512f"))
-        return LPS_VECTORS_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return LPS_VECTORS_AVX2;
-    return LPS_VECTORS_NARROW;
+    return lps_cpu_vector_width();
 }
 
 bool lps_packed_gemm_available(void)
@@ -122,6 +124,25 @@ typedef struct packed_row {
     const float *bias; /* [n], or NULL */
 } packed_row;
 
+/* A tile's pass on one instruction set's kernel. */
+typedef void (*tile_fn)(const tile *t, const lps_packed_a *a, const lps_packed_out *out,
+                        const lps_clamp *act);
+
+/* A one-row pass on one instruction set's kernel. */
+typedef void (*row_fn)(const packed_row *w, const lps_packed_a *a, const lps_packed_out *out,
+                       const lps_clamp *act);
+
+/* One instruction set's register tile: its shape and its pass, and its
+ * one-row tile's panels and pass for products of fewer than
+ * LPS_PACKED_MIN_ROWS rows (PT_NAME(kernel), defined in packed_tile.h
+ * from the macros of its instantiation). */
+typedef struct packed_kernel {
+    int64_t rows, cols;
+    tile_fn run;
+    int64_t row_panels;
+    row_fn run_row;
+} packed_kernel;
+
 /* Where C's element (r, j) of out lies. */
 static float *out_at(const lps_packed_out *out, int64_t r, int64_t j)
 {
@@ -189,28 +210,6 @@ static ALWAYS_INLINE AVX2_PREFETCHW void scatter_avx2(float *p, int64_t n, int64
         p[l * stride] = lanes[l];
 }
 #include "ops/packed_tile.h"
-
-/* A tile's pass on one instruction set's kernel. */
-typedef void (*tile_fn)(const tile *t, const lps_packed_a *a, const lps_packed_out *out,
-                        const lps_clamp *act);
-
-/* A one-row pass on one instruction set's kernel. */
-typedef void (*row_fn)(const packed_row *w, const lps_packed_a *a, const lps_packed_out *out,
-                       const lps_clamp *act);
-
-/* One instruction set's register tile: its shape and its pass, and its
- * one-row tile's panels and pass for products of fewer than
- * LPS_PACKED_MIN_ROWS rows. */
-typedef struct packed_kernel {
-    int64_t rows, cols;
-    tile_fn run;
-    int64_t row_panels;
-    row_fn run_row;
-} packed_kernel;
-
-static const packed_kernel KERNEL_AVX512 = {12, LPS_PACKED_NR, tile_run_avx512, 6,
-                                            row_run_avx512};
-static const packed_kernel KERNEL_AVX2 = {6, LPS_PACKED_NR / 2, tile_run_avx2, 3, row_run_avx2};
 
 /* One lps_packed_gemm call, its rows cut into chunks of whole tiles. */
 typedef struct packed_job {
@@ -299,7 +298,7 @@ void lps_packed_gemm_on(lps_vector_width width, int64_t m, int64_t n, int64_t k,
 {
     if (m <= 0 || n <= 0)
         return;
-    const packed_kernel *kn = width == LPS_VECTORS_AVX512 ? &KERNEL_AVX512 : &KERNEL_AVX2;
+    const packed_kernel *kn = width == LPS_VECTORS_AVX512 ? &kernel_avx512 : &kernel_avx2;
     packed_job job = {.m = m,
                       .n = n,
                       .k = k,

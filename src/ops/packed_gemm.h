@@ -48,9 +48,8 @@ int64_t lps_packed_min_rows(void);
  * 2304-row conv). */
 int64_t lps_packed_a_stride(int64_t ld);
 
-/* The vectors lps_packed_gemm's kernel uses on this CPU: LPS_VECTORS_AVX512
- * with AVX-512F, else LPS_VECTORS_AVX2 with AVX2 and FMA, else
- * LPS_VECTORS_NARROW (no kernel). */
+/* The vectors lps_packed_gemm's kernel uses on this CPU: its
+ * lps_cpu_vector_width (LPS_VECTORS_NARROW: no kernel). */
 lps_vector_width lps_packed_gemm_width(void);
 
 /* Whether lps_packed_gemm runs its AVX-512 kernel on this CPU: the

@@ -14,8 +14,9 @@
  *   PT_CLAMP(act, v)  v through the lps_clamp act (clamp.h), bit for bit
  *   pt_index, PT_SCATTER_INDEX(stride), PT_SCATTER(p, n, index, v)
  *                   the first n lanes of v to p, p + stride, ...
- * and the tile and packed_row structs, out_at and ALWAYS_INLINE; it undefines them all
- * at its end. Per step of k, two
+ * and the tile, packed_row and packed_kernel structs, out_at and
+ * ALWAYS_INLINE; it defines PT_NAME(kernel), the set's packed_kernel, and
+ * undefines the macros at its end. Per step of k, two
  * vector loads of the panel's row and one broadcast of A per tile row feed
  * 2 * PT_ROWS fused multiply-adds, so a tile is bound by the multiply-adds,
  * not by the loads, while its 2 * PT_ROWS accumulators, the two panel
@@ -226,6 +227,12 @@ static PT_TARGET void PT_NAME(row_run)(const packed_row *w, const lps_packed_a *
 }
 
 _Static_assert(PT_ROW_PANELS == 3 || PT_ROW_PANELS == 6, "row_run has a case per panel count");
+
+_Static_assert(LPS_PACKED_NR % (2 * PT_FLOATS) == 0, "a panel is whole tiles of two vectors");
+
+/* The set's kernel: a tile is PT_ROWS rows by two vectors. */
+static const packed_kernel PT_NAME(kernel) = {PT_ROWS, 2 * PT_FLOATS, PT_NAME(tile_run),
+                                              PT_ROW_PANELS, PT_NAME(row_run)};
 
 #undef PT_SHAPE
 #undef PT_ROW_CASE
