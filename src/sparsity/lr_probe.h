@@ -24,9 +24,11 @@ typedef struct lps_lr_probe {
 } lps_lr_probe;
 
 /* The candidate the run trains with, an index below pr->n (pr->n > 0): the
- * lowest score, unless it is within PROBE_TIE_MARGIN (8%) of the default
- * scale's finite score, which then wins; the smallest step on a tie and
- * when every candidate diverged (INFINITY). */
+ * lowest score, unless the run is long (pr->run_steps above
+ * PROBE_SHORT_RUN_STEPS) and it is within PROBE_TIE_MARGIN (8%) of the
+ * default scale's finite score, which then wins; the default on a tie with
+ * it, else the smallest step on a tie and when every candidate diverged
+ * (INFINITY). */
 int64_t lps_lr_probe_pick(const lps_lr_probe *pr);
 
 #endif
