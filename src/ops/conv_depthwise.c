@@ -186,25 +186,155 @@ dw_out_lanes(int64_t lanes, const dw_window *t, int64_t ldx, int64_t ldw, const 
         yo[l] = acc[l];
 }
 
+/* Output positions along a row that one run block sums together: a tap's
+ * weight vectors then serve DW_RUN positions, and the DW_RUN x
+ * DW_BLOCK_VECS independent sums hide the add's latency, where one
+ * position at a time waited on two chains of adds and loaded the weights
+ * again (MobileNetV2's depthwise layers, one thread, in cache: 0.57-0.59
+ * -> 0.46-0.49 ms at batch 8; docs/benchmarks.md, "Twelfth round"). */
+#define DW_RUN 4
+
+/* A register block's lanes as whole vectors of DW_VEC_FLOATS (GCC's
+ * generic vectors: one AVX2 register in the avx2 clone, two SSE ones in
+ * the baseline), so the run's sums stay in registers across the taps (as
+ * a float array GCC kept them on the stack). Accesses through it are
+ * unaligned (aligned(4)). */
+#define DW_VEC_FLOATS 8
+#define DW_BLOCK_VECS (DW_LANES / DW_VEC_FLOATS)
+typedef float dw_vec
+    __attribute__((vector_size(DW_VEC_FLOATS * sizeof(float)), aligned(sizeof(float)),
+                   may_alias));
+
+/* `count` adjacent output positions of a row with the same live taps
+ * (window t, of the first), the next one in_step input positions further
+ * (the column stride). */
+typedef struct dw_run {
+    dw_window t;
+    int64_t count, in_step;
+} dw_run;
+
+/* dw_out_lanes on a whole DW_LANES block for `runs` (a constant where
+ * inlined, 2 to DW_RUN) positions of run: each position's sum is the same
+ * chain as there, the bias then the live taps in kernel order, one
+ * multiply and one add each. b, wt, xt and yo point at the block's first
+ * channel, yo at the run's first position; y's positions are ldy apart. */
+static inline __attribute__((always_inline)) void
+dw_run_block(const dw_run *run, int runs, const dw_slice *s, const float *b, const float *wt,
+             const float *xt, float *yo)
+{
+    const dw_window *t = &run->t;
+    int64_t ldx = s->ldx, ldw = s->ldw, ldy = s->ldy, x_step = run->in_step * ldx;
+    dw_vec acc[DW_RUN][DW_BLOCK_VECS];
+    for (int v = 0; v < DW_BLOCK_VECS; v++) {
+        dw_vec init = {0};
+        if (b)
+            init = *(const dw_vec *)(b + v * DW_VEC_FLOATS);
+        for (int r = 0; r < runs; r++)
+            acc[r][v] = init;
+    }
+    for (int64_t kh = t->kh_lo; kh < t->kh_hi; kh++)
+        for (int64_t kw = t->kw_lo; kw < t->kw_hi; kw++) {
+            const float *xv = xt + (t->in0 + kh * t->step_h + kw * t->step_w) * ldx;
+            const float *wv = wt + (kh * t->kernel_w + kw) * ldw;
+            for (int v = 0; v < DW_BLOCK_VECS; v++) {
+                dw_vec w = *(const dw_vec *)(wv + v * DW_VEC_FLOATS);
+                for (int r = 0; r < runs; r++)
+                    acc[r][v] += w * *(const dw_vec *)(xv + r * x_step + v * DW_VEC_FLOATS);
+            }
+        }
+    for (int r = 0; r < runs; r++)
+        for (int v = 0; v < DW_BLOCK_VECS; v++)
+            *(dw_vec *)(yo + r * ldy + v * DW_VEC_FLOATS) = acc[r][v];
+}
+
+/* One output position of a slice, every channel, one position's sums per
+ * lane block (dw_out_lanes): the positions outside whole runs. Not inlined
+ * into dw_forward_slice, whose registers the blocks then lost (0.87x on
+ * 2x2 planes). yo points at the position's first channel. */
+LPS_VECTOR_CLONES __attribute__((noinline))
+static void dw_forward_position(const dw_slice *s, const dw_window *t, const float *b,
+                                const float *wt, const float *xt, float *yo)
+{
+    /* copies, not loads through the pointers on every row of taps */
+    dw_window w = *t;
+    int64_t width = s->width, ldx = s->ldx, ldw = s->ldw, c = 0;
+    for (; c + DW_LANES <= width; c += DW_LANES)
+        dw_out_lanes(DW_LANES, &w, ldx, ldw, b ? b + c : NULL, wt + c, xt + c, yo + c);
+    if (c < width)
+        dw_out_lanes(width - c, &w, ldx, ldw, b ? b + c : NULL, wt + c, xt + c, yo + c);
+}
+
+/* One of dw_run_block's lengths. */
+#define DW_RUN_CASE(R)                                                                             \
+    case R:                                                                                        \
+        dw_run_block(run, R, s, b ? b + c : NULL, wt + c, xt + c, yo + c);                         \
+        break;
+
+/* The positions of run from output position p, every channel: whole
+ * blocks by dw_run_block (a run of one position by dw_forward_position),
+ * the channels past them position by position. */
+static inline __attribute__((always_inline)) void
+dw_forward_run(const dw_slice *s, const dw_run *run, int64_t p, const float *b,
+               const float *wt, const float *xt, float *yt)
+{
+    float *yo = yt + p * s->ldy;
+    int64_t c = 0;
+    if (run->count == 1) {
+        dw_forward_position(s, &run->t, b, wt, xt, yo);
+        return;
+    }
+    for (; c + DW_LANES <= s->width; c += DW_LANES)
+        switch (run->count) {
+            DW_RUN_CASE(2)
+            DW_RUN_CASE(3)
+            DW_RUN_CASE(4)
+        default:
+            return;
+        }
+    dw_window t = run->t;
+    for (int64_t r = 0; c < s->width && r < run->count; r++, t.in0 += run->in_step)
+        dw_out_lanes(s->width - c, &t, s->ldx, s->ldw, b ? b + c : NULL, wt + c, xt + c,
+                     yo + r * s->ldy + c);
+}
+
+_Static_assert(DW_RUN == 4, "dw_forward_run has a case per run length");
+
+/* Output columns [*lo, *hi) whose windows have every column of taps
+ * live: the rest are the rows' edges. */
+static void dw_full_columns(const lps_spatial_geom *g, int64_t *lo, int64_t *hi)
+{
+    int64_t stride = g->stride[1], pad = g->pad_begin[1];
+    /* the last input column a window's first tap may start at, plus pad */
+    int64_t last = g->in[1] - 1 - (g->kernel[1] - 1) * g->dilation[1] + pad;
+    *lo = (pad + stride - 1) / stride;
+    *hi = last < 0 ? 0 : last / stride + 1;
+    if (*hi > g->out[1])
+        *hi = g->out[1];
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
 /* yT [out, width] of a slice from xT [in, width] (rows s->ldy and s->ldx
  * apart): per output position and channel, the bias then the live taps in
- * kernel order. b, wt, xt and yt point at the slice's first channel. */
+ * kernel order, in raster order (a run's lines of x and y are then
+ * those the previous one left in cache: a pass down the edge columns
+ * after the rows' interiors ran 0.8x at batch 128). A row's columns whose
+ * windows are whole in width (the row shares its live rows of taps) go
+ * DW_RUN at a time, its edges one by one. b, wt, xt and yt point at the
+ * slice's first channel. */
 LPS_VECTOR_CLONES
 static void dw_forward_slice(const lps_spatial_geom *g, const dw_slice *s, const float *b,
                              const float *wt, const float *xt, float *yt)
 {
-    dw_window t;
+    int64_t col_lo, col_hi, out_w = g->out[1];
+    dw_full_columns(g, &col_lo, &col_hi);
+    dw_run run = {.in_step = g->stride[1]};
     for (int64_t oh = 0; oh < g->out[0]; oh++)
-        for (int64_t ow = 0; ow < g->out[1]; ow++) {
-            dw_window_of(g, oh, ow, &t);
-            float *yo = yt + (oh * g->out[1] + ow) * s->ldy;
-            int64_t c = 0;
-            for (; c + DW_LANES <= s->width; c += DW_LANES)
-                dw_out_lanes(DW_LANES, &t, s->ldx, s->ldw, b ? b + c : NULL, wt + c, xt + c,
-                             yo + c);
-            if (c < s->width)
-                dw_out_lanes(s->width - c, &t, s->ldx, s->ldw, b ? b + c : NULL, wt + c,
-                             xt + c, yo + c);
+        for (int64_t ow = 0; ow < out_w; ow += run.count) {
+            bool whole = ow >= col_lo && ow < col_hi;
+            run.count = whole ? (col_hi - ow < DW_RUN ? col_hi - ow : DW_RUN) : 1;
+            dw_window_of(g, oh, ow, &run.t);
+            dw_forward_run(s, &run, oh * out_w + ow, b, wt, xt, yt);
         }
 }
 

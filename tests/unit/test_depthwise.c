@@ -1,5 +1,8 @@
 /* The channels-last 2-D depthwise kernel (src/ops/conv_depthwise.c) against
- * a direct convolution summed in double, in both directions: strides 1 and
+ * a direct convolution summed in double, in both directions, and the
+ * forward bit for bit against the float chain every output is (the bias,
+ * then a multiply and an add per live tap in kernel order, whether the
+ * kernel sums the position alone or in a run of several): strides 1 and
  * 2, asymmetric pads (wide enough for windows of padding only), dilations,
  * odd plane sizes, channel counts that are not a multiple of the kernel's
  * register block, one image and several. Each result must also be the same
@@ -86,6 +89,7 @@ typedef struct dw_data {
     lps_spatial_geom g;
     int64_t nx, ny, nw;
     float *x, *w, *b, *dy;
+    float *y_chain;
     double *y_ref, *dx_ref, *dw_ref;
 } dw_data;
 
@@ -103,7 +107,8 @@ static void data_init(const dw_case *c, dw_data *d)
     d->y_ref = calloc((size_t)d->ny, sizeof *d->y_ref);
     d->dx_ref = calloc((size_t)d->nx, sizeof *d->dx_ref);
     d->dw_ref = calloc((size_t)d->nw, sizeof *d->dw_ref);
-    ck_assert(d->y_ref && d->dx_ref && d->dw_ref);
+    d->y_chain = calloc((size_t)d->ny, sizeof *d->y_chain);
+    ck_assert(d->y_ref && d->dx_ref && d->dw_ref && d->y_chain);
     for (int64_t n = 0; n < c->batch; n++)
         for (int64_t ch = 0; ch < c->channels; ch++) {
             int64_t plane = (n * c->channels + ch) * g->in_size;
@@ -113,6 +118,7 @@ static void data_init(const dw_case *c, dw_data *d)
                 for (int64_t ow = 0; ow < g->out[1]; ow++) {
                     int64_t o = out + oh * g->out[1] + ow;
                     d->y_ref[o] = d->b ? d->b[ch] : 0.0;
+                    float chain = d->b ? d->b[ch] : 0.0f;
                     for (int64_t kh = 0; kh < g->kernel[0]; kh++)
                         for (int64_t kw = 0; kw < g->kernel[1]; kw++) {
                             int64_t i = input_at(g, oh, ow, kh, kw);
@@ -120,10 +126,13 @@ static void data_init(const dw_case *c, dw_data *d)
                                 continue;
                             int64_t t = kh * g->kernel[1] + kw;
                             d->y_ref[o] += (double)wc[t] * d->x[plane + i];
+                            float product = wc[t] * d->x[plane + i];
+                            chain += product;
                             d->dx_ref[plane + i] += (double)wc[t] * d->dy[o];
                             d->dw_ref[ch * g->kernel_size + t] +=
                                 (double)d->dy[o] * d->x[plane + i];
                         }
+                    d->y_chain[o] = chain;
                 }
         }
 }
@@ -137,6 +146,7 @@ static void data_release(dw_data *d)
     free(d->y_ref);
     free(d->dx_ref);
     free(d->dw_ref);
+    free(d->y_chain);
 }
 
 static void expect_near(const char *what, const float *got, const double *want, double prior,
@@ -165,6 +175,10 @@ static void run_case(const dw_case *c)
         lps_depthwise_forward(NULL, &d.g, c->batch, c->channels, d.x, d.w, d.b, y, ws);
         lps_depthwise_backward(&d.g, c->batch, c->channels, d.x, d.w, d.dy, dx, dw, ws);
         expect_near("y", y, d.y_ref, 0.0, d.ny);
+        for (int64_t i = 0; i < d.ny; i++)
+            ck_assert_msg(memcmp(&y[i], &d.y_chain[i], sizeof *y) == 0,
+                          "y[%lld] = %.9g, the float chain %.9g", (long long)i, y[i],
+                          d.y_chain[i]);
         expect_near("dx", dx, d.dx_ref, PRIOR_GRAD, d.nx);
         expect_near("dw", dw, d.dw_ref, PRIOR_GRAD, d.nw);
         free(ws);
@@ -247,6 +261,25 @@ START_TEST(single_position_plane)
 }
 END_TEST
 
+/* Planes whose rows and edge columns split into runs of every length
+ * the kernel sums together (1 to 4 positions: interiors of 11, 6 and 5
+ * columns at stride 1, 2 and 3 rows at stride 2) over 48 channels (whole
+ * register blocks) and 53 (a remainder), so each run shape is checked bit
+ * for bit against the float chain. */
+START_TEST(run_lengths)
+{
+    dw_case rows = {.batch = 2, .channels = 48, .in_h = 8, .in_w = 13, .k_h = 3, .k_w = 3,
+                    .stride = 1, .dilation = 1, .pad = {1, 1, 1, 1}, .bias = true};
+    run_case(&rows);
+    dw_case odd = {.batch = 1, .channels = 53, .in_h = 9, .in_w = 8, .k_h = 3, .k_w = 3,
+                   .stride = 1, .dilation = 1, .pad = {1, 1, 1, 1}, .bias = false};
+    run_case(&odd);
+    dw_case strided = {.batch = 3, .channels = 32, .in_h = 12, .in_w = 11, .k_h = 3, .k_w = 3,
+                       .stride = 2, .dilation = 1, .pad = {1, 1, 1, 1}, .bias = true};
+    run_case(&strided);
+}
+END_TEST
+
 /* Stride 2 and no pads, 5x5 kernel: dX and dW each asked for alone. */
 START_TEST(each_gradient_alone)
 {
@@ -265,6 +298,7 @@ int main(void)
         {"depthwise", dilation_asymmetric_pads, 1},
         {"depthwise", single_position_plane, 1},
         {"depthwise", each_gradient_alone, 1},
+        {"depthwise", run_lengths, 1},
     };
     return test_run_table("depthwise", tests, TEST_COUNT(tests), TEST_DEFAULT_TIMEOUT);
 }
