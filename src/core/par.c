@@ -168,11 +168,16 @@ typedef struct par_gemm {
     int64_t panels, dim; /* panels of LPS_PAR_GEMM_ALIGN along the cut dimension dim */
 } par_gemm;
 
+void lps_par_gemm_range(int64_t dim, int chunk, int n_chunks, int64_t *from, int64_t *to)
+{
+    aligned_range(dim, LPS_PAR_GEMM_ALIGN, chunk, n_chunks, from, to);
+}
+
 static void par_gemm_chunk(void *arg, int chunk, int n_chunks)
 {
     const par_gemm *g = arg;
     int64_t from, to;
-    aligned_range(g->dim, LPS_PAR_GEMM_ALIGN, chunk, n_chunks, &from, &to);
+    lps_par_gemm_range(g->dim, chunk, n_chunks, &from, &to);
     if (to <= from)
         return;
     int part = (int)(to - from);

@@ -130,9 +130,21 @@ void lps_par_sum_finish(const lps_par_sum *s);
 void lps_par_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                    int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
-/* Rows or columns per GEMM piece are a multiple of this: OpenBLAS's sgemm
- * kernels work on register tiles of up to 16 rows (AVX-512), so pieces of
- * whole tiles leave no thread a remainder tile in the middle of C. */
-#define LPS_PAR_GEMM_ALIGN 16
+/* Rows or columns per GEMM piece are a multiple of this, so that no
+ * thread gets a remainder tile in the middle of C. Eight, not the 16 rows
+ * of OpenBLAS's widest register tiles: 16 cut LeNet-300-100's 300 columns
+ * 160/140, the caller's thread taking 53% of the work; at 8 they are
+ * 152/148, and a single-threaded 152-column piece of its fc1 forward ran
+ * at the 160-column piece's rate per flop (AMD Zen 1, OpenBLAS's Zen
+ * kernel: 881 against 959 us; docs/benchmarks.md, "Default run, twelfth
+ * round"). */
+#define LPS_PAR_GEMM_ALIGN 8
+
+/* The part [*from, *to) of lps_par_sgemm's cut dimension (dim rows or
+ * columns of C) that chunk `chunk` of n_chunks computes: whole
+ * LPS_PAR_GEMM_ALIGN panels in order (the last may be short), the chunks'
+ * panel counts differing by at most one, the earlier chunks (chunk 0 runs
+ * in the caller's thread) taking the extra ones. */
+void lps_par_gemm_range(int64_t dim, int chunk, int n_chunks, int64_t *from, int64_t *to);
 
 #endif

@@ -224,6 +224,36 @@ START_TEST(sgemm_cut_repeats_and_matches_one_sgemm)
 }
 END_TEST
 
+/* lps_par_sgemm's pieces: whole panels in order covering the dimension,
+ * LeNet-300-100's 300 columns cut 152/148 at two threads (whole 16-column
+ * panels cut them 160/140, the caller's thread taking 53% of the work). */
+START_TEST(sgemm_pieces_are_whole_panels_and_balance)
+{
+    static const int64_t dims[] = {300, 784, 100, 7, 1};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int chunks = 1; chunks <= 3; chunks++) {
+            int64_t at = 0, widest = 0, narrowest = dims[d];
+            for (int c = 0; c < chunks; c++) {
+                int64_t from, to;
+                lps_par_gemm_range(dims[d], c, chunks, &from, &to);
+                ck_assert_int_eq(from, at);
+                ck_assert(to >= from);
+                ck_assert(to == dims[d] || to % LPS_PAR_GEMM_ALIGN == 0);
+                widest = to - from > widest ? to - from : widest;
+                narrowest = to - from < narrowest ? to - from : narrowest;
+                at = to;
+            }
+            ck_assert_int_eq(at, dims[d]);
+            /* one panel more, and the short last one */
+            if (dims[d] >= chunks * LPS_PAR_GEMM_ALIGN)
+                ck_assert_int_lt(widest - narrowest, 2 * LPS_PAR_GEMM_ALIGN);
+        }
+    int64_t from, to;
+    lps_par_gemm_range(300, 0, 2, &from, &to);
+    ck_assert_int_eq(to - from, 152);
+}
+END_TEST
+
 /* At most this many inputs in the op cases below. */
 #define MAX_INPUTS 3
 
@@ -588,6 +618,7 @@ int main(int argc, char **argv)
         {"policy", default_env_reaches_openmp_and_openblas, 1},
         {"policy", blas_core_upgrade_replaces_only_cores_without_avx2, 1},
         {"gemm", sgemm_cut_repeats_and_matches_one_sgemm, 1},
+        {"gemm", sgemm_pieces_are_whole_panels_and_balance, 1},
         {"conv", conv_two_threads_repeat_and_match_one, (int)TEST_COUNT(CONV_CASES)},
         {"conv", conv_one_image_cuts_its_gemm, 1},
         {"gemm", matmul_two_threads_repeat_and_match_one, (int)TEST_COUNT(MATMUL_CASES)},
