@@ -49,6 +49,31 @@ void lps_par_for(int n_chunks, lps_par_fn fn, void *arg)
     openblas_set_num_threads(blas_threads);
 }
 
+void lps_par_for_phases(int n_chunks, lps_par_fn first, lps_par_fn then, void *arg)
+{
+    if (n_chunks <= 1 || omp_in_parallel()) {
+        for (int c = 0; c < n_chunks; c++)
+            first(arg, c, n_chunks);
+        for (int c = 0; c < n_chunks; c++)
+            then(arg, c, n_chunks);
+        return;
+    }
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    /* static, one chunk per iteration, as lps_par_for: the same thread
+     * runs chunk c in both loops; the first loop's end is the barrier */
+#pragma omp parallel num_threads(n_chunks)
+    {
+#pragma omp for schedule(static, 1)
+        for (int c = 0; c < n_chunks; c++)
+            first(arg, c, n_chunks);
+#pragma omp for schedule(static, 1)
+        for (int c = 0; c < n_chunks; c++)
+            then(arg, c, n_chunks);
+    }
+    openblas_set_num_threads(blas_threads);
+}
+
 size_t lps_par_sum_floats(size_t n, int chunks)
 {
     return chunks > 1 ? (size_t)(chunks - 1) * n : 0;

@@ -59,6 +59,14 @@ typedef void (*lps_par_fn)(void *arg, int chunk, int n_chunks);
  * call in the caller's thread, OpenBLAS untouched. */
 void lps_par_for(int n_chunks, lps_par_fn fn, void *arg);
 
+/* lps_par_for in two phases: first(arg, c, n_chunks) for every chunk c,
+ * then, once every first call has returned, then(arg, c, n_chunks) for
+ * every c, chunk c on the same thread in both. With more than one chunk
+ * both phases run in one parallel region (a barrier between them), so a
+ * second phase that depends on all of the first (a check of every chunk's
+ * input before any chunk writes) costs no second wake of the threads. */
+void lps_par_for_phases(int n_chunks, lps_par_fn first, lps_par_fn then, void *arg);
+
 /* What one float read or written by a streaming pass (an element-wise op,
  * a copy, a zeroing) weighs against LPS_PAR_MIN_FLOPS: one core streams
  * about 25 G floats/s through its caches where its sgemm does about

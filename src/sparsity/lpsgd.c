@@ -2,6 +2,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -355,63 +356,134 @@ static int64_t first_non_finite(const float *x, int64_t n)
  * and the direction and update around them. */
 #define LPSGD_FLOPS_PER_WEIGHT 80
 
-/* One chunk of a step's rows; each row reads and writes only its own
- * state, gain and (with w) weight row, so the result does not depend on
- * the chunks. A row's gain takes its SGD step right after the row (the
- * step is element-wise, so this is the whole-vector step's value), which
- * lets the row be exported while it is in cache. */
-typedef struct step_job {
-    lps_lpsgd_state *st;
-    const lps_lpsgd_hparams *hp;
-    const float *grad;
-    float *w; /* NULL: no export */
-} step_job;
-
-static void step_rows(void *arg, int chunk, int n_chunks)
+/* Rows [begin, end) of one layer's step; each row reads and writes only
+ * its own state, gain and (with w) weight row, so the result does not
+ * depend on the cut. A row's gain takes its SGD step right after the row
+ * (the step is element-wise, so this is the whole-vector step's value),
+ * which lets the row be exported while it is in cache. */
+static void step_rows(lps_lpsgd_state *st, const lps_lpsgd_hparams *hp, const float *grad,
+                      float *w, int64_t begin, int64_t end)
 {
-    const step_job *job = arg;
-    lps_lpsgd_state *st = job->st;
     const int64_t n = st->layout.row_len;
     /* A rows-contiguous weight gets its rows written by the update's last
      * pass; another layout is scattered after it. */
     const int contiguous = rows_contiguous(&st->layout);
-    const int fused_export = job->w && contiguous;
-    int64_t begin, end;
-    lps_par_range(st->layout.n_rows, chunk, n_chunks, &begin, &end);
+    const int fused_export = w && contiguous;
     for (int64_t j = begin; j < end; j++) {
         /* The direction overwrites the gradient's row where that was packed
-         * into st->work; otherwise every row of the chunk reuses the
-         * chunk's first row of st->work, which stays in cache while the
+         * into st->work; otherwise every row of the range reuses the
+         * range's first row of st->work, which stays in cache while the
          * step streams the state (docs/method.md, "LpSGD"). */
         float *d = st->work + (contiguous ? begin : j) * n;
-        float dmax = row_direction(st, job->hp, j, job->grad + j * n, d);
-        row_update(st, job->hp, j, d, dmax, fused_export ? job->w : NULL);
-        if (job->w && !fused_export)
-            export_row(st, j, job->w);
+        float dmax = row_direction(st, hp, j, grad + j * n, d);
+        row_update(st, hp, j, d, dmax, fused_export ? w : NULL);
+        if (w && !fused_export)
+            export_row(st, j, w);
     }
+}
+
+/* One lps_lpsgd_step_layers call: its layers, and whether a chunk found
+ * a non-finite gradient. */
+typedef struct layers_job {
+    int n;
+    lps_lpsgd_layer_fn layer;
+    void *user;
+    atomic_int bad;
+} layers_job;
+
+/* A layer's gradient in row order: grad_w itself, or its copy packed into
+ * st->work before the region. */
+static const float *row_grad(const lps_lpsgd_layer_step *L)
+{
+    return rows_contiguous(&L->st->layout) ? L->grad_w : L->st->work;
+}
+
+/* The rows [*begin, *end) of layer l that chunk `chunk` of n_chunks
+ * takes: each layer's rows are cut on their own (lps_par_range), as their
+ * costs per weight differ (the power's integer path and its log2/exp2
+ * one, unitpow.c). *L gets the layer. */
+static void chunk_rows(const layers_job *job, int l, int chunk, int n_chunks,
+                       lps_lpsgd_layer_step *L, int64_t *begin, int64_t *end)
+{
+    job->layer(job->user, l, L);
+    lps_par_range(L->st->layout.n_rows, chunk, n_chunks, begin, end);
+}
+
+static void check_chunk(void *arg, int chunk, int n_chunks)
+{
+    layers_job *job = arg;
+    for (int l = 0; l < job->n; l++) {
+        lps_lpsgd_layer_step L;
+        int64_t begin, end;
+        chunk_rows(job, l, chunk, n_chunks, &L, &begin, &end);
+        const int64_t n = L.st->layout.row_len;
+        if (begin < end && first_non_finite(row_grad(&L) + begin * n, (end - begin) * n) >= 0)
+            atomic_store_explicit(&job->bad, 1, memory_order_relaxed);
+    }
+}
+
+static void update_chunk(void *arg, int chunk, int n_chunks)
+{
+    layers_job *job = arg;
+    /* the phases' barrier orders every check before this load */
+    if (atomic_load_explicit(&job->bad, memory_order_relaxed))
+        return;
+    for (int l = 0; l < job->n; l++) {
+        lps_lpsgd_layer_step L;
+        int64_t begin, end;
+        chunk_rows(job, l, chunk, n_chunks, &L, &begin, &end);
+        step_rows(L.st, &L.hp, row_grad(&L), L.w, begin, end);
+    }
+}
+
+lps_status lps_lpsgd_step_layers(int n, lps_lpsgd_layer_fn layer, void *user, int *failed,
+                                 lps_error *err)
+{
+    layers_job job = {n, layer, user, 0};
+    int64_t rows = 0, weights = 0;
+    for (int l = 0; l < n; l++) {
+        lps_lpsgd_layer_step L;
+        layer(user, l, &L);
+        *failed = l;
+        lps_status status = lps_lpsgd_hparams_check(&L.hp, err);
+        if (status != LPS_OK)
+            return status;
+        if (!rows_contiguous(&L.st->layout))
+            lps_lpsgd_pack(L.st, L.grad_w, L.st->work);
+        weights += L.st->numel;
+        rows = L.st->layout.n_rows > rows ? L.st->layout.n_rows : rows;
+    }
+    /* items: the rows of the tallest layer, which every chunk cuts */
+    lps_par_for_phases(lps_par_chunks(rows, (double)weights * LPSGD_FLOPS_PER_WEIGHT),
+                       check_chunk, update_chunk, &job);
+    if (!atomic_load_explicit(&job.bad, memory_order_relaxed))
+        return LPS_OK;
+    for (int l = 0; l < n; l++) {
+        lps_lpsgd_layer_step L;
+        layer(user, l, &L);
+        int64_t bad = first_non_finite(row_grad(&L), L.st->numel);
+        if (bad >= 0) {
+            *failed = l;
+            return lps_fail(err, LPS_ERR_RUNTIME, "lpsgd: non-finite gradient in row %lld",
+                            (long long)(bad / L.st->layout.row_len));
+        }
+    }
+    return lps_fail(err, LPS_ERR_RUNTIME, "lpsgd: non-finite gradient");
+}
+
+/* lps_lpsgd_step_export's one layer, for lps_lpsgd_step_layers. */
+static void one_layer(void *user, int layer, lps_lpsgd_layer_step *step)
+{
+    (void)layer;
+    *step = *(const lps_lpsgd_layer_step *)user;
 }
 
 lps_status lps_lpsgd_step_export(lps_lpsgd_state *st, const float *grad_w,
                                  const lps_lpsgd_hparams *hp, float *w, lps_error *err)
 {
-    lps_status status = lps_lpsgd_hparams_check(hp, err);
-    if (status != LPS_OK)
-        return status;
-    const int64_t n = st->layout.row_len;
-    const float *grad = grad_w;
-    if (!rows_contiguous(&st->layout)) {
-        lps_lpsgd_pack(st, grad_w, st->work);
-        grad = st->work;
-    }
-    int64_t bad = first_non_finite(grad, st->numel);
-    if (bad >= 0)
-        return lps_fail(err, LPS_ERR_RUNTIME, "lpsgd: non-finite gradient in row %lld",
-                        (long long)(bad / n));
-    step_job job = {st, hp, grad, w};
-    lps_par_for(lps_par_chunks(st->layout.n_rows,
-                               (double)st->numel * LPSGD_FLOPS_PER_WEIGHT),
-                step_rows, &job);
-    return LPS_OK;
+    lps_lpsgd_layer_step step = {st, grad_w, *hp, w};
+    int failed;
+    return lps_lpsgd_step_layers(1, one_layer, &step, &failed, err);
 }
 
 lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lpsgd_hparams *hp,

@@ -97,6 +97,31 @@ lps_status lps_lpsgd_step(lps_lpsgd_state *st, const float *grad_w, const lps_lp
 lps_status lps_lpsgd_step_export(lps_lpsgd_state *st, const float *grad_w,
                                  const lps_lpsgd_hparams *hp, float *w, lps_error *err);
 
+/* One weight of lps_lpsgd_step_layers: its state, d(loss)/dw in the
+ * tensor layout, the step's hyperparameters and, when w is not NULL, the
+ * tensor the rows are exported to (as lps_lpsgd_step_export). */
+typedef struct lps_lpsgd_layer_step {
+    lps_lpsgd_state *st;
+    const float *grad_w;
+    lps_lpsgd_hparams hp;
+    float *w;
+} lps_lpsgd_layer_step;
+
+/* Fills *step with layer `layer` (0 <= layer < the call's n) of an
+ * lps_lpsgd_step_layers call; called several times per layer and step,
+ * from the step's threads, always with the same result. */
+typedef void (*lps_lpsgd_layer_fn)(void *user, int layer, lps_lpsgd_layer_step *step);
+
+/* lps_lpsgd_step_export on each of n layers, in one parallel region: every
+ * layer's gradient is checked before any state changes, then the rows of
+ * every layer, each layer's cut over the threads, step (each row on its
+ * own, so the bytes are those of n lps_lpsgd_step_export calls). On
+ * failure (bad hparams, a non-finite gradient; errors as
+ * lps_lpsgd_step_export) *failed is the first layer at fault and no
+ * layer's state or w has changed. */
+lps_status lps_lpsgd_step_layers(int n, lps_lpsgd_layer_fn layer, void *user, int *failed,
+                                 lps_error *err);
+
 /* Writes the forward-pass weight w = g * u (tensor layout), masked
  * positions exactly 0.0f. */
 void lps_lpsgd_export(const lps_lpsgd_state *st, float *w);

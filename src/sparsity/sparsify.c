@@ -550,29 +550,41 @@ static void fix_stats(lps_sparsify *s, int64_t step, int64_t total)
     }
 }
 
+/* One step's LpSGD layers (lps_lpsgd_layer_fn): the views in order. */
+typedef struct lpss_step {
+    lps_sparsify *s;
+    double lr, factor; /* the step's lr, and its ratio to the base lr */
+} lpss_step;
+
+static void lpss_layer(void *user, int view, lps_lpsgd_layer_step *step)
+{
+    const lpss_step *u = user;
+    lps_sparsify *s = u->s;
+    int i = s->view_layer[view];
+    lps_lpsgd_hparams hp = {0};
+    hp.lr = (float)(s->opt.lpsgd_lr_scale * (s->layers[i].p - 1.0) * u->factor);
+    hp.momentum = s->topt.sgd.momentum;
+    hp.nesterov = s->topt.sgd.nesterov;
+    hp.freeze_gain = s->opt.freeze_gain;
+    hp.gain_lr = (float)u->lr;
+    hp.gain_sgd.momentum = s->topt.sgd.momentum;
+    hp.gain_sgd.nesterov = s->topt.sgd.nesterov;
+    /* The forward weights are written in the step's pass; the mask update
+     * and the statistics fix below change them again. */
+    *step = (lps_lpsgd_layer_step){&s->lpsgd[i], grad_slice(s->plan, s->layers[i].param), hp,
+                                   param_slice(s->plan, s->layers[i].param)};
+}
+
 static lps_status lpss_update(lps_sparsify *s, int64_t step, int64_t total, double lr,
                               lps_error *err)
 {
-    double factor = s->topt.lr.base_lr > 0 ? lr / s->topt.lr.base_lr : 1.0;
+    lpss_step layers = {s, lr, s->topt.lr.base_lr > 0 ? lr / s->topt.lr.base_lr : 1.0};
     sgd_others(s, lr, false);
-    for (int v = 0; v < s->n_views; v++) {
-        int i = s->view_layer[v];
-        lps_lpsgd_hparams hp = {0};
-        hp.lr = (float)(s->opt.lpsgd_lr_scale * (s->layers[i].p - 1.0) * factor);
-        hp.momentum = s->topt.sgd.momentum;
-        hp.nesterov = s->topt.sgd.nesterov;
-        hp.freeze_gain = s->opt.freeze_gain;
-        hp.gain_lr = (float)lr;
-        hp.gain_sgd.momentum = s->topt.sgd.momentum;
-        hp.gain_sgd.nesterov = s->topt.sgd.nesterov;
-        /* The forward weights are written in the step's pass; the mask
-         * update and the statistics fix below change them again. */
-        lps_status st = lps_lpsgd_step_export(&s->lpsgd[i],
-                                              grad_slice(s->plan, s->layers[i].param), &hp,
-                                              param_slice(s->plan, s->layers[i].param), err);
-        if (st != LPS_OK)
-            return lps_error_prefix(err, "weight '%s'", s->layers[i].weight->initializer);
-    }
+    int failed = 0;
+    if (s->n_views > 0 &&
+        lps_lpsgd_step_layers(s->n_views, lpss_layer, &layers, &failed, err) != LPS_OK)
+        return lps_error_prefix(err, "weight '%s'",
+                                s->layers[s->view_layer[failed]].weight->initializer);
     if (s->probing)
         return LPS_OK;
     bool reexport = lpss_topology_due(s, step, total) || s->stats;

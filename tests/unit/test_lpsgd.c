@@ -425,10 +425,87 @@ START_TEST(step_export_equals_step_then_export)
 }
 END_TEST
 
+/* Two layers of lps_lpsgd_step_layers (one rows-contiguous, one by
+ * columns, different p): the bytes of one lps_lpsgd_step_export each, at
+ * one and two threads; a non-finite gradient in the second layer fails
+ * naming it and leaves both layers' state and weights as they were. */
+typedef struct two_layers {
+    lps_lpsgd_layer_step step[2];
+} two_layers;
+
+static void two_layers_at(void *user, int layer, lps_lpsgd_layer_step *step)
+{
+    *step = ((const two_layers *)user)->step[layer];
+}
+
+START_TEST(step_layers_equals_one_step_per_layer)
+{
+    static float w[2][BIG_NUMEL], grad[2][BIG_NUMEL], out[2][2][BIG_NUMEL];
+    int64_t unit_dims[2] = {BIG_ROWS, BIG_LEN}, col_dims[2] = {BIG_LEN, BIG_ROWS};
+    lps_row_layout layouts[2] = {lps_rows_unit_major(2, unit_dims),
+                                 lps_rows_column_major(col_dims)};
+    const double ps[2] = {1.2, 1.07};
+    lps_lpsgd_hparams hp = {.lr = 0.01f, .momentum = 0.9f, .gain_lr = 0.01f,
+                            .gain_sgd = {.momentum = 0.9f}};
+    for (int threads = 1; threads <= 2; threads++) {
+        lps_lpsgd_state a[2], b[2];
+        two_layers job;
+        for (int l = 0; l < 2; l++) {
+            fill(w[l], BIG_NUMEL, 1.0f, 91u + (unsigned)l);
+            ck_assert_int_eq(lps_lpsgd_init(&a[l], w[l], layouts[l], BIG_NUMEL, ps[l], NULL),
+                             LPS_OK);
+            ck_assert_int_eq(lps_lpsgd_init(&b[l], w[l], layouts[l], BIG_NUMEL, ps[l], NULL),
+                             LPS_OK);
+            for (int k = l; k < BIG_NUMEL; k += 4)
+                a[l].mask[k] = b[l].mask[k] = 0;
+            job.step[l] = (lps_lpsgd_layer_step){&a[l], grad[l], hp, out[0][l]};
+        }
+        omp_set_num_threads(threads);
+        for (int s = 0; s < BIG_STEPS; s++) {
+            int failed = -1;
+            for (int l = 0; l < 2; l++)
+                fill(grad[l], BIG_NUMEL, 0.1f, 95u + (unsigned)(s * 2 + l));
+            ck_assert_int_eq(lps_lpsgd_step_layers(2, two_layers_at, &job, &failed, NULL),
+                             LPS_OK);
+            for (int l = 0; l < 2; l++) {
+                ck_assert_int_eq(lps_lpsgd_step_export(&b[l], grad[l], &hp, out[1][l], NULL),
+                                 LPS_OK);
+                ck_assert_msg(memcmp(out[0][l], out[1][l], sizeof out[0][l]) == 0,
+                              "threads %d step %d layer %d", threads, s, l);
+                ck_assert_int_eq(memcmp(a[l].u, b[l].u, sizeof(float) * BIG_NUMEL), 0);
+                ck_assert_int_eq(memcmp(a[l].gain, b[l].gain, sizeof(float) * BIG_ROWS), 0);
+            }
+        }
+        /* a NaN in the second layer's last row: nothing of either layer moves */
+        grad[1][BIG_NUMEL - 1] = NAN;
+        memcpy(out[1], out[0], sizeof out[0]);
+        int failed = -1;
+        lps_error err = {0};
+        ck_assert_int_eq(lps_lpsgd_step_layers(2, two_layers_at, &job, &failed, &err),
+                         LPS_ERR_RUNTIME);
+        ck_assert_int_eq(failed, 1);
+        ck_assert_msg(strstr(err.msg, "non-finite gradient") != NULL, "%s", err.msg);
+        ck_assert_int_eq(memcmp(out[0], out[1], sizeof out[0]), 0);
+        for (int l = 0; l < 2; l++) {
+            ck_assert_int_eq(memcmp(a[l].u, b[l].u, sizeof(float) * BIG_NUMEL), 0);
+            ck_assert_int_eq(memcmp(a[l].momentum, b[l].momentum, sizeof(float) * BIG_NUMEL),
+                             0);
+            ck_assert_int_eq(memcmp(a[l].gain, b[l].gain, sizeof(float) * BIG_ROWS), 0);
+        }
+        omp_set_num_threads(1);
+        for (int l = 0; l < 2; l++) {
+            lps_lpsgd_free(&a[l]);
+            lps_lpsgd_free(&b[l]);
+        }
+    }
+}
+END_TEST
+
 int main(void)
 {
     const test_entry tests[] = {
         {"core", init_then_export_reproduces_weight, 1},
+        {"core", step_layers_equals_one_step_per_layer, 1},
         {"core", rows_stay_on_the_unit_sphere, 1},
         {"core", p2_step_matches_closed_form, 1},
         {"core", converges_to_the_linear_loss_minimiser, 1},

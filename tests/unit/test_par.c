@@ -88,6 +88,52 @@ START_TEST(for_runs_each_chunk_once_with_blas_single_threaded)
 }
 END_TEST
 
+/* lps_par_for_phases: every chunk's first phase before any chunk's
+ * second, chunk c on the same thread in both, OpenBLAS at one thread. */
+typedef struct phases_seen {
+    int firsts, firsts_before_then[TWO_THREADS], thread[2][TWO_THREADS];
+    int blas_threads[TWO_THREADS];
+} phases_seen;
+
+static void record_first(void *arg, int chunk, int n_chunks)
+{
+    phases_seen *s = arg;
+    ck_assert_int_eq(n_chunks, TWO_THREADS);
+#pragma omp atomic
+    s->firsts++;
+    s->thread[0][chunk] = omp_get_thread_num();
+}
+
+static void record_then(void *arg, int chunk, int n_chunks)
+{
+    phases_seen *s = arg;
+    (void)n_chunks;
+    int firsts;
+#pragma omp atomic read
+    firsts = s->firsts;
+    s->firsts_before_then[chunk] = firsts;
+    s->thread[1][chunk] = omp_get_thread_num();
+    s->blas_threads[chunk] = openblas_get_num_threads();
+}
+
+START_TEST(for_phases_runs_every_first_before_any_then)
+{
+    omp_set_num_threads(TWO_THREADS);
+    openblas_set_num_threads(TWO_THREADS);
+    for (int round = 0; round < 50; round++) {
+        phases_seen s = {0, {0}, {{0}}, {0}};
+        lps_par_for_phases(TWO_THREADS, record_first, record_then, &s);
+        for (int c = 0; c < TWO_THREADS; c++) {
+            ck_assert_int_eq(s.firsts_before_then[c], TWO_THREADS);
+            ck_assert_int_eq(s.thread[0][c], c);
+            ck_assert_int_eq(s.thread[1][c], c);
+            ck_assert_int_eq(s.blas_threads[c], 1);
+        }
+    }
+    ck_assert_int_eq(openblas_get_num_threads(), TWO_THREADS);
+}
+END_TEST
+
 /* Values whose float sum depends on the order: finish adds the partials
  * onto dst chunk after chunk. */
 START_TEST(sum_adds_partials_in_chunk_order)
@@ -254,8 +300,8 @@ START_TEST(sgemm_pieces_are_whole_panels_and_balance)
 }
 END_TEST
 
-/* At most this many inputs in the op cases below. */
-#define MAX_INPUTS 3
+/* At most this many inputs in the op cases below (BatchNormalization's). */
+#define MAX_INPUTS 5
 
 /* One op's inputs: rank and dims of each, and which get a gradient. */
 typedef struct op_inputs {
@@ -441,6 +487,20 @@ START_TEST(gemm_two_threads_repeat_and_match_one)
 }
 END_TEST
 
+/* The sparsifier's training-only BatchNorm over [N, C] (inner 1) at
+ * LeNet-300-100's fc1 shape, cut over the threads in runs of 8 channels
+ * (152/148, inside a 64-channel block): each channel is computed alone, so
+ * Y and every gradient equal one thread's byte for byte. */
+START_TEST(batchnorm_rows_two_threads_repeat_and_match_one)
+{
+    op_inputs io = {5, {2, 1, 1, 1, 1}, {{128, 300}, {300}, {300}, {300}, {300}},
+                    {true, true, true, false, false}};
+    lps_node *n = test_node_new("BatchNormalization", 5, 1);
+    check_threads(n, &io, 0xfu, 0);
+    test_node_free(n);
+}
+END_TEST
+
 /* Add and Sub big enough to cut (lps_par_elements): equal shapes (a
  * residual join: one row, and both gradients in one pass) and a
  * per-channel operand (rows of the broadcast). Element-wise, so every
@@ -614,6 +674,7 @@ int main(int argc, char **argv)
         {"policy", ranges_cover_in_order_and_balance, 1},
         {"policy", chunks_follow_threads_work_and_items, 1},
         {"policy", for_runs_each_chunk_once_with_blas_single_threaded, 1},
+        {"policy", for_phases_runs_every_first_before_any_then, 1},
         {"policy", sum_adds_partials_in_chunk_order, 1},
         {"policy", default_env_reaches_openmp_and_openblas, 1},
         {"policy", blas_core_upgrade_replaces_only_cores_without_avx2, 1},
@@ -623,6 +684,7 @@ int main(int argc, char **argv)
         {"conv", conv_one_image_cuts_its_gemm, 1},
         {"gemm", matmul_two_threads_repeat_and_match_one, (int)TEST_COUNT(MATMUL_CASES)},
         {"gemm", gemm_two_threads_repeat_and_match_one, 2},
+        {"elementwise", batchnorm_rows_two_threads_repeat_and_match_one, 1},
         {"policy", elements_cut_in_aligned_pieces_above_the_threshold, 1},
         {"policy", zero_and_copy_cover_every_element, 1},
         {"elementwise", add_sub_two_threads_repeat_and_match_one, (int)TEST_COUNT(SUM_CASES)},
