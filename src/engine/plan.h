@@ -29,6 +29,9 @@ typedef struct lps_value {
     /* Computed from constants and runtime shapes only (see lps_shape_role):
      * kept between forwards, never recycled. */
     bool shape_derived;
+    /* Stored [N, spatial..., C] under its [N, C, spatial...] shape
+     * (layout.c; inference plans only). */
+    bool channels_last;
 } lps_value;
 
 /* A node's part in shape folding (docs/architecture.md, "Shape folding"). */

@@ -56,13 +56,40 @@ static lps_status binary_shape(const lps_op_node *op, const lps_tensor *const *i
     return lps_ew_binary_shape(op, in, is_arithmetic_type, LPS_DT_UNDEFINED, out, err);
 }
 
-/* Lays Y, A and B over Y's shape; errors are prefixed with the node. */
+/* Rank of the tensors an inference plan stores channels-last (2-D
+ * convolutions' [N, C, H, W]). */
+#define CHANNELS_LAST_RANK 4
+
+/* dims [N, C, spatial...] as they lie channels-last, [N, spatial..., C]. */
+static void channels_last_dims(const int64_t *dims, int64_t *last)
+{
+    last[0] = dims[0];
+    for (int d = 2; d < CHANNELS_LAST_RANK; d++)
+        last[d - 1] = dims[d];
+    last[CHANNELS_LAST_RANK - 1] = dims[1];
+}
+
+/* Lays Y, A and B over Y's shape: over their dims as stored, so for
+ * channels-last operands (op->x_channels_last and y_channels_last, all of
+ * rank 4) over [N, H, W, C], where broadcasting pairs the same elements.
+ * Errors are prefixed with the node. */
 static lps_status binary_layout(const lps_op_node *op, const lps_tensor *a, const lps_tensor *b,
                                 const lps_tensor *y, lps_bcast *bc, lps_error *err)
 {
     const int ranks[OPD_COUNT] = {y->rank, a->rank, b->rank};
-    const int64_t *const dims[OPD_COUNT] = {y->dims, a->dims, b->dims};
-    lps_status st = lps_bcast_init(bc, y->rank, y->dims, OPD_COUNT, ranks, dims, err);
+    const int64_t *dims[OPD_COUNT] = {y->dims, a->dims, b->dims};
+    int64_t last[OPD_COUNT][CHANNELS_LAST_RANK];
+    if (op->x_channels_last || op->y_channels_last) {
+        const lps_tensor *t[OPD_COUNT] = {y, a, b};
+        for (int i = 0; i < OPD_COUNT; i++) {
+            if (t[i]->rank != CHANNELS_LAST_RANK || !op->x_channels_last || !op->y_channels_last)
+                return lps_op_fail(op, err, LPS_ERR_INVALID,
+                                   "channels-last operands the op cannot take");
+            channels_last_dims(t[i]->dims, last[i]);
+            dims[i] = last[i];
+        }
+    }
+    lps_status st = lps_bcast_init(bc, y->rank, dims[OPD_Y], OPD_COUNT, ranks, dims, err);
     if (st != LPS_OK)
         lps_error_prefix(err, "%s", op->label);
     return st;
@@ -405,6 +432,7 @@ const lps_op_def lps_op_def_add = {
     .forward = binary_forward,
     .backward = binary_backward,
     .fuses_epilogue = true,
+    .channels_last_elementwise = true,
 };
 
 const lps_op_def lps_op_def_sub = {

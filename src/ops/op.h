@@ -342,6 +342,13 @@ typedef struct lps_op_def {
      * convolutions; docs/architecture.md, "Channels-last values"). */
     void (*channels_last)(const lps_op_node *op, const lps_tensor *const *in, bool *reads,
                           bool *writes);
+    /* An element-wise op whose inputs and output an inference plan may
+     * store channels-last all together (x_channels_last and
+     * y_channels_last both set: every input and output 0), its forward
+     * then computing over [N, spatial..., C] what it computes over [N, C,
+     * spatial...] (Add: MobileNet's residual joins between 1x1 convs;
+     * docs/architecture.md, "Channels-last values"). */
+    bool channels_last_elementwise;
 } lps_op_def;
 
 /* Whether a gradient can flow to input i. Inputs past the mask's last bit
