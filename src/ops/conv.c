@@ -381,10 +381,14 @@ static lps_status conv_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     if (conv_is_depthwise(p, &cd)) {
         float *ws = NULL;
         if (conv_depthwise_channels_last(&cd)) {
+            const float *w_taps = NULL;
+            st = lps_depthwise_taps(op, &cd.g, cd.in_ch, w, &w_taps, err);
+            if (st != LPS_OK)
+                return st;
             ws = lps_ctx_workspace(ctx, lps_depthwise_workspace(&cd.g, cd.in_ch), err);
             if (!ws)
                 return lps_error_prefix(err, "%s", op->label);
-            lps_depthwise_forward(op, &cd.g, cd.batch, cd.in_ch, x, w, b, y, ws);
+            lps_depthwise_forward(op, &cd.g, cd.batch, cd.in_ch, x, w, w_taps, b, y, ws);
         } else {
             lps_depthwise_sweep_forward(&cd.g, cd.batch, cd.in_ch, cd.out_ch, x, w, b, y);
             lps_op_epilogue_apply(op, y, lps_tensor_numel(out[0]));

@@ -117,12 +117,22 @@ size_t lps_depthwise_workspace(const lps_spatial_geom *g, int64_t channels);
 
 /* Y [batch, channels, out] = depthwise conv of X [batch, channels, in] with
  * W [channels, 1, kh, kw] and the optional bias b (NULL: none), then op's
- * fused activation (op NULL: none); every element of y is written. ws
- * holds lps_depthwise_workspace floats. Runs on OpenMP's threads; results
- * do not depend on their count. */
+ * fused activation (op NULL: none); every element of y is written. w_taps
+ * is W as the kernel reads it, [taps, channels] (lps_depthwise_taps), or
+ * NULL to lay W out so in ws. ws holds lps_depthwise_workspace floats.
+ * Runs on OpenMP's threads; results do not depend on their count. */
 void lps_depthwise_forward(const lps_op_node *op, const lps_spatial_geom *g, int64_t batch,
-                           int64_t channels, const float *x, const float *w, const float *b,
-                           float *y, float *ws);
+                           int64_t channels, const float *x, const float *w, const float *w_taps,
+                           const float *b, float *y, float *ws);
+
+/* *w_taps = a constant W (lps_op_input_const) laid out [taps, channels]
+ * for lps_depthwise_forward, made once into op's cache (an inference
+ * plan's weights are read from memory again for every forward otherwise:
+ * 4.3% of a batch-1 MobileNetV2 forward); NULL for a W that is not
+ * constant. Fails with LPS_ERR_NOMEM (naming the node) when the cache
+ * cannot be made. */
+lps_status lps_depthwise_taps(lps_op_node *op, const lps_spatial_geom *g, int64_t channels,
+                              const float *w, const float **w_taps, lps_error *err);
 
 /* Accumulates dX (when dx is non-NULL) and dW (when dw is non-NULL) of
  * lps_depthwise_forward from dY (the gradient at the convolution's own

@@ -172,7 +172,7 @@ static void run_case(const dw_case *c)
         float *y = filled(d.ny, NAN);
         float *dx = filled(d.nx, PRIOR_GRAD), *dw = filled(d.nw, PRIOR_GRAD);
         ck_assert_ptr_nonnull(ws);
-        lps_depthwise_forward(NULL, &d.g, c->batch, c->channels, d.x, d.w, d.b, y, ws);
+        lps_depthwise_forward(NULL, &d.g, c->batch, c->channels, d.x, d.w, NULL, d.b, y, ws);
         lps_depthwise_backward(&d.g, c->batch, c->channels, d.x, d.w, d.dy, dx, dw, ws);
         expect_near("y", y, d.y_ref, 0.0, d.ny);
         for (int64_t i = 0; i < d.ny; i++)
