@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,7 +192,21 @@ typedef struct par_gemm {
     float *c;
     int by_rows;
     int64_t panels, dim; /* panels of LPS_PAR_GEMM_ALIGN along the cut dimension dim */
+    bool fill;           /* set C's piece to bias (zeros when NULL) first */
+    const float *bias;
 } par_gemm;
+
+/* Rows [r0, r1) and columns [j0, j1) of C set to bias (zeros when NULL). */
+static void fill_bias(const par_gemm *g, int64_t r0, int64_t r1, int64_t j0, int64_t j1)
+{
+    for (int64_t i = r0; i < r1; i++) {
+        float *row = g->c + i * g->ldc;
+        if (g->bias)
+            memcpy(row + j0, g->bias + j0, (size_t)(j1 - j0) * sizeof *row);
+        else
+            memset(row + j0, 0, (size_t)(j1 - j0) * sizeof *row);
+    }
+}
 
 void lps_par_gemm_range(int64_t dim, int chunk, int n_chunks, int64_t *from, int64_t *to)
 {
@@ -208,6 +223,9 @@ static void par_gemm_chunk(void *arg, int chunk, int n_chunks)
     int part = (int)(to - from);
     enum CBLAS_TRANSPOSE ta = g->trans_a ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = g->trans_b ? CblasTrans : CblasNoTrans;
+    if (g->fill)
+        fill_bias(g, g->by_rows ? from : 0, g->by_rows ? to : g->m, g->by_rows ? 0 : from,
+                  g->by_rows ? g->n : to);
     if (g->by_rows) {
         /* rows of op(A): A's rows, or its columns when transposed */
         const float *a = g->a + (g->trans_a ? from : from * g->lda);
@@ -220,11 +238,12 @@ static void par_gemm_chunk(void *arg, int chunk, int n_chunks)
     }
 }
 
-void lps_par_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
-                   int lda, const float *b, int ldb, float beta, float *c, int ldc)
+/* lps_par_sgemm, and with g->fill lps_par_sgemm_bias, on g. */
+static void par_sgemm_run(par_gemm g)
 {
-    par_gemm g = {trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c,
-                  m >= n, 0, m >= n ? m : n};
+    const int m = g.m, n = g.n, k = g.k;
+    g.by_rows = m >= n;
+    g.dim = m >= n ? m : n;
     g.panels = (g.dim + LPS_PAR_GEMM_ALIGN - 1) / LPS_PAR_GEMM_ALIGN;
     int chunks = lps_par_chunks(g.panels, 2.0 * (double)m * (double)n * (double)k);
     if (chunks > 1) {
@@ -237,8 +256,28 @@ void lps_par_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, c
     int blas_threads = openblas_get_num_threads();
     if (blas_threads > 1)
         openblas_set_num_threads(1);
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (g.fill)
+        fill_bias(&g, 0, m, 0, n);
+    cblas_sgemm(CblasRowMajor, g.trans_a ? CblasTrans : CblasNoTrans,
+                g.trans_b ? CblasTrans : CblasNoTrans, m, n, k, g.alpha, g.a, g.lda, g.b, g.ldb,
+                g.beta, g.c, g.ldc);
     if (blas_threads > 1)
         openblas_set_num_threads(blas_threads);
+}
+
+void lps_par_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                   int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    par_sgemm_run((par_gemm){.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
+                             .lda = lda, .ldb = ldb, .ldc = ldc, .alpha = alpha, .beta = beta,
+                             .a = a, .b = b, .c = c});
+}
+
+void lps_par_sgemm_bias(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                        const float *a, int lda, const float *b, int ldb, const float *bias,
+                        float *c, int ldc)
+{
+    par_sgemm_run((par_gemm){.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
+                             .lda = lda, .ldb = ldb, .ldc = ldc, .alpha = alpha, .beta = 1.0f,
+                             .a = a, .b = b, .c = c, .fill = true, .bias = bias});
 }

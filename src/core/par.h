@@ -138,6 +138,15 @@ void lps_par_sum_finish(const lps_par_sum *s);
 void lps_par_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                    int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
+/* C [m, n] = alpha * op(A) * op(B) + bias, each row of C set to bias [n]
+ * (NULL: zeros) and the product added as lps_par_sgemm with beta = 1 adds
+ * it: each piece sets its own part of C in its thread, so a Gemm's bias
+ * costs no serial pass. The same bytes as setting C, then lps_par_sgemm
+ * with beta 1. */
+void lps_par_sgemm_bias(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                        const float *a, int lda, const float *b, int ldb, const float *bias,
+                        float *c, int ldc);
+
 /* Rows or columns per GEMM piece are a multiple of this, so that no
  * thread gets a remainder tile in the middle of C. Eight, not the 16 rows
  * of OpenBLAS's widest register tiles: 16 cut LeNet-300-100's 300 columns

@@ -2,7 +2,8 @@
  * optionally transposes and C (optional from opset 11; accepted at every
  * opset) broadcasts unidirectionally to [M, N]: a scalar, [N], [1, N],
  * [M, 1], [1, 1] or [M, N]. The products go through lps_par_sgemm (cut
- * across threads, docs/architecture.md "Threads"); a fused
+ * across threads, docs/architecture.md "Threads"; lps_par_sgemm_bias when
+ * C is the same for every row, so that its pieces set Y to it); a fused
  * activation (docs/architecture.md, "Fused activations") is applied to Y
  * after them. */
 #include "core/par.h"
@@ -186,26 +187,37 @@ static lps_status gemm_forward(lps_op_node *op, lps_exec_ctx *ctx, const lps_ten
     st = gemm_forward_packed(op, ctx, in, &d, use_c, y, &done, err);
     if (st != LPS_OK || done)
         return st;
+    const float *a = lps_tensor_f32(in[GEMM_A]), *b = lps_tensor_f32(in[GEMM_B]);
+    int lda = ld(p->trans_a ? d.m : d.k), ldb = ld(p->trans_b ? d.k : d.n);
+    if (mn > 0 && d.k > 0 && (!use_c || d.c_rows == 1)) {
+        /* C the same for every row (or none): each GEMM piece sets its own
+         * part of Y to it in its thread, then adds the product */
+        float *bias = NULL;
+        if (use_c && !(bias = lps_ctx_workspace(ctx, (size_t)d.n, err)))
+            return lps_error_prefix(err, "%s", op->label);
+        const float *cv = use_c ? lps_tensor_f32(c) : NULL;
+        for (int j = 0; bias && j < d.n; j++)
+            bias[j] = p->beta * cv[d.c_cols == 1 ? 0 : j];
+        lps_par_sgemm_bias(p->trans_a, p->trans_b, d.m, d.n, d.k, p->alpha, a, lda, b, ldb, bias,
+                           y, ld(d.n));
+        lps_op_epilogue_apply(op, y, (int64_t)mn);
+        return LPS_OK;
+    }
     if (use_c) {
         const float *cv = lps_tensor_f32(c);
         for (int i = 0; i < d.m; i++) {
             const float *crow = cv + (d.c_rows == 1 ? 0 : (size_t)i * (size_t)d.c_cols);
             float *yrow = y + (size_t)i * (size_t)d.n;
-            if (d.c_cols == 1)
-                for (int j = 0; j < d.n; j++)
-                    yrow[j] = p->beta * crow[0];
-            else
-                for (int j = 0; j < d.n; j++)
-                    yrow[j] = p->beta * crow[j];
+            for (int j = 0; j < d.n; j++)
+                yrow[j] = p->beta * crow[d.c_cols == 1 ? 0 : j];
         }
     } else if (mn > 0) {
         memset(y, 0, mn * sizeof *y);
     }
     if (mn == 0 || d.k == 0)
         return LPS_OK;
-    lps_par_sgemm(p->trans_a, p->trans_b, d.m, d.n, d.k, p->alpha, lps_tensor_f32(in[GEMM_A]),
-                  ld(p->trans_a ? d.m : d.k), lps_tensor_f32(in[GEMM_B]),
-                  ld(p->trans_b ? d.k : d.n), 1.0f, y, ld(d.n));
+    lps_par_sgemm(p->trans_a, p->trans_b, d.m, d.n, d.k, p->alpha, a, lda, b, ldb, 1.0f, y,
+                  ld(d.n));
     lps_op_epilogue_apply(op, y, (int64_t)mn);
     return LPS_OK;
 }

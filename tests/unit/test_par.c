@@ -270,6 +270,40 @@ START_TEST(sgemm_cut_repeats_and_matches_one_sgemm)
 }
 END_TEST
 
+/* lps_par_sgemm_bias at two threads, cut along rows and columns: the
+ * bytes of setting every row of C to the bias (or zeros) and then
+ * lps_par_sgemm with beta 1; every element of C written. */
+START_TEST(sgemm_bias_equals_fill_then_sgemm)
+{
+    static const int shapes[][3] = {{400, 37, 200}, {45, 400, 160}, {3, 5, 7}};
+    omp_set_num_threads(TWO_THREADS);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+            int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            int64_t ad[2] = {m, k}, bd[2] = {n, k}, cd[2] = {m, n}, nd[1] = {n};
+            lps_tensor *at = test_tensor_random(2, ad, -1.0f, 1.0f, 4);
+            lps_tensor *bt = test_tensor_random(2, bd, -1.0f, 1.0f, 5);
+            lps_tensor *bias = test_tensor_random(1, nd, -1.0f, 1.0f, 6);
+            lps_tensor *want = test_tensor_random(2, cd, -1.0f, 1.0f, 7);
+            lps_tensor *got = test_tensor_random(2, cd, -1.0f, 1.0f, 8);
+            float *w = lps_tensor_f32(want);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                    w[i * n + j] = with_bias ? lps_tensor_f32(bias)[j] : 0.0f;
+            lps_par_sgemm(0, 1, m, n, k, 0.5f, lps_tensor_f32(at), k, lps_tensor_f32(bt), k, 1.0f,
+                          w, n);
+            lps_par_sgemm_bias(0, 1, m, n, k, 0.5f, lps_tensor_f32(at), k, lps_tensor_f32(bt), k,
+                               with_bias ? lps_tensor_f32(bias) : NULL, lps_tensor_f32(got), n);
+            ck_assert_msg(same_bytes(got, want), "shape %zu bias %d", s, with_bias);
+            lps_tensor_free(at);
+            lps_tensor_free(bt);
+            lps_tensor_free(bias);
+            lps_tensor_free(want);
+            lps_tensor_free(got);
+        }
+}
+END_TEST
+
 /* lps_par_sgemm's pieces: whole panels in order covering the dimension,
  * LeNet-300-100's 300 columns cut 152/148 at two threads (whole 16-column
  * panels cut them 160/140, the caller's thread taking 53% of the work). */
@@ -680,6 +714,7 @@ int main(int argc, char **argv)
         {"policy", blas_core_upgrade_replaces_only_cores_without_avx2, 1},
         {"gemm", sgemm_cut_repeats_and_matches_one_sgemm, 1},
         {"gemm", sgemm_pieces_are_whole_panels_and_balance, 1},
+        {"gemm", sgemm_bias_equals_fill_then_sgemm, 1},
         {"conv", conv_two_threads_repeat_and_match_one, (int)TEST_COUNT(CONV_CASES)},
         {"conv", conv_one_image_cuts_its_gemm, 1},
         {"gemm", matmul_two_threads_repeat_and_match_one, (int)TEST_COUNT(MATMUL_CASES)},
